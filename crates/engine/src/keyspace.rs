@@ -1,0 +1,161 @@
+//! The sharded keyspace and its locks.
+//!
+//! Keys map to one of `SHARD_COUNT` shards by hash slot (CRC16 of the key or
+//! its hash tag), so keys sharing a hash tag share a shard and a cluster
+//! slot always lives in one shard. Each shard is a mutex over every
+//! database's slice of it.
+//!
+//! Locking rules, which make deadlock impossible:
+//! 1. A thread locks shards only through `ShardLocks`, in ascending index
+//!    order, all at once, before touching any of them.
+//! 2. A thread never waits for anything else while holding shard locks
+//!    except the propagation mutex, which is never held while locking shards.
+//! "Lock everything" (KEYS, FLUSHALL, scripts, snapshots) is the same
+//! operation with every index.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::db::Db;
+
+/// Number of shards the keyspace is split into.
+pub const SHARD_COUNT: usize = 256;
+
+/// Index of a shard.
+pub type ShardIndex = u16;
+
+/// The shard a key lives in.
+#[inline]
+pub fn shard_of(key: &[u8]) -> ShardIndex {
+    (shoal_commands::slot_of(key).0 as usize % SHARD_COUNT) as ShardIndex
+}
+
+/// A client's WATCH state, shared with every shard that holds its keys.
+#[derive(Default)]
+pub struct Watcher {
+    dirty: AtomicBool,
+}
+
+impl Watcher {
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    pub fn clear(&self) {
+        self.dirty.store(false, Ordering::Release);
+    }
+}
+
+/// One client watching one key.
+pub struct WatchEntry {
+    pub watcher: Arc<Watcher>,
+    /// The key was already logically expired when WATCH ran.
+    pub expired: bool,
+}
+
+/// Watched keys of one shard: (db, key) to the clients watching it.
+pub type WatchMap = HashMap<(usize, Box<[u8]>), Vec<WatchEntry>>;
+
+/// One shard: its slice of every database and who watches its keys.
+pub struct Shard {
+    pub dbs: Box<[Db]>,
+    pub watched: WatchMap,
+}
+
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+pub struct Keyspace {
+    shards: Box<[Padded]>,
+    db_count: usize,
+}
+
+impl Keyspace {
+    pub fn new(db_count: usize) -> Keyspace {
+        let shards = (0..SHARD_COUNT)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    dbs: (0..db_count).map(|_| Db::default()).collect(),
+                    watched: HashMap::new(),
+                }))
+            })
+            .collect();
+        Keyspace { shards, db_count }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.db_count
+    }
+
+    /// Locks the given shards (any order, duplicates allowed).
+    pub fn lock(&self, shards: &mut Vec<ShardIndex>) -> ShardLocks<'_> {
+        shards.sort_unstable();
+        shards.dedup();
+        let held = shards.iter().map(|&i| (i, self.shards[i as usize].0.lock())).collect();
+        ShardLocks { held, all: false }
+    }
+
+    /// Locks one shard.
+    pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
+        let mut held = Vec::with_capacity(1);
+        held.push((shard, self.shards[shard as usize].0.lock()));
+        ShardLocks { held, all: false }
+    }
+
+    /// Locks every shard.
+    pub fn lock_all(&self) -> ShardLocks<'_> {
+        let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
+        ShardLocks { held, all: true }
+    }
+}
+
+/// Shards held by one execution unit.
+pub struct ShardLocks<'a> {
+    /// Sorted by index; when `all`, index i is at position i.
+    held: Vec<(ShardIndex, MutexGuard<'a, Shard>)>,
+    all: bool,
+}
+
+impl<'a> ShardLocks<'a> {
+    pub fn holds_all(&self) -> bool {
+        self.all
+    }
+
+    pub fn holds(&self, shard: ShardIndex) -> bool {
+        self.all || self.held.iter().any(|(i, _)| *i == shard)
+    }
+
+    /// The shard with index `shard`, which must be held.
+    #[inline]
+    pub fn shard(&mut self, shard: ShardIndex) -> &mut Shard {
+        if self.all {
+            return &mut self.held[shard as usize].1;
+        }
+        match self.held.iter_mut().find(|(i, _)| *i == shard) {
+            Some((_, guard)) => guard,
+            None => panic!("shard {shard} used without being locked: the command's key specs missed a key"),
+        }
+    }
+
+    /// The shard holding `key`.
+    #[inline]
+    pub fn shard_for(&mut self, key: &[u8]) -> &mut Shard {
+        self.shard(shard_of(key))
+    }
+
+    /// Every held shard.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.held.iter_mut().map(|(_, g)| &mut **g)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Shard> + use<'_, 'a> {
+        self.held.iter().map(|(_, g)| &**g)
+    }
+}

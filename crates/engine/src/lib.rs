@@ -1,0 +1,125 @@
+//! The keyspace and how commands execute against it.
+//!
+//! - `keyspace`: databases split into hash-slot shards, each behind a mutex,
+//!   locked in one global order (no deadlock is possible).
+//! - `tx`: an execution unit's locked view; all key access, lazy expiry,
+//!   WATCH invalidation and effect collection go through it.
+//! - `propagate`: the one point where effects leave for replicas and the
+//!   append-only file, in a single total order.
+//! - `expire`: the active expiry cycle.
+//! - `stats`: per-thread counters summed for INFO.
+//!
+//! The engine knows nothing of sockets or the RESP protocol.
+
+pub mod db;
+pub mod entry;
+pub mod expire;
+pub mod keyspace;
+pub mod propagate;
+pub mod stats;
+pub mod tx;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use entry::{Entry, ExpireAt, NO_EXPIRE};
+pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardLocks, Watcher, SHARD_COUNT};
+pub use propagate::{Effect, Propagation, StreamSink};
+pub use stats::{Stat, Stats};
+pub use tx::{Lookup, Tx};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Resolution of the LRU clock kept in each entry (Redis: 1 s, 24 bits).
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+/// Everything shared by all threads that execute commands.
+pub struct Engine {
+    pub keyspace: Keyspace,
+    pub propagation: Propagation,
+    pub stats: Stats,
+    /// Changes since the last save (Redis's `server.dirty`).
+    dirty: AtomicU64,
+    /// Active expiry on/off (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire: AtomicBool,
+    /// When set, expired keys are hidden but not deleted (replicas, paused writes).
+    pub keep_expired: AtomicBool,
+    /// Time of the last successful save, seconds since the epoch.
+    pub last_save: AtomicI64,
+}
+
+impl Engine {
+    pub fn new(db_count: usize) -> Engine {
+        Engine {
+            keyspace: Keyspace::new(db_count),
+            propagation: Propagation::default(),
+            stats: Stats::default(),
+            dirty: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
+            keep_expired: AtomicBool::new(false),
+            last_save: AtomicI64::new(now_ms() / 1000),
+        }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.keyspace.db_count()
+    }
+
+    /// The current LRU clock value.
+    pub fn lru_clock(&self) -> u32 {
+        ((now_ms() / 1000) as u32) & LRU_CLOCK_MAX
+    }
+
+    /// Seconds since an entry with access clock `access` was last used.
+    pub fn idle_seconds(&self, access: u32) -> u64 {
+        let now = self.lru_clock();
+        if now >= access {
+            (now - access) as u64
+        } else {
+            (now as u64 + LRU_CLOCK_MAX as u64) - access as u64
+        }
+    }
+
+    pub fn may_delete_expired(&self) -> bool {
+        !self.keep_expired.load(Ordering::Relaxed)
+    }
+
+    pub fn add_dirty(&self, n: u64) {
+        if n > 0 {
+            self.dirty.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub fn dirty(&self) -> u64 {
+        self.dirty.load(Ordering::Relaxed)
+    }
+
+    /// Called after a successful save.
+    pub fn reset_dirty(&self, saved: u64) {
+        self.dirty.fetch_sub(saved.min(self.dirty()), Ordering::Relaxed);
+    }
+
+    /// Starts an execution unit over the given shards.
+    pub fn begin(&self, shards: &mut Vec<ShardIndex>, db: usize) -> Tx<'_> {
+        Tx::new(self, self.keyspace.lock(shards), db, now_ms())
+    }
+
+    /// Starts an execution unit over every shard.
+    pub fn begin_all(&self, db: usize) -> Tx<'_> {
+        Tx::new(self, self.keyspace.lock_all(), db, now_ms())
+    }
+
+    /// Number of keys in `db` (including logically expired ones, as Redis).
+    pub fn db_size(&self, tx: &mut Tx<'_>, db: usize) -> usize {
+        debug_assert!(tx.locks.holds_all());
+        tx.locks.iter().map(|s| s.dbs[db].len()).sum()
+    }
+}

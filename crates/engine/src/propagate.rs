@@ -1,0 +1,205 @@
+//! The single propagation point: every effect of every write, in one total
+//! order, on its way to replicas and (later) the append-only file.
+//!
+//! Handlers never write to a stream themselves. An execution unit (a
+//! command, an EXEC, a script) collects its effects in `Tx`; when it ends,
+//! still holding its shard locks, it publishes them here. Publishing takes
+//! this module's mutex, so the order of the stream is consistent with the
+//! order in which each key was changed. Units with more than one effect are
+//! wrapped in MULTI/EXEC, and SELECT is emitted when the database changes,
+//! as Redis does.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One command to propagate, with the database it applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effect {
+    pub db: usize,
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// Where propagated bytes go (a replica link, the AOF writer).
+pub trait StreamSink: Send + Sync {
+    /// Delivers bytes; returns false if the sink is gone and should be dropped.
+    fn deliver(&self, bytes: &[u8]) -> bool;
+}
+
+struct Sink {
+    id: u64,
+    sink: Arc<dyn StreamSink>,
+}
+
+struct StreamState {
+    /// Database the stream last selected (None: the next effect selects).
+    selected_db: Option<usize>,
+    /// Bytes produced since start (master_repl_offset).
+    offset: u64,
+    sinks: Vec<Sink>,
+    next_sink_id: u64,
+}
+
+pub struct Propagation {
+    active: AtomicBool,
+    state: Mutex<StreamState>,
+    replication_id: String,
+}
+
+impl Default for Propagation {
+    fn default() -> Self {
+        Propagation {
+            active: AtomicBool::new(false),
+            state: Mutex::new(StreamState { selected_db: None, offset: 0, sinks: Vec::new(), next_sink_id: 1 }),
+            replication_id: random_hex_id(),
+        }
+    }
+}
+
+/// A 40-character hex id, as Redis uses for replication ids and run ids.
+pub fn random_hex_id() -> String {
+    (0..40).map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0')).collect()
+}
+
+impl Propagation {
+    /// True when anything consumes the stream (otherwise effects are dropped
+    /// before they are even formatted).
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    pub fn replication_id(&self) -> &str {
+        &self.replication_id
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.state.lock().offset
+    }
+
+    pub fn sink_count(&self) -> usize {
+        self.state.lock().sinks.len()
+    }
+
+    /// Attaches a sink; returns its id and the stream offset it starts at.
+    /// Callers that send a snapshot first must attach while holding every
+    /// shard lock, so the snapshot and the stream meet exactly.
+    pub fn attach(&self, sink: Arc<dyn StreamSink>) -> (u64, u64) {
+        let mut state = self.state.lock();
+        let id = state.next_sink_id;
+        state.next_sink_id += 1;
+        state.sinks.push(Sink { id, sink });
+        // A new consumer must see a SELECT before its first command.
+        state.selected_db = None;
+        self.active.store(true, Ordering::Release);
+        (id, state.offset)
+    }
+
+    pub fn detach(&self, id: u64) {
+        let mut state = self.state.lock();
+        state.sinks.retain(|s| s.id != id);
+        if state.sinks.is_empty() {
+            self.active.store(false, Ordering::Release);
+        }
+    }
+
+    /// Publishes one execution unit's effects.
+    pub fn publish(&self, effects: &[Effect]) {
+        if effects.is_empty() || !self.is_active() {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(64 * effects.len());
+        let mut state = self.state.lock();
+        let wrap = effects.len() > 1;
+        if wrap {
+            select_if_needed(&mut state, effects[0].db, &mut bytes);
+            encode(&mut bytes, &[b"MULTI".as_slice()]);
+        }
+        for effect in effects {
+            select_if_needed(&mut state, effect.db, &mut bytes);
+            let argv: Vec<&[u8]> = effect.argv.iter().map(|a| a.as_slice()).collect();
+            encode(&mut bytes, &argv);
+        }
+        if wrap {
+            encode(&mut bytes, &[b"EXEC".as_slice()]);
+        }
+        self.send(&mut state, &bytes);
+    }
+
+    /// Sends raw bytes to every sink (replication PINGs, newlines).
+    pub fn publish_raw(&self, argv: &[&[u8]]) {
+        if !self.is_active() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        encode(&mut bytes, argv);
+        let mut state = self.state.lock();
+        self.send(&mut state, &bytes);
+    }
+
+    fn send(&self, state: &mut StreamState, bytes: &[u8]) {
+        state.offset += bytes.len() as u64;
+        state.sinks.retain(|s| s.sink.deliver(bytes));
+        if state.sinks.is_empty() {
+            self.active.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn select_if_needed(state: &mut StreamState, db: usize, out: &mut Vec<u8>) {
+    if state.selected_db != Some(db) {
+        let db_text = db.to_string();
+        encode(out, &[b"SELECT".as_slice(), db_text.as_bytes()]);
+        state.selected_db = Some(db);
+    }
+}
+
+/// Encodes an argument vector as a RESP multibulk.
+pub fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.push(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for arg in argv {
+        out.push(b'$');
+        out.extend_from_slice(arg.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect(Mutex<Vec<u8>>);
+    impl StreamSink for Collect {
+        fn deliver(&self, bytes: &[u8]) -> bool {
+            self.0.lock().extend_from_slice(bytes);
+            true
+        }
+    }
+
+    fn effect(db: usize, args: &[&str]) -> Effect {
+        Effect { db, argv: args.iter().map(|a| a.as_bytes().to_vec()).collect() }
+    }
+
+    #[test]
+    fn wraps_and_selects_like_redis() {
+        let p = Propagation::default();
+        p.publish(&[effect(0, &["SET", "a", "1"])]);
+        let sink = Arc::new(Collect(Mutex::new(Vec::new())));
+        let (_, offset) = p.attach(sink.clone());
+        assert_eq!(offset, 0, "nothing is produced without consumers");
+        p.publish(&[effect(9, &["SET", "a", "1"])]);
+        p.publish(&[effect(9, &["DEL", "b"]), effect(9, &["INCR", "c"])]);
+        p.publish(&[effect(1, &["DEL", "x"])]);
+        let text = String::from_utf8(sink.0.lock().clone()).unwrap().replace("\r\n", " ");
+        assert_eq!(
+            text,
+            "*2 $6 SELECT $1 9 *3 $3 SET $1 a $1 1 *1 $5 MULTI *2 $3 DEL $1 b *2 $4 INCR $1 c *1 $4 EXEC \
+             *2 $6 SELECT $1 1 *2 $3 DEL $1 x "
+        );
+        assert_eq!(p.offset() as usize, sink.0.lock().len());
+    }
+}

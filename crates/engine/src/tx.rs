@@ -1,0 +1,256 @@
+//! `Tx`: one execution unit's view of the keyspace.
+//!
+//! A `Tx` holds the shard locks an execution unit needs (one command, an
+//! EXEC, a script), the time frozen at its start, its effects for
+//! propagation and its change count. Every key access goes through it, so
+//! lazy expiry, hit/miss statistics, access times, WATCH invalidation and
+//! propagation of deletions happen in one place for every command.
+
+use shoal_types::{hash_bytes, Value};
+
+use crate::entry::{Entry, ExpireAt, NO_EXPIRE};
+use crate::keyspace::{shard_of, ShardLocks, WatchEntry};
+use crate::propagate::Effect;
+use crate::stats::Stat;
+use crate::Engine;
+
+/// How a lookup behaves (Redis's LOOKUP_* flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    /// Do not update the key's access time.
+    pub no_touch: bool,
+    /// Do not count a keyspace hit or miss.
+    pub no_stats: bool,
+}
+
+impl Lookup {
+    /// A normal read: counts hit/miss and updates the access time.
+    pub const READ: Lookup = Lookup { no_touch: false, no_stats: false };
+    /// A lookup on behalf of a write: no statistics.
+    pub const WRITE: Lookup = Lookup { no_touch: false, no_stats: true };
+    /// A read that leaves no trace (TYPE, OBJECT, TTL).
+    pub const QUIET: Lookup = Lookup { no_touch: true, no_stats: true };
+    /// Counts hits and misses but does not touch (EXISTS).
+    pub const NO_TOUCH: Lookup = Lookup { no_touch: true, no_stats: false };
+}
+
+pub struct Tx<'a> {
+    pub engine: &'a Engine,
+    pub locks: ShardLocks<'a>,
+    /// Milliseconds since the epoch, fixed for the whole unit.
+    pub now_ms: i64,
+    /// The database commands address by default (the client's SELECT).
+    pub db: usize,
+    /// Commands to propagate when the unit ends.
+    pub effects: Vec<Effect>,
+    /// Number of changes made (Redis's `server.dirty` delta).
+    pub dirty: u64,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ms: i64) -> Tx<'a> {
+        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0 }
+    }
+
+    /// Publishes the effects and returns the change count. Must be called
+    /// before the locks are released (the `Tx` holds them).
+    pub fn finish(mut self) -> u64 {
+        if !self.effects.is_empty() {
+            self.engine.propagation.publish(&self.effects);
+            self.effects.clear();
+        }
+        self.engine.add_dirty(self.dirty);
+        self.dirty
+    }
+
+    /// Records a command to propagate in the current database.
+    pub fn propagate(&mut self, argv: Vec<Vec<u8>>) {
+        let db = self.db;
+        self.propagate_in(db, argv);
+    }
+
+    pub fn propagate_in(&mut self, db: usize, argv: Vec<Vec<u8>>) {
+        if self.engine.propagation.is_active() {
+            self.effects.push(Effect { db, argv });
+        }
+    }
+
+    fn db_mut(&mut self, db: usize, key: &[u8]) -> &mut crate::db::Db {
+        &mut self.locks.shard(shard_of(key)).dbs[db]
+    }
+
+    /// Slot of the live key `key` in `db`, deleting it first if it expired.
+    fn live_slot(&mut self, db: usize, key: &[u8], hash: u64) -> Option<usize> {
+        let now = self.now_ms;
+        let engine = self.engine;
+        let table = self.db_mut(db, key);
+        let slot = table.find(hash, key)?;
+        if !table.entry(slot).is_expired(now) {
+            return Some(slot);
+        }
+        if !engine.may_delete_expired() {
+            // A replica (or a write-paused server) reports the key as gone
+            // but leaves the deletion to its master.
+            return None;
+        }
+        let removed = table.remove(slot, hash);
+        drop(removed);
+        self.engine.stats.incr(Stat::ExpiredKeys);
+        self.touch_in(db, key);
+        self.propagate_in(db, vec![b"DEL".to_vec(), key.to_vec()]);
+        None
+    }
+
+    /// Looks a key up in the current database.
+    pub fn lookup(&mut self, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+        let db = self.db;
+        self.lookup_in(db, key, how)
+    }
+
+    /// Looks a key up in `db`, expiring it lazily.
+    pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+        let hash = hash_bytes(key);
+        let slot = self.live_slot(db, key, hash);
+        if !how.no_stats {
+            self.engine.stats.incr(if slot.is_some() { Stat::KeyspaceHits } else { Stat::KeyspaceMisses });
+        }
+        let slot = slot?;
+        let clock = self.engine.lru_clock();
+        let entry = self.db_mut(db, key).entry_mut(slot);
+        if !how.no_touch {
+            entry.set_access(clock);
+        }
+        Some(entry)
+    }
+
+    /// Normal read lookup in the current database.
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, Lookup::READ)
+    }
+
+    /// Lookup for modification in the current database.
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, Lookup::WRITE)
+    }
+
+    /// True if the live key exists (no statistics, no touch).
+    pub fn exists_in(&mut self, db: usize, key: &[u8]) -> bool {
+        self.lookup_in(db, key, Lookup::QUIET).is_some()
+    }
+
+    /// True if `key` is present in the table even if logically expired.
+    pub fn present_in(&mut self, db: usize, key: &[u8]) -> bool {
+        let hash = hash_bytes(key);
+        self.db_mut(db, key).find(hash, key).is_some()
+    }
+
+    /// True if `key` is present but logically expired.
+    pub fn is_stale_in(&mut self, db: usize, key: &[u8]) -> bool {
+        let hash = hash_bytes(key);
+        let now = self.now_ms;
+        let table = self.db_mut(db, key);
+        match table.find(hash, key) {
+            Some(slot) => table.entry(slot).is_expired(now),
+            None => false,
+        }
+    }
+
+    /// Sets `key` to `value` (SET semantics): replaces any value, clears the
+    /// expiry unless `keep_ttl`, and signals the change.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let db = self.db;
+        self.set_in(db, key, value, keep_ttl);
+    }
+
+    pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
+        let hash = hash_bytes(key);
+        let clock = self.engine.lru_clock();
+        match self.live_slot(db, key, hash) {
+            Some(slot) => {
+                let table = self.db_mut(db, key);
+                let old = table.entry_mut(slot).replace_value(value);
+                if !keep_ttl && table.entry(slot).has_expire() {
+                    table.set_expire(slot, hash, NO_EXPIRE);
+                }
+                table.entry_mut(slot).set_access(clock);
+                drop(old);
+            }
+            None => {
+                self.db_mut(db, key).insert(hash, Entry::new(key, value, NO_EXPIRE, clock));
+            }
+        }
+        self.touch_in(db, key);
+    }
+
+    /// Adds a key that must not exist (callers check first), with an expiry.
+    pub fn insert_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: ExpireAt) {
+        let hash = hash_bytes(key);
+        debug_assert!(self.live_slot(db, key, hash).is_none(), "insert over a live key");
+        let clock = self.engine.lru_clock();
+        self.db_mut(db, key).insert(hash, Entry::new(key, value, expire_at, clock));
+        self.touch_in(db, key);
+    }
+
+    /// Removes a live key and returns it (signals the change).
+    pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let hash = hash_bytes(key);
+        let slot = self.live_slot(db, key, hash)?;
+        let entry = self.db_mut(db, key).remove(slot, hash);
+        self.touch_in(db, key);
+        Some(entry)
+    }
+
+    /// Deletes a live key in the current database; true if it existed.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let db = self.db;
+        self.remove_in(db, key).is_some()
+    }
+
+    /// Sets the expiry of a live key (NO_EXPIRE removes it). False if absent.
+    pub fn set_expire_in(&mut self, db: usize, key: &[u8], when: ExpireAt) -> bool {
+        let hash = hash_bytes(key);
+        let Some(slot) = self.live_slot(db, key, hash) else { return false };
+        self.db_mut(db, key).set_expire(slot, hash, when);
+        self.touch_in(db, key);
+        true
+    }
+
+    /// Expiry of a live key: None if absent, Some(NO_EXPIRE) if persistent.
+    pub fn expire_of_in(&mut self, db: usize, key: &[u8]) -> Option<ExpireAt> {
+        self.lookup_in(db, key, Lookup::QUIET).map(|e| e.expire_at())
+    }
+
+    /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
+    pub fn touch_in(&mut self, db: usize, key: &[u8]) {
+        let shard = self.locks.shard(shard_of(key));
+        if shard.watched.is_empty() {
+            return;
+        }
+        let exists_now = shard.dbs[db].find(hash_bytes(key), key).is_some();
+        if let Some(entries) = shard.watched.get_mut(&(db, key.into())) {
+            touch_entries(entries, exists_now);
+        }
+    }
+
+    pub fn touch(&mut self, key: &[u8]) {
+        let db = self.db;
+        self.touch_in(db, key);
+    }
+}
+
+/// Applies a modification to the clients watching one key, with Redis 7.0's
+/// handling of keys that were already expired when watched.
+fn touch_entries(entries: &mut [WatchEntry], key_in_table: bool) {
+    for entry in entries.iter_mut() {
+        if entry.expired {
+            if !key_in_table {
+                // The stale key is now gone: logically nothing changed.
+                entry.expired = false;
+                continue;
+            }
+            // Redis stops at the first stale watcher of a key still present.
+            break;
+        }
+        entry.watcher.mark_dirty();
+    }
+}

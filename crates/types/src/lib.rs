@@ -1,0 +1,17 @@
+//! Shoal's data structures: pure, single-threaded, no I/O.
+//!
+//! The keyspace and the large collection encodings sit on `table`
+//! (`ScanTable`, a Robin Hood hash table that supports Redis's SCAN
+//! guarantee); `value` holds what a key stores; `glob` is Redis's pattern
+//! matcher; `longdouble` is INCRBYFLOAT's arithmetic.
+
+pub mod glob;
+pub mod hash;
+pub mod longdouble;
+pub mod table;
+pub mod value;
+
+pub use glob::glob_match;
+pub use hash::hash_bytes;
+pub use table::{ScanTable, TableItem};
+pub use value::{Value, ValueType};
