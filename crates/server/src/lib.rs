@@ -1,1 +1,187 @@
-//! placeholder
+//! The Shoal server: configuration, networking, client state, command
+//! dispatch and the command families.
+//!
+//! `run` is the whole program: it reads redis-server style arguments, binds
+//! the listeners, starts one worker thread per core plus the acceptor and
+//! cron threads, and waits for SIGTERM, SIGINT or SHUTDOWN.
+
+pub mod alloc;
+pub mod client;
+pub mod config;
+pub mod conn;
+pub mod cron;
+pub mod dispatch;
+pub mod error;
+pub mod families;
+pub mod log;
+pub mod net;
+pub mod replica_link;
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::server::{Server, REDIS_VERSION, SHOAL_VERSION};
+
+const USAGE: &str = "Usage: shoal-server [/path/to/redis.conf] [options] [-]
+       shoal-server - (read config from stdin)
+       shoal-server -v or --version
+       shoal-server -h or --help
+
+Examples:
+       shoal-server (serves on 127.0.0.1:6379 with the default configuration)
+       shoal-server /etc/redis/6379.conf
+       shoal-server --port 7777
+       shoal-server /etc/myredis.conf --loglevel verbose
+";
+
+/// Runs the server with command-line `args` (without the program name).
+/// Returns the process exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("-v") | Some("--version") => {
+            println!("Shoal server v={SHOAL_VERSION} redis-compatible={REDIS_VERSION} bits=64 malloc={}", alloc::ALLOCATOR_NAME);
+            return 0;
+        }
+        Some("-h") | Some("--help") => {
+            print!("{USAGE}");
+            return 0;
+        }
+        _ => {}
+    }
+    let (file, mut extra) = config::args_to_config(&args);
+    let file = match file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+            extra = format!("{text}\n{extra}");
+            None
+        }
+        other => other,
+    };
+    let config = match Config::load(file.as_deref(), &extra) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n*** FATAL CONFIG FILE ERROR (Shoal {SHOAL_VERSION}, Redis {REDIS_VERSION} compatible) ***");
+            if e.line_number > 0 {
+                eprintln!("Reading the configuration file, at line {}", e.line_number);
+                eprintln!(">>> '{}'", e.line);
+            }
+            eprintln!("{}", e.message);
+            return 1;
+        }
+    };
+    let threads = match config.get_int("threads") {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n as usize,
+    };
+    let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let server = Server::new(config, threads, executable);
+    start(server)
+}
+
+fn start(server: Arc<Server>) -> i32 {
+    let pid = std::process::id();
+    server.log.warning("oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo");
+    server.log.warning(&format!(
+        "Shoal version={SHOAL_VERSION}, speaks Redis {REDIS_VERSION}, bits=64, pid={pid}, just started"
+    ));
+    match &server.config.file {
+        Some(path) => server.log.warning(&format!("Configuration loaded from {}", path.display())),
+        None => server.log.warning("No config file specified, using the default config."),
+    }
+    let port = server.config.get_int("port") as u16;
+    let binds: Vec<String> = server.config.get_string("bind").split_whitespace().map(str::to_string).collect();
+    let backlog = server.config.get_int("tcp-backlog") as i32;
+    let tcp = match net::bind(&binds, port, backlog) {
+        Ok(l) => l,
+        Err(e) => {
+            server.log.warning(&e);
+            return 1;
+        }
+    };
+    let unix_path = server.config.get_string("unixsocket");
+    let unix = if unix_path.is_empty() {
+        None
+    } else {
+        let permissions = server.config.get_int("unixsocketperm") as u32;
+        match net::bind_unix(&unix_path, permissions) {
+            Ok(l) => Some((l, unix_path.clone())),
+            Err(e) => {
+                server.log.warning(&e);
+                return 1;
+            }
+        }
+    };
+    if tcp.is_empty() && unix.is_none() {
+        server.log.warning("Configured to not listen anywhere, exiting.");
+        return 1;
+    }
+    let pidfile = server.config.get_string("pidfile");
+    if !pidfile.is_empty() {
+        let _ = std::fs::write(&pidfile, format!("{pid}\n"));
+    }
+    server.log.notice(&format!(
+        "Running mode=standalone, port={port}, worker threads={}. PID: {pid}",
+        server.threads
+    ));
+    server.log.notice("Server initialized");
+    if let Err(e) = net::start(server.clone(), net::Listeners { tcp, unix }) {
+        server.log.warning(&format!("Cannot start worker threads: {e}"));
+        return 1;
+    }
+    let cron_server = server.clone();
+    let _ = std::thread::Builder::new().name("shoal-cron".into()).spawn(move || cron::run(cron_server));
+    if !unix_path.is_empty() {
+        server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
+    }
+    server.log.notice("Ready to accept connections tcp");
+    wait_for_shutdown(&server);
+    shutdown(&server, &pidfile, &unix_path);
+    0
+}
+
+fn wait_for_shutdown(server: &Server) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("cannot build a runtime");
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("cannot install SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("cannot install SIGINT handler");
+        loop {
+            let requested = server.shutdown_signal.notified();
+            if server.shutting_down.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::select! {
+                _ = term.recv() => {
+                    server.log.warning("Received SIGTERM scheduling shutdown...");
+                    return;
+                }
+                _ = int.recv() => {
+                    server.log.warning("Received SIGINT scheduling shutdown...");
+                    return;
+                }
+                _ = requested => {}
+            }
+        }
+    });
+}
+
+fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
+    server.shutting_down.store(true, Ordering::Release);
+    server.log.warning("User requested shutdown...");
+    for client in server.clients.all() {
+        client.kill();
+    }
+    if !pidfile.is_empty() {
+        server.log.notice("Removing the pid file.");
+        let _ = std::fs::remove_file(pidfile);
+    }
+    if !unix_path.is_empty() {
+        server.log.notice("Removing the unix socket file.");
+        let _ = std::fs::remove_file(PathBuf::from(unix_path));
+    }
+    server.log.warning("Shoal is now ready to exit, bye bye...");
+}

@@ -1,0 +1,194 @@
+//! Client state: what a connection owns (`Client`) and what other threads
+//! may read or signal (`ClientInfo`, kept in the server's registry for
+//! CLIENT LIST, CLIENT KILL, INFO clients).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use shoal_commands::CommandId;
+use shoal_engine::Watcher;
+use tokio::sync::Notify;
+
+/// Flags shown by CLIENT LIST (subset of Redis's letters).
+pub mod flags {
+    pub const MULTI: u32 = 1 << 0; // x
+    pub const REPLICA: u32 = 1 << 1; // S
+    pub const MASTER: u32 = 1 << 2; // M
+    pub const PUBSUB: u32 = 1 << 3; // P
+    pub const BLOCKED: u32 = 1 << 4; // b
+    pub const DIRTY_CAS: u32 = 1 << 5; // d
+    pub const CLOSE_AFTER_REPLY: u32 = 1 << 6; // c
+    pub const UNIX_SOCKET: u32 = 1 << 7; // U
+    pub const READONLY: u32 = 1 << 8; // r
+    pub const NO_EVICT: u32 = 1 << 9; // e
+}
+
+/// The part of a client visible to other threads.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub local_addr: String,
+    pub fd: i32,
+    /// Worker thread serving the client.
+    pub thread: usize,
+    pub created_ms: i64,
+    pub name: Mutex<Option<Vec<u8>>>,
+    pub user: Mutex<String>,
+    pub db: AtomicUsize,
+    pub last_interaction_ms: AtomicI64,
+    pub last_command: AtomicU16,
+    pub flags: AtomicU32,
+    pub resp: AtomicU8,
+    pub query_buffer_bytes: AtomicUsize,
+    pub query_buffer_free: AtomicUsize,
+    pub output_bytes: AtomicUsize,
+    pub multi_count: AtomicI64,
+    pub subscriptions: AtomicUsize,
+    pub pattern_subscriptions: AtomicUsize,
+    /// Set by CLIENT KILL and shutdown; the connection closes when it sees it.
+    pub killed: AtomicBool,
+    pub kill_signal: Notify,
+}
+
+/// Sentinel for "no command yet".
+pub const NO_COMMAND: u16 = u16::MAX;
+
+impl ClientInfo {
+    pub fn has_flag(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+
+    pub fn set_flag(&self, flag: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill_signal.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    pub fn name_string(&self) -> String {
+        self.name.lock().as_deref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default()
+    }
+
+    pub fn command(&self) -> Option<CommandId> {
+        match self.last_command.load(Ordering::Relaxed) {
+            NO_COMMAND => None,
+            id => Some(CommandId(id)),
+        }
+    }
+}
+
+/// A command queued by MULTI.
+pub struct Queued {
+    pub command: CommandId,
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// MULTI state.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// A command was refused while queueing: EXEC will abort.
+    pub aborted: bool,
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply to the next command only.
+    SkipNext,
+    /// Skipping the reply to the command being run now.
+    Skipping,
+}
+
+/// Connection-owned state.
+pub struct Client {
+    pub info: Arc<ClientInfo>,
+    pub db: usize,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    pub watched: Vec<(usize, Vec<u8>)>,
+    pub watcher: Arc<Watcher>,
+    pub reply_mode: ReplyMode,
+    pub close_after_reply: bool,
+    /// This connection is a replica streaming from us.
+    pub is_replica: bool,
+    /// Set by SYNC: the stream this connection forwards once replies are out.
+    pub replica_stream: Option<crate::families::replication::ReplicaStream>,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
+        Client {
+            info,
+            db: 0,
+            authenticated,
+            multi: None,
+            watched: Vec::new(),
+            watcher: Arc::new(Watcher::default()),
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            is_replica: false,
+            replica_stream: None,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+}
+
+/// All connected clients, by id.
+#[derive(Default)]
+pub struct Registry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, info: Arc<ClientInfo>) {
+        self.clients.lock().insert(info.id, info);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of all clients in id order.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

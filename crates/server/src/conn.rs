@@ -1,0 +1,213 @@
+//! One client connection: read, parse every complete request in the
+//! buffer, dispatch each, write all replies with one write.
+//!
+//! A read brings whatever arrived; the parser resumes where it stopped, so
+//! large or slow requests cost linear time; nothing is reserved on the
+//! strength of a claimed length. Replies of a whole pipeline batch leave
+//! in one write call.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_engine::{now_ms, Stat};
+use shoal_resp::request::{Limits, Parsed};
+use shoal_resp::{Protocol, ReplyBuf, RequestParser};
+use smallvec::SmallVec;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::client::{Client, ClientInfo};
+use crate::dispatch::{dispatch, Outcome};
+use crate::log::Level;
+use crate::server::Server;
+
+/// Bytes requested from the socket per read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Largest read reserved ahead for a big bulk argument.
+const BIG_READ_BYTES: usize = 1024 * 1024;
+/// Replies are flushed mid-batch once they exceed this.
+const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
+/// An idle input buffer larger than this is shrunk.
+const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
+
+/// Serves a client until it quits, is killed, times out or misbehaves.
+pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let authenticated = !server.tunables.requires_auth();
+    let mut client = Client::new(info.clone(), authenticated);
+    let mut out = ReplyBuf::new(Protocol::Resp2);
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new();
+    let result = client_loop(&server, &mut stream, &mut client, &mut out, &mut input, &mut parser).await;
+    if let Err(reason) = result {
+        server.log.log(Level::Verbose, &format!("Client id={} closed: {reason}", info.id));
+    }
+    crate::families::transactions::discard_state(&server, &mut client);
+    crate::families::replication::detach(&server, &mut client);
+    let _ = stream.shutdown().await;
+}
+
+async fn client_loop<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    input: &mut Vec<u8>,
+    parser: &mut RequestParser,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        if client.info.is_killed() {
+            return Err("killed".into());
+        }
+        read_some(server, stream, client, input, parser).await?;
+        let limit = server.tunables.client_query_buffer_limit.load(Ordering::Relaxed);
+        if input.len() as i64 > limit {
+            server.log.warning("Closing client that reached max query buffer length");
+            return Err("query buffer limit".into());
+        }
+        process_input(server, stream, client, out, input, parser).await?;
+        flush(server, stream, out).await?;
+        if client.close_after_reply {
+            return Ok(());
+        }
+        if let Some(stream_state) = client.replica_stream.take() {
+            return crate::replica_link::stream_to_replica(server, stream, client, stream_state).await;
+        }
+        client.info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
+        client.info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
+    }
+}
+
+/// Waits for input (or a kill, or the idle timeout) and appends it.
+async fn read_some<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    input: &mut Vec<u8>,
+    parser: &RequestParser,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Read big bulks in big steps, but never reserve more than has arrived.
+    let want = match parser.missing_bulk_bytes(input.len()) {
+        Some(missing) => missing.min(BIG_READ_BYTES.max(input.len())).max(READ_CHUNK_BYTES),
+        None => READ_CHUNK_BYTES,
+    };
+    input.reserve(want);
+    let timeout_secs = server.tunables.timeout_secs.load(Ordering::Relaxed);
+    let idle_limit = if timeout_secs > 0 && !client.is_replica {
+        Duration::from_secs(timeout_secs as u64)
+    } else {
+        Duration::from_secs(365 * 24 * 3600)
+    };
+    let read = tokio::select! {
+        r = stream.read_buf(input) => r,
+        _ = client.info.kill_signal.notified() => return Err("killed".into()),
+        _ = tokio::time::sleep(idle_limit) => return Err("idle timeout".into()),
+    };
+    match read {
+        Ok(0) => Err("connection closed by peer".into()),
+        Ok(n) => {
+            server.engine.stats.add(Stat::NetInputBytes, n as u64);
+            client.info.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(format!("read error: {e}")),
+    }
+}
+
+/// Parses and runs every complete request in `input`.
+async fn process_input<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    input: &mut Vec<u8>,
+    parser: &mut RequestParser,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut position = 0;
+    loop {
+        if client.close_after_reply || client.replica_stream.is_some() {
+            break;
+        }
+        let limits = Limits {
+            max_bulk_bytes: server.tunables.proto_max_bulk_len.load(Ordering::Relaxed),
+            unauthenticated: !client.authenticated,
+            from_master: false,
+        };
+        let outcome = match parser.parse(&input[position..], &limits) {
+            Ok(Parsed::Command { consumed }) => {
+                let request = &input[position..position + consumed];
+                let argv: SmallVec<[&[u8]; 8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
+                let outcome = dispatch(server, client, out, &argv);
+                if matches!(outcome, Outcome::Continue) {
+                    position += consumed;
+                }
+                outcome
+            }
+            Ok(Parsed::Nothing { consumed }) => {
+                position += consumed;
+                continue;
+            }
+            Ok(Parsed::Incomplete) => break,
+            Err(e) => {
+                crate::dispatch::error_reply(server, out, &format!("ERR {}", e.message));
+                server.log.log(Level::Verbose, &format!("Protocol error ({}) from client id={}", e.message, client.id()));
+                client.close_after_reply = true;
+                break;
+            }
+        };
+        match outcome {
+            Outcome::Continue => {
+                if out.len() > FLUSH_THRESHOLD_BYTES {
+                    flush(server, stream, out).await?;
+                }
+            }
+            Outcome::Postpone => {
+                flush(server, stream, out).await?;
+                wait_for_unpause(server).await;
+            }
+        }
+    }
+    input.drain(..position);
+    if input.is_empty() && input.capacity() > IDLE_BUFFER_KEEP_BYTES {
+        input.shrink_to(READ_CHUNK_BYTES);
+    }
+    Ok(())
+}
+
+async fn wait_for_unpause(server: &Server) {
+    while let Some((_, until)) = server.pause.current() {
+        let remaining = (until - now_ms()).max(1) as u64;
+        tokio::select! {
+            _ = server.pause.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(remaining.min(100))) => {}
+        }
+    }
+}
+
+/// Writes all pending replies.
+pub async fn flush<S>(server: &Server, stream: &mut S, out: &mut ReplyBuf) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
+    if out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&out.buf).await.map_err(|e| format!("write error: {e}"))?;
+    server.engine.stats.add(Stat::NetOutputBytes, out.len() as u64);
+    out.buf.clear();
+    if out.buf.capacity() > FLUSH_THRESHOLD_BYTES * 4 {
+        out.buf.shrink_to(4096);
+    }
+    Ok(())
+}

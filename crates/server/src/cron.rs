@@ -1,0 +1,58 @@
+//! The server's periodic work, on its own thread at `hz` times a second:
+//! the active expiry cycle, the ops/sec sample, pings to replicas, and
+//! the end of client pauses.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_engine::expire::ExpireCycle;
+use shoal_engine::Stat;
+
+use crate::server::Server;
+
+const OPS_SAMPLES: usize = 16;
+static OPS_PER_SEC: AtomicU64 = AtomicU64::new(0);
+
+/// INFO's instantaneous_ops_per_sec.
+pub fn ops_per_sec() -> u64 {
+    OPS_PER_SEC.load(Ordering::Relaxed)
+}
+
+/// Runs until shutdown starts.
+pub fn run(server: Arc<Server>) {
+    let mut cycle = ExpireCycle::new(server.engine.db_count());
+    let mut samples = [0u64; OPS_SAMPLES];
+    let mut sample_index = 0;
+    let mut last_sample = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));
+    let mut last_ping = Instant::now();
+    while !server.shutting_down.load(Ordering::Acquire) {
+        let hz = server.tunables.hz.load(Ordering::Relaxed).max(1) as u64;
+        let period = Duration::from_micros(1_000_000 / hz);
+        let started = Instant::now();
+        let paused = server.pause.current().is_some();
+        if !paused {
+            server.engine.keep_expired.store(false, Ordering::Relaxed);
+        }
+        if server.engine.active_expire.load(Ordering::Relaxed) && !paused {
+            // Redis spends at most a quarter of each tick on expiry.
+            cycle.run(&server.engine, period / 4);
+            server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
+        }
+        if last_sample.0.elapsed() >= Duration::from_millis(100) {
+            let now = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));
+            let elapsed = now.0.duration_since(last_sample.0).as_secs_f64();
+            samples[sample_index % OPS_SAMPLES] = ((now.1 - last_sample.1) as f64 / elapsed) as u64;
+            sample_index += 1;
+            let filled = sample_index.min(OPS_SAMPLES);
+            OPS_PER_SEC.store(samples[..filled].iter().sum::<u64>() / filled as u64, Ordering::Relaxed);
+            last_sample = now;
+        }
+        let ping_period = Duration::from_secs(server.config.get_int("repl-ping-replica-period").max(1) as u64);
+        if last_ping.elapsed() >= ping_period {
+            server.engine.propagation.publish_raw(&[b"PING"]);
+            last_ping = Instant::now();
+        }
+        std::thread::sleep(period.saturating_sub(started.elapsed()));
+    }
+}

@@ -1,0 +1,438 @@
+//! From an argument vector to a reply: command lookup, the checks Redis
+//! makes before running a command (in Redis's order), MULTI queueing, shard
+//! locking, execution, propagation and statistics.
+//!
+//! Every handler runs inside a `Tx` holding exactly the shards its keys live
+//! in (or all shards for keyspace-wide commands), so a command is atomic
+//! and isolated, and MULTI/EXEC is one `Tx` over the union of its commands'
+//! shards.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
+use shoal_engine::{shard_of, ShardIndex, Stat, Tx};
+use shoal_resp::ReplyBuf;
+
+use crate::client::{flags, Client, Multi, Queued, ReplyMode};
+use crate::error::{CmdError, CmdResult};
+use crate::server::{PauseKind, Server};
+
+/// A command implementation.
+pub type HandlerFn = for<'a, 'b> fn(&'b mut Ctx<'a>, &[&[u8]]) -> CmdResult;
+
+/// Which shards a command must hold while it runs.
+#[derive(Clone, Copy)]
+pub enum Locking {
+    /// No keyspace access.
+    None,
+    /// The shards of the keys its key specs name.
+    Keys,
+    /// Every shard (keyspace-wide commands).
+    All,
+    /// Decided from the arguments.
+    Custom(fn(&Command, &[&[u8]]) -> LockPlan),
+}
+
+/// The shards to lock for one command.
+pub enum LockPlan {
+    Shards(Vec<ShardIndex>),
+    All,
+    Nothing,
+}
+
+#[derive(Clone, Copy)]
+pub struct Handler {
+    pub run: HandlerFn,
+    pub locking: Locking,
+}
+
+/// Handlers indexed by command id.
+pub struct Handlers {
+    by_id: Vec<Option<Handler>>,
+}
+
+/// Collects handlers from the family modules.
+pub struct Registrar {
+    by_id: Vec<Option<Handler>>,
+    /// Names registered that have no table entry (must stay empty).
+    pub unknown: Vec<String>,
+}
+
+impl Registrar {
+    fn add(&mut self, name: &str, run: HandlerFn, locking: Locking) {
+        match table().lookup_full_name(name.as_bytes()) {
+            Some(cmd) => self.by_id[cmd.id.0 as usize] = Some(Handler { run, locking }),
+            None => self.unknown.push(name.to_string()),
+        }
+    }
+
+    /// A command whose keys come from its key specs.
+    pub fn keys(&mut self, name: &str, run: HandlerFn) {
+        self.add(name, run, Locking::Keys);
+    }
+
+    /// A command that touches the whole keyspace.
+    pub fn all(&mut self, name: &str, run: HandlerFn) {
+        self.add(name, run, Locking::All);
+    }
+
+    /// A command that does not touch the keyspace.
+    pub fn plain(&mut self, name: &str, run: HandlerFn) {
+        self.add(name, run, Locking::None);
+    }
+
+    pub fn custom(&mut self, name: &str, run: HandlerFn, plan: fn(&Command, &[&[u8]]) -> LockPlan) {
+        self.add(name, run, Locking::Custom(plan));
+    }
+}
+
+impl Handlers {
+    pub fn build() -> Handlers {
+        let registrar = Handlers::registrar();
+        assert!(registrar.unknown.is_empty(), "handlers without table entries: {:?}", registrar.unknown);
+        Handlers { by_id: registrar.by_id }
+    }
+
+    /// All registrations, including mistakes (for the table test).
+    pub fn registrar() -> Registrar {
+        let mut registrar = Registrar { by_id: vec![None; table().all().len()], unknown: Vec::new() };
+        crate::families::register_all(&mut registrar);
+        registrar
+    }
+
+    pub fn get(&self, id: CommandId) -> Option<Handler> {
+        self.by_id[id.0 as usize]
+    }
+}
+
+impl Registrar {
+    pub fn has(&self, id: CommandId) -> bool {
+        self.by_id[id.0 as usize].is_some()
+    }
+}
+
+/// What the connection must do after a command.
+pub enum Outcome {
+    Continue,
+    /// Server paused for this command: wait and run it again.
+    Postpone,
+}
+
+/// The context a handler runs in.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut ReplyBuf,
+    pub tx: Option<Tx<'a>>,
+    pub cmd: &'static Command,
+    /// Propagate these commands instead of the arguments received.
+    propagate_as: Option<Vec<Vec<Vec<u8>>>>,
+    /// Set by handlers that changed data but must not propagate themselves.
+    no_propagate: bool,
+    pub in_exec: bool,
+    /// Set by SYNC/PSYNC: the connection turns into a replica stream.
+    pub become_replica: Option<crate::families::replication::ReplicaStream>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The execution unit's keyspace view.
+    pub fn tx(&mut self) -> &mut Tx<'a> {
+        self.tx.as_mut().expect("handler registered without locking touched the keyspace")
+    }
+
+    /// Propagate `commands` instead of this command's arguments.
+    pub fn propagate_as(&mut self, commands: Vec<Vec<Vec<u8>>>) {
+        self.propagate_as = Some(commands);
+    }
+
+    pub fn suppress_propagation(&mut self) {
+        self.no_propagate = true;
+    }
+
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// The context EXEC runs its queue in.
+    pub(crate) fn for_exec(
+        server: &'a Server,
+        client: &'a mut Client,
+        out: &'a mut ReplyBuf,
+        tx: Option<Tx<'a>>,
+        cmd: &'static Command,
+    ) -> Ctx<'a> {
+        Ctx {
+            server,
+            client,
+            out,
+            tx,
+            cmd,
+            propagate_as: None,
+            no_propagate: false,
+            in_exec: true,
+            become_replica: None,
+        }
+    }
+}
+
+/// Runs one request from a client.
+pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
+    let reply_start = out.len();
+    let outcome = dispatch_checked(server, client, out, argv);
+    if matches!(outcome, Outcome::Continue) {
+        apply_reply_mode(client, out, reply_start);
+    }
+    outcome
+}
+
+fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
+    server.engine.stats.incr(Stat::CommandsProcessed);
+    let Some(cmd) = table().resolve(argv) else {
+        reject(server, client, out, None, unknown_command_message(argv));
+        return Outcome::Continue;
+    };
+    if !cmd.arity_ok(argv.len()) {
+        let message = format!("ERR wrong number of arguments for '{}' command", cmd.name);
+        reject(server, client, out, Some(cmd), message);
+        return Outcome::Continue;
+    }
+    if cmd.name == "debug" && !debug_allowed(server, client) {
+        let message = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+        reject(server, client, out, Some(cmd), message.to_string());
+        return Outcome::Continue;
+    }
+    if !client.authenticated && !cmd.is(CommandFlags::NO_AUTH) {
+        reject(server, client, out, Some(cmd), "NOAUTH Authentication required.".to_string());
+        return Outcome::Continue;
+    }
+    if client.in_multi() && cmd.is(CommandFlags::NO_MULTI) {
+        reject(server, client, out, Some(cmd), "ERR Command not allowed inside a transaction".to_string());
+        return Outcome::Continue;
+    }
+    let is_exec = cmd.name == "exec";
+    if client.is_replica && (cmd.is(CommandFlags::WRITE) || cmd.is(CommandFlags::READONLY)) {
+        reject(server, client, out, Some(cmd), "ERR Replica can't interact with the keyspace".to_string());
+        return Outcome::Continue;
+    }
+    if !client.is_replica && must_wait_for_pause(server, client, cmd, is_exec) {
+        return Outcome::Postpone;
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if !multi.aborted {
+                multi.queue.push(Queued { command: cmd.id, argv: argv.iter().map(|a| a.to_vec()).collect() });
+                client.info.multi_count.store(multi.queue.len() as i64, Ordering::Relaxed);
+            }
+            out.simple("QUEUED");
+            return Outcome::Continue;
+        }
+    }
+    call(server, client, out, cmd, argv)
+}
+
+/// Runs a command outside MULTI: locks, executes, propagates, counts.
+fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
+    let Some(handler) = server.handlers.get(cmd.id) else {
+        reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
+        return Outcome::Continue;
+    };
+    let started = Instant::now();
+    let tx = begin(server, client.db, cmd, handler.locking, argv);
+    let mut ctx = Ctx {
+        server,
+        client,
+        out,
+        tx,
+        cmd,
+        propagate_as: None,
+        no_propagate: false,
+        in_exec: false,
+        become_replica: None,
+    };
+    let result = run_handler(&mut ctx, handler, argv);
+    let become_replica = ctx.become_replica.take();
+    if let Some(tx) = ctx.tx.take() {
+        tx.finish();
+    }
+    let failed = result.is_err();
+    if let Err(e) = result {
+        error_reply(server, ctx.out, &e.message());
+    }
+    finish_counters(server, cmd, started, failed);
+    if let Some(stream) = become_replica {
+        crate::families::replication::attach(ctx.client, stream);
+    }
+    Outcome::Continue
+}
+
+/// Runs a handler in `ctx` and records its propagation.
+pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult {
+    let dirty_before = ctx.tx.as_ref().map_or(0, |t| t.dirty);
+    ctx.propagate_as = None;
+    ctx.no_propagate = false;
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (handler.run)(ctx, argv))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            ctx.server.log.warning(&format!("internal error running '{}': {what}", ctx.cmd.name));
+            Err(CmdError::err(format!("internal error running '{}'", ctx.cmd.name)))
+        }
+    };
+    if result.is_ok() {
+        let cmd = ctx.cmd;
+        if let Some(tx) = ctx.tx.as_mut() {
+            let changed = tx.dirty > dirty_before;
+            if let Some(commands) = ctx.propagate_as.take() {
+                for argv in commands {
+                    tx.propagate(argv);
+                }
+            } else if changed && !ctx.no_propagate && cmd.is(CommandFlags::WRITE) {
+                tx.propagate(argv.iter().map(|a| a.to_vec()).collect());
+            }
+        }
+    }
+    result
+}
+
+/// Opens the execution unit a command needs.
+fn begin<'a>(server: &'a Server, db: usize, cmd: &Command, locking: Locking, argv: &[&[u8]]) -> Option<Tx<'a>> {
+    match plan(cmd, locking, argv) {
+        LockPlan::Nothing => None,
+        LockPlan::All => Some(server.engine.begin_all(db)),
+        LockPlan::Shards(mut shards) => Some(server.engine.begin(&mut shards, db)),
+    }
+}
+
+/// The lock plan for one command.
+pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan {
+    match locking {
+        Locking::None => LockPlan::Nothing,
+        Locking::All => LockPlan::All,
+        Locking::Custom(f) => f(cmd, argv),
+        Locking::Keys => {
+            let mut keys: Vec<KeyRef> = Vec::new();
+            match find_keys(cmd, argv, &mut keys) {
+                Ok(()) => LockPlan::Shards(keys.iter().map(|k| shard_of(argv[k.index])).collect()),
+                // Arguments the specs cannot read: lock everything, the
+                // handler will report the problem.
+                Err(_) => LockPlan::All,
+            }
+        }
+    }
+}
+
+fn finish_counters(server: &Server, cmd: &Command, started: Instant, failed: bool) {
+    let counters = server.counters(cmd.id);
+    counters.calls.fetch_add(1, Ordering::Relaxed);
+    counters.usec.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if failed {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes an error reply and counts it.
+pub fn error_reply(server: &Server, out: &mut ReplyBuf, message: &str) {
+    out.error(message);
+    server.engine.stats.incr(Stat::TotalErrorReplies);
+    let code = message.split(' ').next().unwrap_or("ERR");
+    server.count_error(code);
+}
+
+/// Refuses a command before it runs (Redis's rejectCommand).
+fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<&Command>, message: String) {
+    if let Some(multi) = client.multi.as_mut() {
+        multi.aborted = true;
+    }
+    if let Some(cmd) = cmd {
+        server.counters(cmd.id).rejected.fetch_add(1, Ordering::Relaxed);
+        if cmd.name == "exec" {
+            // EXEC refused: the transaction is discarded with the reason.
+            crate::families::transactions::discard_state(server, client);
+            error_reply(server, out, &format!("EXECABORT Transaction discarded because of: {}", strip_code(&message)));
+            return;
+        }
+    }
+    error_reply(server, out, &message);
+}
+
+fn strip_code(message: &str) -> &str {
+    message.strip_prefix("ERR ").unwrap_or(message)
+}
+
+fn unknown_command_message(argv: &[&[u8]]) -> String {
+    let name = argv.first().copied().unwrap_or_default();
+    if argv.len() >= 2 {
+        if let Some(container) = table().lookup(name) {
+            if !container.subcommands.is_empty() {
+                return format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    c_string(argv[1], 128),
+                    String::from_utf8_lossy(name).to_uppercase()
+                );
+            }
+        }
+    }
+    let mut args = String::new();
+    for arg in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push_str(&format!("'{}' ", c_string(arg, room)));
+    }
+    format!("ERR unknown command '{}', with args beginning with: {}", c_string(name, 128), args)
+}
+
+/// Bytes as C's `%.Ns` prints them: up to the first NUL, at most `max`.
+fn c_string(bytes: &[u8], max: usize) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len()).min(max);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn debug_allowed(server: &Server, client: &Client) -> bool {
+    match server.tunables.enable_debug_command.load(Ordering::Relaxed) {
+        1 => true,
+        2 => client.info.addr.starts_with("127.0.0.1:") || client.info.addr.starts_with("[::1]:") || client.info.has_flag(flags::UNIX_SOCKET),
+        _ => false,
+    }
+}
+
+fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, is_exec: bool) -> bool {
+    let Some((kind, _)) = server.pause.current() else { return false };
+    match kind {
+        PauseKind::All => true,
+        PauseKind::Write => {
+            let writes = |c: &Command| c.is(CommandFlags::WRITE) || c.is(CommandFlags::MAY_REPLICATE);
+            if is_exec {
+                client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| writes(table().get(q.command))))
+            } else if client.in_multi() {
+                false
+            } else {
+                writes(cmd)
+            }
+        }
+    }
+}
+
+/// CLIENT REPLY OFF/SKIP: drop what the command wrote.
+pub(crate) fn apply_reply_mode(client: &mut Client, out: &mut ReplyBuf, reply_start: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(reply_start),
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
+        ReplyMode::Skipping => {
+            out.truncate(reply_start);
+            client.reply_mode = ReplyMode::On;
+        }
+    }
+}
+
+/// A fresh MULTI state.
+pub fn new_multi() -> Multi {
+    Multi::default()
+}

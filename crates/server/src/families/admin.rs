@@ -1,0 +1,407 @@
+//! Server administration: CONFIG, COMMAND, DEBUG, TIME, LASTSAVE,
+//! SHUTDOWN.
+
+use std::sync::atomic::Ordering;
+
+use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
+use shoal_engine::Lookup;
+
+use crate::dispatch::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
+
+fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let matches = ctx.server.config.matching(&argv[2..]);
+    ctx.out.map(matches.len());
+    for (name, value) in matches {
+        ctx.out.bulk_str(&name);
+        ctx.out.bulk_str(&value);
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let pairs: Vec<(String, String)> = argv[2..]
+        .chunks(2)
+        .map(|p| (String::from_utf8_lossy(p[0]).into_owned(), String::from_utf8_lossy(p[1]).into_owned()))
+        .collect();
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    ctx.server.config.set_many(&refs).map_err(|e| CmdError::custom(e.message()))?;
+    ctx.server.config_changed();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    server.engine.stats.reset();
+    for counters in server.command_stats.iter() {
+        counters.calls.store(0, Ordering::Relaxed);
+        counters.usec.store(0, Ordering::Relaxed);
+        counters.rejected.store(0, Ordering::Relaxed);
+        counters.failed.store(0, Ordering::Relaxed);
+    }
+    server.error_stats.lock().clear();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.server.config.rewrite().map_err(CmdError::err)?;
+    ctx.server.log.notice("CONFIG REWRITE executed with success.");
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    crate::families::write_help(
+        ctx.out,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+fn time(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let us = shoal_engine::now_us();
+    ctx.out.array(2);
+    ctx.out.bulk_i64(us / 1_000_000);
+    ctx.out.bulk_i64(us % 1_000_000);
+    Ok(())
+}
+
+fn lastsave(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.server.engine.last_save.load(Ordering::Relaxed));
+    Ok(())
+}
+
+fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    for arg in &argv[1..] {
+        let known = ["nosave", "save", "now", "force", "abort"].iter().any(|k| parse::is(arg, k));
+        if !known {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if argv[1..].iter().any(|a| parse::is(a, "abort")) {
+        return Err(CmdError::err("No shutdown in progress."));
+    }
+    ctx.server.log.warning("User requested shutdown...");
+    ctx.server.request_shutdown();
+    // No reply: the connection closes as the server exits.
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+fn command_count(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(table().top_level_count() as i64);
+    Ok(())
+}
+
+fn command_all(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let commands: Vec<_> = table().top_level().collect();
+    ctx.out.array(commands.len());
+    for cmd in commands {
+        shoal_commands::reply::write_info(ctx.out, cmd);
+    }
+    Ok(())
+}
+
+fn command_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() == 2 {
+        return command_all(ctx, argv);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match table().lookup_full_name(name) {
+            Some(cmd) => shoal_commands::reply::write_info(ctx.out, cmd),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn command_docs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let commands: Vec<_> = if argv.len() == 2 {
+        table().top_level().collect()
+    } else {
+        argv[2..].iter().filter_map(|n| table().lookup_full_name(n)).collect()
+    };
+    ctx.out.map(commands.len());
+    for cmd in commands {
+        ctx.out.bulk_str(cmd.name);
+        shoal_commands::reply::write_docs(ctx.out, cmd);
+    }
+    Ok(())
+}
+
+fn command_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut filter: Option<(String, Vec<u8>)> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        if parse::is(argv[i], "filterby") && argv.len() - 1 - i == 2 {
+            let kind = String::from_utf8_lossy(argv[i + 1]).to_ascii_lowercase();
+            if !matches!(kind.as_str(), "module" | "aclcat" | "pattern") {
+                return Err(CmdError::Syntax);
+            }
+            filter = Some((kind, argv[i + 2].to_vec()));
+            i += 3;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let mut names = Vec::new();
+    for cmd in table().all() {
+        let keep = match &filter {
+            None => true,
+            Some((kind, arg)) => match kind.as_str() {
+                "module" => false,
+                "aclcat" => shoal_commands::AclCategories::parse(&String::from_utf8_lossy(arg))
+                    .is_ok_and(|c| c.0 != 0 && cmd.acl.intersects(c)),
+                _ => shoal_types::glob_match(arg, cmd.name.as_bytes(), true),
+            },
+        };
+        if keep {
+            names.push(cmd.name);
+        }
+    }
+    ctx.out.array(names.len());
+    for name in names {
+        ctx.out.bulk_str(name);
+    }
+    Ok(())
+}
+
+fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    getkeys(ctx, argv, false)
+}
+
+fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    getkeys(ctx, argv, true)
+}
+
+fn getkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]], with_flags: bool) -> CmdResult {
+    let target = &argv[2..];
+    let Some(cmd) = table().resolve(target) else { return Err(CmdError::err("Invalid command specified")) };
+    if !cmd.has_keys() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    if !cmd.arity_ok(target.len()) {
+        return Err(CmdError::err("Invalid number of arguments specified for command"));
+    }
+    let mut keys: Vec<KeyRef> = Vec::new();
+    if find_keys(cmd, target, &mut keys).is_err() || keys.is_empty() {
+        if cmd.is(CommandFlags::NO_MANDATORY_KEYS) {
+            ctx.out.array(0);
+            return Ok(());
+        }
+        return Err(CmdError::err("Invalid arguments specified for command"));
+    }
+    ctx.out.array(keys.len());
+    for key in keys {
+        if with_flags {
+            ctx.out.array(2);
+            ctx.out.bulk(target[key.index]);
+            shoal_commands::reply::write_key_flags(ctx.out, key.flags);
+        } else {
+            ctx.out.bulk(target[key.index]);
+        }
+    }
+    Ok(())
+}
+
+fn command_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    crate::families::write_help(
+        ctx.out,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about every command.",
+            "COUNT",
+            "    Return how many commands there are.",
+            "LIST",
+            "    Return the names of all commands.",
+            "INFO [<command-name> ...]",
+            "    Return details about the given commands, or all of them.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation for the given commands, or all of them.",
+            "GETKEYS <full-command>",
+            "    Return the keys of a full command line.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys of a full command line and how each is accessed.",
+        ],
+    );
+    Ok(())
+}
+
+/// COMMAND with no subcommand is its own container.
+fn command(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    command_all(ctx, argv)
+}
+
+fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let sub = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "sleep" if argv.len() == 3 => {
+            let seconds = parse::float(argv[2])?;
+            // Like Redis, the whole server stops: every shard stays locked.
+            std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
+            ctx.out.ok();
+        }
+        "set-active-expire" if argv.len() == 3 => {
+            let on = parse::int(argv[2])? != 0;
+            ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
+        "object" if argv.len() == 3 => {
+            let engine = &ctx.server.engine;
+            let tx = ctx.tx.as_mut().expect("debug locks everything");
+            let Some(entry) = tx.lookup(argv[2], Lookup::QUIET) else { return Err(CmdError::NoSuchKey) };
+            let value = entry.value();
+            let length = value.string_len().unwrap_or(0);
+            let text = format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                value as *const _,
+                value.encoding(),
+                length.max(1),
+                entry.access(),
+                engine.idle_seconds(entry.access())
+            );
+            ctx.out.simple(&text);
+        }
+        "jmap" | "quicklist-packed-threshold" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
+        "change-repl-id" => ctx.out.ok(),
+        "digest" if argv.len() == 2 => {
+            let digest = crate::families::digest::dataset_digest(ctx.tx.as_mut().expect("locked"));
+            ctx.out.simple(&digest);
+        }
+        "digest-value" => {
+            let tx = ctx.tx.as_mut().expect("locked");
+            let mut digests = Vec::new();
+            for key in &argv[2..] {
+                digests.push(crate::families::digest::key_digest(tx, key));
+            }
+            ctx.out.array(digests.len());
+            for d in digests {
+                ctx.out.simple(&d);
+            }
+        }
+        "protocol" if argv.len() == 3 => debug_protocol(ctx, argv[2])?,
+        "log" if argv.len() == 3 => {
+            ctx.server.log.warning(&format!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2])));
+            ctx.out.ok();
+        }
+        "help" => crate::families::write_help(
+            ctx.out,
+            "DEBUG",
+            &[
+                "DIGEST",
+                "    Output a hex signature of the whole dataset.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of the given keys.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "OBJECT <key>",
+                "    Show low-level information about the key.",
+                "PROTOCOL <type>",
+                "    Reply with a sample of a RESP type.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Turn the active expiry cycle off or on.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds> (decimals allowed).",
+            ],
+        ),
+        _ => {
+            return Err(CmdError::err(format!(
+                "Unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                String::from_utf8_lossy(argv[1])
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn debug_protocol(ctx: &mut Ctx<'_>, kind: &[u8]) -> CmdResult {
+    let kind = String::from_utf8_lossy(kind).to_ascii_lowercase();
+    let out = &mut *ctx.out;
+    match kind.as_str() {
+        "string" => out.bulk_str("Hello World"),
+        "integer" => out.int(12345),
+        "double" => out.double(3.141),
+        "bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        "null" => out.null(),
+        "array" => {
+            out.array(3);
+            (0..3).for_each(|i| out.int(i));
+        }
+        "set" => {
+            out.set(3);
+            (0..3).for_each(|i| out.int(i));
+        }
+        "map" => {
+            out.map(3);
+            for i in 0..3 {
+                out.int(i);
+                out.bool(i == 1);
+            }
+        }
+        "attrib" => {
+            if out.resp3() {
+                out.attribute(1);
+                out.bulk_str("key-popularity");
+                out.array(2);
+                out.bulk_str("key:123");
+                out.int(90);
+            }
+            out.bulk_str("Some real reply following the attribute");
+        }
+        "push" => {
+            if !out.resp3() {
+                return Err(CmdError::err("RESP2 is not supported by this command"));
+            }
+            out.push(2);
+            out.bulk_str("server-cpu-usage");
+            out.int(42);
+            out.bulk_str("Some real reply following the push reply");
+        }
+        "true" => out.bool(true),
+        "false" => out.bool(false),
+        "verbatim" => out.verbatim("txt", b"This is a verbatim\nstring"),
+        _ => {
+            return Err(CmdError::err(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn register(r: &mut Registrar) {
+    r.plain("config|get", config_get);
+    r.plain("config|set", config_set);
+    r.plain("config|resetstat", config_resetstat);
+    r.plain("config|rewrite", config_rewrite);
+    r.plain("config|help", config_help);
+    r.plain("time", time);
+    r.plain("lastsave", lastsave);
+    r.plain("shutdown", shutdown);
+    r.plain("command", command);
+    r.plain("command|count", command_count);
+    r.plain("command|info", command_info);
+    r.plain("command|docs", command_docs);
+    r.plain("command|list", command_list);
+    r.plain("command|getkeys", command_getkeys);
+    r.plain("command|getkeysandflags", command_getkeysandflags);
+    r.plain("command|help", command_help);
+    r.all("debug", debug);
+}

@@ -1,0 +1,502 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET and
+//! the CLIENT family.
+
+use std::sync::atomic::Ordering;
+
+use shoal_resp::Protocol;
+
+use crate::client::{flags, ClientInfo, ReplyMode};
+use crate::dispatch::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
+use crate::server::{PauseKind, Server};
+
+fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 2 {
+        return Err(CmdError::err("wrong number of arguments for 'ping' command"));
+    }
+    let in_pubsub = ctx.client.info.has_flag(flags::PUBSUB) && !ctx.out.resp3();
+    match (argv.get(1), in_pubsub) {
+        (None, false) => ctx.out.simple("PONG"),
+        (Some(message), false) => ctx.out.bulk(message),
+        (message, true) => {
+            ctx.out.array(2);
+            ctx.out.bulk(b"pong");
+            ctx.out.bulk(message.copied().unwrap_or(b""));
+        }
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    ctx.out.bulk(argv[1]);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.client.close_after_reply = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn select(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let db = crate::families::keys::db_argument(ctx, argv[1])?;
+    ctx.client.select(db);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Checks a password for the default user.
+fn check_password(server: &Server, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
+    let wrong = || CmdError::custom("WRONGPASS invalid username-password pair or user is disabled.");
+    if user != b"default" {
+        return Err(wrong());
+    }
+    match server.tunables.requirepass.read().as_deref() {
+        // The default user has no password: any password is accepted.
+        None => Ok(()),
+        Some(expected) if constant_time_eq(expected, password) => Ok(()),
+        Some(_) => Err(wrong()),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn auth(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let (user, password): (&[u8], &[u8]) = if argv.len() == 2 { (b"default", argv[1]) } else { (argv[1], argv[2]) };
+    if argv.len() == 2 && !ctx.server.tunables.requires_auth() {
+        return Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    }
+    check_password(ctx.server, user, password)?;
+    ctx.client.authenticated = true;
+    *ctx.client.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut protocol = None;
+    let mut i = 1;
+    if argv.len() >= 2 {
+        let version = shoal_resp::number::parse_i64(argv[1])
+            .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&version) {
+            return Err(CmdError::custom("NOPROTO unsupported protocol version"));
+        }
+        protocol = Some(if version == 3 { Protocol::Resp3 } else { Protocol::Resp2 });
+        i = 2;
+    }
+    let mut credentials = None;
+    let mut name = None;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        if parse::is(argv[i], "auth") && more >= 2 {
+            credentials = Some((argv[i + 1], argv[i + 2]));
+            i += 3;
+        } else if parse::is(argv[i], "setname") && more >= 1 {
+            name = Some(argv[i + 1]);
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(argv[i]))));
+        }
+    }
+    match credentials {
+        Some((user, password)) => {
+            check_password(ctx.server, user, password)?;
+            ctx.client.authenticated = true;
+            *ctx.client.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+        }
+        None if !ctx.client.authenticated => {
+            return Err(CmdError::custom(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            ));
+        }
+        None => {}
+    }
+    if let Some(name) = name {
+        if !valid_client_name(name) {
+            return Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."));
+        }
+        *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
+    }
+    if let Some(protocol) = protocol {
+        ctx.out.protocol = protocol;
+        ctx.client.info.resp.store(if protocol == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk_str("server");
+    out.bulk_str("redis");
+    out.bulk_str("version");
+    out.bulk_str(crate::server::REDIS_VERSION);
+    out.bulk_str("proto");
+    out.int(if out.resp3() { 3 } else { 2 });
+    out.bulk_str("id");
+    out.int(ctx.client.id() as i64);
+    out.bulk_str("mode");
+    out.bulk_str("standalone");
+    out.bulk_str("role");
+    out.bulk_str("master");
+    out.bulk_str("modules");
+    out.array(0);
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    crate::families::transactions::discard_state(ctx.server, ctx.client);
+    ctx.client.select(0);
+    ctx.client.reply_mode = ReplyMode::On;
+    ctx.out.protocol = Protocol::Resp2;
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    *ctx.client.info.name.lock() = None;
+    ctx.client.info.set_flag(flags::NO_EVICT, false);
+    if ctx.server.tunables.requires_auth() {
+        ctx.client.authenticated = false;
+    }
+    *ctx.client.info.user.lock() = "default".to_string();
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+fn client_id(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    match ctx.client.info.name.lock().clone() {
+        Some(name) => ctx.out.bulk(&name),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let name = argv[2];
+    if !valid_client_name(name) {
+        return Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."));
+    }
+    *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
+    ctx.out.ok();
+    Ok(())
+}
+
+/// One CLIENT LIST line (without the newline).
+pub fn client_line(server: &Server, info: &ClientInfo) -> String {
+    let now = shoal_engine::now_ms();
+    let flag_bits = info.flags.load(Ordering::Relaxed);
+    let letters: &[(u32, char)] = &[
+        (flags::REPLICA, 'S'),
+        (flags::MASTER, 'M'),
+        (flags::PUBSUB, 'P'),
+        (flags::MULTI, 'x'),
+        (flags::BLOCKED, 'b'),
+        (flags::DIRTY_CAS, 'd'),
+        (flags::CLOSE_AFTER_REPLY, 'c'),
+        (flags::UNIX_SOCKET, 'U'),
+        (flags::READONLY, 'r'),
+        (flags::NO_EVICT, 'e'),
+    ];
+    let mut flag_text: String = letters.iter().filter(|(f, _)| flag_bits & f != 0).map(|(_, c)| *c).collect();
+    if flag_text.is_empty() {
+        flag_text.push('N');
+    }
+    let command = info.command().map(|id| shoal_commands::table().get(id).name).unwrap_or("NULL");
+    let qbuf = info.query_buffer_bytes.load(Ordering::Relaxed);
+    let output = info.output_bytes.load(Ordering::Relaxed);
+    let _ = server;
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        info.id,
+        info.addr,
+        info.local_addr,
+        info.fd,
+        info.name_string(),
+        (now - info.created_ms).max(0) / 1000,
+        (now - info.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000,
+        flag_text,
+        info.db.load(Ordering::Relaxed),
+        info.subscriptions.load(Ordering::Relaxed),
+        info.pattern_subscriptions.load(Ordering::Relaxed),
+        info.multi_count.load(Ordering::Relaxed),
+        qbuf,
+        info.query_buffer_free.load(Ordering::Relaxed),
+        output,
+        qbuf + output + 16384,
+        command,
+        info.user.lock(),
+        info.resp.load(Ordering::Relaxed),
+    )
+}
+
+fn client_type_matches(info: &ClientInfo, wanted: &str) -> bool {
+    let kind = if info.has_flag(flags::MASTER) {
+        "master"
+    } else if info.has_flag(flags::REPLICA) {
+        "replica"
+    } else if info.has_flag(flags::PUBSUB) {
+        "pubsub"
+    } else {
+        "normal"
+    };
+    kind == wanted
+}
+
+fn parse_client_type(arg: &[u8]) -> Result<&'static str, CmdError> {
+    let lower = String::from_utf8_lossy(arg).to_ascii_lowercase();
+    match lower.as_str() {
+        "normal" => Ok("normal"),
+        "master" => Ok("master"),
+        "replica" | "slave" => Ok("replica"),
+        "pubsub" => Ok("pubsub"),
+        _ => Err(CmdError::err(format!("Unknown client type '{}'", String::from_utf8_lossy(arg)))),
+    }
+}
+
+fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut wanted_type = None;
+    let mut ids: Option<Vec<u64>> = None;
+    if argv.len() == 4 && parse::is(argv[2], "type") {
+        wanted_type = Some(parse_client_type(argv[3])?);
+    } else if argv.len() >= 4 && parse::is(argv[2], "id") {
+        let mut list = Vec::new();
+        for arg in &argv[3..] {
+            match shoal_resp::number::parse_i64(arg) {
+                Some(id) if id > 0 => list.push(id as u64),
+                _ => return Err(CmdError::err("Invalid client ID")),
+            }
+        }
+        ids = Some(list);
+    } else if argv.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    sync_own_info(ctx);
+    let mut text = String::new();
+    for info in ctx.server.clients.all() {
+        if wanted_type.is_some_and(|t| !client_type_matches(&info, t)) {
+            continue;
+        }
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&info.id)) {
+            continue;
+        }
+        text.push_str(&client_line(ctx.server, &info));
+        text.push('\n');
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// The current command is what CLIENT LIST/INFO show for this client.
+fn sync_own_info(ctx: &mut Ctx<'_>) {
+    ctx.client.info.last_command.store(ctx.cmd.id.0, Ordering::Relaxed);
+}
+
+fn client_info(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    sync_own_info(ctx);
+    let mut line = client_line(ctx.server, &ctx.client.info);
+    line.push('\n');
+    ctx.out.verbatim("txt", line.as_bytes());
+    Ok(())
+}
+
+fn client_kill(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let me = ctx.client.id();
+    if argv.len() == 3 {
+        // Old form: CLIENT KILL addr:port.
+        let addr = String::from_utf8_lossy(argv[2]);
+        let target = ctx.server.clients.all().into_iter().find(|c| c.addr == addr);
+        let Some(target) = target else { return Err(CmdError::err("No such client")) };
+        kill_client(ctx, &target, me);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut filter_id = None;
+    let mut filter_type = None;
+    let mut filter_addr = None;
+    let mut filter_laddr = None;
+    let mut filter_user = None;
+    let mut max_age = None;
+    let mut skip_me = true;
+    let mut i = 2;
+    while i < argv.len() {
+        if i + 1 >= argv.len() {
+            return Err(CmdError::Syntax);
+        }
+        let (option, value) = (argv[i], argv[i + 1]);
+        if parse::is(option, "id") {
+            match shoal_resp::number::parse_i64(value) {
+                Some(id) if id > 0 => filter_id = Some(id as u64),
+                _ => return Err(CmdError::err("client-id should be greater than 0")),
+            }
+        } else if parse::is(option, "type") {
+            filter_type = Some(parse_client_type(value)?);
+        } else if parse::is(option, "addr") {
+            filter_addr = Some(String::from_utf8_lossy(value).into_owned());
+        } else if parse::is(option, "laddr") {
+            filter_laddr = Some(String::from_utf8_lossy(value).into_owned());
+        } else if parse::is(option, "user") {
+            let user = String::from_utf8_lossy(value).into_owned();
+            if user != "default" {
+                return Err(CmdError::err(format!("No such user '{user}'")));
+            }
+            filter_user = Some(user);
+        } else if parse::is(option, "skipme") {
+            if parse::is(value, "yes") {
+                skip_me = true;
+            } else if parse::is(value, "no") {
+                skip_me = false;
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        } else if parse::is(option, "maxage") {
+            max_age = Some(parse::int(value)?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let now = shoal_engine::now_ms();
+    let mut killed = 0;
+    for info in ctx.server.clients.all() {
+        if filter_id.is_some_and(|id| id != info.id)
+            || filter_type.is_some_and(|t| !client_type_matches(&info, t))
+            || filter_addr.as_ref().is_some_and(|a| *a != info.addr)
+            || filter_laddr.as_ref().is_some_and(|a| *a != info.local_addr)
+            || filter_user.as_ref().is_some_and(|u| *u != *info.user.lock())
+            || max_age.is_some_and(|age| (now - info.created_ms) / 1000 < age)
+            || (skip_me && info.id == me)
+        {
+            continue;
+        }
+        kill_client(ctx, &info, me);
+        killed += 1;
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+fn kill_client(ctx: &mut Ctx<'_>, target: &ClientInfo, me: u64) {
+    if target.id == me {
+        ctx.client.close_after_reply = true;
+    } else {
+        target.kill();
+    }
+}
+
+fn client_pause(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let timeout = shoal_resp::number::parse_i64(argv[2])
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let kind = match argv.get(3) {
+        None => PauseKind::All,
+        Some(a) if parse::is(a, "write") && argv.len() == 4 => PauseKind::Write,
+        Some(a) if parse::is(a, "all") && argv.len() == 4 => PauseKind::All,
+        Some(_) => {
+            return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL"));
+        }
+    };
+    ctx.server.pause.start(kind, shoal_engine::now_ms().saturating_add(timeout));
+    ctx.server.engine.keep_expired.store(true, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.server.pause.end();
+    ctx.server.engine.keep_expired.store(false, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_reply(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if parse::is(argv[2], "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if parse::is(argv[2], "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if parse::is(argv[2], "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if parse::is(argv[2], "on") {
+        ctx.client.info.set_flag(flags::NO_EVICT, true);
+    } else if parse::is(argv[2], "off") {
+        ctx.client.info.set_flag(flags::NO_EVICT, false);
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    crate::families::write_help(
+        ctx.out,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current connection.",
+            "KILL <ip:port>",
+            "    Close the connection at <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Close the connections matching all filters: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [...]]",
+            "    Return information about connections.",
+            "UNPAUSE",
+            "    End a CLIENT PAUSE early.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Hold clients' commands (or only writes) for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Turn replies on or off, or skip the reply of the next command.",
+            "SETNAME <name>",
+            "    Name the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect the current connection from client eviction.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn register(r: &mut Registrar) {
+    r.plain("ping", ping);
+    r.plain("echo", echo);
+    r.plain("quit", quit);
+    r.plain("select", select);
+    r.plain("auth", auth);
+    r.plain("hello", hello);
+    r.plain("reset", reset);
+    r.plain("client|id", client_id);
+    r.plain("client|getname", client_getname);
+    r.plain("client|setname", client_setname);
+    r.plain("client|list", client_list);
+    r.plain("client|info", client_info);
+    r.plain("client|kill", client_kill);
+    r.plain("client|pause", client_pause);
+    r.plain("client|unpause", client_unpause);
+    r.plain("client|reply", client_reply);
+    r.plain("client|no-evict", client_no_evict);
+    r.plain("client|help", client_help);
+}

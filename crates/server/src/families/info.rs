@@ -1,0 +1,393 @@
+//! INFO, with Redis 7.0's sections and field names.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use shoal_commands::table;
+use shoal_engine::Stat;
+
+use crate::dispatch::{Ctx, Registrar};
+use crate::error::CmdResult;
+use crate::server::{Server, REDIS_VERSION, SHOAL_VERSION};
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const EXTRA_SECTIONS: &[&str] = &["commandstats", "latencystats"];
+
+fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut wanted: Vec<String> = Vec::new();
+    let add = |name: &str, list: &mut Vec<String>| {
+        if !list.iter().any(|s| s == name) {
+            list.push(name.to_string());
+        }
+    };
+    if argv.len() == 1 {
+        DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut wanted));
+    }
+    for arg in &argv[1..] {
+        let name = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match name.as_str() {
+            "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut wanted)),
+            "all" | "everything" => {
+                DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS).for_each(|s| add(s, &mut wanted))
+            }
+            other => add(other, &mut wanted),
+        }
+    }
+    let keyspace = if wanted.iter().any(|s| s == "keyspace") { keyspace_counts(ctx) } else { Vec::new() };
+    let text = render(ctx.server, &wanted, &keyspace);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// (keys, volatile keys) per database, for the keyspace section.
+fn keyspace_counts(ctx: &mut Ctx<'_>) -> Vec<(usize, usize)> {
+    let dbs = ctx.server.engine.db_count();
+    let mut counts = vec![(0usize, 0usize); dbs];
+    // INFO locks every shard (it may run inside EXEC, which already holds them).
+    for shard in ctx.tx().locks.iter() {
+        for (db, count) in counts.iter_mut().enumerate() {
+            count.0 += shard.dbs[db].len();
+            count.1 += shard.dbs[db].volatile_len();
+        }
+    }
+    counts
+}
+
+/// Renders the requested sections, in Redis's section order.
+pub fn render(server: &Server, wanted: &[String], keyspace: &[(usize, usize)]) -> String {
+    let order = DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS);
+    let mut out = String::new();
+    for section in order {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match *section {
+            "server" => server_section(server, &mut out),
+            "clients" => clients_section(server, &mut out),
+            "memory" => memory_section(server, &mut out),
+            "persistence" => persistence_section(server, &mut out),
+            "stats" => stats_section(server, &mut out),
+            "replication" => replication_section(server, &mut out),
+            "cpu" => cpu_section(&mut out),
+            "modules" => out.push_str("# Modules\r\n"),
+            "errorstats" => errorstats_section(server, &mut out),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => keyspace_section(keyspace, &mut out),
+            "commandstats" => commandstats_section(server, &mut out),
+            "latencystats" => out.push_str("# Latencystats\r\n"),
+            _ => {}
+        }
+    }
+    out
+}
+
+macro_rules! field {
+    ($out:expr, $name:expr, $value:expr) => {
+        let _ = write!($out, "{}:{}\r\n", $name, $value);
+    };
+}
+
+fn server_section(server: &Server, out: &mut String) {
+    let uptime = server.uptime_secs();
+    out.push_str("# Server\r\n");
+    field!(out, "redis_version", REDIS_VERSION);
+    field!(out, "shoal_version", SHOAL_VERSION);
+    field!(out, "redis_git_sha1", "00000000");
+    field!(out, "redis_git_dirty", 0);
+    field!(out, "redis_build_id", "0");
+    field!(out, "redis_mode", "standalone");
+    field!(out, "os", os_name());
+    field!(out, "arch_bits", 64);
+    field!(out, "monotonic_clock", "POSIX clock_gettime");
+    field!(out, "multiplexing_api", "epoll");
+    field!(out, "atomicvar_api", "c11-builtin");
+    field!(out, "gcc_version", "0.0.0");
+    field!(out, "process_id", std::process::id());
+    field!(out, "process_supervised", "no");
+    field!(out, "run_id", server.run_id);
+    field!(out, "tcp_port", server.tcp_port.load(Ordering::Relaxed));
+    field!(out, "server_time_usec", shoal_engine::now_us());
+    field!(out, "uptime_in_seconds", uptime);
+    field!(out, "uptime_in_days", uptime / 86400);
+    field!(out, "hz", server.tunables.hz.load(Ordering::Relaxed));
+    field!(out, "configured_hz", server.tunables.hz.load(Ordering::Relaxed));
+    field!(out, "lru_clock", server.engine.lru_clock());
+    field!(out, "executable", server.executable);
+    field!(
+        out,
+        "config_file",
+        server.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    field!(out, "io_threads_active", 0);
+    field!(out, "worker_threads", server.threads);
+}
+
+fn os_name() -> String {
+    // SAFETY: uname fills the struct; the fields are NUL-terminated.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "Linux".to_string();
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+}
+
+fn clients_section(server: &Server, out: &mut String) {
+    out.push_str("# Clients\r\n");
+    field!(out, "connected_clients", server.clients.len());
+    field!(out, "cluster_connections", 0);
+    field!(out, "maxclients", server.tunables.maxclients.load(Ordering::Relaxed));
+    field!(out, "client_recent_max_input_buffer", 0);
+    field!(out, "client_recent_max_output_buffer", 0);
+    field!(out, "blocked_clients", server.blocked_clients.load(Ordering::Relaxed));
+    field!(out, "tracking_clients", 0);
+    field!(out, "clients_in_timeout_table", 0);
+}
+
+/// "1.41M" style sizes, as Redis's bytesToHuman.
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    let k = 1024.0;
+    if n < k {
+        format!("{}B", n as u64)
+    } else if n < k * k {
+        format!("{:.2}K", n / k)
+    } else if n < k * k * k {
+        format!("{:.2}M", n / (k * k))
+    } else if n < k * k * k * k {
+        format!("{:.2}G", n / (k * k * k))
+    } else {
+        format!("{:.2}T", n / (k * k * k * k))
+    }
+}
+
+fn memory_section(server: &Server, out: &mut String) {
+    let used = crate::alloc::allocated_bytes() as u64;
+    let peak = crate::alloc::peak_bytes() as u64;
+    let rss = crate::alloc::resident_bytes();
+    let maxmemory = server.config.get_int("maxmemory") as u64;
+    out.push_str("# Memory\r\n");
+    field!(out, "used_memory", used);
+    field!(out, "used_memory_human", human_bytes(used));
+    field!(out, "used_memory_rss", rss);
+    field!(out, "used_memory_rss_human", human_bytes(rss));
+    field!(out, "used_memory_peak", peak);
+    field!(out, "used_memory_peak_human", human_bytes(peak));
+    field!(out, "used_memory_peak_perc", format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64));
+    field!(out, "used_memory_overhead", 0);
+    field!(out, "used_memory_startup", 0);
+    field!(out, "used_memory_dataset", used);
+    field!(out, "total_system_memory", crate::alloc::total_system_memory());
+    field!(out, "total_system_memory_human", human_bytes(crate::alloc::total_system_memory()));
+    field!(out, "used_memory_lua", 0);
+    field!(out, "used_memory_scripts", 0);
+    field!(out, "number_of_cached_scripts", 0);
+    field!(out, "number_of_functions", 0);
+    field!(out, "number_of_libraries", 0);
+    field!(out, "maxmemory", maxmemory);
+    field!(out, "maxmemory_human", human_bytes(maxmemory));
+    field!(out, "maxmemory_policy", server.config.get_string("maxmemory-policy"));
+    field!(out, "mem_fragmentation_ratio", format!("{:.2}", rss as f64 / used.max(1) as f64));
+    field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+    field!(out, "mem_not_counted_for_evict", 0);
+    field!(out, "mem_replication_backlog", 0);
+    field!(out, "mem_clients_slaves", 0);
+    field!(out, "mem_clients_normal", 0);
+    field!(out, "mem_aof_buffer", 0);
+    field!(out, "mem_allocator", crate::alloc::ALLOCATOR_NAME);
+    field!(out, "active_defrag_running", 0);
+    field!(out, "lazyfree_pending_objects", 0);
+    field!(out, "lazyfreed_objects", 0);
+}
+
+fn persistence_section(server: &Server, out: &mut String) {
+    out.push_str("# Persistence\r\n");
+    field!(out, "loading", 0);
+    field!(out, "async_loading", 0);
+    field!(out, "current_cow_peak", 0);
+    field!(out, "current_cow_size", 0);
+    field!(out, "current_cow_size_age", 0);
+    field!(out, "current_fork_perc", "0.00");
+    field!(out, "current_save_keys_processed", 0);
+    field!(out, "current_save_keys_total", 0);
+    field!(out, "rdb_changes_since_last_save", server.engine.dirty());
+    field!(out, "rdb_bgsave_in_progress", 0);
+    field!(out, "rdb_last_save_time", server.engine.last_save.load(Ordering::Relaxed));
+    field!(out, "rdb_last_bgsave_status", "ok");
+    field!(out, "rdb_last_bgsave_time_sec", -1);
+    field!(out, "rdb_current_bgsave_time_sec", -1);
+    field!(out, "rdb_saves", 0);
+    field!(out, "rdb_last_cow_size", 0);
+    field!(out, "rdb_last_load_keys_expired", 0);
+    field!(out, "rdb_last_load_keys_loaded", 0);
+    field!(out, "aof_enabled", 0);
+    field!(out, "aof_rewrite_in_progress", 0);
+    field!(out, "aof_rewrite_scheduled", 0);
+    field!(out, "aof_last_rewrite_time_sec", -1);
+    field!(out, "aof_current_rewrite_time_sec", -1);
+    field!(out, "aof_last_bgrewrite_status", "ok");
+    field!(out, "aof_rewrites", 0);
+    field!(out, "aof_rewrites_consecutive_failures", 0);
+    field!(out, "aof_last_write_status", "ok");
+    field!(out, "aof_last_cow_size", 0);
+    field!(out, "module_fork_in_progress", 0);
+    field!(out, "module_fork_last_cow_size", 0);
+}
+
+fn stats_section(server: &Server, out: &mut String) {
+    let stats = &server.engine.stats;
+    out.push_str("# Stats\r\n");
+    field!(out, "total_connections_received", stats.get(Stat::ConnectionsReceived));
+    field!(out, "total_commands_processed", stats.get(Stat::CommandsProcessed));
+    field!(out, "instantaneous_ops_per_sec", crate::cron::ops_per_sec());
+    field!(out, "total_net_input_bytes", stats.get(Stat::NetInputBytes));
+    field!(out, "total_net_output_bytes", stats.get(Stat::NetOutputBytes));
+    field!(out, "total_net_repl_input_bytes", 0);
+    field!(out, "total_net_repl_output_bytes", 0);
+    field!(out, "instantaneous_input_kbps", "0.00");
+    field!(out, "instantaneous_output_kbps", "0.00");
+    field!(out, "instantaneous_input_repl_kbps", "0.00");
+    field!(out, "instantaneous_output_repl_kbps", "0.00");
+    field!(out, "rejected_connections", stats.get(Stat::RejectedConnections));
+    field!(out, "sync_full", crate::families::replication::full_syncs());
+    field!(out, "sync_partial_ok", 0);
+    field!(out, "sync_partial_err", 0);
+    field!(out, "expired_keys", stats.get(Stat::ExpiredKeys));
+    field!(out, "expired_stale_perc", "0.00");
+    field!(out, "expired_time_cap_reached_count", stats.get(Stat::ExpiredTimeCapReached));
+    field!(out, "expire_cycle_cpu_milliseconds", stats.get(Stat::ExpireCycleCpuMicros) / 1000);
+    field!(out, "evicted_keys", stats.get(Stat::EvictedKeys));
+    field!(out, "evicted_clients", 0);
+    field!(out, "total_eviction_exceeded_time", 0);
+    field!(out, "current_eviction_exceeded_time", 0);
+    field!(out, "keyspace_hits", stats.get(Stat::KeyspaceHits));
+    field!(out, "keyspace_misses", stats.get(Stat::KeyspaceMisses));
+    field!(out, "pubsub_channels", 0);
+    field!(out, "pubsub_patterns", 0);
+    field!(out, "pubsubshard_channels", 0);
+    field!(out, "latest_fork_usec", 0);
+    field!(out, "total_forks", 0);
+    field!(out, "migrate_cached_sockets", 0);
+    field!(out, "slave_expires_tracked_keys", 0);
+    field!(out, "active_defrag_hits", 0);
+    field!(out, "active_defrag_misses", 0);
+    field!(out, "active_defrag_key_hits", 0);
+    field!(out, "active_defrag_key_misses", 0);
+    field!(out, "total_active_defrag_time", 0);
+    field!(out, "current_active_defrag_time", 0);
+    field!(out, "tracking_total_keys", 0);
+    field!(out, "tracking_total_items", 0);
+    field!(out, "tracking_total_prefixes", 0);
+    field!(out, "unexpected_error_replies", stats.get(Stat::UnexpectedErrorReplies));
+    field!(out, "total_error_replies", stats.get(Stat::TotalErrorReplies));
+    field!(out, "dump_payload_sanitizations", 0);
+    field!(out, "total_reads_processed", 0);
+    field!(out, "total_writes_processed", 0);
+    field!(out, "io_threaded_reads_processed", 0);
+    field!(out, "io_threaded_writes_processed", 0);
+    field!(out, "reply_buffer_shrinks", 0);
+    field!(out, "reply_buffer_expands", 0);
+}
+
+fn replication_section(server: &Server, out: &mut String) {
+    let propagation = &server.engine.propagation;
+    let replicas = crate::families::replication::replicas();
+    let offset = propagation.offset();
+    out.push_str("# Replication\r\n");
+    field!(out, "role", "master");
+    field!(out, "connected_slaves", replicas.len());
+    for (i, addr) in replicas.iter().enumerate() {
+        let (ip, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "0"));
+        let _ = write!(out, "slave{i}:ip={ip},port={port},state=online,offset={offset},lag=0\r\n");
+    }
+    field!(out, "master_failover_state", "no-failover");
+    field!(out, "master_replid", propagation.replication_id());
+    field!(out, "master_replid2", "0000000000000000000000000000000000000000");
+    field!(out, "master_repl_offset", offset);
+    field!(out, "second_repl_offset", -1);
+    field!(out, "repl_backlog_active", if replicas.is_empty() { 0 } else { 1 });
+    field!(out, "repl_backlog_size", server.config.get_int("repl-backlog-size"));
+    field!(out, "repl_backlog_first_byte_offset", 0);
+    field!(out, "repl_backlog_histlen", 0);
+}
+
+fn cpu_section(out: &mut String) {
+    let usage = |who| {
+        // SAFETY: getrusage fills the struct.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut r) };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (secs(r.ru_stime), secs(r.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (csys, cuser) = usage(libc::RUSAGE_CHILDREN);
+    let (tsys, tuser) = usage(libc::RUSAGE_THREAD);
+    out.push_str("# CPU\r\n");
+    field!(out, "used_cpu_sys", format!("{sys:.6}"));
+    field!(out, "used_cpu_user", format!("{user:.6}"));
+    field!(out, "used_cpu_sys_children", format!("{csys:.6}"));
+    field!(out, "used_cpu_user_children", format!("{cuser:.6}"));
+    field!(out, "used_cpu_sys_main_thread", format!("{tsys:.6}"));
+    field!(out, "used_cpu_user_main_thread", format!("{tuser:.6}"));
+}
+
+fn errorstats_section(server: &Server, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    let stats = server.error_stats.lock();
+    let mut codes: Vec<_> = stats.iter().collect();
+    codes.sort();
+    for (code, count) in codes {
+        let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+    }
+}
+
+fn keyspace_section(counts: &[(usize, usize)], out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    for (db, (keys, expires)) in counts.iter().enumerate() {
+        if *keys > 0 {
+            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+    }
+}
+
+fn commandstats_section(server: &Server, out: &mut String) {
+    out.push_str("# Commandstats\r\n");
+    for cmd in table().all() {
+        let c = server.counters(cmd.id);
+        let calls = c.calls.load(Ordering::Relaxed);
+        let rejected = c.rejected.load(Ordering::Relaxed);
+        let failed = c.failed.load(Ordering::Relaxed);
+        if calls == 0 && rejected == 0 && failed == 0 {
+            continue;
+        }
+        let usec = c.usec.load(Ordering::Relaxed);
+        let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+        let _ = write!(
+            out,
+            "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+            cmd.name
+        );
+    }
+}
+
+pub fn register(r: &mut Registrar) {
+    r.all("info", info);
+}

@@ -1,0 +1,261 @@
+//! Listening sockets, worker threads and connection hand-off.
+//!
+//! One acceptor thread accepts TCP and Unix-socket connections and hands
+//! them round-robin to the worker threads; each worker runs a
+//! single-threaded runtime that serves its connections to completion, so
+//! a connection never migrates between cores.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use socket2::{Domain, Socket, TcpKeepalive, Type};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::client::{flags, ClientInfo, NO_COMMAND};
+use crate::server::Server;
+
+/// A connection on its way to a worker.
+pub enum Incoming {
+    Tcp(std::net::TcpStream, SocketAddr, SocketAddr),
+    Unix(std::os::unix::net::UnixStream, String),
+}
+
+/// Bound listeners, ready to accept.
+pub struct Listeners {
+    pub tcp: Vec<std::net::TcpListener>,
+    pub unix: Option<(std::os::unix::net::UnixListener, String)>,
+}
+
+/// Binds every `bind` address on `port` (addresses prefixed with `-` are
+/// optional: failing to bind them is not an error, as in Redis).
+pub fn bind(addresses: &[String], port: u16, backlog: i32) -> Result<Vec<std::net::TcpListener>, String> {
+    let mut listeners = Vec::new();
+    if port == 0 {
+        return Ok(listeners);
+    }
+    for address in addresses {
+        let (optional, address) = match address.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, address.as_str()),
+        };
+        let ip: IpAddr = match address {
+            "*" => IpAddr::from([0, 0, 0, 0]),
+            "::*" => IpAddr::from([0u16; 8]),
+            other => match other.parse() {
+                Ok(ip) => ip,
+                Err(_) if optional => continue,
+                Err(_) => return Err(format!("Invalid bind address '{other}'")),
+            },
+        };
+        match bind_one(SocketAddr::new(ip, port), backlog) {
+            Ok(l) => listeners.push(l),
+            Err(_) if optional => {}
+            Err(e) => return Err(format!("Could not create server TCP listening socket {address}:{port}: {e}")),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(format!("Failed listening on port {port} (tcp), aborting."));
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.max(1))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+pub fn bind_unix(path: &str, permissions: u32) -> Result<std::os::unix::net::UnixListener, String> {
+    let _ = std::fs::remove_file(path);
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    if permissions != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(permissions));
+    }
+    Ok(listener)
+}
+
+/// Starts the worker threads and the acceptor. Returns when the acceptor
+/// thread has been started.
+pub fn start(server: Arc<Server>, listeners: Listeners) -> Result<(), String> {
+    let mut workers: Vec<UnboundedSender<Incoming>> = Vec::new();
+    for index in 0..server.threads {
+        let (sender, receiver) = unbounded_channel();
+        workers.push(sender);
+        let server = server.clone();
+        std::thread::Builder::new()
+            .name(format!("shoal-worker-{index}"))
+            .spawn(move || worker(server, index, receiver))
+            .map_err(|e| e.to_string())?;
+    }
+    let server_for_acceptor = server.clone();
+    std::thread::Builder::new()
+        .name("shoal-accept".into())
+        .spawn(move || acceptor(server_for_acceptor, listeners, workers))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("cannot build a runtime")
+}
+
+fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Incoming>) {
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        while let Some(connection) = incoming.recv().await {
+            let server = server.clone();
+            tokio::task::spawn_local(async move { serve(server, index, connection).await });
+        }
+    });
+}
+
+async fn serve(server: Arc<Server>, thread: usize, connection: Incoming) {
+    let info = match &connection {
+        Incoming::Tcp(stream, peer, local) => client_info(&server, thread, peer.to_string(), local.to_string(), stream.as_raw_fd(), false),
+        Incoming::Unix(stream, path) => client_info(&server, thread, format!("{path}:0"), path.clone(), stream.as_raw_fd(), true),
+    };
+    server.clients.insert(info.clone());
+    match connection {
+        Incoming::Tcp(stream, _, _) => {
+            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                crate::conn::serve(server.clone(), stream, info.clone()).await;
+            }
+        }
+        Incoming::Unix(stream, _) => {
+            if let Ok(stream) = tokio::net::UnixStream::from_std(stream) {
+                crate::conn::serve(server.clone(), stream, info.clone()).await;
+            }
+        }
+    }
+    server.clients.remove(info.id);
+    server.connected.fetch_sub(1, Ordering::AcqRel);
+}
+
+fn client_info(server: &Server, thread: usize, addr: String, local_addr: String, fd: i32, unix: bool) -> Arc<ClientInfo> {
+    let now = shoal_engine::now_ms();
+    let info = ClientInfo {
+        id: server.next_client_id(),
+        addr,
+        local_addr,
+        fd,
+        thread,
+        created_ms: now,
+        name: Default::default(),
+        user: parking_lot::Mutex::new("default".to_string()),
+        db: Default::default(),
+        last_interaction_ms: now.into(),
+        last_command: NO_COMMAND.into(),
+        flags: (if unix { flags::UNIX_SOCKET } else { 0 }).into(),
+        resp: 2.into(),
+        query_buffer_bytes: Default::default(),
+        query_buffer_free: Default::default(),
+        output_bytes: Default::default(),
+        multi_count: (-1i64).into(),
+        subscriptions: Default::default(),
+        pattern_subscriptions: Default::default(),
+        killed: Default::default(),
+        kill_signal: Default::default(),
+    };
+    Arc::new(info)
+}
+
+fn acceptor(server: Arc<Server>, listeners: Listeners, workers: Vec<UnboundedSender<Incoming>>) {
+    let rt = runtime();
+    rt.block_on(async move {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for listener in listeners.tcp {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
+            let (server, workers, next) = (server.clone(), workers.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((stream, peer)) = listener.accept().await else { continue };
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let Ok(stream) = stream.into_std() else { continue };
+                    configure_tcp(&server, &stream);
+                    hand_off(&server, &workers, &next, Incoming::Tcp(stream, peer, local));
+                }
+            }));
+        }
+        if let Some((listener, path)) = listeners.unix {
+            let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
+            let (server, workers, next) = (server.clone(), workers.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok(stream) = stream.into_std() else { continue };
+                    hand_off(&server, &workers, &next, Incoming::Unix(stream, path.clone()));
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+}
+
+fn configure_tcp(server: &Server, stream: &std::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let keepalive = server.config.get_int("tcp-keepalive");
+    if keepalive > 0 {
+        let socket = socket2::SockRef::from(stream);
+        let _ = socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64)));
+    }
+}
+
+fn hand_off(
+    server: &Server,
+    workers: &[UnboundedSender<Incoming>],
+    next: &std::sync::atomic::AtomicUsize,
+    connection: Incoming,
+) {
+    server.engine.stats.incr(shoal_engine::Stat::ConnectionsReceived);
+    let limit = server.tunables.maxclients.load(Ordering::Relaxed).max(1) as usize;
+    if server.connected.fetch_add(1, Ordering::AcqRel) >= limit {
+        server.connected.fetch_sub(1, Ordering::AcqRel);
+        server.engine.stats.incr(shoal_engine::Stat::RejectedConnections);
+        refuse(connection, b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    if let Incoming::Tcp(_, peer, _) = &connection {
+        if protected_mode_refuses(server, peer) {
+            server.connected.fetch_sub(1, Ordering::AcqRel);
+            refuse(connection, PROTECTED_MODE_MESSAGE.as_bytes());
+            return;
+        }
+    }
+    let index = next.fetch_add(1, Ordering::Relaxed) % workers.len();
+    let _ = workers[index].send(connection);
+}
+
+fn refuse(connection: Incoming, message: &[u8]) {
+    use std::io::Write;
+    match connection {
+        Incoming::Tcp(mut s, _, _) => {
+            let _ = s.set_nonblocking(false);
+            let _ = s.write_all(message);
+        }
+        Incoming::Unix(mut s, _) => {
+            let _ = s.set_nonblocking(false);
+            let _ = s.write_all(message);
+        }
+    }
+}
+
+fn protected_mode_refuses(server: &Server, peer: &SocketAddr) -> bool {
+    server.config.get_bool("protected-mode") && !server.tunables.requires_auth() && !peer.ip().is_loopback()
+}
+
+const PROTECTED_MODE_MESSAGE: &str = "-DENIED Shoal is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, you may set a password with CONFIG SET requirepass <password> from a loopback connection, or disable protected mode with CONFIG SET protected-mode no.\r\n";

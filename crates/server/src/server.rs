@@ -1,0 +1,242 @@
+//! `Server`: everything shared by all connections and threads.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use shoal_commands::{table, CommandId};
+use shoal_engine::{now_ms, Engine};
+use tokio::sync::Notify;
+
+use crate::client::Registry;
+use crate::config::{self, Config, OutputLimit};
+use crate::dispatch::Handlers;
+use crate::log::Logger;
+
+/// Version reported to clients: Shoal speaks Redis 7.0.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Shoal's own version.
+pub const SHOAL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings read on hot paths, refreshed from `Config` on every change.
+pub struct Tunables {
+    pub proto_max_bulk_len: AtomicI64,
+    pub client_query_buffer_limit: AtomicI64,
+    pub maxclients: AtomicI64,
+    pub timeout_secs: AtomicI64,
+    pub hz: AtomicI64,
+    pub requirepass: RwLock<Option<Vec<u8>>>,
+    pub normal_output_limit: Mutex<OutputLimit>,
+    pub replica_output_limit: Mutex<OutputLimit>,
+    pub pubsub_output_limit: Mutex<OutputLimit>,
+    /// 0 no, 1 yes, 2 local.
+    pub enable_debug_command: AtomicU8,
+    pub loglevel: AtomicU8,
+    pub lazyfree_lazy_user_del: AtomicBool,
+    pub lazyfree_lazy_user_flush: AtomicBool,
+}
+
+impl Tunables {
+    fn from(config: &Config) -> Tunables {
+        let t = Tunables {
+            proto_max_bulk_len: AtomicI64::new(0),
+            client_query_buffer_limit: AtomicI64::new(0),
+            maxclients: AtomicI64::new(0),
+            timeout_secs: AtomicI64::new(0),
+            hz: AtomicI64::new(10),
+            requirepass: RwLock::new(None),
+            normal_output_limit: Mutex::new(OutputLimit::default()),
+            replica_output_limit: Mutex::new(OutputLimit::default()),
+            pubsub_output_limit: Mutex::new(OutputLimit::default()),
+            enable_debug_command: AtomicU8::new(0),
+            loglevel: AtomicU8::new(2),
+            lazyfree_lazy_user_del: AtomicBool::new(false),
+            lazyfree_lazy_user_flush: AtomicBool::new(false),
+        };
+        t.refresh(config);
+        t
+    }
+
+    /// Copies every hot setting out of the configuration.
+    pub fn refresh(&self, config: &Config) {
+        let r = Ordering::Relaxed;
+        self.proto_max_bulk_len.store(config.get_int("proto-max-bulk-len"), r);
+        self.client_query_buffer_limit.store(config.get_int("client-query-buffer-limit"), r);
+        self.maxclients.store(config.get_int("maxclients"), r);
+        self.timeout_secs.store(config.get_int("timeout"), r);
+        self.hz.store(config.get_int("hz").clamp(1, 500), r);
+        let pass = config.get_string("requirepass");
+        *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
+        if let config::Value::OutputLimits(limits) = config.get("client-output-buffer-limit") {
+            *self.normal_output_limit.lock() = limits[0];
+            *self.replica_output_limit.lock() = limits[1];
+            *self.pubsub_output_limit.lock() = limits[2];
+        }
+        if let config::Value::Enum(i) = config.get("enable-debug-command") {
+            self.enable_debug_command.store(i as u8, r);
+        }
+        if let config::Value::Enum(i) = config.get("loglevel") {
+            self.loglevel.store(i as u8, r);
+        }
+        self.lazyfree_lazy_user_del.store(config.get_bool("lazyfree-lazy-user-del"), r);
+        self.lazyfree_lazy_user_flush.store(config.get_bool("lazyfree-lazy-user-flush"), r);
+    }
+
+    pub fn requires_auth(&self) -> bool {
+        self.requirepass.read().is_some()
+    }
+}
+
+/// CLIENT PAUSE state.
+#[derive(Default)]
+pub struct Pause {
+    /// 0: none, 1: writes paused, 2: everything paused.
+    kind: AtomicU8,
+    until_ms: AtomicI64,
+    pub changed: Notify,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseKind {
+    Write,
+    All,
+}
+
+impl Pause {
+    pub fn start(&self, kind: PauseKind, until_ms: i64) {
+        let new = match kind {
+            PauseKind::Write => 1,
+            PauseKind::All => 2,
+        };
+        // A longer or stronger pause wins, as in Redis.
+        let old_kind = self.kind.load(Ordering::Acquire);
+        let old_until = self.until_ms.load(Ordering::Acquire);
+        let active = old_kind != 0 && old_until > now_ms();
+        self.until_ms.store(if active { old_until.max(until_ms) } else { until_ms }, Ordering::Release);
+        self.kind.store(if active { old_kind.max(new) } else { new }, Ordering::Release);
+    }
+
+    pub fn end(&self) {
+        self.kind.store(0, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// The pause in force now, if any (expired pauses end themselves).
+    pub fn current(&self) -> Option<(PauseKind, i64)> {
+        let kind = self.kind.load(Ordering::Acquire);
+        if kind == 0 {
+            return None;
+        }
+        let until = self.until_ms.load(Ordering::Acquire);
+        if until <= now_ms() {
+            self.end();
+            return None;
+        }
+        Some((if kind == 1 { PauseKind::Write } else { PauseKind::All }, until))
+    }
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default)]
+pub struct CommandCounters {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Everything the server shares.
+pub struct Server {
+    pub engine: Engine,
+    pub config: Config,
+    pub tunables: Tunables,
+    pub clients: Registry,
+    pub handlers: Handlers,
+    pub log: Logger,
+    pub pause: Pause,
+    pub run_id: String,
+    pub started: Instant,
+    pub started_ms: i64,
+    pub executable: String,
+    pub tcp_port: AtomicU64,
+    pub threads: usize,
+    next_client_id: AtomicU64,
+    pub command_stats: Box<[CommandCounters]>,
+    pub error_stats: Mutex<HashMap<String, u64>>,
+    /// Connections currently open (for maxclients).
+    pub connected: AtomicUsize,
+    /// Set once shutdown starts.
+    pub shutting_down: AtomicBool,
+    pub shutdown_signal: Notify,
+    /// Blocked-client and other counters kept outside the engine.
+    pub blocked_clients: AtomicUsize,
+}
+
+impl Server {
+    pub fn new(config: Config, threads: usize, executable: String) -> Arc<Server> {
+        let dbs = config.get_int("databases") as usize;
+        let tunables = Tunables::from(&config);
+        let log = Logger::new(&config);
+        let command_stats = (0..table().all().len()).map(|_| CommandCounters::default()).collect();
+        let server = Server {
+            engine: Engine::new(dbs),
+            tcp_port: AtomicU64::new(config.get_int("port") as u64),
+            config,
+            tunables,
+            clients: Registry::default(),
+            handlers: Handlers::build(),
+            log,
+            pause: Pause::default(),
+            run_id: shoal_engine::propagate::random_hex_id(),
+            started: Instant::now(),
+            started_ms: now_ms(),
+            executable,
+            threads,
+            next_client_id: AtomicU64::new(1),
+            command_stats,
+            error_stats: Mutex::new(HashMap::new()),
+            connected: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            shutdown_signal: Notify::new(),
+            blocked_clients: AtomicUsize::new(0),
+        };
+        Arc::new(server)
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn counters(&self, id: CommandId) -> &CommandCounters {
+        &self.command_stats[id.0 as usize]
+    }
+
+    /// Counts an error reply for INFO errorstats.
+    pub fn count_error(&self, code: &str) {
+        let mut stats = self.error_stats.lock();
+        // Redis stops tracking new error codes beyond 128 of them.
+        if stats.len() >= 128 && !stats.contains_key(code) {
+            return;
+        }
+        *stats.entry(code.to_string()).or_insert(0) += 1;
+    }
+
+    /// Called after CONFIG SET changed something.
+    pub fn config_changed(&self) {
+        self.tunables.refresh(&self.config);
+        self.log.refresh(&self.config);
+    }
+
+    /// Starts an orderly shutdown.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown_signal.notify_waiters();
+        self.shutdown_signal.notify_one();
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
