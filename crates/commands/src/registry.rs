@@ -85,6 +85,7 @@ flag_set!(CommandFlags, u32, [
     (NO_MULTI, "no_multi", true),
     (MOVABLE_KEYS, "movablekeys", true),
     (ALLOW_BUSY, "allow_busy", true),
+    (TOUCHES_ARBITRARY_KEYS, "touches_arbitrary_keys", false),
 ]);
 
 flag_set!(AclCategories, u32, [

@@ -103,14 +103,16 @@ impl Propagation {
         }
     }
 
-    /// Publishes one execution unit's effects.
-    pub fn publish(&self, effects: &[Effect]) {
+    /// Publishes one execution unit's effects, wrapped in MULTI/EXEC when
+    /// there are several and `may_wrap` (commands that touch arbitrary keys,
+    /// such as SCAN expiring what it meets, are not wrapped).
+    pub fn publish(&self, effects: &[Effect], may_wrap: bool) {
         if effects.is_empty() || !self.is_active() {
             return;
         }
         let mut bytes = Vec::with_capacity(64 * effects.len());
         let mut state = self.state.lock();
-        let wrap = effects.len() > 1;
+        let wrap = may_wrap && effects.len() > 1;
         if wrap {
             select_if_needed(&mut state, effects[0].db, &mut bytes);
             encode(&mut bytes, &[b"MULTI".as_slice()]);
@@ -187,18 +189,19 @@ mod tests {
     #[test]
     fn wraps_and_selects_like_redis() {
         let p = Propagation::default();
-        p.publish(&[effect(0, &["SET", "a", "1"])]);
+        p.publish(&[effect(0, &["SET", "a", "1"])], true);
         let sink = Arc::new(Collect(Mutex::new(Vec::new())));
         let (_, offset) = p.attach(sink.clone());
         assert_eq!(offset, 0, "nothing is produced without consumers");
-        p.publish(&[effect(9, &["SET", "a", "1"])]);
-        p.publish(&[effect(9, &["DEL", "b"]), effect(9, &["INCR", "c"])]);
-        p.publish(&[effect(1, &["DEL", "x"])]);
+        p.publish(&[effect(9, &["SET", "a", "1"])], true);
+        p.publish(&[effect(9, &["DEL", "b"]), effect(9, &["INCR", "c"])], true);
+        p.publish(&[effect(9, &["DEL", "y"]), effect(9, &["DEL", "z"])], false);
+        p.publish(&[effect(1, &["DEL", "x"])], true);
         let text = String::from_utf8(sink.0.lock().clone()).unwrap().replace("\r\n", " ");
         assert_eq!(
             text,
             "*2 $6 SELECT $1 9 *3 $3 SET $1 a $1 1 *1 $5 MULTI *2 $3 DEL $1 b *2 $4 INCR $1 c *1 $4 EXEC \
-             *2 $6 SELECT $1 1 *2 $3 DEL $1 x "
+             *2 $3 DEL $1 y *2 $3 DEL $1 z *2 $6 SELECT $1 1 *2 $3 DEL $1 x "
         );
         assert_eq!(p.offset() as usize, sink.0.lock().len());
     }

@@ -45,18 +45,21 @@ pub struct Tx<'a> {
     pub effects: Vec<Effect>,
     /// Number of changes made (Redis's `server.dirty` delta).
     pub dirty: u64,
+    /// Several effects may be wrapped in MULTI/EXEC (false for SCAN and
+    /// RANDOMKEY, whose effects are independent lazy expirations).
+    pub wrap_effects: bool,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ms: i64) -> Tx<'a> {
-        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0 }
+        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true }
     }
 
     /// Publishes the effects and returns the change count. Must be called
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
         if !self.effects.is_empty() {
-            self.engine.propagation.publish(&self.effects);
+            self.engine.propagation.publish(&self.effects, self.wrap_effects);
             self.effects.clear();
         }
         self.engine.add_dirty(self.dirty);

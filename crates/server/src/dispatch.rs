@@ -211,6 +211,23 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
         return Outcome::Continue;
     }
     let is_exec = cmd.name == "exec";
+    let queued = |flag: CommandFlags| {
+        is_exec && client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| table().get(q.command).is(flag)))
+    };
+    let is_write = cmd.is(CommandFlags::WRITE) || queued(CommandFlags::WRITE);
+    let is_denyoom = cmd.is(CommandFlags::DENYOOM) || queued(CommandFlags::DENYOOM);
+    if out_of_memory(server) {
+        let transaction_control = matches!(cmd.name, "exec" | "discard" | "quit" | "reset");
+        if is_denyoom || (client.in_multi() && !transaction_control) {
+            let message = "OOM command not allowed when used memory > 'maxmemory'.".to_string();
+            reject(server, client, out, Some(cmd), message);
+            return Outcome::Continue;
+        }
+    }
+    if is_write && !enough_good_replicas(server) {
+        reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());
+        return Outcome::Continue;
+    }
     if client.is_replica && (cmd.is(CommandFlags::WRITE) || cmd.is(CommandFlags::READONLY)) {
         reject(server, client, out, Some(cmd), "ERR Replica can't interact with the keyspace".to_string());
         return Outcome::Continue;
@@ -238,7 +255,10 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         return Outcome::Continue;
     };
     let started = Instant::now();
-    let tx = begin(server, client.db, cmd, handler.locking, argv);
+    let mut tx = begin(server, client.db, cmd, handler.locking, argv);
+    if let Some(tx) = tx.as_mut() {
+        tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
+    }
     let mut ctx = Ctx {
         server,
         client,
@@ -362,6 +382,21 @@ fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<
 
 fn strip_code(message: &str) -> &str {
     message.strip_prefix("ERR ").unwrap_or(message)
+}
+
+/// True when maxmemory is set and exceeded. Eviction policies are not
+/// implemented yet: every policy behaves as noeviction.
+fn out_of_memory(server: &Server) -> bool {
+    let limit = server.tunables.maxmemory.load(Ordering::Relaxed);
+    limit > 0 && crate::alloc::allocated_bytes() as i64 > limit
+}
+
+/// min-replicas-to-write: enough replicas are connected (replicas that
+/// have not acknowledged within min-replicas-max-lag are not yet tracked).
+fn enough_good_replicas(server: &Server) -> bool {
+    let wanted = server.tunables.min_replicas_to_write.load(Ordering::Relaxed);
+    let max_lag = server.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
+    wanted == 0 || max_lag == 0 || crate::families::replication::replicas().len() as i64 >= wanted
 }
 
 fn unknown_command_message(argv: &[&[u8]]) -> String {

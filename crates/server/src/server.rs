@@ -36,6 +36,9 @@ pub struct Tunables {
     pub loglevel: AtomicU8,
     pub lazyfree_lazy_user_del: AtomicBool,
     pub lazyfree_lazy_user_flush: AtomicBool,
+    pub maxmemory: AtomicI64,
+    pub min_replicas_to_write: AtomicI64,
+    pub min_replicas_max_lag: AtomicI64,
 }
 
 impl Tunables {
@@ -54,6 +57,9 @@ impl Tunables {
             loglevel: AtomicU8::new(2),
             lazyfree_lazy_user_del: AtomicBool::new(false),
             lazyfree_lazy_user_flush: AtomicBool::new(false),
+            maxmemory: AtomicI64::new(0),
+            min_replicas_to_write: AtomicI64::new(0),
+            min_replicas_max_lag: AtomicI64::new(10),
         };
         t.refresh(config);
         t
@@ -82,6 +88,9 @@ impl Tunables {
         }
         self.lazyfree_lazy_user_del.store(config.get_bool("lazyfree-lazy-user-del"), r);
         self.lazyfree_lazy_user_flush.store(config.get_bool("lazyfree-lazy-user-flush"), r);
+        self.maxmemory.store(config.get_int("maxmemory"), r);
+        self.min_replicas_to_write.store(config.get_int("min-replicas-to-write"), r);
+        self.min_replicas_max_lag.store(config.get_int("min-replicas-max-lag"), r);
     }
 
     pub fn requires_auth(&self) -> bool {

@@ -66,7 +66,7 @@ pub const COMMANDS: &[Spec] = &[
         .keys(&[key("RO access", 1)])
         .tips("nondeterministic_output")
         .doc("2.6.0", "O(1)", "Returns the remaining time-to-live of a key in milliseconds."),
-    Spec::new("randomkey", 1, "readonly", "keyspace read slow")
+    Spec::new("randomkey", 1, "readonly touches_arbitrary_keys", "keyspace read slow")
         .tips("request_policy:all_shards nondeterministic_output")
         .doc("1.0.0", "O(1)", "Picks a key at random from the current database."),
     Spec::new("rename", 3, "write", "keyspace write slow")
@@ -75,7 +75,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("renamenx", 3, "write fast", "keyspace write fast")
         .keys(&[key("RW access delete", 1), key("OW insert", 2)])
         .doc("1.0.0", "O(1)", "Renames a key unless the new name is already taken."),
-    Spec::new("scan", -2, "readonly", "keyspace read slow")
+    Spec::new("scan", -2, "readonly touches_arbitrary_keys", "keyspace read slow")
         .tips("nondeterministic_output request_policy:special")
         .doc("2.8.0", "O(1) per call, O(N) for a full pass", "Incrementally walks the key names of the database with a cursor."),
     Spec::new("touch", -2, "readonly fast", "keyspace read fast")

@@ -133,8 +133,13 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut budget = options.count.saturating_mul(10).max(1);
     let next = loop {
         let table = &tx.locks.shard(shard as u16).dbs[db];
-        inner = table.scan(inner, |entry| keys.push(entry.key().to_vec()));
-        budget -= 1;
+        if table.is_empty() {
+            // Empty shards cost nothing: skip to the next one.
+            inner = 0;
+        } else {
+            inner = table.scan(inner, |entry| keys.push(entry.key().to_vec()));
+            budget -= 1;
+        }
         if inner == 0 {
             shard += 1;
             if shard == SHARD_COUNT {

@@ -154,6 +154,11 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let handler = server.handlers.get(cmd.id).expect("queued commands have handlers");
         ctx.cmd = cmd;
+        // A queued SELECT changes the database of the commands after it.
+        let db = ctx.client.db;
+        if let Some(tx) = ctx.tx.as_mut() {
+            tx.db = db;
+        }
         let command_started = Instant::now();
         let result = dispatch::run_handler(&mut ctx, handler, &argv);
         let counters = server.counters(cmd.id);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs units of Redis 7.0.15's own Tcl test suite (external mode) against
+# shoal-server and fails if any test fails.
+#
+# The suite comes from Debian's source package `redis` (fetched with
+# apt-get source on first use, never copied into this repository).
+#
+#   tests/redis-suite/run.sh                 # every unit in units.txt
+#   tests/redis-suite/run.sh unit/type/incr  # chosen units
+#
+# Environment: SHOAL_BIN (default target/release/shoal-server),
+# REDIS_SUITE_DIR (an unpacked redis-7.0.15 tree), UNIT_TIMEOUT (seconds).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${SHOAL_BIN:-$root/target/release/shoal-server}
+cache=$root/target/redis-suite
+suite=${REDIS_SUITE_DIR:-$cache/redis-7.0.15}
+unit_timeout=${UNIT_TIMEOUT:-600}
+
+fetch_suite() {
+    [ -f "$suite/tests/test_helper.tcl" ] && return
+    mkdir -p "$cache"
+    if ! ls "$cache"/redis_7.0.15*.orig.tar.gz >/dev/null 2>&1; then
+        if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            echo "adding a deb-src entry for bookworm" >&2
+            cat > /etc/apt/sources.list.d/shoal-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        fi
+        apt-get update -qq >/dev/null
+        (cd "$cache" && apt-get source --download-only redis >/dev/null)
+    fi
+    tar -xzf "$cache"/redis_7.0.15*.orig.tar.gz -C "$cache"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+fetch_suite
+command -v tclsh >/dev/null || { echo "tclsh is required (apt-get install tcl)" >&2; exit 2; }
+[ -x "$bin" ] || { echo "missing $bin: cargo build --release first" >&2; exit 2; }
+
+if [ $# -gt 0 ]; then
+    units=("$@")
+else
+    mapfile -t units < <(grep -v '^\s*#' "$here/units.txt" | awk 'NF {print $1}')
+fi
+
+work=$(mktemp -d)
+port=$(free_port)
+"$bin" --port "$port" --enable-debug-command yes --dir "$work" --save "" > "$work/server.log" 2>&1 &
+server_pid=$!
+cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+for _ in $(seq 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+total_ok=0 total_err=0 failed_units=()
+for unit in "${units[@]}"; do
+    log="$work/$(echo "$unit" | tr / _).log"
+    set +e
+    (cd "$suite" && timeout "$unit_timeout" tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" \
+        --tags -slow --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1) 2>&1 \
+        | sed 's/\x1b\[[0-9;]*m//g' > "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    ok=$(grep -c '^\[ok\]' "$log" || true)
+    err=$(grep -c '^\[err\]\|^\[exception\]' "$log" || true)
+    if [ "$status" -ne 0 ] && [ "$err" -eq 0 ]; then err=1; fi
+    total_ok=$((total_ok + ok)); total_err=$((total_err + err))
+    printf '%-28s ok=%-4s failed=%s\n' "$unit" "$ok" "$err"
+    if [ "$err" -ne 0 ]; then
+        failed_units+=("$unit")
+        grep -A12 '^\[err\]\|^\[exception\]' "$log" | head -60 | sed 's/^/    /'
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "shoal-server died; last log lines:"; tail -20 "$work/server.log"; exit 1
+        fi
+    fi
+done
+echo "redis-suite: $total_ok passed, $total_err failed"
+[ "$total_err" -eq 0 ]
