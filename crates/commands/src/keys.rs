@@ -37,6 +37,8 @@ pub fn find_keys(cmd: &Command, argv: &[&[u8]], out: &mut Vec<KeyRef>) -> Result
         "sort" => sort_keys(argv, out, true),
         "sort_ro" => sort_keys(argv, out, false),
         "migrate" => migrate_keys(argv, out),
+        "set" => set_keys(argv, out),
+        "bitfield" => bitfield_keys(argv, out),
         _ if has_key_spec => from_specs(cmd, argv, out),
         _ => Ok(()),
     }
@@ -135,6 +137,48 @@ fn sort_keys(argv: &[&[u8]], out: &mut Vec<KeyRef>, with_store: bool) -> Result<
     if let Some(index) = store {
         out.push(KeyRef { index, flags: KeyFlags(KeyFlags::OW.0 | KeyFlags::UPDATE.0) });
     }
+    Ok(())
+}
+
+/// SET's key is read as well as written only when GET is given.
+fn set_keys(argv: &[&[u8]], out: &mut Vec<KeyRef>) -> Result<(), KeysError> {
+    let with_get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+    let flags = if with_get {
+        KeyFlags(KeyFlags::RW.0 | KeyFlags::ACCESS.0 | KeyFlags::UPDATE.0)
+    } else {
+        KeyFlags(KeyFlags::OW.0 | KeyFlags::UPDATE.0)
+    };
+    out.push(KeyRef { index: 1, flags });
+    Ok(())
+}
+
+/// BITFIELD is read-only when it only has GET (and OVERFLOW) operations.
+fn bitfield_keys(argv: &[&[u8]], out: &mut Vec<KeyRef>) -> Result<(), KeysError> {
+    let mut read_only = true;
+    let mut i = 2;
+    while i < argv.len() {
+        let remaining = argv.len() - i - 1;
+        let arg = argv[i];
+        if arg.eq_ignore_ascii_case(b"get") && remaining >= 2 {
+            i += 2;
+        } else if (arg.eq_ignore_ascii_case(b"set") || arg.eq_ignore_ascii_case(b"incrby")) && remaining >= 3 {
+            read_only = false;
+            break;
+        } else if arg.eq_ignore_ascii_case(b"overflow") && remaining >= 1 {
+            i += 1;
+        } else {
+            // A syntax error: assume it writes.
+            read_only = false;
+            break;
+        }
+        i += 1;
+    }
+    let flags = if read_only {
+        KeyFlags(KeyFlags::RO.0 | KeyFlags::ACCESS.0)
+    } else {
+        KeyFlags(KeyFlags::RW.0 | KeyFlags::ACCESS.0 | KeyFlags::UPDATE.0)
+    };
+    out.push(KeyRef { index: 1, flags });
     Ok(())
 }
 

@@ -94,9 +94,10 @@ async fn read_some<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Read big bulks in big steps, but never reserve more than has arrived.
+    // Read big bulks in growing steps, but never reserve more than has
+    // already arrived: the buffer at most doubles per read.
     let want = match parser.missing_bulk_bytes(input.len()) {
-        Some(missing) => missing.min(BIG_READ_BYTES.max(input.len())).max(READ_CHUNK_BYTES),
+        Some(missing) => missing.min(input.len().clamp(READ_CHUNK_BYTES, BIG_READ_BYTES)),
         None => READ_CHUNK_BYTES,
     };
     input.reserve(want);

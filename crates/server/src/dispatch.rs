@@ -471,3 +471,35 @@ pub(crate) fn apply_reply_mode(client: &mut Client, out: &mut ReplyBuf, reply_st
 pub fn new_multi() -> Multi {
     Multi::default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_entry_has_a_handler_and_every_handler_an_entry() {
+        let registrar = Handlers::registrar();
+        assert!(registrar.unknown.is_empty(), "handlers without a table entry: {:?}", registrar.unknown);
+        let missing: Vec<&str> = table()
+            .all()
+            .iter()
+            // Containers are dispatched to their subcommands; COMMAND alone also runs.
+            .filter(|c| c.subcommands.is_empty() || c.name == "command")
+            .filter(|c| !registrar.has(c.id))
+            .map(|c| c.name)
+            .collect();
+        assert!(missing.is_empty(), "table entries without a handler: {missing:?}");
+    }
+
+    #[test]
+    fn unknown_command_messages_match_redis() {
+        assert_eq!(
+            unknown_command_message(&[b"foo", b"a", b"b"]),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(unknown_command_message(&[b"client", b"nope"]), "ERR unknown subcommand 'nope'. Try CLIENT HELP.");
+        let long = vec![b'x'; 300];
+        let message = unknown_command_message(&[b"foo", &long]);
+        assert_eq!(message.len(), "ERR unknown command 'foo', with args beginning with: ".len() + 128 + 3);
+    }
+}

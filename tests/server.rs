@@ -1,0 +1,254 @@
+//! The server as a process and its administrative commands: command line
+//! and config files, signals, SHUTDOWN, CONFIG, CLIENT, INFO, expiry.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shoal_resp::Value;
+use support::{bulk, error, simple, ServerProcess};
+
+fn shoal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shoal-server"))
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_configuration_is_refused_naming_the_directive() {
+    let out = shoal().args(["--port", "99999"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FATAL CONFIG FILE ERROR"), "{stderr}");
+    assert!(stderr.contains("'port \"99999\"'"), "{stderr}");
+    assert!(stderr.contains("argument must be between 0 and 65535 inclusive"), "{stderr}");
+
+    let out = shoal().args(["--no-such-directive", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-directive"), "{stderr}");
+    assert!(stderr.contains("Bad directive or wrong number of arguments"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "# comment\nport 7000\nappendonly perhaps\n").unwrap();
+    let out = shoal().arg(&conf).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at line 3"), "{stderr}");
+    assert!(stderr.contains("argument must be 'yes' or 'no'"), "{stderr}");
+}
+
+#[test]
+fn version_flag() {
+    let out = shoal().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("redis-compatible=7.0.15"));
+}
+
+#[test]
+fn sigterm_and_shutdown_exit_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("shoal.pid");
+    let port = support::free_port();
+    let mut child = shoal()
+        .args(["--port", &port.to_string(), "--pidfile", pidfile.to_str().unwrap(), "--save", ""])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("pidfile", || pidfile.exists());
+    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.code(), Some(0));
+    assert!(!pidfile.exists(), "the pid file is removed on exit");
+
+    let port = support::free_port();
+    let mut child =
+        shoal().args(["--port", &port.to_string(), "--save", ""]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let mut client = support::RawClient::connect(port).unwrap();
+    client.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(client.try_read_raw().is_none(), "SHUTDOWN closes the connection without a reply");
+    assert_eq!(wait_for_exit(&mut child).code(), Some(0));
+}
+
+fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not exit within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn config_file_set_get_and_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("shoal.conf");
+    let port = support::free_port();
+    std::fs::write(&conf, format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n")).unwrap();
+    let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let mut c = support::RawClient::connect(port).unwrap();
+    let reply = c.cmd("CONFIG GET maxmemory");
+    assert_eq!(reply, Value::Array(vec![bulk("maxmemory"), bulk("10485760")]));
+    assert_eq!(c.cmd("CONFIG SET maxmemory 20mb hz 20"), simple("OK"));
+    assert_eq!(
+        c.cmd("CONFIG SET maxmemory 1gb port notaport"),
+        error("ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer")
+    );
+    assert_eq!(c.cmd("CONFIG GET maxmemory"), Value::Array(vec![bulk("maxmemory"), bulk("20971520")]));
+    assert_eq!(c.cmd("CONFIG SET nosuch 1"), error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"));
+    assert_eq!(c.cmd("CONFIG REWRITE"), simple("OK"));
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.starts_with("# my config\n"), "comments are kept: {text}");
+    assert!(text.contains("maxmemory 20971520"), "{text}");
+    assert!(text.contains("hz 20"), "{text}");
+    c.send(&[b"SHUTDOWN"]);
+    wait_for_exit(&mut child);
+    // The rewritten file starts the server again with the new values.
+    let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let mut c = support::RawClient::connect(port).unwrap();
+    assert_eq!(c.cmd("CONFIG GET hz"), Value::Array(vec![bulk("hz"), bulk("20")]));
+    c.send(&[b"SHUTDOWN"]);
+    wait_for_exit(&mut child);
+}
+
+#[test]
+fn config_get_patterns_and_aliases() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    let Value::Array(all) = c.cmd("CONFIG GET *") else { panic!() };
+    assert!(all.len() > 300, "CONFIG GET * lists every parameter and alias");
+    assert_eq!(c.cmd("CONFIG GET slave-read-only"), Value::Array(vec![bulk("slave-read-only"), bulk("yes")]));
+    let Value::Array(maxmem) = c.cmd("CONFIG GET maxmemory*") else { panic!() };
+    assert_eq!(maxmem.len(), 10, "maxmemory, -policy, -samples, -eviction-tenacity, -clients");
+}
+
+#[test]
+fn client_kill_and_client_list() {
+    let server = ServerProcess::shoal(&[]);
+    let mut victim = server.client();
+    assert_eq!(victim.cmd("CLIENT SETNAME victim"), simple("OK"));
+    let Value::Int(id) = victim.cmd("CLIENT ID") else { panic!() };
+    let mut admin = server.client();
+    let Value::Bulk(list) = admin.cmd("CLIENT LIST") else { panic!() };
+    let list = String::from_utf8(list).unwrap();
+    assert!(list.contains(&format!("id={id} ")) && list.contains("name=victim"), "{list}");
+    assert_eq!(admin.call(&[b"CLIENT", b"KILL", b"ID", id.to_string().as_bytes()]), Value::Int(1));
+    assert!(victim.closed(), "the killed client is disconnected");
+    assert_eq!(admin.cmd("CLIENT KILL 1.2.3.4:5"), error("ERR No such client"));
+}
+
+#[test]
+fn client_pause_write_holds_writes_until_unpause() {
+    let server = ServerProcess::shoal(&[]);
+    let mut admin = server.client();
+    let mut writer = server.client();
+    assert_eq!(admin.cmd("CLIENT PAUSE 100000 WRITE"), simple("OK"));
+    // Reads are served during a write pause.
+    assert_eq!(writer.cmd("GET k"), Value::Null);
+    writer.send(&[b"SET", b"k", b"v"]);
+    // The SET is held: the next reply on this connection is not there yet.
+    std::thread::sleep(Duration::from_millis(200));
+    writer.stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let held = matches!(std::io::Read::read(&mut writer.stream, &mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    writer.stream.set_nonblocking(false).unwrap();
+    assert!(held, "a write was served during CLIENT PAUSE WRITE");
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), simple("OK"));
+    assert_eq!(writer.read(), simple("OK"));
+    assert_eq!(admin.cmd("GET k"), bulk("v"));
+}
+
+#[test]
+fn idle_clients_time_out() {
+    let server = ServerProcess::shoal(&["--timeout", "1"]);
+    let mut idle = server.client();
+    assert_eq!(idle.cmd("PING"), simple("PONG"));
+    assert!(idle.closed(), "an idle client is closed after `timeout` seconds");
+}
+
+#[test]
+fn active_expiry_removes_keys_nobody_reads() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    for i in 0..100 {
+        c.call(&[b"SET", format!("short:{i}").as_bytes(), b"v", b"PX", b"50"]);
+    }
+    c.cmd("SET long v EX 1000");
+    wait_until("active expiry", || c.cmd("DBSIZE") == Value::Int(1));
+    let Value::Bulk(info) = c.cmd("INFO stats") else { panic!() };
+    assert!(String::from_utf8(info).unwrap().contains("expired_keys:100"));
+}
+
+#[test]
+fn info_sections() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    c.cmd("SET a 1");
+    c.cmd("SET b 2 EX 100");
+    let text = |v: Value| String::from_utf8(v.as_bytes().unwrap().to_vec()).unwrap();
+    let default = text(c.cmd("INFO"));
+    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
+        assert!(default.contains(section), "INFO lacks {section}");
+    }
+    assert!(default.contains("db0:keys=2,expires=1,avg_ttl=0"));
+    assert!(!default.contains("# Commandstats"));
+    let all = text(c.cmd("INFO all"));
+    assert!(all.contains("cmdstat_set:calls=2"), "{all}");
+    let cpu = text(c.cmd("INFO cpu"));
+    assert!(cpu.starts_with("# CPU\r\n") && !cpu.contains("# Memory"));
+}
+
+#[test]
+fn unix_socket_serves_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shoal.sock");
+    let server = ServerProcess::shoal(&["--unixsocket", path.to_str().unwrap()]);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    use std::io::{Read, Write};
+    stream.write_all(b"PING\r\n").unwrap();
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+PONG\r\n");
+    drop(server);
+}
+
+#[test]
+fn sync_sends_a_snapshot_then_the_write_stream() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    c.cmd("SET before 1");
+    let mut replica = server.client();
+    replica.send_raw(b"SYNC\r\n");
+    // "$<len>\r\n<rdb>" then the stream.
+    let mut header = Vec::new();
+    let mut byte = [0u8; 1];
+    use std::io::Read;
+    while !header.ends_with(b"\r\n") {
+        replica.stream.read_exact(&mut byte).unwrap();
+        header.push(byte[0]);
+    }
+    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    replica.stream.read_exact(&mut rdb).unwrap();
+    assert!(rdb.starts_with(b"REDIS0010"));
+    assert!(rdb.windows(6).any(|w| w == b"before"), "the snapshot holds existing keys");
+    c.cmd("SET after 2 EX 100");
+    assert_eq!(replica.read(), Value::Array(vec![bulk("SELECT"), bulk("0")]));
+    let Value::Array(set) = replica.read() else { panic!() };
+    assert_eq!(&set[..4], &[bulk("SET"), bulk("after"), bulk("2"), bulk("PXAT")]);
+}

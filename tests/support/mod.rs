@@ -1,0 +1,210 @@
+//! Shared helpers for the black-box tests: start shoal-server (or a real
+//! redis-server for differential runs) on a free port, stop it on drop,
+//! and talk RESP to it byte for byte.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shoal_resp::{parse_value, Value};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server process that is killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts shoal-server with extra `--directive value` arguments.
+    pub fn shoal(extra: &[&str]) -> ServerProcess {
+        Self::start(PathBuf::from(env!("CARGO_BIN_EXE_shoal-server")), extra)
+    }
+
+    /// Starts the system's redis-server, for differential tests.
+    pub fn redis(extra: &[&str]) -> ServerProcess {
+        let path = which("redis-server").expect(
+            "redis-server is required for differential tests (apt-get install redis-server); \
+             scripts/test.sh installs it",
+        );
+        Self::start(path, extra)
+    }
+
+    fn start(binary: PathBuf, extra: &[&str]) -> ServerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        // A free port can be taken between the probe and the bind: retry.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                "".into(),
+                "--appendonly".into(),
+                "no".into(),
+                "--dir".into(),
+                dir.path().display().to_string(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut child = Command::new(&binary)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start server");
+            if wait_ready(&mut child, port) {
+                return ServerProcess { child, port, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("server did not start");
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.port).unwrap()
+    }
+
+    pub fn redis_client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process is running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut c) = RawClient::connect(port) {
+            // PONG, or NOAUTH when a password is set: either way it serves.
+            if matches!(c.call(&[b"PING"]), Value::Simple(_) | Value::Error(_)) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+    })
+}
+
+/// A RESP client that keeps reply bytes exactly as the server sent them.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    pub fn connect(port: u16) -> std::io::Result<RawClient> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_nodelay(true)?;
+        Ok(RawClient { stream, buf: Vec::new() })
+    }
+
+    /// Encodes and sends one command without waiting.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = Vec::new();
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply, returning its exact bytes.
+    pub fn read_raw(&mut self) -> Vec<u8> {
+        self.try_read_raw().expect("connection closed before a full reply")
+    }
+
+    /// Reads one reply, or None if the server closed the connection.
+    pub fn try_read_raw(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some((_, used)) = parse_value(&self.buf).expect("server sent invalid RESP") {
+                let reply = self.buf[..used].to_vec();
+                self.buf.drain(..used);
+                return Some(reply);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    pub fn read(&mut self) -> Value {
+        let raw = self.read_raw();
+        parse_value(&raw).unwrap().unwrap().0
+    }
+
+    pub fn call(&mut self, args: &[&[u8]]) -> Value {
+        self.send(args);
+        self.read()
+    }
+
+    /// Convenience: a command written as space-separated words.
+    pub fn cmd(&mut self, line: &str) -> Value {
+        let words: Vec<&[u8]> = line.split_whitespace().map(|w| w.as_bytes()).collect();
+        self.call(&words)
+    }
+
+    /// True once the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        self.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0))
+    }
+}
+
+/// Shorthands for expected values.
+pub fn bulk(s: &str) -> Value {
+    Value::Bulk(s.as_bytes().to_vec())
+}
+
+pub fn simple(s: &str) -> Value {
+    Value::Simple(s.as_bytes().to_vec())
+}
+
+pub fn error(s: &str) -> Value {
+    Value::Error(s.as_bytes().to_vec())
+}
