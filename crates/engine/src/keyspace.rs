@@ -63,10 +63,12 @@ pub struct WatchEntry {
 /// Watched keys of one shard: (db, key) to the clients watching it.
 pub type WatchMap = HashMap<(usize, Box<[u8]>), Vec<WatchEntry>>;
 
-/// One shard: its slice of every database and who watches its keys.
+/// One shard: its slice of every database, who watches its keys and who
+/// is blocked on them.
 pub struct Shard {
     pub dbs: Box<[Db]>,
     pub watched: WatchMap,
+    pub blocked: crate::blocking::BlockedMap,
 }
 
 #[repr(align(128))]
@@ -84,6 +86,7 @@ impl Keyspace {
                 Padded(Mutex::new(Shard {
                     dbs: (0..db_count).map(|_| Db::default()).collect(),
                     watched: HashMap::new(),
+                    blocked: Default::default(),
                 }))
             })
             .collect();
@@ -148,6 +151,27 @@ impl<'a> ShardLocks<'a> {
     #[inline]
     pub fn shard_for(&mut self, key: &[u8]) -> &mut Shard {
         self.shard(shard_of(key))
+    }
+
+    /// Adds `shard` without waiting: succeeds if it is already held, if it
+    /// sorts after every held shard (blocking then keeps the global order),
+    /// or if it is free right now. Used to reach a key a served blocked
+    /// command needs beyond the ready one.
+    pub fn try_add(&mut self, keyspace: &'a Keyspace, shard: ShardIndex) -> bool {
+        if self.holds(shard) {
+            return true;
+        }
+        let mutex = &keyspace.shards[shard as usize].0;
+        let after_all = self.held.last().is_none_or(|(last, _)| *last < shard);
+        let guard = if after_all { Some(mutex.lock()) } else { mutex.try_lock() };
+        match guard {
+            Some(guard) => {
+                let at = self.held.partition_point(|(i, _)| *i < shard);
+                self.held.insert(at, (shard, guard));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Every held shard.

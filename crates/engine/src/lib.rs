@@ -11,6 +11,7 @@
 //!
 //! The engine knows nothing of sockets or the RESP protocol.
 
+pub mod blocking;
 pub mod db;
 pub mod entry;
 pub mod expire;
@@ -22,6 +23,7 @@ pub mod tx;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
 pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardLocks, Watcher, SHARD_COUNT};
 pub use propagate::{Effect, Propagation, StreamSink};

@@ -48,22 +48,30 @@ pub struct Tx<'a> {
     /// Several effects may be wrapped in MULTI/EXEC (false for SCAN and
     /// RANDOMKEY, whose effects are independent lazy expirations).
     pub wrap_effects: bool,
+    /// Keys changed during the unit that have blocked clients, in order.
+    pub ready: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ms: i64) -> Tx<'a> {
-        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true }
+        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true, ready: Vec::new() }
     }
 
     /// Publishes the effects and returns the change count. Must be called
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
+        self.publish_effects();
+        self.engine.add_dirty(self.dirty);
+        self.dirty
+    }
+
+    /// Publishes the effects gathered so far as one unit and starts a new
+    /// one (served blocked clients propagate as units of their own).
+    pub fn publish_effects(&mut self) {
         if !self.effects.is_empty() {
             self.engine.propagation.publish(&self.effects, self.wrap_effects);
             self.effects.clear();
         }
-        self.engine.add_dirty(self.dirty);
-        self.dirty
     }
 
     /// Records a command to propagate in the current database.
@@ -226,6 +234,9 @@ impl<'a> Tx<'a> {
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
         let shard = self.locks.shard(shard_of(key));
+        if shard.blocked.has_waiters(db, key) && !self.ready.iter().any(|(d, k)| *d == db && k == key) {
+            self.ready.push((db, key.to_vec()));
+        }
         if shard.watched.is_empty() {
             return;
         }

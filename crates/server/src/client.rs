@@ -50,6 +50,9 @@ pub struct ClientInfo {
     /// Set by CLIENT KILL and shutdown; the connection closes when it sees it.
     pub killed: AtomicBool,
     pub kill_signal: Notify,
+    /// CLIENT UNBLOCK: the mode requested, and the wake-up.
+    pub unblock_mode: AtomicU8,
+    pub unblock_signal: Notify,
 }
 
 /// Sentinel for "no command yet".

@@ -10,12 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_engine::{now_ms, Stat};
+use shoal_engine::{now_ms, Stat, WaitEnd};
 use shoal_resp::request::{Limits, Parsed};
 use shoal_resp::{Protocol, ReplyBuf, RequestParser};
 use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::blocking::{self, Blocked, Wakeup};
 use crate::client::{Client, ClientInfo};
 use crate::dispatch::{dispatch, Outcome};
 use crate::log::Level;
@@ -150,7 +151,7 @@ where
                 let request = &input[position..position + consumed];
                 let argv: SmallVec<[&[u8]; 8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
                 let outcome = dispatch(server, client, out, &argv);
-                if matches!(outcome, Outcome::Continue) {
+                if !matches!(outcome, Outcome::Postpone) {
                     position += consumed;
                 }
                 outcome
@@ -177,6 +178,10 @@ where
                 flush(server, stream, out).await?;
                 wait_for_unpause(server).await;
             }
+            Outcome::Blocked(blocked) => {
+                flush(server, stream, out).await?;
+                wait_blocked(server, stream, client, out, input, *blocked).await?;
+            }
         }
     }
     input.drain(..position);
@@ -184,6 +189,79 @@ where
         input.shrink_to(READ_CHUNK_BYTES);
     }
     Ok(())
+}
+
+/// Waits until a blocked command is served, times out, is unblocked, or
+/// the client goes away. Input that arrives meanwhile is kept for later.
+async fn wait_blocked<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    input: &mut Vec<u8>,
+    mut blocked: Blocked,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let info = client.info.clone();
+    loop {
+        let deadline = blocked.timeout.map(|t| tokio::time::Instant::now() + t);
+        let finished = loop {
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            input.reserve(READ_CHUNK_BYTES);
+            tokio::select! {
+                message = blocked.receiver.recv() => break message,
+                _ = timer => {
+                    if blocking::end_wait(server, &blocked, WaitEnd::TimedOut) {
+                        blocking::finished(server, &info);
+                        out.null_array();
+                        return Ok(());
+                    }
+                }
+                _ = info.unblock_signal.notified() => {
+                    let mode = info.unblock_mode.swap(0, Ordering::AcqRel);
+                    if blocking::end_wait(server, &blocked, WaitEnd::Unblocked) {
+                        blocking::finished(server, &info);
+                        blocking::write_unblocked_reply(out, mode);
+                        return Ok(());
+                    }
+                }
+                _ = info.kill_signal.notified() => {
+                    blocking::end_wait(server, &blocked, WaitEnd::Cancelled);
+                    blocking::finished(server, &info);
+                    return Err("killed while blocked".into());
+                }
+                read = stream.read_buf(input) => match read {
+                    Ok(n) if n > 0 => server.engine.stats.add(Stat::NetInputBytes, n as u64),
+                    _ => {
+                        blocking::end_wait(server, &blocked, WaitEnd::Cancelled);
+                        blocking::finished(server, &info);
+                        return Err("connection closed while blocked".into());
+                    }
+                },
+            }
+        };
+        blocking::finished(server, &info);
+        match finished {
+            Some(Wakeup::Reply(bytes)) => {
+                out.raw(&bytes);
+                return Ok(());
+            }
+            Some(Wakeup::Retry) | None => {
+                let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
+                match dispatch(server, client, out, &argv) {
+                    Outcome::Blocked(again) => blocked = *again,
+                    _ => return Ok(()),
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_unpause(server: &Server) {

@@ -117,6 +117,8 @@ pub enum Outcome {
     Continue,
     /// Server paused for this command: wait and run it again.
     Postpone,
+    /// The command blocked: wait for its reply (see `blocking`).
+    Blocked(Box<crate::blocking::Blocked>),
 }
 
 /// The context a handler runs in.
@@ -133,6 +135,10 @@ pub struct Ctx<'a> {
     pub in_exec: bool,
     /// Set by SYNC/PSYNC: the connection turns into a replica stream.
     pub become_replica: Option<crate::families::replication::ReplicaStream>,
+    /// Set by a handler that found nothing and wants to block.
+    pub block: Option<crate::blocking::BlockRequest>,
+    /// Running a blocked client's command on its behalf.
+    pub serving_blocked: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -154,6 +160,19 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// True when the command may block (not inside EXEC or a script:
+    /// there, blocking commands behave as if their timeout expired).
+    pub fn can_block(&self) -> bool {
+        !self.in_exec
+    }
+
+    /// Blocks the client on `keys` (the handler writes no reply).
+    pub fn block_on(&mut self, keys: Vec<Vec<u8>>, timeout: Option<std::time::Duration>, retry_argv: Option<Vec<Vec<u8>>>) {
+        debug_assert!(self.can_block());
+        self.block = Some(crate::blocking::BlockRequest { keys, timeout, retry_argv });
+    }
+
+
     /// The context EXEC runs its queue in.
     pub(crate) fn for_exec(
         server: &'a Server,
@@ -172,6 +191,8 @@ impl<'a> Ctx<'a> {
             no_propagate: false,
             in_exec: true,
             become_replica: None,
+            block: None,
+            serving_blocked: false,
         }
     }
 }
@@ -269,9 +290,18 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         no_propagate: false,
         in_exec: false,
         become_replica: None,
+        block: None,
+        serving_blocked: false,
     };
     let result = run_handler(&mut ctx, handler, argv);
     let become_replica = ctx.become_replica.take();
+    let mut outcome = Outcome::Continue;
+    match ctx.block.take() {
+        Some(request) if result.is_ok() => {
+            outcome = Outcome::Blocked(Box::new(crate::blocking::register(&mut ctx, request, argv)));
+        }
+        _ => crate::blocking::serve_ready(&mut ctx),
+    }
     if let Some(tx) = ctx.tx.take() {
         tx.finish();
     }
@@ -283,7 +313,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if let Some(stream) = become_replica {
         crate::families::replication::attach(ctx.client, stream);
     }
-    Outcome::Continue
+    outcome
 }
 
 /// Runs a handler in `ctx` and records its propagation.

@@ -6,6 +6,7 @@
 //! cron threads, and waits for SIGTERM, SIGINT or SHUTDOWN.
 
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod config;
 pub mod conn;

@@ -167,6 +167,8 @@ fn client_info(server: &Server, thread: usize, addr: String, local_addr: String,
         pattern_subscriptions: Default::default(),
         killed: Default::default(),
         kill_signal: Default::default(),
+        unblock_mode: Default::default(),
+        unblock_signal: Default::default(),
     };
     Arc::new(info)
 }

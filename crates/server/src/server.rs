@@ -39,6 +39,44 @@ pub struct Tunables {
     pub maxmemory: AtomicI64,
     pub min_replicas_to_write: AtomicI64,
     pub min_replicas_max_lag: AtomicI64,
+    /// Encoding thresholds of the collection types.
+    pub encodings: EncodingLimits,
+}
+
+/// The `*-max-listpack-*`, `set-max-intset-entries` and stream node limits,
+/// read by the collection families on every write.
+#[derive(Default)]
+pub struct EncodingLimits {
+    pub list_max_listpack_size: AtomicI64,
+    pub list_compress_depth: AtomicI64,
+    pub hash_max_listpack_entries: AtomicI64,
+    pub hash_max_listpack_value: AtomicI64,
+    pub set_max_intset_entries: AtomicI64,
+    pub zset_max_listpack_entries: AtomicI64,
+    pub zset_max_listpack_value: AtomicI64,
+    pub stream_node_max_bytes: AtomicI64,
+    pub stream_node_max_entries: AtomicI64,
+    pub hll_sparse_max_bytes: AtomicI64,
+}
+
+impl EncodingLimits {
+    fn refresh(&self, config: &Config) {
+        let r = Ordering::Relaxed;
+        self.list_max_listpack_size.store(config.get_int("list-max-listpack-size"), r);
+        self.list_compress_depth.store(config.get_int("list-compress-depth"), r);
+        self.hash_max_listpack_entries.store(config.get_int("hash-max-listpack-entries"), r);
+        self.hash_max_listpack_value.store(config.get_int("hash-max-listpack-value"), r);
+        self.set_max_intset_entries.store(config.get_int("set-max-intset-entries"), r);
+        self.zset_max_listpack_entries.store(config.get_int("zset-max-listpack-entries"), r);
+        self.zset_max_listpack_value.store(config.get_int("zset-max-listpack-value"), r);
+        self.stream_node_max_bytes.store(config.get_int("stream-node-max-bytes"), r);
+        self.stream_node_max_entries.store(config.get_int("stream-node-max-entries"), r);
+        self.hll_sparse_max_bytes.store(config.get_int("hll-sparse-max-bytes"), r);
+    }
+
+    pub fn get(value: &AtomicI64) -> i64 {
+        value.load(Ordering::Relaxed)
+    }
 }
 
 impl Tunables {
@@ -60,6 +98,7 @@ impl Tunables {
             maxmemory: AtomicI64::new(0),
             min_replicas_to_write: AtomicI64::new(0),
             min_replicas_max_lag: AtomicI64::new(10),
+            encodings: EncodingLimits::default(),
         };
         t.refresh(config);
         t
@@ -91,6 +130,7 @@ impl Tunables {
         self.maxmemory.store(config.get_int("maxmemory"), r);
         self.min_replicas_to_write.store(config.get_int("min-replicas-to-write"), r);
         self.min_replicas_max_lag.store(config.get_int("min-replicas-max-lag"), r);
+        self.encodings.refresh(config);
     }
 
     pub fn requires_auth(&self) -> bool {

@@ -1,30 +1,35 @@
-//! Keyed hashing for every table that holds client-chosen strings.
+//! Hashes.
 //!
-//! SipHash-1-3 with a per-process random key: an attacker who picks keys
-//! cannot aim them at one bucket. Tests can fix the key for repeatability.
+//! Scaffolding only: the type exists so the keyspace can name it; its
+//! encodings and operations arrive with its command family.
 
-use std::hash::Hasher;
-use std::sync::OnceLock;
+use crate::packed::PackedVec;
+use crate::value::Collection;
 
-use siphasher::sip::SipHasher13;
-
-static KEY: OnceLock<(u64, u64)> = OnceLock::new();
-
-/// Sets the process-wide hash key. Only the first call has an effect; it
-/// must come before any table is used if repeatable layouts are wanted.
-pub fn set_hash_key(k0: u64, k1: u64) {
-    let _ = KEY.set((k0, k1));
+/// Hashes (placeholder representation).
+#[derive(Clone, Debug, Default)]
+pub struct Hash {
+    items: PackedVec,
 }
 
-fn key() -> (u64, u64) {
-    *KEY.get_or_init(|| (rand::random(), rand::random()))
-}
+impl Collection for Hash {
+    fn encoding(&self) -> &'static str {
+        "listpack"
+    }
 
-/// The 64-bit keyed hash of `bytes`.
-#[inline]
-pub fn hash_bytes(bytes: &[u8]) -> u64 {
-    let (k0, k1) = key();
-    let mut h = SipHasher13::new_with_keys(k0, k1);
-    h.write(bytes);
-    h.finish()
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn duplicate(&self) -> Self {
+        self.clone()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.items.heap_bytes()
+    }
+
+    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
+        self.items.iter().for_each(|v| feed(v));
+    }
 }

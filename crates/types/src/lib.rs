@@ -7,11 +7,18 @@
 
 pub mod glob;
 pub mod hash;
+pub mod list;
 pub mod longdouble;
+pub mod packed;
+pub mod set;
+pub mod siphash;
+pub mod stream;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 pub use glob::glob_match;
-pub use hash::hash_bytes;
+pub use packed::PackedVec;
+pub use siphash::hash_bytes;
 pub use table::{ScanTable, TableItem};
-pub use value::{Value, ValueType};
+pub use value::{Collection, Value, ValueType};

@@ -363,7 +363,7 @@ impl TableItem for Box<[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::hash_bytes;
+    use crate::siphash::hash_bytes;
     use std::collections::HashSet;
 
     fn key(i: u64) -> Vec<u8> {

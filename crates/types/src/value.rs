@@ -44,6 +44,31 @@ pub enum Value {
     Boxed(Box<[u8]>),
     /// A string that may grow in place.
     Raw(ThinVec<u8>),
+    List(crate::list::List),
+    Hash(crate::hash::Hash),
+    Set(crate::set::Set),
+    ZSet(crate::zset::ZSet),
+    Stream(Box<crate::stream::Stream>),
+}
+
+/// What every collection type provides to the keyspace.
+pub trait Collection {
+    /// OBJECT ENCODING's name for the current encoding.
+    fn encoding(&self) -> &'static str;
+    /// Number of elements (empty collections are deleted, as in Redis).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A deep copy (COPY).
+    fn duplicate(&self) -> Self
+    where
+        Self: Sized;
+    /// Heap bytes held (memory reports).
+    fn heap_bytes(&self) -> usize;
+    /// Feeds the contents to a digest, in an order that depends only on
+    /// the contents (sets and hashes must sort or combine orderlessly).
+    fn digest(&self, feed: &mut dyn FnMut(&[u8]));
 }
 
 /// Type names as TYPE reports them.
@@ -108,6 +133,31 @@ impl Value {
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
+        }
+    }
+
+    /// The collection behind a non-string value.
+    pub fn collection(&self) -> Option<&dyn Collection> {
+        match self {
+            Value::List(v) => Some(v),
+            Value::Hash(v) => Some(v),
+            Value::Set(v) => Some(v),
+            Value::ZSet(v) => Some(v),
+            Value::Stream(v) => Some(v.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Feeds the value's contents to a digest (DEBUG DIGEST).
+    pub fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
+        match self.collection() {
+            Some(c) => c.digest(feed),
+            None => feed(&self.string_to_vec().unwrap_or_default()),
         }
     }
 
@@ -121,6 +171,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Inline(_) | Value::Boxed(_) => "embstr",
             Value::Raw(_) => "raw",
+            other => other.collection().map_or("unknown", |c| c.encoding()),
         }
     }
 
@@ -135,6 +186,7 @@ impl Value {
             Value::Inline(s) => Some(s.as_bytes()),
             Value::Boxed(b) => Some(b),
             Value::Raw(v) => Some(v),
+            _ => None,
         }
     }
 
@@ -181,6 +233,7 @@ impl Value {
             Value::Int(_) | Value::Inline(_) => 0,
             Value::Boxed(b) => b.len(),
             Value::Raw(v) => v.capacity() + 16,
+            other => other.collection().map_or(0, |c| c.heap_bytes()),
         }
     }
 
@@ -191,6 +244,11 @@ impl Value {
             Value::Inline(s) => Value::Inline(*s),
             Value::Boxed(b) => Value::Boxed(b.clone()),
             Value::Raw(v) => Value::Raw(v.clone()),
+            Value::List(v) => Value::List(v.duplicate()),
+            Value::Hash(v) => Value::Hash(v.duplicate()),
+            Value::Set(v) => Value::Set(v.duplicate()),
+            Value::ZSet(v) => Value::ZSet(v.duplicate()),
+            Value::Stream(v) => Value::Stream(Box::new(v.duplicate())),
         }
     }
 }

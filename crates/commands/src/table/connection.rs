@@ -28,6 +28,8 @@ pub const COMMANDS: &[Spec] = &[
             .doc("3.2.0", "O(1)", "Turns server replies for this connection on, off, or skips the next one."),
         Spec::new("client|setname", 3, "noscript loading stale", "slow connection")
             .doc("2.6.9", "O(1)", "Assigns a name to the current connection."),
+        Spec::new("client|unblock", -3, "admin noscript loading stale", "admin slow dangerous connection")
+            .doc("5.0.0", "O(log(N)), N = number of blocked clients", "Wakes up a client that is blocked on a blocking command."),
         Spec::new("client|unpause", 2, "admin noscript loading stale", "admin slow dangerous connection")
             .doc("6.2.0", "O(N), N = number of paused clients", "Lets clients paused by CLIENT PAUSE resume processing."),
     ])

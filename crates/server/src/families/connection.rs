@@ -393,6 +393,26 @@ fn kill_client(ctx: &mut Ctx<'_>, target: &ClientInfo, me: u64) {
     }
 }
 
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let id = shoal_resp::number::parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+    let mode = match argv.get(3) {
+        None => crate::blocking::UNBLOCK_TIMEOUT,
+        Some(m) if parse::is(m, "timeout") => crate::blocking::UNBLOCK_TIMEOUT,
+        Some(m) if parse::is(m, "error") => crate::blocking::UNBLOCK_ERROR,
+        Some(_) => return Err(CmdError::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let target = ctx.server.clients.get(id as u64).filter(|c| c.has_flag(flags::BLOCKED));
+    match target {
+        Some(client) => {
+            client.unblock_mode.store(mode, Ordering::Release);
+            client.unblock_signal.notify_one();
+            ctx.out.int(1);
+        }
+        None => ctx.out.int(0),
+    }
+    Ok(())
+}
+
 fn client_pause(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let timeout = shoal_resp::number::parse_i64(argv[2])
         .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
@@ -465,6 +485,8 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
             "    Close the connections matching all filters: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.",
             "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [...]]",
             "    Return information about connections.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock a client blocked in a blocking command, as if it timed out (or with an error).",
             "UNPAUSE",
             "    End a CLIENT PAUSE early.",
             "PAUSE <timeout> [WRITE|ALL]",
@@ -496,6 +518,7 @@ pub fn register(r: &mut Registrar) {
     r.plain("client|kill", client_kill);
     r.plain("client|pause", client_pause);
     r.plain("client|unpause", client_unpause);
+    r.plain("client|unblock", client_unblock);
     r.plain("client|reply", client_reply);
     r.plain("client|no-evict", client_no_evict);
     r.plain("client|help", client_help);

@@ -28,10 +28,14 @@ fn hex(bytes: &[u8; 20]) -> String {
 
 /// Signature of one entry's value and expiry.
 fn entry_digest(key: &[u8], entry: &shoal_engine::Entry) -> [u8; 20] {
-    let value = entry.value().string_to_vec().unwrap_or_default();
+    let mut contents = Vec::new();
+    entry.value().digest(&mut |part: &[u8]| {
+        contents.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        contents.extend_from_slice(part);
+    });
     let kind = entry.value().value_type().name().as_bytes();
     let expire = if entry.expire_at() == NO_EXPIRE { Vec::new() } else { entry.expire_at().to_le_bytes().to_vec() };
-    mix(&[key, kind, &value, &expire])
+    mix(&[key, kind, &contents, &expire])
 }
 
 /// DEBUG DIGEST: all databases (every shard must be locked).

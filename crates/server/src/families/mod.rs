@@ -2,14 +2,23 @@
 //! its bottom.
 
 pub mod admin;
+pub mod bitmaps;
 pub mod connection;
 pub mod digest;
+pub mod geo;
+pub mod hashes;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod replication;
 pub mod scripting;
+pub mod sets;
+pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use shoal_resp::ReplyBuf;
 
@@ -18,13 +27,22 @@ use crate::dispatch::Registrar;
 /// Registers every family's handlers.
 pub fn register_all(r: &mut Registrar) {
     admin::register(r);
+    bitmaps::register(r);
     connection::register(r);
+    geo::register(r);
+    hashes::register(r);
+    hyperloglog::register(r);
     info::register(r);
     keys::register(r);
+    lists::register(r);
     replication::register(r);
     scripting::register(r);
+    sets::register(r);
+    sort::register(r);
+    streams::register(r);
     strings::register(r);
     transactions::register(r);
+    zsets::register(r);
 }
 
 /// A HELP reply in Redis's layout: a heading, the lines, then HELP itself.

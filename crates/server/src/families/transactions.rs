@@ -169,6 +169,7 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
             error_reply(server, ctx.out, &e.message());
         }
     }
+    crate::blocking::serve_ready(&mut ctx);
     if let Some(tx) = ctx.tx.take() {
         tx.finish();
     }

@@ -1,0 +1,5 @@
+//! Command table: bitmap commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

@@ -1,0 +1,5 @@
+//! Command table: geo commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

@@ -1,0 +1,5 @@
+//! Command table: hash commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

@@ -1,0 +1,5 @@
+//! Command table: hyperloglog commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

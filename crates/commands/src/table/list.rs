@@ -1,0 +1,5 @@
+//! Command table: list commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

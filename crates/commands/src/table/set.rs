@@ -1,0 +1,5 @@
+//! Command table: set commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

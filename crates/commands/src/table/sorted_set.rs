@@ -1,0 +1,5 @@
+//! Command table: sorted set commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

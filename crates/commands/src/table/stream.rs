@@ -1,0 +1,5 @@
+//! Command table: stream commands.
+
+use crate::spec::*;
+
+pub const COMMANDS: &[Spec] = &[];

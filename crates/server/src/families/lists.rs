@@ -1,0 +1,7 @@
+//! List commands.
+//!
+//! Scaffolding: the family registers its commands when they are written.
+
+use crate::dispatch::Registrar;
+
+pub fn register(_r: &mut Registrar) {}
