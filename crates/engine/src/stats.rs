@@ -46,7 +46,8 @@ thread_local! {
     static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn my_slot() -> usize {
+/// This thread's slot in per-thread counter arrays (0..MAX_STAT_THREADS).
+pub fn thread_slot() -> usize {
     MY_SLOT.with(|s| {
         let v = s.get();
         if v != usize::MAX {
@@ -71,7 +72,7 @@ impl Default for Stats {
 impl Stats {
     #[inline]
     pub fn add(&self, stat: Stat, n: u64) {
-        self.slots[my_slot()].0[stat as usize].fetch_add(n, Ordering::Relaxed);
+        self.slots[thread_slot()].0[stat as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     #[inline]

@@ -187,13 +187,61 @@ impl Pause {
     }
 }
 
-/// Per-command counters for INFO commandstats.
-#[derive(Default)]
-pub struct CommandCounters {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub rejected: AtomicU64,
-    pub failed: AtomicU64,
+/// Threads with their own command-statistics slot; later threads share the
+/// last one (the counters stay correct, only slower).
+const COMMAND_STAT_THREADS: usize = 16;
+
+/// Per-command counters for INFO commandstats, kept per thread so that the
+/// same command running on two cores does not share a cache line.
+pub struct CommandStats {
+    /// [thread][command][calls, usec, rejected, failed]
+    slots: Box<[ThreadCommandStats]>,
+}
+
+#[repr(align(128))]
+struct ThreadCommandStats(Box<[[AtomicU64; 4]]>);
+
+impl CommandStats {
+    fn new(commands: usize) -> CommandStats {
+        let slots = (0..COMMAND_STAT_THREADS)
+            .map(|_| ThreadCommandStats((0..commands).map(|_| Default::default()).collect()))
+            .collect();
+        CommandStats { slots }
+    }
+
+    pub fn reset(&self) {
+        for slot in self.slots.iter() {
+            for counters in slot.0.iter() {
+                counters.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+/// The four counters of one command (summed over threads when read).
+pub struct CommandCounters<'a> {
+    pub calls: Counter<'a>,
+    pub usec: Counter<'a>,
+    pub rejected: Counter<'a>,
+    pub failed: Counter<'a>,
+}
+
+/// One per-command counter.
+pub struct Counter<'a> {
+    stats: &'a CommandStats,
+    command: usize,
+    which: usize,
+}
+
+impl Counter<'_> {
+    pub fn fetch_add(&self, n: u64, order: Ordering) {
+        let slot = shoal_engine::stats::thread_slot().min(COMMAND_STAT_THREADS - 1);
+        self.stats.slots[slot].0[self.command][self.which].fetch_add(n, order);
+    }
+
+    pub fn load(&self, order: Ordering) -> u64 {
+        self.stats.slots.iter().map(|s| s.0[self.command][self.which].load(order)).sum()
+    }
 }
 
 /// Everything the server shares.
@@ -212,7 +260,7 @@ pub struct Server {
     pub tcp_port: AtomicU64,
     pub threads: usize,
     next_client_id: AtomicU64,
-    pub command_stats: Box<[CommandCounters]>,
+    pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
     /// Connections currently open (for maxclients).
     pub connected: AtomicUsize,
@@ -228,7 +276,7 @@ impl Server {
         let dbs = config.get_int("databases") as usize;
         let tunables = Tunables::from(&config);
         let log = Logger::new(&config);
-        let command_stats = (0..table().all().len()).map(|_| CommandCounters::default()).collect();
+        let command_stats = CommandStats::new(table().all().len());
         let server = Server {
             engine: Engine::new(dbs),
             tcp_port: AtomicU64::new(config.get_int("port") as u64),
@@ -258,8 +306,9 @@ impl Server {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn counters(&self, id: CommandId) -> &CommandCounters {
-        &self.command_stats[id.0 as usize]
+    pub fn counters(&self, id: CommandId) -> CommandCounters<'_> {
+        let counter = |which| Counter { stats: &self.command_stats, command: id.0 as usize, which };
+        CommandCounters { calls: counter(0), usec: counter(1), rejected: counter(2), failed: counter(3) }
     }
 
     /// Counts an error reply for INFO errorstats.

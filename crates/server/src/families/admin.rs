@@ -37,12 +37,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     server.engine.stats.reset();
-    for counters in server.command_stats.iter() {
-        counters.calls.store(0, Ordering::Relaxed);
-        counters.usec.store(0, Ordering::Relaxed);
-        counters.rejected.store(0, Ordering::Relaxed);
-        counters.failed.store(0, Ordering::Relaxed);
-    }
+    server.command_stats.reset();
     server.error_stats.lock().clear();
     ctx.out.ok();
     Ok(())
