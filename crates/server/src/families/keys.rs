@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use shoal_engine::{Lookup, Tx, NO_EXPIRE, SHARD_COUNT};
-use shoal_types::{glob_match, ValueType};
+use shoal_types::glob_match;
 
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
@@ -66,14 +66,19 @@ fn keys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Parses a SCAN cursor as Redis does (`strtoul`, base 10).
+/// Parses a SCAN cursor as Redis does: `strtoul` in base 10 on the
+/// argument read as a C string (it ends at the first NUL byte, and may be
+/// any length), refusing a leading space and out-of-range values.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::err("invalid cursor");
-    if arg.first().is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b) || arg.len() > 64 || arg.contains(&0) {
+    let text = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
+    // C's isspace: space, \t, \n, \v, \f, \r.
+    if text.first().is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')) {
         return Err(invalid());
     }
-    let mut buf = [0u8; 66];
-    buf[..arg.len()].copy_from_slice(arg);
+    let mut buf = Vec::with_capacity(text.len() + 1);
+    buf.extend_from_slice(text);
+    buf.push(0);
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: buf is NUL-terminated; strtoul stops inside it.
     let (value, consumed, erange) = unsafe {
@@ -81,7 +86,7 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
         let v = libc::strtoul(buf.as_ptr() as *const libc::c_char, &mut end, 10);
         (v, end.offset_from(buf.as_ptr() as *const libc::c_char) as usize, *libc::__errno_location() == libc::ERANGE)
     };
-    if consumed != arg.len() || erange {
+    if consumed != text.len() || erange {
         return Err(invalid());
     }
     Ok(value as u64)
@@ -124,7 +129,8 @@ const SHARD_BITS: u32 = SHARD_COUNT.trailing_zeros();
 fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[1])?;
     let options = parse_scan_options(argv, 2, true)?;
-    let wanted_type = options.value_type.map(ValueType::from_name);
+    // Compared as a C string, case-insensitively, with the type's name.
+    let wanted_type = options.value_type.map(|t| &t[..t.iter().position(|&b| b == 0).unwrap_or(t.len())]);
     let tx = ctx.tx();
     let db = tx.db;
     let mut shard = (cursor & (SHARD_COUNT as u64 - 1)) as usize;
@@ -157,12 +163,23 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 continue;
             }
         }
-        // Expired keys are deleted here, as Redis's SCAN does.
-        let Some(entry) = tx.lookup(&key, Lookup::QUIET) else { continue };
         if let Some(wanted) = wanted_type {
-            if Some(entry.value().value_type()) != wanted {
+            // As Redis: the type comes from a read lookup (counted in the
+            // keyspace statistics) that deletes an expired key, whose type
+            // is then "none"; the expiry check that follows finds nothing
+            // left to filter. So TYPE none returns keys that had expired.
+            let name = match tx.lookup(&key, Lookup::NO_TOUCH) {
+                Some(entry) => entry.value().value_type().name(),
+                None => "none",
+            };
+            if !name.as_bytes().eq_ignore_ascii_case(wanted) {
                 continue;
             }
+        }
+        // Expired keys are deleted here, as Redis's SCAN does (a key that
+        // could not be deleted, on a replica, is still filtered out).
+        if tx.lookup(&key, Lookup::QUIET).is_none() && (wanted_type.is_none() || tx.is_stale_in(db, &key)) {
+            continue;
         }
         reply.push(key);
     }
@@ -254,7 +271,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
 pub fn db_argument(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
     let value = parse::int(arg)?;
     if value < i32::MIN as i64 || value > i32::MAX as i64 {
-        return Err(CmdError::OutOfRange);
+        return Err(CmdError::err(format!("value is out of range, value must between {} and {}", i32::MIN, i32::MAX)));
     }
     if value < 0 || value as usize >= ctx.server.engine.db_count() {
         return Err(CmdError::DbIndexOutOfRange);
@@ -358,7 +375,13 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], base: Base, seconds: bool) 
         } else if parse::is(opt, "lt") {
             lt = true;
         } else {
-            return Err(CmdError::err(format!("Unsupported option {}", String::from_utf8_lossy(opt))));
+            // Redis formats the option with %s (it ends at a NUL byte), then
+            // trims CR and LF from the end of the message.
+            let mut text = &opt[..opt.iter().position(|&b| b == 0).unwrap_or(opt.len())];
+            while let [rest @ .., b'\r' | b'\n'] = text {
+                text = rest;
+            }
+            return Err(CmdError::err(format!("Unsupported option {}", String::from_utf8_lossy(text))));
         }
     }
     if nx && (xx || gt || lt) {
@@ -435,13 +458,20 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], output: TtlOutput) -> CmdResul
     }
     let now = shoal_engine::now_ms();
     let value = match output {
-        TtlOutput::Seconds => ((expire - now).max(0) + 500) / 1000,
-        TtlOutput::Millis => (expire - now).max(0),
-        TtlOutput::AbsoluteSeconds => (expire.max(0) + 500) / 1000,
+        // Rounded as Redis's compiled `(ttl + 500) / 1000` behaves for a
+        // non-negative ttl: without overflow, even near i64::MAX.
+        TtlOutput::Seconds => round_to_seconds(expire.saturating_sub(now).max(0)),
+        TtlOutput::Millis => expire.saturating_sub(now).max(0),
+        TtlOutput::AbsoluteSeconds => round_to_seconds(expire.max(0)),
         TtlOutput::AbsoluteMillis => expire.max(0),
     };
     ctx.out.int(value);
     Ok(())
+}
+
+/// Milliseconds (non-negative) to the nearest second, rounding half up.
+fn round_to_seconds(ms: i64) -> i64 {
+    ((ms as u64 + 500) / 1000) as i64
 }
 
 fn ttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -698,4 +728,31 @@ pub fn register(r: &mut Registrar) {
     r.all("flushall", flushall);
     r.all("swapdb", swapdb);
     let _ = Ordering::Relaxed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_like_strtoul_on_a_c_string() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"+7"), Ok(7));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"12\0junk"), Ok(12));
+        assert_eq!(parse_cursor(&[b'0'; 70]), Ok(0));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [&b" 1"[..], b"\t1", b"-", b"1x", b"0 ", b"18446744073709551616"] {
+            assert_eq!(parse_cursor(bad), Err(CmdError::err("invalid cursor")), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seconds_round_half_up_without_overflow() {
+        assert_eq!(round_to_seconds(0), 0);
+        assert_eq!(round_to_seconds(499), 0);
+        assert_eq!(round_to_seconds(500), 1);
+        assert_eq!(round_to_seconds(i64::MAX), 9_223_372_036_854_776);
+    }
 }
