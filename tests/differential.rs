@@ -40,12 +40,9 @@
 //!   map), the others in RESP2.
 //! - RANDOMKEY, OBJECT IDLETIME/FREQ and anything else inherently random or
 //!   clock-driven are not sent.
-//! - One known gap is kept out of the streams on purpose: arguments that an
-//!   error message quotes back (unknown command arguments, EXPIRE's
-//!   "Unsupported option") never contain bytes >= 0x80, because Shoal's
-//!   error replies are built as UTF-8 strings and cannot yet echo invalid
-//!   UTF-8 byte for byte (see `Generator::echoed_value`). Binary bytes are
-//!   used everywhere else.
+//! - Arguments that an error message quotes back (unknown command
+//!   arguments, EXPIRE's "Unsupported option") carry binary bytes too, so
+//!   error replies must echo them byte for byte as Redis does.
 //!
 //! Commands are pipelined in batches per connection, but replies are read
 //! and compared one by one. A second connection per server interleaves
@@ -597,13 +594,9 @@ impl Generator {
     }
 
     /// A value for an argument that an error message quotes back (unknown
-    /// command arguments, EXPIRE's "Unsupported option"): NUL, CR and LF
-    /// are kept, but bytes >= 0x80 become '?'. Shoal builds error messages
-    /// as UTF-8 strings and cannot yet echo invalid UTF-8 byte for byte (a
-    /// known limitation outside the string/key families); binary bytes are
-    /// covered everywhere else (keys, values, replies).
+    /// command arguments, EXPIRE's "Unsupported option"), binary included.
     fn echoed_value(&mut self) -> Vec<u8> {
-        self.value().into_iter().map(|b| if b >= 0x80 { b'?' } else { b }).collect()
+        self.value()
     }
 
     fn unknown_command(&mut self) -> Vec<Vec<u8>> {

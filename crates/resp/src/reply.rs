@@ -83,9 +83,15 @@ impl ReplyBuf {
     /// An error reply. `message` must start with the error code
     /// (`ERR ...`, `WRONGTYPE ...`); a leading `-` is tolerated.
     pub fn error(&mut self, message: &str) {
-        let message = message.strip_prefix('-').unwrap_or(message);
+        self.error_bytes(message.as_bytes());
+    }
+
+    /// An error reply from raw bytes (messages that quote client input
+    /// echo its bytes as they are, as Redis does).
+    pub fn error_bytes(&mut self, message: &[u8]) {
+        let message = message.strip_prefix(b"-").unwrap_or(message);
         self.buf.push(b'-');
-        self.push_line_safe(message.as_bytes());
+        self.push_line_safe(message);
         self.buf.extend_from_slice(b"\r\n");
     }
 

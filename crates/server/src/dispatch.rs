@@ -307,7 +307,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     }
     let failed = result.is_err();
     if let Err(e) = result {
-        error_reply(server, ctx.out, &e.message());
+        error_reply(server, ctx.out, e.bytes());
     }
     finish_counters(server, cmd, started, failed);
     if let Some(stream) = become_replica {
@@ -386,15 +386,17 @@ fn finish_counters(server: &Server, cmd: &Command, started: Instant, failed: boo
 }
 
 /// Writes an error reply and counts it.
-pub fn error_reply(server: &Server, out: &mut ReplyBuf, message: &str) {
-    out.error(message);
+pub fn error_reply(server: &Server, out: &mut ReplyBuf, message: impl AsRef<[u8]>) {
+    let message = message.as_ref();
+    out.error_bytes(message);
     server.engine.stats.incr(Stat::TotalErrorReplies);
-    let code = message.split(' ').next().unwrap_or("ERR");
-    server.count_error(code);
+    let code = message.split(|&b| b == b' ').next().unwrap_or(b"ERR");
+    server.count_error(&String::from_utf8_lossy(code));
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand).
-fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<&Command>, message: String) {
+fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<&Command>, message: impl Into<Vec<u8>>) {
+    let message: Vec<u8> = message.into();
     if let Some(multi) = client.multi.as_mut() {
         multi.aborted = true;
     }
@@ -403,15 +405,17 @@ fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<
         if cmd.name == "exec" {
             // EXEC refused: the transaction is discarded with the reason.
             crate::families::transactions::discard_state(server, client);
-            error_reply(server, out, &format!("EXECABORT Transaction discarded because of: {}", strip_code(&message)));
+            let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+            text.extend_from_slice(strip_code(&message));
+            error_reply(server, out, text);
             return;
         }
     }
     error_reply(server, out, &message);
 }
 
-fn strip_code(message: &str) -> &str {
-    message.strip_prefix("ERR ").unwrap_or(message)
+fn strip_code(message: &[u8]) -> &[u8] {
+    message.strip_prefix(b"ERR ").unwrap_or(message)
 }
 
 /// True when maxmemory is set and exceeded. Eviction policies are not
@@ -429,34 +433,42 @@ fn enough_good_replicas(server: &Server) -> bool {
     wanted == 0 || max_lag == 0 || crate::families::replication::replicas().len() as i64 >= wanted
 }
 
-fn unknown_command_message(argv: &[&[u8]]) -> String {
+fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {
     let name = argv.first().copied().unwrap_or_default();
+    let mut message = Vec::new();
     if argv.len() >= 2 {
         if let Some(container) = table().lookup(name) {
             if !container.subcommands.is_empty() {
-                return format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    c_string(argv[1], 128),
-                    String::from_utf8_lossy(name).to_uppercase()
-                );
+                message.extend_from_slice(b"ERR unknown subcommand '");
+                message.extend_from_slice(c_string(argv[1], 128));
+                message.extend_from_slice(b"'. Try ");
+                message.extend_from_slice(&name.to_ascii_uppercase());
+                message.extend_from_slice(b" HELP.");
+                return message;
             }
         }
     }
-    let mut args = String::new();
+    let mut args = Vec::new();
     for arg in &argv[1..] {
         if args.len() >= 128 {
             break;
         }
         let room = 128 - args.len();
-        args.push_str(&format!("'{}' ", c_string(arg, room)));
+        args.push(b'\'');
+        args.extend_from_slice(c_string(arg, room));
+        args.extend_from_slice(b"' ");
     }
-    format!("ERR unknown command '{}', with args beginning with: {}", c_string(name, 128), args)
+    message.extend_from_slice(b"ERR unknown command '");
+    message.extend_from_slice(c_string(name, 128));
+    message.extend_from_slice(b"', with args beginning with: ");
+    message.extend_from_slice(&args);
+    message
 }
 
 /// Bytes as C's `%.Ns` prints them: up to the first NUL, at most `max`.
-fn c_string(bytes: &[u8], max: usize) -> String {
+fn c_string(bytes: &[u8], max: usize) -> &[u8] {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len()).min(max);
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    &bytes[..end]
 }
 
 fn debug_allowed(server: &Server, client: &Client) -> bool {
@@ -525,9 +537,10 @@ mod tests {
     fn unknown_command_messages_match_redis() {
         assert_eq!(
             unknown_command_message(&[b"foo", b"a", b"b"]),
-            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
-        assert_eq!(unknown_command_message(&[b"client", b"nope"]), "ERR unknown subcommand 'nope'. Try CLIENT HELP.");
+        assert_eq!(unknown_command_message(&[b"client", b"nope"]), b"ERR unknown subcommand 'nope'. Try CLIENT HELP.");
+        assert_eq!(unknown_command_message(&[b"x\xff", b"\xfe"]), b"ERR unknown command 'x\xff', with args beginning with: '\xfe' ");
         let long = vec![b'x'; 300];
         let message = unknown_command_message(&[b"foo", &long]);
         assert_eq!(message.len(), "ERR unknown command 'foo', with args beginning with: ".len() + 128 + 3);

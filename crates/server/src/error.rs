@@ -24,6 +24,8 @@ pub enum CmdError {
     SameObject,
     /// Any other message, including its code (e.g. "ERR ...", "NOAUTH ...").
     Custom(String),
+    /// A message that quotes client bytes verbatim (not necessarily UTF-8).
+    Raw(Vec<u8>),
 }
 
 pub type CmdResult = Result<(), CmdError>;
@@ -36,6 +38,21 @@ impl CmdError {
     /// "ERR <text>".
     pub fn err(text: impl AsRef<str>) -> CmdError {
         CmdError::Custom(format!("ERR {}", text.as_ref()))
+    }
+
+    /// "ERR " followed by byte pieces joined as they are.
+    pub fn err_bytes(parts: &[&[u8]]) -> CmdError {
+        let mut message = b"ERR ".to_vec();
+        parts.iter().for_each(|p| message.extend_from_slice(p));
+        CmdError::Raw(message)
+    }
+
+    /// The reply text as bytes (exact for `Raw`).
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            CmdError::Raw(bytes) => bytes.clone(),
+            other => other.message().into_bytes(),
+        }
     }
 
     pub fn message(&self) -> String {
@@ -55,6 +72,7 @@ impl CmdError {
             CmdError::DbIndexOutOfRange => "ERR DB index is out of range".into(),
             CmdError::SameObject => "ERR source and destination objects are the same".into(),
             CmdError::Custom(message) => message.clone(),
+            CmdError::Raw(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         }
     }
 

@@ -381,7 +381,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], base: Base, seconds: bool) 
             while let [rest @ .., b'\r' | b'\n'] = text {
                 text = rest;
             }
-            return Err(CmdError::err(format!("Unsupported option {}", String::from_utf8_lossy(text))));
+            return Err(CmdError::err_bytes(&[b"Unsupported option ", text]));
         }
     }
     if nx && (xx || gt || lt) {
