@@ -3,10 +3,13 @@
 //! The keyspace and the large collection encodings sit on `table`
 //! (`ScanTable`, a Robin Hood hash table that supports Redis's SCAN
 //! guarantee); `value` holds what a key stores; `glob` is Redis's pattern
-//! matcher; `longdouble` is INCRBYFLOAT's arithmetic.
+//! matcher; `longdouble` is INCRBYFLOAT's arithmetic; `bitmap` and
+//! `hyperloglog` work on string bytes for the bit and HyperLogLog commands.
 
+pub mod bitmap;
 pub mod glob;
 pub mod hash;
+pub mod hyperloglog;
 pub mod list;
 pub mod longdouble;
 pub mod packed;
@@ -21,4 +24,6 @@ pub use glob::glob_match;
 pub use packed::PackedVec;
 pub use siphash::hash_bytes;
 pub use table::{ScanTable, TableItem};
+/// The buffer of raw strings (`Value::Raw`), for code that builds one.
+pub use thin_vec::ThinVec;
 pub use value::{Collection, Value, ValueType};
