@@ -55,6 +55,9 @@ fi
 
 work=$(mktemp -d)
 port=$(free_port)
+# The harness probes ports from --baseport upwards: pick a random range so
+# concurrent runs on one machine do not collide.
+base_port=$(( 20000 + RANDOM % 30000 ))
 "$bin" --port "$port" --enable-debug-command yes --dir "$work" --save "" > "$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"; }
@@ -69,7 +72,8 @@ for unit in "${units[@]}"; do
     log="$work/$(echo "$unit" | tr / _).log"
     set +e
     (cd "$suite" && timeout "$unit_timeout" tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" \
-        --tags -slow --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1) 2>&1 \
+        --tags -slow --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1 \
+        --baseport "$base_port") 2>&1 \
         | sed 's/\x1b\[[0-9;]*m//g' > "$log"
     status=${PIPESTATUS[0]}
     set -e
