@@ -66,15 +66,15 @@ impl Db {
     /// Sets (or with NO_EXPIRE clears) the expiry of the entry in `slot`.
     pub fn set_expire(&mut self, slot: usize, hash: u64, when: ExpireAt) {
         let had = self.keys.at(slot).has_expire();
-        match (had, when != NO_EXPIRE) {
-            (false, true) => {
-                let r = EntryRef::to(self.keys.at(slot));
-                self.expires.insert_new(hash, r);
-            }
-            (true, false) => self.forget_expire(slot, hash),
-            _ => {}
+        if had && when == NO_EXPIRE {
+            self.forget_expire(slot, hash);
         }
+        // May move the block (first expiry): reference it only afterwards.
         self.keys.at_mut(slot).set_expire_at(when);
+        if !had && when != NO_EXPIRE {
+            let r = EntryRef::to(self.keys.at(slot));
+            self.expires.insert_new(hash, r);
+        }
     }
 
     fn forget_expire(&mut self, slot: usize, hash: u64) {

@@ -43,7 +43,10 @@ Examples:
 pub fn run(args: Vec<String>) -> i32 {
     match args.first().map(String::as_str) {
         Some("-v") | Some("--version") => {
-            println!("Shoal server v={SHOAL_VERSION} redis-compatible={REDIS_VERSION} bits=64 malloc={}", alloc::ALLOCATOR_NAME);
+            println!(
+                "Shoal server v={SHOAL_VERSION} redis-compatible={REDIS_VERSION} bits=64 malloc={}",
+                alloc::ALLOCATOR_NAME
+            );
             return 0;
         }
         Some("-h") | Some("--help") => {
@@ -85,6 +88,9 @@ pub fn run(args: Vec<String>) -> i32 {
 
 fn start(server: Arc<Server>) -> i32 {
     let pid = std::process::id();
+    // Signal handlers go in first: a SIGTERM that arrives once clients can
+    // connect (or the pid file exists) must shut down cleanly.
+    let signals = Signals::install();
     server.log.warning("oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo");
     server.log.warning(&format!(
         "Shoal version={SHOAL_VERSION}, speaks Redis {REDIS_VERSION}, bits=64, pid={pid}, just started"
@@ -124,10 +130,7 @@ fn start(server: Arc<Server>) -> i32 {
     if !pidfile.is_empty() {
         let _ = std::fs::write(&pidfile, format!("{pid}\n"));
     }
-    server.log.notice(&format!(
-        "Running mode=standalone, port={port}, worker threads={}. PID: {pid}",
-        server.threads
-    ));
+    server.log.notice(&format!("Running mode=standalone, port={port}, worker threads={}. PID: {pid}", server.threads));
     server.log.notice("Server initialized");
     if let Err(e) = net::start(server.clone(), net::Listeners { tcp, unix }) {
         server.log.warning(&format!("Cannot start worker threads: {e}"));
@@ -139,35 +142,54 @@ fn start(server: Arc<Server>) -> i32 {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
     }
     server.log.notice("Ready to accept connections tcp");
-    wait_for_shutdown(&server);
+    signals.wait_for_shutdown(&server);
     shutdown(&server, &pidfile, &unix_path);
     0
 }
 
-fn wait_for_shutdown(server: &Server) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("cannot build a runtime");
-    rt.block_on(async {
+/// SIGTERM and SIGINT, caught from start-up on.
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("cannot install SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("cannot install SIGINT handler");
-        loop {
-            let requested = server.shutdown_signal.notified();
-            if server.shutting_down.load(Ordering::Acquire) {
-                return;
-            }
-            tokio::select! {
-                _ = term.recv() => {
-                    server.log.warning("Received SIGTERM scheduling shutdown...");
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("cannot build a runtime");
+        let (term, int) = runtime.block_on(async {
+            (
+                signal(SignalKind::terminate()).expect("cannot install SIGTERM handler"),
+                signal(SignalKind::interrupt()).expect("cannot install SIGINT handler"),
+            )
+        });
+        Signals { runtime, term, int }
+    }
+
+    fn wait_for_shutdown(self, server: &Server) {
+        let Signals { runtime, mut term, mut int } = self;
+        runtime.block_on(async {
+            loop {
+                let requested = server.shutdown_signal.notified();
+                if server.shutting_down.load(Ordering::Acquire) {
                     return;
                 }
-                _ = int.recv() => {
-                    server.log.warning("Received SIGINT scheduling shutdown...");
-                    return;
+                tokio::select! {
+                    _ = term.recv() => {
+                        server.log.warning("Received SIGTERM scheduling shutdown...");
+                        return;
+                    }
+                    _ = int.recv() => {
+                        server.log.warning("Received SIGINT scheduling shutdown...");
+                        return;
+                    }
+                    _ = requested => {}
                 }
-                _ = requested => {}
             }
-        }
-    });
+        });
+    }
 }
 
 fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
