@@ -253,7 +253,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             4 if parse::is(argv[3], "withvalues") => true,
             _ => return Err(CmdError::Syntax),
         };
-        if with_values && (count < -(i64::MAX / 2) || count > i64::MAX / 2) {
+        if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
             return Err(CmdError::OutOfRange);
         }
         return hrandfield_count(ctx, argv[1], count, with_values);

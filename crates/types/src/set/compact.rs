@@ -24,6 +24,7 @@ const MAX_VARINT: usize = 10;
 /// Longest element the narrow layout can describe.
 const NIBBLE_MAX: usize = 15;
 
+#[derive(Default)]
 pub struct Compact {
     block: Option<NonNull<u8>>,
 }
@@ -31,12 +32,6 @@ pub struct Compact {
 // SAFETY: a Compact owns its block exclusively, like a Box<[u8]>.
 unsafe impl Send for Compact {}
 unsafe impl Sync for Compact {}
-
-impl Default for Compact {
-    fn default() -> Self {
-        Compact { block: None }
-    }
-}
 
 impl std::fmt::Debug for Compact {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
