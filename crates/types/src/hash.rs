@@ -13,7 +13,7 @@
 use rand::Rng;
 
 use crate::set::compact::{entry_size, Compact, Iter as CompactIter};
-use crate::set::sample;
+use crate::set::{sample, HEAP_SAMPLE};
 use crate::siphash::hash_bytes;
 use crate::table::{ScanTable, TableItem};
 use crate::value::Collection;
@@ -327,8 +327,10 @@ impl Collection for Hash {
         match self {
             Hash::Packed(p) => p.heap_bytes(),
             Hash::Table(t) => {
-                let pairs: usize = t.iter().map(|pair| pair.0.len() + 8).sum();
-                std::mem::size_of::<ScanTable<Pair>>() + t.allocated_bytes() + pairs
+                // Pair sizes are estimated from a sample, as Redis does.
+                let sampled: Vec<usize> = t.iter().take(HEAP_SAMPLE).map(|pair| pair.0.len()).collect();
+                let average = sampled.iter().sum::<usize>() / sampled.len().max(1);
+                std::mem::size_of::<ScanTable<Pair>>() + t.allocated_bytes() + t.len() * average
             }
         }
     }

@@ -32,6 +32,8 @@ pub use intset::IntSet;
 pub const SMALL_MAX_ENTRIES: usize = 128;
 /// Longest member a `Small` set holds.
 pub const SMALL_MAX_MEMBER: usize = 64;
+/// Members measured to estimate a large set's memory (MEMORY USAGE).
+pub(crate) const HEAP_SAMPLE: usize = 64;
 /// Redis caps set-max-intset-entries at 2^30 whatever the configuration.
 const INTSET_HARD_LIMIT: usize = 1 << 30;
 
@@ -373,8 +375,10 @@ impl Collection for Set {
             Set::Ints(s) => s.heap_bytes(),
             Set::Small(p) => p.heap_bytes(),
             Set::Table(t) => {
-                let members: usize = t.iter().map(|m| m.len() + 8).sum();
-                std::mem::size_of::<ScanTable<Box<[u8]>>>() + t.allocated_bytes() + members
+                // Member sizes are estimated from a sample, as Redis does.
+                let sampled: Vec<usize> = t.iter().take(HEAP_SAMPLE).map(|m| m.len()).collect();
+                let average = sampled.iter().sum::<usize>() / sampled.len().max(1);
+                std::mem::size_of::<ScanTable<Box<[u8]>>>() + t.allocated_bytes() + t.len() * average
             }
         }
     }
