@@ -57,6 +57,12 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("lastsave", 1, "loading stale fast", "admin fast dangerous")
         .tips("nondeterministic_output")
         .doc("1.0.0", "O(1)", "Reports when the dataset was last saved to disk, as a Unix timestamp."),
+    Spec::container("memory", -2, &[
+        Spec::new("memory|usage", -3, "readonly", "read slow")
+            .keys(&[key("RO", 2)])
+            .doc("4.0.0", "O(N), N = samples taken", "Estimates how many bytes a key and its value occupy."),
+    ])
+    .doc("4.0.0", "Varies by subcommand", "Groups commands for inspecting memory usage."),
     Spec::new("psync", -3, "admin noscript no_async_loading no_multi", "admin slow dangerous")
         .doc("2.8.0", "O(1)", "Internal command replicas use to start partial or full sync."),
     Spec::new("replconf", -1, "admin noscript loading stale allow_busy", "admin slow dangerous")

@@ -244,6 +244,30 @@ fn command(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     command_all(ctx, argv)
 }
 
+/// MEMORY USAGE key [SAMPLES count]: the key's block plus what its value
+/// holds on the heap (collections are measured fully, not sampled).
+fn memory_usage(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut j = 3;
+    while j < argv.len() {
+        if parse::is(argv[j], "samples") && j + 1 < argv.len() {
+            if parse::int(argv[j + 1])? < 0 {
+                return Err(CmdError::Syntax);
+            }
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    match ctx.tx().lookup(argv[2], Lookup::QUIET) {
+        Some(entry) => {
+            let bytes = entry.block_bytes() + entry.value().heap_bytes();
+            ctx.out.int(bytes as i64);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
 fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sub = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
     match sub.as_str() {
@@ -401,4 +425,5 @@ pub fn register(r: &mut Registrar) {
     r.plain("command|getkeysandflags", command_getkeysandflags);
     r.plain("command|help", command_help);
     r.all("debug", debug);
+    r.keys("memory|usage", memory_usage);
 }

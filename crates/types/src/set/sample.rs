@@ -1,0 +1,101 @@
+//! Uniform random choices over the collections' encodings, shared by sets
+//! and hashes (SRANDMEMBER, SPOP, HRANDFIELD).
+//!
+//! Picking "the first occupied slot after a random position" in an open
+//! addressing table favours items that follow empty runs; the distribution
+//! tests of SRANDMEMBER/HRANDFIELD would notice. Instead a random slot is
+//! drawn until it is occupied (rejection sampling): the table is kept at
+//! least one-eighth full, so a handful of draws is expected.
+
+use rand::Rng;
+
+use crate::table::{ScanTable, TableItem};
+
+/// Draws before giving up on rejection sampling (probability of reaching
+/// it at the lowest load factor: (7/8)^256, i.e. never in practice).
+const MAX_DRAWS: usize = 256;
+
+/// A slot index chosen uniformly among the occupied slots of a non-empty
+/// table.
+pub(crate) fn fair_slot<T: TableItem, R: Rng + ?Sized>(table: &ScanTable<T>, rng: &mut R) -> usize {
+    let mask = table.capacity() - 1;
+    for _ in 0..MAX_DRAWS {
+        let draw: u64 = rng.random();
+        let slot = table.random_index(draw).expect("non-empty table");
+        // random_index walks forward from an empty slot: accept only a
+        // direct hit, which every item gets with the same probability.
+        if slot == draw as usize & mask {
+            return slot;
+        }
+    }
+    table.random_index(rng.random()).expect("non-empty table")
+}
+
+/// `count` distinct positions out of `0..len` (count <= len), in random
+/// order, by a partial Fisher-Yates shuffle.
+pub(crate) fn distinct_positions<R: Rng + ?Sized>(len: usize, count: usize, rng: &mut R) -> Vec<usize> {
+    debug_assert!(count <= len);
+    let mut positions: Vec<usize> = (0..len).collect();
+    for i in 0..count {
+        let j = rng.random_range(i..len);
+        positions.swap(i, j);
+    }
+    positions.truncate(count);
+    positions
+}
+
+/// `count` distinct occupied slots of a table much larger than `count`,
+/// drawn until enough distinct ones are found (Redis's CASE 4).
+pub(crate) fn distinct_slots<T: TableItem, R: Rng + ?Sized>(table: &ScanTable<T>, count: usize, rng: &mut R) -> Vec<usize> {
+    debug_assert!(count <= table.len());
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    let mut slots = Vec::with_capacity(count);
+    while slots.len() < count {
+        let slot = fair_slot(table, rng);
+        if seen.insert(slot) {
+            slots.push(slot);
+        }
+    }
+    slots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::siphash::hash_bytes;
+
+    #[test]
+    fn fair_slot_is_uniform() {
+        let mut t: ScanTable<Vec<u8>> = ScanTable::new();
+        for i in 0..10 {
+            let k = format!("m{i}").into_bytes();
+            t.insert_new(hash_bytes(&k), k);
+        }
+        let mut rng = rand::rng();
+        let mut counts = std::collections::HashMap::new();
+        let draws = 20_000;
+        for _ in 0..draws {
+            *counts.entry(t.at(fair_slot(&t, &mut rng)).clone()).or_insert(0usize) += 1;
+        }
+        assert_eq!(counts.len(), 10);
+        let expected = draws as f64 / 10.0;
+        let chi: f64 = counts.values().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        // df = 9: 40 is exceeded with probability 1e-5.
+        assert!(chi < 40.0, "chi-square {chi}");
+    }
+
+    #[test]
+    fn distinct_choices_are_distinct() {
+        let mut rng = rand::rng();
+        let p = distinct_positions(50, 20, &mut rng);
+        assert_eq!(p.iter().collect::<std::collections::HashSet<_>>().len(), 20);
+        assert!(p.iter().all(|&i| i < 50));
+        let mut t: ScanTable<Vec<u8>> = ScanTable::new();
+        for i in 0..100 {
+            let k = format!("m{i}").into_bytes();
+            t.insert_new(hash_bytes(&k), k);
+        }
+        let s = distinct_slots(&t, 10, &mut rng);
+        assert_eq!(s.iter().collect::<std::collections::HashSet<_>>().len(), 10);
+    }
+}
