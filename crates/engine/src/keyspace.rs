@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 
 use crate::db::Db;
 
@@ -26,6 +27,9 @@ pub const SHARD_COUNT: usize = 256;
 
 /// Index of a shard.
 pub type ShardIndex = u16;
+
+/// The shards one unit needs (most commands need one or two).
+pub type ShardList = SmallVec<[ShardIndex; 4]>;
 
 /// The shard a key lives in.
 #[inline]
@@ -98,16 +102,22 @@ impl Keyspace {
     }
 
     /// Locks the given shards (any order, duplicates allowed).
-    pub fn lock(&self, shards: &mut Vec<ShardIndex>) -> ShardLocks<'_> {
+    pub fn lock(&self, shards: &mut [ShardIndex]) -> ShardLocks<'_> {
         shards.sort_unstable();
-        shards.dedup();
-        let held = shards.iter().map(|&i| (i, self.shards[i as usize].0.lock())).collect();
+        let mut held = SmallVec::new();
+        let mut previous = None;
+        for &i in shards.iter() {
+            if previous != Some(i) {
+                held.push((i, self.shards[i as usize].0.lock()));
+                previous = Some(i);
+            }
+        }
         ShardLocks { held, all: false }
     }
 
     /// Locks one shard.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
-        let mut held = Vec::with_capacity(1);
+        let mut held = SmallVec::new();
         held.push((shard, self.shards[shard as usize].0.lock()));
         ShardLocks { held, all: false }
     }
@@ -122,7 +132,7 @@ impl Keyspace {
 /// Shards held by one execution unit.
 pub struct ShardLocks<'a> {
     /// Sorted by index; when `all`, index i is at position i.
-    held: Vec<(ShardIndex, MutexGuard<'a, Shard>)>,
+    held: SmallVec<[(ShardIndex, MutexGuard<'a, Shard>); 4]>,
     all: bool,
 }
 

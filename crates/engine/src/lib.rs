@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
-pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardLocks, Watcher, SHARD_COUNT};
+pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use propagate::{Effect, Propagation, StreamSink};
 pub use stats::{Stat, Stats};
 pub use tx::{Lookup, Tx};
@@ -110,7 +110,7 @@ impl Engine {
     }
 
     /// Starts an execution unit over the given shards.
-    pub fn begin(&self, shards: &mut Vec<ShardIndex>, db: usize) -> Tx<'_> {
+    pub fn begin(&self, shards: &mut [ShardIndex], db: usize) -> Tx<'_> {
         Tx::new(self, self.keyspace.lock(shards), db, now_ms())
     }
 

@@ -57,6 +57,12 @@ impl<'a> Tx<'a> {
         Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true, ready: Vec::new() }
     }
 
+    /// The LRU clock at the unit's frozen time (no extra clock read).
+    #[inline]
+    pub fn clock(&self) -> u32 {
+        ((self.now_ms / 1000) as u32) & crate::LRU_CLOCK_MAX
+    }
+
     /// Publishes the effects and returns the change count. Must be called
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
@@ -126,7 +132,7 @@ impl<'a> Tx<'a> {
             self.engine.stats.incr(if slot.is_some() { Stat::KeyspaceHits } else { Stat::KeyspaceMisses });
         }
         let slot = slot?;
-        let clock = self.engine.lru_clock();
+        let clock = self.clock();
         let entry = self.db_mut(db, key).entry_mut(slot);
         if !how.no_touch {
             entry.set_access(clock);
@@ -185,7 +191,7 @@ impl<'a> Tx<'a> {
 
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
         let hash = hash_bytes(key);
-        let clock = self.engine.lru_clock();
+        let clock = self.clock();
         match self.live_slot(db, key, hash) {
             Some(slot) => {
                 let table = self.db_mut(db, key);
@@ -207,7 +213,7 @@ impl<'a> Tx<'a> {
     pub fn insert_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: ExpireAt) {
         let hash = hash_bytes(key);
         debug_assert!(self.live_slot(db, key, hash).is_none(), "insert over a live key");
-        let clock = self.engine.lru_clock();
+        let clock = self.clock();
         self.db_mut(db, key).insert(hash, Entry::new(key, value, expire_at, clock));
         self.touch_in(db, key);
     }

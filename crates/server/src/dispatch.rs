@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
-use shoal_engine::{shard_of, ShardIndex, Stat, Tx};
+use shoal_engine::{shard_of, ShardList, Stat, Tx};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode};
@@ -36,7 +36,7 @@ pub enum Locking {
 
 /// The shards to lock for one command.
 pub enum LockPlan {
-    Shards(Vec<ShardIndex>),
+    Shards(ShardList),
     All,
     Nothing,
 }
@@ -358,21 +358,26 @@ fn begin<'a>(server: &'a Server, db: usize, cmd: &Command, locking: Locking, arg
     }
 }
 
+thread_local! {
+    /// Reused for key extraction so planning a command allocates nothing.
+    static KEY_SCRATCH: std::cell::RefCell<Vec<KeyRef>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The lock plan for one command.
 pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan {
     match locking {
         Locking::None => LockPlan::Nothing,
         Locking::All => LockPlan::All,
         Locking::Custom(f) => f(cmd, argv),
-        Locking::Keys => {
-            let mut keys: Vec<KeyRef> = Vec::new();
+        Locking::Keys => KEY_SCRATCH.with(|scratch| {
+            let mut keys = scratch.borrow_mut();
             match find_keys(cmd, argv, &mut keys) {
                 Ok(()) => LockPlan::Shards(keys.iter().map(|k| shard_of(argv[k.index])).collect()),
                 // Arguments the specs cannot read: lock everything, the
                 // handler will report the problem.
                 Err(_) => LockPlan::All,
             }
-        }
+        }),
     }
 }
 

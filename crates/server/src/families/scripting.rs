@@ -32,7 +32,7 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// An execution unit with no shards: enough to propagate.
 fn no_shards(_cmd: &shoal_commands::Command, _argv: &[&[u8]]) -> LockPlan {
-    LockPlan::Shards(Vec::new())
+    LockPlan::Shards(Default::default())
 }
 
 pub fn register(r: &mut Registrar) {
