@@ -60,7 +60,8 @@ pub struct Blocked {
     pub timeout: Option<Duration>,
     pub keys: Vec<Vec<u8>>,
     pub db: usize,
-    /// The original command, to run again on `Wakeup::Retry`.
+    /// The command to run again on `Wakeup::Retry`: the registered
+    /// arguments (`retry_argv` when the handler gave one).
     pub argv: Vec<Vec<u8>>,
 }
 
