@@ -60,7 +60,8 @@ pub struct Blocked {
     pub timeout: Option<Duration>,
     pub keys: Vec<Vec<u8>>,
     pub db: usize,
-    /// The original command, to run again on `Wakeup::Retry`.
+    /// The command to run again on `Wakeup::Retry`: the registered
+    /// arguments (`retry_argv` when the handler gave one).
     pub argv: Vec<Vec<u8>>,
 }
 
@@ -78,6 +79,9 @@ pub fn register(ctx: &mut Ctx<'_>, request: BlockRequest, argv: &[&[u8]]) -> Blo
         keys: request.keys.clone(),
         sender,
     };
+    // A wait that must be retried on the client's own connection runs the
+    // command as it was registered (XREAD with `$` resolved), not as sent.
+    let retry = payload.argv.clone();
     let waiter = Arc::new(Waiter::new(ctx.client.id(), db, Box::new(payload)));
     let tx = ctx.tx.as_mut().expect("blocking commands lock their keys");
     for key in &request.keys {
@@ -85,7 +89,7 @@ pub fn register(ctx: &mut Ctx<'_>, request: BlockRequest, argv: &[&[u8]]) -> Blo
     }
     ctx.server.blocked_clients.fetch_add(1, Ordering::Relaxed);
     ctx.client.info.set_flag(flags::BLOCKED, true);
-    Blocked { waiter, receiver, timeout: request.timeout, keys: request.keys, db, argv: original }
+    Blocked { waiter, receiver, timeout: request.timeout, keys: request.keys, db, argv: retry }
 }
 
 /// Serves the clients blocked on the keys the unit made ready. Called with
@@ -146,12 +150,18 @@ fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
     ctx.cmd = cmd;
     ctx.in_exec = false;
     ctx.serving_blocked = true;
+    ctx.error_ends_wait = false;
     let result = run_handler(ctx, handler, &argv);
     let still_blocked = ctx.block.take().is_some();
+    let final_error = std::mem::take(&mut ctx.error_ends_wait);
     std::mem::swap(ctx.client, &mut client);
     std::mem::swap(ctx.out, &mut out);
     let tx = ctx.tx.as_mut().expect("handlers give the unit back");
-    if still_blocked || result.is_err() {
+    if let (Err(e), true, false) = (&result, final_error, still_blocked) {
+        // The wait ends with this error as the command's reply.
+        crate::dispatch::error_reply(server, &mut out, &e.message());
+        server.counters(blocked.command).failed.fetch_add(1, Ordering::Relaxed);
+    } else if still_blocked || result.is_err() {
         // Nothing for this client after all (an empty or retyped key): it
         // keeps waiting, first in line, as Redis leaves it blocked.
         waiter.release();

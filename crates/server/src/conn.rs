@@ -206,7 +206,8 @@ where
 {
     let info = client.info.clone();
     loop {
-        let deadline = blocked.timeout.map(|t| tokio::time::Instant::now() + t);
+        // A timeout too far away to represent never fires.
+        let deadline = blocked.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let finished = loop {
             let timer = async {
                 match deadline {

@@ -139,6 +139,10 @@ pub struct Ctx<'a> {
     pub block: Option<crate::blocking::BlockRequest>,
     /// Running a blocked client's command on its behalf.
     pub serving_blocked: bool,
+    /// Set by a handler served on a blocked client's behalf whose error
+    /// ends the wait (XREADGROUP whose group or key vanished) instead of
+    /// leaving the client blocked.
+    pub error_ends_wait: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -193,6 +197,7 @@ impl<'a> Ctx<'a> {
             become_replica: None,
             block: None,
             serving_blocked: false,
+            error_ends_wait: false,
         }
     }
 }
@@ -292,6 +297,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         become_replica: None,
         block: None,
         serving_blocked: false,
+        error_ends_wait: false,
     };
     let result = run_handler(&mut ctx, handler, argv);
     let become_replica = ctx.become_replica.take();

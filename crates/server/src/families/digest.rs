@@ -56,11 +56,11 @@ pub fn dataset_digest(tx: &mut Tx<'_>) -> String {
     if any { hex(&total) } else { EMPTY.to_string() }
 }
 
-/// DEBUG DIGEST-VALUE for one key (zeros if absent).
+/// DEBUG DIGEST-VALUE for one key (zeros if absent). As in Redis, the
+/// signature covers the value and expiry, not the key's name, so a copy
+/// under another name has the same one.
 pub fn key_digest(tx: &mut Tx<'_>, key: &[u8]) -> String {
     match tx.lookup(key, Lookup::QUIET) {
-        // The value alone (and its expiry), as Redis: COPY's destination
-        // must have the digest of its source.
         Some(entry) => hex(&entry_digest(b"", entry)),
         None => EMPTY.to_string(),
     }

@@ -619,16 +619,43 @@ fn force_propagation(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
 pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize]) -> usize {
     let mut removed = 0;
     let mut garbage = Vec::new();
+    let mut ready = Vec::new();
     for shard in tx.locks.iter_mut() {
         for &db in dbs {
             touch_watched_in_db(shard, db, None);
+            blocked_keys_present(shard, db, &[db], &mut ready);
             removed += shard.dbs[db].len();
             garbage.push(shard.dbs[db].take());
         }
     }
     // Freed after the loop; large datasets could be freed in the background.
     drop(garbage);
+    mark_ready(tx, ready);
     removed
+}
+
+/// Keys of `db` that clients are blocked on and that exist in one of
+/// `dbs`: a flush or swap changes them under the waiters, who must look
+/// again (XREADGROUP fails once its stream is gone, as in Redis).
+fn blocked_keys_present(shard: &shoal_engine::keyspace::Shard, db: usize, dbs: &[usize], out: &mut Vec<(usize, Vec<u8>)>) {
+    if shard.blocked.is_empty() {
+        return;
+    }
+    for key in shard.blocked.keys_in(db) {
+        let hash = shoal_types::hash_bytes(&key);
+        if dbs.iter().any(|&d| shard.dbs[d].find(hash, &key).is_some()) {
+            out.push((db, key));
+        }
+    }
+}
+
+/// Queues keys whose waiters must be served when the unit ends.
+fn mark_ready(tx: &mut Tx<'_>, keys: Vec<(usize, Vec<u8>)>) {
+    for entry in keys {
+        if !tx.ready.contains(&entry) {
+            tx.ready.push(entry);
+        }
+    }
 }
 
 /// Redis's touchAllWatchedKeysInDb: marks watchers of keys in `emptied`
@@ -685,11 +712,15 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (a, b) = (first as usize, second as usize);
     let tx = ctx.tx();
     if a != b {
+        let mut ready = Vec::new();
         for shard in tx.locks.iter_mut() {
+            blocked_keys_present(shard, a, &[a, b], &mut ready);
+            blocked_keys_present(shard, b, &[a, b], &mut ready);
             touch_watched_in_db(shard, a, Some(b));
             touch_watched_in_db(shard, b, Some(a));
             shard.dbs.swap(a, b);
         }
+        mark_ready(tx, ready);
     }
     tx.dirty += 1;
     ctx.out.ok();
