@@ -147,6 +147,18 @@ impl<'a> ShardLocks<'a> {
         }
     }
 
+    /// Shared access to the shard with index `shard`, which must be held.
+    #[inline]
+    pub fn shard_ref(&self, shard: ShardIndex) -> &Shard {
+        if self.all {
+            return &self.held[shard as usize].1;
+        }
+        match self.held.iter().find(|(i, _)| *i == shard) {
+            Some((_, guard)) => guard,
+            None => panic!("shard {shard} used without being locked: the command's key specs missed a key"),
+        }
+    }
+
     /// The shard holding `key`.
     #[inline]
     pub fn shard_for(&mut self, key: &[u8]) -> &mut Shard {

@@ -134,6 +134,16 @@ impl<'a> Tx<'a> {
         Some(entry)
     }
 
+    /// The live entry of `key` in `db`, read without side effects (no
+    /// lazy expiry, statistics or access time). Several can be held at
+    /// once, which multi-key readers (SINTER, SUNION) need; they look each
+    /// key up normally first, so expired keys are already handled.
+    pub fn peek_in(&self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let table = &self.locks.shard_ref(shard_of(key)).dbs[db];
+        let entry = table.entry(table.find(hash_bytes(key), key)?);
+        (!entry.is_expired(self.now_ms)).then_some(entry)
+    }
+
     /// Normal read lookup in the current database.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.lookup(key, Lookup::READ)

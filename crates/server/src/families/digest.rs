@@ -59,7 +59,9 @@ pub fn dataset_digest(tx: &mut Tx<'_>) -> String {
 /// DEBUG DIGEST-VALUE for one key (zeros if absent).
 pub fn key_digest(tx: &mut Tx<'_>, key: &[u8]) -> String {
     match tx.lookup(key, Lookup::QUIET) {
-        Some(entry) => hex(&entry_digest(key, entry)),
+        // The value alone (and its expiry), as Redis: COPY's destination
+        // must have the digest of its source.
+        Some(entry) => hex(&entry_digest(b"", entry)),
         None => EMPTY.to_string(),
     }
 }
