@@ -71,9 +71,16 @@ impl ClientInfo {
         }
     }
 
-    pub fn kill(&self) {
+    /// Marks the client killed, wakes it if it waits on something other
+    /// than its socket, and shuts its socket down so a pending read ends.
+    /// Called under the registry's lock (see `Registry::kill`).
+    fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill_signal.notify_one();
+        // SAFETY: the descriptor is still this client's: a connection
+        // leaves the registry before its socket closes, and we hold the
+        // registry lock.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
 
     pub fn is_killed(&self) -> bool {
@@ -176,6 +183,23 @@ impl Registry {
 
     pub fn remove(&self, id: u64) {
         self.clients.lock().remove(&id);
+    }
+
+    /// Kills a connected client; false if it is gone.
+    pub fn kill(&self, id: u64) -> bool {
+        let clients = self.clients.lock();
+        match clients.get(&id) {
+            Some(info) => {
+                info.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Kills every connected client (shutdown).
+    pub fn kill_all(&self) {
+        self.clients.lock().values().for_each(|info| info.kill());
     }
 
     pub fn len(&self) -> usize {

@@ -47,6 +47,10 @@ where
     }
     crate::families::transactions::discard_state(&server, &mut client);
     crate::families::replication::detach(&server, &mut client);
+    // Leave the registry before the socket closes: CLIENT KILL shuts
+    // sockets down by descriptor, under the registry's lock, so it must
+    // never see a descriptor that could already belong to someone else.
+    server.clients.remove(info.id);
     let _ = stream.shutdown().await;
 }
 
@@ -102,17 +106,21 @@ where
         None => READ_CHUNK_BYTES,
     };
     input.reserve(want);
+    // CLIENT KILL shuts the socket down, which ends this read: the common
+    // path registers no waker besides the socket's own (and a timer only
+    // when `timeout` is set).
     let timeout_secs = server.tunables.timeout_secs.load(Ordering::Relaxed);
-    let idle_limit = if timeout_secs > 0 && !client.is_replica {
-        Duration::from_secs(timeout_secs as u64)
+    let read = if timeout_secs > 0 && !client.is_replica {
+        tokio::select! {
+            r = stream.read_buf(input) => r,
+            _ = tokio::time::sleep(Duration::from_secs(timeout_secs as u64)) => return Err("idle timeout".into()),
+        }
     } else {
-        Duration::from_secs(365 * 24 * 3600)
+        stream.read_buf(input).await
     };
-    let read = tokio::select! {
-        r = stream.read_buf(input) => r,
-        _ = client.info.kill_signal.notified() => return Err("killed".into()),
-        _ = tokio::time::sleep(idle_limit) => return Err("idle timeout".into()),
-    };
+    if client.info.is_killed() {
+        return Err("killed".into());
+    }
     match read {
         Ok(0) => Err("connection closed by peer".into()),
         Ok(n) => {

@@ -195,9 +195,7 @@ impl Signals {
 fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
     server.shutting_down.store(true, Ordering::Release);
     server.log.warning("User requested shutdown...");
-    for client in server.clients.all() {
-        client.kill();
-    }
+    server.clients.kill_all();
     if !pidfile.is_empty() {
         server.log.notice("Removing the pid file.");
         let _ = std::fs::remove_file(pidfile);

@@ -139,6 +139,7 @@ async fn serve(server: Arc<Server>, thread: usize, connection: Incoming) {
             }
         }
     }
+    // The connection left the registry before closing its socket.
     server.clients.remove(info.id);
     server.connected.fetch_sub(1, Ordering::AcqRel);
 }

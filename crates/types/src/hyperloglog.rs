@@ -16,7 +16,7 @@
 //! Ertl's improved estimator over the register histogram, as Redis 7.0
 //! computes it, so cached cardinalities agree to the byte.
 
-use thin_vec::ThinVec;
+use crate::bytebuf::ByteBuf;
 
 /// Header bytes before the registers.
 pub const HEADER_LEN: usize = 16;
@@ -98,8 +98,8 @@ pub fn check(bytes: &[u8]) -> Result<Encoding, NotHll> {
 }
 
 /// An empty sketch, sparse, with a valid cached cardinality of 0.
-pub fn new_sparse() -> ThinVec<u8> {
-    let mut bytes = ThinVec::with_capacity(EMPTY_SPARSE_LEN);
+pub fn new_sparse() -> ByteBuf {
+    let mut bytes = ByteBuf::with_capacity(EMPTY_SPARSE_LEN);
     bytes.extend_from_slice(MAGIC);
     bytes.push(ENCODING_SPARSE);
     bytes.resize(HEADER_LEN, 0);
@@ -307,14 +307,14 @@ fn for_each_sparse_value(bytes: &[u8], mut f: impl FnMut(usize, u8)) -> Result<(
 // Updates.
 
 /// Adds an element; true if a register changed.
-pub fn add(bytes: &mut ThinVec<u8>, element: &[u8], sparse_max: usize) -> Result<bool, Corrupt> {
+pub fn add(bytes: &mut ByteBuf, element: &[u8], sparse_max: usize) -> Result<bool, Corrupt> {
     let (index, count) = hash_element(element);
     raise(bytes, index, count, sparse_max)
 }
 
 /// Raises register `index` to at least `count`, in either encoding; true if
 /// it changed. A sparse sketch may turn dense on the way.
-pub fn raise(bytes: &mut ThinVec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+pub fn raise(bytes: &mut ByteBuf, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
     if bytes[ENCODING_AT] == ENCODING_DENSE {
         Ok(dense_raise(&mut bytes[HEADER_LEN..], index, count))
     } else {
@@ -324,11 +324,11 @@ pub fn raise(bytes: &mut ThinVec<u8>, index: usize, count: u8, sparse_max: usize
 
 /// Converts a sparse sketch to dense in place; false if it was dense
 /// already. The header (cached cardinality included) is kept.
-pub fn to_dense(bytes: &mut ThinVec<u8>) -> Result<bool, Corrupt> {
+pub fn to_dense(bytes: &mut ByteBuf) -> Result<bool, Corrupt> {
     if bytes[ENCODING_AT] == ENCODING_DENSE {
         return Ok(false);
     }
-    let mut dense = ThinVec::with_capacity(DENSE_LEN);
+    let mut dense = ByteBuf::with_capacity(DENSE_LEN);
     dense.extend_from_slice(&bytes[..HEADER_LEN]);
     dense.resize(DENSE_LEN, 0);
     dense[ENCODING_AT] = ENCODING_DENSE;
@@ -338,7 +338,7 @@ pub fn to_dense(bytes: &mut ThinVec<u8>) -> Result<bool, Corrupt> {
     Ok(true)
 }
 
-fn promote(bytes: &mut ThinVec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
+fn promote(bytes: &mut ByteBuf, index: usize, count: u8) -> Result<bool, Corrupt> {
     to_dense(bytes)?;
     // The register could not hold `count` before: it changes now.
     Ok(dense_raise(&mut bytes[HEADER_LEN..], index, count))
@@ -365,7 +365,7 @@ fn locate(bytes: &[u8], index: usize) -> Result<(usize, Option<usize>, usize, Op
 /// Sparse update, producing exactly the opcodes Redis produces: the
 /// covering opcode is rewritten in place or split into up to three, then
 /// equal neighbouring values are merged.
-fn sparse_raise(bytes: &mut ThinVec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+fn sparse_raise(bytes: &mut ByteBuf, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
     if count > VAL_MAX_VALUE {
         return promote(bytes, index, count);
     }
@@ -414,7 +414,7 @@ fn sparse_raise(bytes: &mut ThinVec<u8>, index: usize, count: u8, sparse_max: us
 /// Replaces the `op_len` bytes at `at` with `seq`, leaving `new_len` bytes
 /// (shorter than the splice when a cut two-byte opcode was replaced, as in
 /// Redis).
-fn replace_op(bytes: &mut ThinVec<u8>, at: usize, op_len: usize, seq: &[u8], new_len: usize) {
+fn replace_op(bytes: &mut ByteBuf, at: usize, op_len: usize, seq: &[u8], new_len: usize) {
     let old_len = bytes.len();
     let tail = (at + op_len).min(old_len)..old_len;
     if new_len > old_len {
@@ -431,7 +431,7 @@ fn replace_op(bytes: &mut ThinVec<u8>, at: usize, op_len: usize, seq: &[u8], new
 
 /// Merges adjacent VAL opcodes of equal value (within Redis's window
 /// starting at `from`) and marks the cached cardinality stale.
-fn finish_update(bytes: &mut ThinVec<u8>, from: usize) {
+fn finish_update(bytes: &mut ByteBuf, from: usize) {
     let mut at = from;
     let mut budget = MERGE_WINDOW;
     while at < bytes.len() && budget > 0 {
@@ -662,7 +662,7 @@ mod tests {
 
     const MAX: usize = 3000;
 
-    fn sketch_of(elements: impl IntoIterator<Item = String>, sparse_max: usize) -> ThinVec<u8> {
+    fn sketch_of(elements: impl IntoIterator<Item = String>, sparse_max: usize) -> ByteBuf {
         let mut s = new_sparse();
         for e in elements {
             add(&mut s, e.as_bytes(), sparse_max).unwrap();

@@ -7,6 +7,7 @@
 //! `hyperloglog` work on string bytes for the bit and HyperLogLog commands.
 
 pub mod bitmap;
+pub mod bytebuf;
 pub mod glob;
 pub mod hash;
 pub mod hyperloglog;
@@ -25,5 +26,5 @@ pub use packed::PackedVec;
 pub use siphash::hash_bytes;
 pub use table::{ScanTable, TableItem};
 /// The buffer of raw strings (`Value::Raw`), for code that builds one.
-pub use thin_vec::ThinVec;
+pub use bytebuf::ByteBuf;
 pub use value::{Collection, Value, ValueType};

@@ -8,14 +8,14 @@
 //! linear walk: callers keep packed values small (the `*-max-listpack-*`
 //! thresholds) and convert to a large encoding past them.
 
-use thin_vec::ThinVec;
+use crate::bytebuf::ByteBuf;
 
 /// Byte length of the element-count header.
 const HEADER: usize = 4;
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PackedVec {
-    bytes: ThinVec<u8>,
+    bytes: ByteBuf,
 }
 
 impl std::fmt::Debug for PackedVec {
@@ -166,7 +166,7 @@ impl PackedVec {
         let value = self.bytes[at + used..at + used + value_len].to_vec();
         self.bytes.drain(at..at + used + value_len);
         if len == 1 {
-            self.bytes = ThinVec::new();
+            self.bytes = ByteBuf::new();
         } else {
             self.set_len(len - 1);
         }
@@ -181,7 +181,7 @@ impl PackedVec {
             return;
         }
         if count == len {
-            self.bytes = ThinVec::new();
+            self.bytes = ByteBuf::new();
             return;
         }
         let start = self.offset_of(index);
@@ -206,7 +206,7 @@ impl PackedVec {
     }
 
     pub fn clear(&mut self) {
-        self.bytes = ThinVec::new();
+        self.bytes = ByteBuf::new();
     }
 
     /// Releases unused capacity.
@@ -236,7 +236,7 @@ impl PackedVec {
                 return None;
             }
         }
-        (offset == bytes.len() && count > 0).then(|| PackedVec { bytes: ThinVec::from(bytes) })
+        (offset == bytes.len() && count > 0).then(|| PackedVec { bytes: ByteBuf::from(bytes) })
     }
 }
 

@@ -5,7 +5,7 @@
 //! or in a growable buffer (`raw`, what APPEND and SETRANGE produce). The
 //! whole `Value` is 24 bytes.
 
-use thin_vec::ThinVec;
+use crate::bytebuf::ByteBuf;
 
 /// Strings up to this length are stored inside the value.
 pub const INLINE_MAX: usize = 22;
@@ -43,7 +43,7 @@ pub enum Value {
     /// A string of exact size that is never modified in place.
     Boxed(Box<[u8]>),
     /// A string that may grow in place.
-    Raw(ThinVec<u8>),
+    Raw(ByteBuf),
     List(crate::list::List),
     Hash(crate::hash::Hash),
     Set(crate::set::Set),
@@ -121,13 +121,13 @@ impl Value {
         } else if bytes.len() <= EMBSTR_MAX {
             Value::Boxed(bytes.into())
         } else {
-            Value::Raw(ThinVec::from(bytes))
+            Value::Raw(ByteBuf::from(bytes))
         }
     }
 
     /// A raw-encoded string (the result of in-place modification).
     pub fn raw(bytes: Vec<u8>) -> Value {
-        Value::Raw(ThinVec::from(bytes))
+        Value::Raw(ByteBuf::from(bytes))
     }
 
     pub fn value_type(&self) -> ValueType {
@@ -216,10 +216,10 @@ impl Value {
 
     /// Turns the string into its raw form and returns the buffer to modify.
     /// Panics on a non-string value (callers check the type first).
-    pub fn make_raw(&mut self) -> &mut ThinVec<u8> {
+    pub fn make_raw(&mut self) -> &mut ByteBuf {
         if !matches!(self, Value::Raw(_)) {
             let bytes = self.string_to_vec().expect("make_raw on a non-string value");
-            *self = Value::Raw(ThinVec::from(bytes));
+            *self = Value::Raw(ByteBuf::from(bytes));
         }
         match self {
             Value::Raw(v) => v,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use shoal_engine::{Lookup, Tx, NO_EXPIRE};
 use shoal_types::bitmap::{self, BitOp, Overflow, RangeUnit};
-use shoal_types::{ThinVec, Value};
+use shoal_types::{ByteBuf, Value};
 
 use crate::client::flags;
 use crate::dispatch::{Ctx, Registrar};
@@ -51,7 +51,7 @@ fn prepare_bits(tx: &mut Tx<'_>, key: &[u8], last_bit: u64) -> Result<bool, CmdE
     let needed = usize::try_from(last_bit / 8 + 1).map_err(|_| CmdError::err(OFFSET_ERROR))?;
     match tx.lookup(key, Lookup::WRITE) {
         None => {
-            let mut bytes = ThinVec::new();
+            let mut bytes = ByteBuf::new();
             bytes.reserve_exact(needed);
             bytes.resize(needed, 0);
             let db = tx.db;
@@ -76,7 +76,7 @@ fn prepare_bits(tx: &mut Tx<'_>, key: &[u8], last_bit: u64) -> Result<bool, CmdE
 }
 
 /// The raw buffer of a key `prepare_bits` just prepared.
-fn prepared_bits<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ThinVec<u8> {
+fn prepared_bits<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ByteBuf {
     tx.lookup(key, Lookup::QUIET).expect("key prepared under the same lock").value_mut().make_raw()
 }
 
@@ -213,7 +213,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut result = ThinVec::new();
+    let mut result = ByteBuf::new();
     result.reserve_exact(longest);
     result.resize(longest, 0);
     for (i, key) in sources.iter().enumerate() {

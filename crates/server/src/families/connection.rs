@@ -389,7 +389,7 @@ fn kill_client(ctx: &mut Ctx<'_>, target: &ClientInfo, me: u64) {
     if target.id == me {
         ctx.client.close_after_reply = true;
     } else {
-        target.kill();
+        ctx.server.clients.kill(target.id);
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use shoal_engine::{Lookup, Tx, NO_EXPIRE};
 use shoal_types::hyperloglog::{self as hll, Encoding, REGISTERS};
-use shoal_types::{ThinVec, Value};
+use shoal_types::{ByteBuf, Value};
 
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
@@ -43,7 +43,7 @@ fn sparse_max_bytes(ctx: &Ctx<'_>) -> usize {
 }
 
 /// The sketch under `key` as a modifiable buffer (the caller checked it).
-fn sketch_mut<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ThinVec<u8> {
+fn sketch_mut<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ByteBuf {
     tx.lookup(key, Lookup::QUIET).expect("sketch checked under the same lock").value_mut().make_raw()
 }
 

@@ -7,7 +7,7 @@
 //! array once. Sorted order gives binary-search membership and SMEMBERS's
 //! ascending order for integer sets, as in Redis.
 
-use thin_vec::ThinVec;
+use crate::bytebuf::ByteBuf;
 
 /// Offset of the first element (after the width byte).
 const HEADER: usize = 1;
@@ -15,7 +15,7 @@ const HEADER: usize = 1;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IntSet {
     /// Width byte followed by the elements; empty when there are none.
-    bytes: ThinVec<u8>,
+    bytes: ByteBuf,
 }
 
 impl std::fmt::Debug for IntSet {
@@ -123,7 +123,7 @@ impl IntSet {
     /// Re-encodes every element with a larger width.
     fn widen(&mut self, width: usize) {
         let values: Vec<i64> = self.iter().collect();
-        let mut bytes = ThinVec::with_capacity(HEADER + values.len() * width);
+        let mut bytes = ByteBuf::with_capacity(HEADER + values.len() * width);
         bytes.resize(HEADER + values.len() * width, 0);
         bytes[0] = width as u8;
         for (i, v) in values.into_iter().enumerate() {
@@ -146,7 +146,7 @@ impl IntSet {
     pub fn remove_at(&mut self, index: usize) -> i64 {
         let v = self.get(index);
         if self.len() == 1 {
-            self.bytes = ThinVec::new();
+            self.bytes = ByteBuf::new();
             return v;
         }
         let width = self.width();

@@ -19,7 +19,7 @@
 //! until the whole node goes, as in Redis: this keeps node fullness, and
 //! therefore approximate trimming, identical to Redis's.
 
-use thin_vec::ThinVec;
+use crate::bytebuf::ByteBuf;
 
 use super::id::StreamId;
 
@@ -37,7 +37,7 @@ const COUNTERS: usize = 8;
 pub(crate) struct Node {
     /// ID of the first entry ever stored in the node (deltas refer to it).
     pub master: StreamId,
-    pub data: ThinVec<u8>,
+    pub data: ByteBuf,
 }
 
 pub(crate) fn varint_len(mut n: u64) -> usize {
@@ -49,7 +49,7 @@ pub(crate) fn varint_len(mut n: u64) -> usize {
     len
 }
 
-pub(crate) fn put_varint(out: &mut ThinVec<u8>, mut n: u64) {
+pub(crate) fn put_varint(out: &mut ByteBuf, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -79,7 +79,7 @@ pub(crate) fn get_varint(data: &[u8], at: &mut usize) -> u64 {
 /// Writes `n` so that it can be decoded from its last byte backwards: the
 /// most significant group first without a marker, then each lower group
 /// with the high bit set.
-fn put_back_len(out: &mut ThinVec<u8>, n: u64) {
+fn put_back_len(out: &mut ByteBuf, n: u64) {
     let groups = varint_len(n);
     for i in (0..groups).rev() {
         let group = ((n >> (7 * i)) & 0x7f) as u8;
@@ -101,7 +101,7 @@ fn get_back_len(data: &[u8], end: usize) -> (u64, usize) {
     }
 }
 
-fn put_bytes(out: &mut ThinVec<u8>, bytes: &[u8]) {
+fn put_bytes(out: &mut ByteBuf, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
@@ -137,7 +137,7 @@ impl RawEntry {
 impl Node {
     /// A node holding one entry.
     pub fn new(id: StreamId, pairs: &[&[u8]]) -> Node {
-        let mut data = ThinVec::with_capacity(COUNTERS + 2 + entry_size_hint(pairs) * 2);
+        let mut data = ByteBuf::with_capacity(COUNTERS + 2 + entry_size_hint(pairs) * 2);
         data.extend_from_slice(&1u32.to_le_bytes());
         data.extend_from_slice(&0u32.to_le_bytes());
         put_varint(&mut data, (pairs.len() / 2) as u64);
@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn back_lengths_decode_from_the_end() {
         for n in [0u64, 1, 127, 128, 300, 16383, 16384, 1 << 40] {
-            let mut buf = ThinVec::new();
+            let mut buf = ByteBuf::new();
             buf.push(9);
             put_back_len(&mut buf, n);
             assert_eq!(get_back_len(&buf, buf.len()), (n, varint_len(n)));

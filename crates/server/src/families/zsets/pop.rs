@@ -285,7 +285,6 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn random_with_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, withscores: bool) -> CmdResult {
     let cap = reply_cap(ctx);
-    let info = ctx.client.info.clone();
     let (tx, out) = parts(ctx);
     let Some(set) = read_zset(tx, key)? else {
         out.array(0);
@@ -300,7 +299,7 @@ fn random_with_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, withscores: bool
         if !random_with_repeats(set, out, count.unsigned_abs(), withscores, start + cap) {
             // The reply outgrew any sane size: drop it and the client.
             out.truncate(start);
-            info.kill();
+            ctx.client.close_after_reply = true;
         }
         return Ok(());
     }
