@@ -103,6 +103,11 @@ pub fn serve_ready(ctx: &mut Ctx<'_>) {
     let mut next = 0;
     while let Some((db, key)) = ctx.tx.as_ref().and_then(|t| t.ready.get(next).cloned()) {
         next += 1;
+        // Served commands see the time they run at, as in Redis (a key
+        // that expired while the unit ran is expired for them).
+        if let Some(unit) = ctx.tx.as_mut() {
+            unit.now_ms = shoal_engine::now_ms();
+        }
         while serve_first_waiter(ctx, db, &key) {}
     }
     ctx.cmd = saved_cmd;
@@ -146,7 +151,9 @@ fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
     ctx.cmd = cmd;
     ctx.in_exec = false;
     ctx.serving_blocked = true;
+    ctx.serving_key = Some(key.to_vec());
     let result = run_handler(ctx, handler, &argv);
+    ctx.serving_key = None;
     let still_blocked = ctx.block.take().is_some();
     std::mem::swap(ctx.client, &mut client);
     std::mem::swap(ctx.out, &mut out);

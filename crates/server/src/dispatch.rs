@@ -139,6 +139,10 @@ pub struct Ctx<'a> {
     pub block: Option<crate::blocking::BlockRequest>,
     /// Running a blocked client's command on its behalf.
     pub serving_blocked: bool,
+    /// While serving: the ready key the client is being served for (Redis
+    /// serves a client blocked on several keys from the key that became
+    /// ready, not from the first of its keys).
+    pub serving_key: Option<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -193,6 +197,7 @@ impl<'a> Ctx<'a> {
             become_replica: None,
             block: None,
             serving_blocked: false,
+            serving_key: None,
         }
     }
 }
@@ -292,6 +297,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         become_replica: None,
         block: None,
         serving_blocked: false,
+        serving_key: None,
     };
     let result = run_handler(&mut ctx, handler, argv);
     let become_replica = ctx.become_replica.take();

@@ -56,10 +56,11 @@ pub fn dataset_digest(tx: &mut Tx<'_>) -> String {
     if any { hex(&total) } else { EMPTY.to_string() }
 }
 
-/// DEBUG DIGEST-VALUE for one key (zeros if absent).
+/// DEBUG DIGEST-VALUE for one key (zeros if absent). As in Redis, the key
+/// name is not part of it: a copy has the digest of its original.
 pub fn key_digest(tx: &mut Tx<'_>, key: &[u8]) -> String {
     match tx.lookup(key, Lookup::QUIET) {
-        Some(entry) => hex(&entry_digest(key, entry)),
+        Some(entry) => hex(&entry_digest(b"", entry)),
         None => EMPTY.to_string(),
     }
 }

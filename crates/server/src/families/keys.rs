@@ -638,6 +638,25 @@ fn touch_watched_in_db(shard: &mut shoal_engine::keyspace::Shard, emptied: usize
     }
 }
 
+/// Clients blocked in `db` stay in that database while its contents are
+/// swapped: those whose key is now present (even if logically expired, as
+/// in Redis) are served once SWAPDB ends.
+fn wake_blocked_after_swap(tx: &mut Tx<'_>, db: usize) {
+    let mut ready = Vec::new();
+    for shard in tx.locks.iter() {
+        for key in shard.blocked.keys_in(db) {
+            if shard.dbs[db].find(shoal_types::hash_bytes(&key), &key).is_some() {
+                ready.push((db, key));
+            }
+        }
+    }
+    for key in ready {
+        if !tx.ready.contains(&key) {
+            tx.ready.push(key);
+        }
+    }
+}
+
 fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let index = |arg: &[u8], message: &'static str| -> Result<i64, CmdError> {
         let v = shoal_resp::number::parse_i64(arg).ok_or_else(|| CmdError::err(message))?;
@@ -660,6 +679,8 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             touch_watched_in_db(shard, b, Some(a));
             shard.dbs.swap(a, b);
         }
+        wake_blocked_after_swap(tx, a);
+        wake_blocked_after_swap(tx, b);
     }
     tx.dirty += 1;
     ctx.out.ok();
