@@ -234,11 +234,16 @@ impl List {
             return false;
         }
         if let Repr::Small(p) = &mut self.repr {
-            let old_bytes = p.get(index).map_or(0, packed::entry_bytes);
-            let new_bytes = p.encoded_bytes() - old_bytes + packed::entry_bytes(value);
-            if !limits.is_large(value) && (p.len() == 1 || limits.fits_bytes(new_bytes)) {
-                p.replace(index, value);
-                return true;
+            if !limits.is_large(value) {
+                let old = p.remove(index);
+                let new_bytes = p.encoded_bytes() + packed::entry_bytes(value);
+                // Put back whichever value keeps the buffer within limits;
+                // a new value that does not fit is replaced below.
+                let fits = p.is_empty() || limits.fits_bytes(new_bytes);
+                p.insert(index, if fits { value } else { &old });
+                if fits {
+                    return true;
+                }
             }
         }
         self.quick().set(index, value, limits);
@@ -484,7 +489,7 @@ impl Collection for List {
     }
 
     fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        self.iter().for_each(|v| feed(v));
+        self.iter().for_each(feed);
     }
 }
 

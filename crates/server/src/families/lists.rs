@@ -35,7 +35,7 @@ const PACKED_THRESHOLD_MAX: u64 = (1 << 32) - (1 << 20);
 const TIMEOUT_FOREVER_MS: f64 = 1e12;
 /// 2^63: Redis converts timeouts to a signed 64-bit integer, and values out
 /// of its range come out negative.
-const I64_LIMIT: f64 = 9.223_372_036_854_775_808e18;
+const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
 
 /// Sets the packed threshold (0 restores the default). False if too large.
 pub fn set_packed_threshold(bytes: u64) -> bool {
@@ -47,7 +47,9 @@ pub fn set_packed_threshold(bytes: u64) -> bool {
     true
 }
 
-fn limits(ctx: &Ctx<'_>) -> ListLimits {
+/// The node limits new list contents are built with (also for SORT ...
+/// STORE, which creates lists).
+pub fn limits(ctx: &Ctx<'_>) -> ListLimits {
     let fill = EncodingLimits::get(&ctx.server.tunables.encodings.list_max_listpack_size);
     ListLimits::new(fill, PACKED_THRESHOLD.load(Ordering::Relaxed))
 }
@@ -151,7 +153,7 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     let seconds =
         shoal_resp::number::parse_f64(arg).ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
     let ms = (seconds * 1000.0).ceil();
-    if ms < 0.0 || ms >= I64_LIMIT {
+    if !(0.0..I64_LIMIT).contains(&ms) {
         return Err(CmdError::err("timeout is negative"));
     }
     if ms == 0.0 || ms > TIMEOUT_FOREVER_MS {

@@ -101,7 +101,8 @@ impl Quick {
     /// start invariant by moving the shorter side.
     fn grew(&mut self, j: usize, delta: i64) {
         let n = self.nodes.len();
-        if j + 1 <= n - j - 1 {
+        // Left side: nodes 0..=j; right side: nodes j+1..n.
+        if j < n - j - 1 {
             self.nodes.range_mut(..=j).for_each(|node| node.start -= delta);
         } else {
             self.nodes.range_mut(j + 1..).for_each(|node| node.start += delta);
@@ -208,16 +209,20 @@ impl Quick {
             return;
         }
         if !node.plain && !large {
-            let old = node.items.get(offset).map_or(0, crate::packed::entry_bytes);
-            let bytes = node.items.encoded_bytes() - old + crate::packed::entry_bytes(value);
-            if node.items.len() == 1 || limits.fits_bytes(bytes) {
-                node.items.replace(offset, value);
+            node.items.remove(offset);
+            let bytes = node.items.encoded_bytes() + crate::packed::entry_bytes(value);
+            if node.items.is_empty() || limits.fits_bytes(bytes) {
+                node.items.insert(offset, value);
                 return;
             }
+            // Too big for this node: the node lost the old value, and the
+            // new one goes in as an insertion.
+            self.len -= 1;
+            self.grew(j, -1);
+        } else {
+            // The new value needs a different kind of node.
+            self.remove(index);
         }
-        // The new value needs a different node: take the old one out and
-        // insert it where it was.
-        self.remove(index);
         self.insert(index, value, limits);
     }
 
