@@ -137,8 +137,8 @@ fn end_name(end: End) -> &'static [u8] {
     }
 }
 
-/// A non-negative integer; any failure is reported with `message` (Redis's
-/// getPositiveLongFromObjectOrReply).
+/// A non-negative integer; any failure (not a number, or negative) is
+/// reported as `error()` says, as Redis's getPositiveLongFromObjectOrReply.
 fn parse_non_negative(arg: &[u8], error: impl Fn() -> CmdError) -> Result<i64, CmdError> {
     parse::int(arg).ok().filter(|n| *n >= 0).ok_or_else(error)
 }
