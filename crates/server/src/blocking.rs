@@ -107,6 +107,11 @@ pub fn serve_ready(ctx: &mut Ctx<'_>) {
     let mut next = 0;
     while let Some((db, key)) = ctx.tx.as_ref().and_then(|t| t.ready.get(next).cloned()) {
         next += 1;
+        // Served commands see the time they run at, as in Redis (a key
+        // that expired while the unit ran is expired for them).
+        if let Some(unit) = ctx.tx.as_mut() {
+            unit.now_ms = shoal_engine::now_ms();
+        }
         while serve_first_waiter(ctx, db, &key) {}
     }
     ctx.cmd = saved_cmd;
@@ -151,7 +156,9 @@ fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
     ctx.in_exec = false;
     ctx.serving_blocked = true;
     ctx.error_ends_wait = false;
+    ctx.serving_key = Some(key.to_vec());
     let result = run_handler(ctx, handler, &argv);
+    ctx.serving_key = None;
     let still_blocked = ctx.block.take().is_some();
     let final_error = std::mem::take(&mut ctx.error_ends_wait);
     std::mem::swap(ctx.client, &mut client);

@@ -143,6 +143,10 @@ pub struct Ctx<'a> {
     /// ends the wait (XREADGROUP whose group or key vanished) instead of
     /// leaving the client blocked.
     pub error_ends_wait: bool,
+    /// While serving: the ready key the client is being served for (Redis
+    /// serves a client blocked on several keys from the key that became
+    /// ready, not from the first of its keys).
+    pub serving_key: Option<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -198,6 +202,7 @@ impl<'a> Ctx<'a> {
             block: None,
             serving_blocked: false,
             error_ends_wait: false,
+            serving_key: None,
         }
     }
 }
@@ -298,6 +303,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         block: None,
         serving_blocked: false,
         error_ends_wait: false,
+        serving_key: None,
     };
     let result = run_handler(&mut ctx, handler, argv);
     let become_replica = ctx.become_replica.take();

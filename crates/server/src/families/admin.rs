@@ -298,7 +298,17 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             );
             ctx.out.simple(&text);
         }
-        "jmap" | "quicklist-packed-threshold" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
+        "quicklist-packed-threshold" if argv.len() == 3 => {
+            let text = String::from_utf8_lossy(argv[2]);
+            let accepted = crate::config::parse_memory(&text)
+                .and_then(|bytes| u64::try_from(bytes).ok())
+                .is_some_and(crate::families::lists::set_packed_threshold);
+            if !accepted {
+                return Err(CmdError::err("argument must be a memory value bigger than 1 and smaller than 4gb"));
+            }
+            ctx.out.ok();
+        }
+        "jmap" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
         "change-repl-id" => ctx.out.ok(),
         "digest" if argv.len() == 2 => {
             let digest = crate::families::digest::dataset_digest(ctx.tx.as_mut().expect("locked"));
@@ -334,6 +344,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Show low-level information about the key.",
                 "PROTOCOL <type>",
                 "    Reply with a sample of a RESP type.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    List elements of at least <size> bytes get a node of their own (0: default).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn the active expiry cycle off or on.",
                 "SLEEP <seconds>",
