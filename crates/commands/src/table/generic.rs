@@ -93,4 +93,12 @@ pub const COMMANDS: &[Spec] = &[
         .keys(&[at("RM delete", 1, range(-1, 1, 0))])
         .tips("request_policy:multi_shard response_policy:agg_sum")
         .doc("4.0.0", "O(1) per key, memory reclaimed in background", "Removes keys and frees their memory asynchronously."),
+    Spec::new("sort", -2, "write denyoom", "write set sortedset list slow dangerous")
+        .keys(&[key("RO access", 1), unknown("RO access"), unknown("OW update")])
+        .special_keys()
+        .doc("1.0.0", "O(N+M*log(M)), M = returned elements", "Orders the elements of a list, set or sorted set, with an option to save the output."),
+    Spec::new("sort_ro", -2, "readonly", "read set sortedset list slow dangerous")
+        .keys(&[key("RO access", 1), unknown("RO access")])
+        .special_keys()
+        .doc("7.0.0", "O(N+M*log(M)), M = returned elements", "Read-only form of SORT that returns the sorted elements."),
 ];
