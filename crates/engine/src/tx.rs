@@ -52,6 +52,13 @@ pub struct Tx<'a> {
     pub ready: Vec<(usize, Vec<u8>)>,
 }
 
+/// A key's shard and hash.
+#[derive(Clone, Copy)]
+struct At {
+    shard: crate::ShardIndex,
+    hash: u64,
+}
+
 impl<'a> Tx<'a> {
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ms: i64) -> Tx<'a> {
         Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true, ready: Vec::new() }
@@ -92,16 +99,23 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn db_mut(&mut self, db: usize, key: &[u8]) -> &mut crate::db::Db {
-        &mut self.locks.shard(shard_of(key)).dbs[db]
+    /// Where `key` lives: its shard and its hash, computed once per operation.
+    #[inline]
+    fn locate(key: &[u8]) -> At {
+        At { shard: shard_of(key), hash: hash_bytes(key) }
+    }
+
+    #[inline]
+    fn table(&mut self, at: At, db: usize) -> &mut crate::db::Db {
+        &mut self.locks.shard(at.shard).dbs[db]
     }
 
     /// Slot of the live key `key` in `db`, deleting it first if it expired.
-    fn live_slot(&mut self, db: usize, key: &[u8], hash: u64) -> Option<usize> {
+    fn live_slot(&mut self, db: usize, key: &[u8], at: At) -> Option<usize> {
         let now = self.now_ms;
         let engine = self.engine;
-        let table = self.db_mut(db, key);
-        let slot = table.find(hash, key)?;
+        let table = self.table(at, db);
+        let slot = table.find(at.hash, key)?;
         if !table.entry(slot).is_expired(now) {
             return Some(slot);
         }
@@ -110,10 +124,10 @@ impl<'a> Tx<'a> {
             // but leaves the deletion to its master.
             return None;
         }
-        let removed = table.remove(slot, hash);
+        let removed = table.remove(slot, at.hash);
         drop(removed);
         self.engine.stats.incr(Stat::ExpiredKeys);
-        self.touch_in(db, key);
+        self.touch_at(db, key, at);
         self.propagate_in(db, vec![b"DEL".to_vec(), key.to_vec()]);
         None
     }
@@ -126,14 +140,14 @@ impl<'a> Tx<'a> {
 
     /// Looks a key up in `db`, expiring it lazily.
     pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Entry> {
-        let hash = hash_bytes(key);
-        let slot = self.live_slot(db, key, hash);
+        let at = Self::locate(key);
+        let slot = self.live_slot(db, key, at);
         if !how.no_stats {
             self.engine.stats.incr(if slot.is_some() { Stat::KeyspaceHits } else { Stat::KeyspaceMisses });
         }
         let slot = slot?;
         let clock = self.clock();
-        let entry = self.db_mut(db, key).entry_mut(slot);
+        let entry = self.table(at, db).entry_mut(slot);
         if !how.no_touch {
             entry.set_access(clock);
         }
@@ -167,16 +181,16 @@ impl<'a> Tx<'a> {
 
     /// True if `key` is present in the table even if logically expired.
     pub fn present_in(&mut self, db: usize, key: &[u8]) -> bool {
-        let hash = hash_bytes(key);
-        self.db_mut(db, key).find(hash, key).is_some()
+        let at = Self::locate(key);
+        self.table(at, db).find(at.hash, key).is_some()
     }
 
     /// True if `key` is present but logically expired.
     pub fn is_stale_in(&mut self, db: usize, key: &[u8]) -> bool {
-        let hash = hash_bytes(key);
+        let at = Self::locate(key);
         let now = self.now_ms;
-        let table = self.db_mut(db, key);
-        match table.find(hash, key) {
+        let table = self.table(at, db);
+        match table.find(at.hash, key) {
             Some(slot) => table.entry(slot).is_expired(now),
             None => false,
         }
@@ -190,40 +204,40 @@ impl<'a> Tx<'a> {
     }
 
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
-        let hash = hash_bytes(key);
+        let at = Self::locate(key);
         let clock = self.clock();
-        match self.live_slot(db, key, hash) {
+        match self.live_slot(db, key, at) {
             Some(slot) => {
-                let table = self.db_mut(db, key);
+                let table = self.table(at, db);
                 let old = table.entry_mut(slot).replace_value(value);
                 if !keep_ttl && table.entry(slot).has_expire() {
-                    table.set_expire(slot, hash, NO_EXPIRE);
+                    table.set_expire(slot, at.hash, NO_EXPIRE);
                 }
                 table.entry_mut(slot).set_access(clock);
                 drop(old);
             }
             None => {
-                self.db_mut(db, key).insert(hash, Entry::new(key, value, NO_EXPIRE, clock));
+                self.table(at, db).insert(at.hash, Entry::new(key, value, NO_EXPIRE, clock));
             }
         }
-        self.touch_in(db, key);
+        self.touch_at(db, key, at);
     }
 
     /// Adds a key that must not exist (callers check first), with an expiry.
     pub fn insert_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: ExpireAt) {
-        let hash = hash_bytes(key);
-        debug_assert!(self.live_slot(db, key, hash).is_none(), "insert over a live key");
+        let at = Self::locate(key);
+        debug_assert!(self.live_slot(db, key, at).is_none(), "insert over a live key");
         let clock = self.clock();
-        self.db_mut(db, key).insert(hash, Entry::new(key, value, expire_at, clock));
-        self.touch_in(db, key);
+        self.table(at, db).insert(at.hash, Entry::new(key, value, expire_at, clock));
+        self.touch_at(db, key, at);
     }
 
     /// Removes a live key and returns it (signals the change).
     pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        let hash = hash_bytes(key);
-        let slot = self.live_slot(db, key, hash)?;
-        let entry = self.db_mut(db, key).remove(slot, hash);
-        self.touch_in(db, key);
+        let at = Self::locate(key);
+        let slot = self.live_slot(db, key, at)?;
+        let entry = self.table(at, db).remove(slot, at.hash);
+        self.touch_at(db, key, at);
         Some(entry)
     }
 
@@ -235,10 +249,10 @@ impl<'a> Tx<'a> {
 
     /// Sets the expiry of a live key (NO_EXPIRE removes it). False if absent.
     pub fn set_expire_in(&mut self, db: usize, key: &[u8], when: ExpireAt) -> bool {
-        let hash = hash_bytes(key);
-        let Some(slot) = self.live_slot(db, key, hash) else { return false };
-        self.db_mut(db, key).set_expire(slot, hash, when);
-        self.touch_in(db, key);
+        let at = Self::locate(key);
+        let Some(slot) = self.live_slot(db, key, at) else { return false };
+        self.table(at, db).set_expire(slot, at.hash, when);
+        self.touch_at(db, key, at);
         true
     }
 
@@ -249,14 +263,18 @@ impl<'a> Tx<'a> {
 
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
-        let shard = self.locks.shard(shard_of(key));
+        self.touch_at(db, key, Self::locate(key));
+    }
+
+    fn touch_at(&mut self, db: usize, key: &[u8], at: At) {
+        let shard = self.locks.shard(at.shard);
         if shard.blocked.has_waiters(db, key) && !self.ready.iter().any(|(d, k)| *d == db && k == key) {
             self.ready.push((db, key.to_vec()));
         }
         if shard.watched.is_empty() {
             return;
         }
-        let exists_now = shard.dbs[db].find(hash_bytes(key), key).is_some();
+        let exists_now = shard.dbs[db].find(at.hash, key).is_some();
         if let Some(entries) = shard.watched.get_mut(&(db, key.into())) {
             touch_entries(entries, exists_now);
         }

@@ -160,6 +160,12 @@ impl<'a> Ctx<'a> {
         self.propagate_as = Some(commands);
     }
 
+    /// True when something consumes the write stream: handlers that build
+    /// rewritten commands for `propagate_as` can skip the work otherwise.
+    pub fn propagating(&self) -> bool {
+        self.server.engine.propagation.is_active()
+    }
+
     pub fn suppress_propagation(&mut self) {
         self.no_propagate = true;
     }
@@ -353,7 +359,7 @@ pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -
                 for argv in commands {
                     tx.propagate(argv);
                 }
-            } else if changed && !ctx.no_propagate && cmd.is(CommandFlags::WRITE) {
+            } else if changed && !ctx.no_propagate && cmd.is(CommandFlags::WRITE) && tx.engine.propagation.is_active() {
                 tx.propagate(argv.iter().map(|a| a.to_vec()).collect());
             }
         }
