@@ -48,13 +48,13 @@
 //! and compared one by one. A second connection per server interleaves
 //! writes so that WATCH sees other clients' changes.
 
+#[path = "differential/harness.rs"]
+mod harness;
 mod support;
 
 use std::collections::HashSet;
-use std::time::Instant;
 
-use shoal_resp::{parse_value, Value};
-use support::{RawClient, ServerProcess};
+use harness::{Check, Op, Plan, Rng, Suite, Unit};
 
 /// Seeds run by default: 0..SEEDS.
 const SEEDS: u64 = 48;
@@ -63,79 +63,6 @@ const SEEDS: u64 = 48;
 const OPS_PER_SEED: usize = 2_200;
 /// The run must send at least this many commands to each server.
 const MIN_COMMANDS: usize = 100_000;
-/// Commands pipelined per batch on one connection.
-const BATCH: usize = 32;
-/// Request bytes per batch: all of a batch is written before any reply is
-/// read, so it must fit in the socket buffers whatever the server does.
-const BATCH_BYTES: usize = 48 * 1024;
-/// Tolerance for PTTL and PEXPIRETIME of relative expiries: the two servers
-/// set and read the expiry at slightly different instants.
-const MAX_MS_SKEW: i64 = 250;
-/// Tolerance for TTL and EXPIRETIME (whole seconds, rounded by the server).
-const MAX_SECONDS_SKEW: i64 = 1;
-
-// ---------------------------------------------------------------------------
-// Deterministic randomness
-
-/// SplitMix64: tiny, and its output never changes between versions.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
-// ---------------------------------------------------------------------------
-// What is generated
-
-/// How two replies are compared.
-#[derive(Clone, Debug)]
-enum Check {
-    /// Byte for byte.
-    Exact,
-    /// A TTL-family integer: non-negative values may differ a little.
-    Ttl(Unit),
-    /// An array whose order is unspecified (KEYS): sorted, then bytes.
-    SortedArray,
-    /// EXEC: an array whose elements follow the queued commands' checks.
-    Exec(Vec<Check>),
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Unit {
-    Seconds,
-    Millis,
-}
-
-enum Op {
-    /// One command on connection `conn` (0 or 1).
-    Command { conn: usize, argv: Vec<Vec<u8>>, check: Check },
-    /// A full SCAN iteration on connection 0 from `first_cursor` with these
-    /// options; the sorted key sets are compared.
-    FullScan { first_cursor: Vec<u8>, options: Vec<Vec<u8>> },
-}
 
 /// Key pool: small so that commands collide; some share a hash tag, one is
 /// empty, one is binary, one is full of glob characters, one is long.
@@ -220,12 +147,7 @@ struct Generator {
 
 impl Generator {
     fn new(seed: u64) -> Generator {
-        Generator {
-            rng: Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED),
-            in_multi: false,
-            queued: Vec::new(),
-            relative_used: HashSet::new(),
-        }
+        Generator { rng: Rng::new(seed, 0x5EED), in_multi: false, queued: Vec::new(), relative_used: HashSet::new() }
     }
 
     fn next_op(&mut self) -> Op {
@@ -311,10 +233,11 @@ impl Generator {
         }
         if self.rng.percent(20) {
             options.push(self.word("TYPE"));
-            let type_name: &[u8] = *self.rng.pick(&[&b"string"[..], b"STRING", b"list", b"none", b"hash", b"string\x00x"]);
+            let type_name: &[u8] =
+                *self.rng.pick(&[&b"string"[..], b"STRING", b"list", b"none", b"hash", b"string\x00x"]);
             options.push(type_name.to_vec());
         }
-        Op::FullScan { first_cursor, options }
+        Op::FullScan { conn: 0, command: vec![b"SCAN".to_vec()], first_cursor, options, pairs: false, probe: false }
     }
 
     /// A command that is not a transaction control command.
@@ -501,7 +424,7 @@ impl Generator {
             }
             "keys" => {
                 argv.push(self.pattern());
-                check = Check::SortedArray;
+                check = Check::Sorted;
             }
             "scan-error" => {
                 argv[0] = self.word("SCAN");
@@ -948,377 +871,30 @@ impl Generator {
 }
 
 // ---------------------------------------------------------------------------
-// Comparing replies
-
-/// Splits an array reply into its header and each element's exact bytes.
-/// None for anything but a non-null array.
-fn split_array(raw: &[u8]) -> Option<(usize, Vec<&[u8]>)> {
-    if raw.first() != Some(&b'*') {
-        return None;
-    }
-    let header_end = raw.windows(2).position(|w| w == b"\r\n")?;
-    let count: usize = std::str::from_utf8(&raw[1..header_end]).ok()?.parse().ok()?;
-    let mut pos = header_end + 2;
-    let mut elements = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (_, used) = parse_value(&raw[pos..]).ok()??;
-        elements.push(&raw[pos..pos + used]);
-        pos += used;
-    }
-    (pos == raw.len()).then_some((count, elements))
-}
-
-fn integer_reply(raw: &[u8]) -> Option<i64> {
-    match parse_value(raw) {
-        Ok(Some((Value::Int(i), _))) => Some(i),
-        _ => None,
-    }
-}
-
-/// Largest clock differences seen in tolerated comparisons.
-#[derive(Default)]
-struct Skew {
-    millis: i64,
-    seconds: i64,
-}
-
-fn replies_match(check: &Check, shoal: &[u8], redis: &[u8], skew: &mut Skew) -> bool {
-    if shoal == redis {
-        return true;
-    }
-    match check {
-        Check::Exact => false,
-        Check::Ttl(unit) => {
-            let (Some(a), Some(b)) = (integer_reply(shoal), integer_reply(redis)) else { return false };
-            if a < 0 || b < 0 {
-                return false;
-            }
-            let diff = (a - b).abs();
-            match unit {
-                Unit::Millis => {
-                    skew.millis = skew.millis.max(diff);
-                    diff <= MAX_MS_SKEW
-                }
-                Unit::Seconds => {
-                    skew.seconds = skew.seconds.max(diff);
-                    diff <= MAX_SECONDS_SKEW
-                }
-            }
-        }
-        Check::SortedArray => {
-            let (Some((_, mut a)), Some((_, mut b))) = (split_array(shoal), split_array(redis)) else {
-                return false;
-            };
-            a.sort();
-            b.sort();
-            a == b
-        }
-        Check::Exec(checks) => {
-            let (Some((_, a)), Some((_, b))) = (split_array(shoal), split_array(redis)) else { return false };
-            a.len() == b.len()
-                && a.len() == checks.len()
-                && checks.iter().zip(a.iter().zip(b.iter())).all(|(c, (x, y))| replies_match(c, x, y, skew))
-        }
-    }
-}
-
-/// Bytes as readable text: printable ASCII kept, the rest escaped.
-fn escape(bytes: &[u8]) -> String {
-    const LIMIT: usize = 300;
-    let mut out = String::new();
-    for &b in bytes.iter().take(LIMIT) {
-        match b {
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    if bytes.len() > LIMIT {
-        out.push_str(&format!("...({} bytes)", bytes.len()));
-    }
-    out
-}
-
-fn describe(argv: &[Vec<u8>]) -> String {
-    argv.iter().map(|a| format!("\"{}\"", escape(a))).collect::<Vec<_>>().join(" ")
-}
-
-// ---------------------------------------------------------------------------
 // Running
 
-/// One connection to each server.
-struct Pair {
-    shoal: RawClient,
-    redis: RawClient,
-}
-
-impl Pair {
-    fn open(shoal: &ServerProcess, redis: &ServerProcess) -> Pair {
-        Pair { shoal: shoal.client(), redis: redis.client() }
-    }
-}
-
-fn read_reply(client: &mut RawClient, server: &str) -> Result<Vec<u8>, String> {
-    client.try_read_raw().ok_or_else(|| format!("{server} closed the connection"))
-}
-
-#[derive(Default)]
-struct Totals {
-    commands: usize,
-    skew: Skew,
-    /// (command name, first reply byte or "null array") -> count, printed
-    /// with DIFF_STATS=1 to see what the streams exercise.
-    reply_kinds: std::collections::BTreeMap<(String, String), usize>,
-}
-
-impl Totals {
-    fn count_reply(&mut self, argv: &[Vec<u8>], reply: &[u8]) {
-        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-        let kind = match reply {
-            b"*-1\r\n" => "null array".to_string(),
-            b"$-1\r\n" => "null".to_string(),
-            [b'-', rest @ ..] => {
-                let text = String::from_utf8_lossy(rest);
-                format!("-{}", text.split(' ').take(4).collect::<Vec<_>>().join(" "))
-            }
-            _ => (reply[0] as char).to_string(),
-        };
-        *self.reply_kinds.entry((name, kind)).or_default() += 1;
-    }
-}
-
-/// Runs one full SCAN iteration: the sorted, de-duplicated keys, or the
-/// exact bytes of an error reply.
-fn full_scan(
-    client: &mut RawClient,
-    server: &str,
-    first_cursor: &[u8],
-    options: &[Vec<u8>],
-    calls: &mut usize,
-) -> Result<Result<Vec<Vec<u8>>, Vec<u8>>, String> {
-    let mut cursor = first_cursor.to_vec();
-    let mut keys = Vec::new();
-    for _ in 0..100_000 {
-        let mut argv: Vec<&[u8]> = vec![b"SCAN", &cursor];
-        argv.extend(options.iter().map(|o| o.as_slice()));
-        client.send(&argv);
-        *calls += 1;
-        let raw = read_reply(client, server)?;
-        let parsed = parse_value(&raw).map_err(|e| format!("{server}: invalid RESP {e:?}"))?;
-        match parsed {
-            Some((Value::Error(_), _)) => return Ok(Err(raw)),
-            Some((Value::Array(parts), _)) if parts.len() == 2 => {
-                let (Value::Bulk(next), Value::Array(found)) = (&parts[0], &parts[1]) else {
-                    return Err(format!("{server}: malformed SCAN reply {}", escape(&raw)));
-                };
-                for key in found {
-                    match key {
-                        Value::Bulk(k) => keys.push(k.clone()),
-                        _ => return Err(format!("{server}: malformed SCAN reply {}", escape(&raw))),
-                    }
-                }
-                if next == b"0" {
-                    keys.sort();
-                    keys.dedup();
-                    return Ok(Ok(keys));
-                }
-                cursor = next.clone();
-            }
-            _ => return Err(format!("{server}: malformed SCAN reply {}", escape(&raw))),
-        }
-    }
-    Err(format!("{server}: SCAN did not finish after 100000 calls"))
-}
-
-/// Runs one seed; Err describes the first divergence.
-fn run_seed(seed: u64, shoal: &ServerProcess, redis: &ServerProcess, totals: &mut Totals) -> Result<(), String> {
+fn plan(seed: u64) -> Plan {
     let mut generator = Generator::new(seed);
-    let ops: Vec<Op> = (0..OPS_PER_SEED).map(|_| generator.next_op()).collect();
-    let mut pairs = [Pair::open(shoal, redis), Pair::open(shoal, redis)];
-
-    // Every fourth seed speaks RESP3 on both connections, so the RESP3
-    // encodings (null, maps) are compared too. HELLO's own reply carries
-    // connection ids, so it is only required to be a map on both servers.
-    if seed % 4 == 3 {
-        for pair in pairs.iter_mut() {
-            pair.shoal.send(&[b"HELLO", b"3"]);
-            pair.redis.send(&[b"HELLO", b"3"]);
-            let (a, b) = (read_reply(&mut pair.shoal, "shoal")?, read_reply(&mut pair.redis, "redis")?);
-            if !a.starts_with(b"%7\r\n") || !b.starts_with(b"%7\r\n") {
-                return Err(format!("seed {seed}: HELLO 3 failed: shoal {} redis {}", escape(&a), escape(&b)));
-            }
-        }
-    }
-
-    // A clean slate: both servers start the seed empty.
-    for pair in pairs.iter_mut().take(1) {
-        pair.shoal.send(&[b"FLUSHALL"]);
-        pair.redis.send(&[b"FLUSHALL"]);
-        let (a, b) = (read_reply(&mut pair.shoal, "shoal")?, read_reply(&mut pair.redis, "redis")?);
-        if a != b || a != b"+OK\r\n" {
-            return Err(format!("seed {seed}: FLUSHALL failed: shoal {} redis {}", escape(&a), escape(&b)));
-        }
-    }
-
-    let context = |index: usize| -> String {
-        let from = index.saturating_sub(12);
-        let mut lines = String::new();
-        for (i, op) in ops.iter().enumerate().take(index).skip(from) {
-            let text = match op {
-                Op::Command { conn, argv, .. } => format!("[conn {conn}] {}", describe(argv)),
-                Op::FullScan { first_cursor, options } => {
-                    format!("[conn 0] full SCAN from \"{}\" {}", escape(first_cursor), describe(options))
-                }
-            };
-            lines.push_str(&format!("    #{i}: {text}\n"));
-        }
-        lines
-    };
-
-    let mut i = 0;
-    while i < ops.len() {
-        match &ops[i] {
-            Op::FullScan { first_cursor, options } => {
-                let pair = &mut pairs[0];
-                let mut calls = 0;
-                let a = full_scan(&mut pair.shoal, "shoal", first_cursor, options, &mut calls)?;
-                let b = full_scan(&mut pair.redis, "redis", first_cursor, options, &mut calls)?;
-                totals.commands += calls.div_ceil(2);
-                if a != b {
-                    let show = |r: &Result<Vec<Vec<u8>>, Vec<u8>>| match r {
-                        Ok(keys) => format!("keys [{}]", describe(keys)),
-                        Err(error) => format!("error {}", escape(error)),
-                    };
-                    return Err(format!(
-                        "seed {seed}, command #{i}: full SCAN from \"{}\" {}\n  shoal: {}\n  redis: {}\n  before it:\n{}",
-                        escape(first_cursor),
-                        describe(options),
-                        show(&a),
-                        show(&b),
-                        context(i)
-                    ));
-                }
-                i += 1;
-            }
-            Op::Command { conn, .. } => {
-                let conn = *conn;
-                let mut end = i;
-                let mut bytes = 0;
-                while end < ops.len() && end - i < BATCH && (end == i || bytes < BATCH_BYTES) {
-                    let Op::Command { conn: c, argv, .. } = &ops[end] else { break };
-                    if *c != conn {
-                        break;
-                    }
-                    bytes += argv.iter().map(|a| a.len() + 16).sum::<usize>();
-                    end += 1;
-                }
-                let pair = &mut pairs[conn];
-                for op in &ops[i..end] {
-                    if let Op::Command { argv, .. } = op {
-                        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-                        pair.shoal.send(&args);
-                    }
-                }
-                for op in &ops[i..end] {
-                    if let Op::Command { argv, .. } = op {
-                        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-                        pair.redis.send(&args);
-                    }
-                }
-                let mut divergence = None;
-                for (index, op) in ops.iter().enumerate().take(end).skip(i) {
-                    let Op::Command { argv, check, .. } = op else { unreachable!() };
-                    // Every reply of the batch is read even after a
-                    // divergence, so no command of this seed is left running.
-                    let a = read_reply(&mut pair.shoal, "shoal")?;
-                    let b = read_reply(&mut pair.redis, "redis")?;
-                    totals.commands += 1;
-                    totals.count_reply(argv, &b);
-                    if divergence.is_none() && !replies_match(check, &a, &b, &mut totals.skew) {
-                        divergence = Some(format!(
-                            "seed {seed}, command #{index} [conn {conn}]: {}\n  shoal: {}\n  redis: {}\n  before it:\n{}",
-                            describe(argv),
-                            escape(&a),
-                            escape(&b),
-                            context(index)
-                        ));
-                    }
-                }
-                if let Some(divergence) = divergence {
-                    return Err(divergence);
-                }
-                i = end;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sends one command to both servers and requires the same, given reply.
-fn setup(shoal: &ServerProcess, redis: &ServerProcess, argv: &[&[u8]], expected: &[u8]) {
-    let mut pair = Pair::open(shoal, redis);
-    pair.shoal.send(argv);
-    pair.redis.send(argv);
-    let (a, b) = (pair.shoal.read_raw(), pair.redis.read_raw());
-    assert_eq!(
-        (escape(&a), escape(&b)),
-        (escape(expected), escape(expected)),
-        "setup command {} failed",
-        describe(&argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>())
-    );
+    let ops = (0..OPS_PER_SEED).map(|_| generator.next_op()).collect();
+    // Every fourth seed speaks RESP3 on both connections.
+    Plan { resp3: seed % 4 == 3, setup: Vec::new(), ops, connections: 2, waiters: 0 }
 }
 
 #[test]
 fn shoal_replies_like_redis() {
-    // Fails (with a message saying to install it) if redis-server is missing.
-    let redis = ServerProcess::redis(&["--enable-debug-command", "local"]);
-    let shoal = ServerProcess::shoal(&["--enable-debug-command", "local"]);
-    setup(&shoal, &redis, &[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"], b"+OK\r\n");
-
-    // DIFF_SEED=<n> runs only seed n; DIFF_SEEDS=<n> runs seeds 0..n.
-    let number = |name: &str| std::env::var(name).ok().map(|s| s.parse::<u64>().expect("a number"));
-    let single = number("DIFF_SEED");
-    let seeds: Vec<u64> = match (single, number("DIFF_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(count)) => (0..count).collect(),
-        (None, None) => (0..SEEDS).collect(),
+    let suite = Suite {
+        name: "differential",
+        seeds: SEEDS,
+        min_commands: MIN_COMMANDS,
+        global_setup: &[&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]],
+        family: |name| match name {
+            "select" | "swapdb" | "flushdb" | "flushall" | "dbsize" | "multi" | "exec" | "discard" | "watch"
+            | "unwatch" => "server",
+            "del" | "unlink" | "exists" | "type" | "touch" | "rename" | "renamenx" | "copy" | "move" | "expire"
+            | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "expiretime" | "pexpiretime" | "persist"
+            | "object" | "keys" | "scan" => "keys",
+            _ => "strings",
+        },
     };
-
-    let started = Instant::now();
-    let mut totals = Totals::default();
-    let mut divergences = Vec::new();
-    for &seed in &seeds {
-        if let Err(report) = run_seed(seed, &shoal, &redis, &mut totals) {
-            divergences.push(report);
-        }
-    }
-    let elapsed = started.elapsed();
-    eprintln!(
-        "differential: {} seeds, {} commands per server, {:.1?}, largest clock skew tolerated: {} ms, {} s, {} divergent seeds",
-        seeds.len(),
-        totals.commands,
-        elapsed,
-        totals.skew.millis,
-        totals.skew.seconds,
-        divergences.len()
-    );
-    if std::env::var_os("DIFF_STATS").is_some() {
-        for ((name, kind), count) in &totals.reply_kinds {
-            eprintln!("{count:>8}  {name} {kind}");
-        }
-    }
-    for report in &divergences {
-        eprintln!("DIVERGENCE {report}");
-    }
-    assert!(divergences.is_empty(), "{} of {} seeds diverged (see above)", divergences.len(), seeds.len());
-    if seeds.len() as u64 >= SEEDS {
-        assert!(
-            totals.commands >= MIN_COMMANDS,
-            "only {} commands were compared, expected at least {MIN_COMMANDS}",
-            totals.commands
-        );
-    }
+    harness::run(&suite, plan);
 }

@@ -52,6 +52,13 @@ if [ $# -gt 0 ]; then
 else
     mapfile -t units < <(grep -v '^\s*#' "$here/units.txt" | awk 'NF {print $1}')
 fi
+# Units marked `with-slow` in units.txt also run their tests tagged slow.
+mapfile -t with_slow < <(grep -v '^\s*#' "$here/units.txt" | awk '$2 == "with-slow" {print $1}')
+tags_for() {
+    local u
+    for u in "${with_slow[@]}"; do [ "$u" = "$1" ] && return; done
+    echo "--tags -slow"
+}
 
 work=$(mktemp -d)
 port=$(free_port)
@@ -72,7 +79,7 @@ for unit in "${units[@]}"; do
     log="$work/$(echo "$unit" | tr / _).log"
     set +e
     (cd "$suite" && timeout "$unit_timeout" tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" \
-        --tags -slow --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1 \
+        $(tags_for "$unit") --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1 \
         --baseport "$base_port") 2>&1 \
         | sed 's/\x1b\[[0-9;]*m//g' > "$log"
     status=${PIPESTATUS[0]}

@@ -115,9 +115,7 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
-    })
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
 }
 
 /// A RESP client that keeps reply bytes exactly as the server sent them.
@@ -168,6 +166,32 @@ impl RawClient {
             match self.stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// A complete reply if one arrives within `wait`, else None (whatever
+    /// part of a reply arrived stays buffered for the next read).
+    pub fn poll_raw(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some((_, used)) = parse_value(&self.buf).expect("server sent invalid RESP") {
+                let reply = self.buf[..used].to_vec();
+                self.buf.drain(..used);
+                return Some(reply);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left.max(Duration::from_micros(100)))).unwrap();
+            let mut chunk = [0u8; 64 * 1024];
+            let read = self.stream.read(&mut chunk);
+            self.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            match read {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return None,
             }
         }
     }

@@ -125,8 +125,12 @@ impl<'a> Tx<'a> {
             return None;
         }
         let removed = table.remove(slot, at.hash);
+        let was_stream = is_stream(removed.value());
         drop(removed);
         self.engine.stats.incr(Stat::ExpiredKeys);
+        if was_stream {
+            self.signal_at(db, key, at);
+        }
         self.touch_at(db, key, at);
         self.propagate_in(db, vec![b"DEL".to_vec(), key.to_vec()]);
         None
@@ -206,7 +210,7 @@ impl<'a> Tx<'a> {
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
         let at = Self::locate(key);
         let clock = self.clock();
-        match self.live_slot(db, key, at) {
+        let signal = match self.live_slot(db, key, at) {
             Some(slot) => {
                 let table = self.table(at, db);
                 let old = table.entry_mut(slot).replace_value(value);
@@ -214,10 +218,42 @@ impl<'a> Tx<'a> {
                     table.set_expire(slot, at.hash, NO_EXPIRE);
                 }
                 table.entry_mut(slot).set_access(clock);
-                drop(old);
+                // An overwrite wakes waiters only if a stream went away.
+                is_stream(&old)
             }
             None => {
+                let signal = can_block(&value);
                 self.table(at, db).insert(at.hash, Entry::new(key, value, NO_EXPIRE, clock));
+                signal
+            }
+        };
+        if signal {
+            self.signal_at(db, key, at);
+        }
+        self.touch_at(db, key, at);
+    }
+
+    /// SET of a string value: like `set_in`, reusing the old value's buffer
+    /// when it can (see `Value::assign_string`).
+    pub fn set_string_in(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
+        let at = Self::locate(key);
+        let clock = self.clock();
+        match self.live_slot(db, key, at) {
+            Some(slot) => {
+                let table = self.table(at, db);
+                let was_stream = is_stream(table.entry(slot).value());
+                let old = table.entry_mut(slot).value_mut().assign_string(bytes);
+                if !keep_ttl && table.entry(slot).has_expire() {
+                    table.set_expire(slot, at.hash, NO_EXPIRE);
+                }
+                table.entry_mut(slot).set_access(clock);
+                drop(old);
+                if was_stream {
+                    self.signal_at(db, key, at);
+                }
+            }
+            None => {
+                self.table(at, db).insert(at.hash, Entry::new(key, Value::string(bytes), NO_EXPIRE, clock));
             }
         }
         self.touch_at(db, key, at);
@@ -228,7 +264,11 @@ impl<'a> Tx<'a> {
         let at = Self::locate(key);
         debug_assert!(self.live_slot(db, key, at).is_none(), "insert over a live key");
         let clock = self.clock();
+        let signal = can_block(&value);
         self.table(at, db).insert(at.hash, Entry::new(key, value, expire_at, clock));
+        if signal {
+            self.signal_at(db, key, at);
+        }
         self.touch_at(db, key, at);
     }
 
@@ -237,6 +277,9 @@ impl<'a> Tx<'a> {
         let at = Self::locate(key);
         let slot = self.live_slot(db, key, at)?;
         let entry = self.table(at, db).remove(slot, at.hash);
+        if is_stream(entry.value()) {
+            self.signal_at(db, key, at);
+        }
         self.touch_at(db, key, at);
         Some(entry)
     }
@@ -266,11 +309,25 @@ impl<'a> Tx<'a> {
         self.touch_at(db, key, Self::locate(key));
     }
 
-    fn touch_at(&mut self, db: usize, key: &[u8], at: At) {
+    /// Queues `key` for the clients blocked on it (Redis's
+    /// signalKeyAsReady), unless it is queued already. As in Redis, this
+    /// happens when a key of a type clients block on (list, sorted set,
+    /// stream) is created, when a stream is overwritten or deleted (its
+    /// XREADGROUP waiters fail), and explicitly for XADD, XGROUP DESTROY,
+    /// SWAPDB and flushes; not for other changes.
+    pub fn signal_ready_in(&mut self, db: usize, key: &[u8]) {
+        self.signal_at(db, key, Self::locate(key));
+    }
+
+    fn signal_at(&mut self, db: usize, key: &[u8], at: At) {
         let shard = self.locks.shard(at.shard);
         if shard.blocked.has_waiters(db, key) && !self.ready.iter().any(|(d, k)| *d == db && k == key) {
             self.ready.push((db, key.to_vec()));
         }
+    }
+
+    fn touch_at(&mut self, db: usize, key: &[u8], at: At) {
+        let shard = self.locks.shard(at.shard);
         if shard.watched.is_empty() {
             return;
         }
@@ -301,4 +358,13 @@ fn touch_entries(entries: &mut [WatchEntry], key_in_table: bool) {
         }
         entry.watcher.mark_dirty();
     }
+}
+
+/// A value clients can block on (list, sorted set, stream).
+fn can_block(value: &Value) -> bool {
+    matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_))
+}
+
+fn is_stream(value: &Value) -> bool {
+    matches!(value, Value::Stream(_))
 }

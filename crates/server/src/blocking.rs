@@ -104,15 +104,27 @@ pub fn serve_ready(ctx: &mut Ctx<'_>) {
     unit.publish_effects();
     let (saved_cmd, saved_in_exec) = (ctx.cmd, ctx.in_exec);
     let saved_db = ctx.tx.as_ref().map_or(0, |t| t.db);
-    let mut next = 0;
-    while let Some((db, key)) = ctx.tx.as_ref().and_then(|t| t.ready.get(next).cloned()) {
-        next += 1;
+    // A queue: a key is taken off before its waiters are served, so that
+    // serving (a BLMOVE pushing onto it) can queue it again, as in Redis.
+    while let Some((db, key)) = ctx.tx.as_mut().and_then(|t| (!t.ready.is_empty()).then(|| t.ready.remove(0))) {
         // Served commands see the time they run at, as in Redis (a key
         // that expired while the unit ran is expired for them).
         if let Some(unit) = ctx.tx.as_mut() {
             unit.now_ms = shoal_engine::now_ms();
         }
-        while serve_first_waiter(ctx, db, &key) {}
+        // Every waiter of the key gets its turn, oldest first, as in Redis:
+        // one that finds nothing keeps waiting and the next is tried (a
+        // stream's XREAD waiters all see a new entry even when an earlier
+        // XREADGROUP waiter found nothing for its group).
+        let waiters = match ctx.tx.as_mut() {
+            Some(tx) => tx.locks.shard_for(&key).blocked.waiting(db, &key),
+            None => Vec::new(),
+        };
+        for waiter in waiters {
+            if waiter.is_waiting() {
+                serve_waiter(ctx, &key, &waiter);
+            }
+        }
     }
     ctx.cmd = saved_cmd;
     ctx.in_exec = saved_in_exec;
@@ -123,12 +135,12 @@ pub fn serve_ready(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// Serves the oldest waiter of one key. Returns true if the next waiter
-/// should be tried.
-fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
+/// Runs one waiter's command for it, now that `key` is ready. Returns true
+/// if the wait ended (served, failed with an error, or handed back to its
+/// connection to retry).
+fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     let server = ctx.server;
     let tx = ctx.tx.as_mut().expect("serving needs the unit");
-    let Some(waiter) = tx.locks.shard_for(key).blocked.first_waiting(db, key) else { return false };
     let blocked = waiter.payload.downcast_ref::<BlockedCommand>().expect("waiter payloads are BlockedCommand");
     let cmd = table().get(blocked.command);
     let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
@@ -141,7 +153,8 @@ fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
     }
     if !reachable {
         // Let the client run its command itself, under its own locks.
-        forget(tx, &waiter, blocked);
+        forget(tx, waiter, blocked);
+        blocked.info.set_flag(flags::BLOCKED, false);
         let _ = blocked.sender.send(Wakeup::Retry);
         return true;
     }
@@ -176,7 +189,10 @@ fn serve_first_waiter(ctx: &mut Ctx<'_>, db: usize, key: &[u8]) -> bool {
         tx.publish_effects();
         return false;
     }
-    forget(tx, &waiter, blocked);
+    forget(tx, waiter, blocked);
+    // No longer blocked from now on, as in Redis (CLIENT UNBLOCK and
+    // CLIENT LIST must not see it blocked while its reply is on the way).
+    blocked.info.set_flag(flags::BLOCKED, false);
     tx.publish_effects();
     let _ = blocked.sender.send(Wakeup::Reply(out.buf));
     true

@@ -402,7 +402,7 @@ pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan 
 fn finish_counters(server: &Server, cmd: &Command, started: Instant, failed: bool) {
     let counters = server.counters(cmd.id);
     counters.calls.fetch_add(1, Ordering::Relaxed);
-    counters.usec.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    counters.nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     if failed {
         counters.failed.fetch_add(1, Ordering::Relaxed);
     }

@@ -194,7 +194,7 @@ const COMMAND_STAT_THREADS: usize = 16;
 /// Per-command counters for INFO commandstats, kept per thread so that the
 /// same command running on two cores does not share a cache line.
 pub struct CommandStats {
-    /// [thread][command][calls, usec, rejected, failed]
+    /// [thread][command][calls, nanoseconds, rejected, failed]
     slots: Box<[ThreadCommandStats]>,
 }
 
@@ -221,7 +221,9 @@ impl CommandStats {
 /// The four counters of one command (summed over threads when read).
 pub struct CommandCounters<'a> {
     pub calls: Counter<'a>,
-    pub usec: Counter<'a>,
+    /// Time spent in the command, in nanoseconds (summed unrounded, so
+    /// that sub-microsecond commands still add up).
+    pub nanos: Counter<'a>,
     pub rejected: Counter<'a>,
     pub failed: Counter<'a>,
 }
@@ -308,7 +310,7 @@ impl Server {
 
     pub fn counters(&self, id: CommandId) -> CommandCounters<'_> {
         let counter = |which| Counter { stats: &self.command_stats, command: id.0 as usize, which };
-        CommandCounters { calls: counter(0), usec: counter(1), rejected: counter(2), failed: counter(3) }
+        CommandCounters { calls: counter(0), nanos: counter(1), rejected: counter(2), failed: counter(3) }
     }
 
     /// Counts an error reply for INFO errorstats.

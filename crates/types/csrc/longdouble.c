@@ -76,3 +76,19 @@ int shoal_ld_valid(const char *s, size_t len) {
     long double v;
     return parse_ld(s, len, &v);
 }
+
+/* A blocking timeout in seconds turned into milliseconds as Redis does it:
+ * parsed as a long double, times 1000, rounded up, converted to a signed
+ * 64-bit integer. Out-of-range conversions (infinities, huge values) give
+ * the x86-64 result, INT64_MIN, so they come out negative. Returns 1 on
+ * success, 0 if the text is not a float. */
+int shoal_ld_timeout_ms(const char *s, size_t len, long long *out) {
+    long double v, ms;
+    if (!parse_ld(s, len, &v)) return 0;
+    ms = ceill(v * 1000.0L);
+    if (ms >= -9223372036854775808.0L && ms < 9223372036854775808.0L)
+        *out = (long long)ms;
+    else
+        *out = (-9223372036854775807LL - 1);
+    return 1;
+}

@@ -277,9 +277,10 @@ fn ops(bytes: &[u8]) -> impl Iterator<Item = Op> + '_ {
     })
 }
 
-/// Calls `f(index, value)` for every non-zero register of a sparse sketch,
-/// stopping as Redis does at a value run that would pass the last register.
-/// Fails unless the runs cover exactly all registers.
+/// Calls `f(index, value)` for every non-zero register of a sparse sketch.
+/// Fails unless the runs cover exactly all registers: a run that would
+/// pass the last register is corruption, even after a complete cover (as
+/// in the reference redis-server, which carries the CVE-2025-32023 fix).
 fn for_each_sparse_value(bytes: &[u8], mut f: impl FnMut(usize, u8)) -> Result<(), Corrupt> {
     let mut index = 0;
     for op in ops(bytes) {
@@ -287,7 +288,7 @@ fn for_each_sparse_value(bytes: &[u8], mut f: impl FnMut(usize, u8)) -> Result<(
             Op::Zero(run) | Op::XZero(run) => index += run,
             Op::Val { value, run } => {
                 if index + run > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for i in index..index + run {
                     f(i, value);
@@ -753,6 +754,12 @@ mod tests {
         let mut max = [0u8; REGISTERS];
         assert_eq!(merge_into(&mut max, &s), Err(Corrupt));
         assert_eq!(to_dense(&mut s.clone()), Err(Corrupt));
+        // A value run past a complete cover is corruption too.
+        let mut s = new_sparse();
+        s.push(0xaa);
+        assert_eq!(merge_into(&mut max, &s), Err(Corrupt));
+        assert_eq!(to_dense(&mut s.clone()), Err(Corrupt));
+        assert_eq!(count(&s), Err(Corrupt));
     }
 
     #[test]

@@ -13,6 +13,17 @@ extern "C" {
         out_cap: usize,
         out_len: *mut usize,
     ) -> c_int;
+    fn shoal_ld_timeout_ms(s: *const c_char, len: usize, out: *mut i64) -> c_int;
+}
+
+/// A blocking timeout given in seconds, in milliseconds as Redis computes
+/// it (long double, rounded up, converted to i64; out-of-range values come
+/// out as i64::MIN). None if the text is not a float.
+pub fn timeout_ms(seconds: &[u8]) -> Option<i64> {
+    let mut ms = 0i64;
+    // SAFETY: the pointer and length describe a live buffer; C writes one i64.
+    let ok = unsafe { shoal_ld_timeout_ms(seconds.as_ptr() as *const c_char, seconds.len(), &mut ms) };
+    (ok == 1).then_some(ms)
 }
 
 /// Why a long-double addition failed.
@@ -75,6 +86,20 @@ mod tests {
         ];
         for (a, b, expected) in table {
             assert_eq!(add(a.as_bytes(), b.as_bytes()).unwrap(), expected.as_bytes(), "{a} + {b}");
+        }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_ms(b"0.001"), Some(1));
+        assert_eq!(timeout_ms(b"1.5"), Some(1500));
+        assert_eq!(timeout_ms(b"-0.0001"), Some(0));
+        assert_eq!(timeout_ms(b"1e-400"), Some(1));
+        for huge in [&b"inf"[..], b"-inf", b"1e400", b"9.3e15"] {
+            assert_eq!(timeout_ms(huge), Some(i64::MIN), "{huge:?}");
+        }
+        for bad in [&b"nan"[..], b"", b" 1", b"1e5000", b"abc"] {
+            assert_eq!(timeout_ms(bad), None);
         }
     }
 

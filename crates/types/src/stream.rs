@@ -265,7 +265,7 @@ impl Entries {
         let full = match self.nodes.back() {
             None => true,
             Some(node) => {
-                node.bytes() + strings >= limits.max_bytes
+                node.listpack_bytes() + strings >= limits.max_bytes
                     || (limits.max_entries > 0 && node.live() + node.deleted() >= limits.max_entries)
             }
         };

@@ -125,6 +125,22 @@ impl Value {
         }
     }
 
+    /// Makes this value the string `bytes` as `Value::string` would encode
+    /// it, reusing the current buffer when it is a raw string of fitting
+    /// capacity (a SET over a large string then costs no allocation).
+    /// Returns the replaced value when the buffer could not be reused.
+    pub fn assign_string(&mut self, bytes: &[u8]) -> Option<Value> {
+        if let Value::Raw(buffer) = self {
+            let fits = bytes.len() > EMBSTR_MAX && bytes.len() <= buffer.capacity() && buffer.capacity() <= bytes.len() * 2;
+            if fits && shoal_resp::number::parse_i64(bytes).is_none() {
+                buffer.truncate(0);
+                buffer.extend_from_slice(bytes);
+                return None;
+            }
+        }
+        Some(std::mem::replace(self, Value::string(bytes)))
+    }
+
     /// A raw-encoded string (the result of in-place modification).
     pub fn raw(bytes: Vec<u8>) -> Value {
         Value::Raw(ByteBuf::from(bytes))

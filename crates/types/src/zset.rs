@@ -157,6 +157,29 @@ impl LexRange {
     pub fn contains(&self, member: &[u8]) -> bool {
         !self.before(member) && self.not_after(member)
     }
+
+    /// Where a bound sits among members, `-` and `+` included (Redis's
+    /// sdscmplex), and whether it excludes its member.
+    fn bound_order(bound: &LexBound) -> (u8, &[u8], bool) {
+        match bound {
+            LexBound::Lowest => (0, &[], false),
+            LexBound::Inclusive(m) => (1, m, false),
+            LexBound::Exclusive(m) => (1, m, true),
+            LexBound::Highest => (2, &[], false),
+        }
+    }
+
+    /// True when no member can be inside (min after max, or equal with an
+    /// exclusive end), Redis's first test.
+    pub fn always_empty(&self) -> bool {
+        let (min_rank, min, min_ex) = Self::bound_order(&self.min);
+        let (max_rank, max, max_ex) = Self::bound_order(&self.max);
+        match (min_rank, min).cmp(&(max_rank, max)) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => min_ex || max_ex,
+            std::cmp::Ordering::Less => false,
+        }
+    }
 }
 
 /// A member table entry: the skip list node holding the member.
@@ -427,6 +450,47 @@ impl ZSet {
             }
         };
         (lo, hi.max(lo))
+    }
+
+    /// For the compact encoding: the ascending ranks `[lo, hi)` a lex query
+    /// selects, found the way Redis walks a listpack. Going up, it starts at
+    /// the first member not below the minimum (nothing if that one is above
+    /// the maximum), skips `offset` members without looking at them, then
+    /// takes members while they are not above the maximum, at most `limit`
+    /// (negative: no limit); going down (`reverse`) it mirrors that from
+    /// the last member not above the maximum. With equal scores this is
+    /// `lex_span`; with different scores the walk decides. None for the
+    /// large encoding (whose answer Redis leaves to its skiplist's levels).
+    pub fn compact_lex_window(&self, range: &LexRange, offset: i64, limit: i64, reverse: bool) -> Option<(usize, usize)> {
+        let Repr::Compact(c) = &self.repr else { return None };
+        let members: Vec<&[u8]> = c.iter().map(|s| s.member).collect();
+        let n = members.len();
+        let empty = Some((0, 0));
+        if n == 0 || offset < 0 || range.always_empty() || range.before(members[n - 1]) || !range.not_after(members[0]) {
+            return empty;
+        }
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+        if !reverse {
+            let Some(first) = members.iter().position(|m| !range.before(m)) else { return empty };
+            if !range.not_after(members[first]) {
+                return empty;
+            }
+            let start = first.saturating_add(offset);
+            if start >= n {
+                return empty;
+            }
+            let run = members[start..].iter().take_while(|m| range.not_after(m)).count().min(cap);
+            Some((start, start + run))
+        } else {
+            let Some(last) = members.iter().rposition(|m| range.not_after(m)) else { return empty };
+            if range.before(members[last]) || offset > last {
+                return empty;
+            }
+            let start = last - offset;
+            let run = members[..=start].iter().rev().take_while(|m| !range.before(m)).count().min(cap);
+            Some((start + 1 - run, start + 1))
+        }
     }
 
     /// The element at ascending rank `rank`.

@@ -461,7 +461,7 @@ fn reply_points(out: &mut ReplyBuf, points: &[Found], request: &Request<'_>, con
             out.bulk(&format_distance(p.dist / conversion));
         }
         if request.withhash {
-            out.int(p.score as i64);
+            out.int(geohash::score_as_i64(p.score));
         }
         if request.withcoord {
             out.array(2);

@@ -378,8 +378,9 @@ fn commandstats_section(server: &Server, out: &mut String) {
         if calls == 0 && rejected == 0 && failed == 0 {
             continue;
         }
-        let usec = c.usec.load(Ordering::Relaxed);
-        let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+        let nanos = c.nanos.load(Ordering::Relaxed);
+        let usec = nanos / 1000;
+        let per_call = if calls > 0 { nanos as f64 / 1000.0 / calls as f64 } else { 0.0 };
         let _ = write!(
             out,
             "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",

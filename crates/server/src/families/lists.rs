@@ -33,9 +33,6 @@ const PACKED_THRESHOLD_MAX: u64 = (1 << 32) - (1 << 20);
 /// Blocking timeouts beyond this many milliseconds (about 30 years) wait
 /// forever (Redis's absolute deadlines that far away never arrive either).
 const TIMEOUT_FOREVER_MS: f64 = 1e12;
-/// 2^63: Redis converts timeouts to a signed 64-bit integer, and values out
-/// of its range come out negative.
-const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
 
 /// Sets the packed threshold (0 restores the default). False if too large.
 pub fn set_packed_threshold(bytes: u64) -> bool {
@@ -150,13 +147,14 @@ fn parse_at_least_one(arg: &[u8], message: &str) -> Result<i64, CmdError> {
 
 /// A blocking timeout in seconds (decimals allowed). None: wait forever.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let seconds =
-        shoal_resp::number::parse_f64(arg).ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
-    let ms = (seconds * 1000.0).ceil();
-    if !(0.0..I64_LIMIT).contains(&ms) {
+    // Redis parses a long double and converts it to a signed 64-bit count
+    // of milliseconds; values out of that range come out negative.
+    let ms = shoal_types::longdouble::timeout_ms(arg)
+        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+    if ms < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
-    if ms == 0.0 || ms > TIMEOUT_FOREVER_MS {
+    if ms == 0 || ms as f64 > TIMEOUT_FOREVER_MS {
         return Ok(None);
     }
     Ok(Some(Duration::from_millis(ms as u64)))
@@ -818,7 +816,7 @@ mod tests {
         assert_eq!(parse_timeout(b"-0.0001").unwrap(), None);
         assert_eq!(parse_timeout(b"1.5").unwrap(), Some(Duration::from_millis(1500)));
         assert_eq!(parse_timeout(b"9.2e15").unwrap(), None);
-        for bad in [&b"-1"[..], b"9.3e15", b"inf", b"-inf", b"1e20"] {
+        for bad in [&b"-1"[..], b"9.3e15", b"inf", b"-inf", b"1e20", b"1e400"] {
             assert_eq!(parse_timeout(bad).unwrap_err().message(), "ERR timeout is negative");
         }
         for bad in [&b"abc"[..], b"", b" 1", b"nan", b"1x"] {

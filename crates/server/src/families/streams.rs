@@ -115,13 +115,11 @@ fn node_limits(ctx: &Ctx<'_>) -> NodeLimits {
     )
 }
 
-/// Wakes clients blocked on `key` without touching WATCHers (Redis
-/// signals readiness alone after XGROUP DESTROY).
+/// Wakes clients blocked on `key` (Redis signals readiness after XADD and
+/// XGROUP DESTROY; other stream changes do not wake anyone).
 fn wake_waiters(tx: &mut Tx<'_>, key: &[u8]) {
     let db = tx.db;
-    if tx.locks.shard_for(key).blocked.has_waiters(db, key) && !tx.ready.iter().any(|(d, k)| *d == db && k == key) {
-        tx.ready.push((db, key.to_vec()));
-    }
+    tx.signal_ready_in(db, key);
 }
 
 fn reply_id(out: &mut ReplyBuf, id: StreamId) {
@@ -338,6 +336,8 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         propagated[args.id_index] = id.to_bytes();
     }
     tx.touch(key);
+    // New data for XREAD/XREADGROUP waiters (Redis signals every XADD).
+    wake_waiters(tx, key);
     tx.dirty += 1;
     reply_id(ctx.out, id);
     ctx.propagate_as(vec![propagated]);

@@ -177,7 +177,7 @@ fn set_generic(
         }
         return Ok(());
     }
-    tx.set(key, Value::string(value), options.keep_ttl);
+    tx.set_string_in(db, key, value, options.keep_ttl);
     tx.dirty += 1;
     if let Some(when) = expire {
         tx.set_expire_in(db, key, when);

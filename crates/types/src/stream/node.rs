@@ -38,6 +38,51 @@ pub(crate) struct Node {
     /// ID of the first entry ever stored in the node (deltas refer to it).
     pub master: StreamId,
     pub data: ByteBuf,
+    /// Bytes of the listpack Redis would hold for the same entries: what
+    /// `stream-node-max-bytes` is compared with, so that nodes split where
+    /// Redis's do (the node's own encoding is smaller).
+    lp_bytes: usize,
+}
+
+/// Redis listpack sizes: a listpack's header and end byte.
+const LP_HEADER_AND_END: usize = 6 + 1;
+
+/// Bytes a listpack element's back length takes for an element of `l`.
+fn lp_backlen_len(l: usize) -> usize {
+    match l {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}
+
+/// Bytes of a listpack element holding the integer `v`.
+fn lp_int_len(v: i64) -> usize {
+    let enc = match v {
+        0..=127 => 1,
+        -4096..=4095 => 2,
+        -32768..=32767 => 3,
+        -8388608..=8388607 => 4,
+        -2147483648..=2147483647 => 5,
+        _ => 9,
+    };
+    enc + lp_backlen_len(enc)
+}
+
+/// Bytes of a listpack element holding `s` (canonical integers are
+/// stored as integers, as listpacks do).
+fn lp_str_len(s: &[u8]) -> usize {
+    if let Some(v) = shoal_resp::number::parse_i64(s) {
+        return lp_int_len(v);
+    }
+    let enc = match s.len() {
+        0..=63 => 1 + s.len(),
+        64..=4095 => 2 + s.len(),
+        _ => 5 + s.len(),
+    };
+    enc + lp_backlen_len(enc)
 }
 
 pub(crate) fn varint_len(mut n: u64) -> usize {
@@ -144,9 +189,38 @@ impl Node {
         for pair in pairs.chunks_exact(2) {
             put_bytes(&mut data, pair[0]);
         }
-        let mut node = Node { master: id, data };
+        // Redis's master entry: count, deleted, field count, fields, 0.
+        let fields: usize = pairs.chunks_exact(2).map(|pair| lp_str_len(pair[0])).sum();
+        let lp_bytes = LP_HEADER_AND_END + lp_int_len(1) + lp_int_len(0) + lp_int_len((pairs.len() / 2) as i64) + fields + lp_int_len(0);
+        let mut node = Node { master: id, data, lp_bytes };
         node.push_entry(id, pairs, true);
         node
+    }
+
+    /// Listpack bytes of one entry as Redis appends it.
+    fn lp_entry_len(&self, id: StreamId, pairs: &[&[u8]], same_fields: bool) -> usize {
+        let flags = if same_fields { FLAG_SAME_FIELDS } else { 0 } as i64;
+        let ms_diff = id.ms.wrapping_sub(self.master.ms) as i64;
+        let seq_diff = id.seq.wrapping_sub(self.master.seq) as i64;
+        let numfields = (pairs.len() / 2) as i64;
+        let mut lp_count = numfields + 3;
+        let mut len = lp_int_len(flags) + lp_int_len(ms_diff) + lp_int_len(seq_diff);
+        if !same_fields {
+            len += lp_int_len(numfields);
+            lp_count += numfields + 1;
+        }
+        for pair in pairs.chunks_exact(2) {
+            if !same_fields {
+                len += lp_str_len(pair[0]);
+            }
+            len += lp_str_len(pair[1]);
+        }
+        len + lp_int_len(lp_count)
+    }
+
+    /// Adjusts `lp_bytes` for a counter of the master entry changing.
+    fn lp_counter_changed(&mut self, old: u32, new: u32) {
+        self.lp_bytes = self.lp_bytes + lp_int_len(i64::from(new)) - lp_int_len(i64::from(old));
     }
 
     fn counter(&self, at: usize) -> u32 {
@@ -205,9 +279,11 @@ impl Node {
         self.push_entry(id, pairs, same);
         let live = self.counter(LIVE_AT);
         self.set_counter(LIVE_AT, live + 1);
+        self.lp_counter_changed(live, live + 1);
     }
 
     fn push_entry(&mut self, id: StreamId, pairs: &[&[u8]], same_fields: bool) {
+        self.lp_bytes += self.lp_entry_len(id, pairs, same_fields);
         let start = self.data.len();
         let ms_delta = id.ms - self.master.ms;
         let seq = if ms_delta == 0 { id.seq - self.master.seq } else { id.seq };
@@ -272,6 +348,8 @@ impl Node {
         let deleted = self.counter(DELETED_AT);
         self.set_counter(LIVE_AT, live - 1);
         self.set_counter(DELETED_AT, deleted + 1);
+        self.lp_counter_changed(live, live - 1);
+        self.lp_counter_changed(deleted, deleted + 1);
     }
 
     /// ID of the last entry (deleted or not).
@@ -281,9 +359,15 @@ impl Node {
         self.entry_at(start, count).id
     }
 
-    /// Bytes of the encoding (what `stream-node-max-bytes` limits).
+    /// Bytes of the node's own encoding.
     pub fn bytes(&self) -> usize {
         self.data.len()
+    }
+
+    /// Bytes Redis's listpack for these entries takes (what
+    /// `stream-node-max-bytes` limits).
+    pub fn listpack_bytes(&self) -> usize {
+        self.lp_bytes
     }
 
     pub fn shrink(&mut self) {

@@ -162,9 +162,34 @@ pub fn score_of(lon: f64, lat: f64) -> Option<u64> {
     encode(&WGS84, lon, lat, STEP_MAX).map(|c| c.align52())
 }
 
+/// A score as the 64 bits Redis's `(uint64_t)score` gives on x86-64:
+/// truncated; negative values wrap around; 2^64 and above (where the
+/// conversion overflows) give 0.
+pub fn score_bits(score: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    // cvttsd2si: the truncated value, or i64::MIN when it does not fit.
+    let convert = |x: f64| -> i64 { if x > -TWO_63 - 1025.0 && x < TWO_63 { x as i64 } else { i64::MIN } };
+    if score < TWO_63 {
+        convert(score) as u64
+    } else {
+        (convert(score - TWO_63) as u64) ^ (1 << 63)
+    }
+}
+
+/// A score as Redis's `(long long)score` gives it on x86-64 (WITHHASH):
+/// truncated, or i64::MIN when out of range.
+pub fn score_as_i64(score: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if score >= -TWO_63 && score < TWO_63 {
+        score as i64
+    } else {
+        i64::MIN
+    }
+}
+
 /// The (lon, lat) a stored score stands for.
 pub fn point_of(score: f64) -> (f64, f64) {
-    centre(&decode(&WGS84, Cell { bits: score as u64, step: STEP_MAX }))
+    centre(&decode(&WGS84, Cell { bits: score_bits(score), step: STEP_MAX }))
 }
 
 /// The cell `dlon`, `dlat` (each -1, 0 or 1) cells away, wrapping around.
@@ -359,6 +384,16 @@ pub fn geohash_string(score: f64) -> [u8; 11] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scores_convert_like_c_on_x86_64() {
+        assert_eq!(score_bits(16.9), 16);
+        assert_eq!(score_bits(-1.5), u64::MAX);
+        assert_eq!(score_bits(1.8446744073709552e19), 0);
+        assert_eq!(score_bits(f64::MAX), 0);
+        assert_eq!(score_bits(f64::NEG_INFINITY), 1 << 63);
+        assert_eq!(score_bits(9.3e18), 9_300_000_000_000_000_000);
+    }
 
     #[test]
     fn interleaving_round_trips() {

@@ -288,17 +288,21 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
     effects.dirty += 1;
 }
 
-/// True when `stream` has something for this read.
-fn has_data(stream: &Stream, group: Option<&[u8]>, start: Start) -> bool {
+/// True when `stream` has something for this read. A blocked read being
+/// served compares with the last ID the stream generated (entries deleted
+/// or trimmed since included, so its reply may hold no entry), as Redis
+/// does; a read that has not blocked needs a live entry.
+fn has_data(stream: &Stream, group: Option<&[u8]>, start: Start, serving: bool) -> bool {
     let entries = stream.entries();
+    let top = if serving { Some(entries.last_id()) } else { entries.last_live_id() };
     match (start, group) {
         // History reads are always served, even empty.
         (Start::After(_), Some(_)) => true,
         (Start::Undelivered, Some(name)) => {
             let last = stream.group(name).map_or(StreamId::MAX, |g| g.last_id);
-            entries.last_live_id().is_some_and(|top| top > last)
+            top.is_some_and(|top| top > last)
         }
-        (Start::After(after), None) => entries.last_live_id().is_some_and(|top| top > after),
+        (Start::After(after), None) => top.is_some_and(|top| top > after),
         (Start::Undelivered, None) => false,
     }
 }
@@ -320,10 +324,17 @@ fn read_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], xreadgroup: bool) -> CmdResul
     let mut effects = Effects::default();
     let header = ctx.out.begin_deferred(if resp3 { Aggregate::Map } else { Aggregate::Array });
     let mut served = 0;
+    // A woken client is served from the key that became ready (its first
+    // occurrence), as in Redis.
+    let ready = ctx.serving_key.as_deref().filter(|_| serving_blocked);
+    let ready_at = ready.and_then(|k| argv[args.keys_at..args.keys_at + args.streams].iter().position(|a| *a == k));
     for (i, &start) in starts.iter().enumerate() {
+        if ready.is_some() && ready_at != Some(i) {
+            continue;
+        }
         let key = argv[args.keys_at + i];
         let Ok(Some(stream)) = stream_at(tx, key, Lookup::READ) else { continue };
-        if !has_data(stream, args.group.map(|g| g.0), start) {
+        if !has_data(stream, args.group.map(|g| g.0), start, serving_blocked) {
             continue;
         }
         served += 1;

@@ -94,7 +94,9 @@ fn zpop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], highest: bool) -> CmdResult {
     }
     let count = match argv.get(2) {
         Some(arg) => {
-            let count = parse::int(arg)?;
+            // Redis's getPositiveLongFromObjectOrReply: one message for
+            // negative and non-integer counts alike.
+            let count = parse::int(arg).map_err(|_| CmdError::NotPositive)?;
             if count < 0 {
                 return Err(CmdError::NotPositive);
             }
@@ -186,15 +188,10 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A blocking timeout in seconds (decimals allowed), as Redis checks it.
-/// None means wait forever.
+/// A blocking timeout in seconds (decimals allowed), as Redis checks it
+/// (the lists' rules). None means wait forever.
 pub(crate) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let seconds = parse::float(arg).map_err(|_| CmdError::err("timeout is not a float or out of range"))?;
-    let millis = (seconds * 1000.0).ceil();
-    if millis < 0.0 {
-        return Err(CmdError::err("timeout is negative"));
-    }
-    Ok((millis > 0.0).then(|| Duration::from_millis(millis.min(u64::MAX as f64) as u64)))
+    crate::families::lists::parse_timeout(arg)
 }
 
 /// Shared body of the blocking pops: serve from the first non-empty set,
@@ -207,8 +204,18 @@ fn blocking_pop(
     count: Option<u64>,
 ) -> CmdResult {
     let shape = if count.is_some() { Shape::KeyAndPairs } else { Shape::WithKey };
+    // A waiter being served takes from the key that became ready only, and
+    // only if it holds a sorted set then, as in Redis.
+    let ready = ctx.serving_key.clone().filter(|_| ctx.serving_blocked);
     let (tx, out) = parts(ctx);
-    if let Some(key) = first_existing(tx, keys)? {
+    let found = match &ready {
+        Some(ready) => {
+            let key = keys.iter().copied().find(|k| *k == ready.as_slice());
+            key.filter(|k| matches!(write_zset(tx, k), Ok(Some(_))))
+        }
+        None => first_existing(tx, keys)?,
+    };
+    if let Some(key) = found {
         let popped = pop_and_reply(tx, out, key, highest, count.unwrap_or(1), shape);
         propagate_pop(ctx, key, highest, count.map(|_| popped));
         return Ok(());

@@ -189,8 +189,16 @@ fn select(set: &ZSet, query: &Query<'_>) -> (usize, usize) {
             }
         }
         Bounds::Score(range) => limit_window(set.score_span(range), query.offset, query.limit, query.reverse),
-        Bounds::Lex(range) => limit_window(set.lex_span(range), query.offset, query.limit, query.reverse),
+        Bounds::Lex(range) => set
+            .compact_lex_window(range, query.offset, query.limit, query.reverse)
+            .unwrap_or_else(|| limit_window(set.lex_span(range), query.offset, query.limit, query.reverse)),
     }
+}
+
+/// The ascending ranks `[lo, hi)` of the members in a lex range, walked as
+/// Redis walks them (ZLEXCOUNT, ZREMRANGEBYLEX).
+fn lex_run(set: &ZSet, range: &LexRange) -> (usize, usize) {
+    set.compact_lex_window(range, 0, -1, false).unwrap_or_else(|| set.lex_span(range))
 }
 
 /// Runs a parsed query and replies with the elements.
@@ -266,7 +274,7 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let range = parse_lex_range(argv[2], argv[3])?;
     let (tx, out) = parts(ctx);
     let count = read_zset(tx, argv[1])?.map_or(0, |z| {
-        let (lo, hi) = z.lex_span(&range);
+        let (lo, hi) = lex_run(z, &range);
         hi - lo
     });
     out.int(count as i64);
@@ -283,7 +291,7 @@ fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], bounds: Bounds) -> CmdResult {
     let (lo, hi) = match &bounds {
         Bounds::Rank(start, end) => rank_window(set.len(), *start, *end),
         Bounds::Score(range) => set.score_span(range),
-        Bounds::Lex(range) => set.lex_span(range),
+        Bounds::Lex(range) => lex_run(set, range),
     };
     let removed = set.remove_ranks(lo, hi);
     after_change(tx, key, removed as u64);
