@@ -217,7 +217,7 @@ fn random_command(rng: &mut Lcg) -> Vec<Vec<u8>> {
         8 => format!("lrem l{{t}} {} {}", rng.below(5) as i64 - 2, rng.below(40)),
         9 => format!("lindex l{{t}} {}", rng.index()),
         10 => format!("lrange l{{t}} {} {}", rng.index(), rng.index()),
-        11 => format!("lpos l{{t}} {} RANK {} COUNT {} MAXLEN {}", rng.below(40), rng.below(5) as i64 - 2 | 1, rng.below(3), rng.below(50)),
+        11 => format!("lpos l{{t}} {} RANK {} COUNT {} MAXLEN {}", rng.below(40), (rng.below(5) as i64 - 2) | 1, rng.below(3), rng.below(50)),
         12 => {
             let end = |r: &mut Lcg| if r.below(2) == 0 { "left" } else { "right" };
             format!("lmove l{{t}} m{{t}} {} {}", end(rng), end(rng))

@@ -179,7 +179,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     let tx = ctx.tx.as_mut().expect("handlers give the unit back");
     if let (Err(e), true, false) = (&result, final_error, still_blocked) {
         // The wait ends with this error as the command's reply.
-        crate::dispatch::error_reply(server, &mut out, &e.message());
+        crate::dispatch::error_reply(server, &mut out, e.message());
         server.counters(blocked.command).failed.fetch_add(1, Ordering::Relaxed);
     } else if still_blocked || result.is_err() {
         // Nothing for this client after all (an empty or retyped key): it

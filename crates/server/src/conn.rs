@@ -170,7 +170,7 @@ where
             }
             Ok(Parsed::Incomplete) => break,
             Err(e) => {
-                crate::dispatch::error_reply(server, out, &format!("ERR {}", e.message));
+                crate::dispatch::error_reply(server, out, format!("ERR {}", e.message));
                 server.log.log(Level::Verbose, &format!("Protocol error ({}) from client id={}", e.message, client.id()));
                 client.close_after_reply = true;
                 break;

@@ -154,7 +154,7 @@ pub fn parse(def: &Def, args: &[String]) -> Result<Value, ConfigError> {
 
 fn parse_int(text: &str, min: i64, max: i64, memory: bool, percent: bool, octal: bool) -> Result<Value, ConfigError> {
     let value = if percent && text.ends_with('%') {
-        let p = shoal_resp::number::parse_i64(text[..text.len() - 1].as_bytes())
+        let p = shoal_resp::number::parse_i64(&text.as_bytes()[..text.len() - 1])
             .filter(|v| *v >= 0)
             .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
         if p > -min {
@@ -228,7 +228,7 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
             if args.len() == 1 && args[0].is_empty() {
                 return Ok(Value::Save(Vec::new()));
             }
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err("Invalid save parameters".to_string());
             }
             let mut points = Vec::new();
@@ -243,7 +243,7 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
             Ok(Value::Save(points))
         }
         Special::ClientOutputBufferLimit => {
-            if args.len() % 4 != 0 || args.is_empty() {
+            if !args.len().is_multiple_of(4) || args.is_empty() {
                 return Err("Wrong number of arguments in buffer limit configuration.".to_string());
             }
             let mut limits = [OutputLimit::default(); 3];

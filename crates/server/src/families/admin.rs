@@ -20,7 +20,7 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(String, String)> = argv[2..]

@@ -89,7 +89,7 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     if consumed != text.len() || erange {
         return Err(invalid());
     }
-    Ok(value as u64)
+    Ok(value)
 }
 
 /// SCAN/HSCAN/SSCAN/ZSCAN options.

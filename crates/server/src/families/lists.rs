@@ -669,7 +669,7 @@ fn wait_or_give_up(ctx: &mut Ctx<'_>, keys: Vec<Vec<u8>>, timeout: Option<Durati
 /// it with the error), instead of going back to waiting.
 fn fail(ctx: &mut Ctx<'_>, error: CmdError) -> CmdResult {
     if ctx.serving_blocked {
-        crate::dispatch::error_reply(ctx.server, ctx.out, &error.message());
+        crate::dispatch::error_reply(ctx.server, ctx.out, error.message());
         return Ok(());
     }
     Err(error)

@@ -122,7 +122,7 @@ pub fn detach(server: &crate::server::Server, client: &mut Client) {
 }
 
 fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     for pair in argv[1..].chunks(2) {

@@ -284,13 +284,12 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             tx.dirty += 1;
             ctx.propagate_as(vec![vec![b"PEXPIREAT".to_vec(), key.to_vec(), when.to_string().into_bytes()]]);
         }
-        None if options.persist => {
-            if tx.expire_of_in(db, key).is_some_and(|e| e != NO_EXPIRE) {
+        None if options.persist
+            && tx.expire_of_in(db, key).is_some_and(|e| e != NO_EXPIRE) => {
                 tx.set_expire_in(db, key, NO_EXPIRE);
                 tx.dirty += 1;
                 ctx.propagate_as(vec![vec![b"PERSIST".to_vec(), key.to_vec()]]);
             }
-        }
         None => {}
     }
     Ok(())
@@ -318,7 +317,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CmdError::err(format!("wrong number of arguments for '{}' command", ctx.cmd.name)));
     }
     let tx = ctx.tx();

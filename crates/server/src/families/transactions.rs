@@ -166,7 +166,7 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
         counters.nanos.fetch_add(command_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let Err(e) = result {
             counters.failed.fetch_add(1, Ordering::Relaxed);
-            error_reply(server, ctx.out, &e.message());
+            error_reply(server, ctx.out, e.message());
         }
     }
     crate::blocking::serve_ready(&mut ctx);

@@ -190,7 +190,7 @@ mod tests {
                 1 => (seed >> 30) as i64 - (1 << 33),
                 _ => seed as i64,
             };
-            if seed % 4 == 0 {
+            if seed.is_multiple_of(4) {
                 assert_eq!(s.remove(v), model.remove(&v));
             } else {
                 assert_eq!(s.insert(v), model.insert(v));

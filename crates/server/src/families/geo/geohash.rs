@@ -180,7 +180,7 @@ pub fn score_bits(score: f64) -> u64 {
 /// truncated, or i64::MIN when out of range.
 pub fn score_as_i64(score: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if score >= -TWO_63 && score < TWO_63 {
+    if (-TWO_63..TWO_63).contains(&score) {
         score as i64
     } else {
         i64::MIN
