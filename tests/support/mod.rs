@@ -104,14 +104,24 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
             return false;
         }
         if let Ok(mut c) = RawClient::connect(port) {
-            // PONG, or NOAUTH when a password is set: either way it serves.
-            if matches!(c.call(&[b"PING"]), Value::Simple(_) | Value::Error(_)) {
-                return true;
+            match c.call(&[b"INFO", b"server"]) {
+                // Another test's server can answer on this port if both
+                // probed the same free port; ours then failed to bind.
+                Value::Bulk(text) => return serves_as(&text, child.id()),
+                // NOAUTH when a password is set: it serves.
+                Value::Error(_) => return true,
+                _ => {}
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// True if INFO server text names `pid` as the serving process.
+fn serves_as(info: &[u8], pid: u32) -> bool {
+    let wanted = format!("process_id:{pid}");
+    String::from_utf8_lossy(info).lines().any(|line| line.trim_end() == wanted)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

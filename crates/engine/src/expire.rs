@@ -43,7 +43,7 @@ impl ExpireCycle {
             let shard = self.next_shard;
             self.next_shard = (self.next_shard + 1) % SHARD_COUNT;
             let locks = engine.keyspace.lock_one(shard as ShardIndex);
-            let mut tx = Tx::new(engine, locks, 0, crate::now_ms());
+            let mut tx = Tx::new(engine, locks, 0, crate::now_ns());
             for db in 0..db_count {
                 let cursor_slot = shard * db_count + db;
                 loop {

@@ -35,6 +35,11 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -111,12 +116,12 @@ impl Engine {
 
     /// Starts an execution unit over the given shards.
     pub fn begin(&self, shards: &mut [ShardIndex], db: usize) -> Tx<'_> {
-        Tx::new(self, self.keyspace.lock(shards), db, now_ms())
+        Tx::new(self, self.keyspace.lock(shards), db, now_ns())
     }
 
     /// Starts an execution unit over every shard.
     pub fn begin_all(&self, db: usize) -> Tx<'_> {
-        Tx::new(self, self.keyspace.lock_all(), db, now_ms())
+        Tx::new(self, self.keyspace.lock_all(), db, now_ns())
     }
 
     /// Number of keys in `db` (including logically expired ones, as Redis).

@@ -39,6 +39,9 @@ pub struct Tx<'a> {
     pub locks: ShardLocks<'a>,
     /// Milliseconds since the epoch, fixed for the whole unit.
     pub now_ms: i64,
+    /// Nanoseconds since the epoch when the unit began (after its locks
+    /// were taken): the start of the command's time in commandstats.
+    pub started_ns: i64,
     /// The database commands address by default (the client's SELECT).
     pub db: usize,
     /// Commands to propagate when the unit ends.
@@ -60,8 +63,19 @@ struct At {
 }
 
 impl<'a> Tx<'a> {
-    pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ms: i64) -> Tx<'a> {
-        Tx { engine, locks, now_ms, db, effects: Vec::new(), dirty: 0, wrap_effects: true, ready: Vec::new() }
+    /// A unit starting at `now_ns` (nanoseconds since the epoch).
+    pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ns: i64) -> Tx<'a> {
+        Tx {
+            engine,
+            locks,
+            now_ms: now_ns / 1_000_000,
+            started_ns: now_ns,
+            db,
+            effects: Vec::new(),
+            dirty: 0,
+            wrap_effects: true,
+            ready: Vec::new(),
+        }
     }
 
     /// The LRU clock at the unit's frozen time (no extra clock read).

@@ -8,7 +8,6 @@
 //! shards.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
 use shoal_engine::{shard_of, ShardList, Stat, Tx};
@@ -291,8 +290,10 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;
     };
-    let started = Instant::now();
     let mut tx = begin(server, client.db, cmd, handler.locking, argv);
+    // The command's time starts once its locks are held (one clock read
+    // serves the unit's frozen time and commandstats).
+    let started_ns = tx.as_ref().map_or_else(shoal_engine::now_ns, |t| t.started_ns);
     if let Some(tx) = tx.as_mut() {
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
     }
@@ -327,7 +328,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if let Err(e) = result {
         error_reply(server, ctx.out, e.bytes());
     }
-    finish_counters(server, cmd, started, failed);
+    finish_counters(server, cmd, started_ns, failed);
     if let Some(stream) = become_replica {
         crate::families::replication::attach(ctx.client, stream);
     }
@@ -399,10 +400,11 @@ pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan 
     }
 }
 
-fn finish_counters(server: &Server, cmd: &Command, started: Instant, failed: bool) {
+fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool) {
     let counters = server.counters(cmd.id);
     counters.calls.fetch_add(1, Ordering::Relaxed);
-    counters.nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let elapsed = (shoal_engine::now_ns() - started_ns).max(0) as u64;
+    counters.nanos.fetch_add(elapsed, Ordering::Relaxed);
     if failed {
         counters.failed.fetch_add(1, Ordering::Relaxed);
     }

@@ -79,7 +79,7 @@ pub fn command(g: &mut Gen) -> Vec<(Argv, Check)> {
         "dbsize" => vec![g.word("DBSIZE")],
         "keys" => {
             check = Check::Sorted;
-            let pattern: &[u8] = g.rng.pick(&[&b"*"[..], b"?a", b"{t}*", b"*b*", b"[lhs]?"]);
+            let pattern: &[u8] = *g.rng.pick(&[&b"*"[..], b"?a", b"{t}*", b"*b*", b"[lhs]?"]);
             vec![g.word("KEYS"), pattern.to_vec()]
         }
         "expire" => match g.rng.below(10) {
@@ -109,7 +109,7 @@ pub fn scan(g: &mut Gen) -> Op {
     if g.rng.percent(60) {
         options.push(g.word("TYPE"));
         let t: &[u8] =
-            g.rng.pick(&[&b"list"[..], b"hash", b"set", b"zset", b"stream", b"string", b"none", b"LIST", b"ZSET"]);
+            *g.rng.pick(&[&b"list"[..], b"hash", b"set", b"zset", b"stream", b"string", b"none", b"LIST", b"ZSET"]);
         options.push(t.to_vec());
     }
     Op::FullScan {

@@ -428,7 +428,7 @@ impl Gen {
             0..=29 => self.rng.range(-3, 20).to_string().into_bytes(),
             30..=59 => vec![b"abcdefghij"[self.rng.below(10) as usize]],
             60..=64 => {
-                let edge: &[u8] = self.rng.pick(&[
+                let edge: &[u8] = *self.rng.pick(&[
                     &b""[..],
                     b"\x00",
                     b"\xff\xfe",
