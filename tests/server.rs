@@ -252,3 +252,37 @@ fn sync_sends_a_snapshot_then_the_write_stream() {
     let Value::Array(set) = replica.read() else { panic!() };
     assert_eq!(&set[..4], &[bulk("SET"), bulk("after"), bulk("2"), bulk("PXAT")]);
 }
+
+/// Scheduling policy (field 41 of /proc/<pid>/task/<tid>/stat) of every
+/// thread of `pid` whose name starts with `prefix`.
+fn thread_policies(pid: u32, prefix: &str) -> Vec<u32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised name start at field 3.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        policies.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
+    }
+    policies
+}
+
+#[test]
+fn worker_threads_run_sched_batch_unless_configured_off() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let batch = ServerProcess::shoal(&["--threads", "2"]);
+    assert_eq!(thread_policies(batch.pid(), "shoal-worker"), vec![SCHED_BATCH; 2]);
+    assert_eq!(thread_policies(batch.pid(), "shoal-accept"), vec![SCHED_OTHER]);
+    let mut c = batch.client();
+    assert_eq!(
+        c.call(&[b"CONFIG", b"GET", b"worker-sched-batch"]),
+        Value::Array(vec![bulk("worker-sched-batch"), bulk("yes")])
+    );
+    let normal = ServerProcess::shoal(&["--threads", "2", "--worker-sched-batch", "no"]);
+    assert_eq!(thread_policies(normal.pid(), "shoal-worker"), vec![SCHED_OTHER; 2]);
+}
