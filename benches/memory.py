@@ -10,6 +10,7 @@ sorted sets and lists of small members (the shapes of the data-types issue).
     benches/memory.py                 # 1,000,000 keys per workload
     benches/memory.py --keys 100000   # quicker
     benches/memory.py --only hash,set
+    benches/memory.py --long          # longer keys, distinct members
 
 Standard library only. Servers are started on free ports and stopped by pid.
 """
@@ -41,8 +42,13 @@ def encode(*args):
     return b"".join(out)
 
 
-def commands(workload, n):
-    """Yields the commands that load one workload."""
+def commands(workload, n, long_shape=False):
+    """Yields the commands that load one workload. The default shape has
+    short members (m1..m5, f1/v1..); `long_shape` uses 16-byte keys and
+    ~13-byte distinct members and values."""
+    if long_shape:
+        yield from long_commands(workload, n)
+        return
     for i in range(n):
         key = b"key:%09d" % i
         if workload == "string":
@@ -59,9 +65,34 @@ def commands(workload, n):
             raise ValueError(workload)
 
 
+def long_commands(workload, n):
+    for i in range(n):
+        key = b"key:%012d" % i
+        members = [b"member:%06d%d" % (i, j) for j in range(1, 6)]
+        if workload == "string":
+            yield encode(b"SET", key, b"value:%06d" % i)
+        elif workload == "hash":
+            pairs = []
+            for j in range(1, 6):
+                pairs += [b"field:%d" % j, b"value:%06d%d" % (i, j)]
+            yield encode(b"HSET", key, *pairs)
+        elif workload == "set":
+            yield encode(b"SADD", key, *members)
+        elif workload == "zset":
+            scored = []
+            for j, m in enumerate(members, 1):
+                scored += [j, m]
+            yield encode(b"ZADD", key, *scored)
+        elif workload == "list":
+            yield encode(b"RPUSH", key, *members)
+        else:
+            raise ValueError(workload)
+
+
 class Server:
     def __init__(self, name, argv):
         self.name = name
+        self.long_shape = False
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="shoal-mem-")
         full = argv + ["--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", self.dir]
@@ -120,7 +151,7 @@ class Server:
         t = threading.Thread(target=reader)
         t.start()
         batch = []
-        for cmd in commands(workload, n):
+        for cmd in commands(workload, n, self.long_shape):
             batch.append(cmd)
             if len(batch) == 1000:
                 sock.sendall(b"".join(batch))
@@ -137,8 +168,9 @@ class Server:
         self.proc.wait()
 
 
-def measure(name, argv, workload, n):
+def measure(name, argv, workload, n, long_shape=False):
     server = Server(name, argv)
+    server.long_shape = long_shape
     try:
         rss0, used0 = server.info("used_memory_rss"), server.info("used_memory")
         server.load(workload, n)
@@ -158,13 +190,15 @@ def main():
     parser.add_argument("--only", default="string,hash,set,zset,list")
     parser.add_argument("--redis", default="redis-server")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--long", action="store_true",
+                        help="16-byte keys and ~13-byte distinct members and values instead of m1..m5")
     args = parser.parse_args()
     if not os.path.exists(SHOAL):
         sys.exit("build first: cargo build --release")
     rows = []
     for workload in args.only.split(","):
-        shoal = measure("shoal", [SHOAL], workload, args.keys)
-        redis = measure("redis", [args.redis], workload, args.keys)
+        shoal = measure("shoal", [SHOAL], workload, args.keys, args.long)
+        redis = measure("redis", [args.redis], workload, args.keys, args.long)
         rows.append((workload, shoal, redis))
         print(
             f"{workload:7} RSS/key shoal {shoal[0]:7.1f} redis {redis[0]:7.1f} ratio {shoal[0] / redis[0]:.2f}   "

@@ -60,7 +60,8 @@ impl ServerProcess {
             let mut child = Command::new(&binary)
                 .args(&args)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                // A server's panic message, if any, reaches the test output.
+                .stderr(Stdio::inherit())
                 .spawn()
                 .expect("cannot start server");
             if wait_ready(&mut child, port) {

@@ -320,7 +320,7 @@ impl<'a> Tx<'a> {
 
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
-        self.touch_at(db, key, Self::locate(key));
+        self.touch_shard(db, key, shard_of(key));
     }
 
     /// Queues `key` for the clients blocked on it (Redis's
@@ -330,22 +330,32 @@ impl<'a> Tx<'a> {
     /// XREADGROUP waiters fail), and explicitly for XADD, XGROUP DESTROY,
     /// SWAPDB and flushes; not for other changes.
     pub fn signal_ready_in(&mut self, db: usize, key: &[u8]) {
-        self.signal_at(db, key, Self::locate(key));
+        self.signal_shard(db, key, shard_of(key));
     }
 
     fn signal_at(&mut self, db: usize, key: &[u8], at: At) {
-        let shard = self.locks.shard(at.shard);
+        self.signal_shard(db, key, at.shard);
+    }
+
+    fn signal_shard(&mut self, db: usize, key: &[u8], shard: crate::ShardIndex) {
+        let shard = self.locks.shard(shard);
         if shard.blocked.has_waiters(db, key) && !self.ready.iter().any(|(d, k)| *d == db && k == key) {
             self.ready.push((db, key.to_vec()));
         }
     }
 
     fn touch_at(&mut self, db: usize, key: &[u8], at: At) {
-        let shard = self.locks.shard(at.shard);
+        self.touch_shard(db, key, at.shard);
+    }
+
+    /// Needs only the key's shard: the hash is computed in the rare case
+    /// that the shard has WATCHers.
+    fn touch_shard(&mut self, db: usize, key: &[u8], shard: crate::ShardIndex) {
+        let shard = self.locks.shard(shard);
         if shard.watched.is_empty() {
             return;
         }
-        let exists_now = shard.dbs[db].find(at.hash, key).is_some();
+        let exists_now = shard.dbs[db].find(hash_bytes(key), key).is_some();
         if let Some(entries) = shard.watched.get_mut(&(db, key.into())) {
             touch_entries(entries, exists_now);
         }
