@@ -272,17 +272,17 @@ fn thread_policies(pid: u32, prefix: &str) -> Vec<u32> {
 }
 
 #[test]
-fn worker_threads_run_sched_batch_unless_configured_off() {
+fn worker_threads_run_sched_batch_only_when_configured() {
     const SCHED_OTHER: u32 = 0;
     const SCHED_BATCH: u32 = 3;
-    let batch = ServerProcess::shoal(&["--threads", "2"]);
-    assert_eq!(thread_policies(batch.pid(), "shoal-worker"), vec![SCHED_BATCH; 2]);
-    assert_eq!(thread_policies(batch.pid(), "shoal-accept"), vec![SCHED_OTHER]);
-    let mut c = batch.client();
+    let normal = ServerProcess::shoal(&["--threads", "2"]);
+    assert_eq!(thread_policies(normal.pid(), "shoal-worker"), vec![SCHED_OTHER; 2]);
+    let mut c = normal.client();
     assert_eq!(
         c.call(&[b"CONFIG", b"GET", b"worker-sched-batch"]),
-        Value::Array(vec![bulk("worker-sched-batch"), bulk("yes")])
+        Value::Array(vec![bulk("worker-sched-batch"), bulk("no")])
     );
-    let normal = ServerProcess::shoal(&["--threads", "2", "--worker-sched-batch", "no"]);
-    assert_eq!(thread_policies(normal.pid(), "shoal-worker"), vec![SCHED_OTHER; 2]);
+    let batch = ServerProcess::shoal(&["--threads", "2", "--worker-sched-batch", "yes"]);
+    assert_eq!(thread_policies(batch.pid(), "shoal-worker"), vec![SCHED_BATCH; 2]);
+    assert_eq!(thread_policies(batch.pid(), "shoal-accept"), vec![SCHED_OTHER]);
 }

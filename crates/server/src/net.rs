@@ -125,13 +125,16 @@ fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Inc
 }
 
 /// Moves the calling thread to SCHED_BATCH (unprivileged, same nice
-/// level). A waking worker then does not preempt the task running on its
-/// CPU, and is not preempted as eagerly either: with workers on every core
-/// and clients on the same machine, this avoids a storm of involuntary
-/// context switches (measured: about 12,000 per 300,000 unpipelined
-/// requests down to about 400, and 5-10% less CPU per request). The cost is
-/// that a woken worker may wait for the running task's slice when no CPU is
-/// idle; `worker-sched-batch no` keeps the normal policy.
+/// level), for `worker-sched-batch yes`. A waking worker then does not
+/// preempt the task running on its CPU and is not preempted as eagerly:
+/// with workers on every core and clients on the same machine, this cut
+/// involuntary context switches from about 12,000 to about 400 per 300,000
+/// unpipelined requests and CPU per request by 5-10%. It is off by
+/// default because the saving comes from serving requests later: a woken
+/// worker waits for the running task's slice, tail latency grows, and two
+/// connections of one client process are served out of the order it wrote
+/// to them far more often (Redis's own tests that do not wait for a client
+/// to block before writing from another connection then fail).
 fn sched_batch() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: plain system call on the calling thread with a valid param.

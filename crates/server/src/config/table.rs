@@ -76,7 +76,7 @@ pub const DEFS: &[Def] = &[
     // Shoal's own: worker threads serving clients (0 = one per core).
     int("threads", "", IMMUTABLE, 0, 1024, "0"),
     // Shoal's own: worker threads run under SCHED_BATCH (see net.rs).
-    boolean("worker-sched-batch", "", IMMUTABLE, true),
+    boolean("worker-sched-batch", "", IMMUTABLE, false),
     int("io-threads", "", IMMUTABLE, 1, 128, "1"),
     boolean("io-threads-do-reads", "", IMMUTABLE, false),
     // General.
