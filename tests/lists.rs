@@ -6,11 +6,9 @@
 mod support;
 
 use std::io::Read;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use shoal_resp::Value;
-use support::{bulk, error, RawClient, ServerProcess};
+use support::{bulk, error, wait_blocked, RawClient, ServerProcess};
 
 const DEBUG: [&str; 2] = ["--enable-debug-command", "yes"];
 
@@ -279,18 +277,6 @@ fn positional_access_on_a_large_list() {
     assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("quicklist"));
 }
 
-fn wait_blocked(c: &mut RawClient, count: i64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let Value::Bulk(info) = c.cmd("INFO clients") else { panic!("INFO failed") };
-        if String::from_utf8_lossy(&info).contains(&format!("blocked_clients:{count}\r\n")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "clients did not block");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn blocked_clients_are_served_in_arrival_order_across_threads() {
     let shoal = ServerProcess::shoal(&["--threads", "2"]);
@@ -299,7 +285,7 @@ fn blocked_clients_are_served_in_arrival_order_across_threads() {
     let mut waiters: Vec<RawClient> = (0..4).map(|_| shoal.client()).collect();
     for (i, w) in waiters.iter_mut().enumerate() {
         w.send(&[b"BLPOP", b"q", b"0"]);
-        wait_blocked(&mut pusher, i as i64 + 1);
+        wait_blocked(&mut pusher, i + 1);
     }
     assert_eq!(pusher.cmd("RPUSH q a b c"), Value::Int(3));
     for (w, expected) in waiters.iter_mut().zip(["a", "b", "c"]) {

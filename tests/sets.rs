@@ -5,53 +5,7 @@
 mod support;
 
 use shoal_resp::Value;
-use support::{bulk, RawClient, ServerProcess};
-
-/// Sorts arrays and sets recursively, for replies whose order is
-/// unspecified.
-fn unordered(v: Value) -> Value {
-    match v {
-        Value::Array(items) | Value::Set(items) => {
-            let mut items: Vec<Value> = items.into_iter().map(unordered).collect();
-            items.sort_by_key(|i| format!("{i:?}"));
-            Value::Array(items)
-        }
-        other => other,
-    }
-}
-
-/// Runs `script` (one command per line, words separated by spaces) on
-/// redis-server and shoal-server and compares the replies: as bytes, or
-/// sorted when the line starts with "~ ". Lines starting with '#' are
-/// comments.
-fn compare_with_redis(script: &str, resp3: bool) {
-    let redis = ServerProcess::redis(&[]);
-    let shoal = ServerProcess::shoal(&[]);
-    let (mut r, mut s) = (redis.client(), shoal.client());
-    if resp3 {
-        r.cmd("HELLO 3");
-        s.cmd("HELLO 3");
-    }
-    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (sorted, command) = match line.strip_prefix("~ ") {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        let words: Vec<&[u8]> = command.split(' ').map(|w| w.as_bytes()).collect();
-        if sorted {
-            assert_eq!(unordered(s.call(&words)), unordered(r.call(&words)), "{command} (resp3: {resp3})");
-        } else {
-            r.send(&words);
-            s.send(&words);
-            let (expected, got) = (r.read_raw(), s.read_raw());
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&expected),
-                "{command} (resp3: {resp3})"
-            );
-        }
-    }
-}
+use support::{bulk, compare_script_with_redis, unordered, RawClient, ServerProcess};
 
 const BASICS: &str = "
 sadd s 3 1 2
@@ -207,20 +161,20 @@ sscan str 0
 #[test]
 fn replies_match_redis_resp2() {
     for script in [BASICS, ALGEBRA, MOVES_AND_RANDOM, SCANS] {
-        compare_with_redis(script, false);
+        compare_script_with_redis(script, false);
     }
 }
 
 #[test]
 fn replies_match_redis_resp3() {
     for script in [BASICS, ALGEBRA, MOVES_AND_RANDOM, SCANS] {
-        compare_with_redis(script, true);
+        compare_script_with_redis(script, true);
     }
 }
 
 #[test]
 fn intset_limit_and_store_encodings_follow_configuration() {
-    compare_with_redis(
+    compare_script_with_redis(
         "
 config set set-max-intset-entries 4
 sadd s 1 2 3 4

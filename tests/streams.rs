@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use shoal_resp::Value;
-use support::{bulk, error, RawClient, ServerProcess};
+use support::{bulk, error, wait_blocked, RawClient, ServerProcess};
 
 fn words(line: &str) -> Vec<Vec<u8>> {
     line.split('|').map(|w| w.as_bytes().to_vec()).collect()
@@ -204,18 +202,6 @@ fn replies_match_redis_byte_for_byte() {
 #[test]
 fn resp3_replies_match_redis_byte_for_byte() {
     compare_with_redis(true);
-}
-
-fn wait_blocked(c: &mut RawClient, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let Value::Bulk(info) = c.cmd("INFO clients") else { panic!("INFO") };
-        if String::from_utf8_lossy(&info).contains(&format!("blocked_clients:{count}\r")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "client did not block");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn entry(id: &str, pairs: &[&str]) -> Value {

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use shoal_resp::Value;
-use support::{bulk, error, RawClient, ServerProcess};
+use support::{bulk, error, wait_blocked, RawClient, ServerProcess};
 
 /// Commands whose replies must equal Redis's (no randomness in them).
 const SCRIPT: &[&str] = &[
@@ -332,18 +332,6 @@ fn blocking_pops_are_served_by_writes() {
     waiter.cmd("MULTI");
     waiter.cmd("BZPOPMIN nothing 0");
     assert_eq!(waiter.cmd("EXEC"), Value::Array(vec![Value::NullArray]));
-}
-
-fn wait_blocked(c: &mut RawClient, n: i64) {
-    for _ in 0..500 {
-        let Value::Bulk(info) = c.cmd("INFO clients") else { panic!("INFO") };
-        let text = String::from_utf8_lossy(&info).into_owned();
-        if text.contains(&format!("blocked_clients:{n}\r")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("client never blocked");
 }
 
 /// Reads the replication stream after SYNC's snapshot.

@@ -243,3 +243,67 @@ pub fn simple(s: &str) -> Value {
 pub fn error(s: &str) -> Value {
     Value::Error(s.as_bytes().to_vec())
 }
+
+/// Sorts arrays, sets and maps recursively, for replies whose order is
+/// unspecified.
+pub fn unordered(v: Value) -> Value {
+    match v {
+        Value::Array(items) | Value::Set(items) => {
+            let mut items: Vec<Value> = items.into_iter().map(unordered).collect();
+            items.sort_by_key(|i| format!("{i:?}"));
+            Value::Array(items)
+        }
+        Value::Map(pairs) => {
+            let mut pairs: Vec<(Value, Value)> = pairs.into_iter().map(|(k, v)| (unordered(k), unordered(v))).collect();
+            pairs.sort_by_key(|p| format!("{p:?}"));
+            Value::Map(pairs)
+        }
+        other => other,
+    }
+}
+
+/// Runs `script` (one command per line, words separated by spaces) on
+/// redis-server and shoal-server and compares the replies: as bytes, or
+/// sorted when the line starts with "~ ". Lines starting with '#' are
+/// comments.
+pub fn compare_script_with_redis(script: &str, resp3: bool) {
+    let redis = ServerProcess::redis(&[]);
+    let shoal = ServerProcess::shoal(&[]);
+    let (mut r, mut s) = (redis.client(), shoal.client());
+    if resp3 {
+        r.cmd("HELLO 3");
+        s.cmd("HELLO 3");
+    }
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (sorted, command) = match line.strip_prefix("~ ") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        let words: Vec<&[u8]> = command.split(' ').map(|w| w.as_bytes()).collect();
+        if sorted {
+            assert_eq!(unordered(s.call(&words)), unordered(r.call(&words)), "{command} (resp3: {resp3})");
+        } else {
+            r.send(&words);
+            s.send(&words);
+            let (expected, got) = (r.read_raw(), s.read_raw());
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "{command} (resp3: {resp3})"
+            );
+        }
+    }
+}
+
+/// Waits (up to 20 s) until INFO clients reports `count` blocked clients.
+pub fn wait_blocked(c: &mut RawClient, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let Value::Bulk(info) = c.cmd("INFO clients") else { panic!("INFO clients failed") };
+        if String::from_utf8_lossy(&info).contains(&format!("blocked_clients:{count}\r\n")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "clients did not block (wanted {count})");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
