@@ -19,6 +19,7 @@ pub mod siphash;
 pub mod stream;
 pub mod table;
 pub mod value;
+pub mod varint;
 pub mod zset;
 
 pub use glob::glob_match;

@@ -9,6 +9,7 @@
 //! thresholds) and convert to a large encoding past them.
 
 use crate::bytebuf::ByteBuf;
+use crate::varint;
 
 /// Byte length of the element-count header.
 const HEADER: usize = 4;
@@ -24,40 +25,17 @@ impl std::fmt::Debug for PackedVec {
     }
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
+fn varint_len(n: usize) -> usize {
+    varint::len(n as u64)
 }
 
-fn write_varint(out: &mut [u8], mut n: usize) -> usize {
-    let mut i = 0;
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out[i] = byte;
-            return i + 1;
-        }
-        out[i] = byte | 0x80;
-        i += 1;
-    }
+fn write_varint(out: &mut [u8], n: usize) -> usize {
+    varint::write(out, n as u64)
 }
 
 fn read_varint(bytes: &[u8]) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        n |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return (n, i + 1);
-        }
-        shift += 7;
-    }
-    panic!("truncated packed entry");
+    let (n, used) = varint::read(bytes).expect("truncated packed entry");
+    (n as usize, used)
 }
 
 impl PackedVec {

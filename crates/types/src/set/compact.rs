@@ -19,8 +19,8 @@
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 
-/// Longest LEB128 encoding of a usize.
-const MAX_VARINT: usize = 10;
+use crate::varint;
+
 /// Longest element the narrow layout can describe.
 const NIBBLE_MAX: usize = 15;
 
@@ -39,39 +39,17 @@ impl std::fmt::Debug for Compact {
     }
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
+fn varint_len(n: usize) -> usize {
+    varint::len(n as u64)
 }
 
-fn write_varint(out: &mut [u8], mut n: usize) -> usize {
-    let mut i = 0;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out[i] = low;
-            return i + 1;
-        }
-        out[i] = low | 0x80;
-        i += 1;
-    }
+fn write_varint(out: &mut [u8], n: usize) -> usize {
+    varint::write(out, n as u64)
 }
 
-/// Decodes a varint written by `write_varint`: (value, bytes used).
 fn read_varint(bytes: &[u8]) -> (usize, usize) {
-    let mut n = 0usize;
-    for (i, &b) in bytes.iter().enumerate().take(MAX_VARINT) {
-        n |= ((b & 0x7f) as usize) << (7 * i);
-        if b & 0x80 == 0 {
-            return (n, i + 1);
-        }
-    }
-    unreachable!("compact block with a malformed length")
+    let (n, used) = varint::read(bytes).expect("compact block with a malformed length");
+    (n as usize, used)
 }
 
 /// Upper bound of the bytes one more element adds (for size limits).

@@ -20,6 +20,7 @@
 //! therefore approximate trimming, identical to Redis's.
 
 use crate::bytebuf::ByteBuf;
+use crate::varint;
 
 use super::id::StreamId;
 
@@ -85,47 +86,24 @@ fn lp_str_len(s: &[u8]) -> usize {
     enc + lp_backlen_len(enc)
 }
 
-pub(crate) fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
 
-pub(crate) fn put_varint(out: &mut ByteBuf, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+pub(crate) fn put_varint(out: &mut ByteBuf, n: u64) {
+    let (buf, used) = varint::encode(n);
+    out.extend_from_slice(&buf[..used]);
 }
 
 /// Reads a varint at `*at`, advancing it.
 pub(crate) fn get_varint(data: &[u8], at: &mut usize) -> u64 {
-    let mut n = 0u64;
-    let mut shift = 0;
-    loop {
-        let byte = data[*at];
-        *at += 1;
-        n |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return n;
-        }
-        shift += 7;
-    }
+    let (n, used) = varint::read(&data[*at..]).expect("truncated stream node");
+    *at += used;
+    n
 }
 
 /// Writes `n` so that it can be decoded from its last byte backwards: the
 /// most significant group first without a marker, then each lower group
 /// with the high bit set.
 fn put_back_len(out: &mut ByteBuf, n: u64) {
-    let groups = varint_len(n);
+    let groups = varint::len(n);
     for i in (0..groups).rev() {
         let group = ((n >> (7 * i)) & 0x7f) as u8;
         out.push(if i == groups - 1 { group } else { group | 0x80 });
@@ -327,7 +305,7 @@ impl Node {
             let len = get_varint(data, &mut at) as usize;
             at += len;
         }
-        let end = at + varint_len((at - start) as u64);
+        let end = at + varint::len((at - start) as u64);
         RawEntry { id, flags, start, fields_at, field_count, end }
     }
 
@@ -478,7 +456,7 @@ mod tests {
             let mut buf = ByteBuf::new();
             buf.push(9);
             put_back_len(&mut buf, n);
-            assert_eq!(get_back_len(&buf, buf.len()), (n, varint_len(n)));
+            assert_eq!(get_back_len(&buf, buf.len()), (n, varint::len(n)));
         }
     }
 }

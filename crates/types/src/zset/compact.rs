@@ -26,6 +26,8 @@ use std::alloc::{self, Layout};
 use std::cmp::Ordering;
 use std::ptr::NonNull;
 
+use crate::varint;
+
 use super::skiplist::compare;
 
 /// Member lengths below this fit in the header nibble.
@@ -44,8 +46,6 @@ const SCORE_VARINT: u8 = 14;
 const SCORE_RAW: u8 = 15;
 /// Whole-number scores up to this magnitude use the integer forms.
 const WHOLE_SCORE_LIMIT: f64 = (1u64 << 53) as f64;
-/// Longest LEB128 value.
-const MAX_VARINT_BYTES: usize = 10;
 
 #[derive(Default)]
 pub(crate) struct Compact {
@@ -71,25 +71,10 @@ fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, 1).expect("compact sorted set layout")
 }
 
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
 
-fn write_varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn write_varint(out: &mut Vec<u8>, n: u64) {
+    let (buf, used) = varint::encode(n);
+    out.extend_from_slice(&buf[..used]);
 }
 
 /// Reads a varint through `byte(i)`, which yields the i-th byte.
@@ -100,7 +85,7 @@ fn read_varint_with(mut byte: impl FnMut(usize) -> u8) -> (u64, usize) {
         let b = byte(used);
         n |= ((b & 0x7f) as u64) << (7 * used);
         used += 1;
-        if b & 0x80 == 0 || used == MAX_VARINT_BYTES {
+        if b & 0x80 == 0 || used == varint::MAX_LEN {
             return (n, used);
         }
     }
@@ -163,11 +148,11 @@ pub(crate) fn push_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
 
 /// Encoded size of an element.
 pub(crate) fn entry_size(member: &[u8], score: f64) -> usize {
-    let len_bytes = if member.len() < INLINE_LEN_LIMIT { 0 } else { varint_len(member.len() as u64) };
+    let len_bytes = if member.len() < INLINE_LEN_LIMIT { 0 } else { varint::len(member.len() as u64) };
     let score_bytes = match score_form(score) {
         ScoreForm::Tiny(_) => 0,
         ScoreForm::Short(..) => 1,
-        ScoreForm::Varint(v) => varint_len(v),
+        ScoreForm::Varint(v) => varint::len(v),
         ScoreForm::Raw(_) => 8,
     };
     1 + len_bytes + member.len() + score_bytes
@@ -307,7 +292,7 @@ impl Compact {
             }
             return;
         }
-        let mut header = Vec::with_capacity(MAX_VARINT_BYTES);
+        let mut header = Vec::with_capacity(varint::MAX_LEN);
         write_varint(&mut header, new_count as u64);
         let (at, remove) = if self.block.is_none() { (0, 0) } else { (at - old_header, remove) };
         // Entries region of the old block, then the new block assembled.
