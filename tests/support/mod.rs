@@ -60,8 +60,9 @@ impl ServerProcess {
             let mut child = Command::new(&binary)
                 .args(&args)
                 .stdout(Stdio::null())
-                // A server's panic message, if any, reaches the test output.
-                .stderr(Stdio::inherit())
+                // Null, not inherited: a server outliving a failed test
+                // would hold the test's output pipe open.
+                .stderr(Stdio::null())
                 .spawn()
                 .expect("cannot start server");
             if wait_ready(&mut child, port) {
