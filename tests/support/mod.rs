@@ -12,9 +12,20 @@ use std::time::{Duration, Instant};
 
 use shoal_resp::{parse_value, Value};
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and one no other test of this
+/// process was given: two tests probing the same port would race to bind
+/// it, and one test's probe could briefly listen where another test's
+/// server is about to, resetting its first connection.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A server process that is killed when dropped.
@@ -106,12 +117,16 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
             return false;
         }
         if let Ok(mut c) = RawClient::connect(port) {
-            match c.call(&[b"INFO", b"server"]) {
+            c.send(&[b"INFO", b"server"]);
+            // A connection reset before our server listens (something
+            // else held the port for a moment) means: not ready yet.
+            let reply = c.try_read_raw().and_then(|raw| parse_value(&raw).ok().flatten().map(|(v, _)| v));
+            match reply {
                 // Another test's server can answer on this port if both
                 // probed the same free port; ours then failed to bind.
-                Value::Bulk(text) => return serves_as(&text, child.id()),
+                Some(Value::Bulk(text)) => return serves_as(&text, child.id()),
                 // NOAUTH when a password is set: it serves.
-                Value::Error(_) => return true,
+                Some(Value::Error(_)) => return true,
                 _ => {}
             }
         }
