@@ -20,8 +20,9 @@ fn keys(n: usize) -> Vec<String> {
 
 #[test]
 fn a_client_is_served_while_another_worker_is_busy() {
-    let server = ServerProcess::shoal(&["--threads", "2", "--enable-debug-command", "yes"]);
-    // Consecutive connections go to different workers (round robin).
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no", "--enable-debug-command", "yes"]);
+    // Without packing, consecutive connections go to different workers
+    // (round robin).
     let mut sleeper = server.client();
     let mut other = server.client();
     assert_eq!(sleeper.cmd("PING"), simple("PONG"));
@@ -42,7 +43,7 @@ fn a_client_is_served_while_another_worker_is_busy() {
 
 #[test]
 fn mset_is_atomic_for_concurrent_readers() {
-    let server = ServerProcess::shoal(&["--threads", "2"]);
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
     let keys = Arc::new(keys(8));
     let done = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -89,7 +90,7 @@ fn mset_is_atomic_for_concurrent_readers() {
 
 #[test]
 fn multi_exec_is_atomic_and_isolated() {
-    let server = ServerProcess::shoal(&["--threads", "2"]);
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
     let done = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for _ in 0..2 {
@@ -133,7 +134,7 @@ fn multi_exec_is_atomic_and_isolated() {
 
 #[test]
 fn watch_gives_optimistic_locking_across_threads() {
-    let server = ServerProcess::shoal(&["--threads", "2"]);
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
     server.client().cmd("SET counter 0");
     let mut workers = Vec::new();
     for _ in 0..4 {
@@ -163,7 +164,7 @@ fn watch_gives_optimistic_locking_across_threads() {
 
 #[test]
 fn rename_across_shards_is_never_seen_half_done() {
-    let server = ServerProcess::shoal(&["--threads", "2"]);
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
     server.client().cmd("SET here payload");
     let done = Arc::new(AtomicBool::new(false));
     let mover = {

@@ -31,8 +31,11 @@ pub struct ClientInfo {
     pub addr: String,
     pub local_addr: String,
     pub fd: i32,
-    /// Worker thread serving the client.
-    pub thread: usize,
+    /// Worker thread serving the client (it changes when the connection
+    /// moves, see placement.rs).
+    pub thread: AtomicUsize,
+    /// A worker the connection should move to, or `placement::NO_MOVE`.
+    pub move_to: AtomicUsize,
     pub created_ms: i64,
     pub name: Mutex<Option<Vec<u8>>>,
     pub user: Mutex<String>,

@@ -20,6 +20,7 @@ use crate::blocking::{self, Blocked, Wakeup};
 use crate::client::{Client, ClientInfo};
 use crate::dispatch::{dispatch, Outcome};
 use crate::log::Level;
+use crate::placement::NO_MOVE;
 use crate::server::Server;
 
 /// Bytes requested from the socket per read.
@@ -31,27 +32,67 @@ const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
 /// An idle input buffer larger than this is shrunk.
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
-/// Serves a client until it quits, is killed, times out or misbehaves.
-pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
+/// What a connection owns besides its socket. It moves with the socket
+/// when the connection changes workers (placement.rs).
+pub struct Session {
+    pub client: Client,
+    out: ReplyBuf,
+    input: Vec<u8>,
+    parser: RequestParser,
+}
+
+impl Session {
+    pub fn new(server: &Server, info: Arc<ClientInfo>) -> Box<Session> {
+        let authenticated = !server.tunables.requires_auth();
+        Box::new(Session {
+            client: Client::new(info, authenticated),
+            out: ReplyBuf::new(Protocol::Resp2),
+            input: Vec::with_capacity(READ_CHUNK_BYTES),
+            parser: RequestParser::new(),
+        })
+    }
+
+    /// Releases what the client held (transaction, watches, replica
+    /// link) and takes it out of the registry. Call before the socket
+    /// closes: CLIENT KILL shuts sockets down by descriptor, under the
+    /// registry's lock, so it must never see a descriptor that could
+    /// already belong to someone else.
+    pub fn close(mut self: Box<Self>, server: &Server) {
+        crate::families::transactions::discard_state(server, &mut self.client);
+        crate::families::replication::detach(server, &mut self.client);
+        server.clients.remove(self.client.info.id);
+    }
+}
+
+/// How serving a connection on this worker ended.
+pub enum Ended<S> {
+    /// The connection is closed and its session released.
+    Closed,
+    /// It continues on worker `2`, between two requests.
+    Move(S, Box<Session>, usize),
+}
+
+/// Serves a client until it quits, is killed, times out, misbehaves or
+/// is asked to move to another worker.
+pub async fn serve<S>(server: Arc<Server>, mut stream: S, mut session: Box<Session>) -> Ended<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let authenticated = !server.tunables.requires_auth();
-    let mut client = Client::new(info.clone(), authenticated);
-    let mut out = ReplyBuf::new(Protocol::Resp2);
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
-    let mut parser = RequestParser::new();
-    let result = client_loop(&server, &mut stream, &mut client, &mut out, &mut input, &mut parser).await;
-    if let Err(reason) = result {
-        server.log.log(Level::Verbose, &format!("Client id={} closed: {reason}", info.id));
+    let Session { client, out, input, parser } = &mut *session;
+    match client_loop(&server, &mut stream, client, out, input, parser).await {
+        Ok(Next::Move(target)) => return Ended::Move(stream, session, target),
+        Ok(Next::Close) => {}
+        Err(reason) => server.log.log(Level::Verbose, &format!("Client id={} closed: {reason}", client.info.id)),
     }
-    crate::families::transactions::discard_state(&server, &mut client);
-    crate::families::replication::detach(&server, &mut client);
-    // Leave the registry before the socket closes: CLIENT KILL shuts
-    // sockets down by descriptor, under the registry's lock, so it must
-    // never see a descriptor that could already belong to someone else.
-    server.clients.remove(info.id);
+    session.close(&server);
     let _ = stream.shutdown().await;
+    Ended::Closed
+}
+
+/// What the connection does after its loop.
+enum Next {
+    Close,
+    Move(usize),
 }
 
 async fn client_loop<S>(
@@ -61,13 +102,19 @@ async fn client_loop<S>(
     out: &mut ReplyBuf,
     input: &mut Vec<u8>,
     parser: &mut RequestParser,
-) -> Result<(), String>
+) -> Result<Next, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
         if client.info.is_killed() {
             return Err("killed".into());
+        }
+        // Between two requests, every reply written: the one point where
+        // the connection may change workers.
+        let target = client.info.move_to.swap(NO_MOVE, Ordering::Relaxed);
+        if target != NO_MOVE && target != client.info.thread.load(Ordering::Relaxed) && !client.is_replica {
+            return Ok(Next::Move(target));
         }
         read_some(server, stream, client, input, parser).await?;
         let limit = server.tunables.client_query_buffer_limit.load(Ordering::Relaxed);
@@ -78,10 +125,11 @@ where
         process_input(server, stream, client, out, input, parser).await?;
         flush(server, stream, out).await?;
         if client.close_after_reply {
-            return Ok(());
+            return Ok(Next::Close);
         }
         if let Some(stream_state) = client.replica_stream.take() {
-            return crate::replica_link::stream_to_replica(server, stream, client, stream_state).await;
+            crate::replica_link::stream_to_replica(server, stream, client, stream_state).await?;
+            return Ok(Next::Close);
         }
         client.info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
         client.info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
@@ -125,7 +173,7 @@ where
         Ok(0) => Err("connection closed by peer".into()),
         Ok(n) => {
             server.engine.stats.add(Stat::NetInputBytes, n as u64);
-            client.info.last_interaction_ms.store(coarse_now_ms(), Ordering::Relaxed);
+            client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
             Ok(())
         }
         Err(e) => Err(format!("read error: {e}")),
@@ -271,18 +319,6 @@ where
             }
         }
     }
-}
-
-/// Milliseconds since the epoch from the kernel's coarse clock (a few ms
-/// of resolution, no hardware clock read): enough for CLIENT LIST's idle
-/// seconds, and cheap on every read.
-fn coarse_now_ms() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
-        return now_ms();
-    }
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
 
 async fn wait_for_unpause(server: &Server) {

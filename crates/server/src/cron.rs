@@ -1,6 +1,6 @@
 //! The server's periodic work, on its own thread at `hz` times a second:
-//! the active expiry cycle, the ops/sec sample, pings to replicas, and
-//! the end of client pauses.
+//! the active expiry cycle, the ops/sec sample, pings to replicas, the
+//! end of client pauses, and the worker load balance (placement.rs).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,6 +53,7 @@ pub fn run(server: Arc<Server>) {
             server.engine.propagation.publish_raw(&[b"PING"]);
             last_ping = Instant::now();
         }
+        server.placement.balance(&server);
         std::thread::sleep(period.saturating_sub(started.elapsed()));
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod families;
 pub mod log;
 pub mod net;
+pub mod placement;
 pub mod replica_link;
 pub mod server;
 

@@ -1,9 +1,10 @@
 //! Listening sockets, worker threads and connection hand-off.
 //!
 //! One acceptor thread accepts TCP and Unix-socket connections and hands
-//! them round-robin to the worker threads; each worker runs a
-//! single-threaded runtime that serves its connections to completion, so
-//! a connection never migrates between cores.
+//! each to a worker thread chosen by placement.rs; each worker runs a
+//! single-threaded runtime serving its connections. A connection moves to
+//! another worker only between two of its requests, when placement asks
+//! (its socket and session travel through the target worker's channel).
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -14,12 +15,16 @@ use socket2::{Domain, Socket, TcpKeepalive, Type};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::client::{flags, ClientInfo, NO_COMMAND};
+use crate::conn::{Ended, Session};
 use crate::server::Server;
 
 /// A connection on its way to a worker.
 pub enum Incoming {
     Tcp(std::net::TcpStream, SocketAddr, SocketAddr),
     Unix(std::os::unix::net::UnixStream, String),
+    /// A live connection moving from another worker.
+    MovingTcp(std::net::TcpStream, Box<Session>),
+    MovingUnix(std::os::unix::net::UnixStream, Box<Session>),
 }
 
 /// Bound listeners, ready to accept.
@@ -98,10 +103,11 @@ pub fn start(server: Arc<Server>, listeners: Listeners) -> Result<(), String> {
             .spawn(move || worker(server, index, receiver))
             .map_err(|e| e.to_string())?;
     }
+    server.placement.set_senders(workers);
     let server_for_acceptor = server.clone();
     std::thread::Builder::new()
         .name("shoal-accept".into())
-        .spawn(move || acceptor(server_for_acceptor, listeners, workers))
+        .spawn(move || acceptor(server_for_acceptor, listeners))
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -114,7 +120,14 @@ fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Inc
     if server.config.get_bool("worker-sched-batch") {
         sched_batch();
     }
-    let rt = runtime();
+    server.placement.worker_started(index);
+    let (parking, unparked) = (server.clone(), server.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(move || parking.placement.parking(index))
+        .on_thread_unpark(move || unparked.placement.unparked(index))
+        .build()
+        .expect("cannot build a runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         while let Some(connection) = incoming.recv().await {
@@ -141,26 +154,86 @@ fn sched_batch() {
     let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
 
-async fn serve(server: Arc<Server>, thread: usize, connection: Incoming) {
-    let info = match &connection {
-        Incoming::Tcp(stream, peer, local) => client_info(&server, thread, peer.to_string(), local.to_string(), stream.as_raw_fd(), false),
-        Incoming::Unix(stream, path) => client_info(&server, thread, format!("{path}:0"), path.clone(), stream.as_raw_fd(), true),
+async fn serve(server: Arc<Server>, index: usize, connection: Incoming) {
+    let load = &server.placement.workers[index];
+    load.connections.fetch_add(1, Ordering::Relaxed);
+    let new_session = |info: Arc<ClientInfo>| {
+        server.clients.insert(info.clone());
+        Session::new(&server, info)
     };
-    server.clients.insert(info.clone());
     match connection {
-        Incoming::Tcp(stream, _, _) => {
-            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                crate::conn::serve(server.clone(), stream, info.clone()).await;
-            }
+        Incoming::Tcp(stream, peer, local) => {
+            let info = client_info(&server, index, peer.to_string(), local.to_string(), stream.as_raw_fd(), false);
+            run(&server, index, stream, new_session(info)).await
         }
-        Incoming::Unix(stream, _) => {
-            if let Ok(stream) = tokio::net::UnixStream::from_std(stream) {
-                crate::conn::serve(server.clone(), stream, info.clone()).await;
-            }
+        Incoming::Unix(stream, path) => {
+            let info = client_info(&server, index, format!("{path}:0"), path.clone(), stream.as_raw_fd(), true);
+            run(&server, index, stream, new_session(info)).await
         }
+        Incoming::MovingTcp(stream, session) => run(&server, index, stream, session).await,
+        Incoming::MovingUnix(stream, session) => run(&server, index, stream, session).await,
     }
-    // The connection left the registry before closing its socket.
-    server.clients.remove(info.id);
+    load.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A socket type a worker can serve and hand on to another worker.
+trait WorkerSocket: Sized {
+    type Async: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin;
+    fn register(self) -> std::io::Result<Self::Async>;
+    fn deregister(socket: Self::Async) -> std::io::Result<Self>;
+    fn moving(self, session: Box<Session>) -> Incoming;
+}
+
+impl WorkerSocket for std::net::TcpStream {
+    type Async = tokio::net::TcpStream;
+    fn register(self) -> std::io::Result<Self::Async> {
+        tokio::net::TcpStream::from_std(self)
+    }
+    fn deregister(socket: Self::Async) -> std::io::Result<Self> {
+        socket.into_std()
+    }
+    fn moving(self, session: Box<Session>) -> Incoming {
+        Incoming::MovingTcp(self, session)
+    }
+}
+
+impl WorkerSocket for std::os::unix::net::UnixStream {
+    type Async = tokio::net::UnixStream;
+    fn register(self) -> std::io::Result<Self::Async> {
+        tokio::net::UnixStream::from_std(self)
+    }
+    fn deregister(socket: Self::Async) -> std::io::Result<Self> {
+        socket.into_std()
+    }
+    fn moving(self, session: Box<Session>) -> Incoming {
+        Incoming::MovingUnix(self, session)
+    }
+}
+
+/// Serves a connection on this worker until it closes or moves on.
+async fn run<T: WorkerSocket>(server: &Arc<Server>, index: usize, socket: T, session: Box<Session>) {
+    let info = session.client.info.clone();
+    info.thread.store(index, Ordering::Relaxed);
+    let socket = match socket.register() {
+        Ok(socket) => socket,
+        Err(_) => return closed(server, session),
+    };
+    if let Ended::Move(socket, session, target) = crate::conn::serve(server.clone(), socket, session).await {
+        match T::deregister(socket) {
+            Ok(socket) => {
+                server.placement.moves.fetch_add(1, Ordering::Relaxed);
+                server.placement.send(target, socket.moving(session));
+            }
+            Err(_) => closed(server, session),
+        }
+        return;
+    }
+    server.connected.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Releases a connection that could not be served further.
+fn closed(server: &Server, session: Box<Session>) {
+    session.close(server);
     server.connected.fetch_sub(1, Ordering::AcqRel);
 }
 
@@ -171,7 +244,8 @@ fn client_info(server: &Server, thread: usize, addr: String, local_addr: String,
         addr,
         local_addr,
         fd,
-        thread,
+        thread: thread.into(),
+        move_to: crate::placement::NO_MOVE.into(),
         created_ms: now,
         name: Default::default(),
         user: parking_lot::Mutex::new("default".to_string()),
@@ -194,32 +268,31 @@ fn client_info(server: &Server, thread: usize, addr: String, local_addr: String,
     Arc::new(info)
 }
 
-fn acceptor(server: Arc<Server>, listeners: Listeners, workers: Vec<UnboundedSender<Incoming>>) {
+fn acceptor(server: Arc<Server>, listeners: Listeners) {
     let rt = runtime();
     rt.block_on(async move {
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for listener in listeners.tcp {
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
-            let (server, workers, next) = (server.clone(), workers.clone(), next.clone());
+            let server = server.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     let Ok((stream, peer)) = listener.accept().await else { continue };
                     let local = stream.local_addr().unwrap_or(peer);
                     let Ok(stream) = stream.into_std() else { continue };
                     configure_tcp(&server, &stream);
-                    hand_off(&server, &workers, &next, Incoming::Tcp(stream, peer, local));
+                    hand_off(&server, Incoming::Tcp(stream, peer, local));
                 }
             }));
         }
         if let Some((listener, path)) = listeners.unix {
             let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
-            let (server, workers, next) = (server.clone(), workers.clone(), next.clone());
+            let server = server.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else { continue };
                     let Ok(stream) = stream.into_std() else { continue };
-                    hand_off(&server, &workers, &next, Incoming::Unix(stream, path.clone()));
+                    hand_off(&server, Incoming::Unix(stream, path.clone()));
                 }
             }));
         }
@@ -238,12 +311,7 @@ fn configure_tcp(server: &Server, stream: &std::net::TcpStream) {
     }
 }
 
-fn hand_off(
-    server: &Server,
-    workers: &[UnboundedSender<Incoming>],
-    next: &std::sync::atomic::AtomicUsize,
-    connection: Incoming,
-) {
+fn hand_off(server: &Server, connection: Incoming) {
     server.engine.stats.incr(shoal_engine::Stat::ConnectionsReceived);
     let limit = server.tunables.maxclients.load(Ordering::Relaxed).max(1) as usize;
     if server.connected.fetch_add(1, Ordering::AcqRel) >= limit {
@@ -259,8 +327,8 @@ fn hand_off(
             return;
         }
     }
-    let index = next.fetch_add(1, Ordering::Relaxed) % workers.len();
-    let _ = workers[index].send(connection);
+    let index = server.placement.choose(server.config.get_bool("worker-packing"));
+    server.placement.send(index, connection);
 }
 
 fn refuse(connection: Incoming, message: &[u8]) {
@@ -274,6 +342,7 @@ fn refuse(connection: Incoming, message: &[u8]) {
             let _ = s.set_nonblocking(false);
             let _ = s.write_all(message);
         }
+        Incoming::MovingTcp(..) | Incoming::MovingUnix(..) => {}
     }
 }
 

@@ -261,6 +261,8 @@ pub struct Server {
     pub executable: String,
     pub tcp_port: AtomicU64,
     pub threads: usize,
+    /// Which worker serves which connection.
+    pub placement: crate::placement::Placement,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -293,6 +295,7 @@ impl Server {
             started_ms: now_ms(),
             executable,
             threads,
+            placement: crate::placement::Placement::new(threads),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),

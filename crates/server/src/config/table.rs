@@ -77,6 +77,11 @@ pub const DEFS: &[Def] = &[
     int("threads", "", IMMUTABLE, 0, 1024, "0"),
     // Shoal's own: worker threads run under SCHED_BATCH (see net.rs).
     boolean("worker-sched-batch", "", IMMUTABLE, false),
+    // Shoal's own: pack connections onto as few workers as their load
+    // needs, spreading when one gets busy (see placement.rs).
+    boolean("worker-packing", "", MODIFIABLE, true),
+    int("worker-spread-pct", "", MODIFIABLE, 1, 100, "85"),
+    int("worker-pack-pct", "", MODIFIABLE, 1, 100, "75"),
     int("io-threads", "", IMMUTABLE, 1, 128, "1"),
     boolean("io-threads-do-reads", "", IMMUTABLE, false),
     // General.

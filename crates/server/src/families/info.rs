@@ -23,7 +23,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "cluster",
     "keyspace",
 ];
-const EXTRA_SECTIONS: &[&str] = &["commandstats", "latencystats"];
+const EXTRA_SECTIONS: &[&str] = &["commandstats", "latencystats", "workers"];
 
 fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
@@ -90,6 +90,7 @@ pub fn render(server: &Server, wanted: &[String], keyspace: &[(usize, usize)]) -
             "keyspace" => keyspace_section(keyspace, &mut out),
             "commandstats" => commandstats_section(server, &mut out),
             "latencystats" => out.push_str("# Latencystats\r\n"),
+            "workers" => workers_section(server, &mut out),
             _ => {}
         }
     }
@@ -135,6 +136,27 @@ fn server_section(server: &Server, out: &mut String) {
     );
     field!(out, "io_threads_active", 0);
     field!(out, "worker_threads", server.threads);
+}
+
+/// Shoal's own section: the worker threads and where connections run.
+fn workers_section(server: &Server, out: &mut String) {
+    let placement = &server.placement;
+    out.push_str("# Workers\r\n");
+    field!(out, "workers", placement.workers.len());
+    field!(out, "workers_active", placement.active());
+    field!(out, "worker_packing", if server.config.get_bool("worker-packing") { "yes" } else { "no" });
+    field!(out, "connection_moves", placement.moves.load(Ordering::Relaxed));
+    for (index, worker) in placement.workers.iter().enumerate() {
+        field!(
+            out,
+            format!("worker{index}"),
+            format!(
+                "clients={},cpu_pct={}",
+                worker.connections.load(Ordering::Relaxed),
+                worker.cpu_pct.load(Ordering::Relaxed)
+            )
+        );
+    }
 }
 
 fn os_name() -> String {

@@ -1,0 +1,248 @@
+//! Which worker serves which connection.
+//!
+//! Every worker can serve clients, but a worker that wakes for one request
+//! at a time costs more CPU per request than one that wakes for a batch:
+//! each sleep and wake-up is a pair of context switches. So connections
+//! are packed onto as few workers as their load needs ("active" workers
+//! 0..k), and spread over more when a worker gets busy:
+//!
+//! * New connections go round-robin to the active workers, skipping one
+//!   that has been awake (running commands without a break) for longer
+//!   than [`STUCK_MS`], e.g. inside DEBUG SLEEP or a long KEYS: it would
+//!   not serve them soon. If every active worker is stuck, an inactive
+//!   one takes the connection.
+//! * Every [`BALANCE_PERIOD_MS`] the cron thread reads each worker's CPU
+//!   time. If an active worker used more than `worker-spread-pct` percent
+//!   of a core, one more worker becomes active and takes a share of the
+//!   busy workers' connections. If the active workers' load would fit in
+//!   fewer workers each below `worker-pack-pct`, the highest ones stop
+//!   being active and hand their connections to the rest (at most once
+//!   per [`PACK_COOLDOWN_MS`], so a load near a threshold does not
+//!   oscillate).
+//! * A connection moves only between two of its own requests, when its
+//!   replies are written and it is not blocked, in a transaction's wait
+//!   or streaming to a replica: it sees the request to move at the top of
+//!   its loop, hands its socket and state to the target worker and
+//!   resumes there. Moving changes nothing a client can observe: the
+//!   keyspace, locks and wake-ups do not depend on the worker.
+//!
+//! `worker-packing no` restores plain round-robin over all workers with no
+//! moves.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::net::Incoming;
+use crate::server::Server;
+
+/// A worker awake this long without parking is considered stuck.
+pub const STUCK_MS: i64 = 50;
+/// How often the load is measured and the active set adjusted.
+pub const BALANCE_PERIOD_MS: i64 = 200;
+/// Shrinking the active set waits this long after any change.
+pub const PACK_COOLDOWN_MS: i64 = 1000;
+
+/// "No move requested" in `ClientInfo::move_to`.
+pub const NO_MOVE: usize = usize::MAX;
+
+/// What one worker publishes about itself.
+#[derive(Default)]
+pub struct WorkerLoad {
+    /// Coarse milliseconds when it last woke up; 0 while parked.
+    awake_since_ms: AtomicI64,
+    /// Its thread's CPU-time clock, once the thread has started.
+    cpu_clock: OnceLock<libc::clockid_t>,
+    /// Connections it serves now.
+    pub connections: AtomicUsize,
+    /// CPU use over the last balance period, in percent of a core.
+    pub cpu_pct: AtomicU32,
+}
+
+/// Balancer memory between two periods.
+struct Sample {
+    at_ms: i64,
+    cpu_ns: Vec<u64>,
+    last_change_ms: i64,
+}
+
+pub struct Placement {
+    pub workers: Vec<WorkerLoad>,
+    /// Workers 0..active take new connections.
+    active: AtomicUsize,
+    next: AtomicUsize,
+    /// Connections moved between workers since start.
+    pub moves: AtomicU64,
+    senders: OnceLock<Vec<UnboundedSender<Incoming>>>,
+    sample: Mutex<Option<Sample>>,
+}
+
+impl Placement {
+    pub fn new(threads: usize) -> Placement {
+        Placement {
+            workers: (0..threads.max(1)).map(|_| WorkerLoad::default()).collect(),
+            active: AtomicUsize::new(1),
+            next: AtomicUsize::new(0),
+            moves: AtomicU64::new(0),
+            senders: OnceLock::new(),
+            sample: Mutex::new(None),
+        }
+    }
+
+    pub fn set_senders(&self, senders: Vec<UnboundedSender<Incoming>>) {
+        let _ = self.senders.set(senders);
+    }
+
+    /// Hands a connection (new or moving) to worker `index`.
+    pub fn send(&self, index: usize, connection: Incoming) {
+        if let Some(senders) = self.senders.get() {
+            let _ = senders[index % senders.len()].send(connection);
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Called on the worker's own thread when it starts.
+    pub fn worker_started(&self, index: usize) {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: asks for the calling thread's CPU clock id, written to a
+        // valid local.
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+            let _ = self.workers[index].cpu_clock.set(clock);
+        }
+    }
+
+    /// Runtime hook: the worker woke up.
+    pub fn unparked(&self, index: usize) {
+        self.workers[index].awake_since_ms.store(coarse_now_ms(), Ordering::Relaxed);
+    }
+
+    /// Runtime hook: the worker is about to sleep.
+    pub fn parking(&self, index: usize) {
+        self.workers[index].awake_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn stuck(&self, index: usize, now_ms: i64) -> bool {
+        let since = self.workers[index].awake_since_ms.load(Ordering::Relaxed);
+        since != 0 && now_ms - since > STUCK_MS
+    }
+
+    /// The worker a new connection goes to.
+    pub fn choose(&self, packing: bool) -> usize {
+        let all = self.workers.len();
+        let next = self.next.fetch_add(1, Ordering::Relaxed);
+        if !packing {
+            return next % all;
+        }
+        let active = self.active().clamp(1, all);
+        let now = coarse_now_ms();
+        (0..active)
+            .map(|offset| (next + offset) % active)
+            .chain(active..all)
+            .find(|&index| !self.stuck(index, now))
+            .unwrap_or(next % active)
+    }
+
+    /// One balance step, from the cron thread.
+    pub fn balance(&self, server: &Server) {
+        let now = coarse_now_ms();
+        let cpu_ns: Vec<u64> = self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
+        let mut guard = self.sample.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(previous) = guard.as_mut() else {
+            *guard = Some(Sample { at_ms: now, cpu_ns, last_change_ms: now });
+            return;
+        };
+        let elapsed_ms = now - previous.at_ms;
+        if elapsed_ms < BALANCE_PERIOD_MS {
+            return;
+        }
+        let pct: Vec<u32> = cpu_ns
+            .iter()
+            .zip(&previous.cpu_ns)
+            .map(|(now_ns, then_ns)| (now_ns.saturating_sub(*then_ns) / 10_000 / elapsed_ms.max(1) as u64) as u32)
+            .collect();
+        for (worker, p) in self.workers.iter().zip(&pct) {
+            worker.cpu_pct.store(*p, Ordering::Relaxed);
+        }
+        previous.at_ms = now;
+        previous.cpu_ns = cpu_ns;
+        if !server.config.get_bool("worker-packing") {
+            return;
+        }
+        let all = self.workers.len();
+        let active = self.active().clamp(1, all);
+        let spread_at = server.config.get_int("worker-spread-pct") as u32;
+        let pack_below = server.config.get_int("worker-pack-pct").max(1) as u32;
+        let busiest = pct[..active].iter().copied().max().unwrap_or(0);
+        let total: u32 = pct[..active].iter().sum();
+        if busiest > spread_at && active < all {
+            self.active.store(active + 1, Ordering::Relaxed);
+            previous.last_change_ms = now;
+            self.spread(server, active + 1);
+        } else if active > 1 && now - previous.last_change_ms >= PACK_COOLDOWN_MS {
+            // The fewest workers that carry this load below the threshold.
+            let needed = (total.div_ceil(pack_below) as usize).max(1);
+            if needed < active {
+                self.active.store(needed, Ordering::Relaxed);
+                previous.last_change_ms = now;
+                self.pack(server, needed);
+            }
+        }
+    }
+
+    /// `active` workers now: each takes an equal share of the recently
+    /// busy connections; the excess of each worker moves to the newest.
+    fn spread(&self, server: &Server, active: usize) {
+        let newest = active - 1;
+        let recent = coarse_now_ms() - 1000;
+        let mut seen = vec![0usize; self.workers.len()];
+        for info in server.clients.all() {
+            let thread = info.thread.load(Ordering::Relaxed);
+            if thread >= newest || info.last_interaction_ms.load(Ordering::Relaxed) < recent {
+                continue;
+            }
+            seen[thread] += 1;
+            // Every `active`-th busy connection of each worker moves.
+            if seen[thread] % active == 0 {
+                info.move_to.store(newest, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Only workers 0..active stay: the others' connections move to them.
+    fn pack(&self, server: &Server, active: usize) {
+        let mut target = 0;
+        for info in server.clients.all() {
+            if info.thread.load(Ordering::Relaxed) >= active {
+                info.move_to.store(target % active, Ordering::Relaxed);
+                target += 1;
+            }
+        }
+    }
+}
+
+/// CPU time of a thread clock, in nanoseconds.
+fn thread_cpu_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; a stale clock id of an
+    // exited thread makes the call fail, not misbehave.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Milliseconds since the epoch from the kernel's coarse clock (a few ms
+/// of resolution, no hardware clock read): cheap enough for every wake-up
+/// and every read.
+pub fn coarse_now_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return shoal_engine::now_ms();
+    }
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
