@@ -206,7 +206,7 @@ impl Placement {
             }
             seen[thread] += 1;
             // Every `active`-th busy connection of each worker moves.
-            if seen[thread] % active == 0 {
+            if seen[thread].is_multiple_of(active) {
                 info.move_to.store(newest, Ordering::Relaxed);
             }
         }
