@@ -106,26 +106,32 @@ impl Keyspace {
         shards.sort_unstable();
         let mut held = SmallVec::new();
         let mut previous = None;
+        let mut waited = false;
         for &i in shards.iter() {
             if previous != Some(i) {
-                held.push((i, self.shards[i as usize].0.lock()));
+                let mutex = &self.shards[i as usize].0;
+                let guard = mutex.try_lock().unwrap_or_else(|| {
+                    waited = true;
+                    mutex.lock()
+                });
+                held.push((i, guard));
                 previous = Some(i);
             }
         }
-        ShardLocks { held, all: false }
+        ShardLocks { held, all: false, waited }
     }
 
     /// Locks one shard.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
         let mut held = SmallVec::new();
         held.push((shard, self.shards[shard as usize].0.lock()));
-        ShardLocks { held, all: false }
+        ShardLocks { held, all: false, waited: true }
     }
 
     /// Locks every shard.
     pub fn lock_all(&self) -> ShardLocks<'_> {
         let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
-        ShardLocks { held, all: true }
+        ShardLocks { held, all: true, waited: true }
     }
 }
 
@@ -134,6 +140,10 @@ pub struct ShardLocks<'a> {
     /// Sorted by index; when `all`, index i is at position i.
     held: SmallVec<[(ShardIndex, MutexGuard<'a, Shard>); 4]>,
     all: bool,
+    /// False when every shard was free at once (the unit may then take its
+    /// time from the command before it, see `clock_hint`); true when it
+    /// may have waited for another unit.
+    pub waited: bool,
 }
 
 impl<'a> ShardLocks<'a> {
@@ -167,6 +177,13 @@ impl<'a> ShardLocks<'a> {
             Some((_, guard)) => guard,
             None => panic!("shard {shard} used without being locked: the command's key specs missed a key"),
         }
+    }
+
+    /// True if some held shard satisfies `test` (for a handful of shards:
+    /// with every shard held, true without looking).
+    #[inline]
+    pub fn any_held(&self, test: impl Fn(&Shard) -> bool) -> bool {
+        self.all || self.held.iter().any(|(_, guard)| test(guard))
     }
 
     /// The shard holding `key`.

@@ -40,6 +40,53 @@ pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
+/// One clock read per command in a batch: the time a command ends is the
+/// time the next command of the same pipelined batch starts, microseconds
+/// apart. A worker records each command's end (`end_ns`, for
+/// commandstats); the next unit on that thread starts from it if its
+/// shards were free at once, and forgets it (`forget`) whenever it stops
+/// to wait for anything (the next read, a flush, a blocked or paused
+/// client), so a stale time is never used. A unit that had to wait for a
+/// shard reads the clock after getting it, so a shard's units never see
+/// time go backwards by more than the parsing of one request.
+pub mod clock_hint {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LAST_END_NS: Cell<i64> = const { Cell::new(0) };
+    }
+
+    /// Start time of a command: the previous command's end, if recorded.
+    #[inline]
+    pub fn start_ns() -> i64 {
+        match LAST_END_NS.with(|t| t.replace(0)) {
+            0 => super::now_ns(),
+            t => t,
+        }
+    }
+
+    /// A fresh reading (the hint is dropped).
+    #[inline]
+    pub fn fresh() -> i64 {
+        LAST_END_NS.with(|t| t.set(0));
+        super::now_ns()
+    }
+
+    /// End time of a command, remembered as the next one's start.
+    #[inline]
+    pub fn end_ns() -> i64 {
+        let now = super::now_ns();
+        LAST_END_NS.with(|t| t.set(now));
+        now
+    }
+
+    /// The worker is about to wait: the next command reads the clock.
+    #[inline]
+    pub fn forget() {
+        LAST_END_NS.with(|t| t.set(0));
+    }
+}
+
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -116,12 +163,15 @@ impl Engine {
 
     /// Starts an execution unit over the given shards.
     pub fn begin(&self, shards: &mut [ShardIndex], db: usize) -> Tx<'_> {
-        Tx::new(self, self.keyspace.lock(shards), db, now_ns())
+        let locks = self.keyspace.lock(shards);
+        let started = if locks.waited { clock_hint::fresh() } else { clock_hint::start_ns() };
+        Tx::new(self, locks, db, started)
     }
 
     /// Starts an execution unit over every shard.
     pub fn begin_all(&self, db: usize) -> Tx<'_> {
-        Tx::new(self, self.keyspace.lock_all(), db, now_ns())
+        let locks = self.keyspace.lock_all();
+        Tx::new(self, locks, db, clock_hint::fresh())
     }
 
     /// Number of keys in `db` (including logically expired ones, as Redis).

@@ -320,6 +320,11 @@ impl<'a> Tx<'a> {
 
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
+        // Nobody watches a key of the held shards (the common case): no
+        // need to find the key's shard.
+        if !self.locks.any_held(|shard| !shard.watched.is_empty()) {
+            return;
+        }
         self.touch_shard(db, key, shard_of(key));
     }
 
@@ -330,6 +335,9 @@ impl<'a> Tx<'a> {
     /// XREADGROUP waiters fail), and explicitly for XADD, XGROUP DESTROY,
     /// SWAPDB and flushes; not for other changes.
     pub fn signal_ready_in(&mut self, db: usize, key: &[u8]) {
+        if !self.locks.any_held(|shard| !shard.blocked.is_empty()) {
+            return;
+        }
         self.signal_shard(db, key, shard_of(key));
     }
 

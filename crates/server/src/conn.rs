@@ -192,6 +192,8 @@ async fn process_input<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // Time passed while reading: the first command reads the clock.
+    shoal_engine::clock_hint::forget();
     let mut position = 0;
     loop {
         if client.close_after_reply || client.replica_stream.is_some() {
@@ -339,7 +341,9 @@ where
     if out.is_empty() {
         return Ok(());
     }
-    stream.write_all(&out.buf).await.map_err(|e| format!("write error: {e}"))?;
+    let written = stream.write_all(&out.buf).await;
+    shoal_engine::clock_hint::forget();
+    written.map_err(|e| format!("write error: {e}"))?;
     server.engine.stats.add(Stat::NetOutputBytes, out.len() as u64);
     out.buf.clear();
     if out.buf.capacity() > FLUSH_THRESHOLD_BYTES * 4 {

@@ -293,7 +293,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     let mut tx = begin(server, client.db, cmd, handler.locking, argv);
     // The command's time starts once its locks are held (one clock read
     // serves the unit's frozen time and commandstats).
-    let started_ns = tx.as_ref().map_or_else(shoal_engine::now_ns, |t| t.started_ns);
+    let started_ns = tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
     if let Some(tx) = tx.as_mut() {
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
     }
@@ -403,7 +403,7 @@ pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan 
 fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool) {
     let counters = server.counters(cmd.id);
     counters.calls.fetch_add(1, Ordering::Relaxed);
-    let elapsed = (shoal_engine::now_ns() - started_ns).max(0) as u64;
+    let elapsed = (shoal_engine::clock_hint::end_ns() - started_ns).max(0) as u64;
     counters.nanos.fetch_add(elapsed, Ordering::Relaxed);
     if failed {
         counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -120,9 +120,11 @@ impl Placement {
         self.workers[index].awake_since_ms.store(coarse_now_ms(), Ordering::Relaxed);
     }
 
-    /// Runtime hook: the worker is about to sleep.
+    /// Runtime hook: the worker is about to sleep (the time the last
+    /// command ended goes stale).
     pub fn parking(&self, index: usize) {
         self.workers[index].awake_since_ms.store(0, Ordering::Relaxed);
+        shoal_engine::clock_hint::forget();
     }
 
     fn stuck(&self, index: usize, now_ms: i64) -> bool {
