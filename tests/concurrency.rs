@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -33,11 +32,8 @@ fn a_client_is_served_while_another_worker_is_busy() {
     // The other worker answers while the first one is still inside DEBUG SLEEP:
     // with a single command thread this PING would wait for the sleep to end.
     assert_eq!(other.cmd("PING"), simple("PONG"));
-    sleeper.stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let still_sleeping = matches!(sleeper.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    let still_sleeping = support::no_reply_yet(&mut sleeper);
     assert!(still_sleeping, "PING was only answered after DEBUG SLEEP finished");
-    sleeper.stream.set_nonblocking(false).unwrap();
     assert_eq!(sleeper.read(), simple("OK"));
 }
 

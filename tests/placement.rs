@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -54,11 +53,8 @@ fn a_new_client_avoids_a_worker_stuck_in_a_command() {
     thread::sleep(Duration::from_millis(300));
     let mut other = server.client();
     assert_eq!(other.cmd("PING"), simple("PONG"));
-    sleeper.stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let still_sleeping = matches!(sleeper.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    let still_sleeping = support::no_reply_yet(&mut sleeper);
     assert!(still_sleeping, "the new client was only served after DEBUG SLEEP finished");
-    sleeper.stream.set_nonblocking(false).unwrap();
     let info = workers_info(&mut other);
     assert_eq!((clients_of(&info, 0), clients_of(&info, 1)), (1, 1), "{info:?}");
     assert_eq!(sleeper.read(), simple("OK"));

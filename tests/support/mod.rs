@@ -311,6 +311,16 @@ pub fn compare_script_with_redis(script: &str, resp3: bool) {
     }
 }
 
+/// True if nothing has arrived on the connection yet (checked without
+/// waiting): e.g. a command is still running.
+pub fn no_reply_yet(c: &mut RawClient) -> bool {
+    c.stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let pending = matches!(c.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    c.stream.set_nonblocking(false).unwrap();
+    pending
+}
+
 /// Waits (up to 20 s) until INFO clients reports `count` blocked clients.
 pub fn wait_blocked(c: &mut RawClient, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
