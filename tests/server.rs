@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shoal_resp::Value;
-use support::{bulk, error, simple, ServerProcess};
+use support::{bulk, error, simple, RawClient, ServerProcess};
 
 fn shoal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shoal-server"))
@@ -285,4 +285,92 @@ fn worker_threads_run_sched_batch_only_when_configured() {
     let batch = ServerProcess::shoal(&["--threads", "2", "--worker-sched-batch", "yes"]);
     assert_eq!(thread_policies(batch.pid(), "shoal-worker"), vec![SCHED_BATCH; 2]);
     assert_eq!(thread_policies(batch.pid(), "shoal-accept"), vec![SCHED_OTHER]);
+}
+
+/// The argument lists of SLOWLOG GET's entries, newest first.
+fn slowlog_commands(c: &mut RawClient) -> Vec<Vec<String>> {
+    let Value::Array(entries) = c.cmd("SLOWLOG GET -1") else { panic!("SLOWLOG GET") };
+    entries
+        .into_iter()
+        .map(|entry| {
+            let Value::Array(fields) = entry else { panic!("entry") };
+            assert_eq!(fields.len(), 6, "id, time, duration, args, peer, name");
+            let Value::Array(args) = &fields[3] else { panic!("args") };
+            args.iter()
+                .map(|a| match a {
+                    Value::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn slowlog_keeps_slow_commands_trimmed_and_redacted() {
+    let server = ServerProcess::shoal(&["--enable-debug-command", "yes", "--slowlog-log-slower-than", "100000"]);
+    let mut c = server.client();
+    assert_eq!(c.cmd("SLOWLOG LEN"), Value::Int(0));
+    c.cmd("PING");
+    assert_eq!(c.cmd("SLOWLOG LEN"), Value::Int(0), "fast commands are not logged");
+    c.cmd("CLIENT SETNAME sleeper");
+    c.cmd("DEBUG SLEEP 0.2");
+    let Value::Array(entries) = c.cmd("SLOWLOG GET") else { panic!() };
+    let Value::Array(fields) = &entries[0] else { panic!() };
+    assert!(matches!(fields[2], Value::Int(us) if us >= 200_000), "{fields:?}");
+    assert_eq!(fields[5], Value::Bulk(b"sleeper".to_vec()));
+
+    c.cmd("CONFIG SET slowlog-log-slower-than 0");
+    c.cmd("SLOWLOG RESET");
+    let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"s"];
+    sadd.extend(many.iter().map(|m| m.as_bytes()));
+    c.call(&sadd);
+    let long = "x".repeat(130);
+    c.call(&[b"SET", b"k", long.as_bytes()]);
+    c.cmd("CONFIG SET requirepass sesame");
+    c.cmd("CONFIG SET requirepass");
+    c.call(&[b"CONFIG", b"SET", b"requirepass", b""]);
+    c.cmd("AUTH nobody wrong");
+    c.cmd("MULTI");
+    c.cmd("INCR n");
+    c.cmd("EXEC");
+    let logged = slowlog_commands(&mut c);
+    let newest_first: Vec<String> = logged.iter().map(|a| a.join(" ")).collect();
+    // Queued commands are logged when EXEC runs them, EXEC itself is not;
+    // commands refused before running (the CONFIG SET missing its value)
+    // are not logged.
+    assert_eq!(newest_first[0], "INCR n", "{newest_first:?}");
+    assert_eq!(newest_first[1], "MULTI");
+    assert_eq!(newest_first[2], "AUTH (redacted) (redacted)");
+    assert_eq!(newest_first[3], "CONFIG SET requirepass (redacted)");
+    assert_eq!(newest_first[4], "CONFIG SET requirepass (redacted)");
+    assert_eq!(logged[5][2], format!("{}... (2 more bytes)", "x".repeat(128)));
+    assert_eq!(newest_first[7], "SLOWLOG RESET");
+    let sadd_logged = &logged[6];
+    assert_eq!(sadd_logged.len(), 32);
+    assert_eq!(sadd_logged[31], "... (11 more arguments)");
+    assert_eq!(sadd_logged[30], "28");
+
+    // A blocked command is logged once served.
+    c.cmd("SLOWLOG RESET");
+    let mut waiter = server.client();
+    waiter.send(&[b"BLPOP", b"list", b"0"]);
+    support::wait_blocked(&mut c, 1);
+    c.cmd("LPUSH list a");
+    assert_eq!(waiter.read(), Value::Array(vec![Value::Bulk(b"list".to_vec()), Value::Bulk(b"a".to_vec())]));
+    wait_until("the served BLPOP is logged", || slowlog_commands(&mut c).iter().any(|a| a.join(" ") == "BLPOP list 0"));
+
+    c.cmd("CONFIG SET slowlog-max-len 2");
+    c.cmd("PING");
+    c.cmd("PING");
+    c.cmd("PING");
+    assert_eq!(c.cmd("SLOWLOG LEN"), Value::Int(2));
+    let Value::Array(one) = c.cmd("SLOWLOG GET 1") else { panic!() };
+    assert_eq!(one.len(), 1);
+    assert_eq!(c.cmd("SLOWLOG GET -2"), error("ERR count should be greater than or equal to -1"));
+    c.cmd("CONFIG SET slowlog-log-slower-than -1");
+    c.cmd("SLOWLOG RESET");
+    c.cmd("PING");
+    assert_eq!(c.cmd("SLOWLOG LEN"), Value::Int(0), "a negative threshold disables the log");
 }

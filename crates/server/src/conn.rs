@@ -309,6 +309,10 @@ where
         blocking::finished(server, &info);
         match finished {
             Some(Wakeup::Reply(bytes)) => {
+                // Served by the command that made the key ready: logged now,
+                // as Redis logs a blocked command once it is served.
+                let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
+                crate::families::slowlog::record(server, client, &argv, 0);
                 out.raw(&bytes);
                 return Ok(());
             }

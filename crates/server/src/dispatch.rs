@@ -328,7 +328,10 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if let Err(e) = result {
         error_reply(server, ctx.out, e.bytes());
     }
-    finish_counters(server, cmd, started_ns, failed);
+    let elapsed = finish_counters(server, cmd, started_ns, failed);
+    if !matches!(outcome, Outcome::Blocked(_)) {
+        crate::families::slowlog::record(server, ctx.client, argv, elapsed);
+    }
     if let Some(stream) = become_replica {
         crate::families::replication::attach(ctx.client, stream);
     }
@@ -400,7 +403,8 @@ pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan 
     }
 }
 
-fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool) {
+/// Counts a finished command; returns how long it ran, in nanoseconds.
+fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool) -> u64 {
     let counters = server.counters(cmd.id);
     counters.calls.fetch_add(1, Ordering::Relaxed);
     let elapsed = (shoal_engine::clock_hint::end_ns() - started_ns).max(0) as u64;
@@ -408,6 +412,7 @@ fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool
     if failed {
         counters.failed.fetch_add(1, Ordering::Relaxed);
     }
+    elapsed
 }
 
 /// Writes an error reply and counts it.

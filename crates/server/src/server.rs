@@ -39,6 +39,8 @@ pub struct Tunables {
     pub maxmemory: AtomicI64,
     pub min_replicas_to_write: AtomicI64,
     pub min_replicas_max_lag: AtomicI64,
+    /// `slowlog-log-slower-than`, microseconds (negative: off).
+    pub slowlog_slower_than: AtomicI64,
     /// Encoding thresholds of the collection types.
     pub encodings: EncodingLimits,
 }
@@ -98,6 +100,7 @@ impl Tunables {
             maxmemory: AtomicI64::new(0),
             min_replicas_to_write: AtomicI64::new(0),
             min_replicas_max_lag: AtomicI64::new(10),
+            slowlog_slower_than: AtomicI64::new(10_000),
             encodings: EncodingLimits::default(),
         };
         t.refresh(config);
@@ -111,6 +114,7 @@ impl Tunables {
         self.client_query_buffer_limit.store(config.get_int("client-query-buffer-limit"), r);
         self.maxclients.store(config.get_int("maxclients"), r);
         self.timeout_secs.store(config.get_int("timeout"), r);
+        self.slowlog_slower_than.store(config.get_int("slowlog-log-slower-than"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
         let pass = config.get_string("requirepass");
         *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
@@ -263,6 +267,7 @@ pub struct Server {
     pub threads: usize,
     /// Which worker serves which connection.
     pub placement: crate::placement::Placement,
+    pub slowlog: crate::families::slowlog::SlowLog,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -296,6 +301,7 @@ impl Server {
             executable,
             threads,
             placement: crate::placement::Placement::new(threads),
+            slowlog: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),

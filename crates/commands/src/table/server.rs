@@ -63,6 +63,20 @@ pub const COMMANDS: &[Spec] = &[
             .doc("4.0.0", "O(N), N = samples taken", "Estimates how many bytes a key and its value occupy."),
     ])
     .doc("4.0.0", "Varies by subcommand", "Groups commands for inspecting memory usage."),
+    Spec::container("slowlog", -2, &[
+        Spec::new("slowlog|get", -2, "admin loading stale", "admin slow dangerous")
+            .tips("request_policy:all_nodes nondeterministic_output")
+            .doc("2.2.12", "O(N), N = entries returned", "Lists the most recent slow log entries."),
+        Spec::new("slowlog|help", 2, "loading stale", "slow")
+            .doc("6.2.0", "O(1)", "Lists the available SLOWLOG subcommands and their usage."),
+        Spec::new("slowlog|len", 2, "admin loading stale", "admin slow dangerous")
+            .tips("request_policy:all_nodes response_policy:agg_sum nondeterministic_output")
+            .doc("2.2.12", "O(1)", "Counts the entries in the slow log."),
+        Spec::new("slowlog|reset", 2, "admin loading stale", "admin slow dangerous")
+            .tips("request_policy:all_nodes response_policy:all_succeeded")
+            .doc("2.2.12", "O(N), N = entries in the slow log", "Empties the slow log."),
+    ])
+    .doc("2.2.12", "Varies by subcommand", "Groups commands for reading and clearing the slow log."),
     Spec::new("psync", -3, "admin noscript no_async_loading no_multi", "admin slow dangerous")
         .doc("2.8.0", "O(1)", "Internal command replicas use to start partial or full sync."),
     Spec::new("replconf", -1, "admin noscript loading stale allow_busy", "admin slow dangerous")

@@ -14,6 +14,7 @@ pub mod lists;
 pub mod replication;
 pub mod scripting;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -38,6 +39,7 @@ pub fn register_all(r: &mut Registrar) {
     replication::register(r);
     scripting::register(r);
     sets::register(r);
+    slowlog::register(r);
     sort::register(r);
     streams::register(r);
     strings::register(r);

@@ -163,7 +163,9 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
         let result = dispatch::run_handler(&mut ctx, handler, &argv);
         let counters = server.counters(cmd.id);
         counters.calls.fetch_add(1, Ordering::Relaxed);
-        counters.nanos.fetch_add(command_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let nanos = command_started.elapsed().as_nanos() as u64;
+        counters.nanos.fetch_add(nanos, Ordering::Relaxed);
+        crate::families::slowlog::record(server, ctx.client, &argv, nanos);
         if let Err(e) = result {
             counters.failed.fetch_add(1, Ordering::Relaxed);
             error_reply(server, ctx.out, e.message());
