@@ -332,6 +332,7 @@ fn slowlog_keeps_slow_commands_trimmed_and_redacted() {
     c.cmd("CONFIG SET requirepass");
     c.call(&[b"CONFIG", b"SET", b"requirepass", b""]);
     c.cmd("AUTH nobody wrong");
+    c.cmd("HELLO 2 AUTH nobody wrong");
     c.cmd("MULTI");
     c.cmd("INCR n");
     c.cmd("EXEC");
@@ -342,12 +343,13 @@ fn slowlog_keeps_slow_commands_trimmed_and_redacted() {
     // are not logged.
     assert_eq!(newest_first[0], "INCR n", "{newest_first:?}");
     assert_eq!(newest_first[1], "MULTI");
-    assert_eq!(newest_first[2], "AUTH (redacted) (redacted)");
-    assert_eq!(newest_first[3], "CONFIG SET requirepass (redacted)");
+    assert_eq!(newest_first[2], "HELLO 2 AUTH (redacted) (redacted)");
+    assert_eq!(newest_first[3], "AUTH (redacted) (redacted)");
     assert_eq!(newest_first[4], "CONFIG SET requirepass (redacted)");
-    assert_eq!(logged[5][2], format!("{}... (2 more bytes)", "x".repeat(128)));
-    assert_eq!(newest_first[7], "SLOWLOG RESET");
-    let sadd_logged = &logged[6];
+    assert_eq!(newest_first[5], "CONFIG SET requirepass (redacted)");
+    assert_eq!(logged[6][2], format!("{}... (2 more bytes)", "x".repeat(128)));
+    assert_eq!(newest_first[8], "SLOWLOG RESET");
+    let sadd_logged = &logged[7];
     assert_eq!(sadd_logged.len(), 32);
     assert_eq!(sadd_logged[31], "... (11 more arguments)");
     assert_eq!(sadd_logged[30], "28");

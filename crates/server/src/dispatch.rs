@@ -329,7 +329,8 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         error_reply(server, ctx.out, e.bytes());
     }
     let elapsed = finish_counters(server, cmd, started_ns, failed);
-    if !matches!(outcome, Outcome::Blocked(_)) {
+    // A blocked command is logged once served; EXEC's commands log themselves.
+    if !matches!(outcome, Outcome::Blocked(_)) && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
         crate::families::slowlog::record(server, ctx.client, argv, elapsed);
     }
     if let Some(stream) = become_replica {

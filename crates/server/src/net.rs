@@ -212,8 +212,7 @@ impl WorkerSocket for std::os::unix::net::UnixStream {
 
 /// Serves a connection on this worker until it closes or moves on.
 async fn run<T: WorkerSocket>(server: &Arc<Server>, index: usize, socket: T, session: Box<Session>) {
-    let info = session.client.info.clone();
-    info.thread.store(index, Ordering::Relaxed);
+    session.client.info.thread.store(index, Ordering::Relaxed);
     let socket = match socket.register() {
         Ok(socket) => socket,
         Err(_) => return closed(server, session),

@@ -2,9 +2,9 @@
 //! microseconds, newest first, at most `slowlog-max-len` of them.
 //!
 //! An entry keeps the command as the client sent it (not as propagated),
-//! trimmed to 32 arguments of at most 128 bytes, with secrets redacted;
-//! EXEC is not logged, the commands it ran are; a blocked command is
-//! logged when it is served.
+//! trimmed to 32 arguments of at most 128 bytes, with secrets redacted.
+//! Commands flagged `skip_slowlog` (EXEC) are not logged, the commands EXEC
+//! ran are; a blocked command is logged when it is served.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,9 +43,6 @@ pub fn record(server: &Server, client: &Client, argv: &[&[u8]], nanos: u64) {
     if threshold < 0 || nanos / 1000 < threshold as u64 {
         return;
     }
-    if argv.first().is_some_and(|name| name.eq_ignore_ascii_case(b"exec")) {
-        return;
-    }
     let max_len = server.config.get_int("slowlog-max-len").max(0) as usize;
     let entry = Entry {
         id: server.slowlog.next_id.fetch_add(1, Ordering::Relaxed),
@@ -62,13 +59,13 @@ pub fn record(server: &Server, client: &Client, argv: &[&[u8]], nanos: u64) {
 
 /// The arguments as logged: secrets redacted, then trimmed.
 fn logged_args(argv: &[&[u8]]) -> Vec<Vec<u8>> {
-    let secret = secret_positions(argv);
+    let secret = secrets(argv);
     let kept = if argv.len() > MAX_ARGS { MAX_ARGS - 1 } else { argv.len() };
     let mut out: Vec<Vec<u8>> = argv[..kept]
         .iter()
         .enumerate()
         .map(|(i, arg)| {
-            if secret(i) {
+            if secret[i] {
                 REDACTED.to_vec()
             } else if arg.len() > MAX_ARG_BYTES {
                 let mut cut = arg[..MAX_ARG_BYTES].to_vec();
@@ -85,26 +82,25 @@ fn logged_args(argv: &[&[u8]]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Which argument positions hold secrets: AUTH's arguments, HELLO's AUTH
+/// Which arguments are secrets: AUTH's arguments, HELLO's AUTH
 /// credentials, and the value of a sensitive parameter in CONFIG SET.
-fn secret_positions(argv: &[&[u8]]) -> Box<dyn Fn(usize) -> bool> {
+fn secrets(argv: &[&[u8]]) -> Vec<bool> {
     let is = |i: usize, word: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
+    let mut secret = vec![false; argv.len()];
     if is(0, "auth") {
-        return Box::new(|i| i > 0);
+        secret[1..].fill(true);
+    } else if is(0, "hello") {
+        if let Some(at) = (2..argv.len()).find(|&i| is(i, "auth")) {
+            secret[at + 1..argv.len().min(at + 3)].fill(true);
+        }
+    } else if is(0, "config") && is(1, "set") {
+        for name in (2..argv.len()).step_by(2) {
+            if name + 1 < argv.len() && ["masterauth", "masteruser", "requirepass"].iter().any(|s| is(name, s)) {
+                secret[name + 1] = true;
+            }
+        }
     }
-    if is(0, "hello") {
-        let auth_at = (2..argv.len()).find(|&i| is(i, "auth"));
-        return Box::new(move |i| auth_at.is_some_and(|at| i == at + 1 || i == at + 2));
-    }
-    if is(0, "config") && is(1, "set") {
-        let sensitive: Vec<usize> = (2..argv.len())
-            .step_by(2)
-            .filter(|&i| ["masterauth", "masteruser", "requirepass"].iter().any(|name| is(i, name)))
-            .map(|i| i + 1)
-            .collect();
-        return Box::new(move |i| sensitive.contains(&i));
-    }
-    Box::new(|_| false)
+    secret
 }
 
 fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
