@@ -194,3 +194,93 @@ fn unauthenticated_clients_get_small_limits() {
     assert_eq!(client.cmd("AUTH secret"), simple("OK"));
     assert_eq!(client.cmd("SET x 1"), simple("OK"));
 }
+
+/// A long pipeline of mixed requests (many keys, hash tags, SELECT and
+/// MULTI in the middle, inline requests, errors), written in pieces of
+/// varying size so requests straddle reads: Shoal replies byte for byte as
+/// redis-server does, whether it prefetches the keys of a batch (default,
+/// and up to 128 requests) or not. A wrong key location passed from the
+/// reading ahead to the command would show as a wrong reply or an
+/// internal error here.
+#[test]
+fn pipelined_batches_reply_like_redis_with_and_without_prefetch() {
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let encode = |args: &[String]| {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        out
+    };
+    for _ in 0..3000 {
+        let key = match next(4) {
+            0 => format!("{{tag}}k{}", next(20)),
+            1 => String::new(),
+            _ => format!("key:{}", next(300)),
+        };
+        let other = format!("key:{}", next(300));
+        let words: Vec<String> = match next(20) {
+            0 => vec!["SELECT".into(), next(3).to_string()],
+            1 => vec!["MSET".into(), key.clone(), "a".into(), other.clone(), "b".into()],
+            2 => vec!["MGET".into(), key.clone(), other.clone(), "{tag}k1".into()],
+            3 => vec!["DEL".into(), key.clone(), other],
+            4 => vec!["INCR".into(), key.clone()],
+            5 => vec!["APPEND".into(), key.clone(), "xyz".repeat(next(50) as usize)],
+            6 => vec!["LPUSH".into(), key.clone(), "e".into()],
+            7 => vec!["MULTI".into()],
+            8 => vec!["EXEC".into()],
+            9 => vec!["GET".into()],
+            10 => vec!["NOSUCHCOMMAND".into(), key.clone()],
+            11 => {
+                requests.push(format!("GET {}\r\n", if key.is_empty() { "x" } else { &key }).into_bytes());
+                continue;
+            }
+            12 => vec!["EXISTS".into(), key.clone(), key.clone()],
+            13 => vec!["RENAME".into(), key.clone(), "{tag}dest".into()],
+            14 | 15 => vec!["SET".into(), key.clone(), "v".repeat(next(2000) as usize)],
+            _ => vec!["GET".into(), key.clone()],
+        };
+        requests.push(encode(&words));
+    }
+    requests.push(encode(&["EXEC".into()]));
+    let stream: Vec<u8> = requests.concat();
+    let mut cuts = vec![0, stream.len()];
+    for _ in 0..200 {
+        cuts.push(next(stream.len() as u64) as usize);
+    }
+    cuts.sort_unstable();
+
+    let run = |server: &ServerProcess| -> Vec<Vec<u8>> {
+        let mut client = server.client();
+        let mut writer = client.stream.try_clone().unwrap();
+        let (pieces, data) = (cuts.clone(), stream.clone());
+        let sender = std::thread::spawn(move || {
+            for w in pieces.windows(2) {
+                writer.write_all(&data[w[0]..w[1]]).unwrap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        let replies = (0..requests.len()).map(|_| client.read_raw()).collect();
+        sender.join().unwrap();
+        replies
+    };
+    let expected = run(&ServerProcess::redis(&[]));
+    for size in ["16", "128", "0"] {
+        let got = run(&ServerProcess::shoal(&["--prefetch-batch-max-size", size]));
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                String::from_utf8_lossy(g),
+                String::from_utf8_lossy(e),
+                "reply {i} with prefetch-batch-max-size {size}: {}",
+                String::from_utf8_lossy(&requests[i])
+            );
+        }
+    }
+}

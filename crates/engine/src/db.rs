@@ -44,6 +44,26 @@ impl Db {
         self.keys.at_mut(slot)
     }
 
+    /// One step of prefetching the lookup of a key hashing to `hash`
+    /// (see `Keyspace::prefetch`): 0 asks for its home slot, 1 for the
+    /// entry found there, 2 for the entry's value.
+    #[inline]
+    pub fn prefetch(&self, hash: u64, step: usize) {
+        match step {
+            0 => self.keys.prefetch_home(hash),
+            1 => {
+                if let Some(entry) = self.keys.probable(hash) {
+                    entry.prefetch();
+                }
+            }
+            _ => {
+                if let Some(entry) = self.keys.probable(hash) {
+                    entry.value().prefetch();
+                }
+            }
+        }
+    }
+
     /// Adds an entry whose key is absent. Returns its slot.
     pub fn insert(&mut self, hash: u64, entry: Entry) -> usize {
         let volatile = entry.has_expire().then(|| EntryRef::to(&entry));

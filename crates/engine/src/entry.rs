@@ -165,6 +165,14 @@ impl Entry {
         self.expire_at() != NO_EXPIRE
     }
 
+    /// Starts loading the block's header and the start of its key.
+    #[inline]
+    pub fn prefetch(&self) {
+        let base = self.ptr.as_ptr() as *const u8;
+        shoal_types::prefetch::read(base);
+        shoal_types::prefetch::read(base.wrapping_add(HEADER + EXPIRE_BYTES));
+    }
+
     /// True when the key has an expiry time earlier than `now_ms`.
     #[inline]
     pub fn is_expired(&self, now_ms: i64) -> bool {

@@ -121,6 +121,32 @@ impl Keyspace {
         ShardLocks { held, all: false, waited }
     }
 
+    /// Starts loading into cache what looking up `keys` in `db` will read:
+    /// each key's table slot, then its entry, then its value's bytes,
+    /// each step for every key before the next, so that the memory
+    /// accesses of a whole pipelined batch overlap. Takes only shards that
+    /// are free right now, for a moment each; the rest are skipped.
+    pub fn prefetch(&self, db: usize, keys: &[crate::At]) {
+        let mut held: SmallVec<[(ShardIndex, MutexGuard<'_, Shard>); 16]> = SmallVec::new();
+        for at in keys {
+            if !held.iter().any(|(i, _)| *i == at.shard) {
+                if let Some(guard) = self.shards[at.shard as usize].0.try_lock() {
+                    held.push((at.shard, guard));
+                }
+            }
+        }
+        if held.is_empty() || db >= self.db_count {
+            return;
+        }
+        for step in 0..3 {
+            for at in keys {
+                if let Some((_, shard)) = held.iter().find(|(i, _)| *i == at.shard) {
+                    shard.dbs[db].prefetch(at.hash, step);
+                }
+            }
+        }
+    }
+
     /// Locks one shard.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
         let mut held = SmallVec::new();

@@ -16,6 +16,7 @@ pub mod db;
 pub mod entry;
 pub mod expire;
 pub mod keyspace;
+pub mod locate;
 pub mod propagate;
 pub mod stats;
 pub mod tx;
@@ -25,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
+pub use locate::{locate, At, Hints};
 pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use propagate::{Effect, Propagation, StreamSink};
 pub use stats::{Stat, Stats};

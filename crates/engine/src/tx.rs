@@ -10,6 +10,7 @@ use shoal_types::{hash_bytes, Value};
 
 use crate::entry::{Entry, ExpireAt, NO_EXPIRE};
 use crate::keyspace::{shard_of, ShardLocks, WatchEntry};
+use crate::locate::At;
 use crate::propagate::Effect;
 use crate::stats::Stat;
 use crate::Engine;
@@ -55,12 +56,6 @@ pub struct Tx<'a> {
     pub ready: Vec<(usize, Vec<u8>)>,
 }
 
-/// A key's shard and hash.
-#[derive(Clone, Copy)]
-struct At {
-    shard: crate::ShardIndex,
-    hash: u64,
-}
 
 impl<'a> Tx<'a> {
     /// A unit starting at `now_ns` (nanoseconds since the epoch).
@@ -116,7 +111,7 @@ impl<'a> Tx<'a> {
     /// Where `key` lives: its shard and its hash, computed once per operation.
     #[inline]
     fn locate(key: &[u8]) -> At {
-        At { shard: shard_of(key), hash: hash_bytes(key) }
+        crate::locate::locate(key)
     }
 
     #[inline]
@@ -177,8 +172,9 @@ impl<'a> Tx<'a> {
     /// once, which multi-key readers (SINTER, SUNION) need; they look each
     /// key up normally first, so expired keys are already handled.
     pub fn peek_in(&self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let table = &self.locks.shard_ref(shard_of(key)).dbs[db];
-        let entry = table.entry(table.find(hash_bytes(key), key)?);
+        let at = Self::locate(key);
+        let table = &self.locks.shard_ref(at.shard).dbs[db];
+        let entry = table.entry(table.find(at.hash, key)?);
         (!entry.is_expired(self.now_ms)).then_some(entry)
     }
 

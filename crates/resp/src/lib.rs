@@ -13,5 +13,5 @@ pub mod request;
 pub mod value;
 
 pub use reply::{Protocol, ReplyBuf};
-pub use request::{Arg, Limits, ProtocolError, RequestParser};
+pub use request::{peek_request, Arg, Limits, ProtocolError, RequestParser};
 pub use value::{parse_value, Value};

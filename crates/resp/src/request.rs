@@ -254,6 +254,45 @@ fn find_byte_before_nul(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
     (buf[i] == needle).then_some(i)
 }
 
+/// Reads ahead without parsing for real: if `buf` starts with a complete,
+/// well-formed multibulk request of at most `max_args` arguments, calls
+/// `arg` with each argument's index and byte range in `buf` and returns the
+/// request's length. Anything else (an inline request, an incomplete or
+/// malformed one, a longer one) gives `None`, and is left to
+/// `RequestParser`, which alone decides what a request is; this is for
+/// hints such as prefetching the keys of a pipelined batch.
+pub fn peek_request(buf: &[u8], max_args: usize, mut arg: impl FnMut(usize, std::ops::Range<usize>)) -> Option<usize> {
+    fn number(buf: &[u8], at: usize, prefix: u8) -> Option<(usize, usize)> {
+        if buf.get(at) != Some(&prefix) {
+            return None;
+        }
+        let mut value: usize = 0;
+        let mut pos = at + 1;
+        loop {
+            match *buf.get(pos)? {
+                d @ b'0'..=b'9' if pos - at <= 18 => value = value * 10 + (d - b'0') as usize,
+                b'\r' if pos > at + 1 && buf.get(pos + 1) == Some(&b'\n') => return Some((value, pos + 2)),
+                _ => return None,
+            }
+            pos += 1;
+        }
+    }
+    let (count, mut pos) = number(buf, 0, b'*')?;
+    if count == 0 || count > max_args {
+        return None;
+    }
+    for index in 0..count {
+        let (len, start) = number(buf, pos, b'$')?;
+        let end = start.checked_add(len)?;
+        if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+            return None;
+        }
+        arg(index, start..end);
+        pos = end + 2;
+    }
+    Some(pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +387,31 @@ mod tests {
         let mut parser = RequestParser::new();
         let err = parser.parse(b"*1\r\n$16385\r\n", &limits).unwrap_err();
         assert_eq!(err.message, "Protocol error: unauthenticated bulk length");
+    }
+
+    #[test]
+    fn peek_reads_complete_multibulk_requests_only() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n";
+        let mut seen = Vec::new();
+        let first = peek_request(buf, 8, |i, r| seen.push((i, buf[r].to_vec()))).unwrap();
+        assert_eq!(seen, vec![(0, b"SET".to_vec()), (1, b"k1".to_vec()), (2, b"hello".to_vec())]);
+        assert_eq!(peek_request(&buf[first..], 8, |_, _| {}), Some(buf.len() - first));
+        // What the real parser would accept, reject or wait for is never
+        // guessed at: every odd case stops the reading ahead.
+        for odd in [
+            &b"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$5\r\nhel"[..],
+            b"*1\r\n$4\r\nPINGxx",
+            b"*1\r\n$-1\r\n",
+            b"*0\r\n",
+            b"*\r\n",
+            b"*1\n$4\r\nPING\r\n",
+            b"*1\r\n$99999999999999999999999\r\nx\r\n",
+            b"*1\r\n$18446744073709551615\r\nx\r\n",
+            b"PING\r\n",
+            b"",
+        ] {
+            assert_eq!(peek_request(odd, 8, |_, _| {}), None, "{:?}", String::from_utf8_lossy(odd));
+        }
+        assert_eq!(peek_request(buf, 2, |_, _| {}), None, "more arguments than asked for");
     }
 }

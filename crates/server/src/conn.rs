@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_engine::{now_ms, Stat, WaitEnd};
+use shoal_engine::{now_ms, Hints, Stat, WaitEnd};
 use shoal_resp::request::{Limits, Parsed};
 use shoal_resp::{Protocol, ReplyBuf, RequestParser};
 use smallvec::SmallVec;
@@ -21,6 +21,7 @@ use crate::client::{Client, ClientInfo};
 use crate::dispatch::{dispatch, Outcome};
 use crate::log::Level;
 use crate::placement::NO_MOVE;
+use crate::prefetch::Batch;
 use crate::server::Server;
 
 /// Bytes requested from the socket per read.
@@ -195,6 +196,8 @@ where
     // Time passed while reading: the first command reads the clock.
     shoal_engine::clock_hint::forget();
     let mut position = 0;
+    let batch_size = server.tunables.prefetch_batch.load(Ordering::Relaxed).max(0) as usize;
+    let mut batch = Batch::default();
     loop {
         if client.close_after_reply || client.replica_stream.is_some() {
             break;
@@ -206,9 +209,16 @@ where
         };
         let outcome = match parser.parse(&input[position..], &limits) {
             Ok(Parsed::Command { consumed }) => {
-                let request = &input[position..position + consumed];
+                let end = position + consumed;
+                if batch_size > 1 && batch.passed(position) && end < input.len() {
+                    batch.prepare(server, client.db, input, position, batch_size);
+                }
+                let hints = Hints::new();
+                batch.hand_on(&hints, input, position, end);
+                let request = &input[position..end];
                 let argv: SmallVec<[&[u8]; 8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
                 let outcome = dispatch(server, client, out, &argv);
+                drop(hints);
                 if !matches!(outcome, Outcome::Postpone) {
                     position += consumed;
                 }

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
-use shoal_engine::{shard_of, ShardList, Stat, Tx};
+use shoal_engine::{shard_of, Hints, ShardList, Stat, Tx};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode};
@@ -285,12 +285,20 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
 }
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
-fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
+fn call<'k>(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    cmd: &'static Command,
+    argv: &[&'k [u8]],
+) -> Outcome {
     let Some(handler) = server.handlers.get(cmd.id) else {
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;
     };
-    let mut tx = begin(server, client.db, cmd, handler.locking, argv);
+    // Keys located to plan the locks are not located again to run.
+    let hints = Hints::new();
+    let mut tx = begin(server, client.db, cmd, handler.locking, argv, Some(&hints));
     // The command's time starts once its locks are held (one clock read
     // serves the unit's frozen time and commandstats).
     let started_ns = tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
@@ -373,8 +381,15 @@ pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -
 }
 
 /// Opens the execution unit a command needs.
-fn begin<'a>(server: &'a Server, db: usize, cmd: &Command, locking: Locking, argv: &[&[u8]]) -> Option<Tx<'a>> {
-    match plan(cmd, locking, argv) {
+fn begin<'a, 'k>(
+    server: &'a Server,
+    db: usize,
+    cmd: &Command,
+    locking: Locking,
+    argv: &[&'k [u8]],
+    hints: Option<&Hints<'k>>,
+) -> Option<Tx<'a>> {
+    match plan(cmd, locking, argv, hints) {
         LockPlan::Nothing => None,
         LockPlan::All => Some(server.engine.begin_all(db)),
         LockPlan::Shards(mut shards) => Some(server.engine.begin(&mut shards, db)),
@@ -386,8 +401,9 @@ thread_local! {
     static KEY_SCRATCH: std::cell::RefCell<Vec<KeyRef>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The lock plan for one command.
-pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan {
+/// The lock plan for one command. With `hints`, the keys located to plan
+/// are remembered for the command's run.
+pub(crate) fn plan<'k>(cmd: &Command, locking: Locking, argv: &[&'k [u8]], hints: Option<&Hints<'k>>) -> LockPlan {
     match locking {
         Locking::None => LockPlan::Nothing,
         Locking::All => LockPlan::All,
@@ -395,7 +411,14 @@ pub(crate) fn plan(cmd: &Command, locking: Locking, argv: &[&[u8]]) -> LockPlan 
         Locking::Keys => KEY_SCRATCH.with(|scratch| {
             let mut keys = scratch.borrow_mut();
             match find_keys(cmd, argv, &mut keys) {
-                Ok(()) => LockPlan::Shards(keys.iter().map(|k| shard_of(argv[k.index])).collect()),
+                Ok(()) => LockPlan::Shards(
+                    keys.iter()
+                        .map(|k| match hints {
+                            Some(hints) => hints.locate(argv[k.index]).shard,
+                            None => shard_of(argv[k.index]),
+                        })
+                        .collect(),
+                ),
                 // Arguments the specs cannot read: lock everything, the
                 // handler will report the problem.
                 Err(_) => LockPlan::All,

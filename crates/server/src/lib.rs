@@ -17,6 +17,7 @@ pub mod families;
 pub mod log;
 pub mod net;
 pub mod placement;
+pub mod prefetch;
 pub mod replica_link;
 pub mod server;
 

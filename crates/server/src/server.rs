@@ -41,6 +41,9 @@ pub struct Tunables {
     pub min_replicas_max_lag: AtomicI64,
     /// `slowlog-log-slower-than`, microseconds (negative: off).
     pub slowlog_slower_than: AtomicI64,
+    /// `prefetch-batch-max-size`: pipelined commands whose keys are
+    /// prefetched together (below 2: no prefetching).
+    pub prefetch_batch: AtomicI64,
     /// Encoding thresholds of the collection types.
     pub encodings: EncodingLimits,
 }
@@ -101,6 +104,7 @@ impl Tunables {
             min_replicas_to_write: AtomicI64::new(0),
             min_replicas_max_lag: AtomicI64::new(10),
             slowlog_slower_than: AtomicI64::new(10_000),
+            prefetch_batch: AtomicI64::new(16),
             encodings: EncodingLimits::default(),
         };
         t.refresh(config);
@@ -115,6 +119,7 @@ impl Tunables {
         self.maxclients.store(config.get_int("maxclients"), r);
         self.timeout_secs.store(config.get_int("timeout"), r);
         self.slowlog_slower_than.store(config.get_int("slowlog-log-slower-than"), r);
+        self.prefetch_batch.store(config.get_int("prefetch-batch-max-size"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
         let pass = config.get_string("requirepass");
         *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());

@@ -50,6 +50,14 @@ impl ByteBuf {
         b
     }
 
+    /// Starts loading the buffer's header and first bytes.
+    #[inline]
+    pub fn prefetch(&self) {
+        if let Some(p) = self.ptr {
+            crate::prefetch::read(p.as_ptr());
+        }
+    }
+
     fn header(&self) -> Option<&Header> {
         // SAFETY: the pointer, when present, is a live allocation.
         self.ptr.map(|p| unsafe { &*p.as_ptr() })

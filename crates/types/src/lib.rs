@@ -14,6 +14,7 @@ pub mod hyperloglog;
 pub mod list;
 pub mod longdouble;
 pub mod packed;
+pub mod prefetch;
 pub mod set;
 pub mod siphash;
 pub mod stream;

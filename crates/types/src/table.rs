@@ -118,6 +118,42 @@ impl<T: TableItem> ScanTable<T> {
         self.find(hash, key).map(|i| self.at_mut(i))
     }
 
+    /// Starts loading the home slot of `hash` (its stored hash and item).
+    #[inline]
+    pub fn prefetch_home(&self, hash: u64) {
+        if self.hashes.is_empty() {
+            return;
+        }
+        let home = stored_hash(hash) as usize & self.mask();
+        crate::prefetch::read(&self.hashes[home]);
+        crate::prefetch::read(&self.items[home]);
+    }
+
+    /// The first item whose stored hash matches `hash`, without comparing
+    /// keys: probably, not certainly, the item keyed by a key of that
+    /// hash. For prefetching what a lookup will read next.
+    #[inline]
+    pub fn probable(&self, hash: u64) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        let h = stored_hash(hash);
+        let mask = self.mask();
+        let mut pos = h as usize & mask;
+        for dist in 0..self.hashes.len() {
+            let resident = self.hashes[pos];
+            if resident == 0 || self.distance(pos, resident) < dist {
+                return None;
+            }
+            if resident == h {
+                // SAFETY: a non-zero hash marks an initialised slot.
+                return Some(unsafe { self.items[pos].assume_init_ref() });
+            }
+            pos = (pos + 1) & mask;
+        }
+        None
+    }
+
     /// The item in slot `index`, which must be occupied.
     #[inline]
     pub fn at(&self, index: usize) -> &T {

@@ -141,6 +141,17 @@ impl Value {
         Some(std::mem::replace(self, Value::string(bytes)))
     }
 
+    /// Starts loading the heap memory a string value keeps its bytes in
+    /// (nothing for values stored inline).
+    #[inline]
+    pub fn prefetch(&self) {
+        match self {
+            Value::Boxed(b) => crate::prefetch::read(b.as_ptr()),
+            Value::Raw(b) => b.prefetch(),
+            _ => {}
+        }
+    }
+
     /// A raw-encoded string (the result of in-place modification).
     pub fn raw(bytes: Vec<u8>) -> Value {
         Value::Raw(ByteBuf::from(bytes))

@@ -82,6 +82,9 @@ pub const DEFS: &[Def] = &[
     boolean("worker-packing", "", MODIFIABLE, true),
     int("worker-spread-pct", "", MODIFIABLE, 1, 100, "85"),
     int("worker-pack-pct", "", MODIFIABLE, 1, 100, "75"),
+    // As in Redis 8: keys of up to this many pipelined commands are
+    // prefetched together before they run (0 or 1: off; see conn.rs).
+    int("prefetch-batch-max-size", "", MODIFIABLE, 0, 128, "16"),
     int("io-threads", "", IMMUTABLE, 1, 128, "1"),
     boolean("io-threads-do-reads", "", IMMUTABLE, false),
     // General.

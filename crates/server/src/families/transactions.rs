@@ -190,7 +190,7 @@ fn begin_exec<'a>(
     for (cmd, argv) in queued {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let Some(handler) = server.handlers.get(cmd.id) else { continue };
-        match plan(cmd, handler.locking, &argv) {
+        match plan(cmd, handler.locking, &argv, None) {
             LockPlan::Nothing => {}
             LockPlan::All => return Some(server.engine.begin_all(client.db)),
             LockPlan::Shards(s) => {
