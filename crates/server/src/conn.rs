@@ -210,7 +210,10 @@ where
         let outcome = match parser.parse(&input[position..], &limits) {
             Ok(Parsed::Command { consumed }) => {
                 let end = position + consumed;
-                if batch_size > 1 && batch.passed(position) && end < input.len() {
+                // Reading ahead pays off only for requests that will run
+                // now, from a client that may run them.
+                let runs_now = client.authenticated && !client.in_multi();
+                if batch_size > 1 && batch.passed(position) && end < input.len() && runs_now {
                     batch.prepare(server, client.db, input, position, batch_size);
                 }
                 let hints = Hints::new();
