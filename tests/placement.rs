@@ -81,8 +81,18 @@ const STOP: u8 = 2;
 
 #[test]
 fn busy_workers_spread_and_calm_ones_pack_without_losing_a_reply() {
-    // A low spread threshold, so the test's load is enough on any machine.
-    let server = ServerProcess::shoal(&["--threads", "2", "--worker-spread-pct", "5", "--worker-pack-pct", "5"]);
+    // A low spread threshold, so the test's load is enough on any machine,
+    // and no idle CPU asked for, since the test's own threads use the rest.
+    let server = ServerProcess::shoal(&[
+        "--threads",
+        "2",
+        "--worker-spread-pct",
+        "5",
+        "--worker-pack-pct",
+        "5",
+        "--worker-spread-idle-pct",
+        "0",
+    ]);
     let phase = Arc::new(AtomicU8::new(RUN));
     let loaders: Vec<_> = (0..4)
         .map(|i| {

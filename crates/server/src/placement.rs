@@ -13,8 +13,13 @@
 //!   one takes the connection.
 //! * Every [`BALANCE_PERIOD_MS`] the cron thread reads each worker's CPU
 //!   time. If an active worker used more than `worker-spread-pct` percent
-//!   of a core, one more worker becomes active and takes a share of the
-//!   busy workers' connections. If the active workers' load would fit in
+//!   of a core, and the machine has CPU to spare (at least
+//!   `worker-spread-idle-pct` percent of a core idle, from /proc/stat),
+//!   one more worker becomes active and takes a share of the busy
+//!   workers' connections. Without idle CPU another worker adds no
+//!   capacity: it only competes for the cores with what is already
+//!   running (on a 2-core machine with the client beside the server, it
+//!   took CPU from the client and tripled the server's p99 latency). If the active workers' load would fit in
 //!   fewer workers each below `worker-pack-pct`, the highest ones stop
 //!   being active and hand their connections to the rest (at most once
 //!   per [`PACK_COOLDOWN_MS`], so a load near a threshold does not
@@ -64,7 +69,77 @@ pub struct WorkerLoad {
 struct Sample {
     at_ms: i64,
     cpu_ns: Vec<u64>,
+    /// The machine's (idle, total) CPU time from /proc/stat, if readable.
+    machine: Option<MachineTimes>,
     last_change_ms: i64,
+}
+
+/// The thresholds of one balance decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// Spread when a worker is busier than this (percent of a core)...
+    pub spread_at: u32,
+    /// ...and the machine has at least this much of a core idle.
+    pub spread_idle: u32,
+    /// Pack onto the fewest workers that carry the load below this.
+    pub pack_below: u32,
+}
+
+/// How many workers should be active, given each active worker's CPU use
+/// (`pct`, percent of a core), the machine's idle CPU (percent of one
+/// core; `None` when unknown, which does not hold spreading back), and
+/// whether packing may happen yet (`may_pack`: the cooldown has passed).
+pub fn decide(active: usize, all: usize, pct: &[u32], idle: Option<u32>, t: Thresholds, may_pack: bool) -> usize {
+    let busiest = pct.iter().copied().max().unwrap_or(0);
+    let total: u32 = pct.iter().sum();
+    let spare_cpu = idle.is_none_or(|idle| idle >= t.spread_idle);
+    if busiest > t.spread_at && active < all && spare_cpu {
+        return active + 1;
+    }
+    if active > 1 && may_pack {
+        // The fewest workers that carry this load below the threshold.
+        let needed = (total.div_ceil(t.pack_below.max(1)) as usize).max(1);
+        if needed < active {
+            return needed;
+        }
+    }
+    active
+}
+
+/// Idle and total CPU time of the whole machine, in clock ticks.
+#[derive(Clone, Copy)]
+struct MachineTimes {
+    idle: u64,
+    total: u64,
+}
+
+impl MachineTimes {
+    /// From the first line of /proc/stat: `cpu user nice system idle
+    /// iowait irq softirq steal ...`; idle is idle + iowait; total the
+    /// first eight fields (guest time is already in user).
+    fn read() -> Option<MachineTimes> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::parse(text.lines().next()?)
+    }
+
+    fn parse(line: &str) -> Option<MachineTimes> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        if ticks.len() < 5 {
+            return None;
+        }
+        Some(MachineTimes { idle: ticks[3] + ticks[4], total: ticks.iter().sum() })
+    }
+
+    /// Idle CPU between `earlier` and `self`, in percent of one core.
+    fn idle_pct_since(&self, earlier: &MachineTimes, cores: usize) -> Option<u32> {
+        let total = self.total.checked_sub(earlier.total).filter(|&t| t > 0)?;
+        let idle = self.idle.checked_sub(earlier.idle)?.min(total);
+        Some((idle * 100 * cores as u64 / total) as u32)
+    }
 }
 
 pub struct Placement {
@@ -74,6 +149,9 @@ pub struct Placement {
     next: AtomicUsize,
     /// Connections moved between workers since start.
     pub moves: AtomicU64,
+    /// Idle CPU of the machine over the last balance period, in percent of
+    /// one core (`u32::MAX`: unknown).
+    pub machine_idle_pct: AtomicU32,
     senders: OnceLock<Vec<UnboundedSender<Incoming>>>,
     sample: Mutex<Option<Sample>>,
 }
@@ -85,6 +163,7 @@ impl Placement {
             active: AtomicUsize::new(1),
             next: AtomicUsize::new(0),
             moves: AtomicU64::new(0),
+            machine_idle_pct: AtomicU32::new(u32::MAX),
             senders: OnceLock::new(),
             sample: Mutex::new(None),
         }
@@ -153,8 +232,9 @@ impl Placement {
         let now = coarse_now_ms();
         let cpu_ns: Vec<u64> = self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
         let mut guard = self.sample.lock().unwrap_or_else(|e| e.into_inner());
+        let machine = MachineTimes::read();
         let Some(previous) = guard.as_mut() else {
-            *guard = Some(Sample { at_ms: now, cpu_ns, last_change_ms: now });
+            *guard = Some(Sample { at_ms: now, cpu_ns, machine, last_change_ms: now });
             return;
         };
         let elapsed_ms = now - previous.at_ms;
@@ -169,28 +249,34 @@ impl Placement {
         for (worker, p) in self.workers.iter().zip(&pct) {
             worker.cpu_pct.store(*p, Ordering::Relaxed);
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let idle = match (machine, previous.machine) {
+            (Some(now), Some(then)) => now.idle_pct_since(&then, cores),
+            _ => None,
+        };
+        self.machine_idle_pct.store(idle.unwrap_or(u32::MAX), Ordering::Relaxed);
         previous.at_ms = now;
         previous.cpu_ns = cpu_ns;
+        previous.machine = machine;
         if !server.config.get_bool("worker-packing") {
             return;
         }
         let all = self.workers.len();
         let active = self.active().clamp(1, all);
-        let spread_at = server.config.get_int("worker-spread-pct") as u32;
-        let pack_below = server.config.get_int("worker-pack-pct").max(1) as u32;
-        let busiest = pct[..active].iter().copied().max().unwrap_or(0);
-        let total: u32 = pct[..active].iter().sum();
-        if busiest > spread_at && active < all {
-            self.active.store(active + 1, Ordering::Relaxed);
+        let thresholds = Thresholds {
+            spread_at: server.config.get_int("worker-spread-pct") as u32,
+            spread_idle: server.config.get_int("worker-spread-idle-pct") as u32,
+            pack_below: server.config.get_int("worker-pack-pct") as u32,
+        };
+        let may_pack = now - previous.last_change_ms >= PACK_COOLDOWN_MS;
+        let wanted = decide(active, all, &pct[..active], idle, thresholds, may_pack);
+        if wanted != active {
+            self.active.store(wanted, Ordering::Relaxed);
             previous.last_change_ms = now;
-            self.spread(server, active + 1);
-        } else if active > 1 && now - previous.last_change_ms >= PACK_COOLDOWN_MS {
-            // The fewest workers that carry this load below the threshold.
-            let needed = (total.div_ceil(pack_below) as usize).max(1);
-            if needed < active {
-                self.active.store(needed, Ordering::Relaxed);
-                previous.last_change_ms = now;
-                self.pack(server, needed);
+            if wanted > active {
+                self.spread(server, wanted);
+            } else {
+                self.pack(server, wanted);
             }
         }
     }
@@ -247,4 +333,43 @@ pub fn coarse_now_ms() -> i64 {
         return shoal_engine::now_ms();
     }
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds { spread_at: 85, spread_idle: 50, pack_below: 75 };
+
+    #[test]
+    fn a_busy_worker_spreads_only_onto_idle_cpu() {
+        assert_eq!(decide(1, 2, &[95], Some(120), T, true), 2, "busy, a core idle: spread");
+        assert_eq!(decide(1, 2, &[95], None, T, true), 2, "idle time unknown: spread");
+        assert_eq!(decide(1, 2, &[95], Some(10), T, true), 1, "busy but the machine is full: stay");
+        assert_eq!(decide(1, 2, &[80], Some(120), T, true), 1, "below the spread threshold: stay");
+        assert_eq!(decide(2, 2, &[99, 99], Some(200), T, true), 2, "every worker already active");
+        let always = Thresholds { spread_idle: 0, ..T };
+        assert_eq!(decide(1, 2, &[95], Some(0), always, true), 2, "worker-spread-idle-pct 0: always spread");
+    }
+
+    #[test]
+    fn calm_workers_pack_after_the_cooldown() {
+        assert_eq!(decide(2, 2, &[30, 30], Some(100), T, true), 1, "60% fits in one worker below 75%");
+        assert_eq!(decide(2, 2, &[30, 30], Some(100), T, false), 2, "not before the cooldown");
+        assert_eq!(decide(2, 2, &[50, 40], Some(100), T, true), 2, "90% needs two workers");
+        assert_eq!(decide(3, 4, &[20, 20, 20], Some(0), T, true), 1);
+        assert_eq!(decide(3, 4, &[60, 60, 30], None, T, true), 2);
+    }
+
+    #[test]
+    fn machine_idle_time_comes_from_proc_stat() {
+        let then = MachineTimes::parse("cpu  100 0 50 1000 10 0 0 5 0 0").unwrap();
+        let now = MachineTimes::parse("cpu  200 0 100 1100 10 0 0 5 0 0").unwrap();
+        // 100 idle ticks of 250 on 2 cores: 80% of one core idle.
+        assert_eq!(now.idle_pct_since(&then, 2), Some(80));
+        assert_eq!(then.idle_pct_since(&then, 2), None, "no time passed");
+        assert!(MachineTimes::parse("cpu0 1 2 3 4 5 6 7 8").is_none());
+        assert!(MachineTimes::parse("cpu  1 2 x 4 5 6 7 8").is_none());
+        assert!(MachineTimes::read().is_some(), "this test runs on Linux");
+    }
 }

@@ -81,6 +81,7 @@ pub const DEFS: &[Def] = &[
     // needs, spreading when one gets busy (see placement.rs).
     boolean("worker-packing", "", MODIFIABLE, true),
     int("worker-spread-pct", "", MODIFIABLE, 1, 100, "85"),
+    int("worker-spread-idle-pct", "", MODIFIABLE, 0, 100, "50"),
     int("worker-pack-pct", "", MODIFIABLE, 1, 100, "75"),
     // As in Redis 8: keys of up to this many pipelined commands are
     // prefetched together before they run (0 or 1: off; see conn.rs).

@@ -146,6 +146,8 @@ fn workers_section(server: &Server, out: &mut String) {
     field!(out, "workers_active", placement.active());
     field!(out, "worker_packing", if server.config.get_bool("worker-packing") { "yes" } else { "no" });
     field!(out, "connection_moves", placement.moves.load(Ordering::Relaxed));
+    let idle = placement.machine_idle_pct.load(Ordering::Relaxed);
+    field!(out, "machine_idle_pct", if idle == u32::MAX { "unknown".to_string() } else { idle.to_string() });
     for (index, worker) in placement.workers.iter().enumerate() {
         field!(
             out,
