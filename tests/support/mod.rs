@@ -117,10 +117,12 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
             return false;
         }
         if let Ok(mut c) = RawClient::connect(port) {
-            c.send(&[b"INFO", b"server"]);
             // A connection reset before our server listens (something
-            // else held the port for a moment) means: not ready yet.
-            let reply = c.try_read_raw().and_then(|raw| parse_value(&raw).ok().flatten().map(|(v, _)| v));
+            // else held the port for a moment), while writing or reading,
+            // means: not ready yet.
+            let sent = c.stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").is_ok();
+            let reply = sent.then(|| c.try_read_raw()).flatten();
+            let reply = reply.and_then(|raw| parse_value(&raw).ok().flatten().map(|(v, _)| v));
             match reply {
                 // Another test's server can answer on this port if both
                 // probed the same free port; ours then failed to bind.
