@@ -168,9 +168,38 @@ fn client_pause_write_holds_writes_until_unpause() {
     let held = matches!(std::io::Read::read(&mut writer.stream, &mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
     writer.stream.set_nonblocking(false).unwrap();
     assert!(held, "a write was served during CLIENT PAUSE WRITE");
+    // As in Redis, the held client counts as blocked and shows its command.
+    support::wait_blocked(&mut admin, 1);
+    let Value::Bulk(list) = admin.cmd("CLIENT LIST") else { panic!("CLIENT LIST failed") };
+    let list = String::from_utf8(list).unwrap();
+    assert!(list.lines().any(|l| l.contains(" flags=b ") && l.contains(" cmd=set ")), "{list}");
+    // A held client can be killed; the pause then holds nobody.
+    let mut doomed = server.client();
+    doomed.send(&[b"DEL", b"k"]);
+    support::wait_blocked(&mut admin, 2);
+    assert_eq!(admin.cmd("CLIENT KILL TYPE normal SKIPME yes"), Value::Int(2));
+    assert!(doomed.closed(), "a killed held client is disconnected");
+    support::wait_blocked(&mut admin, 0);
     assert_eq!(admin.cmd("CLIENT UNPAUSE"), simple("OK"));
-    assert_eq!(writer.read(), simple("OK"));
-    assert_eq!(admin.cmd("GET k"), bulk("v"));
+    assert_eq!(admin.cmd("GET k"), Value::Null, "neither held write ran");
+}
+
+#[test]
+fn client_list_shows_each_clients_latest_command() {
+    let server = ServerProcess::shoal(&[]);
+    let mut reader = server.client();
+    let mut confused = server.client();
+    let mut admin = server.client();
+    assert_eq!(reader.cmd("GET k"), Value::Null);
+    assert!(matches!(confused.cmd("NOSUCHCOMMAND"), Value::Error(_)));
+    let Value::Bulk(list) = admin.cmd("CLIENT LIST") else { panic!("CLIENT LIST failed") };
+    let commands: Vec<String> = String::from_utf8(list)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').find_map(|f| f.strip_prefix("cmd=")).unwrap().to_string())
+        .collect();
+    // Redis 7.0: the latest command, NULL after an unknown one.
+    assert_eq!(commands, ["get", "NULL", "client|list"]);
 }
 
 #[test]

@@ -247,7 +247,7 @@ where
             }
             Outcome::Postpone => {
                 flush(server, stream, out).await?;
-                wait_for_unpause(server).await;
+                wait_for_unpause(server, client).await?;
             }
             Outcome::Blocked(blocked) => {
                 flush(server, stream, out).await?;
@@ -340,14 +340,30 @@ where
     }
 }
 
-async fn wait_for_unpause(server: &Server) {
+/// Holds a client whose command CLIENT PAUSE postponed until the pause
+/// ends. As in Redis, it counts as blocked meanwhile (INFO
+/// blocked_clients, flag `b` in CLIENT LIST), and CLIENT KILL ends it.
+async fn wait_for_unpause(server: &Server, client: &Client) -> Result<(), String> {
+    server.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    client.info.set_flag(crate::client::flags::BLOCKED, true);
+    let mut killed = false;
     while let Some((_, until)) = server.pause.current() {
+        if client.info.is_killed() {
+            killed = true;
+            break;
+        }
         let remaining = (until - now_ms()).max(1) as u64;
         tokio::select! {
             _ = server.pause.changed.notified() => {}
+            _ = client.info.kill_signal.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(remaining.min(100))) => {}
         }
     }
+    blocking::finished(server, &client.info);
+    if killed {
+        return Err("killed".into());
+    }
+    Ok(())
 }
 
 /// Writes all pending replies.

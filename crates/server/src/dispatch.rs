@@ -13,7 +13,7 @@ use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef}
 use shoal_engine::{shard_of, Hints, ShardList, Stat, Tx};
 use shoal_resp::ReplyBuf;
 
-use crate::client::{flags, Client, Multi, Queued, ReplyMode};
+use crate::client::{flags, Client, Multi, Queued, ReplyMode, NO_COMMAND};
 use crate::error::{CmdError, CmdResult};
 use crate::server::{PauseKind, Server};
 
@@ -224,7 +224,10 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
 
 fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
     server.engine.stats.incr(Stat::CommandsProcessed);
-    let Some(cmd) = table().resolve(argv) else {
+    // CLIENT LIST's `cmd`: the client's latest command (NULL if unknown).
+    let resolved = table().resolve(argv);
+    client.info.last_command.store(resolved.map_or(NO_COMMAND, |c| c.id.0), Ordering::Relaxed);
+    let Some(cmd) = resolved else {
         reject(server, client, out, None, unknown_command_message(argv));
         return Outcome::Continue;
     };

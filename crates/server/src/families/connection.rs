@@ -280,7 +280,6 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     } else if argv.len() != 2 {
         return Err(CmdError::Syntax);
     }
-    sync_own_info(ctx);
     let mut text = String::new();
     for info in ctx.server.clients.all() {
         if wanted_type.is_some_and(|t| !client_type_matches(&info, t)) {
@@ -296,13 +295,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// The current command is what CLIENT LIST/INFO show for this client.
-fn sync_own_info(ctx: &mut Ctx<'_>) {
-    ctx.client.info.last_command.store(ctx.cmd.id.0, Ordering::Relaxed);
-}
-
 fn client_info(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    sync_own_info(ctx);
     let mut line = client_line(ctx.server, &ctx.client.info);
     line.push('\n');
     ctx.out.verbatim("txt", line.as_bytes());
