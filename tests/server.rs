@@ -126,6 +126,83 @@ fn config_file_set_get_and_rewrite() {
     wait_for_exit(&mut child);
 }
 
+/// Every parameter CONFIG GET * reports, set back to the value it
+/// reports: Shoal accepts (and reports unchanged afterwards) exactly what
+/// redis-server 7.0 accepts, and refuses the same immutable and protected
+/// parameters. Shoal's own parameters must round-trip unless immutable.
+#[test]
+fn config_set_takes_back_what_config_get_reports_like_redis() {
+    fn settable(server: &ServerProcess) -> std::collections::BTreeMap<Vec<u8>, Result<(), String>> {
+        let mut c = server.client();
+        let Value::Array(all) = c.cmd("CONFIG GET *") else { panic!("CONFIG GET * failed") };
+        let mut outcome = std::collections::BTreeMap::new();
+        for pair in all.chunks(2) {
+            let (Value::Bulk(name), Value::Bulk(value)) = (&pair[0], &pair[1]) else { panic!("{pair:?}") };
+            let result = match c.call(&[b"CONFIG", b"SET", name, value]) {
+                Value::Simple(ok) if ok == b"OK" => {
+                    let again = c.call(&[b"CONFIG", b"GET", name]);
+                    assert_eq!(again, Value::Array(pair.to_vec()), "{} changed", String::from_utf8_lossy(name));
+                    Ok(())
+                }
+                Value::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+                other => panic!("CONFIG SET {}: {other:?}", String::from_utf8_lossy(name)),
+            };
+            outcome.insert(name.clone(), result);
+        }
+        outcome
+    }
+    let redis = settable(&ServerProcess::redis(&[]));
+    let shoal = settable(&ServerProcess::shoal(&[]));
+    for (name, result) in &shoal {
+        let shown = String::from_utf8_lossy(name);
+        match redis.get(name) {
+            Some(expected) => assert_eq!(result, expected, "CONFIG SET {shown} <its value>"),
+            None => {
+                if let Err(e) = result {
+                    assert!(e.contains("can't set immutable config"), "Shoal's {shown}: {e}");
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = redis.keys().filter(|n| !shoal.contains_key(*n)).map(|n| String::from_utf8_lossy(n)).collect();
+    assert!(missing.is_empty(), "parameters redis-server has and Shoal lacks: {missing:?}");
+}
+
+/// CONFIG SET port moves the listener at once; a port that cannot be
+/// listened on fails the whole call, and every parameter of it keeps its
+/// old value (redis-server's errors). CONFIG GET finds hidden parameters
+/// by exact name only.
+#[test]
+fn config_set_port_listens_elsewhere_or_rolls_back() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let reply = c.call(&[b"CONFIG", b"SET", b"maxmemory", b"10000001", b"port", taken_port.as_bytes()]);
+    assert_eq!(
+        reply,
+        error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.")
+    );
+    assert_eq!(c.cmd("CONFIG GET maxmemory"), Value::Array(vec![bulk("maxmemory"), bulk("0")]));
+    assert_eq!(server.client().cmd("PING"), simple("PONG"), "still listening on the old port");
+
+    let new_port = support::free_port();
+    assert_eq!(c.call(&[b"CONFIG", b"SET", b"port", new_port.to_string().as_bytes()]), simple("OK"));
+    assert!(RawClient::connect(server.port).is_err(), "the old port is closed");
+    let mut moved = RawClient::connect(new_port).unwrap();
+    let Value::Bulk(info) = moved.cmd("INFO server") else { panic!() };
+    assert!(String::from_utf8_lossy(&info).contains(&format!("tcp_port:{new_port}\r\n")));
+    assert_eq!(c.cmd("PING"), simple("PONG"), "connections made before stay");
+    let reply = moved.cmd("CONFIG SET bind 192.0.2.1");
+    assert_eq!(reply, error("ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."));
+    assert_eq!(RawClient::connect(new_port).unwrap().cmd("PING"), simple("PONG"));
+    drop(taken);
+
+    assert_eq!(c.cmd("CONFIG GET key-load-delay"), Value::Array(vec![bulk("key-load-delay"), bulk("0")]));
+    assert_eq!(c.cmd("CONFIG GET MAXMEMORY"), Value::Array(vec![bulk("MAXMEMORY"), bulk("0")]));
+    assert_eq!(c.cmd("CONFIG GET key-load-*"), Value::Array(vec![]), "hidden from patterns");
+}
+
 #[test]
 fn config_get_patterns_and_aliases() {
     let server = ServerProcess::shoal(&[]);

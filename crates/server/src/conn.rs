@@ -123,6 +123,10 @@ where
             server.log.warning("Closing client that reached max query buffer length");
             return Err("query buffer limit".into());
         }
+        // As in Redis, CLIENT LIST shows the whole buffer while its
+        // requests run, and what is left of it between reads.
+        client.info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
+        client.info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
         process_input(server, stream, client, out, input, parser).await?;
         flush(server, stream, out).await?;
         if client.close_after_reply {

@@ -90,6 +90,27 @@ pub fn bind_unix(path: &str, permissions: u32) -> Result<std::os::unix::net::Uni
     Ok(listener)
 }
 
+/// A request to the acceptor: listen on `port` at `binds` instead (CONFIG
+/// SET port / bind). The old listeners close first, as in Redis; if the
+/// new ones cannot be opened the old ones are opened again and the error
+/// is returned.
+pub struct Relisten {
+    pub binds: Vec<String>,
+    pub port: u16,
+    pub done: std::sync::mpsc::SyncSender<Result<(), String>>,
+}
+
+/// Moves the TCP listeners to the configured `bind` and `port` and waits
+/// for the outcome.
+pub fn relisten(server: &Server) -> Result<(), String> {
+    let Some(control) = server.relisten.get() else { return Err("the server is not listening yet".into()) };
+    let binds = server.config.get_string("bind").split_whitespace().map(str::to_string).collect();
+    let port = server.config.get_int("port") as u16;
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    control.send(Relisten { binds, port, done }).map_err(|_| "the acceptor has stopped".to_string())?;
+    outcome.recv().map_err(|_| "the acceptor has stopped".to_string())?
+}
+
 /// Starts the worker threads and the acceptor. Returns when the acceptor
 /// thread has been started.
 pub fn start(server: Arc<Server>, listeners: Listeners) -> Result<(), String> {
@@ -267,23 +288,72 @@ fn client_info(server: &Server, thread: usize, addr: String, local_addr: String,
     Arc::new(info)
 }
 
+/// One task per TCP listener, handing accepted connections to workers.
+fn accept_tcp(server: &Arc<Server>, listeners: Vec<std::net::TcpListener>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else { continue };
+                let local = stream.local_addr().unwrap_or(peer);
+                let Ok(stream) = stream.into_std() else { continue };
+                configure_tcp(&server, &stream);
+                hand_off(&server, Incoming::Tcp(stream, peer, local));
+            }
+        }));
+    }
+    tasks
+}
+
+/// Closes the listeners `tasks` accept on (their sockets close once the
+/// tasks are gone).
+async fn stop_accepting(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in &tasks {
+        task.abort();
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 fn acceptor(server: Arc<Server>, listeners: Listeners) {
     let rt = runtime();
+    let (control, mut requests) = unbounded_channel::<Relisten>();
+    let _ = server.relisten.set(control);
     rt.block_on(async move {
-        let mut tasks = Vec::new();
-        for listener in listeners.tcp {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
-            let server = server.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let Ok((stream, peer)) = listener.accept().await else { continue };
-                    let local = stream.local_addr().unwrap_or(peer);
-                    let Ok(stream) = stream.into_std() else { continue };
-                    configure_tcp(&server, &stream);
-                    hand_off(&server, Incoming::Tcp(stream, peer, local));
-                }
-            }));
-        }
+        let backlog = server.config.get_int("tcp-backlog") as i32;
+        let mut current: (Vec<String>, u16) = (
+            server.config.get_string("bind").split_whitespace().map(str::to_string).collect(),
+            server.config.get_int("port") as u16,
+        );
+        let mut tcp = accept_tcp(&server, listeners.tcp);
+        let relisten_server = server.clone();
+        let relistening = tokio::spawn(async move {
+            let server = relisten_server;
+            while let Some(request) = requests.recv().await {
+                stop_accepting(std::mem::take(&mut tcp)).await;
+                let outcome = match bind(&request.binds, request.port, backlog) {
+                    Ok(listeners) => {
+                        tcp = accept_tcp(&server, listeners);
+                        current = (request.binds, request.port);
+                        server.tcp_port.store(current.1 as u64, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        server.log.warning(&e);
+                        match bind(&current.0, current.1, backlog) {
+                            Ok(old) => tcp = accept_tcp(&server, old),
+                            Err(again) => server.log.warning(&format!("Listening again where it was failed: {again}")),
+                        }
+                        Err(e)
+                    }
+                };
+                let _ = request.done.send(outcome);
+            }
+        });
+        let mut tasks = vec![relistening];
         if let Some((listener, path)) = listeners.unix {
             let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
             let server = server.clone();

@@ -1,6 +1,7 @@
 //! `Server`: everything shared by all connections and threads.
 
 use std::collections::HashMap;
+use tokio::sync::mpsc::UnboundedSender;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -283,6 +284,8 @@ pub struct Server {
     pub shutdown_signal: Notify,
     /// Blocked-client and other counters kept outside the engine.
     pub blocked_clients: AtomicUsize,
+    /// Asks the acceptor to listen elsewhere (CONFIG SET port / bind).
+    pub relisten: std::sync::OnceLock<UnboundedSender<crate::net::Relisten>>,
 }
 
 impl Server {
@@ -314,6 +317,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             shutdown_signal: Notify::new(),
             blocked_clients: AtomicUsize::new(0),
+            relisten: std::sync::OnceLock::new(),
         };
         Arc::new(server)
     }

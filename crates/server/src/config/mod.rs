@@ -475,11 +475,24 @@ impl Config {
         format(def, &self.values.read()[index])
     }
 
-    /// CONFIG GET: (name as matched, value) for every parameter matching
-    /// any pattern, without duplicates.
+    /// CONFIG GET: (name, value) for every parameter matching any
+    /// pattern, without duplicates. As in Redis, a pattern without glob
+    /// characters is a name looked up directly (any case, echoed as
+    /// given), which also finds hidden parameters; glob patterns never
+    /// match hidden ones.
     pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let (exact, globs): (Vec<&[u8]>, Vec<&[u8]>) =
+            patterns.iter().partition(|p| !p.iter().any(|c| matches!(c, b'[' | b'*' | b'?')));
+        for name in exact {
+            let name = String::from_utf8_lossy(name).into_owned();
+            if let Some((index, _)) = lookup(&name) {
+                if seen.insert(name.clone()) {
+                    out.push((name.clone(), self.display(index)));
+                }
+            }
+        }
         for (index, def) in defs().iter().enumerate() {
             if def.flags & HIDDEN != 0 {
                 continue;
@@ -488,8 +501,8 @@ impl Config {
                 if name.is_empty() || seen.contains(name) {
                     continue;
                 }
-                if patterns.iter().any(|p| pattern_matches(p, name)) {
-                    seen.insert(name);
+                if globs.iter().any(|p| pattern_matches(p, name)) {
+                    seen.insert(name.to_string());
                     out.push((name.to_string(), self.display(index)));
                 }
             }
@@ -497,7 +510,24 @@ impl Config {
         out
     }
 
-    /// CONFIG SET of several parameters at once: all or nothing.
+    /// The current values of the named parameters (unknown names are
+    /// left out), for `restore`.
+    pub fn backup(&self, names: &[&str]) -> Vec<(usize, Value)> {
+        let values = self.values.read();
+        names.iter().filter_map(|n| lookup(n)).map(|(i, _)| (i, values[i].clone())).collect()
+    }
+
+    /// Puts back values taken by `backup` (CONFIG SET rolls back a change
+    /// the server could not apply).
+    pub fn restore(&self, backup: Vec<(usize, Value)>) {
+        let mut values = self.values.write();
+        for (index, value) in backup {
+            values[index] = value;
+        }
+    }
+
+    /// CONFIG SET of several parameters at once: all or nothing. Returns
+    /// the parameters whose value changed.
     pub fn set_many(&self, pairs: &[(&str, &str)]) -> Result<Vec<&'static str>, SetError> {
         let mut indexes = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
@@ -536,8 +566,10 @@ impl Config {
         let mut values = self.values.write();
         let mut changed = Vec::new();
         for (i, value) in indexes.into_iter().zip(parsed) {
-            values[i] = value;
-            changed.push(defs()[i].name);
+            if values[i] != value {
+                values[i] = value;
+                changed.push(defs()[i].name);
+            }
         }
         Ok(changed)
     }
@@ -882,8 +914,13 @@ mod tests {
             "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
         );
         assert_eq!(config.get_int("maxmemory"), 0);
-        config.set_many(&[("maxmemory", "10mb"), ("save", "100 10")]).unwrap();
+        let changed = config.set_many(&[("maxmemory", "10mb"), ("save", "100 10"), ("port", "6379")]).unwrap();
+        assert_eq!(changed, ["maxmemory", "save"], "a value set to itself is no change");
         assert_eq!(config.get_int("maxmemory"), 10 * 1024 * 1024);
+        let backup = config.backup(&["maxmemory", "nonsense"]);
+        config.set_many(&[("maxmemory", "1mb")]).unwrap();
+        config.restore(backup);
+        assert_eq!(config.get_int("maxmemory"), 10 * 1024 * 1024, "restored");
         assert_eq!(config.get_string("save"), "100 10");
         let err = config.set_many(&[("daemonize", "yes")]).unwrap_err();
         assert!(err.message().ends_with("can't set immutable config"));

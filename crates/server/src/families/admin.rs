@@ -28,7 +28,26 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         .map(|p| (String::from_utf8_lossy(p[0]).into_owned(), String::from_utf8_lossy(p[1]).into_owned()))
         .collect();
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    ctx.server.config.set_many(&refs).map_err(|e| CmdError::custom(e.message()))?;
+    let config = &ctx.server.config;
+    let names: Vec<&str> = refs.iter().map(|(name, _)| *name).collect();
+    let backup = config.backup(&names);
+    let changed = config.set_many(&refs).map_err(|e| CmdError::custom(e.message()))?;
+    // Changes the server must apply, which may fail: then every parameter
+    // of the call goes back to its old value, as in Redis.
+    let relisten = ["port", "bind"].into_iter().find(|p| changed.contains(p));
+    if let Some(first) = relisten {
+        if let Err(e) = crate::net::relisten(ctx.server) {
+            ctx.server.log.warning(&format!("CONFIG SET {first}: {e}"));
+            config.restore(backup);
+            ctx.server.config_changed();
+            let reason = match first {
+                "port" => "Unable to listen on this port. Check server logs.",
+                _ => "Failed to bind to specified addresses.",
+            };
+            let error = crate::config::SetError::Failed(first.to_string(), reason.to_string());
+            return Err(CmdError::custom(error.message()));
+        }
+    }
     ctx.server.config_changed();
     ctx.out.ok();
     Ok(())
