@@ -15,6 +15,9 @@ use crate::inline;
 /// accepted before the client is told it is too big.
 pub const INLINE_MAX_BYTES: usize = 64 * 1024;
 
+/// Argument slots a parser keeps between requests (more are freed).
+const KEEP_ARGS: usize = 1024;
+
 /// Longest multibulk count a client may claim (Redis's INT_MAX).
 pub const MULTIBULK_MAX_COUNT: i64 = i32::MAX as i64;
 
@@ -124,6 +127,11 @@ impl RequestParser {
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
         if self.remaining_args == 0 {
             self.args.clear();
+            // One huge request must not keep its argument table (24 bytes
+            // an argument) for the life of the connection.
+            if self.args.capacity() > KEEP_ARGS {
+                self.args.shrink_to(KEEP_ARGS);
+            }
             self.resume_at = 0;
             self.pending_bulk = None;
             match buf.first() {
@@ -231,6 +239,9 @@ impl RequestParser {
         let consumed = newline + 1;
         let line_end = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
         self.scratch.clear();
+        if self.scratch.capacity() > INLINE_MAX_BYTES {
+            self.scratch.shrink_to(INLINE_MAX_BYTES);
+        }
         let mut ranges = Vec::new();
         if !inline::split_args(&buf[..line_end], &mut self.scratch, &mut ranges) {
             return Err(ProtocolError::new("Protocol error: unbalanced quotes in request"));
@@ -413,5 +424,19 @@ mod tests {
             assert_eq!(peek_request(odd, 8, |_, _| {}), None, "{:?}", String::from_utf8_lossy(odd));
         }
         assert_eq!(peek_request(buf, 2, |_, _| {}), None, "more arguments than asked for");
+    }
+
+    #[test]
+    fn a_huge_request_leaves_no_huge_argument_table() {
+        let mut parser = RequestParser::new();
+        let mut request = b"*5001\r\n$4\r\nSADD\r\n".to_vec();
+        for _ in 0..5000 {
+            request.extend_from_slice(b"$1\r\nx\r\n");
+        }
+        let limits = Limits::default();
+        assert!(matches!(parser.parse(&request, &limits), Ok(Parsed::Command { .. })));
+        assert_eq!(parser.args().len(), 5001);
+        assert!(matches!(parser.parse(b"*1\r\n$4\r\nPING\r\n", &limits), Ok(Parsed::Command { .. })));
+        assert!(parser.args.capacity() <= KEEP_ARGS, "capacity {}", parser.args.capacity());
     }
 }
