@@ -482,3 +482,55 @@ fn slowlog_keeps_slow_commands_trimmed_and_redacted() {
     c.cmd("PING");
     assert_eq!(c.cmd("SLOWLOG LEN"), Value::Int(0), "a negative threshold disables the log");
 }
+
+/// An INFO field as a number.
+fn info_number(c: &mut RawClient, section: &str, field: &str) -> u64 {
+    let Value::Bulk(text) = c.cmd(&format!("INFO {section}")) else { panic!("INFO failed") };
+    let prefix = format!("{field}:");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
+}
+
+/// UNLINK, DEL under lazyfree-lazy-user-del and FLUSHALL ASYNC free large
+/// values in the background and count them (lazyfreed_objects); small
+/// values are freed at once, and CONFIG RESETSTAT clears the count.
+#[test]
+fn large_values_are_freed_in_the_background() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    let fill = |c: &mut RawClient, key: &str| {
+        let mut args: Vec<Vec<u8>> = vec![b"SADD".to_vec(), key.as_bytes().to_vec()];
+        args.extend((0..1000).map(|i| format!("member:{i}").into_bytes()));
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        assert_eq!(c.call(&refs), Value::Int(1000));
+    };
+    let freed_becomes = |c: &mut RawClient, n: u64| {
+        wait_until("the background frees", || info_number(c, "memory", "lazyfreed_objects") == n);
+        assert_eq!(info_number(c, "memory", "lazyfree_pending_objects"), 0);
+    };
+    fill(&mut c, "big");
+    assert_eq!(c.cmd("SADD small a b c"), Value::Int(3));
+    assert_eq!(c.cmd("UNLINK big small missing"), Value::Int(2));
+    freed_becomes(&mut c, 1);
+    assert_eq!(c.cmd("EXISTS big small"), Value::Int(0));
+
+    fill(&mut c, "big");
+    assert_eq!(c.cmd("DEL big"), Value::Int(1));
+    freed_becomes(&mut c, 1);
+    assert_eq!(c.cmd("CONFIG SET lazyfree-lazy-user-del yes"), simple("OK"));
+    fill(&mut c, "big");
+    assert_eq!(c.cmd("DEL big"), Value::Int(1));
+    freed_becomes(&mut c, 2);
+
+    assert_eq!(c.cmd("MSET a 1 b 2 c 3"), simple("OK"));
+    assert_eq!(c.cmd("FLUSHALL SYNC"), simple("OK"));
+    freed_becomes(&mut c, 2);
+    assert_eq!(c.cmd("MSET a 1 b 2 c 3"), simple("OK"));
+    assert_eq!(c.cmd("FLUSHALL ASYNC"), simple("OK"));
+    freed_becomes(&mut c, 5);
+    assert_eq!(c.cmd("DBSIZE"), Value::Int(0));
+    assert_eq!(c.cmd("CONFIG RESETSTAT"), simple("OK"));
+    assert_eq!(info_number(&mut c, "memory", "lazyfreed_objects"), 0);
+}

@@ -14,6 +14,7 @@ pub mod cron;
 pub mod dispatch;
 pub mod error;
 pub mod families;
+pub mod lazyfree;
 pub mod log;
 pub mod net;
 pub mod placement;

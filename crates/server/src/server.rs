@@ -274,6 +274,8 @@ pub struct Server {
     /// Which worker serves which connection.
     pub placement: crate::placement::Placement,
     pub slowlog: crate::families::slowlog::SlowLog,
+    /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
+    pub lazyfree: crate::lazyfree::LazyFree,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -310,6 +312,7 @@ impl Server {
             threads,
             placement: crate::placement::Placement::new(threads),
             slowlog: Default::default(),
+            lazyfree: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),

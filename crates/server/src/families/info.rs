@@ -238,8 +238,8 @@ fn memory_section(server: &Server, out: &mut String) {
     field!(out, "mem_aof_buffer", 0);
     field!(out, "mem_allocator", crate::alloc::ALLOCATOR_NAME);
     field!(out, "active_defrag_running", 0);
-    field!(out, "lazyfree_pending_objects", 0);
-    field!(out, "lazyfreed_objects", 0);
+    field!(out, "lazyfree_pending_objects", server.lazyfree.pending());
+    field!(out, "lazyfreed_objects", server.lazyfree.freed());
 }
 
 fn persistence_section(server: &Server, out: &mut String) {

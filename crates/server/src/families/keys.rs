@@ -11,11 +11,26 @@ use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let lazy = ctx.server.tunables.lazyfree_lazy_user_del.load(std::sync::atomic::Ordering::Relaxed);
+    delete_keys(ctx, argv, lazy)
+}
+
+fn unlink(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    delete_keys(ctx, argv, true)
+}
+
+/// DEL and UNLINK: with `lazy`, large values are freed in the background.
+fn delete_keys(ctx: &mut Ctx<'_>, argv: &[&[u8]], lazy: bool) -> CmdResult {
+    let server = ctx.server;
     let tx = ctx.tx();
+    let db = tx.db;
     let mut deleted = 0;
     for key in &argv[1..] {
-        if tx.delete(key) {
+        if let Some(entry) = tx.remove_in(db, key) {
             deleted += 1;
+            if lazy {
+                server.lazyfree.free_entry(entry);
+            }
         }
     }
     tx.dirty += deleted;
@@ -582,18 +597,22 @@ fn dbsize(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 /// Parses FLUSHDB/FLUSHALL's optional ASYNC|SYNC.
-fn flush_mode(argv: &[&[u8]]) -> CmdResult {
+/// True when the flush frees in the background: ASYNC, or neither mode
+/// given and `lazyfree-lazy-user-flush` set.
+fn flush_is_lazy(ctx: &Ctx<'_>, argv: &[&[u8]]) -> Result<bool, CmdError> {
     match argv.get(1) {
-        None => Ok(()),
-        Some(a) if argv.len() == 2 && (parse::is(a, "async") || parse::is(a, "sync")) => Ok(()),
+        None => Ok(ctx.server.tunables.lazyfree_lazy_user_flush.load(std::sync::atomic::Ordering::Relaxed)),
+        Some(a) if argv.len() == 2 && parse::is(a, "async") => Ok(true),
+        Some(a) if argv.len() == 2 && parse::is(a, "sync") => Ok(false),
         Some(_) => Err(CmdError::Syntax),
     }
 }
 
 fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    flush_mode(argv)?;
+    let lazy = flush_is_lazy(ctx, argv)?;
     let db = ctx.client.db;
-    let removed = flush_databases(ctx.tx(), &[db]);
+    let server = ctx.server;
+    let removed = flush_databases(ctx.tx(), &[db], lazy.then_some(&server.lazyfree));
     ctx.tx().dirty += removed as u64;
     force_propagation(ctx, argv);
     ctx.out.ok();
@@ -601,9 +620,10 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    flush_mode(argv)?;
-    let dbs: Vec<usize> = (0..ctx.server.engine.db_count()).collect();
-    let removed = flush_databases(ctx.tx(), &dbs);
+    let lazy = flush_is_lazy(ctx, argv)?;
+    let server = ctx.server;
+    let dbs: Vec<usize> = (0..server.engine.db_count()).collect();
+    let removed = flush_databases(ctx.tx(), &dbs, lazy.then_some(&server.lazyfree));
     ctx.tx().dirty += removed as u64 + 1;
     force_propagation(ctx, argv);
     ctx.out.ok();
@@ -615,8 +635,9 @@ fn force_propagation(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
 }
 
 /// Empties databases in every shard (all shards are locked), signalling
-/// WATCHers of keys that existed. Returns how many keys were removed.
-pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize]) -> usize {
+/// WATCHers of keys that existed; with `lazy`, the keys are freed in the
+/// background. Returns how many keys were removed.
+pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize], lazy: Option<&crate::lazyfree::LazyFree>) -> usize {
     let mut removed = 0;
     let mut garbage = Vec::new();
     let mut ready = Vec::new();
@@ -628,8 +649,10 @@ pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize]) -> usize {
             garbage.push(shard.dbs[db].take());
         }
     }
-    // Freed after the loop; large datasets could be freed in the background.
-    drop(garbage);
+    match lazy {
+        Some(lazy) if removed > 0 => lazy.free_later(Box::new(garbage), removed as u64),
+        _ => drop(garbage),
+    }
     mark_ready(tx, ready);
     removed
 }
@@ -729,7 +752,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 pub fn register(r: &mut Registrar) {
     r.keys("del", del);
-    r.keys("unlink", del);
+    r.keys("unlink", unlink);
     r.keys("exists", exists);
     r.keys("touch", touch);
     r.keys("type", type_);
