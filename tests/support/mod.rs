@@ -51,9 +51,9 @@ impl ServerProcess {
     }
 
     fn start(binary: PathBuf, extra: &[&str]) -> ServerProcess {
-        let dir = tempfile::tempdir().unwrap();
         // A free port can be taken between the probe and the bind: retry.
         for _attempt in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
             let port = free_port();
             let mut args: Vec<String> = vec![
                 "--port".into(),
@@ -68,7 +68,7 @@ impl ServerProcess {
                 dir.path().display().to_string(),
             ];
             args.extend(extra.iter().map(|s| s.to_string()));
-            let mut child = Command::new(&binary)
+            let child = Command::new(&binary)
                 .args(&args)
                 .stdout(Stdio::null())
                 // Null, not inherited: a server outliving a failed test
@@ -76,11 +76,12 @@ impl ServerProcess {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("cannot start server");
-            if wait_ready(&mut child, port) {
-                return ServerProcess { child, port, dir };
+            // Owned at once, so the server is killed if it never gets
+            // ready, and even if the probe panics.
+            let mut server = ServerProcess { child, port, dir };
+            if wait_ready(&mut server.child, port) {
+                return server;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("server did not start");
     }
