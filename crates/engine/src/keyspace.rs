@@ -12,6 +12,7 @@
 //!    except the propagation mutex, which is never held while locking shards.
 //! 3. `prefetch` alone takes shards outside `ShardLocks`, in any order, but
 //!    only with `try_lock`: it never waits, so it cannot join a cycle.
+//!
 //! "Lock everything" (KEYS, FLUSHALL, scripts, snapshots) is the same
 //! operation with every index.
 

@@ -26,8 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
-pub use locate::{locate, At, Hints};
 pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
+pub use locate::{locate, At, Hints};
 pub use propagate::{Effect, Propagation, StreamSink};
 pub use stats::{Stat, Stats};
 pub use tx::{Lookup, Tx};

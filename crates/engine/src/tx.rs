@@ -56,7 +56,6 @@ pub struct Tx<'a> {
     pub ready: Vec<(usize, Vec<u8>)>,
 }
 
-
 impl<'a> Tx<'a> {
     /// A unit starting at `now_ns` (nanoseconds since the epoch).
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ns: i64) -> Tx<'a> {

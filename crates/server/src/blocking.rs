@@ -87,8 +87,7 @@ pub fn register(ctx: &mut Ctx<'_>, request: BlockRequest, argv: &[&[u8]]) -> Blo
     for key in &request.keys {
         tx.locks.shard_for(key).blocked.add(db, key, waiter.clone());
     }
-    ctx.server.blocked_clients.fetch_add(1, Ordering::Relaxed);
-    ctx.client.info.set_flag(flags::BLOCKED, true);
+    started(ctx.server, &ctx.client.info);
     Blocked { waiter, receiver, timeout: request.timeout, keys: request.keys, db, argv: retry }
 }
 
@@ -220,6 +219,13 @@ pub fn end_wait(server: &Server, blocked: &Blocked, end: WaitEnd) -> bool {
         }
     }
     claimed
+}
+
+/// Bookkeeping as a client starts waiting (a blocking command, or a
+/// command held by CLIENT PAUSE): INFO blocked_clients, flag `b`.
+pub fn started(server: &Server, info: &ClientInfo) {
+    server.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    info.set_flag(flags::BLOCKED, true);
 }
 
 /// Bookkeeping once a wait is over, however it ended.

@@ -125,8 +125,7 @@ where
         }
         // As in Redis, CLIENT LIST shows the whole buffer while its
         // requests run, and what is left of it between reads.
-        client.info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
-        client.info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
+        show_query_buffer(&client.info, input);
         process_input(server, stream, client, out, input, parser).await?;
         flush(server, stream, out).await?;
         if client.close_after_reply {
@@ -136,9 +135,14 @@ where
             crate::replica_link::stream_to_replica(server, stream, client, stream_state).await?;
             return Ok(Next::Close);
         }
-        client.info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
-        client.info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
+        show_query_buffer(&client.info, input);
     }
+}
+
+/// The query buffer's size and spare room, for CLIENT LIST.
+fn show_query_buffer(info: &ClientInfo, input: &Vec<u8>) {
+    info.query_buffer_bytes.store(input.len(), Ordering::Relaxed);
+    info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
 }
 
 /// Waits for input (or a kill, or the idle timeout) and appends it.
@@ -348,8 +352,7 @@ where
 /// ends. As in Redis, it counts as blocked meanwhile (INFO
 /// blocked_clients, flag `b` in CLIENT LIST), and CLIENT KILL ends it.
 async fn wait_for_unpause(server: &Server, client: &Client) -> Result<(), String> {
-    server.blocked_clients.fetch_add(1, Ordering::Relaxed);
-    client.info.set_flag(crate::client::flags::BLOCKED, true);
+    blocking::started(server, &client.info);
     let mut killed = false;
     while let Some((_, until)) = server.pause.current() {
         if client.info.is_killed() {

@@ -288,13 +288,7 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
 }
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
-fn call<'k>(
-    server: &Server,
-    client: &mut Client,
-    out: &mut ReplyBuf,
-    cmd: &'static Command,
-    argv: &[&'k [u8]],
-) -> Outcome {
+fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
     let Some(handler) = server.handlers.get(cmd.id) else {
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use shoal_engine::Entry;
 use shoal_types::Value;
@@ -35,7 +35,7 @@ impl Counters {
 #[derive(Default)]
 pub struct LazyFree {
     /// The freeing thread's queue, started on first use.
-    sender: OnceLock<Option<Mutex<Sender<Garbage>>>>,
+    sender: OnceLock<Option<Sender<Garbage>>>,
     counters: Arc<Counters>,
 }
 
@@ -51,9 +51,9 @@ impl LazyFree {
     /// background.
     pub fn free_later(&self, garbage: Box<dyn Send>, objects: u64) {
         self.counters.pending.fetch_add(objects, Ordering::Relaxed);
-        let sender = self.sender.get_or_init(|| start(self.counters.clone()).map(Mutex::new));
+        let sender = self.sender.get_or_init(|| start(self.counters.clone()));
         let unsent = match sender {
-            Some(sender) => sender.lock().unwrap_or_else(|e| e.into_inner()).send((garbage, objects)).err().map(|e| e.0),
+            Some(sender) => sender.send((garbage, objects)).err().map(|e| e.0),
             None => Some((garbage, objects)),
         };
         if let Some((garbage, objects)) = unsent {

@@ -108,8 +108,7 @@ fn start(server: Arc<Server>) -> i32 {
         Some(path) => server.log.warning(&format!("Configuration loaded from {}", path.display())),
         None => server.log.warning("No config file specified, using the default config."),
     }
-    let port = server.config.get_int("port") as u16;
-    let binds: Vec<String> = server.config.get_string("bind").split_whitespace().map(str::to_string).collect();
+    let (binds, port) = net::listen_address(&server.config);
     let backlog = server.config.get_int("tcp-backlog") as i32;
     let tcp = match net::bind(&binds, port, backlog) {
         Ok(l) => l,

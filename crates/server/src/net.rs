@@ -100,12 +100,17 @@ pub struct Relisten {
     pub done: std::sync::mpsc::SyncSender<Result<(), String>>,
 }
 
+/// The configured `bind` addresses and `port`.
+pub fn listen_address(config: &crate::config::Config) -> (Vec<String>, u16) {
+    let binds = config.get_string("bind").split_whitespace().map(str::to_string).collect();
+    (binds, config.get_int("port") as u16)
+}
+
 /// Moves the TCP listeners to the configured `bind` and `port` and waits
 /// for the outcome.
 pub fn relisten(server: &Server) -> Result<(), String> {
     let Some(control) = server.relisten.get() else { return Err("the server is not listening yet".into()) };
-    let binds = server.config.get_string("bind").split_whitespace().map(str::to_string).collect();
-    let port = server.config.get_int("port") as u16;
+    let (binds, port) = listen_address(&server.config);
     let (done, outcome) = std::sync::mpsc::sync_channel(1);
     control.send(Relisten { binds, port, done }).map_err(|_| "the acceptor has stopped".to_string())?;
     outcome.recv().map_err(|_| "the acceptor has stopped".to_string())?
@@ -324,10 +329,7 @@ fn acceptor(server: Arc<Server>, listeners: Listeners) {
     let _ = server.relisten.set(control);
     rt.block_on(async move {
         let backlog = server.config.get_int("tcp-backlog") as i32;
-        let mut current: (Vec<String>, u16) = (
-            server.config.get_string("bind").split_whitespace().map(str::to_string).collect(),
-            server.config.get_int("port") as u16,
-        );
+        let mut current = listen_address(&server.config);
         let mut tcp = accept_tcp(&server, listeners.tcp);
         let relisten_server = server.clone();
         let relistening = tokio::spawn(async move {

@@ -51,7 +51,8 @@ impl Batch {
             }
             args.clear();
             let start = self.end;
-            let Some(len) = peek_request(&input[start..], PEEK_MAX_ARGS, |_, r| args.push(start + r.start..start + r.end))
+            let Some(len) =
+                peek_request(&input[start..], PEEK_MAX_ARGS, |_, r| args.push(start + r.start..start + r.end))
             else {
                 break;
             };
