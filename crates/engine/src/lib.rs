@@ -14,6 +14,7 @@
 pub mod blocking;
 pub mod db;
 pub mod entry;
+pub mod events;
 pub mod expire;
 pub mod keyspace;
 pub mod locate;
@@ -21,11 +22,13 @@ pub mod propagate;
 pub mod stats;
 pub mod tx;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
+pub use events::{Event, EventSink, KeyEvent};
 pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use locate::{locate, At, Hints};
 pub use propagate::{Effect, Propagation, StreamSink};
@@ -110,6 +113,10 @@ pub struct Engine {
     pub keep_expired: AtomicBool,
     /// Time of the last successful save, seconds since the epoch.
     pub last_save: AtomicI64,
+    /// Enabled keyspace event classes (notify-keyspace-events).
+    pub notify_flags: AtomicU32,
+    /// Where units deliver their keyspace events.
+    pub event_sink: OnceLock<Arc<dyn EventSink>>,
 }
 
 impl Engine {
@@ -122,6 +129,8 @@ impl Engine {
             active_expire: AtomicBool::new(true),
             keep_expired: AtomicBool::new(false),
             last_save: AtomicI64::new(now_ms() / 1000),
+            notify_flags: AtomicU32::new(0),
+            event_sink: OnceLock::new(),
         }
     }
 
@@ -142,6 +151,13 @@ impl Engine {
         } else {
             (now as u64 + LRU_CLOCK_MAX as u64) - access as u64
         }
+    }
+
+    /// True when events of `class` are published at all.
+    #[inline]
+    pub fn notifies(&self, class: u32) -> bool {
+        let flags = self.notify_flags.load(Ordering::Relaxed);
+        flags & class != 0 && flags & (events::class::KEYSPACE | events::class::KEYEVENT) != 0
     }
 
     pub fn may_delete_expired(&self) -> bool {

@@ -18,6 +18,18 @@ use std::sync::Arc;
 pub struct Effect {
     pub db: usize,
     pub argv: Vec<Vec<u8>>,
+    /// For replicas only, never for the append-only file (PUBLISH).
+    pub replicas_only: bool,
+}
+
+impl Effect {
+    pub fn new(db: usize, argv: Vec<Vec<u8>>) -> Effect {
+        Effect { db, argv, replicas_only: false }
+    }
+
+    pub fn replicas_only(db: usize, argv: &[&[u8]]) -> Effect {
+        Effect { db, argv: argv.iter().map(|a| a.to_vec()).collect(), replicas_only: true }
+    }
 }
 
 /// Where propagated bytes go (a replica link, the AOF writer).
@@ -183,7 +195,7 @@ mod tests {
     }
 
     fn effect(db: usize, args: &[&str]) -> Effect {
-        Effect { db, argv: args.iter().map(|a| a.as_bytes().to_vec()).collect() }
+        Effect::new(db, args.iter().map(|a| a.as_bytes().to_vec()).collect())
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use shoal_types::{hash_bytes, Value};
 
 use crate::entry::{Entry, ExpireAt, NO_EXPIRE};
+use crate::events::{self, Event, KeyEvent};
 use crate::keyspace::{shard_of, ShardLocks, WatchEntry};
 use crate::locate::At;
 use crate::propagate::Effect;
@@ -54,6 +55,8 @@ pub struct Tx<'a> {
     pub wrap_effects: bool,
     /// Keys changed during the unit that have blocked clients, in order.
     pub ready: Vec<(usize, Vec<u8>)>,
+    /// Keyspace events recorded by the unit, delivered when it ends.
+    pub events: Vec<KeyEvent>,
 }
 
 impl<'a> Tx<'a> {
@@ -69,6 +72,7 @@ impl<'a> Tx<'a> {
             dirty: 0,
             wrap_effects: true,
             ready: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -93,6 +97,40 @@ impl<'a> Tx<'a> {
             self.engine.propagation.publish(&self.effects, self.wrap_effects);
             self.effects.clear();
         }
+        if !self.events.is_empty() {
+            if let Some(sink) = self.engine.event_sink.get() {
+                sink.deliver(&self.events);
+            }
+            self.events.clear();
+        }
+    }
+
+    /// Records that `key` in the current database changed: `dirty`
+    /// changes for the save counter, WATCHers invalidated, and `event`
+    /// for keyspace notifications. Every write a command makes to an
+    /// existing key ends here.
+    pub fn changed(&mut self, key: &[u8], event: Event, dirty: u64) {
+        let db = self.db;
+        self.changed_in(db, key, event, dirty);
+    }
+
+    pub fn changed_in(&mut self, db: usize, key: &[u8], event: Event, dirty: u64) {
+        self.dirty += dirty;
+        self.touch_in(db, key);
+        self.notify_in(db, event, key);
+    }
+
+    /// Records a keyspace event on `key` in `db` (if its class is enabled).
+    #[inline]
+    pub fn notify_in(&mut self, db: usize, event: Event, key: &[u8]) {
+        if self.engine.notifies(event.class) {
+            self.events.push(KeyEvent { event, db, key: key.to_vec() });
+        }
+    }
+
+    pub fn notify(&mut self, event: Event, key: &[u8]) {
+        let db = self.db;
+        self.notify_in(db, event, key);
     }
 
     /// Records a command to propagate in the current database.
@@ -102,8 +140,12 @@ impl<'a> Tx<'a> {
     }
 
     pub fn propagate_in(&mut self, db: usize, argv: Vec<Vec<u8>>) {
+        self.propagate_effect(Effect::new(db, argv));
+    }
+
+    pub fn propagate_effect(&mut self, effect: Effect) {
         if self.engine.propagation.is_active() {
-            self.effects.push(Effect { db, argv });
+            self.effects.push(effect);
         }
     }
 
@@ -140,6 +182,7 @@ impl<'a> Tx<'a> {
             self.signal_at(db, key, at);
         }
         self.touch_at(db, key, at);
+        self.notify_in(db, events::EXPIRED, key);
         self.propagate_in(db, vec![b"DEL".to_vec(), key.to_vec()]);
         None
     }
@@ -233,6 +276,7 @@ impl<'a> Tx<'a> {
             None => {
                 let signal = can_block(&value);
                 self.table(at, db).insert(at.hash, Entry::new(key, value, NO_EXPIRE, clock));
+                self.notify_in(db, events::NEW, key);
                 signal
             }
         };
@@ -263,6 +307,7 @@ impl<'a> Tx<'a> {
             }
             None => {
                 self.table(at, db).insert(at.hash, Entry::new(key, Value::string(bytes), NO_EXPIRE, clock));
+                self.notify_in(db, events::NEW, key);
             }
         }
         self.touch_at(db, key, at);
@@ -275,6 +320,7 @@ impl<'a> Tx<'a> {
         let clock = self.clock();
         let signal = can_block(&value);
         self.table(at, db).insert(at.hash, Entry::new(key, value, expire_at, clock));
+        self.notify_in(db, events::NEW, key);
         if signal {
             self.signal_at(db, key, at);
         }

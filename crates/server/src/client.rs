@@ -23,6 +23,7 @@ pub mod flags {
     pub const UNIX_SOCKET: u32 = 1 << 7; // U
     pub const READONLY: u32 = 1 << 8; // r
     pub const NO_EVICT: u32 = 1 << 9; // e
+    pub const MONITOR: u32 = 1 << 10; // O
 }
 
 /// The part of a client visible to other threads.
@@ -50,6 +51,9 @@ pub struct ClientInfo {
     pub multi_count: AtomicI64,
     pub subscriptions: AtomicUsize,
     pub pattern_subscriptions: AtomicUsize,
+    pub shard_subscriptions: AtomicUsize,
+    /// Bytes other threads send to this connection (pushes).
+    pub outbox: crate::outbox::Outbox,
     /// Set by CLIENT KILL and shutdown; the connection closes when it sees it.
     pub killed: AtomicBool,
     pub kill_signal: Notify,
@@ -92,6 +96,13 @@ impl ClientInfo {
 
     pub fn name_string(&self) -> String {
         self.name.lock().as_deref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default()
+    }
+
+    /// True when other threads may send this client pushes (subscribers,
+    /// monitors, RESP3 clients): its connection then also waits on its
+    /// outbox. Anyone else has nothing to wait for there.
+    pub fn receives_pushes(&self) -> bool {
+        self.has_flag(flags::PUBSUB | flags::MONITOR) || self.resp.load(Ordering::Relaxed) >= 3 || self.outbox.queued() > 0
     }
 
     pub fn command(&self) -> Option<CommandId> {
@@ -141,6 +152,10 @@ pub struct Client {
     pub is_replica: bool,
     /// Set by SYNC: the stream this connection forwards once replies are out.
     pub replica_stream: Option<crate::families::replication::ReplicaStream>,
+    pub subscriptions: crate::pubsub::Subscriptions,
+    /// Reply-buffer position up to which the running command's output is
+    /// pushes (see `dispatch::apply_reply_mode`).
+    pub pushed_to: usize,
 }
 
 impl Client {
@@ -156,6 +171,8 @@ impl Client {
             close_after_reply: false,
             is_replica: false,
             replica_stream: None,
+            subscriptions: Default::default(),
+            pushed_to: 0,
         }
     }
 

@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::blocking::{self, Blocked, Wakeup};
-use crate::client::{Client, ClientInfo};
+use crate::client::{flags, Client, ClientInfo};
 use crate::dispatch::{dispatch, Outcome};
 use crate::log::Level;
 use crate::placement::NO_MOVE;
@@ -30,6 +30,10 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 const BIG_READ_BYTES: usize = 1024 * 1024;
 /// Replies are flushed mid-batch once they exceed this.
 const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
+/// Replies larger than this are checked against the client's output
+/// limit before they are written (Redis does not count its first 16 KB
+/// reply buffer either).
+const OUTPUT_LIMIT_CHECK_BYTES: usize = 16 * 1024;
 /// An idle input buffer larger than this is shrunk.
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
@@ -60,6 +64,10 @@ impl Session {
     /// already belong to someone else.
     pub fn close(mut self: Box<Self>, server: &Server) {
         crate::families::transactions::discard_state(server, &mut self.client);
+        crate::pubsub::unsubscribe_all(server, &mut self.client);
+        if self.client.info.has_flag(crate::client::flags::MONITOR) {
+            server.monitors.remove(self.client.id());
+        }
         crate::families::replication::detach(server, &mut self.client);
         server.clients.remove(self.client.info.id);
     }
@@ -117,7 +125,10 @@ where
         if target != NO_MOVE && target != client.info.thread.load(Ordering::Relaxed) && !client.is_replica {
             return Ok(Next::Move(target));
         }
-        read_some(server, stream, client, input, parser).await?;
+        if let Woke::Pushes = read_some(server, stream, client, input, parser).await? {
+            flush(server, stream, client, out).await?;
+            continue;
+        }
         let limit = server.tunables.client_query_buffer_limit.load(Ordering::Relaxed);
         if input.len() as i64 > limit {
             server.log.warning("Closing client that reached max query buffer length");
@@ -127,7 +138,7 @@ where
         // requests run, and what is left of it between reads.
         show_query_buffer(&client.info, input);
         process_input(server, stream, client, out, input, parser).await?;
-        flush(server, stream, out).await?;
+        flush(server, stream, client, out).await?;
         if client.close_after_reply {
             return Ok(Next::Close);
         }
@@ -145,14 +156,23 @@ fn show_query_buffer(info: &ClientInfo, input: &Vec<u8>) {
     info.query_buffer_free.store(input.capacity() - input.len(), Ordering::Relaxed);
 }
 
-/// Waits for input (or a kill, or the idle timeout) and appends it.
+/// Why the connection woke up.
+enum Woke {
+    /// Input arrived (appended to the input buffer).
+    Input,
+    /// Other threads sent pushes: flush them.
+    Pushes,
+}
+
+/// Waits for input (or a kill, or the idle timeout) and appends it; a
+/// client that receives pushes also wakes when they arrive.
 async fn read_some<S>(
     server: &Server,
     stream: &mut S,
     client: &mut Client,
     input: &mut Vec<u8>,
     parser: &RequestParser,
-) -> Result<(), String>
+) -> Result<Woke, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -167,7 +187,25 @@ where
     // path registers no waker besides the socket's own (and a timer only
     // when `timeout` is set).
     let timeout_secs = server.tunables.timeout_secs.load(Ordering::Relaxed);
-    let read = if timeout_secs > 0 && !client.is_replica {
+    // Redis never times out subscribers (nor replicas).
+    let idle_timeout = timeout_secs > 0 && !client.is_replica && !client.info.has_flag(flags::PUBSUB);
+    let info = client.info.clone();
+    let read = if info.receives_pushes() {
+        if info.outbox.queued() > 0 {
+            return Ok(Woke::Pushes);
+        }
+        let timer = async {
+            match idle_timeout {
+                true => tokio::time::sleep(Duration::from_secs(timeout_secs as u64)).await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = stream.read_buf(input) => r,
+            _ = info.outbox.arrived() => return Ok(Woke::Pushes),
+            _ = timer => return Err("idle timeout".into()),
+        }
+    } else if idle_timeout {
         tokio::select! {
             r = stream.read_buf(input) => r,
             _ = tokio::time::sleep(Duration::from_secs(timeout_secs as u64)) => return Err("idle timeout".into()),
@@ -183,7 +221,7 @@ where
         Ok(n) => {
             server.engine.stats.add(Stat::NetInputBytes, n as u64);
             client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
-            Ok(())
+            Ok(Woke::Input)
         }
         Err(e) => Err(format!("read error: {e}")),
     }
@@ -228,6 +266,8 @@ where
                 batch.hand_on(&hints, input, position, end);
                 let request = &input[position..end];
                 let argv: SmallVec<[&[u8]; 8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
+                // Pushes sent before this command ran precede its reply.
+                client.info.outbox.drain_into(&mut out.buf);
                 let outcome = dispatch(server, client, out, &argv);
                 drop(hints);
                 if !matches!(outcome, Outcome::Postpone) {
@@ -250,15 +290,15 @@ where
         match outcome {
             Outcome::Continue => {
                 if out.len() > FLUSH_THRESHOLD_BYTES {
-                    flush(server, stream, out).await?;
+                    flush(server, stream, client, out).await?;
                 }
             }
             Outcome::Postpone => {
-                flush(server, stream, out).await?;
-                wait_for_unpause(server, client).await?;
+                flush(server, stream, client, out).await?;
+                wait_for_unpause(server, stream, client, out).await?;
             }
             Outcome::Blocked(blocked) => {
-                flush(server, stream, out).await?;
+                flush(server, stream, client, out).await?;
                 wait_blocked(server, stream, client, out, input, *blocked).await?;
             }
         }
@@ -295,8 +335,16 @@ where
                 }
             };
             input.reserve(READ_CHUNK_BYTES);
+            let pushes = async {
+                match info.receives_pushes() {
+                    true => info.outbox.arrived().await,
+                    false => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 message = blocked.receiver.recv() => break message,
+                // A RESP3 client blocked in BLPOP still gets its pushes.
+                _ = pushes => flush(server, stream, client, out).await?,
                 _ = timer => {
                     if blocking::end_wait(server, &blocked, WaitEnd::TimedOut) {
                         blocking::finished(server, &info);
@@ -351,7 +399,10 @@ where
 /// Holds a client whose command CLIENT PAUSE postponed until the pause
 /// ends. As in Redis, it counts as blocked meanwhile (INFO
 /// blocked_clients, flag `b` in CLIENT LIST), and CLIENT KILL ends it.
-async fn wait_for_unpause(server: &Server, client: &Client) -> Result<(), String> {
+async fn wait_for_unpause<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
     blocking::started(server, &client.info);
     let mut killed = false;
     while let Some((_, until)) = server.pause.current() {
@@ -363,6 +414,9 @@ async fn wait_for_unpause(server: &Server, client: &Client) -> Result<(), String
         tokio::select! {
             _ = server.pause.changed.notified() => {}
             _ = client.info.kill_signal.notified() => {}
+            _ = client.info.outbox.arrived(), if client.info.receives_pushes() => {
+                flush(server, stream, client, out).await?;
+            }
             _ = tokio::time::sleep(Duration::from_millis(remaining.min(100))) => {}
         }
     }
@@ -373,15 +427,25 @@ async fn wait_for_unpause(server: &Server, client: &Client) -> Result<(), String
     Ok(())
 }
 
-/// Writes all pending replies.
-pub async fn flush<S>(server: &Server, stream: &mut S, out: &mut ReplyBuf) -> Result<(), String>
+/// Writes all pending replies, and the pushes other threads queued.
+pub async fn flush<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
 where
     S: AsyncWrite + Unpin,
 {
+    let info = &client.info;
+    info.outbox.drain_into(&mut out.buf);
     if out.is_empty() {
         return Ok(());
     }
+    // What is being written counts against the client's output limit
+    // while the write waits for a slow reader.
+    if out.len() > OUTPUT_LIMIT_CHECK_BYTES && !crate::outbox::check_limit(server, info, out.len()) {
+        out.buf.clear();
+        return Err("output buffer limit".into());
+    }
+    info.output_bytes.store(out.len(), Ordering::Relaxed);
     let written = stream.write_all(&out.buf).await;
+    info.output_bytes.store(0, Ordering::Relaxed);
     shoal_engine::clock_hint::forget();
     written.map_err(|e| format!("write error: {e}"))?;
     server.engine.stats.add(Stat::NetOutputBytes, out.len() as u64);

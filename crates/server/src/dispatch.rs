@@ -165,6 +165,24 @@ impl<'a> Ctx<'a> {
         self.server.engine.propagation.is_active()
     }
 
+    /// Everything written so far is a push, kept even under CLIENT REPLY OFF.
+    pub fn pushed(&mut self) {
+        self.client.pushed_to = self.out.len();
+    }
+
+    /// Propagates this command to replicas only, never to the append-only
+    /// file (PUBLISH): inside a transaction as part of it.
+    pub fn propagate_to_replicas(&mut self, argv: &[&[u8]]) {
+        if !self.propagating() {
+            return;
+        }
+        let effect = shoal_engine::Effect::replicas_only(self.client.db, argv);
+        match self.tx.as_mut() {
+            Some(tx) => tx.propagate_effect(effect),
+            None => self.server.engine.propagation.publish(&[effect], true),
+        }
+    }
+
     pub fn suppress_propagation(&mut self) {
         self.no_propagate = true;
     }
@@ -215,6 +233,7 @@ impl<'a> Ctx<'a> {
 /// Runs one request from a client.
 pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
     let reply_start = out.len();
+    client.pushed_to = reply_start;
     let outcome = dispatch_checked(server, client, out, argv);
     if matches!(outcome, Outcome::Continue) {
         apply_reply_mode(client, out, reply_start);
@@ -269,6 +288,14 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
     }
     if client.is_replica && (cmd.is(CommandFlags::WRITE) || cmd.is(CommandFlags::READONLY)) {
         reject(server, client, out, Some(cmd), "ERR Replica can't interact with the keyspace".to_string());
+        return Outcome::Continue;
+    }
+    if client.info.has_flag(flags::PUBSUB) && !out.resp3() && !allowed_while_subscribed(cmd) {
+        let message = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        );
+        reject(server, client, out, Some(cmd), message);
         return Outcome::Continue;
     }
     if !client.is_replica && must_wait_for_pause(server, client, cmd, is_exec) {
@@ -338,6 +365,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if !matches!(outcome, Outcome::Blocked(_)) && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
         crate::families::slowlog::record(server, ctx.client, argv, elapsed);
     }
+    crate::monitor::feed(server, ctx.client, cmd, argv);
     if let Some(stream) = become_replica {
         crate::families::replication::attach(ctx.client, stream);
     }
@@ -456,6 +484,7 @@ fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<
         if cmd.name == "exec" {
             // EXEC refused: the transaction is discarded with the reason.
             crate::families::transactions::discard_state(server, client);
+            crate::monitor::feed_line(server, client, &[b"exec"]);
             let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
             text.extend_from_slice(strip_code(&message));
             error_reply(server, out, text);
@@ -530,6 +559,14 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
     }
 }
 
+/// What a RESP2 client may run while it has subscriptions.
+fn allowed_while_subscribed(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "ping" | "subscribe" | "ssubscribe" | "unsubscribe" | "sunsubscribe" | "psubscribe" | "punsubscribe" | "quit" | "reset"
+    )
+}
+
 fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, is_exec: bool) -> bool {
     let Some((kind, _)) = server.pause.current() else { return false };
     match kind {
@@ -548,13 +585,16 @@ fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, is_exec:
 }
 
 /// CLIENT REPLY OFF/SKIP: drop what the command wrote.
+/// Pushes (pub/sub confirmations and messages) are never dropped: the
+/// command's output up to `client.pushed_to` stays.
 pub(crate) fn apply_reply_mode(client: &mut Client, out: &mut ReplyBuf, reply_start: usize) {
+    let keep = reply_start.max(client.pushed_to);
     match client.reply_mode {
         ReplyMode::On => {}
-        ReplyMode::Off => out.truncate(reply_start),
+        ReplyMode::Off => out.truncate(keep),
         ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
         ReplyMode::Skipping => {
-            out.truncate(reply_start);
+            out.truncate(keep);
             client.reply_mode = ReplyMode::On;
         }
     }

@@ -16,9 +16,12 @@ pub mod error;
 pub mod families;
 pub mod lazyfree;
 pub mod log;
+pub mod monitor;
 pub mod net;
+pub mod outbox;
 pub mod placement;
 pub mod prefetch;
+pub mod pubsub;
 pub mod replica_link;
 pub mod server;
 

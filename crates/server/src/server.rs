@@ -143,6 +143,16 @@ impl Tunables {
         self.encodings.refresh(config);
     }
 
+    /// The client-output-buffer-limit of one class of clients.
+    pub fn output_limit(&self, class: crate::outbox::OutputClass) -> OutputLimit {
+        use crate::outbox::OutputClass;
+        match class {
+            OutputClass::Normal => *self.normal_output_limit.lock(),
+            OutputClass::Replica => *self.replica_output_limit.lock(),
+            OutputClass::PubSub => *self.pubsub_output_limit.lock(),
+        }
+    }
+
     pub fn requires_auth(&self) -> bool {
         self.requirepass.read().is_some()
     }
@@ -274,6 +284,10 @@ pub struct Server {
     /// Which worker serves which connection.
     pub placement: crate::placement::Placement,
     pub slowlog: crate::families::slowlog::SlowLog,
+    /// Channel, pattern and shard channel listeners.
+    pub pubsub: crate::pubsub::PubSub,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
     pub lazyfree: crate::lazyfree::LazyFree,
     next_client_id: AtomicU64,
@@ -312,6 +326,8 @@ impl Server {
             threads,
             placement: crate::placement::Placement::new(threads),
             slowlog: Default::default(),
+            pubsub: Default::default(),
+            monitors: Default::default(),
             lazyfree: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
@@ -322,7 +338,18 @@ impl Server {
             blocked_clients: AtomicUsize::new(0),
             relisten: std::sync::OnceLock::new(),
         };
-        Arc::new(server)
+        let server = Arc::new(server);
+        server.refresh_notify_flags();
+        let events = crate::pubsub::KeyspaceEvents(Arc::downgrade(&server));
+        let _ = server.engine.event_sink.set(Arc::new(events));
+        server
+    }
+
+    /// Mirrors notify-keyspace-events into the engine.
+    fn refresh_notify_flags(&self) {
+        if let config::Value::Flags(flags) = self.config.get("notify-keyspace-events") {
+            self.engine.notify_flags.store(flags, Ordering::Relaxed);
+        }
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -347,6 +374,7 @@ impl Server {
     /// Called after CONFIG SET changed something.
     pub fn config_changed(&self) {
         self.tunables.refresh(&self.config);
+        self.refresh_notify_flags();
         self.log.refresh(&self.config);
     }
 

@@ -14,6 +14,7 @@ pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod list;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -31,6 +32,7 @@ pub const ALL: &[(&str, &[Spec])] = &[
     ("hash", hash::COMMANDS),
     ("hyperloglog", hyperloglog::COMMANDS),
     ("list", list::COMMANDS),
+    ("pubsub", pubsub::COMMANDS),
     ("scripting", scripting::COMMANDS),
     ("server", server::COMMANDS),
     ("set", set::COMMANDS),

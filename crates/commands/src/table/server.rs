@@ -63,6 +63,8 @@ pub const COMMANDS: &[Spec] = &[
             .doc("4.0.0", "O(N), N = samples taken", "Estimates how many bytes a key and its value occupy."),
     ])
     .doc("4.0.0", "Varies by subcommand", "Groups commands for inspecting memory usage."),
+    Spec::new("monitor", 1, "admin noscript loading stale", "admin slow dangerous")
+        .doc("1.0.0", "O(1)", "Streams every command the server processes to this connection."),
     Spec::container("slowlog", -2, &[
         Spec::new("slowlog|get", -2, "admin loading stale", "admin slow dangerous")
             .tips("request_policy:all_nodes nondeterministic_output")

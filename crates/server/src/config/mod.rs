@@ -83,37 +83,7 @@ pub struct OutputLimit {
 pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Keyspace notification classes (notify-keyspace-events letters).
-pub mod notify {
-    pub const KEYSPACE: u32 = 1 << 0;
-    pub const KEYEVENT: u32 = 1 << 1;
-    pub const GENERIC: u32 = 1 << 2;
-    pub const STRING: u32 = 1 << 3;
-    pub const LIST: u32 = 1 << 4;
-    pub const SET: u32 = 1 << 5;
-    pub const HASH: u32 = 1 << 6;
-    pub const ZSET: u32 = 1 << 7;
-    pub const EXPIRED: u32 = 1 << 8;
-    pub const EVICTED: u32 = 1 << 9;
-    pub const STREAM: u32 = 1 << 10;
-    pub const KEY_MISS: u32 = 1 << 11;
-    pub const MODULE: u32 = 1 << 13;
-    pub const NEW: u32 = 1 << 14;
-    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
-    /// (letter, flag) in Redis's printing order after 'A'.
-    pub const CLASSES: &[(char, u32)] = &[
-        ('g', GENERIC),
-        ('$', STRING),
-        ('l', LIST),
-        ('s', SET),
-        ('h', HASH),
-        ('z', ZSET),
-        ('x', EXPIRED),
-        ('e', EVICTED),
-        ('t', STREAM),
-        ('d', MODULE),
-        ('n', NEW),
-    ];
-}
+pub use shoal_engine::events::class as notify;
 
 /// Why a value was refused (message as Redis words it).
 pub type ConfigError = String;

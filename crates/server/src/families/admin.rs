@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
 use shoal_engine::Lookup;
 
+use crate::client::flags;
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
@@ -439,7 +440,24 @@ fn debug_protocol(ctx: &mut Ctx<'_>, kind: &[u8]) -> CmdResult {
     Ok(())
 }
 
+/// MONITOR: from now on the connection receives a line for every command
+/// the server runs (monitor.rs).
+fn monitor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    if ctx.in_exec {
+        // A transaction expects one reply per command: no stream here.
+        return Err(CmdError::err("MONITOR isn't allowed for DENY BLOCKING client"));
+    }
+    if ctx.client.is_replica || ctx.client.info.has_flag(flags::MONITOR) {
+        return Ok(());
+    }
+    ctx.client.info.set_flag(flags::MONITOR, true);
+    ctx.server.monitors.add(ctx.client.info.clone());
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn register(r: &mut Registrar) {
+    r.plain("monitor", monitor);
     r.plain("config|get", config_get);
     r.plain("config|set", config_set);
     r.plain("config|resetstat", config_resetstat);

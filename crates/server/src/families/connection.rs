@@ -153,7 +153,15 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    if ctx.client.is_replica || ctx.client.info.has_flag(flags::MASTER) {
+        return Err(CmdError::err("can only reset normal client connections"));
+    }
     crate::families::transactions::discard_state(ctx.server, ctx.client);
+    crate::pubsub::unsubscribe_all(ctx.server, ctx.client);
+    if ctx.client.info.has_flag(flags::MONITOR) {
+        ctx.server.monitors.remove(ctx.client.id());
+        ctx.client.info.set_flag(flags::MONITOR, false);
+    }
     ctx.client.select(0);
     ctx.client.reply_mode = ReplyMode::On;
     ctx.out.protocol = Protocol::Resp2;
@@ -206,6 +214,7 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
         (flags::UNIX_SOCKET, 'U'),
         (flags::READONLY, 'r'),
         (flags::NO_EVICT, 'e'),
+        (flags::MONITOR, 'O'),
     ];
     let mut flag_text: String = letters.iter().filter(|(f, _)| flag_bits & f != 0).map(|(_, c)| *c).collect();
     if flag_text.is_empty() {
@@ -213,10 +222,10 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
     }
     let command = info.command().map(|id| shoal_commands::table().get(id).name).unwrap_or("NULL");
     let qbuf = info.query_buffer_bytes.load(Ordering::Relaxed);
-    let output = info.output_bytes.load(Ordering::Relaxed);
+    let output = info.output_bytes.load(Ordering::Relaxed) + info.outbox.queued();
     let _ = server;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         info.id,
         info.addr,
         info.local_addr,
@@ -228,6 +237,7 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
         info.db.load(Ordering::Relaxed),
         info.subscriptions.load(Ordering::Relaxed),
         info.pattern_subscriptions.load(Ordering::Relaxed),
+        info.shard_subscriptions.load(Ordering::Relaxed),
         info.multi_count.load(Ordering::Relaxed),
         qbuf,
         info.query_buffer_free.load(Ordering::Relaxed),

@@ -304,9 +304,10 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "current_eviction_exceeded_time", 0);
     field!(out, "keyspace_hits", stats.get(Stat::KeyspaceHits));
     field!(out, "keyspace_misses", stats.get(Stat::KeyspaceMisses));
-    field!(out, "pubsub_channels", 0);
-    field!(out, "pubsub_patterns", 0);
-    field!(out, "pubsubshard_channels", 0);
+    use crate::pubsub::Kind;
+    field!(out, "pubsub_channels", server.pubsub.count(Kind::Channel));
+    field!(out, "pubsub_patterns", server.pubsub.count(Kind::Pattern));
+    field!(out, "pubsubshard_channels", server.pubsub.count(Kind::Shard));
     field!(out, "latest_fork_usec", 0);
     field!(out, "total_forks", 0);
     field!(out, "migrate_cached_sockets", 0);

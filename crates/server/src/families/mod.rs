@@ -11,6 +11,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod sets;
@@ -36,6 +37,7 @@ pub fn register_all(r: &mut Registrar) {
     info::register(r);
     keys::register(r);
     lists::register(r);
+    pubsub::register(r);
     replication::register(r);
     scripting::register(r);
     sets::register(r);

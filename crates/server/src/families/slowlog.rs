@@ -84,7 +84,7 @@ fn logged_args(argv: &[&[u8]]) -> Vec<Vec<u8>> {
 
 /// Which arguments are secrets: AUTH's arguments, HELLO's AUTH
 /// credentials, and the value of a sensitive parameter in CONFIG SET.
-fn secrets(argv: &[&[u8]]) -> Vec<bool> {
+pub(crate) fn secrets(argv: &[&[u8]]) -> Vec<bool> {
     let is = |i: usize, word: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
     let mut secret = vec![false; argv.len()];
     if is(0, "auth") {

@@ -131,6 +131,8 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
     };
     if multi.aborted {
         discard_state(server, client);
+        // Monitors saw MULTI: show that the transaction ended.
+        crate::monitor::feed_line(server, client, &[b"exec"]);
         error_reply(server, out, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }
@@ -166,6 +168,7 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
         let nanos = command_started.elapsed().as_nanos() as u64;
         counters.nanos.fetch_add(nanos, Ordering::Relaxed);
         crate::families::slowlog::record(server, ctx.client, &argv, nanos);
+        crate::monitor::feed(server, ctx.client, cmd, &argv);
         if let Err(e) = result {
             counters.failed.fetch_add(1, Ordering::Relaxed);
             error_reply(server, ctx.out, e.message());

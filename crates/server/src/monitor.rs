@@ -1,0 +1,110 @@
+//! MONITOR: a line for every command the server runs, sent to each client
+//! in monitor mode through its outbox.
+//!
+//! The line is Redis's: `+<seconds>.<micros> [<db> <peer>] "arg" ...`,
+//! arguments quoted as Redis quotes them, secrets replaced by
+//! `(redacted)`. Administrative commands are never shown, and a command is
+//! shown once it ran (EXEC's commands between MULTI and EXEC).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use shoal_commands::{Command, CommandFlags};
+
+use crate::client::{flags, Client, ClientInfo};
+use crate::server::Server;
+
+/// The clients in monitor mode.
+#[derive(Default)]
+pub struct Monitors {
+    clients: RwLock<Vec<Arc<ClientInfo>>>,
+    /// `clients.len()`, read on every command without the lock.
+    count: AtomicUsize,
+}
+
+impl Monitors {
+    pub fn add(&self, info: Arc<ClientInfo>) {
+        let mut clients = self.clients.write();
+        clients.push(info);
+        self.count.store(clients.len(), Ordering::Release);
+    }
+
+    pub fn remove(&self, client_id: u64) {
+        let mut clients = self.clients.write();
+        clients.retain(|c| c.id != client_id);
+        self.count.store(clients.len(), Ordering::Release);
+    }
+
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+}
+
+/// Shows a command that ran (for `client`, now in `db`) to every monitor.
+#[inline]
+pub fn feed(server: &Server, client: &Client, cmd: &Command, argv: &[&[u8]]) {
+    if server.monitors.any() && !cmd.is(CommandFlags::ADMIN) && !cmd.is(CommandFlags::SKIP_MONITOR) {
+        feed_line(server, client, argv);
+    }
+}
+
+/// Shows a command whatever its flags (EXEC ending an aborted transaction).
+pub fn feed_line(server: &Server, client: &Client, argv: &[&[u8]]) {
+    if !server.monitors.any() {
+        return;
+    }
+    let line = line(server, client, argv);
+    for monitor in server.monitors.clients.read().iter() {
+        crate::outbox::send(server, monitor, &line);
+    }
+}
+
+fn line(server: &Server, client: &Client, argv: &[&[u8]]) -> Vec<u8> {
+    let micros = shoal_engine::now_us();
+    let origin = if client.info.has_flag(flags::UNIX_SOCKET) {
+        format!("unix:{}", server.config.get_string("unixsocket"))
+    } else {
+        client.info.addr.clone()
+    };
+    let mut line = format!("+{}.{:06} [{} {}]", micros / 1_000_000, micros % 1_000_000, client.db, origin).into_bytes();
+    let secret = crate::families::slowlog::secrets(argv);
+    for (i, arg) in argv.iter().enumerate() {
+        line.push(b' ');
+        quote(&mut line, if secret[i] { b"(redacted)" } else { arg });
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// Appends `bytes` in double quotes, escaped as Redis shows binary data.
+pub fn quote(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_redis() {
+        let mut out = Vec::new();
+        quote(&mut out, b"a \"b\"\\\n\r\t\x07\x08\x00\xff~");
+        assert_eq!(out, b"\"a \\\"b\\\"\\\\\\n\\r\\t\\a\\b\\x00\\xff~\"");
+    }
+}

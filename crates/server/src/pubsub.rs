@@ -1,0 +1,302 @@
+//! Pub/Sub: who listens to which channel, pattern or shard channel, and
+//! the delivery of messages to them.
+//!
+//! A connection keeps its own subscriptions (`Subscriptions`); the server
+//! keeps the reverse index (`PubSub`) that PUBLISH reads. A message is
+//! encoded once per protocol and appended to each receiver's outbox
+//! (outbox.rs), so one publisher's messages reach every subscriber in the
+//! order they were published, whatever worker serves either side. A
+//! message for the publishing client itself goes straight into its reply
+//! buffer, ahead of the reply to the command that produced it, as in Redis.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use shoal_engine::events::class;
+use shoal_engine::{EventSink, KeyEvent};
+use shoal_resp::ReplyBuf;
+use shoal_types::glob::glob_match;
+
+use crate::client::{flags, Client, ClientInfo};
+use crate::server::Server;
+
+/// The three kinds of subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn subscribed_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"subscribe",
+            Kind::Pattern => b"psubscribe",
+            Kind::Shard => b"ssubscribe",
+        }
+    }
+
+    fn unsubscribed_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"unsubscribe",
+            Kind::Pattern => b"punsubscribe",
+            Kind::Shard => b"sunsubscribe",
+        }
+    }
+}
+
+/// One connection's subscriptions, in the order they were made.
+#[derive(Default)]
+pub struct Subscriptions {
+    channels: Vec<Box<[u8]>>,
+    patterns: Vec<Box<[u8]>>,
+    shard_channels: Vec<Box<[u8]>>,
+}
+
+impl Subscriptions {
+    fn list(&mut self, kind: Kind) -> &mut Vec<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// The count a (un)subscribe confirmation reports: channels plus
+    /// patterns, or shard channels alone.
+    fn count_for(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
+            Kind::Shard => self.shard_channels.len(),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+}
+
+type Listeners = HashMap<Box<[u8]>, Vec<Arc<ClientInfo>>>;
+
+/// The server's index: channel, pattern or shard channel to its listeners,
+/// each in subscription order.
+#[derive(Default)]
+pub struct PubSub {
+    channels: RwLock<Listeners>,
+    patterns: RwLock<Listeners>,
+    shard_channels: RwLock<Listeners>,
+}
+
+impl PubSub {
+    fn index(&self, kind: Kind) -> &RwLock<Listeners> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shard_channels,
+        }
+    }
+
+    /// Channels (or shard channels) with listeners, optionally matching a pattern.
+    pub fn active(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let index = self.index(kind).read();
+        index.keys().filter(|name| pattern.is_none_or(|p| glob_match(p, name, false))).map(|n| n.to_vec()).collect()
+    }
+
+    /// Listeners of one channel (or shard channel).
+    pub fn listeners(&self, kind: Kind, name: &[u8]) -> usize {
+        self.index(kind).read().get(name).map_or(0, Vec::len)
+    }
+
+    /// Number of distinct channels, patterns or shard channels with listeners.
+    pub fn count(&self, kind: Kind) -> usize {
+        self.index(kind).read().len()
+    }
+
+    fn add(&self, kind: Kind, name: &[u8], info: &Arc<ClientInfo>) {
+        self.index(kind).write().entry(name.into()).or_default().push(info.clone());
+    }
+
+    fn remove(&self, kind: Kind, name: &[u8], client_id: u64) {
+        let mut index = self.index(kind).write();
+        if let Some(listeners) = index.get_mut(name) {
+            listeners.retain(|l| l.id != client_id);
+            if listeners.is_empty() {
+                index.remove(name);
+            }
+        }
+    }
+}
+
+/// Publishes keyspace events on `__keyspace@<db>__:<key>` (the event's
+/// name) and `__keyevent@<db>__:<event>` (the key), as enabled by
+/// notify-keyspace-events.
+pub struct KeyspaceEvents(pub std::sync::Weak<Server>);
+
+impl EventSink for KeyspaceEvents {
+    fn deliver(&self, events: &[KeyEvent]) {
+        let Some(server) = self.0.upgrade() else { return };
+        let flags = server.engine.notify_flags.load(Ordering::Relaxed);
+        for event in events {
+            if flags & class::KEYSPACE != 0 {
+                let mut channel = format!("__keyspace@{}__:", event.db).into_bytes();
+                channel.extend_from_slice(&event.key);
+                publish(&server, None, Kind::Channel, &channel, event.event.name.as_bytes());
+            }
+            if flags & class::KEYEVENT != 0 {
+                let channel = format!("__keyevent@{}__:{}", event.db, event.event.name);
+                publish(&server, None, Kind::Channel, channel.as_bytes(), &event.key);
+            }
+        }
+    }
+}
+
+/// Where a delivery to the client running the command goes: its own reply
+/// buffer, so the push precedes the command's reply.
+pub struct Current<'a> {
+    pub id: u64,
+    pub out: &'a mut ReplyBuf,
+}
+
+/// Publishes `message` on `channel` to its channel and pattern listeners
+/// (or to its shard channel listeners); returns how many received it.
+pub fn publish(server: &Server, mut current: Option<Current<'_>>, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
+    let mut encoded = Encoded::default();
+    let (word, index) = match kind {
+        Kind::Shard => (&b"smessage"[..], &server.pubsub.shard_channels),
+        _ => (&b"message"[..], &server.pubsub.channels),
+    };
+    let mut receivers = 0;
+    if let Some(listeners) = index.read().get(channel) {
+        for info in listeners {
+            let bytes = encoded.get(info, 3, |out| {
+                out.bulk(word);
+                out.bulk(channel);
+                out.bulk(message);
+            });
+            deliver(server, &mut current, info, bytes);
+            receivers += 1;
+        }
+    }
+    if kind == Kind::Shard {
+        return receivers;
+    }
+    for (pattern, listeners) in server.pubsub.patterns.read().iter() {
+        if !glob_match(pattern, channel, false) {
+            continue;
+        }
+        let mut encoded = Encoded::default();
+        for info in listeners {
+            let bytes = encoded.get(info, 4, |out| {
+                out.bulk(b"pmessage");
+                out.bulk(pattern);
+                out.bulk(channel);
+                out.bulk(message);
+            });
+            deliver(server, &mut current, info, bytes);
+            receivers += 1;
+        }
+    }
+    receivers
+}
+
+fn deliver(server: &Server, current: &mut Option<Current<'_>>, info: &ClientInfo, bytes: &[u8]) {
+    match current {
+        Some(current) if current.id == info.id => current.out.raw(bytes),
+        _ => crate::outbox::send(server, info, bytes),
+    }
+}
+
+/// One message encoded for RESP2 and RESP3 listeners, each at most once.
+#[derive(Default)]
+struct Encoded {
+    resp2: Option<Vec<u8>>,
+    resp3: Option<Vec<u8>>,
+}
+
+impl Encoded {
+    /// The message for `info`'s protocol: a push of `elements`, which
+    /// `body` writes.
+    fn get(&mut self, info: &ClientInfo, elements: usize, body: impl Fn(&mut ReplyBuf)) -> &[u8] {
+        let resp3 = info.resp.load(Ordering::Relaxed) >= 3;
+        let slot = if resp3 { &mut self.resp3 } else { &mut self.resp2 };
+        slot.get_or_insert_with(|| {
+            let mut out = ReplyBuf::new(if resp3 { shoal_resp::Protocol::Resp3 } else { shoal_resp::Protocol::Resp2 });
+            out.push(elements);
+            body(&mut out);
+            out.buf
+        })
+    }
+}
+
+/// Subscribes the client to each name, writing a confirmation for each.
+pub fn subscribe(server: &Server, client: &mut Client, out: &mut ReplyBuf, kind: Kind, names: &[&[u8]]) {
+    for &name in names {
+        let list = client.subscriptions.list(kind);
+        if !list.iter().any(|n| &**n == name) {
+            list.push(name.into());
+            server.pubsub.add(kind, name, &client.info);
+        }
+        publish_counts(client);
+        confirm(out, kind.subscribed_word(), Some(name), client.subscriptions.count_for(kind));
+    }
+}
+
+/// Unsubscribes the client from each name (from all of its kind when
+/// `names` is empty), writing a confirmation for each.
+pub fn unsubscribe(server: &Server, client: &mut Client, out: &mut ReplyBuf, kind: Kind, names: &[&[u8]]) {
+    let all: Vec<Box<[u8]>>;
+    let names: Vec<&[u8]> = if names.is_empty() {
+        all = client.subscriptions.list(kind).clone();
+        all.iter().map(|n| &**n).collect()
+    } else {
+        names.to_vec()
+    };
+    if names.is_empty() {
+        // Nothing to leave: one confirmation with a null name.
+        confirm(out, kind.unsubscribed_word(), None, client.subscriptions.count_for(kind));
+    }
+    for name in names {
+        let list = client.subscriptions.list(kind);
+        if let Some(at) = list.iter().position(|n| &**n == name) {
+            list.remove(at);
+            server.pubsub.remove(kind, name, client.info.id);
+        }
+        publish_counts(client);
+        confirm(out, kind.unsubscribed_word(), Some(name), client.subscriptions.count_for(kind));
+    }
+}
+
+/// Drops every subscription (the connection is closing, or RESET).
+pub fn unsubscribe_all(server: &Server, client: &mut Client) {
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        for name in std::mem::take(client.subscriptions.list(kind)) {
+            server.pubsub.remove(kind, &name, client.info.id);
+        }
+    }
+    publish_counts(client);
+}
+
+/// Mirrors the counts into the client's shared info (CLIENT LIST, the
+/// RESP2 subscribed context, the output limit class).
+fn publish_counts(client: &Client) {
+    let subscriptions = &client.subscriptions;
+    let info = &client.info;
+    info.subscriptions.store(subscriptions.channels.len(), Ordering::Relaxed);
+    info.pattern_subscriptions.store(subscriptions.patterns.len(), Ordering::Relaxed);
+    info.shard_subscriptions.store(subscriptions.shard_channels.len(), Ordering::Relaxed);
+    info.set_flag(flags::PUBSUB, subscriptions.total() > 0);
+}
+
+/// A (un)subscribe confirmation: a push in RESP3, an array in RESP2.
+fn confirm(out: &mut ReplyBuf, word: &[u8], name: Option<&[u8]>, count: usize) {
+    out.push(3);
+    out.bulk(word);
+    match name {
+        Some(name) => out.bulk(name),
+        None => out.null(),
+    }
+    out.int(count as i64);
+}
