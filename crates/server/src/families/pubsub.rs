@@ -87,7 +87,7 @@ fn pubsub_channels_kind(ctx: &mut Ctx<'_>, argv: &[&[u8]], kind: Kind) -> CmdRes
 }
 
 fn pubsub_numsub_kind(ctx: &mut Ctx<'_>, argv: &[&[u8]], kind: Kind) -> CmdResult {
-    ctx.out.map(argv.len() - 2);
+    ctx.out.array(2 * (argv.len() - 2));
     for &name in &argv[2..] {
         ctx.out.bulk(name);
         ctx.out.int(ctx.server.pubsub.listeners(kind, name) as i64);
