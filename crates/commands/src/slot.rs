@@ -1,6 +1,7 @@
-//! Hash slots: CRC16 (XMODEM) of the key, or of its first non-empty
-//! `{hash tag}`, modulo 16384 — the same mapping Redis Cluster uses, so the
-//! slots Shoal shards by are the slots clusters migrate.
+//! Hash slots: CRC16 (XMODEM) of the key, or of its `{hash tag}` (between
+//! the first `{` and the next `}`, when not empty), modulo 16384 — the same
+//! mapping Redis Cluster uses, so the slots Shoal shards by are the slots
+//! clusters migrate.
 
 /// Number of hash slots.
 pub const SLOT_COUNT: usize = 16384;
@@ -13,7 +14,8 @@ static CRC16: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::n
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slot(pub u16);
 
-/// The part of `key` that is hashed: the first non-empty `{...}`, else all of it.
+/// The part of `key` that is hashed: what lies between its first `{` and the
+/// next `}`, unless that is empty or missing; else all of it.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
     if let Some(open) = memchr::memchr(b'{', key) {
         if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
@@ -35,13 +37,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_slots() {
+    fn crc_is_xmodem() {
+        // The published check value of CRC-16/XMODEM.
         assert_eq!(CRC16.checksum(b"123456789"), 0x31c3);
-        assert_eq!(slot_of(b"foo"), Slot(12182));
-        assert_eq!(slot_of(b"{user1000}.following"), slot_of(b"user1000"));
-        assert_eq!(slot_of(b"foo{}{bar}"), slot_of(b"foo{}{bar}"));
-        assert_ne!(slot_of(b"foo{}{bar}"), slot_of(b"bar"));
-        assert_eq!(slot_of(b"foo{{bar}}zap"), slot_of(b"{bar"));
-        assert_eq!(slot_of(b"foo{bar}{zap}"), slot_of(b"bar"));
+    }
+
+    #[test]
+    fn known_slots() {
+        // CLUSTER KEYSLOT answers of redis-server.
+        let reference = [("foo", 12182), ("bar", 5061), ("somekey", 11058), ("hello", 866), ("", 0)];
+        for (key, slot) in reference {
+            assert_eq!(slot_of(key.as_bytes()), Slot(slot), "{key:?}");
+        }
+        assert_eq!(slot_of(b"{user1000}.following"), Slot(3443));
+        assert_eq!(slot_of(b"foo{}{bar}"), Slot(8363));
+    }
+
+    #[test]
+    fn hash_tags() {
+        // (key, the bytes that are hashed)
+        let cases = [
+            ("{user1000}.following", "user1000"),
+            ("foo{bar}{zap}", "bar"),
+            // An empty first tag: the whole key, not the next tag.
+            ("foo{}{bar}", "foo{}{bar}"),
+            ("{}", "{}"),
+            // From the first `{` to the first `}` after it.
+            ("foo{{bar}}zap", "{bar"),
+            ("foo{bar", "foo{bar"),
+            ("foo}bar{", "foo}bar{"),
+            ("plain", "plain"),
+        ];
+        for (key, hashed) in cases {
+            assert_eq!(hash_tag(key.as_bytes()), hashed.as_bytes(), "{key:?}");
+            assert_eq!(slot_of(key.as_bytes()), slot_of(hashed.as_bytes()), "{key:?}");
+        }
     }
 }

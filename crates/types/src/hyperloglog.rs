@@ -780,10 +780,8 @@ mod tests {
             state ^= state << 17;
             state
         };
-        // The full test is slow in debug builds: it runs in the server tests.
-        if cfg!(debug_assertions) {
-            return;
-        }
-        selftest(&mut random, MAX).unwrap();
+        // The whole of PFSELFTEST, in every profile: about 0.3 s at the test
+        // profile's opt-level 1, 2.5 s at opt-level 0.
+        assert_eq!(selftest(&mut random, MAX), Ok(()));
     }
 }

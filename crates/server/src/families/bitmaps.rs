@@ -12,14 +12,6 @@ use crate::client::flags;
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
-const OFFSET_ERROR: &str = "bit offset is not an integer or out of range";
-const BIT_VALUE_ERROR: &str = "bit is not an integer or out of range";
-const BITPOS_BIT_ERROR: &str = "The bit argument must be 1 or 0.";
-const BITOP_NOT_ERROR: &str = "BITOP NOT must be called with a single source key.";
-const FIELD_TYPE_ERROR: &str =
-    "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
-const OVERFLOW_ERROR: &str = "Invalid OVERFLOW type specified";
-const READONLY_ERROR: &str = "BITFIELD_RO only supports the GET subcommand";
 /// Widest unsigned field (a u64 could not be replied as a signed integer).
 const UNSIGNED_MAX_BITS: u32 = 63;
 /// Below this size a growing bitmap gets amortized (doubling) capacity;
@@ -30,17 +22,16 @@ const AMORTIZED_GROWTH_LIMIT: usize = 1 << 20;
 /// lies below proto-max-bulk-len (not enforced for our master's stream).
 /// With `field_bits`, `#n` means the n-th field of that width.
 fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], field_bits: Option<u32>) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err(OFFSET_ERROR);
     let (digits, scale) = match (arg.first(), field_bits) {
         (Some(b'#'), Some(bits)) => (&arg[1..], i64::from(bits)),
         _ => (arg, 1),
     };
     // Redis multiplies without an overflow check; wrapping matches it.
-    let offset = shoal_resp::number::parse_i64(digits).ok_or_else(invalid)?.wrapping_mul(scale);
+    let offset = shoal_resp::number::parse_i64(digits).ok_or(CmdError::BIT_OFFSET_NOT_INTEGER)?.wrapping_mul(scale);
     let max_bytes = ctx.server.tunables.proto_max_bulk_len.load(Ordering::Relaxed);
     let from_master = ctx.client.info.has_flag(flags::MASTER);
     if offset < 0 || (!from_master && (offset >> 3) >= max_bytes) {
-        return Err(invalid());
+        return Err(CmdError::BIT_OFFSET_NOT_INTEGER);
     }
     Ok(offset as u64)
 }
@@ -48,7 +39,7 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], field_bits: Option<u32>) -> Result<u64,
 /// Makes `key` a raw string covering bit `last_bit`, creating it (zeroed)
 /// or zero-padding it. True if it was created or grew.
 fn prepare_bits(tx: &mut Tx<'_>, key: &[u8], last_bit: u64) -> Result<bool, CmdError> {
-    let needed = usize::try_from(last_bit / 8 + 1).map_err(|_| CmdError::err(OFFSET_ERROR))?;
+    let needed = usize::try_from(last_bit / 8 + 1).map_err(|_| CmdError::BIT_OFFSET_NOT_INTEGER)?;
     match tx.lookup(key, Lookup::WRITE) {
         None => {
             let mut bytes = ByteBuf::new();
@@ -85,7 +76,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let offset = bit_offset(ctx, argv[2], None)?;
     let on = match parse::int(argv[3]) {
         Ok(v @ (0 | 1)) => v == 1,
-        _ => return Err(CmdError::err(BIT_VALUE_ERROR)),
+        _ => return Err(CmdError::BIT_NOT_INTEGER),
     };
     let tx = ctx.tx();
     let grew = prepare_bits(tx, key, offset)?;
@@ -158,7 +149,7 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let one = match parse::int(argv[2])? {
         0 => false,
         1 => true,
-        _ => return Err(CmdError::err(BITPOS_BIT_ERROR)),
+        _ => return Err(CmdError::BITPOS_BIT_NOT_BINARY),
     };
     let tx = ctx.tx.as_mut().expect("locked");
     // A missing key is an endless run of zeros.
@@ -194,7 +185,7 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let op = BitOp::parse(argv[1]).ok_or(CmdError::Syntax)?;
     if op == BitOp::Not && argv.len() != 4 {
-        return Err(CmdError::err(BITOP_NOT_ERROR));
+        return Err(CmdError::BITOP_NOT_ONE_SOURCE);
     }
     let dest = argv[2];
     let sources = &argv[3..];
@@ -256,18 +247,17 @@ impl FieldOp {
 
 /// A field type: `i1`..`i64` or `u1`..`u63`.
 fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
-    let invalid = || CmdError::err(FIELD_TYPE_ERROR);
     let signed = match arg.first() {
         Some(b'i') => true,
         Some(b'u') => false,
-        _ => return Err(invalid()),
+        _ => return Err(CmdError::BITFIELD_BAD_TYPE),
     };
     // Redis reads the width as a C string: it stops at a NUL byte.
     let digits = arg[1..].split(|&b| b == 0).next().unwrap_or_default();
-    let bits = shoal_resp::number::parse_i64(digits).ok_or_else(invalid)?;
+    let bits = shoal_resp::number::parse_i64(digits).ok_or(CmdError::BITFIELD_BAD_TYPE)?;
     let widest = if signed { bitmap::FIELD_MAX_BITS } else { UNSIGNED_MAX_BITS };
     if bits < 1 || bits > i64::from(widest) {
-        return Err(invalid());
+        return Err(CmdError::BITFIELD_BAD_TYPE);
     }
     Ok((signed, bits as u32))
 }
@@ -280,7 +270,7 @@ fn overflow_mode(arg: &[u8]) -> Result<Overflow, CmdError> {
     } else if parse::is(arg, "fail") {
         Ok(Overflow::Fail)
     } else {
-        Err(CmdError::err(OVERFLOW_ERROR))
+        Err(CmdError::BITFIELD_BAD_OVERFLOW)
     }
 }
 
@@ -375,7 +365,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) 
         return bitfield_read(ctx, key, &ops);
     };
     if read_only_command {
-        return Err(CmdError::err(READONLY_ERROR));
+        return Err(CmdError::BITFIELD_RO_GET_ONLY);
     }
     let tx = ctx.tx.as_mut().expect("locked");
     let grew = prepare_bits(tx, key, last_bit)?;

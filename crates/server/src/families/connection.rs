@@ -12,7 +12,7 @@ use crate::server::{PauseKind, Server};
 
 fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 {
-        return Err(CmdError::err("wrong number of arguments for 'ping' command"));
+        return Err(CmdError::wrong_arity(ctx.cmd.name));
     }
     let in_pubsub = ctx.client.info.has_flag(flags::PUBSUB) && !ctx.out.resp3();
     match (argv.get(1), in_pubsub) {
@@ -125,7 +125,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     if let Some(name) = name {
         if !valid_client_name(name) {
-            return Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."));
+            return Err(CmdError::BAD_CLIENT_NAME);
         }
         *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
     }
@@ -192,7 +192,7 @@ fn client_getname(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 fn client_setname(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let name = argv[2];
     if !valid_client_name(name) {
-        return Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."));
+        return Err(CmdError::BAD_CLIENT_NAME);
     }
     *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
     ctx.out.ok();
@@ -417,10 +417,9 @@ fn client_unblock(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_pause(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let timeout = shoal_resp::number::parse_i64(argv[2])
-        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    let timeout = shoal_resp::number::parse_i64(argv[2]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
     if timeout < 0 {
-        return Err(CmdError::err("timeout is negative"));
+        return Err(CmdError::TIMEOUT_NEGATIVE);
     }
     let kind = match argv.get(3) {
         None => PauseKind::All,

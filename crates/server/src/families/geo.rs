@@ -304,7 +304,7 @@ fn parse_request<'a>(argv: &[&'a [u8]], variant: Variant, set: Option<&ZSet>) ->
         } else if parse::is(arg, "count") && left >= 1 {
             let count = parse::int(argv[i + 1])?;
             if count <= 0 {
-                return Err(CmdError::err("COUNT must be > 0"));
+                return Err(CmdError::COUNT_OPTION_NOT_POSITIVE);
             }
             r.count = usize::try_from(count).unwrap_or(usize::MAX);
             i += 1;

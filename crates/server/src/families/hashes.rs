@@ -8,7 +8,7 @@ use shoal_types::{glob_match, longdouble, Value};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::families::keys::{parse_cursor, parse_scan_options};
-use crate::families::sets::{empty_scan, parse_sample_count, sample_reply_budget, sample_too_large, MIN_BULK_REPLY_BYTES};
+use crate::families::sets::{empty_scan, parse_sample_count, sample_reply_budget, MIN_BULK_REPLY_BYTES};
 use crate::server::EncodingLimits;
 
 /// hash-max-listpack-entries and hash-max-listpack-value.
@@ -63,7 +63,7 @@ fn existing_hash<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t mut Ha
 
 fn hset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() % 2 == 1 {
-        return Err(CmdError::err(format!("wrong number of arguments for '{}' command", ctx.cmd.name)));
+        return Err(CmdError::wrong_arity(ctx.cmd.name));
     }
     let limits = limits(ctx);
     let key = argv[1];
@@ -297,7 +297,7 @@ fn hrandfield_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, with_values: bool
     if !distinct || wanted == 1 {
         let per_pick = if with_values { 2 * MIN_BULK_REPLY_BYTES } else { MIN_BULK_REPLY_BYTES };
         if wanted.saturating_mul(per_pick) > budget as u64 {
-            return Err(sample_too_large());
+            return Err(CmdError::SAMPLE_TOO_LARGE);
         }
         let start = out.len();
         header(out, wanted as usize);
@@ -307,7 +307,7 @@ fn hrandfield_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, with_values: bool
         });
         if out.len() - start > budget {
             out.truncate(start);
-            return Err(sample_too_large());
+            return Err(CmdError::SAMPLE_TOO_LARGE);
         }
         return Ok(());
     }

@@ -13,28 +13,17 @@ use shoal_types::{ByteBuf, Value};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
-const NOT_HLL_ERROR: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
-const CORRUPT_ERROR: &str = "INVALIDOBJ Corrupted HLL object detected";
-
-fn not_hll() -> CmdError {
-    CmdError::custom(NOT_HLL_ERROR)
-}
-
-fn corrupt() -> CmdError {
-    CmdError::custom(CORRUPT_ERROR)
-}
-
 /// The encoding of a value that must be a sketch, or the error Redis gives.
 fn sketch_encoding(value: &Value) -> Result<Encoding, CmdError> {
     if !value.is_string() {
         return Err(CmdError::WrongType);
     }
     if matches!(value, Value::Int(_)) {
-        return Err(not_hll());
+        return Err(CmdError::NOT_HLL);
     }
     let mut scratch = [0u8; 20];
     let bytes = value.string_bytes(&mut scratch).unwrap_or_default();
-    hll::check(bytes).map_err(|_| not_hll())
+    hll::check(bytes).map_err(|_| CmdError::NOT_HLL)
 }
 
 fn sparse_max_bytes(ctx: &Ctx<'_>) -> usize {
@@ -69,7 +58,7 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let sketch = sketch_mut(tx, key);
     for element in &argv[2..] {
-        if hll::add(sketch, element, sparse_max).map_err(|_| corrupt())? {
+        if hll::add(sketch, element, sparse_max).map_err(|_| CmdError::HLL_CORRUPT)? {
             updated += 1;
         }
     }
@@ -98,7 +87,7 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(cached as i64);
         return Ok(());
     }
-    let cardinality = hll::count(sketch).map_err(|_| corrupt())?;
+    let cardinality = hll::count(sketch).map_err(|_| CmdError::HLL_CORRUPT)?;
     // Caching the result changes the string: replicas get the PFCOUNT too.
     hll::store_cardinality(sketch, cardinality);
     tx.touch(key);
@@ -117,7 +106,7 @@ fn pfcount_union(ctx: &mut Ctx<'_>, keys: &[&[u8]]) -> CmdResult {
         sketch_encoding(entry.value())?;
         let mut scratch = [0u8; 20];
         let bytes = entry.value().string_bytes(&mut scratch).unwrap_or_default();
-        hll::merge_into(&mut max, bytes).map_err(|_| corrupt())?;
+        hll::merge_into(&mut max, bytes).map_err(|_| CmdError::HLL_CORRUPT)?;
     }
     let cardinality = hll::estimate(&hll::histogram_of_registers(&max));
     ctx.out.int(cardinality as i64);
@@ -136,7 +125,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         any_dense |= sketch_encoding(entry.value())? == Encoding::Dense;
         let mut scratch = [0u8; 20];
         let bytes = entry.value().string_bytes(&mut scratch).unwrap_or_default();
-        hll::merge_into(&mut max, bytes).map_err(|_| corrupt())?;
+        hll::merge_into(&mut max, bytes).map_err(|_| CmdError::HLL_CORRUPT)?;
     }
     if tx.lookup(dest, Lookup::WRITE).is_none() {
         let db = tx.db;
@@ -145,7 +134,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sketch = sketch_mut(tx, dest);
     // With a dense input the result is made dense first, as Redis does.
     if any_dense {
-        hll::to_dense(sketch).map_err(|_| corrupt())?;
+        hll::to_dense(sketch).map_err(|_| CmdError::HLL_CORRUPT)?;
     }
     for (index, &value) in max.iter().enumerate() {
         if value != 0 {
@@ -170,7 +159,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let encoding = sketch_encoding(entry.value())?;
     let sketch = entry.value_mut().make_raw();
     if parse::is(sub, "getreg") {
-        if hll::to_dense(sketch).map_err(|_| corrupt())? {
+        if hll::to_dense(sketch).map_err(|_| CmdError::HLL_CORRUPT)? {
             tx.touch(key);
             tx.dirty += 1;
         }
@@ -188,7 +177,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     } else if parse::is(sub, "encoding") {
         ctx.out.simple(encoding.name());
     } else if parse::is(sub, "todense") {
-        let converted = hll::to_dense(sketch).map_err(|_| corrupt())?;
+        let converted = hll::to_dense(sketch).map_err(|_| CmdError::HLL_CORRUPT)?;
         if converted {
             tx.touch(key);
             tx.dirty += 1;

@@ -85,11 +85,10 @@ fn keys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// argument read as a C string (it ends at the first NUL byte, and may be
 /// any length), refusing a leading space and out-of-range values.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
     let text = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
     // C's isspace: space, \t, \n, \v, \f, \r.
     if text.first().is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')) {
-        return Err(invalid());
+        return Err(CmdError::INVALID_CURSOR);
     }
     let mut buf = Vec::with_capacity(text.len() + 1);
     buf.extend_from_slice(text);
@@ -102,7 +101,7 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
         (v, end.offset_from(buf.as_ptr() as *const libc::c_char) as usize, *libc::__errno_location() == libc::ERANGE)
     };
     if consumed != text.len() || erange {
-        return Err(invalid());
+        return Err(CmdError::INVALID_CURSOR);
     }
     Ok(value)
 }
@@ -286,7 +285,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
 pub fn db_argument(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
     let value = parse::int(arg)?;
     if value < i32::MIN as i64 || value > i32::MAX as i64 {
-        return Err(CmdError::err(format!("value is out of range, value must between {} and {}", i32::MIN, i32::MAX)));
+        return Err(CmdError::not_between(i32::MIN.into(), i32::MAX.into()));
     }
     if value < 0 || value as usize >= ctx.server.engine.db_count() {
         return Err(CmdError::DbIndexOutOfRange);
@@ -406,7 +405,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], base: Base, seconds: bool) 
         return Err(CmdError::err("GT and LT options at the same time are not compatible"));
     }
     let command = ctx.cmd.name;
-    let invalid = || CmdError::err(format!("invalid expire time in '{command}' command"));
+    let invalid = || CmdError::InvalidExpire(command);
     let mut when = parse::int(argv[2])?;
     if seconds {
         when = when.checked_mul(1000).ok_or_else(invalid)?;
@@ -798,7 +797,7 @@ mod tests {
         assert_eq!(parse_cursor(&[b'0'; 70]), Ok(0));
         assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
         for bad in [&b" 1"[..], b"\t1", b"-", b"1x", b"0 ", b"18446744073709551616"] {
-            assert_eq!(parse_cursor(bad), Err(CmdError::err("invalid cursor")), "{bad:?}");
+            assert_eq!(parse_cursor(bad), Err(CmdError::INVALID_CURSOR), "{bad:?}");
         }
     }
 

@@ -140,19 +140,13 @@ fn parse_non_negative(arg: &[u8], error: impl Fn() -> CmdError) -> Result<i64, C
     parse::int(arg).ok().filter(|n| *n >= 0).ok_or_else(error)
 }
 
-/// An integer of at least 1, reported with `message` otherwise.
-fn parse_at_least_one(arg: &[u8], message: &str) -> Result<i64, CmdError> {
-    parse::int(arg).ok().filter(|n| *n >= 1).ok_or_else(|| CmdError::err(message))
-}
-
 /// A blocking timeout in seconds (decimals allowed). None: wait forever.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     // Redis parses a long double and converts it to a signed 64-bit count
     // of milliseconds; values out of that range come out negative.
-    let ms = shoal_types::longdouble::timeout_ms(arg)
-        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+    let ms = shoal_types::longdouble::timeout_ms(arg).ok_or(CmdError::TIMEOUT_NOT_FLOAT)?;
     if ms < 0 {
-        return Err(CmdError::err("timeout is negative"));
+        return Err(CmdError::TIMEOUT_NEGATIVE);
     }
     if ms == 0 || ms as f64 > TIMEOUT_FOREVER_MS {
         return Ok(None);
@@ -177,10 +171,6 @@ fn range_of(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     }
     let stop = stop.min(len - 1);
     Some((start as usize, (stop - start + 1) as usize))
-}
-
-fn wrong_arity(ctx: &Ctx<'_>) -> CmdError {
-    CmdError::err(format!("wrong number of arguments for '{}' command", ctx.cmd.name))
 }
 
 // ---------------------------------------------------------------------------
@@ -255,7 +245,7 @@ fn rpushx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// LPOP/RPOP key [count].
 fn pop_command_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> CmdResult {
     if argv.len() > 3 {
-        return Err(wrong_arity(ctx));
+        return Err(CmdError::wrong_arity(ctx.cmd.name));
     }
     let count = match argv.get(2) {
         Some(arg) => Some(parse_non_negative(arg, || CmdError::NotPositive)? as usize),
@@ -683,14 +673,14 @@ struct MpopArgs<'a> {
 }
 
 fn parse_mpop<'a>(argv: &'a [&'a [u8]], numkeys_at: usize) -> Result<MpopArgs<'a>, CmdError> {
-    let numkeys = parse_at_least_one(argv[numkeys_at], "numkeys should be greater than 0")? as usize;
+    let numkeys = parse::at_least_one(argv[numkeys_at], CmdError::NUMKEYS_NOT_POSITIVE)? as usize;
     let end_at = numkeys.checked_add(numkeys_at + 1).filter(|&i| i < argv.len()).ok_or(CmdError::Syntax)?;
     let end = parse_end(argv[end_at])?;
     let mut count = None;
     let mut j = end_at + 1;
     while j < argv.len() {
         if count.is_none() && parse::is(argv[j], "count") && j + 1 < argv.len() {
-            count = Some(parse_at_least_one(argv[j + 1], "count should be greater than 0")? as usize);
+            count = Some(parse::at_least_one(argv[j + 1], CmdError::COUNT_NOT_POSITIVE)? as usize);
             j += 2;
         } else {
             return Err(CmdError::Syntax);

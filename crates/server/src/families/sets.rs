@@ -36,11 +36,6 @@ pub(crate) fn sample_reply_budget(ctx: &Ctx<'_>) -> usize {
     ctx.server.tunables.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed).max(0) as usize
 }
 
-/// The error for a sampling reply that would exceed the budget.
-pub(crate) fn sample_too_large() -> CmdError {
-    CmdError::err("count is too large: the reply would exceed proto-max-bulk-len")
-}
-
 fn as_set(value: &Value) -> Result<&Set, CmdError> {
     match value {
         Value::Set(s) => Ok(s),
@@ -302,15 +297,11 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
 }
 
-/// A count for SRANDMEMBER/HRANDFIELD: any long but LONG_MIN.
+/// A count for SRANDMEMBER/HRANDFIELD/ZRANDMEMBER: any long but LONG_MIN.
 pub(crate) fn parse_sample_count(arg: &[u8]) -> Result<i64, CmdError> {
     let count = parse::int(arg)?;
     if count == i64::MIN {
-        return Err(CmdError::err(format!(
-            "value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        )));
+        return Err(CmdError::not_between(-i64::MAX, i64::MAX));
     }
     Ok(count)
 }
@@ -330,7 +321,7 @@ fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64) -> CmdResult {
     let mut rng = rand::rng();
     if !distinct || wanted == 1 {
         if wanted.saturating_mul(MIN_BULK_REPLY_BYTES) > budget as u64 {
-            return Err(sample_too_large());
+            return Err(CmdError::SAMPLE_TOO_LARGE);
         }
         let start = ctx.out.len();
         ctx.out.array(wanted as usize);
@@ -341,7 +332,7 @@ fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64) -> CmdResult {
         });
         if ctx.out.len() - start > budget {
             ctx.out.truncate(start);
-            return Err(sample_too_large());
+            return Err(CmdError::SAMPLE_TOO_LARGE);
         }
         return Ok(());
     }
@@ -400,10 +391,7 @@ fn sinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn sintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let numkeys = parse::int(argv[1])
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
+    let numkeys = parse::at_least_one(argv[1], CmdError::NUMKEYS_NOT_POSITIVE)?;
     if numkeys > argv.len() as i64 - 2 {
         return Err(CmdError::err("Number of keys can't be greater than number of args"));
     }
@@ -413,7 +401,7 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     while j < argv.len() {
         if parse::is(argv[j], "limit") && j + 1 < argv.len() {
             let value = parse::int(argv[j + 1]).ok().filter(|l| *l >= 0);
-            limit = value.ok_or_else(|| CmdError::err("LIMIT can't be negative"))? as u64;
+            limit = value.ok_or(CmdError::LIMIT_NEGATIVE)? as u64;
             j += 2;
         } else {
             return Err(CmdError::Syntax);

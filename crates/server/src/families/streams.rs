@@ -21,7 +21,6 @@ use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
-const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 /// Default LIMIT of `~` trimming, in nodes' worth of entries.
 const APPROX_LIMIT_NODES: i64 = 100;
 /// LIMIT used for `~` when the node size gives none.
@@ -31,25 +30,22 @@ const APPROX_LIMIT_MAX: i64 = 1_000_000;
 
 // ---- shared helpers --------------------------------------------------------
 
-fn invalid_id() -> CmdError {
-    CmdError::custom(INVALID_ID)
-}
-
 /// A plain ID argument (no `-`/`+`).
 fn strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
-    parse_id(arg, IdSyntax::STRICT).map(|p| p.id).ok_or_else(invalid_id)
+    parse_id(arg, IdSyntax::STRICT).map(|p| p.id).ok_or(CmdError::INVALID_STREAM_ID)
 }
 
 /// An ID argument that may be `-` or `+`.
 fn loose_id(arg: &[u8], missing_seq: u64) -> Result<StreamId, CmdError> {
-    parse_id(arg, IdSyntax::bound(missing_seq)).map(|p| p.id).ok_or_else(invalid_id)
+    parse_id(arg, IdSyntax::bound(missing_seq)).map(|p| p.id).ok_or(CmdError::INVALID_STREAM_ID)
 }
 
 /// A range bound: `(` makes it exclusive (then `-`/`+` are refused).
 /// Returns the bound and whether it is exclusive.
 fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
     if arg.len() > 1 && arg[0] == b'(' {
-        let id = parse_id(&arg[1..], IdSyntax { missing_seq, ..IdSyntax::STRICT }).ok_or_else(invalid_id)?;
+        let syntax = IdSyntax { missing_seq, ..IdSyntax::STRICT };
+        let id = parse_id(&arg[1..], syntax).ok_or(CmdError::INVALID_STREAM_ID)?;
         return Ok((id.id, true));
     }
     Ok((loose_id(arg, missing_seq)?, false))
@@ -74,25 +70,6 @@ fn range_end(arg: &[u8]) -> Result<StreamId, CmdError> {
 /// An integer argument with a custom error text.
 fn int_or(arg: &[u8], message: &str) -> Result<i64, CmdError> {
     shoal_resp::number::parse_i64(arg).ok_or_else(|| CmdError::err(message))
-}
-
-/// Redis's error for a bad subcommand argument list.
-fn subcommand_syntax(argv: &[&[u8]]) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)]),
-        String::from_utf8_lossy(argv[0]).to_uppercase()
-    ))
-}
-
-fn arity_error(ctx: &Ctx<'_>) -> CmdError {
-    CmdError::err(format!("wrong number of arguments for '{}' command", ctx.cmd.name))
-}
-
-/// Bytes as C's `%s` prints them (up to the first NUL).
-fn c_str(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// The stream stored at `key`: None if absent, an error for another type.
@@ -229,7 +206,7 @@ fn parse_add_trim(ctx: &Ctx<'_>, argv: &[&[u8]], xadd: bool) -> Result<AddTrimAr
             no_mkstream = true;
         } else if xadd {
             let syntax = IdSyntax { allow_auto_seq: true, ..IdSyntax::STRICT };
-            id = Some(parse_id(opt, syntax).ok_or_else(invalid_id)?);
+            id = Some(parse_id(opt, syntax).ok_or(CmdError::INVALID_STREAM_ID)?);
             break;
         } else {
             return Err(CmdError::Syntax);
@@ -281,7 +258,7 @@ fn new_entry_id(stream: &Stream, given: Option<ParsedId>, now_ms: i64) -> Result
         Some(ParsedId { id, seq_given: false }) if id.ms == last.ms => {
             if last.seq == u64::MAX {
                 // Redis reports this overflow with the size error.
-                return Err(CmdError::err("Elements are too large to be stored"));
+                return Err(CmdError::STREAM_ELEMENTS_TOO_LARGE);
             }
             last.next()
         }
@@ -298,7 +275,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let args = parse_add_trim(ctx, argv, true)?;
     let fields_at = args.id_index + 1;
     if argv.len() < fields_at + 2 || (argv.len() - fields_at) % 2 == 1 {
-        return Err(arity_error(ctx));
+        return Err(CmdError::wrong_arity(ctx.cmd.name));
     }
     if args.id.is_some_and(|p| p.seq_given && p.id.is_zero()) {
         return Err(CmdError::err("The ID specified in XADD must be greater than 0-0"));
@@ -322,7 +299,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let id = new_entry_id(stream, args.id, now)?;
     let pairs = &argv[fields_at..];
     if pairs.iter().map(|p| p.len()).sum::<usize>() > NODE_MAX_BYTES_CAP {
-        return Err(CmdError::err("Elements are too large to be stored"));
+        return Err(CmdError::STREAM_ELEMENTS_TOO_LARGE);
     }
     stream.entries_mut().append(id, pairs, limits);
     let mut propagated = owned(argv);

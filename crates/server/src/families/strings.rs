@@ -318,7 +318,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     if argv.len().is_multiple_of(2) {
-        return Err(CmdError::err(format!("wrong number of arguments for '{}' command", ctx.cmd.name)));
+        return Err(CmdError::wrong_arity(ctx.cmd.name));
     }
     let tx = ctx.tx();
     if nx {

@@ -18,8 +18,6 @@ use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
-/// ZADD and ZINCRBY's error when a score becomes NaN.
-const NAN_SCORE: &str = "resulting score is not a number (NaN)";
 /// ZSCAN visits at most this many buckets per requested element (Redis
 /// counts member and score separately, hence twice its factor of 10).
 const SCAN_BUCKETS_PER_ELEMENT: usize = 20;
@@ -201,7 +199,7 @@ pub(crate) fn add_pairs(ctx: &mut Ctx<'_>, key: &[u8], request: &AddRequest<'_>)
             AddResult::Skipped => {}
             AddResult::NotANumber => {
                 // Only possible for the single INCR pair: nothing changed.
-                return Err(CmdError::err(NAN_SCORE));
+                return Err(CmdError::NAN_SCORE);
             }
         }
     }

@@ -9,9 +9,9 @@ use shoal_types::stream::{ConsumerId, Group, Stream, StreamId, ENTRIES_READ_UNKN
 use shoal_types::Value;
 
 use super::read::{setid_command, xclaim_command};
-use super::{c_str, int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, strict_id, subcommand_syntax, wake_waiters};
+use super::{int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, strict_id, wake_waiters};
 use crate::dispatch::{Ctx, Registrar};
-use crate::error::{parse, CmdError, CmdResult};
+use crate::error::{self, parse, CmdError, CmdResult};
 use crate::families::write_help;
 
 /// XAUTOCLAIM scans at most this many PEL entries per entry it may return.
@@ -20,14 +20,6 @@ const AUTOCLAIM_ATTEMPTS_FACTOR: u64 = 10;
 const AUTOCLAIM_DEFAULT_COUNT: u64 = 100;
 /// Largest XAUTOCLAIM COUNT (Redis bounds it so COUNT * 16 bytes fits).
 const AUTOCLAIM_MAX_COUNT: i64 = i64::MAX / 16;
-
-fn no_key_or_group(key: &[u8], group: &[u8]) -> CmdError {
-    CmdError::custom(format!("NOGROUP No such key '{}' or consumer group '{}'", c_str(key), c_str(group)))
-}
-
-fn no_group_for_key(group: &[u8], key: &[u8]) -> CmdError {
-    CmdError::custom(format!("NOGROUP No such consumer group '{}' for key name '{}'", c_str(group), c_str(key)))
-}
 
 /// Finds a consumer (refreshing its seen time) or creates it.
 fn consumer_for(group: &mut Group, name: &[u8], now: i64, dirty: &mut u64) -> ConsumerId {
@@ -76,7 +68,7 @@ fn parse_group_options(argv: &[&[u8]], sub: Sub) -> Result<GroupOptions, CmdErro
             options.entries_read = value;
             i += 2;
         } else {
-            return Err(subcommand_syntax(argv));
+            return Err(CmdError::subcommand_syntax(argv));
         }
     }
     Ok(options)
@@ -97,11 +89,11 @@ fn group_prelude(ctx: &mut Ctx<'_>, argv: &[&[u8]], sub: Sub, arity_ok: bool) ->
         };
         let needs_group = matches!(sub, Sub::SetId | Sub::CreateConsumer | Sub::DelConsumer);
         if needs_group && stream.group(name).is_none() {
-            return Err(no_group_for_key(name, key));
+            return Err(CmdError::no_group_for_key(name, key));
         }
     }
     if !arity_ok {
-        return Err(subcommand_syntax(argv));
+        return Err(CmdError::subcommand_syntax(argv));
     }
     Ok((options, exists))
 }
@@ -272,7 +264,7 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let now = tx.now_ms;
     let stream = stream_at(tx, key, Lookup::READ)?;
     let Some(group) = stream.as_ref().and_then(|s| s.group(name)) else {
-        return Err(no_key_or_group(key, name));
+        return Err(CmdError::no_key_or_group(key, name));
     };
     match range {
         None => pending_summary(ctx.out, group),
@@ -374,7 +366,7 @@ fn parse_claim_options(argv: &[&[u8]], first: usize, now: i64) -> Result<ClaimOp
             j += 1;
             o.last_id = strict_id(argv[j])?;
         } else {
-            return Err(CmdError::err(format!("Unrecognized XCLAIM option '{}'", c_str(opt))));
+            return Err(CmdError::err(format!("Unrecognized XCLAIM option '{}'", error::c_str(opt))));
         }
         j += 1;
     }
@@ -387,7 +379,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let now = tx.now_ms;
     let stream = stream_at(tx, key, Lookup::READ)?;
     let Some(stream) = stream.filter(|s| s.group(name).is_some()) else {
-        return Err(no_key_or_group(key, name));
+        return Err(CmdError::no_key_or_group(key, name));
     };
     let min_idle = int_or(argv[4], "Invalid min-idle-time argument for XCLAIM")?.max(0);
     // IDs come first; the first argument that is not an ID starts the options.
@@ -482,11 +474,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if parse::is(argv[j], "count") && more > 0 {
-            let value = int_or(argv[j + 1], "COUNT must be > 0")?;
-            if !(1..=AUTOCLAIM_MAX_COUNT).contains(&value) {
-                return Err(CmdError::err("COUNT must be > 0"));
-            }
-            count = value as u64;
+            let value = shoal_resp::number::parse_i64(argv[j + 1]);
+            let value = value.filter(|v| (1..=AUTOCLAIM_MAX_COUNT).contains(v));
+            count = value.ok_or(CmdError::COUNT_OPTION_NOT_POSITIVE)? as u64;
             j += 1;
         } else if parse::is(argv[j], "justid") {
             justid = true;
@@ -499,7 +489,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let now = tx.now_ms;
     let stream = stream_at(tx, key, Lookup::READ)?;
     let Some(stream) = stream.filter(|s| s.group(name).is_some()) else {
-        return Err(no_key_or_group(key, name));
+        return Err(CmdError::no_key_or_group(key, name));
     };
     let outcome = autoclaim(stream, AutoClaim { key, name, claimer, min_idle, start, count, justid, now });
     ctx.out.array(3);

@@ -6,7 +6,7 @@ use shoal_engine::Lookup;
 use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Entries, Group, Stream, StreamId, ENTRIES_READ_UNKNOWN};
 
-use super::{c_str, reply_entry, reply_id, reply_range, stream_at, subcommand_syntax};
+use super::{reply_entry, reply_id, reply_range, stream_at};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::families::write_help;
@@ -34,9 +34,7 @@ fn xinfo_consumers(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let tx = ctx.tx.as_mut().expect("xinfo locks its key");
     let now = tx.now_ms;
     let stream = stream_at(tx, key, Lookup::READ)?.ok_or(CmdError::NoSuchKey)?;
-    let group = stream.group(name).ok_or_else(|| {
-        CmdError::custom(format!("NOGROUP No such consumer group '{}' for key name '{}'", c_str(name), c_str(key)))
-    })?;
+    let group = stream.group(name).ok_or_else(|| CmdError::no_group_for_key(name, key))?;
     let out = &mut *ctx.out;
     out.array(group.consumer_count());
     for consumer in group.consumers() {
@@ -81,12 +79,12 @@ fn parse_stream_options(argv: &[&[u8]]) -> Result<Option<usize>, CmdError> {
         return Ok(None);
     }
     if (options.len() != 1 && options.len() != 3) || !parse::is(options[0], "full") {
-        return Err(subcommand_syntax(argv));
+        return Err(CmdError::subcommand_syntax(argv));
     }
     let mut count = FULL_DEFAULT_COUNT;
     if options.len() == 3 {
         if !parse::is(options[1], "count") {
-            return Err(subcommand_syntax(argv));
+            return Err(CmdError::subcommand_syntax(argv));
         }
         count = parse::int(options[2])?;
         if count < 0 {

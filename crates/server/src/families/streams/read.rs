@@ -17,7 +17,7 @@ use shoal_types::stream::{Group, Stream, StreamId};
 
 use super::{owned, reply_entry, reply_id, reply_range, stream_at, strict_id};
 use crate::dispatch::{Ctx, Registrar};
-use crate::error::{parse, CmdError, CmdResult};
+use crate::error::{self, parse, CmdError, CmdResult};
 
 /// COUNT of a read served after blocking when none was given, so that a
 /// low ID does not make one wake-up return a huge reply.
@@ -53,10 +53,9 @@ fn parse_args<'a>(argv: &[&'a [u8]], xreadgroup: bool) -> Result<ReadArgs<'a>, C
         let opt = argv[i];
         if parse::is(opt, "block") && more > 0 {
             i += 1;
-            let ms = shoal_resp::number::parse_i64(argv[i])
-                .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+            let ms = shoal_resp::number::parse_i64(argv[i]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
             if ms < 0 {
-                return Err(CmdError::err("timeout is negative"));
+                return Err(CmdError::TIMEOUT_NEGATIVE);
             }
             args.block = Some(ms as u64);
         } else if parse::is(opt, "count") && more > 0 {
@@ -115,8 +114,8 @@ fn resolve_starts(ctx: &mut Ctx<'_>, argv: &[&[u8]], args: &ReadArgs<'_>) -> Res
             if stream.as_ref().and_then(|s| s.group(group)).is_none() {
                 return Err(CmdError::custom(format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                    super::c_str(key),
-                    super::c_str(group)
+                    error::c_str(key),
+                    error::c_str(group)
                 )));
             }
         }

@@ -135,10 +135,7 @@ struct MultiPop<'a> {
 
 /// Parses ZMPOP's arguments starting at its numkeys argument.
 fn parse_multi_pop<'a>(argv: &[&'a [u8]], numkeys_index: usize) -> Result<MultiPop<'a>, CmdError> {
-    let numkeys = parse::int(argv[numkeys_index])
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
+    let numkeys = parse::at_least_one(argv[numkeys_index], CmdError::NUMKEYS_NOT_POSITIVE)?;
     let where_index = usize::try_from(numkeys)
         .ok()
         .and_then(|n| n.checked_add(numkeys_index + 1))
@@ -153,10 +150,7 @@ fn parse_multi_pop<'a>(argv: &[&'a [u8]], numkeys_index: usize) -> Result<MultiP
     let mut j = where_index + 1;
     while j < argv.len() {
         if count.is_none() && parse::is(argv[j], "count") && j + 1 < argv.len() {
-            let value = parse::int(argv[j + 1])
-                .ok()
-                .filter(|c| *c >= 1)
-                .ok_or_else(|| CmdError::err("count should be greater than 0"))?;
+            let value = parse::at_least_one(argv[j + 1], CmdError::COUNT_NOT_POSITIVE)?;
             count = Some(value as u64);
             j += 2;
         } else {
@@ -255,14 +249,7 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// ZRANDMEMBER's count argument.
 fn parse_random_count(argv: &[&[u8]]) -> Result<(i64, bool), CmdError> {
-    let count = parse::int(argv[2])?;
-    if count == i64::MIN {
-        return Err(CmdError::err(format!(
-            "value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        )));
-    }
+    let count = crate::families::sets::parse_sample_count(argv[2])?;
     let withscores = match argv.get(3) {
         None => false,
         Some(arg) if argv.len() == 4 && parse::is(arg, "withscores") => true,

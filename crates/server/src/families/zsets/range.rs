@@ -13,9 +13,6 @@ use super::{after_change, parts, read_zset, reply_element, reply_elements_header
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
-const NOT_A_FLOAT_RANGE: &str = "min or max is not a float";
-const NOT_A_LEX_RANGE: &str = "min or max not valid string range item";
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum By {
     Rank,
@@ -67,9 +64,8 @@ fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
 }
 
 pub(crate) fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
-    let invalid = || CmdError::err(NOT_A_FLOAT_RANGE);
-    let (min, min_exclusive) = parse_score_bound(min).ok_or_else(invalid)?;
-    let (max, max_exclusive) = parse_score_bound(max).ok_or_else(invalid)?;
+    let (min, min_exclusive) = parse_score_bound(min).ok_or(CmdError::MIN_MAX_NOT_FLOAT)?;
+    let (max, max_exclusive) = parse_score_bound(max).ok_or(CmdError::MIN_MAX_NOT_FLOAT)?;
     Ok(ScoreRange { min, max, min_exclusive, max_exclusive })
 }
 
@@ -87,8 +83,8 @@ fn parse_lex_bound(arg: &[u8]) -> Option<LexBound> {
 }
 
 fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
-    let invalid = || CmdError::err(NOT_A_LEX_RANGE);
-    Ok(LexRange { min: parse_lex_bound(min).ok_or_else(invalid)?, max: parse_lex_bound(max).ok_or_else(invalid)? })
+    let bound = |arg| parse_lex_bound(arg).ok_or(CmdError::MIN_MAX_NOT_LEX_RANGE);
+    Ok(LexRange { min: bound(min)?, max: bound(max)? })
 }
 
 /// Parses `<key> <min> <max> [options]` starting at `key_index`. `by` and

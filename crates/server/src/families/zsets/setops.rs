@@ -85,7 +85,7 @@ fn parse_options<'a>(argv: &[&'a [u8]], first_key: usize, numkeys: usize, op: Op
             j += 1;
         } else if output == Output::Cardinality && remaining >= 2 && parse::is(arg, "limit") {
             let limit = parse::int(argv[j + 1]).ok().filter(|l| *l >= 0);
-            request.limit = limit.ok_or_else(|| CmdError::err("LIMIT can't be negative"))? as usize;
+            request.limit = limit.ok_or(CmdError::LIMIT_NEGATIVE)? as usize;
             j += 2;
         } else {
             return Err(CmdError::Syntax);
