@@ -251,8 +251,7 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
         return Outcome::Continue;
     };
     if !cmd.arity_ok(argv.len()) {
-        let message = format!("ERR wrong number of arguments for '{}' command", cmd.name);
-        reject(server, client, out, Some(cmd), message);
+        reject(server, client, out, Some(cmd), CmdError::wrong_arity(cmd.name).bytes());
         return Outcome::Continue;
     }
     if cmd.name == "debug" && !debug_allowed(server, client) {

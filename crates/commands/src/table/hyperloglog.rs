@@ -6,7 +6,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("pfadd", -2, "write denyoom fast", "write hyperloglog fast")
         .keys(&[key("RW insert", 1)])
         .doc("2.8.9", "O(1) per element added", "Feeds elements into a HyperLogLog, creating it when missing."),
-    Spec::new("pfcount", -2, "readonly", "read hyperloglog slow")
+    Spec::new("pfcount", -2, "readonly may_replicate", "read hyperloglog slow")
         .keys(&[at("RW access", 1, range(-1, 1, 0))])
         .doc("2.8.9", "O(1) for one key, O(N) when merging N keys", "Returns the estimated number of distinct elements in one or more HyperLogLogs."),
     Spec::new("pfdebug", 3, "write denyoom admin", "write hyperloglog admin slow dangerous")

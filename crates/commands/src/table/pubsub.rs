@@ -5,7 +5,7 @@ use crate::spec::*;
 pub const COMMANDS: &[Spec] = &[
     Spec::new("psubscribe", -2, "pubsub noscript loading stale", "pubsub slow")
         .doc("2.0.0", "O(N), N = number of patterns subscribed to", "Listens for messages published to channels that match the given patterns."),
-    Spec::new("publish", 3, "pubsub loading stale fast", "pubsub fast")
+    Spec::new("publish", 3, "pubsub loading stale fast may_replicate", "pubsub fast")
         .doc("2.0.0", "O(N+M), N = subscribers of the channel, M = subscribed patterns", "Posts a message to a channel."),
     Spec::container("pubsub", -2, &[
         Spec::new("pubsub|channels", -2, "pubsub loading stale", "pubsub slow")
@@ -24,7 +24,7 @@ pub const COMMANDS: &[Spec] = &[
     .doc("2.8.0", "Varies by subcommand", "Groups commands that inspect the pub/sub subsystem."),
     Spec::new("punsubscribe", -1, "pubsub noscript loading stale", "pubsub slow")
         .doc("2.0.0", "O(N+M), N = patterns the client has, M = patterns in the server", "Stops listening to the given patterns, or to every pattern."),
-    Spec::new("spublish", 3, "pubsub loading stale fast", "pubsub fast")
+    Spec::new("spublish", 3, "pubsub loading stale fast may_replicate", "pubsub fast")
         .keys(&[at("not_key", 1, ONE)])
         .doc("7.0.0", "O(N), N = subscribers of the shard channel", "Posts a message to a shard channel."),
     Spec::new("ssubscribe", -2, "pubsub noscript loading stale", "pubsub slow")

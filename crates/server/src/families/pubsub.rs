@@ -72,11 +72,7 @@ fn spublish(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn pubsub_channels_kind(ctx: &mut Ctx<'_>, argv: &[&[u8]], kind: Kind) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::err_bytes(&[
-            b"unknown subcommand or wrong number of arguments for '",
-            argv[1],
-            b"'. Try PUBSUB HELP.",
-        ]));
+        return Err(CmdError::subcommand_syntax(argv));
     }
     let names = ctx.server.pubsub.active(kind, argv.get(2).copied());
     ctx.out.array(names.len());
