@@ -81,6 +81,33 @@ fn sigterm_and_shutdown_exit_cleanly() {
     assert_eq!(wait_for_exit(&mut child).code(), Some(0));
 }
 
+/// A panic where data may have changed stops the server with a report
+/// naming the command and the client, rather than serving on with a
+/// dataset its replicas never saw; DEBUG PANIC takes that path on purpose.
+#[test]
+fn a_panic_stops_the_server_with_a_bug_report() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("shoal.log");
+    let port = support::free_port();
+    let mut child = shoal()
+        .args(["--port", &port.to_string(), "--save", "", "--enable-debug-command", "yes"])
+        .args(["--logfile", log.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let mut client = support::RawClient::connect(port).unwrap();
+    client.cmd("CLIENT SETNAME crasher");
+    client.send(&[b"DEBUG", b"PANIC"]);
+    assert!(client.try_read_raw().is_none(), "no reply: the server is gone");
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("BUG REPORT START"), "{text}");
+    assert!(text.contains("Panic in command 'debug': DEBUG PANIC called"), "{text}");
+    assert!(text.contains("name=crasher"), "the client is named: {text}");
+}
+
 fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -2,7 +2,7 @@
 //! the active expiry cycle, the ops/sec sample, pings to replicas, the
 //! end of client pauses, and the worker load balance (placement.rs).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +12,6 @@ use shoal_engine::Stat;
 use crate::server::Server;
 
 const OPS_SAMPLES: usize = 16;
-static OPS_PER_SEC: AtomicU64 = AtomicU64::new(0);
-
-/// INFO's instantaneous_ops_per_sec.
-pub fn ops_per_sec() -> u64 {
-    OPS_PER_SEC.load(Ordering::Relaxed)
-}
 
 /// Runs until shutdown starts.
 pub fn run(server: Arc<Server>) {
@@ -45,7 +39,7 @@ pub fn run(server: Arc<Server>) {
             samples[sample_index % OPS_SAMPLES] = ((now.1 - last_sample.1) as f64 / elapsed) as u64;
             sample_index += 1;
             let filled = sample_index.min(OPS_SAMPLES);
-            OPS_PER_SEC.store(samples[..filled].iter().sum::<u64>() / filled as u64, Ordering::Relaxed);
+            server.ops_per_sec.store(samples[..filled].iter().sum::<u64>() / filled as u64, Ordering::Relaxed);
             last_sample = now;
         }
         let ping_period = Duration::from_secs(server.config.get_int("repl-ping-replica-period").max(1) as u64);

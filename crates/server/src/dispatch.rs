@@ -366,7 +366,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     }
     crate::monitor::feed(server, ctx.client, cmd, argv);
     if let Some(stream) = become_replica {
-        crate::families::replication::attach(ctx.client, stream);
+        crate::families::replication::attach(server, ctx.client, stream);
     }
     outcome
 }
@@ -384,6 +384,13 @@ pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
+            let wrote = ctx.tx.as_ref().is_some_and(|t| t.dirty > dirty_before);
+            if wrote || ctx.in_exec || ctx.cmd.is(CommandFlags::WRITE) || ctx.cmd.is(CommandFlags::MAY_REPLICATE) {
+                // The data may be half changed and nothing of it reached the
+                // replicas: stop rather than serve a split dataset.
+                crash_report(ctx, argv, &what);
+            }
+            // A read that changed nothing: the client gets an error.
             ctx.server.log.warning(&format!("internal error running '{}': {what}", ctx.cmd.name));
             Err(CmdError::err(format!("internal error running '{}'", ctx.cmd.name)))
         }
@@ -402,6 +409,20 @@ pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -
         }
     }
     result
+}
+
+/// Logs what Redis's bug report names (the command, its arguments, the
+/// client) and aborts the process.
+pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
+    let log = &ctx.server.log;
+    log.warning("=== SHOAL BUG REPORT START: Cut & paste starting from here ===");
+    log.warning(&format!("Panic in command '{}': {what}", ctx.cmd.name));
+    log.warning(&format!("client: {}", crate::families::connection::client_line(ctx.server, &ctx.client.info)));
+    let shown: Vec<String> = argv.iter().take(16).map(|a| String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()).collect();
+    log.warning(&format!("argc: {}, argv: {shown:?}", argv.len()));
+    log.warning("The command may have changed data that no replica or file received: stopping.");
+    log.warning("=== SHOAL BUG REPORT END ===");
+    std::process::abort()
 }
 
 /// Opens the execution unit a command needs.
@@ -509,7 +530,7 @@ fn out_of_memory(server: &Server) -> bool {
 fn enough_good_replicas(server: &Server) -> bool {
     let wanted = server.tunables.min_replicas_to_write.load(Ordering::Relaxed);
     let max_lag = server.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
-    wanted == 0 || max_lag == 0 || crate::families::replication::replicas().len() as i64 >= wanted
+    wanted == 0 || max_lag == 0 || server.replicas.count() as i64 >= wanted
 }
 
 fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {

@@ -51,7 +51,6 @@ pub struct Tunables {
 
 /// The `*-max-listpack-*`, `set-max-intset-entries` and stream node limits,
 /// read by the collection families on every write.
-#[derive(Default)]
 pub struct EncodingLimits {
     pub list_max_listpack_size: AtomicI64,
     pub list_compress_depth: AtomicI64,
@@ -63,6 +62,27 @@ pub struct EncodingLimits {
     pub stream_node_max_bytes: AtomicI64,
     pub stream_node_max_entries: AtomicI64,
     pub hll_sparse_max_bytes: AtomicI64,
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD: list elements at least this
+    /// large get a node of their own (not a configuration parameter).
+    pub list_packed_threshold: AtomicUsize,
+}
+
+impl Default for EncodingLimits {
+    fn default() -> Self {
+        EncodingLimits {
+            list_max_listpack_size: Default::default(),
+            list_compress_depth: Default::default(),
+            hash_max_listpack_entries: Default::default(),
+            hash_max_listpack_value: Default::default(),
+            set_max_intset_entries: Default::default(),
+            zset_max_listpack_entries: Default::default(),
+            zset_max_listpack_value: Default::default(),
+            stream_node_max_bytes: Default::default(),
+            stream_node_max_entries: Default::default(),
+            hll_sparse_max_bytes: Default::default(),
+            list_packed_threshold: AtomicUsize::new(shoal_types::list::DEFAULT_PACKED_THRESHOLD),
+        }
+    }
 }
 
 impl EncodingLimits {
@@ -288,6 +308,10 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// Replicas streaming from this server.
+    pub replicas: crate::families::replication::Replicas,
+    /// INFO's instantaneous_ops_per_sec, sampled by the cron thread.
+    pub ops_per_sec: AtomicU64,
     /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
     pub lazyfree: crate::lazyfree::LazyFree,
     next_client_id: AtomicU64,
@@ -328,6 +352,8 @@ impl Server {
             slowlog: Default::default(),
             pubsub: Default::default(),
             monitors: Default::default(),
+            replicas: Default::default(),
+            ops_per_sec: AtomicU64::new(0),
             lazyfree: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,

@@ -323,11 +323,15 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             let text = String::from_utf8_lossy(argv[2]);
             let accepted = crate::config::parse_memory(&text)
                 .and_then(|bytes| u64::try_from(bytes).ok())
-                .is_some_and(crate::families::lists::set_packed_threshold);
+                .is_some_and(|bytes| crate::families::lists::set_packed_threshold(ctx.server, bytes));
             if !accepted {
                 return Err(CmdError::err("argument must be a memory value bigger than 1 and smaller than 4gb"));
             }
             ctx.out.ok();
+        }
+        "panic" if argv.len() == 2 => {
+            let reason = format!("DEBUG PANIC called at Unix time {}", shoal_engine::now_ms() / 1000);
+            crate::dispatch::crash_report(ctx, argv, &reason)
         }
         "jmap" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
         "change-repl-id" => ctx.out.ok(),
@@ -363,6 +367,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Show low-level information about the key.",
+                "PANIC",
+                "    Crash the server with a bug report in the log.",
                 "PROTOCOL <type>",
                 "    Reply with a sample of a RESP type.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",

@@ -281,7 +281,7 @@ fn stats_section(server: &Server, out: &mut String) {
     out.push_str("# Stats\r\n");
     field!(out, "total_connections_received", stats.get(Stat::ConnectionsReceived));
     field!(out, "total_commands_processed", stats.get(Stat::CommandsProcessed));
-    field!(out, "instantaneous_ops_per_sec", crate::cron::ops_per_sec());
+    field!(out, "instantaneous_ops_per_sec", server.ops_per_sec.load(std::sync::atomic::Ordering::Relaxed));
     field!(out, "total_net_input_bytes", stats.get(Stat::NetInputBytes));
     field!(out, "total_net_output_bytes", stats.get(Stat::NetOutputBytes));
     field!(out, "total_net_repl_input_bytes", 0);
@@ -291,7 +291,7 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "instantaneous_input_repl_kbps", "0.00");
     field!(out, "instantaneous_output_repl_kbps", "0.00");
     field!(out, "rejected_connections", stats.get(Stat::RejectedConnections));
-    field!(out, "sync_full", crate::families::replication::full_syncs());
+    field!(out, "sync_full", server.replicas.full_syncs());
     field!(out, "sync_partial_ok", 0);
     field!(out, "sync_partial_err", 0);
     field!(out, "expired_keys", stats.get(Stat::ExpiredKeys));
@@ -334,7 +334,7 @@ fn stats_section(server: &Server, out: &mut String) {
 
 fn replication_section(server: &Server, out: &mut String) {
     let propagation = &server.engine.propagation;
-    let replicas = crate::families::replication::replicas();
+    let replicas = server.replicas.addresses();
     let offset = propagation.offset();
     out.push_str("# Replication\r\n");
     field!(out, "role", "master");

@@ -10,7 +10,7 @@
 //! blocking moves as LMOVE/RPOPLPUSH.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shoal_engine::{Lookup, Tx, NO_EXPIRE};
@@ -25,9 +25,6 @@ use crate::server::EncodingLimits;
 
 const LOCKED: &str = "list commands lock their keys";
 
-/// DEBUG QUICKLIST-PACKED-THRESHOLD: elements at least this large get a
-/// node of their own. Process-wide, as in Redis.
-static PACKED_THRESHOLD: AtomicUsize = AtomicUsize::new(DEFAULT_PACKED_THRESHOLD);
 /// Largest accepted threshold (Redis refuses anything close to 4 GB).
 const PACKED_THRESHOLD_MAX: u64 = (1 << 32) - (1 << 20);
 /// Blocking timeouts beyond this many milliseconds (about 30 years) wait
@@ -35,12 +32,12 @@ const PACKED_THRESHOLD_MAX: u64 = (1 << 32) - (1 << 20);
 const TIMEOUT_FOREVER_MS: f64 = 1e12;
 
 /// Sets the packed threshold (0 restores the default). False if too large.
-pub fn set_packed_threshold(bytes: u64) -> bool {
+pub fn set_packed_threshold(server: &crate::server::Server, bytes: u64) -> bool {
     if bytes > PACKED_THRESHOLD_MAX {
         return false;
     }
     let bytes = if bytes == 0 { DEFAULT_PACKED_THRESHOLD } else { bytes as usize };
-    PACKED_THRESHOLD.store(bytes, Ordering::Relaxed);
+    server.tunables.encodings.list_packed_threshold.store(bytes, Ordering::Relaxed);
     true
 }
 
@@ -48,7 +45,7 @@ pub fn set_packed_threshold(bytes: u64) -> bool {
 /// STORE, which creates lists).
 pub fn limits(ctx: &Ctx<'_>) -> ListLimits {
     let fill = EncodingLimits::get(&ctx.server.tunables.encodings.list_max_listpack_size);
-    ListLimits::new(fill, PACKED_THRESHOLD.load(Ordering::Relaxed))
+    ListLimits::new(fill, ctx.server.tunables.encodings.list_packed_threshold.load(Ordering::Relaxed))
 }
 
 // ---------------------------------------------------------------------------
@@ -830,8 +827,13 @@ mod tests {
 
     #[test]
     fn packed_threshold_bounds() {
-        assert!(!set_packed_threshold(PACKED_THRESHOLD_MAX + 1));
-        assert!(set_packed_threshold(0));
-        assert_eq!(PACKED_THRESHOLD.load(Ordering::Relaxed), DEFAULT_PACKED_THRESHOLD);
+        let config = crate::config::Config::load(None, "").unwrap();
+        let server = crate::server::Server::new(config, 1, String::new());
+        let threshold = || server.tunables.encodings.list_packed_threshold.load(Ordering::Relaxed);
+        assert!(!set_packed_threshold(&server, PACKED_THRESHOLD_MAX + 1));
+        assert!(set_packed_threshold(&server, 100));
+        assert_eq!(threshold(), 100);
+        assert!(set_packed_threshold(&server, 0));
+        assert_eq!(threshold(), DEFAULT_PACKED_THRESHOLD);
     }
 }

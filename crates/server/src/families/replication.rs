@@ -18,17 +18,29 @@ use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::REDIS_VERSION;
 
-static FULL_SYNCS: AtomicU64 = AtomicU64::new(0);
-static REPLICAS: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
-
-/// INFO's sync_full.
-pub fn full_syncs() -> u64 {
-    FULL_SYNCS.load(Ordering::Relaxed)
+/// The master side's state (one per server, so that several servers can
+/// live in one process).
+#[derive(Default)]
+pub struct Replicas {
+    full_syncs: AtomicU64,
+    /// (client id, address) of each connected replica.
+    connected: Mutex<Vec<(u64, String)>>,
 }
 
-/// Addresses of connected replicas.
-pub fn replicas() -> Vec<String> {
-    REPLICAS.lock().iter().map(|(_, a)| a.clone()).collect()
+impl Replicas {
+    /// INFO's sync_full.
+    pub fn full_syncs(&self) -> u64 {
+        self.full_syncs.load(Ordering::Relaxed)
+    }
+
+    /// Addresses of connected replicas.
+    pub fn addresses(&self) -> Vec<String> {
+        self.connected.lock().iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.connected.lock().len()
+    }
 }
 
 /// Stream bytes queued for one replica, bounded by its output limit.
@@ -100,16 +112,16 @@ fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
     }
     ctx.out.raw(format!("${}\r\n", snapshot.len()).as_bytes());
     ctx.out.raw(&snapshot);
-    FULL_SYNCS.fetch_add(1, Ordering::Relaxed);
+    server.replicas.full_syncs.fetch_add(1, Ordering::Relaxed);
     ctx.become_replica = Some(ReplicaStream { sink_id, receiver, queued });
     Ok(())
 }
 
 /// Marks the connection as a replica (after the snapshot reply is queued).
-pub fn attach(client: &mut Client, stream: ReplicaStream) {
+pub fn attach(server: &crate::server::Server, client: &mut Client, stream: ReplicaStream) {
     client.is_replica = true;
     client.info.set_flag(flags::REPLICA, true);
-    REPLICAS.lock().push((client.id(), client.info.addr.clone()));
+    server.replicas.connected.lock().push((client.id(), client.info.addr.clone()));
     client.replica_stream = Some(stream);
 }
 
@@ -118,7 +130,7 @@ pub fn detach(server: &crate::server::Server, client: &mut Client) {
     if let Some(stream) = client.replica_stream.take() {
         server.engine.propagation.detach(stream.sink_id);
     }
-    REPLICAS.lock().retain(|(id, _)| *id != client.id());
+    server.replicas.connected.lock().retain(|(id, _)| *id != client.id());
 }
 
 fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
