@@ -66,6 +66,11 @@ pub struct KeyEvent {
 /// `__keyspace@<db>__:<key>` and `__keyevent@<db>__:<event>` channels).
 pub trait EventSink: Send + Sync {
     fn deliver(&self, events: &[KeyEvent]);
+
+    /// Sends the client-side caching invalidations of the keys the unit
+    /// changed (`Tx::invalidated`) that its caller did not send itself
+    /// (the active expiry cycle's units, for instance).
+    fn invalidate(&self, tx: &mut crate::Tx<'_>);
 }
 
 /// Events the engine itself emits; command families name their own.

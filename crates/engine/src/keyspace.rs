@@ -76,6 +76,9 @@ pub struct Shard {
     pub dbs: Box<[Db]>,
     pub watched: WatchMap,
     pub blocked: crate::blocking::BlockedMap,
+    /// Client-side caching: key name (in any database, as in Redis) to
+    /// the ids of the clients that read it in tracking mode.
+    pub tracked: HashMap<Box<[u8]>, Vec<u64>>,
 }
 
 #[repr(align(128))]
@@ -94,6 +97,7 @@ impl Keyspace {
                     dbs: (0..db_count).map(|_| Db::default()).collect(),
                     watched: HashMap::new(),
                     blocked: Default::default(),
+                    tracked: HashMap::new(),
                 }))
             })
             .collect();
@@ -148,6 +152,11 @@ impl Keyspace {
                 }
             }
         }
+    }
+
+    /// Locks one shard if it is free right now.
+    pub fn try_lock_one(&self, shard: ShardIndex) -> Option<MutexGuard<'_, Shard>> {
+        self.shards[shard as usize].0.try_lock()
     }
 
     /// Locks one shard.

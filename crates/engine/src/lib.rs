@@ -22,7 +22,7 @@ pub mod propagate;
 pub mod stats;
 pub mod tx;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -117,6 +117,9 @@ pub struct Engine {
     pub notify_flags: AtomicU32,
     /// Where units deliver their keyspace events.
     pub event_sink: OnceLock<Arc<dyn EventSink>>,
+    /// Clients with CLIENT TRACKING on: while 0, units record no
+    /// invalidations.
+    pub tracking_clients: AtomicUsize,
 }
 
 impl Engine {
@@ -131,6 +134,7 @@ impl Engine {
             last_save: AtomicI64::new(now_ms() / 1000),
             notify_flags: AtomicU32::new(0),
             event_sink: OnceLock::new(),
+            tracking_clients: AtomicUsize::new(0),
         }
     }
 

@@ -57,6 +57,15 @@ pub struct Tx<'a> {
     pub ready: Vec<(usize, Vec<u8>)>,
     /// Keyspace events recorded by the unit, delivered when it ends.
     pub events: Vec<KeyEvent>,
+    /// Keys changed while some client tracks keys (client-side caching):
+    /// the server sends their invalidations before the unit ends.
+    pub invalidated: Vec<Vec<u8>>,
+    /// Changed keys waiting for the unit's end, when BCAST clients get
+    /// one message per prefix for the whole unit.
+    pub broadcast: Vec<Vec<u8>>,
+    /// The client the unit runs for (0: the server itself), so that a
+    /// NOLOOP client is not told about its own changes.
+    pub client_id: u64,
 }
 
 impl<'a> Tx<'a> {
@@ -73,6 +82,9 @@ impl<'a> Tx<'a> {
             wrap_effects: true,
             ready: Vec::new(),
             events: Vec::new(),
+            invalidated: Vec::new(),
+            broadcast: Vec::new(),
+            client_id: 0,
         }
     }
 
@@ -102,6 +114,13 @@ impl<'a> Tx<'a> {
                 sink.deliver(&self.events);
             }
             self.events.clear();
+        }
+        if !self.invalidated.is_empty() || !self.broadcast.is_empty() {
+            if let Some(sink) = self.engine.event_sink.get() {
+                sink.invalidate(self);
+            }
+            self.invalidated.clear();
+            self.broadcast.clear();
         }
     }
 
@@ -361,6 +380,7 @@ impl<'a> Tx<'a> {
 
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
+        self.invalidate(key);
         // Nobody watches a key of the held shards (the common case): no
         // need to find the key's shard.
         if !self.locks.any_held(|shard| !shard.watched.is_empty()) {
@@ -394,7 +414,18 @@ impl<'a> Tx<'a> {
     }
 
     fn touch_at(&mut self, db: usize, key: &[u8], at: At) {
+        self.invalidate(key);
         self.touch_shard(db, key, at.shard);
+    }
+
+    /// Remembers a changed key for client-side caching invalidation.
+    #[inline]
+    fn invalidate(&mut self, key: &[u8]) {
+        if self.engine.tracking_clients.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && !self.invalidated.iter().any(|k| k == key)
+        {
+            self.invalidated.push(key.to_vec());
+        }
     }
 
     /// Needs only the key's shard: the hash is computed in the rare case

@@ -173,6 +173,8 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     ctx.serving_key = None;
     let still_blocked = ctx.block.take().is_some();
     let final_error = std::mem::take(&mut ctx.error_ends_wait);
+    // Invalidations for the served client itself follow its reply.
+    let after_reply = std::mem::take(&mut ctx.client.after_reply);
     std::mem::swap(ctx.client, &mut client);
     std::mem::swap(ctx.out, &mut out);
     let tx = ctx.tx.as_mut().expect("handlers give the unit back");
@@ -193,6 +195,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     // CLIENT LIST must not see it blocked while its reply is on the way).
     blocked.info.set_flag(flags::BLOCKED, false);
     tx.publish_effects();
+    out.raw(&after_reply);
     let _ = blocked.sender.send(Wakeup::Reply(out.buf));
     true
 }

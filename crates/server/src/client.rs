@@ -24,6 +24,7 @@ pub mod flags {
     pub const READONLY: u32 = 1 << 8; // r
     pub const NO_EVICT: u32 = 1 << 9; // e
     pub const MONITOR: u32 = 1 << 10; // O
+    pub const TRACKING: u32 = 1 << 11; // t
 }
 
 /// The part of a client visible to other threads.
@@ -54,6 +55,8 @@ pub struct ClientInfo {
     pub shard_subscriptions: AtomicUsize,
     /// Bytes other threads send to this connection (pushes).
     pub outbox: crate::outbox::Outbox,
+    /// CLIENT TRACKING state.
+    pub tracking: crate::tracking::ClientTracking,
     /// Set by CLIENT KILL and shutdown; the connection closes when it sees it.
     pub killed: AtomicBool,
     pub kill_signal: Notify,
@@ -156,6 +159,9 @@ pub struct Client {
     /// Reply-buffer position up to which the running command's output is
     /// pushes (see `dispatch::apply_reply_mode`).
     pub pushed_to: usize,
+    /// Pushes that follow the running command's reply (invalidations the
+    /// command caused for this client itself).
+    pub after_reply: Vec<u8>,
 }
 
 impl Client {
@@ -173,6 +179,7 @@ impl Client {
             replica_stream: None,
             subscriptions: Default::default(),
             pushed_to: 0,
+            after_reply: Vec::new(),
         }
     }
 

@@ -68,6 +68,7 @@ impl Session {
         if self.client.info.has_flag(crate::client::flags::MONITOR) {
             server.monitors.remove(self.client.id());
         }
+        crate::tracking::disable(server, &self.client.info);
         crate::families::replication::detach(server, &mut self.client);
         server.clients.remove(self.client.info.id);
     }

@@ -24,6 +24,10 @@ pub fn run(server: Arc<Server>) {
         let hz = server.tunables.hz.load(Ordering::Relaxed).max(1) as u64;
         let period = Duration::from_micros(1_000_000 / hz);
         let started = Instant::now();
+        if server.cron_paused.load(Ordering::Relaxed) {
+            std::thread::sleep(period);
+            continue;
+        }
         let paused = server.pause.current().is_some();
         if !paused {
             server.engine.keep_expired.store(false, Ordering::Relaxed);
@@ -33,6 +37,7 @@ pub fn run(server: Arc<Server>) {
             cycle.run(&server.engine, period / 4);
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
         }
+        crate::tracking::enforce_limit(&server);
         if last_sample.0.elapsed() >= Duration::from_millis(100) {
             let now = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));
             let elapsed = now.0.duration_since(last_sample.0).as_secs_f64();

@@ -232,11 +232,21 @@ impl<'a> Ctx<'a> {
 
 /// Runs one request from a client.
 pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
+    if server.engine.tracking_clients.load(Ordering::Relaxed) > 0 {
+        // A table over its limit shrinks before the command runs; what
+        // that tells this client precedes the command's reply.
+        crate::tracking::enforce_limit(server);
+        client.info.outbox.drain_into(&mut out.buf);
+    }
     let reply_start = out.len();
     client.pushed_to = reply_start;
     let outcome = dispatch_checked(server, client, out, argv);
     if matches!(outcome, Outcome::Continue) {
         apply_reply_mode(client, out, reply_start);
+    }
+    if !client.after_reply.is_empty() {
+        out.raw(&client.after_reply);
+        client.after_reply.clear();
     }
     outcome
 }
@@ -327,6 +337,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     let started_ns = tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
     if let Some(tx) = tx.as_mut() {
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
+        tx.client_id = client.id();
     }
     let mut ctx = Ctx {
         server,
@@ -395,6 +406,13 @@ pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -
             Err(CmdError::err(format!("internal error running '{}'", ctx.cmd.name)))
         }
     };
+    if let Some(tx) = ctx.tx.as_mut() {
+        crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
+        if result.is_ok() {
+            crate::tracking::remember(ctx.server, tx, ctx.client, ctx.cmd, argv);
+        }
+    }
+    crate::tracking::after_command(ctx.client, ctx.cmd);
     if result.is_ok() {
         let cmd = ctx.cmd;
         if let Some(tx) = ctx.tx.as_mut() {

@@ -24,6 +24,7 @@ pub mod prefetch;
 pub mod pubsub;
 pub mod replica_link;
 pub mod server;
+pub mod tracking;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

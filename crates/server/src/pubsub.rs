@@ -151,6 +151,12 @@ impl EventSink for KeyspaceEvents {
             }
         }
     }
+
+    fn invalidate(&self, tx: &mut shoal_engine::Tx<'_>) {
+        if let Some(server) = self.0.upgrade() {
+            crate::tracking::unit_ended(&server, tx);
+        }
+    }
 }
 
 /// Where a delivery to the client running the command goes: its own reply

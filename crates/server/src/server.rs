@@ -45,6 +45,8 @@ pub struct Tunables {
     /// `prefetch-batch-max-size`: pipelined commands whose keys are
     /// prefetched together (below 2: no prefetching).
     pub prefetch_batch: AtomicI64,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_table_max_keys: AtomicI64,
     /// Encoding thresholds of the collection types.
     pub encodings: EncodingLimits,
 }
@@ -126,6 +128,7 @@ impl Tunables {
             min_replicas_max_lag: AtomicI64::new(10),
             slowlog_slower_than: AtomicI64::new(10_000),
             prefetch_batch: AtomicI64::new(16),
+            tracking_table_max_keys: AtomicI64::new(0),
             encodings: EncodingLimits::default(),
         };
         t.refresh(config);
@@ -141,6 +144,7 @@ impl Tunables {
         self.timeout_secs.store(config.get_int("timeout"), r);
         self.slowlog_slower_than.store(config.get_int("slowlog-log-slower-than"), r);
         self.prefetch_batch.store(config.get_int("prefetch-batch-max-size"), r);
+        self.tracking_table_max_keys.store(config.get_int("tracking-table-max-keys"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
         let pass = config.get_string("requirepass");
         *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
@@ -308,8 +312,12 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// Client-side caching: BCAST prefixes and the tracking table's size.
+    pub tracking: crate::tracking::Tracking,
     /// Replicas streaming from this server.
     pub replicas: crate::families::replication::Replicas,
+    /// DEBUG PAUSE-CRON: the cron thread does no periodic work.
+    pub cron_paused: AtomicBool,
     /// INFO's instantaneous_ops_per_sec, sampled by the cron thread.
     pub ops_per_sec: AtomicU64,
     /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
@@ -353,7 +361,9 @@ impl Server {
             pubsub: Default::default(),
             monitors: Default::default(),
             replicas: Default::default(),
+            tracking: Default::default(),
             ops_per_sec: AtomicU64::new(0),
+            cron_paused: AtomicBool::new(false),
             lazyfree: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,

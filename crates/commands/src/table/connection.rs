@@ -6,6 +6,10 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("auth", -2, "noscript loading stale fast no_auth allow_busy", "fast connection")
         .doc("1.0.0", "O(N), N = characters in the password", "Authenticates the current connection as a user."),
     Spec::container("client", -2, &[
+        Spec::new("client|caching", 3, "noscript loading stale", "slow connection")
+            .doc("6.0.0", "O(1)", "Says whether the keys read by the next command are to be tracked (OPTIN/OPTOUT tracking)."),
+        Spec::new("client|getredir", 2, "noscript loading stale", "slow connection")
+            .doc("6.0.0", "O(1)", "Reports the client id invalidation messages are redirected to."),
         Spec::new("client|getname", 2, "noscript loading stale", "slow connection")
             .doc("2.6.9", "O(1)", "Returns the name assigned to the current connection."),
         Spec::new("client|help", 2, "loading stale", "slow connection")
@@ -28,6 +32,10 @@ pub const COMMANDS: &[Spec] = &[
             .doc("3.2.0", "O(1)", "Turns server replies for this connection on, off, or skips the next one."),
         Spec::new("client|setname", 3, "noscript loading stale", "slow connection")
             .doc("2.6.9", "O(1)", "Assigns a name to the current connection."),
+        Spec::new("client|tracking", -3, "noscript loading stale", "slow connection")
+            .doc("6.0.0", "O(1), O(N) with N prefixes in BCAST mode", "Turns client-side caching invalidation messages on or off for the connection."),
+        Spec::new("client|trackinginfo", 2, "noscript loading stale", "slow connection")
+            .doc("6.2.0", "O(1)", "Describes the connection's client-side caching tracking state."),
         Spec::new("client|unblock", -3, "admin noscript loading stale", "admin slow dangerous connection")
             .doc("5.0.0", "O(log(N)), N = number of blocked clients", "Wakes up a client that is blocked on a blocking command."),
         Spec::new("client|unpause", 2, "admin noscript loading stale", "admin slow dangerous connection")

@@ -329,6 +329,11 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             }
             ctx.out.ok();
         }
+        "pause-cron" if argv.len() == 3 => {
+            let pause = parse::int(argv[2])? != 0;
+            ctx.server.cron_paused.store(pause, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         "panic" if argv.len() == 2 => {
             let reason = format!("DEBUG PANIC called at Unix time {}", shoal_engine::now_ms() / 1000);
             crate::dispatch::crash_report(ctx, argv, &reason)
@@ -369,6 +374,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Show low-level information about the key.",
                 "PANIC",
                 "    Crash the server with a bug report in the log.",
+                "PAUSE-CRON <0|1>",
+                "    Stop or resume the server's periodic work (expiry, sampling).",
                 "PROTOCOL <type>",
                 "    Reply with a sample of a RESP type.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use shoal_resp::Protocol;
 
 use crate::client::{flags, ClientInfo, ReplyMode};
+use crate::tracking::{self, mode};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::{PauseKind, Server};
@@ -158,6 +159,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     }
     crate::families::transactions::discard_state(ctx.server, ctx.client);
     crate::pubsub::unsubscribe_all(ctx.server, ctx.client);
+    crate::tracking::disable(ctx.server, &ctx.client.info);
     if ctx.client.info.has_flag(flags::MONITOR) {
         ctx.server.monitors.remove(ctx.client.id());
         ctx.client.info.set_flag(flags::MONITOR, false);
@@ -215,8 +217,15 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
         (flags::READONLY, 'r'),
         (flags::NO_EVICT, 'e'),
         (flags::MONITOR, 'O'),
+        (flags::TRACKING, 't'),
     ];
     let mut flag_text: String = letters.iter().filter(|(f, _)| flag_bits & f != 0).map(|(_, c)| *c).collect();
+    if info.tracking.has(tracking::mode::BROKEN_REDIRECT) {
+        flag_text.push('R');
+    }
+    if info.tracking.has(tracking::mode::BCAST) {
+        flag_text.push('B');
+    }
     if flag_text.is_empty() {
         flag_text.push('N');
     }
@@ -225,7 +234,7 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
     let output = info.output_bytes.load(Ordering::Relaxed) + info.outbox.queued();
     let _ = server;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
         info.id,
         info.addr,
         info.local_addr,
@@ -245,6 +254,7 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
         qbuf + output + 16384,
         command,
         info.user.lock(),
+        if info.tracking.has(tracking::mode::ON) { info.tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 },
         info.resp.load(Ordering::Relaxed),
     )
 }
@@ -504,7 +514,171 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT TRACKING on|off [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP], with Redis's checks in Redis's order.
+fn client_tracking(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut redirect: u64 = 0;
+    let mut options = 0;
+    let mut prefixes: Vec<Vec<u8>> = Vec::new();
+    let mut i = 3;
+    while i < argv.len() {
+        let more = i + 1 < argv.len();
+        let arg = argv[i];
+        if parse::is(arg, "redirect") && more {
+            i += 1;
+            if redirect != 0 {
+                return Err(CmdError::err("A client can only redirect to a single other client"));
+            }
+            let id = parse::int(argv[i])?;
+            if id <= 0 || ctx.server.clients.get(id as u64).is_none() {
+                return Err(CmdError::err("The client ID you want redirect to does not exist"));
+            }
+            redirect = id as u64;
+        } else if parse::is(arg, "bcast") {
+            options |= mode::BCAST;
+        } else if parse::is(arg, "optin") {
+            options |= mode::OPTIN;
+        } else if parse::is(arg, "optout") {
+            options |= mode::OPTOUT;
+        } else if parse::is(arg, "noloop") {
+            options |= mode::NOLOOP;
+        } else if parse::is(arg, "prefix") && more {
+            i += 1;
+            prefixes.push(argv[i].to_vec());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let tracking = &ctx.client.info.tracking;
+    if parse::is(argv[2], "off") {
+        tracking::disable(ctx.server, &ctx.client.info);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !parse::is(argv[2], "on") {
+        return Err(CmdError::Syntax);
+    }
+    if options & mode::BCAST == 0 && !prefixes.is_empty() {
+        return Err(CmdError::err("PREFIX option requires BCAST mode to be enabled"));
+    }
+    if tracking.has(mode::ON) && tracking.has(mode::BCAST) != (options & mode::BCAST != 0) {
+        return Err(CmdError::err(
+            "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if options & mode::BCAST != 0 && options & (mode::OPTIN | mode::OPTOUT) != 0 {
+        return Err(CmdError::err("OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    if options & mode::OPTIN != 0 && options & mode::OPTOUT != 0 {
+        return Err(CmdError::err("You can't specify both OPTIN mode and OPTOUT mode"));
+    }
+    if (options & mode::OPTIN != 0 && tracking.has(mode::OPTOUT)) || (options & mode::OPTOUT != 0 && tracking.has(mode::OPTIN)) {
+        return Err(CmdError::err(
+            "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if options & mode::BCAST != 0 {
+        check_prefix_collisions(&tracking.prefixes.lock(), &prefixes)?;
+    }
+    tracking::enable(ctx.server, &ctx.client.info, tracking::Enable { options, redirect, prefixes });
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Prefixes of one client must not overlap (one a prefix of another).
+fn check_prefix_collisions(existing: &[Vec<u8>], wanted: &[Vec<u8>]) -> CmdResult {
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    for (i, prefix) in wanted.iter().enumerate() {
+        if let Some(old) = existing.iter().find(|old| overlap(old, prefix)) {
+            return Err(CmdError::err_bytes(&[
+                b"Prefix '",
+                prefix,
+                b"' overlaps with an existing prefix '",
+                old,
+                b"'. Prefixes for a single client must not overlap.",
+            ]));
+        }
+        if let Some(other) = wanted[i + 1..].iter().find(|other| overlap(prefix, other)) {
+            return Err(CmdError::err_bytes(&[
+                b"Prefix '",
+                prefix,
+                b"' overlaps with another provided prefix '",
+                other,
+                b"'. Prefixes for a single client must not overlap.",
+            ]));
+        }
+    }
+    Ok(())
+}
+
+fn client_caching(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let tracking = &ctx.client.info.tracking;
+    if !tracking.has(mode::ON) {
+        return Err(CmdError::err(
+            "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if parse::is(argv[2], "yes") {
+        if !tracking.has(mode::OPTIN) {
+            return Err(CmdError::err("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
+        }
+    } else if parse::is(argv[2], "no") {
+        if !tracking.has(mode::OPTOUT) {
+            return Err(CmdError::err("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    tracking.mode.fetch_or(mode::CACHING, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getredir(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let tracking = &ctx.client.info.tracking;
+    let redirect = if tracking.has(mode::ON) { tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 };
+    ctx.out.int(redirect);
+    Ok(())
+}
+
+fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let tracking = &ctx.client.info.tracking;
+    let bits = tracking.mode.load(Ordering::Relaxed);
+    let mut names = vec![if bits & mode::ON != 0 { "on" } else { "off" }];
+    let caching = bits & mode::CACHING != 0;
+    for (bit, name, extra) in [
+        (mode::BCAST, "bcast", None),
+        (mode::OPTIN, "optin", Some("caching-yes")),
+        (mode::OPTOUT, "optout", Some("caching-no")),
+        (mode::NOLOOP, "noloop", None),
+        (mode::BROKEN_REDIRECT, "broken_redirect", None),
+    ] {
+        if bits & bit != 0 {
+            names.push(name);
+            if let (Some(extra), true) = (extra, caching) {
+                names.push(extra);
+            }
+        }
+    }
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    ctx.out.set(names.len());
+    names.iter().for_each(|n| ctx.out.bulk(n.as_bytes()));
+    ctx.out.bulk(b"redirect");
+    ctx.out.int(if bits & mode::ON != 0 { tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 });
+    ctx.out.bulk(b"prefixes");
+    let prefixes = tracking.prefixes.lock();
+    ctx.out.array(prefixes.len());
+    prefixes.iter().for_each(|p| ctx.out.bulk(p));
+    Ok(())
+}
+
 pub fn register(r: &mut Registrar) {
+    r.plain("client|tracking", client_tracking);
+    r.plain("client|caching", client_caching);
+    r.plain("client|getredir", client_getredir);
+    r.plain("client|trackinginfo", client_trackinginfo);
     r.plain("ping", ping);
     r.plain("echo", echo);
     r.plain("quit", quit);

@@ -182,7 +182,7 @@ fn clients_section(server: &Server, out: &mut String) {
     field!(out, "client_recent_max_input_buffer", 0);
     field!(out, "client_recent_max_output_buffer", 0);
     field!(out, "blocked_clients", server.blocked_clients.load(Ordering::Relaxed));
-    field!(out, "tracking_clients", 0);
+    field!(out, "tracking_clients", server.engine.tracking_clients.load(Ordering::Relaxed));
     field!(out, "clients_in_timeout_table", 0);
 }
 
@@ -318,9 +318,9 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "active_defrag_key_misses", 0);
     field!(out, "total_active_defrag_time", 0);
     field!(out, "current_active_defrag_time", 0);
-    field!(out, "tracking_total_keys", 0);
-    field!(out, "tracking_total_items", 0);
-    field!(out, "tracking_total_prefixes", 0);
+    field!(out, "tracking_total_keys", server.tracking.keys.load(Ordering::Relaxed));
+    field!(out, "tracking_total_items", server.tracking.items.load(Ordering::Relaxed));
+    field!(out, "tracking_total_prefixes", server.tracking.prefix_count());
     field!(out, "unexpected_error_replies", stats.get(Stat::UnexpectedErrorReplies));
     field!(out, "total_error_replies", stats.get(Stat::TotalErrorReplies));
     field!(out, "dump_payload_sanitizations", 0);

@@ -613,6 +613,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let removed = flush_databases(ctx.tx(), &[db], lazy.then_some(&server.lazyfree));
     ctx.tx().dirty += removed as u64;
+    flush_invalidates_tracking(ctx, false);
     force_propagation(ctx, argv);
     ctx.out.ok();
     Ok(())
@@ -624,9 +625,16 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let dbs: Vec<usize> = (0..server.engine.db_count()).collect();
     let removed = flush_databases(ctx.tx(), &dbs, lazy.then_some(&server.lazyfree));
     ctx.tx().dirty += removed as u64 + 1;
+    flush_invalidates_tracking(ctx, true);
     force_propagation(ctx, argv);
     ctx.out.ok();
     Ok(())
+}
+
+/// Client-side caches are told that everything changed.
+fn flush_invalidates_tracking(ctx: &mut Ctx<'_>, all_databases: bool) {
+    let tx = ctx.tx.as_mut().expect("flushes lock every shard");
+    crate::tracking::flushed(ctx.server, tx, ctx.client, all_databases);
 }
 
 fn force_propagation(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {

@@ -138,7 +138,10 @@ fn exec(server: &Server, client: &mut Client, out: &mut ReplyBuf) {
     }
     let queued: Vec<(&'static shoal_commands::Command, Vec<Vec<u8>>)> =
         multi.queue.into_iter().map(|q| (table().get(q.command), q.argv)).collect();
-    let tx = begin_exec(server, client, &queued);
+    let mut tx = begin_exec(server, client, &queued);
+    if let Some(tx) = tx.as_mut() {
+        tx.client_id = client.id();
+    }
     let mut ctx = Ctx::for_exec(server, client, out, tx, exec_cmd);
     let dirty = ctx.client.watcher.is_dirty()
         || ctx.tx.as_mut().is_some_and(|tx| watched_key_expired(tx, ctx.client));
