@@ -191,14 +191,26 @@ fn a_subscriber_that_never_reads_is_closed_at_its_limit_and_memory_stays_bounded
     let payload = vec![b'x'; 64 * 1024];
     // 256 MB in all: far beyond the lazy subscriber's limit and socket buffers.
     let total = 4096;
+    // The reader reports progress; the publisher never gets more than
+    // 16 messages (1 MB) ahead of it, so only the lazy one passes 4 MB.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = received.clone();
     let reading = std::thread::spawn(move || {
         for _ in 0..total {
             assert_eq!(message(&mut reader)[2].len(), 64 * 1024);
+            progress.fetch_add(1, std::sync::atomic::Ordering::Release);
         }
     });
     let rss_before = rss_bytes(server.pid());
     let mut publisher = server.client();
-    for _ in 0..total {
+    for sent in 0..total {
+        while sent >= received.load(std::sync::atomic::Ordering::Acquire) + 16 {
+            // A reader that stopped (closed by the server) fails below.
+            if reading.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
         publisher.send(&[b"PUBLISH", b"firehose", &payload]);
         let _ = publisher.read();
     }
@@ -266,4 +278,37 @@ fn monitor_shows_each_command_once_with_secrets_redacted() {
         assert_eq!(got, want, "CONFIG (admin) must not be shown; line was {line}");
         assert!(Instant::now() < deadline);
     }
+}
+
+#[test]
+fn tracking_invalidations_reach_clients_on_other_workers_after_the_writers_reply() {
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
+    // Round robin: the redirect target and the RESP3 tracker sit on
+    // different workers from the writer.
+    let mut target = server.client();
+    let mut tracker = server.client();
+    let mut writer = server.client();
+    let Value::Int(target_id) = target.cmd("CLIENT ID") else { panic!() };
+    target.cmd("SUBSCRIBE __redis__:invalidate");
+    let redirect = format!("CLIENT TRACKING on REDIRECT {target_id}");
+    let mut redirected = server.client();
+    assert_eq!(redirected.cmd(&redirect), simple("OK"));
+    tracker.cmd("HELLO 3");
+    assert_eq!(tracker.cmd("CLIENT TRACKING on"), simple("OK"));
+    writer.cmd("MSET a 1 b 2");
+    assert_eq!(redirected.cmd("GET a"), bulk("1"));
+    assert_eq!(tracker.cmd("MGET a b"), Value::Array(vec![bulk("1"), bulk("2")]));
+    // The tracker's own write: its reply first, then its invalidation.
+    tracker.send(&[b"SET", b"b", b"3"]);
+    assert_eq!(tracker.read(), simple("OK"));
+    let Value::Push(parts) = tracker.read() else { panic!("RESP3 invalidation is a push") };
+    assert_eq!(parts, vec![bulk("invalidate"), Value::Array(vec![bulk("b")])]);
+    assert_eq!(writer.cmd("SET a 2"), simple("OK"));
+    let Value::Push(parts) = tracker.read() else { panic!("RESP3 invalidation is a push") };
+    assert_eq!(parts, vec![bulk("invalidate"), Value::Array(vec![bulk("a")])]);
+    let Value::Array(parts) = target.read() else { panic!("RESP2 invalidation is a pubsub message") };
+    assert_eq!(parts, vec![bulk("message"), bulk("__redis__:invalidate"), Value::Array(vec![bulk("a")])]);
+    // Nothing is sent twice: the key left the table.
+    assert_eq!(writer.cmd("SET a 3"), simple("OK"));
+    assert_eq!(tracker.cmd("PING"), simple("PONG"));
 }
