@@ -73,7 +73,79 @@ pub trait EventSink: Send + Sync {
     fn invalidate(&self, tx: &mut crate::Tx<'_>);
 }
 
-/// Events the engine itself emits; command families name their own.
+/// Events the engine itself emits.
 pub const NEW: Event = Event::new(class::NEW, "new");
 pub const EXPIRED: Event = Event::new(class::EXPIRED, "expired");
+
+// The events of commands, by class, named as Redis 7.0 names them.
+
+// Generic.
 pub const DEL: Event = Event::new(class::GENERIC, "del");
+pub const EXPIRE: Event = Event::new(class::GENERIC, "expire");
+pub const PERSIST: Event = Event::new(class::GENERIC, "persist");
+pub const RENAME_FROM: Event = Event::new(class::GENERIC, "rename_from");
+pub const RENAME_TO: Event = Event::new(class::GENERIC, "rename_to");
+pub const MOVE_FROM: Event = Event::new(class::GENERIC, "move_from");
+pub const MOVE_TO: Event = Event::new(class::GENERIC, "move_to");
+pub const COPY_TO: Event = Event::new(class::GENERIC, "copy_to");
+
+// Strings (HyperLogLogs and bitmaps are strings).
+pub const SET: Event = Event::new(class::STRING, "set");
+pub const SETRANGE: Event = Event::new(class::STRING, "setrange");
+pub const INCRBY: Event = Event::new(class::STRING, "incrby");
+pub const INCRBYFLOAT: Event = Event::new(class::STRING, "incrbyfloat");
+pub const APPEND: Event = Event::new(class::STRING, "append");
+pub const SETBIT: Event = Event::new(class::STRING, "setbit");
+pub const PFADD: Event = Event::new(class::STRING, "pfadd");
+
+// Lists.
+pub const LPUSH: Event = Event::new(class::LIST, "lpush");
+pub const RPUSH: Event = Event::new(class::LIST, "rpush");
+pub const LPOP: Event = Event::new(class::LIST, "lpop");
+pub const RPOP: Event = Event::new(class::LIST, "rpop");
+pub const LINSERT: Event = Event::new(class::LIST, "linsert");
+pub const LSET: Event = Event::new(class::LIST, "lset");
+pub const LTRIM: Event = Event::new(class::LIST, "ltrim");
+pub const LREM: Event = Event::new(class::LIST, "lrem");
+pub const SORTSTORE: Event = Event::new(class::LIST, "sortstore");
+
+// Sets.
+pub const SADD: Event = Event::new(class::SET, "sadd");
+pub const SREM: Event = Event::new(class::SET, "srem");
+pub const SPOP: Event = Event::new(class::SET, "spop");
+pub const SINTERSTORE: Event = Event::new(class::SET, "sinterstore");
+pub const SUNIONSTORE: Event = Event::new(class::SET, "sunionstore");
+pub const SDIFFSTORE: Event = Event::new(class::SET, "sdiffstore");
+
+// Hashes.
+pub const HSET: Event = Event::new(class::HASH, "hset");
+pub const HDEL: Event = Event::new(class::HASH, "hdel");
+pub const HINCRBY: Event = Event::new(class::HASH, "hincrby");
+pub const HINCRBYFLOAT: Event = Event::new(class::HASH, "hincrbyfloat");
+
+// Sorted sets (geo indexes are sorted sets).
+pub const ZADD: Event = Event::new(class::ZSET, "zadd");
+pub const ZINCR: Event = Event::new(class::ZSET, "zincr");
+pub const ZREM: Event = Event::new(class::ZSET, "zrem");
+pub const ZREMRANGEBYRANK: Event = Event::new(class::ZSET, "zremrangebyrank");
+pub const ZREMRANGEBYSCORE: Event = Event::new(class::ZSET, "zremrangebyscore");
+pub const ZREMRANGEBYLEX: Event = Event::new(class::ZSET, "zremrangebylex");
+pub const ZPOPMIN: Event = Event::new(class::ZSET, "zpopmin");
+pub const ZPOPMAX: Event = Event::new(class::ZSET, "zpopmax");
+pub const ZUNIONSTORE: Event = Event::new(class::ZSET, "zunionstore");
+pub const ZINTERSTORE: Event = Event::new(class::ZSET, "zinterstore");
+pub const ZDIFFSTORE: Event = Event::new(class::ZSET, "zdiffstore");
+pub const ZRANGESTORE: Event = Event::new(class::ZSET, "zrangestore");
+pub const GEOSEARCHSTORE: Event = Event::new(class::ZSET, "geosearchstore");
+pub const GEORADIUSSTORE: Event = Event::new(class::ZSET, "georadiusstore");
+
+// Streams.
+pub const XADD: Event = Event::new(class::STREAM, "xadd");
+pub const XTRIM: Event = Event::new(class::STREAM, "xtrim");
+pub const XDEL: Event = Event::new(class::STREAM, "xdel");
+pub const XSETID: Event = Event::new(class::STREAM, "xsetid");
+pub const XGROUP_CREATE: Event = Event::new(class::STREAM, "xgroup-create");
+pub const XGROUP_CREATECONSUMER: Event = Event::new(class::STREAM, "xgroup-createconsumer");
+pub const XGROUP_DELCONSUMER: Event = Event::new(class::STREAM, "xgroup-delconsumer");
+pub const XGROUP_DESTROY: Event = Event::new(class::STREAM, "xgroup-destroy");
+pub const XGROUP_SETID: Event = Event::new(class::STREAM, "xgroup-setid");

@@ -139,6 +139,27 @@ impl<'a> Tx<'a> {
         self.notify_in(db, event, key);
     }
 
+    /// Like `changed`, but WATCHers are not invalidated: Redis does not
+    /// signal consumer-group changes (XGROUP, consumers created by reads
+    /// and claims) or XSETID to WATCH.
+    pub fn changed_unwatched(&mut self, key: &[u8], event: Event, dirty: u64) {
+        self.dirty += dirty;
+        self.notify(event, key);
+    }
+
+    /// Counts `n` changes that no key event describes (FLUSHDB, SWAPDB,
+    /// FUNCTION FLUSH, XACK and other consumer-group bookkeeping).
+    pub fn add_dirty(&mut self, n: u64) {
+        self.dirty += n;
+    }
+
+    /// Records a change of `key` that Redis signals to WATCH and counts
+    /// without a keyspace event (PFCOUNT caching its result in the value).
+    pub fn changed_quietly(&mut self, key: &[u8], dirty: u64) {
+        self.dirty += dirty;
+        self.touch(key);
+    }
+
     /// Records a keyspace event on `key` in `db` (if its class is enabled).
     #[inline]
     pub fn notify_in(&mut self, db: usize, event: Event, key: &[u8]) {
@@ -364,6 +385,34 @@ impl<'a> Tx<'a> {
         self.remove_in(db, key).is_some()
     }
 
+    /// Deletes `key` in the current database if it is in the table, even
+    /// if its time has passed (Redis's dbDelete, without lazy expiry). The
+    /// *STORE commands, SORT ... STORE and BITOP delete their destination
+    /// this way when their result is empty: Redis counts a destination
+    /// whose time had passed as a change and reports `del`, not `expired`.
+    /// True if the key was there.
+    pub fn delete_ignoring_expiry(&mut self, key: &[u8]) -> bool {
+        let db = self.db;
+        let at = Self::locate(key);
+        let table = self.table(at, db);
+        let Some(slot) = table.find(at.hash, key) else { return false };
+        let entry = table.remove(slot, at.hash);
+        if is_stream(entry.value()) {
+            self.signal_at(db, key, at);
+        }
+        self.touch_at(db, key, at);
+        true
+    }
+
+    /// Deletes the collection at `key` in the current database that a
+    /// command has just emptied (no empty collection stays in the
+    /// keyspace), with the `del` event Redis emits for it.
+    pub fn delete_emptied(&mut self, key: &[u8]) {
+        if self.delete(key) {
+            self.notify(events::DEL, key);
+        }
+    }
+
     /// Sets the expiry of a live key (NO_EXPIRE removes it). False if absent.
     pub fn set_expire_in(&mut self, db: usize, key: &[u8], when: ExpireAt) -> bool {
         let at = Self::locate(key);
@@ -471,4 +520,81 @@ fn can_block(value: &Value) -> bool {
 
 fn is_stream(value: &Value) -> bool {
     matches!(value, Value::Stream(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use shoal_types::Value;
+
+    use crate::events::{self, class};
+    use crate::Engine;
+
+    fn engine() -> Engine {
+        let engine = Engine::new(2);
+        engine.notify_flags.store(class::KEYEVENT | class::ALL | class::NEW, Ordering::Relaxed);
+        engine
+    }
+
+    fn names(tx: &super::Tx<'_>) -> Vec<&'static str> {
+        tx.events.iter().map(|e| e.event.name).collect()
+    }
+
+    #[test]
+    fn changes_count_signal_and_report_as_asked() {
+        let engine = engine();
+        let mut tx = engine.begin_all(0);
+        tx.insert_in(0, b"k", Value::Int(1), crate::NO_EXPIRE);
+        tx.changed(b"k", events::INCRBY, 1);
+        tx.changed_unwatched(b"k", events::XSETID, 2);
+        tx.changed_quietly(b"k", 3);
+        tx.add_dirty(4);
+        tx.changed_in(1, b"k", events::MOVE_TO, 0);
+        assert_eq!(names(&tx), ["new", "incrby", "xsetid", "move_to"]);
+        assert_eq!(tx.events[3].db, 1);
+        assert_eq!(tx.finish(), 10);
+    }
+
+    #[test]
+    fn nothing_is_recorded_while_no_class_is_enabled() {
+        let engine = Engine::new(1);
+        let mut tx = engine.begin_all(0);
+        tx.insert_in(0, b"k", Value::Int(1), crate::NO_EXPIRE);
+        tx.changed(b"k", events::SET, 1);
+        tx.delete_emptied(b"k");
+        assert!(tx.events.is_empty());
+        tx.finish();
+    }
+
+    #[test]
+    fn an_emptied_collection_goes_with_a_del_event() {
+        let engine = engine();
+        let mut tx = engine.begin_all(0);
+        tx.insert_in(0, b"k", Value::Int(1), crate::NO_EXPIRE);
+        tx.events.clear();
+        tx.delete_emptied(b"k");
+        tx.delete_emptied(b"missing");
+        assert_eq!(names(&tx), ["del"]);
+        assert!(!tx.exists_in(0, b"k"));
+        tx.finish();
+    }
+
+    #[test]
+    fn a_store_deletes_its_stale_destination_without_expiring_it() {
+        let engine = engine();
+        let mut tx = engine.begin_all(0);
+        let past = tx.now_ms - 10;
+        tx.insert_in(0, b"stale", Value::Int(1), past);
+        tx.insert_in(0, b"also-stale", Value::Int(1), past);
+        tx.events.clear();
+        assert!(tx.delete_ignoring_expiry(b"stale"));
+        assert!(!tx.present_in(0, b"stale"));
+        assert!(!tx.delete_ignoring_expiry(b"missing"));
+        assert!(tx.events.is_empty(), "no expired event");
+        // A plain deletion expires such a key lazily instead.
+        assert!(!tx.delete(b"also-stale"));
+        assert_eq!(names(&tx), ["expired"]);
+        tx.finish();
+    }
 }

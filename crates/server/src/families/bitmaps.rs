@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::bitmap::{self, BitOp, Overflow, RangeUnit};
 use shoal_types::{ByteBuf, Value};
 
@@ -84,8 +84,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let old = bitmap::get_bit(bytes, offset);
     if grew || (old == 1) != on {
         bitmap::set_bit(bytes, offset, on);
-        tx.touch(key);
-        tx.dirty += 1;
+        tx.changed(key, events::SETBIT, 1);
     }
     ctx.out.int(i64::from(old));
     Ok(())
@@ -198,8 +197,8 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if longest == 0 {
-        if tx.delete(dest) {
-            tx.dirty += 1;
+        if tx.delete_ignoring_expiry(dest) {
+            tx.changed(dest, events::DEL, 1);
         }
         ctx.out.int(0);
         return Ok(());
@@ -216,7 +215,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         bitmap::combine(op, &mut result, bytes, i == 0);
     }
     tx.set(dest, Value::Raw(result), false);
-    tx.dirty += 1;
+    tx.changed(dest, events::SET, 1);
     ctx.out.int(longest as i64);
     Ok(())
 }
@@ -388,8 +387,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) 
         }
     }
     if changes > 0 {
-        tx.touch(key);
-        tx.dirty += changes;
+        tx.changed(key, events::SETBIT, changes);
     }
     Ok(())
 }

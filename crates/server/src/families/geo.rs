@@ -4,6 +4,7 @@
 
 mod geohash;
 
+use shoal_engine::events;
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, ScoreRange, ZSet};
 
@@ -413,7 +414,7 @@ fn search_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], variant: Variant) -> CmdRes
     check_request(&request, variant, argv[0])?;
     let Some(set) = set else {
         if let Some(dest) = request.store {
-            zsets::store_result(ctx, dest, ZSet::new(), 0);
+            zsets::store_result(ctx, dest, ZSet::new(), events::DEL, 0);
         } else {
             out.array(0);
         }
@@ -443,7 +444,8 @@ fn search_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], variant: Variant) -> CmdRes
                 })
                 .collect();
             let stored = entries.len() as u64;
-            zsets::store_result(ctx, dest, ZSet::from_unique(entries, limits), stored);
+            let event = if variant.is_search() { events::GEOSEARCHSTORE } else { events::GEORADIUSSTORE };
+            zsets::store_result(ctx, dest, ZSet::from_unique(entries, limits), event, stored);
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Hash commands: HSET and its variants, reads, counters (HINCRBY,
 //! HINCRBYFLOAT), HRANDFIELD and HSCAN.
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::hash::{Hash, HashLimits};
 use shoal_types::{glob_match, longdouble, Value};
 
@@ -70,8 +70,7 @@ fn hset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let tx = ctx.tx();
     let hash = hash_for_write(tx, key)?;
     let created = argv[2..].chunks(2).filter(|pair| hash.set(pair[0], pair[1], limits)).count();
-    tx.touch(key);
-    tx.dirty += (argv.len() as u64 - 2) / 2;
+    tx.changed(key, events::HSET, (argv.len() as u64 - 2) / 2);
     if ctx.cmd.name == "hmset" {
         ctx.out.ok();
     } else {
@@ -90,8 +89,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     hash.set(field, value, limits);
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed(key, events::HSET, 1);
     ctx.out.int(1);
     Ok(())
 }
@@ -174,12 +172,12 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    if hash.is_empty() {
-        tx.delete(key);
-    }
+    let emptied = hash.is_empty();
     if removed > 0 {
-        tx.touch(key);
-        tx.dirty += removed;
+        tx.changed(key, events::HDEL, removed);
+    }
+    if emptied {
+        tx.delete_emptied(key);
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -214,8 +212,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     };
     let new = current.checked_add(increment).ok_or(CmdError::IncrOverflow)?;
     hash_for_write(tx, key)?.set(field, new.to_string().as_bytes(), limits);
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed(key, events::HINCRBY, 1);
     ctx.out.int(new);
     Ok(())
 }
@@ -237,8 +234,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         longdouble::AddError::NanOrInfinity => CmdError::NanOrInfinity,
     })?;
     hash_for_write(tx, key)?.set(field, &result, limits);
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed(key, events::HINCRBYFLOAT, 1);
     ctx.out.bulk(&result);
     // Replicas get the result, not the arithmetic.
     ctx.propagate_as(vec![vec![b"HSET".to_vec(), key.to_vec(), field.to_vec(), result]]);

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::hyperloglog::{self as hll, Encoding, REGISTERS};
 use shoal_types::{ByteBuf, Value};
 
@@ -64,8 +64,7 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     if updated > 0 {
         hll::invalidate_cache(sketch);
-        tx.touch(key);
-        tx.dirty += updated;
+        tx.changed(key, events::PFADD, updated);
     }
     ctx.out.int(i64::from(updated > 0));
     Ok(())
@@ -90,8 +89,7 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let cardinality = hll::count(sketch).map_err(|_| CmdError::HLL_CORRUPT)?;
     // Caching the result changes the string: replicas get the PFCOUNT too.
     hll::store_cardinality(sketch, cardinality);
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed_quietly(key, 1);
     ctx.propagate_as(vec![argv.iter().map(|a| a.to_vec()).collect()]);
     ctx.out.int(cardinality as i64);
     Ok(())
@@ -143,8 +141,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     hll::invalidate_cache(sketch);
-    tx.touch(dest);
-    tx.dirty += 1;
+    tx.changed(dest, events::PFADD, 1);
     ctx.out.ok();
     Ok(())
 }
@@ -160,8 +157,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sketch = entry.value_mut().make_raw();
     if parse::is(sub, "getreg") {
         if hll::to_dense(sketch).map_err(|_| CmdError::HLL_CORRUPT)? {
-            tx.touch(key);
-            tx.dirty += 1;
+            tx.changed_quietly(key, 1);
         }
         let sketch = sketch_mut(tx, key);
         let registers = hll::dense_registers(sketch);
@@ -179,8 +175,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     } else if parse::is(sub, "todense") {
         let converted = hll::to_dense(sketch).map_err(|_| CmdError::HLL_CORRUPT)?;
         if converted {
-            tx.touch(key);
-            tx.dirty += 1;
+            tx.changed_quietly(key, 1);
         }
         ctx.out.int(i64::from(converted));
     } else {

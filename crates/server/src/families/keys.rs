@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE, SHARD_COUNT};
+use shoal_engine::{events, Lookup, Tx, NO_EXPIRE, SHARD_COUNT};
 use shoal_types::glob_match;
 
 use crate::dispatch::{Ctx, Registrar};
@@ -28,12 +28,12 @@ fn delete_keys(ctx: &mut Ctx<'_>, argv: &[&[u8]], lazy: bool) -> CmdResult {
     for key in &argv[1..] {
         if let Some(entry) = tx.remove_in(db, key) {
             deleted += 1;
+            tx.changed(key, events::DEL, 1);
             if lazy {
                 server.lazyfree.free_entry(entry);
             }
         }
     }
-    tx.dirty += deleted;
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -272,7 +272,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     let entry = tx.remove_in(db, from).expect("checked above");
     let expire = entry.expire_at();
     tx.insert_in(db, to, entry.into_value(), expire);
-    tx.dirty += 1;
+    tx.changed(from, events::RENAME_FROM, 1);
+    tx.changed(to, events::RENAME_TO, 0);
     if nx {
         ctx.out.int(1);
     } else {
@@ -308,7 +309,8 @@ fn move_(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let entry = tx.remove_in(source, key).expect("checked above");
     let expire = entry.expire_at();
     tx.insert_in(target, key, entry.into_value(), expire);
-    tx.dirty += 1;
+    tx.changed_in(source, key, events::MOVE_FROM, 1);
+    tx.changed_in(target, key, events::MOVE_TO, 0);
     ctx.out.int(1);
     Ok(())
 }
@@ -347,7 +349,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         tx.remove_in(target, to);
     }
     tx.insert_in(target, to, value, expire);
-    tx.dirty += 1;
+    tx.changed_in(target, to, events::COPY_TO, 1);
     ctx.out.int(1);
     Ok(())
 }
@@ -435,12 +437,12 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], base: Base, seconds: bool) 
     if when <= shoal_engine::now_ms() && ctx.server.engine.may_delete_expired() {
         let tx = ctx.tx();
         tx.remove_in(db, key);
-        tx.dirty += 1;
+        tx.changed(key, events::DEL, 1);
         ctx.propagate_as(vec![vec![b"DEL".to_vec(), key.to_vec()]]);
     } else {
         let tx = ctx.tx();
         tx.set_expire_in(db, key, when);
-        tx.dirty += 1;
+        tx.changed(key, events::EXPIRE, 1);
         let mut rewritten: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
         rewritten[0] = b"PEXPIREAT".to_vec();
         rewritten[2] = when.to_string().into_bytes();
@@ -510,7 +512,7 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let had = tx.lookup(argv[1], Lookup::WRITE).is_some_and(|e| e.has_expire());
     if had {
         tx.set_expire_in(db, argv[1], NO_EXPIRE);
-        tx.dirty += 1;
+        tx.changed(argv[1], events::PERSIST, 1);
     }
     ctx.out.int(had as i64);
     Ok(())
@@ -612,7 +614,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.client.db;
     let server = ctx.server;
     let removed = flush_databases(ctx.tx(), &[db], lazy.then_some(&server.lazyfree));
-    ctx.tx().dirty += removed as u64;
+    ctx.tx().add_dirty(removed as u64);
     flush_invalidates_tracking(ctx, false);
     force_propagation(ctx, argv);
     ctx.out.ok();
@@ -624,7 +626,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let dbs: Vec<usize> = (0..server.engine.db_count()).collect();
     let removed = flush_databases(ctx.tx(), &dbs, lazy.then_some(&server.lazyfree));
-    ctx.tx().dirty += removed as u64 + 1;
+    ctx.tx().add_dirty(removed as u64 + 1);
     flush_invalidates_tracking(ctx, true);
     force_propagation(ctx, argv);
     ctx.out.ok();
@@ -752,7 +754,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         mark_ready(tx, ready);
     }
-    tx.dirty += 1;
+    tx.add_dirty(1);
     ctx.out.ok();
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Event, Lookup, Tx, NO_EXPIRE};
 use shoal_resp::reply::Aggregate;
 use shoal_resp::ReplyBuf;
 use shoal_types::list::{End, List, ListLimits, DEFAULT_PACKED_THRESHOLD};
@@ -74,13 +74,27 @@ fn read_list<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t List>, Cmd
     }
 }
 
-/// After modifying the list at `key`: delete it if it became empty (Redis
-/// never keeps empty lists), otherwise signal the change.
-fn finish_write(tx: &mut Tx<'_>, key: &[u8], now_empty: bool) {
+/// After modifying the list at `key`: records the change (`event`,
+/// `dirty` changes), then deletes the list if it became empty (Redis never
+/// keeps empty lists) with a `del` event.
+fn finish_write(tx: &mut Tx<'_>, key: &[u8], event: Event, dirty: u64, now_empty: bool) {
+    tx.changed(key, event, dirty);
     if now_empty {
-        tx.delete(key);
-    } else {
-        tx.touch(key);
+        tx.delete_emptied(key);
+    }
+}
+
+fn push_event(end: End) -> Event {
+    match end {
+        End::Head => events::LPUSH,
+        End::Tail => events::RPUSH,
+    }
+}
+
+fn pop_event(end: End) -> Event {
+    match end {
+        End::Head => events::LPOP,
+        End::Tail => events::RPOP,
     }
 }
 
@@ -91,9 +105,7 @@ fn push_values(tx: &mut Tx<'_>, key: &[u8], values: &[&[u8]], end: End, existing
         Some(list) => {
             values.iter().for_each(|v| list.push(v, end, limits));
             list.compact();
-            let len = list.len();
-            tx.touch(key);
-            len
+            list.len()
         }
         None if existing_only => return Ok(0),
         None => {
@@ -106,7 +118,7 @@ fn push_values(tx: &mut Tx<'_>, key: &[u8], values: &[&[u8]], end: End, existing
             len
         }
     };
-    tx.dirty += values.len() as u64;
+    tx.changed(key, push_event(end), values.len() as u64);
     Ok(len)
 }
 
@@ -194,8 +206,7 @@ fn pop_range_with_key(out: &mut ReplyBuf, tx: &mut Tx<'_>, key: &[u8], end: End,
     let popped = reply_from_end(out, list, end, count);
     list.remove_end(end, popped, limits);
     let empty = list.is_empty();
-    finish_write(tx, key, empty);
-    tx.dirty += popped as u64;
+    finish_write(tx, key, pop_event(end), popped as u64, empty);
     Ok(popped)
 }
 
@@ -282,8 +293,7 @@ fn pop_command_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> CmdResult
         }
     };
     let empty = list.is_empty();
-    finish_write(tx, key, empty);
-    tx.dirty += popped as u64;
+    finish_write(tx, key, pop_event(end), popped as u64, empty);
     Ok(())
 }
 
@@ -329,8 +339,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !replaced {
         return Err(CmdError::err("index out of range"));
     }
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed(key, events::LSET, 1);
     ctx.out.ok();
     Ok(())
 }
@@ -371,8 +380,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     list.remove_end(End::Tail, tail, &limits);
     let empty = list.is_empty();
     // Redis signals the key even when nothing was trimmed.
-    finish_write(tx, key, empty);
-    tx.dirty += (head + tail) as u64;
+    finish_write(tx, key, events::LTRIM, (head + tail) as u64, empty);
     ctx.out.ok();
     Ok(())
 }
@@ -398,8 +406,7 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     };
     list.insert(found + after as usize, value, &limits);
     let len = list.len();
-    tx.touch(key);
-    tx.dirty += 1;
+    tx.changed(key, events::LINSERT, 1);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -418,9 +425,8 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let removed = list.remove_matches(value, limit, from, &limits);
     let empty = list.is_empty();
     if removed > 0 {
-        finish_write(tx, key, empty);
+        finish_write(tx, key, events::LREM, removed as u64, empty);
     }
-    tx.dirty += removed as u64;
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -559,7 +565,7 @@ fn move_element(tx: &mut Tx<'_>, m: &Move<'_>, limits: &ListLimits) -> Result<Ve
     // The push counts the move's one change (Redis counts a move once).
     push_values(tx, m.destination, &[&value], m.to, false, limits).map_err(MoveError::Failed)?;
     let source_empty = matches!(write_list(tx, m.source), Ok(Some(l)) if l.is_empty());
-    finish_write(tx, m.source, source_empty);
+    finish_write(tx, m.source, pop_event(m.from), 0, source_empty);
     Ok(value)
 }
 
@@ -744,8 +750,7 @@ fn pop_one_with_key(out: &mut ReplyBuf, tx: &mut Tx<'_>, key: &[u8], end: End, l
     out.bulk(key);
     out.bulk(&value);
     let empty = list.is_empty();
-    finish_write(tx, key, empty);
-    tx.dirty += 1;
+    finish_write(tx, key, pop_event(end), 1, empty);
     Ok(1)
 }
 

@@ -17,7 +17,7 @@ fn function_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::err("Bad flushing mode, only ASYNC and SYNC are supported"));
     }
     // FUNCTION FLUSH is a write: it reaches replicas even with nothing loaded.
-    ctx.tx().dirty += 1;
+    ctx.tx().add_dirty(1);
     ctx.out.ok();
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! once through `Tx::peek_in` and compute the result before writing
 //! anything, so a destination that is also a source is handled naturally.
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Event, Lookup, Tx, NO_EXPIRE};
 use shoal_resp::reply::Aggregate;
 use shoal_resp::ReplyBuf;
 use shoal_types::set::{Member, Set};
@@ -96,9 +96,8 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     if added > 0 {
-        tx.touch(key);
+        tx.changed(key, events::SADD, added as u64);
     }
-    tx.dirty += added as u64;
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -120,12 +119,11 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     let emptied = set.is_empty();
-    if emptied {
-        tx.delete(key);
-    }
     if removed > 0 {
-        tx.touch(key);
-        tx.dirty += removed;
+        tx.changed(key, events::SREM, removed);
+    }
+    if emptied {
+        tx.delete_emptied(key);
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -156,11 +154,11 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    if set.is_empty() {
-        tx.delete(source);
+    let emptied = set.is_empty();
+    tx.changed(source, events::SREM, 1);
+    if emptied {
+        tx.delete_emptied(source);
     }
-    tx.touch(source);
-    tx.dirty += 1;
     let added = match write_set(tx, destination)? {
         Some(set) => set.insert(member, max_intset),
         None => {
@@ -171,8 +169,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     if added {
-        tx.touch(destination);
-        tx.dirty += 1;
+        tx.changed(destination, events::SADD, 1);
     }
     ctx.out.int(1);
     Ok(())
@@ -218,11 +215,11 @@ fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
         return Ok(());
     };
     let member = set.pop_random(&mut rand::rng());
-    if set.is_empty() {
-        tx.delete(key);
+    let emptied = set.is_empty();
+    tx.changed(key, events::SPOP, 1);
+    if emptied {
+        tx.delete_emptied(key);
     }
-    tx.touch(key);
-    tx.dirty += 1;
     ctx.out.bulk(&member);
     ctx.propagate_as(vec![vec![b"SREM".to_vec(), key.to_vec(), member]]);
     Ok(())
@@ -244,8 +241,8 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: u64) -> CmdResult {
         // Everything goes: reply with the whole set and delete the key.
         ctx.out.set(size);
         set.iter().for_each(|m| reply_member(ctx.out, m));
-        tx.dirty += size as u64;
-        tx.delete(key);
+        tx.changed(key, events::SPOP, size as u64);
+        tx.delete_emptied(key);
         ctx.propagate_as(vec![vec![b"DEL".to_vec(), key.to_vec()]]);
         return Ok(());
     }
@@ -272,8 +269,7 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: u64) -> CmdResult {
     for member in &popped {
         ctx.out.bulk(member);
     }
-    tx.touch(key);
-    tx.dirty += count as u64;
+    tx.changed(key, events::SPOP, count as u64);
     let srems = popped.into_iter().map(|m| vec![b"SREM".to_vec(), key.to_vec(), m]).collect();
     ctx.propagate_as(srems);
     Ok(())
@@ -369,15 +365,15 @@ fn look_up_sets(tx: &mut Tx<'_>, keys: &[&[u8]]) -> Result<Vec<bool>, CmdError> 
 }
 
 /// Replaces `destination` with `result` (or deletes it when empty) and
-/// replies with the result's size.
-fn store_result(ctx: &mut Ctx<'_>, destination: &[u8], result: Set) {
+/// replies with the result's size; `event` names the store.
+fn store_result(ctx: &mut Ctx<'_>, destination: &[u8], result: Set, event: Event) {
     let tx = ctx.tx.as_mut().expect("locked");
     let len = result.len();
     if len > 0 {
         tx.set(destination, Value::Set(result), false);
-        tx.dirty += 1;
-    } else if tx.delete(destination) {
-        tx.dirty += 1;
+        tx.changed(destination, event, 1);
+    } else if tx.delete_ignoring_expiry(destination) {
+        tx.changed(destination, events::DEL, 1);
     }
     ctx.out.int(len as i64);
 }
@@ -420,7 +416,7 @@ fn intersect(ctx: &mut Ctx<'_>, keys: &[&[u8]], output: Output<'_>) -> CmdResult
         match output {
             Output::Members => ctx.out.set(0),
             Output::Cardinality(_) => ctx.out.int(0),
-            Output::Store(destination) => store_result(ctx, destination, Set::new_intset()),
+            Output::Store(destination) => store_result(ctx, destination, Set::new_intset(), events::SINTERSTORE),
         }
         return Ok(());
     }
@@ -456,7 +452,7 @@ fn intersect(ctx: &mut Ctx<'_>, keys: &[&[u8]], output: Output<'_>) -> CmdResult
             for m in common {
                 result.insert_member(m, max_intset);
             }
-            store_result(ctx, destination, result);
+            store_result(ctx, destination, result, events::SINTERSTORE);
         }
     }
     Ok(())
@@ -508,7 +504,13 @@ fn union_or_difference(ctx: &mut Ctx<'_>, keys: &[&[u8]], destination: Option<&[
             ctx.out.set(result.len());
             result.iter().for_each(|m| reply_member(ctx.out, m));
         }
-        Some(destination) => store_result(ctx, destination, result),
+        Some(destination) => {
+            let event = match op {
+                Algebra::Union => events::SUNIONSTORE,
+                Algebra::Difference => events::SDIFFSTORE,
+            };
+            store_result(ctx, destination, result, event)
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 
 use shoal_commands::Command;
-use shoal_engine::{shard_of, Lookup, Tx};
+use shoal_engine::{events, shard_of, Lookup, Tx};
 use shoal_types::list::List;
 use shoal_types::Value;
 
@@ -197,15 +197,14 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only: bool) -> CmdResult
                     values.push(lookup_by_pattern(tx, pattern, &item.element).unwrap_or_default());
                 }
             }
-            let db = tx.db;
             if values.is_empty() {
-                if tx.remove_in(db, destination).is_some() {
-                    tx.dirty += 1;
+                if tx.delete_ignoring_expiry(destination) {
+                    tx.changed(destination, events::DEL, 1);
                 }
             } else {
                 let list = List::from_values(values.iter().map(|v| v.as_slice()), &list_limits);
                 tx.set(destination, Value::List(list), false);
-                tx.dirty += values.len() as u64;
+                tx.changed(destination, events::SORTSTORE, values.len() as u64);
             }
             ctx.out.int(values.len() as i64);
         }

@@ -10,7 +10,7 @@ mod groups;
 mod info;
 mod read;
 
-use shoal_engine::{Lookup, Tx, NO_EXPIRE};
+use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_resp::ReplyBuf;
 use shoal_types::stream::{
     parse_id, EntryRef, IdSyntax, ID_TEXT_MAX, NodeLimits, ParsedId, Stream, StreamId, Trim, TrimStrategy, NODE_MAX_BYTES_CAP,
@@ -303,8 +303,9 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     stream.entries_mut().append(id, pairs, limits);
     let mut propagated = owned(argv);
+    let mut trimmed = 0;
     if let Some(trim) = args.trim {
-        stream.entries_mut().trim(&trim.trim);
+        trimmed = stream.entries_mut().trim(&trim.trim);
         if trim.trim.approx {
             rewrite_approx_trim(&mut propagated, &trim, stream);
         }
@@ -312,10 +313,12 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !args.id.is_some_and(|p| p.seq_given) {
         propagated[args.id_index] = id.to_bytes();
     }
-    tx.touch(key);
+    tx.changed(key, events::XADD, 1);
+    if trimmed > 0 {
+        tx.notify(events::XTRIM, key);
+    }
     // New data for XREAD/XREADGROUP waiters (Redis signals every XADD).
     wake_waiters(tx, key);
-    tx.dirty += 1;
     reply_id(ctx.out, id);
     ctx.propagate_as(vec![propagated]);
     Ok(())
@@ -340,8 +343,7 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         propagated = Some(rewritten);
     }
     if deleted > 0 {
-        tx.touch(key);
-        tx.dirty += deleted;
+        tx.changed(key, events::XTRIM, deleted);
     }
     ctx.out.int(deleted as i64);
     if let Some(rewritten) = propagated {
@@ -406,8 +408,7 @@ fn xdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
     let deleted = stream.entries_mut().delete_ids(&ids);
     if deleted > 0 {
-        tx.touch(key);
-        tx.dirty += deleted;
+        tx.changed(key, events::XDEL, deleted);
     }
     ctx.out.int(deleted as i64);
     Ok(())
@@ -451,7 +452,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     entries.set_ids(id, entries_added, max_deleted.filter(|m| !m.is_zero()));
-    tx.dirty += 1;
+    tx.changed_unwatched(argv[1], events::XSETID, 1);
     ctx.out.ok();
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! String commands: GET/SET and their variants, counters, ranges, LCS.
 
-use shoal_engine::{Entry, ExpireAt, Lookup, NO_EXPIRE};
+use shoal_engine::{events, Entry, ExpireAt, Lookup, NO_EXPIRE};
 use shoal_types::{longdouble, Value};
 
 use crate::dispatch::{Ctx, Registrar};
@@ -178,9 +178,10 @@ fn set_generic(
         return Ok(());
     }
     tx.set_string_in(db, key, value, options.keep_ttl);
-    tx.dirty += 1;
+    tx.changed(key, events::SET, 1);
     if let Some(when) = expire {
         tx.set_expire_in(db, key, when);
+        tx.notify(events::EXPIRE, key);
         ctx.propagate_as(vec![vec![
             b"SET".to_vec(),
             key.to_vec(),
@@ -226,7 +227,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     get_into_reply(ctx, argv[1])?;
     let tx = ctx.tx();
     tx.set(argv[1], Value::string(argv[2]), false);
-    tx.dirty += 1;
+    tx.changed(argv[1], events::SET, 1);
     ctx.propagate_as(vec![vec![b"SET".to_vec(), argv[1].to_vec(), argv[2].to_vec()]]);
     Ok(())
 }
@@ -235,7 +236,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     get_into_reply(ctx, argv[1])?;
     let tx = ctx.tx();
     if tx.delete(argv[1]) {
-        tx.dirty += 1;
+        tx.changed(argv[1], events::DEL, 1);
         let del = delete_command_name(ctx);
         ctx.propagate_as(vec![vec![del, argv[1].to_vec()]]);
     }
@@ -276,18 +277,18 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     match expire {
         Some(when) if absolute && when <= now => {
             tx.remove_in(db, key);
-            tx.dirty += 1;
+            tx.changed(key, events::DEL, 1);
             ctx.propagate_as(vec![vec![b"DEL".to_vec(), key.to_vec()]]);
         }
         Some(when) => {
             tx.set_expire_in(db, key, when);
-            tx.dirty += 1;
+            tx.changed(key, events::EXPIRE, 1);
             ctx.propagate_as(vec![vec![b"PEXPIREAT".to_vec(), key.to_vec(), when.to_string().into_bytes()]]);
         }
         None if options.persist
             && tx.expire_of_in(db, key).is_some_and(|e| e != NO_EXPIRE) => {
                 tx.set_expire_in(db, key, NO_EXPIRE);
-                tx.dirty += 1;
+                tx.changed(key, events::PERSIST, 1);
                 ctx.propagate_as(vec![vec![b"PERSIST".to_vec(), key.to_vec()]]);
             }
         None => {}
@@ -332,8 +333,8 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     }
     for pair in argv[1..].chunks(2) {
         tx.set(pair[0], Value::string(pair[1]), false);
+        tx.changed(pair[0], events::SET, 1);
     }
-    tx.dirty += (argv.len() as u64 - 1) / 2;
     if nx {
         ctx.out.int(1);
     } else {
@@ -356,12 +357,10 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             check_length(current as i64, argv[2].len() as i64, max)?;
             let buffer = entry.value_mut().make_raw();
             buffer.extend_from_slice(argv[2]);
-            let total = buffer.len();
-            tx.touch(argv[1]);
-            total
+            buffer.len()
         }
     };
-    tx.dirty += 1;
+    tx.changed(argv[1], events::APPEND, 1);
     ctx.out.int(total as i64);
     Ok(())
 }
@@ -451,12 +450,10 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 buffer.resize(needed, 0);
             }
             buffer[offset as usize..needed].copy_from_slice(value);
-            let len = buffer.len();
-            tx.touch(argv[1]);
-            len
+            buffer.len()
         }
     };
-    tx.dirty += 1;
+    tx.changed(argv[1], events::SETRANGE, 1);
     ctx.out.int(new_len as i64);
     Ok(())
 }
@@ -498,11 +495,10 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             let new = old.checked_add(by).ok_or(CmdError::IncrOverflow)?;
             // The value is replaced in place: the expiry is kept.
             entry.replace_value(Value::Int(new));
-            tx.touch(key);
             new
         }
     };
-    tx.dirty += 1;
+    tx.changed(key, events::INCRBY, 1);
     ctx.out.int(value);
     Ok(())
 }
@@ -521,12 +517,11 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let value = Value::string_verbatim(&result);
     if exists {
         tx.lookup(key, Lookup::QUIET).expect("still there").replace_value(value);
-        tx.touch(key);
     } else {
         let db = tx.db;
         tx.insert_in(db, key, value, NO_EXPIRE);
     }
-    tx.dirty += 1;
+    tx.changed(key, events::INCRBYFLOAT, 1);
     ctx.out.bulk(&result);
     ctx.propagate_as(vec![vec![b"SET".to_vec(), key.to_vec(), result, b"KEEPTTL".to_vec()]]);
     Ok(())

@@ -9,7 +9,7 @@ mod pop;
 mod range;
 mod setops;
 
-use shoal_engine::{Lookup, Tx};
+use shoal_engine::{events, Event, Lookup, Tx};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, AddResult, Limits, ZSet};
 use shoal_types::Value;
@@ -59,32 +59,31 @@ pub(crate) fn write_zset<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'
     }
 }
 
-/// After an in-place change of `changes` elements: deletes the key if the
-/// set became empty (as Redis does), signals the change, counts it.
-pub(crate) fn after_change(tx: &mut Tx<'_>, key: &[u8], changes: u64) {
+/// After an in-place change of `changes` elements: records it as `event`,
+/// then deletes the key if the set became empty (as Redis does).
+pub(crate) fn after_change(tx: &mut Tx<'_>, key: &[u8], event: Event, changes: u64) {
     if changes == 0 {
         return;
     }
     let empty = matches!(tx.lookup(key, Lookup::QUIET).map(|e| e.value()), Some(Value::ZSet(z)) if z.is_empty());
+    tx.changed(key, event, changes);
     if empty {
-        tx.delete(key);
-    } else {
-        tx.touch(key);
+        tx.delete_emptied(key);
     }
-    tx.dirty += changes;
 }
 
 /// Stores a computed result at `dest` (replacing whatever was there and
 /// its TTL) or deletes `dest` when the result is empty; replies with the
-/// result's size. `dirty_if_stored` is what Redis counts for a store.
-pub(crate) fn store_result(ctx: &mut Ctx<'_>, dest: &[u8], result: ZSet, dirty_if_stored: u64) {
+/// result's size. `event` names the store and `dirty_if_stored` is what
+/// Redis counts for it.
+pub(crate) fn store_result(ctx: &mut Ctx<'_>, dest: &[u8], result: ZSet, event: Event, dirty_if_stored: u64) {
     let (tx, out) = parts(ctx);
     let len = result.len();
     if len > 0 {
         tx.set(dest, Value::ZSet(result), false);
-        tx.dirty += dirty_if_stored;
-    } else if tx.delete(dest) {
-        tx.dirty += 1;
+        tx.changed(dest, event, dirty_if_stored);
+    } else if tx.delete_ignoring_expiry(dest) {
+        tx.changed(dest, events::DEL, 1);
     }
     out.int(len as i64);
 }
@@ -173,7 +172,7 @@ pub(crate) fn add_pairs(ctx: &mut Ctx<'_>, key: &[u8], request: &AddRequest<'_>)
             let added = set.len() as u64;
             let db = tx.db;
             tx.insert_in(db, key, Value::ZSet(set), shoal_engine::NO_EXPIRE);
-            tx.dirty += added;
+            tx.changed(key, add_event(request), added);
             reply_add(out, request, added, 0, None);
             return Ok(());
         }
@@ -208,12 +207,21 @@ pub(crate) fn add_pairs(ctx: &mut Ctx<'_>, key: &[u8], request: &AddRequest<'_>)
             let db = tx.db;
             tx.insert_in(db, key, Value::ZSet(set), shoal_engine::NO_EXPIRE);
         }
-    } else if added + updated > 0 {
-        tx.touch(key);
     }
-    tx.dirty += added + updated;
+    if added + updated > 0 {
+        tx.changed(key, add_event(request), added + updated);
+    }
     reply_add(out, request, added, updated, last_score);
     Ok(())
+}
+
+/// ZADD's event: `zincr` in its INCR form (ZINCRBY), `zadd` otherwise.
+fn add_event(request: &AddRequest<'_>) -> Event {
+    if request.flags.incr {
+        events::ZINCR
+    } else {
+        events::ZADD
+    }
 }
 
 /// A new key's set built in one go when every member is distinct (then
@@ -266,7 +274,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             break;
         }
     }
-    after_change(tx, key, removed);
+    after_change(tx, key, events::ZREM, removed);
     out.int(removed as i64);
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! entry, with the resulting owner, delivery time and count), and pending
 //! entries whose stream entry is gone are dropped, as Redis does.
 
-use shoal_engine::{Lookup, NO_EXPIRE};
+use shoal_engine::{events, Lookup, NO_EXPIRE};
 use shoal_types::stream::{ConsumerId, Group, Stream, StreamId, ENTRIES_READ_UNKNOWN};
 use shoal_types::Value;
 
@@ -21,15 +21,16 @@ const AUTOCLAIM_DEFAULT_COUNT: u64 = 100;
 /// Largest XAUTOCLAIM COUNT (Redis bounds it so COUNT * 16 bytes fits).
 const AUTOCLAIM_MAX_COUNT: i64 = i64::MAX / 16;
 
-/// Finds a consumer (refreshing its seen time) or creates it.
-fn consumer_for(group: &mut Group, name: &[u8], now: i64, dirty: &mut u64) -> ConsumerId {
+/// Finds a consumer (refreshing its seen time) or creates it, setting
+/// `created`.
+fn consumer_for(group: &mut Group, name: &[u8], now: i64, created: &mut bool) -> ConsumerId {
     match group.find_consumer(name) {
         Some(id) => {
             group.touch_consumer(id, now);
             id
         }
         None => {
-            *dirty += 1;
+            *created = true;
             group.create_consumer(name, now).expect("name is free")
         }
     }
@@ -122,7 +123,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !stream.create_group(name, id, options.entries_read) {
         return Err(CmdError::custom("BUSYGROUP Consumer Group name already exists"));
     }
-    tx.dirty += 1;
+    tx.changed_unwatched(key, events::XGROUP_CREATE, 1);
     ctx.out.ok();
     Ok(())
 }
@@ -134,7 +135,7 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let group = stream.group_mut(argv[3]).expect("checked by the prelude");
     group.last_id = id;
     group.entries_read = options.entries_read;
-    ctx.tx().dirty += 1;
+    ctx.tx().changed_unwatched(argv[2], events::XGROUP_SETID, 1);
     ctx.out.ok();
     Ok(())
 }
@@ -144,7 +145,7 @@ fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let destroyed = checked_stream(ctx, argv[2]).destroy_group(argv[3]);
     if destroyed {
         let tx = ctx.tx();
-        tx.dirty += 1;
+        tx.changed_unwatched(argv[2], events::XGROUP_DESTROY, 1);
         // Clients blocked reading through the group get -NOGROUP.
         wake_waiters(tx, argv[2]);
     }
@@ -158,7 +159,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let group = checked_stream(ctx, argv[2]).group_mut(argv[3]).expect("checked by the prelude");
     let created = group.create_consumer(argv[4], now).is_some();
     if created {
-        ctx.tx().dirty += 1;
+        ctx.tx().changed_unwatched(argv[2], events::XGROUP_CREATECONSUMER, 1);
     }
     ctx.out.int(i64::from(created));
     Ok(())
@@ -169,7 +170,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let group = checked_stream(ctx, argv[2]).group_mut(argv[3]).expect("checked by the prelude");
     let pending = group.delete_consumer(argv[4]);
     if pending.is_some() {
-        ctx.tx().dirty += 1;
+        ctx.tx().changed_unwatched(argv[2], events::XGROUP_DELCONSUMER, 1);
     }
     ctx.out.int(pending.unwrap_or(0) as i64);
     Ok(())
@@ -219,7 +220,7 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             acknowledged += 1;
         }
     }
-    tx.dirty += acknowledged;
+    tx.add_dirty(acknowledged);
     ctx.out.int(acknowledged as i64);
     Ok(())
 }
@@ -401,7 +402,8 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (entries, mut groups) = stream.split_mut();
     let group = groups.get(name).expect("checked");
     let mut effects = Vec::new();
-    let mut dirty = 0;
+    let mut changes = 0;
+    let mut created = false;
     let mut propagate_last_id = false;
     if options.last_id > group.last_id {
         group.last_id = options.last_id;
@@ -417,7 +419,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 let owner = group.consumer(nack.owner()).name().to_vec();
                 effects.push(xclaim_command(key, name, &owner, arg, nack.delivery_time, nack.delivery_count, group.last_id));
                 propagate_last_id = false;
-                dirty += 1;
+                changes += 1;
                 group.remove_pending(id);
             }
             continue;
@@ -430,7 +432,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 continue;
             }
         }
-        let owner = *consumer.get_or_insert_with(|| consumer_for(group, claimer, now, &mut dirty));
+        let owner = *consumer.get_or_insert_with(|| consumer_for(group, claimer, now, &mut created));
         let previous = nack.map_or(1, |n| n.delivery_count);
         let count = if options.retry_count >= 0 {
             options.retry_count as u64
@@ -443,11 +445,11 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         claimed.push(id);
         effects.push(xclaim_command(key, name, claimer, arg, delivery_time, count, group.last_id));
         propagate_last_id = false;
-        dirty += 1;
+        changes += 1;
     }
     if propagate_last_id {
         effects.push(setid_command(key, name, group));
-        dirty += 1;
+        changes += 1;
     }
     ctx.out.array(claimed.len());
     for id in claimed {
@@ -457,7 +459,10 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             reply_entry(ctx.out, &entry);
         }
     }
-    tx.dirty += dirty;
+    tx.add_dirty(changes);
+    if created {
+        tx.changed_unwatched(key, events::XGROUP_CREATECONSUMER, 1);
+    }
     ctx.propagate_as(effects);
     Ok(())
 }
@@ -506,7 +511,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     for id in &outcome.deleted {
         reply_id(ctx.out, *id);
     }
-    tx.dirty += outcome.dirty;
+    tx.add_dirty(outcome.changes);
+    if outcome.created_consumer {
+        tx.changed_unwatched(key, events::XGROUP_CREATECONSUMER, 1);
+    }
     ctx.propagate_as(outcome.effects);
     Ok(())
 }
@@ -527,7 +535,8 @@ struct AutoClaimOutcome {
     claimed: Vec<StreamId>,
     deleted: Vec<StreamId>,
     effects: Vec<Vec<Vec<u8>>>,
-    dirty: u64,
+    changes: u64,
+    created_consumer: bool,
 }
 
 /// Walks the PEL from `start`, claiming idle entries and dropping those
@@ -535,7 +544,14 @@ struct AutoClaimOutcome {
 fn autoclaim(stream: &mut Stream, a: AutoClaim<'_>) -> AutoClaimOutcome {
     let (entries, mut groups) = stream.split_mut();
     let group = groups.get(a.name).expect("checked");
-    let mut out = AutoClaimOutcome { cursor: StreamId::MIN, claimed: Vec::new(), deleted: Vec::new(), effects: Vec::new(), dirty: 0 };
+    let mut out = AutoClaimOutcome {
+        cursor: StreamId::MIN,
+        claimed: Vec::new(),
+        deleted: Vec::new(),
+        effects: Vec::new(),
+        changes: 0,
+        created_consumer: false,
+    };
     let mut attempts = a.count.saturating_mul(AUTOCLAIM_ATTEMPTS_FACTOR);
     let mut count = a.count;
     let mut next_from = Some(a.start);
@@ -552,7 +568,7 @@ fn autoclaim(stream: &mut Stream, a: AutoClaim<'_>) -> AutoClaimOutcome {
         if !entries.contains(id) {
             let owner = group.consumer(nack.owner()).name().to_vec();
             out.effects.push(xclaim_command(a.key, a.name, &owner, &id_arg, nack.delivery_time, nack.delivery_count, group.last_id));
-            out.dirty += 1;
+            out.changes += 1;
             group.remove_pending(id);
             out.deleted.push(id);
             count -= 1;
@@ -561,13 +577,13 @@ fn autoclaim(stream: &mut Stream, a: AutoClaim<'_>) -> AutoClaimOutcome {
         if a.min_idle > 0 && a.now.saturating_sub(nack.delivery_time) < a.min_idle {
             continue;
         }
-        let owner = *consumer.get_or_insert_with(|| consumer_for(group, a.claimer, a.now, &mut out.dirty));
+        let owner = *consumer.get_or_insert_with(|| consumer_for(group, a.claimer, a.now, &mut out.created_consumer));
         let delivery_count = if a.justid { nack.delivery_count } else { nack.delivery_count + 1 };
         group.claim(id, owner, a.now, delivery_count);
         out.claimed.push(id);
         count -= 1;
         out.effects.push(xclaim_command(a.key, a.name, a.claimer, &id_arg, a.now, delivery_count, group.last_id));
-        out.dirty += 1;
+        out.changes += 1;
     }
     // The cursor is the next pending entry after the last one examined.
     out.cursor = next_from.and_then(|from| group.pending_from(from).next().map(|(id, _)| id)).unwrap_or(StreamId::MIN);

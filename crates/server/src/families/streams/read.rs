@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use shoal_engine::Lookup;
+use shoal_engine::{events, Lookup};
 use shoal_resp::reply::Aggregate;
 use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Group, Stream, StreamId};
@@ -179,7 +179,10 @@ struct GroupRead<'a> {
 #[derive(Default)]
 struct Effects {
     commands: Vec<Vec<Vec<u8>>>,
-    dirty: u64,
+    /// Changes counted for the reads themselves.
+    changes: u64,
+    /// The streams whose group got a new consumer, in order.
+    consumers_created: Vec<Vec<u8>>,
 }
 
 /// The XCLAIM that recreates one pending entry on a replica.
@@ -230,7 +233,7 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
         }
         None => {
             let id = group.create_consumer(read.consumer, read.now).expect("name is free");
-            effects.dirty += 1;
+            effects.consumers_created.push(read.key.to_vec());
             if read.noack {
                 let create = [&b"XGROUP"[..], b"CREATECONSUMER", read.key, read.group, read.consumer];
                 effects.commands.push(create.iter().map(|a| a.to_vec()).collect());
@@ -284,7 +287,7 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
             out.finish_deferred(deferred, written);
         }
     }
-    effects.dirty += 1;
+    effects.changes += 1;
 }
 
 /// True when `stream` has something for this read. A blocked read being
@@ -357,7 +360,10 @@ fn read_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], xreadgroup: bool) -> CmdResul
             break;
         }
     }
-    tx.dirty += effects.dirty;
+    for key in &effects.consumers_created {
+        tx.changed_unwatched(key, events::XGROUP_CREATECONSUMER, 1);
+    }
+    tx.add_dirty(effects.changes);
     if served > 0 {
         ctx.out.finish_deferred(header, served);
     } else {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use shoal_engine::Tx;
+use shoal_engine::{events, Tx};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::ZSet;
 
@@ -80,7 +80,7 @@ fn pop_and_reply(tx: &mut Tx<'_>, out: &mut ReplyBuf, key: &[u8], highest: bool,
             pair(out, &member, score, nested);
         }
     }
-    after_change(tx, key, n);
+    after_change(tx, key, if highest { events::ZPOPMAX } else { events::ZPOPMIN }, n);
     n
 }
 

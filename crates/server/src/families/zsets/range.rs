@@ -7,6 +7,7 @@
 //! exactly Redis's results (including its treatment of negative offsets
 //! and counts).
 
+use shoal_engine::events;
 use shoal_types::zset::{LexBound, LexRange, ScoreRange, ZSet};
 
 use super::{after_change, parts, read_zset, reply_element, reply_elements_header, store_result, write_zset};
@@ -251,7 +252,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         picked.reserve(hi - lo);
         set.visit_ranks(lo, hi, query.reverse, |m, s| picked.push((m.to_vec(), s)));
     }
-    store_result(ctx, argv[1], ZSet::from_unique(picked, limits), 1);
+    store_result(ctx, argv[1], ZSet::from_unique(picked, limits), events::ZRANGESTORE, 1);
     Ok(())
 }
 
@@ -290,7 +291,12 @@ fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], bounds: Bounds) -> CmdResult {
         Bounds::Lex(range) => lex_run(set, range),
     };
     let removed = set.remove_ranks(lo, hi);
-    after_change(tx, key, removed as u64);
+    let event = match bounds {
+        Bounds::Rank(..) => events::ZREMRANGEBYRANK,
+        Bounds::Score(_) => events::ZREMRANGEBYSCORE,
+        Bounds::Lex(_) => events::ZREMRANGEBYLEX,
+    };
+    after_change(tx, key, event, removed as u64);
     out.int(removed as i64);
     Ok(())
 }

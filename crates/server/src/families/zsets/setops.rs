@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use shoal_engine::events;
 use shoal_types::set::Set;
 use shoal_types::zset::ZSet;
 use shoal_types::Value;
@@ -278,7 +279,12 @@ fn run(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op, output: Output) -> CmdResult {
     match outcome {
         Outcome::Count(n) => out.int(n as i64),
         Outcome::Elements(elements) if output == Output::Store => {
-            store_result(ctx, argv[1], ZSet::from_unique(elements, limits), 1);
+            let event = match op {
+                Op::Union => events::ZUNIONSTORE,
+                Op::Inter => events::ZINTERSTORE,
+                Op::Diff => events::ZDIFFSTORE,
+            };
+            store_result(ctx, argv[1], ZSet::from_unique(elements, limits), event, 1);
         }
         Outcome::Elements(mut elements) => {
             elements.sort_by(|a, b| shoal_types::zset::compare(a.1, &a.0, b.1, &b.0));
