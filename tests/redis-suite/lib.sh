@@ -14,14 +14,14 @@ fetch_suite() {
     mkdir -p "$cache"
     if ! ls "$cache"/redis_7.0.15*.orig.tar.gz >/dev/null 2>&1; then
         if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-            echo "adding a deb-src entry for bookworm" >&2
-            cat > /etc/apt/sources.list.d/shoal-deb-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+            # Source entries for the archives apt already uses for Debian.
+            echo "adding deb-src entries beside apt's Debian ones" >&2
+            if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+                sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+                    > /etc/apt/sources.list.d/shoal-deb-src.sources
+            else
+                sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/shoal-deb-src.list
+            fi
         fi
         apt-get update -qq >/dev/null
         (cd "$cache" && apt-get source --download-only redis >/dev/null)
