@@ -3,7 +3,8 @@
 # shoal-server and fails if any test fails.
 #
 # The suite comes from Debian's source package `redis` (fetched with
-# apt-get source on first use, never copied into this repository).
+# apt-get source on first use, never copied into this repository; see
+# lib.sh, shared with spawn.sh, which runs units in spawn mode).
 #
 #   tests/redis-suite/run.sh                 # every unit in units.txt
 #   tests/redis-suite/run.sh unit/type/incr  # chosen units
@@ -14,34 +15,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 bin=${SHOAL_BIN:-$root/target/release/shoal-server}
-cache=$root/target/redis-suite
-suite=${REDIS_SUITE_DIR:-$cache/redis-7.0.15}
 unit_timeout=${UNIT_TIMEOUT:-600}
-
-fetch_suite() {
-    [ -f "$suite/tests/test_helper.tcl" ] && return
-    mkdir -p "$cache"
-    if ! ls "$cache"/redis_7.0.15*.orig.tar.gz >/dev/null 2>&1; then
-        if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-            echo "adding a deb-src entry for bookworm" >&2
-            cat > /etc/apt/sources.list.d/shoal-deb-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        fi
-        apt-get update -qq >/dev/null
-        (cd "$cache" && apt-get source --download-only redis >/dev/null)
-    fi
-    tar -xzf "$cache"/redis_7.0.15*.orig.tar.gz -C "$cache"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 fetch_suite
 command -v tclsh >/dev/null || { echo "tclsh is required (apt-get install tcl)" >&2; exit 2; }
@@ -50,15 +26,8 @@ command -v tclsh >/dev/null || { echo "tclsh is required (apt-get install tcl)" 
 if [ $# -gt 0 ]; then
     units=("$@")
 else
-    mapfile -t units < <(grep -v '^\s*#' "$here/units.txt" | awk 'NF {print $1}')
+    mapfile -t units < <(list_units "$here/units.txt")
 fi
-# Units marked `with-slow` in units.txt also run their tests tagged slow.
-mapfile -t with_slow < <(grep -v '^\s*#' "$here/units.txt" | awk '$2 == "with-slow" {print $1}')
-tags_for() {
-    local u
-    for u in "${with_slow[@]}"; do [ "$u" = "$1" ] && return; done
-    echo "--tags -slow"
-}
 
 work=$(mktemp -d)
 port=$(free_port)
@@ -77,21 +46,19 @@ done
 total_ok=0 total_err=0 failed_units=()
 for unit in "${units[@]}"; do
     log="$work/$(echo "$unit" | tr / _).log"
+    mapfile -t tags < <(tags_for "$here/units.txt" "$unit")
     set +e
     (cd "$suite" && timeout "$unit_timeout" tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" \
-        $(tags_for "$unit") --durable --single "$unit" --skipfile "$here/skiplist.txt" --clients 1 \
-        --baseport "$base_port") 2>&1 \
-        | sed 's/\x1b\[[0-9;]*m//g' > "$log"
+        "${tags[@]}" --durable --single "$unit" --skipfile "$here/skiplist.txt" \
+        --clients 1 --baseport "$base_port") 2>&1 | strip_colours > "$log"
     status=${PIPESTATUS[0]}
     set -e
-    ok=$(grep -c '^\[ok\]' "$log" || true)
-    err=$(grep -c '^\[err\]\|^\[exception\]' "$log" || true)
-    if [ "$status" -ne 0 ] && [ "$err" -eq 0 ]; then err=1; fi
+    read -r ok err _ < <(log_counts "$log" "$status")
     total_ok=$((total_ok + ok)); total_err=$((total_err + err))
     printf '%-28s ok=%-4s failed=%s\n' "$unit" "$ok" "$err"
     if [ "$err" -ne 0 ]; then
         failed_units+=("$unit")
-        grep -A12 '^\[err\]\|^\[exception\]' "$log" | head -60 | sed 's/^/    /'
+        grep -a -A12 '^\[err\]\|^\[exception\]' "$log" | head -60 | sed 's/^/    /' || true
         if ! kill -0 "$server_pid" 2>/dev/null; then
             echo "shoal-server died; last log lines:"; tail -20 "$work/server.log"; exit 1
         fi

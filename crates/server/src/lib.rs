@@ -62,17 +62,14 @@ pub fn run(args: Vec<String>) -> i32 {
         }
         _ => {}
     }
-    let (file, mut extra) = config::args_to_config(&args);
-    let file = match file {
-        Some(path) if path.as_os_str() == "-" => {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
-            extra = format!("{text}\n{extra}");
-            None
-        }
-        other => other,
-    };
-    let config = match Config::load(file.as_deref(), &extra) {
+    let command_line = config::parse_command_line(&args);
+    let mut extra = command_line.options;
+    if command_line.stdin {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+        extra = format!("{text}\n{extra}");
+    }
+    let config = match Config::load(command_line.file.as_deref(), &extra) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("\n*** FATAL CONFIG FILE ERROR (Shoal {SHOAL_VERSION}, Redis {REDIS_VERSION} compatible) ***");
@@ -112,12 +109,20 @@ fn start(server: Arc<Server>) -> i32 {
         Some(path) => server.log.warning(&format!("Configuration loaded from {}", path.display())),
         None => server.log.warning("No config file specified, using the default config."),
     }
+    if let Err(e) = server.config.apply_oom_score_adj() {
+        server.log.warning(&e);
+    }
     let (binds, port) = net::listen_address(&server.config);
     let backlog = server.config.get_int("tcp-backlog") as i32;
     let tcp = match net::bind(&binds, port, backlog) {
         Ok(l) => l,
         Err(e) => {
             server.log.warning(&e);
+            // redis-server's last words, which test harnesses look for to
+            // retry on another port.
+            if !e.starts_with("Failed listening") {
+                server.log.warning(&format!("Failed listening on port {port} (tcp), aborting."));
+            }
             return 1;
         }
     };

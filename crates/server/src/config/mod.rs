@@ -10,7 +10,7 @@ mod table;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use shoal_resp::inline::split_args_owned;
 use shoal_types::glob_match;
 
@@ -308,6 +308,18 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
     }
 }
 
+/// Refuses values whose syntax Shoal knows but whose effect it does not
+/// have yet, so that no configuration silently asks for something that
+/// does not happen.
+fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
+    match (def.name, value) {
+        ("appendonly", Value::Bool(true)) => {
+            Err("appendonly yes is not supported yet: Shoal has no append-only file".to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Prints a value as CONFIG GET shows it.
 pub fn format(def: &Def, value: &Value) -> String {
     match (def.kind, value) {
@@ -380,6 +392,9 @@ pub struct Config {
     values: RwLock<Vec<Value>>,
     /// Absolute path of the config file, if the server was started with one.
     pub file: Option<PathBuf>,
+    /// The process's oom_score_adj from before oom-score-adj changed it
+    /// (None while it has not), to go back to when it is set to `no`.
+    oom_score_base: Mutex<Option<i64>>,
 }
 
 /// One line of a configuration source that failed.
@@ -400,6 +415,9 @@ impl Config {
             let value = parse(def, &args).unwrap_or_else(|e| panic!("bad default for {}: {e}", def.name));
             values.push(value);
         }
+        // The file's absolute path is taken before a `dir` directive moves
+        // the working directory (CONFIG REWRITE writes there).
+        let absolute = file.map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
         let mut text = String::new();
         if let Some(path) = file {
             text = std::fs::read_to_string(path).map_err(|e| LoadError {
@@ -410,9 +428,8 @@ impl Config {
             text.push('\n');
         }
         text.push_str(extra);
-        apply_lines(&text, &mut values, file.and_then(|p| p.parent()))?;
-        let file = file.map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
-        Ok(Config { values: RwLock::new(values), file })
+        apply_lines(&text, &mut values, absolute.as_deref().and_then(Path::parent))?;
+        Ok(Config { values: RwLock::new(values), file: absolute, oom_score_base: Mutex::new(None) })
     }
 
     pub fn get(&self, name: &str) -> Value {
@@ -494,11 +511,56 @@ impl Config {
         for (index, value) in backup {
             values[index] = value;
         }
+        drop(values);
+        let _ = self.apply_oom_score_adj();
+    }
+
+    /// Sets this process's /proc/self/oom_score_adj from oom-score-adj and
+    /// oom-score-adj-values as redis-server does: the first value (master
+    /// class; the second while replicaof is set), added to the score the
+    /// process had before (`yes`, `relative`) or as is (`absolute`), within
+    /// -1000..=1000; `no` puts back the score from before. Called at
+    /// start-up and whenever CONFIG SET changes them.
+    pub fn apply_oom_score_adj(&self) -> Result<(), String> {
+        const PATH: &str = "/proc/self/oom_score_adj";
+        let (mode, values, replica) =
+            match (self.get("oom-score-adj"), self.get("oom-score-adj-values"), self.get("replicaof")) {
+                (Value::Enum(mode), Value::Ints(values), Value::Words(master)) => (mode, values, !master.is_empty()),
+                other => unreachable!("oom-score-adj settings: {other:?}"),
+            };
+        let mut base = self.oom_score_base.lock();
+        let score = if mode != 0 {
+            let base = match *base {
+                Some(b) => b,
+                None => {
+                    let text =
+                        std::fs::read_to_string(PATH).map_err(|e| format!("Unable to read oom_score_adj: {e}"))?;
+                    *base.insert(text.trim().parse().unwrap_or(0))
+                }
+            };
+            let value = values[usize::from(replica)];
+            // 1 = yes, 2 = relative, 3 = absolute
+            if mode == 3 { value } else { value + base }.clamp(-1000, 1000)
+        } else if let Some(b) = base.take() {
+            b
+        } else {
+            return Ok(());
+        };
+        std::fs::write(PATH, format!("{score}\n")).map_err(|e| format!("Unable to write oom_score_adj: {e}"))
     }
 
     /// CONFIG SET of several parameters at once: all or nothing. Returns
-    /// the parameters whose value changed.
+    /// the parameters whose value changed. Protected parameters (`dir`,
+    /// `dbfilename`) are refused unless enable-protected-configs is `yes`;
+    /// `set_many_from` also knows local connections.
     pub fn set_many(&self, pairs: &[(&str, &str)]) -> Result<Vec<&'static str>, SetError> {
+        self.set_many_from(pairs, false)
+    }
+
+    /// `set_many` for a client connected over loopback or a Unix socket
+    /// (`local`), which enable-protected-configs `local` lets change
+    /// protected parameters.
+    pub fn set_many_from(&self, pairs: &[(&str, &str)], local: bool) -> Result<Vec<&'static str>, SetError> {
         let mut indexes = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             match lookup(name) {
@@ -506,15 +568,19 @@ impl Config {
                 None => return Err(SetError::Unknown(name.to_string())),
             }
         }
+        // enable-protected-configs: no (0), yes (1), local (2).
+        let protected_allowed = match self.get("enable-protected-configs") {
+            Value::Enum(1) => true,
+            Value::Enum(2) => local,
+            _ => false,
+        };
         for (n, (name, _)) in pairs.iter().enumerate() {
             let def = &defs()[indexes[n]];
-            if def.flags & (IMMUTABLE | PROTECTED) != 0 {
-                let reason = if def.flags & IMMUTABLE != 0 {
-                    "can't set immutable config"
-                } else {
-                    "can't set protected config"
-                };
-                return Err(SetError::Failed(name.to_string(), reason.to_string()));
+            if def.flags & IMMUTABLE != 0 {
+                return Err(SetError::Failed(name.to_string(), "can't set immutable config".to_string()));
+            }
+            if def.flags & PROTECTED != 0 && !protected_allowed {
+                return Err(SetError::Failed(name.to_string(), "can't set protected config".to_string()));
             }
             if indexes[..n].contains(&indexes[n]) {
                 return Err(SetError::Failed(name.to_string(), "duplicate parameter".to_string()));
@@ -525,20 +591,30 @@ impl Config {
         for (n, (_, text)) in pairs.iter().enumerate() {
             let def = &defs()[indexes[n]];
             let args = split_runtime_value(def, text);
-            let mut value = parse(def, &args).map_err(|e| SetError::Failed(def.name.to_string(), e))?;
+            let mut value = parse(def, &args)
+                .and_then(|v| refuse_unsupported(def, &v).map(|_| v))
+                .map_err(|e| SetError::Failed(def.name.to_string(), e))?;
             merge_partial(def, &current[indexes[n]], &args, &mut value);
             if let (Kind::Special(Special::Dir), Value::Str(dir)) = (def.kind, &value) {
-                std::env::set_current_dir(dir)
-                    .map_err(|e| SetError::Failed(def.name.to_string(), e.to_string()))?;
+                std::env::set_current_dir(dir).map_err(|e| SetError::Failed(def.name.to_string(), e.to_string()))?;
             }
             parsed.push(value);
         }
         let mut values = self.values.write();
         let mut changed = Vec::new();
+        let mut previous = Vec::new();
         for (i, value) in indexes.into_iter().zip(parsed) {
             if values[i] != value {
-                values[i] = value;
+                previous.push((i, std::mem::replace(&mut values[i], value)));
                 changed.push(defs()[i].name);
+            }
+        }
+        drop(values);
+        if let Some(name) = changed.iter().find(|n| n.starts_with("oom-score-adj")) {
+            if self.apply_oom_score_adj().is_err() {
+                self.restore(previous);
+                let reason = "Failed to set current oom_score_adj. Check server logs.".to_string();
+                return Err(SetError::Failed(name.to_string(), reason));
             }
         }
         Ok(changed)
@@ -729,6 +805,7 @@ fn apply_lines(text: &str, values: &mut [Value], base_dir: Option<&Path>) -> Res
                 argv[1..].to_vec()
             };
             let mut value = parse(def, &args).map_err(fail)?;
+            refuse_unsupported(def, &value).map_err(fail)?;
             // Several `save` lines accumulate; the first replaces the default.
             if let (Kind::Special(Special::Save), Value::Save(points)) = (def.kind, &mut value) {
                 if save_reset && !points.is_empty() {
@@ -770,36 +847,67 @@ fn resolve(base: Option<&Path>, path: &str) -> PathBuf {
     }
 }
 
-/// Joins redis-server style arguments (`--port 7000 --save ""`) into
-/// config lines. Returns the config file (first argument if it is not an
-/// option) and the lines.
-pub fn args_to_config(args: &[String]) -> (Option<PathBuf>, String) {
-    let mut file = None;
-    let mut rest = args;
+/// What a redis-server command line asks for.
+#[derive(Debug, Default, PartialEq)]
+pub struct CommandLine {
+    /// The config file: the first argument, unless it starts with '-'.
+    pub file: Option<PathBuf>,
+    /// More configuration comes from standard input ('-' as the first or
+    /// the last argument); it is read after the file, before the options.
+    pub stdin: bool,
+    /// The other arguments as config lines, read last.
+    pub options: String,
+}
+
+/// Turns redis-server style arguments (without the program name) into
+/// config lines, by redis-server 7.0's rules: `--name` starts a directive
+/// and the arguments after it are its values, quoted as given, so a value
+/// may itself start with `--` once the directive has one
+/// (`--proc-title-template --my--title`); one argument may hold both name
+/// and values (`"--maxmemory 700mb"`); `--save` followed by an option or
+/// nothing means `save ""`.
+pub fn parse_command_line(args: &[String]) -> CommandLine {
+    let mut line = CommandLine::default();
+    let mut j = 0;
     if let Some(first) = args.first() {
-        if !first.starts_with("--") {
-            file = Some(PathBuf::from(first));
-            rest = &args[1..];
+        if !first.starts_with('-') {
+            line.file = Some(PathBuf::from(first));
+            j = 1;
         }
     }
-    let mut lines = String::new();
-    let mut first_on_line = true;
-    for arg in rest {
-        if let Some(name) = arg.strip_prefix("--") {
-            if !lines.is_empty() {
-                lines.push('\n');
+    let last = args.len().saturating_sub(1);
+    // Whether the directive being built has a value yet: until it has,
+    // an argument starting with `--` is that value.
+    let mut has_value = true;
+    let options = &mut line.options;
+    while j < args.len() {
+        let arg = &args[j];
+        if arg == "-" && (j == 0 || j == last) {
+            line.stdin = true;
+        } else if has_value && arg.starts_with("--") {
+            if !options.is_empty() {
+                options.push('\n');
             }
-            lines.push_str(name);
-            first_on_line = true;
-            continue;
+            options.push_str(&arg[2..]);
+            options.push(' ');
+            let name_only = split_args_owned(arg.as_bytes()).is_some_and(|words| words.len() == 1);
+            has_value = !name_only;
+            if name_only && arg.eq_ignore_ascii_case("--save") {
+                let next_is_option = j != last && args[j + 1].starts_with("--");
+                if next_is_option || j == last {
+                    options.push_str("\"\"");
+                    has_value = next_is_option;
+                }
+            }
+        } else {
+            options.push_str(&quote_arg(arg));
+            options.push(' ');
+            has_value = true;
         }
-        lines.push(' ');
-        lines.push_str(&quote_arg(arg));
-        let _ = first_on_line;
-        first_on_line = false;
+        j += 1;
     }
-    lines.push('\n');
-    (file, lines)
+    options.push('\n');
+    line
 }
 
 /// Quotes a command-line value so the config parser reads it back as is.
@@ -842,16 +950,97 @@ mod tests {
 
     #[test]
     fn arguments_become_lines() {
-        let args: Vec<String> = ["--port", "7000", "--save", "", "--loglevel", "verbose"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let (file, lines) = args_to_config(&args);
-        assert!(file.is_none());
-        let config = Config::load(None, &lines).unwrap();
+        let args: Vec<String> =
+            ["--port", "7000", "--save", "", "--loglevel", "verbose"].iter().map(|s| s.to_string()).collect();
+        let line = parse_command_line(&args);
+        assert!(line.file.is_none() && !line.stdin);
+        let config = Config::load(None, &line.options).unwrap();
         assert_eq!(config.get_int("port"), 7000);
         assert_eq!(config.get_string("save"), "");
         assert_eq!(config.get_string("loglevel"), "verbose");
+    }
+
+    fn command_line(args: &[&str]) -> CommandLine {
+        parse_command_line(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// The error a command line gets, as "'<line>' <message>".
+    fn command_line_error(args: &[&str]) -> String {
+        let err = Config::load(None, &command_line(args).options).err().expect("should fail");
+        format!("'{}' {}", err.line, err.message)
+    }
+
+    #[test]
+    fn command_line_follows_redis_rules() {
+        // A value may start with `--` once its directive has none yet.
+        let config = Config::load(
+            None,
+            &command_line(&["--proc-title-template", "--my--title", "--loglevel", "verbose"]).options,
+        )
+        .unwrap();
+        assert_eq!(config.get_string("proc-title-template"), "--my--title");
+        assert_eq!(config.get_string("loglevel"), "verbose");
+        // Name and value in one argument, quotes inside it honoured.
+        let line =
+            command_line(&["conf", "loglevel", "verbose", "--maxmemory '700mb'", "--maxmemory-policy volatile-lru"]);
+        assert_eq!(line.file, Some(PathBuf::from("conf")));
+        let config = Config::load(None, &line.options).unwrap();
+        assert_eq!(config.get_int("maxmemory"), 700 * 1024 * 1024);
+        assert_eq!(config.get_string("maxmemory-policy"), "volatile-lru");
+        assert_eq!(config.get_string("loglevel"), "verbose");
+        // `--save` with no value means `save ""`.
+        for args in [
+            &["--save", "--loglevel", "verbose"][..],
+            &["--loglevel", "verbose", "--save"],
+            &["--proc-title-template", "--save", "--save", "", "--loglevel", "verbose"],
+        ] {
+            let config = Config::load(None, &command_line(args).options).unwrap();
+            assert_eq!(config.get_string("save"), "", "{args:?}");
+            assert_eq!(config.get_string("loglevel"), "verbose", "{args:?}");
+        }
+        // Errors quote the directive as built.
+        assert_eq!(command_line_error(&["--port"]), "'port' wrong number of arguments");
+        assert_eq!(
+            command_line_error(&["--port", "6379", "6380"]),
+            "'port \"6379\" \"6380\"' wrong number of arguments"
+        );
+        assert_eq!(
+            command_line_error(&["--port", "--loglevel", "verbose"]),
+            "'port \"--loglevel\" \"verbose\"' wrong number of arguments"
+        );
+        assert!(command_line_error(&["--port", "--bla", "--loglevel", "verbose"])
+            .starts_with("'port \"--bla\"' argument couldn't be parsed into an integer"));
+        assert!(command_line_error(&["--logfile", "--my--log--file", "--loglevel", "--bla"])
+            .starts_with("'loglevel \"--bla\"' argument(s) must be one of the following"));
+        assert!(command_line_error(&["--shutdown-on-sigint", "now force", "--shutdown-on-sigterm"])
+            .starts_with("'shutdown-on-sigterm' argument(s) must be one of the following"));
+        assert_eq!(
+            command_line_error(&["--replicaof", "--127.0.0.1", "abc"]),
+            "'replicaof \"--127.0.0.1\" \"abc\"' Invalid master port"
+        );
+        assert_eq!(
+            command_line_error(&["--replicaof", "--127.0.0.1", "--abc"]),
+            "'replicaof \"--127.0.0.1\"' wrong number of arguments"
+        );
+        // '-' first or last: more configuration from standard input.
+        assert!(command_line(&["-"]).stdin && command_line(&["-"]).file.is_none());
+        assert!(command_line(&["conf", "--port", "7000", "-"]).stdin);
+        assert!(!command_line(&["--port", "7000"]).stdin);
+    }
+
+    #[test]
+    fn appendonly_yes_is_refused_until_there_is_an_aof() {
+        let err = Config::load(None, "appendonly yes\n").err().unwrap();
+        assert_eq!(err.message, "appendonly yes is not supported yet: Shoal has no append-only file");
+        let config = Config::load(None, "appendonly no\n").unwrap();
+        let err = config.set_many(&[("appendonly", "yes")]).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - \
+             appendonly yes is not supported yet: Shoal has no append-only file"
+        );
+        assert_eq!(config.get_string("appendonly"), "no");
+        config.set_many(&[("appendonly", "no")]).unwrap();
     }
 
     #[test]
@@ -864,6 +1053,31 @@ mod tests {
         assert_eq!(err.line_number, 2);
         let err = Config::load(None, "appendonly maybe\n").err().unwrap();
         assert_eq!(err.message, "argument must be 'yes' or 'no'");
+    }
+
+    #[test]
+    fn oom_score_adj_moves_this_process_score() {
+        let read = || std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim().parse::<i64>().unwrap();
+        let base = read();
+        // Only raise the score: lowering it needs privileges. A base this
+        // high leaves no room to check anything.
+        if base > 900 {
+            return;
+        }
+        let config = Config::load(None, "oom-score-adj-values \"7 8 9\"\n").unwrap();
+        config.apply_oom_score_adj().unwrap();
+        assert_eq!(read(), base, "oom-score-adj no leaves the score alone");
+        config.set_many(&[("oom-score-adj", "yes")]).unwrap();
+        assert_eq!(read(), base + 7);
+        config.set_many(&[("oom-score-adj-values", "9 8 7")]).unwrap();
+        assert_eq!(read(), base + 9);
+        let backup = config.backup(&["oom-score-adj"]);
+        config.set_many(&[("oom-score-adj", "absolute"), ("oom-score-adj-values", "950 0 0")]).unwrap();
+        assert_eq!(read(), 950);
+        config.restore(backup);
+        assert_eq!(read(), (base + 950).min(1000), "a rolled back CONFIG SET applies the old mode again");
+        config.set_many(&[("oom-score-adj", "no")]).unwrap();
+        assert_eq!(read(), base, "no puts the score from before back");
     }
 
     #[test]
@@ -894,6 +1108,15 @@ mod tests {
         assert_eq!(config.get_string("save"), "100 10");
         let err = config.set_many(&[("daemonize", "yes")]).unwrap_err();
         assert!(err.message().ends_with("can't set immutable config"));
+        let err = config.set_many(&[("dbfilename", "other.rdb")]).unwrap_err();
+        assert!(err.message().ends_with("can't set protected config"));
+        let open = Config::load(None, "enable-protected-configs yes\n").unwrap();
+        open.set_many(&[("dbfilename", "other.rdb")]).unwrap();
+        assert_eq!(open.get_string("dbfilename"), "other.rdb");
+        let local = Config::load(None, "enable-protected-configs local\n").unwrap();
+        assert!(local.set_many_from(&[("dbfilename", "other.rdb")], false).is_err());
+        local.set_many_from(&[("dbfilename", "other.rdb")], true).unwrap();
+        assert_eq!(local.get_string("dbfilename"), "other.rdb");
         config.set_many(&[("client-output-buffer-limit", "pubsub 1mb 2mb 3")]).unwrap();
         assert_eq!(
             config.get_string("client-output-buffer-limit"),
