@@ -561,3 +561,27 @@ fn large_values_are_freed_in_the_background() {
     assert_eq!(c.cmd("CONFIG RESETSTAT"), simple("OK"));
     assert_eq!(info_number(&mut c, "memory", "lazyfreed_objects"), 0);
 }
+
+/// A count that alone makes a reply larger than proto-max-bulk-len is
+/// refused before anything is built (Redis 7.0 starts building it and is
+/// stopped by the output limit); the server's memory does not move.
+#[test]
+fn huge_reply_counts_are_refused_before_allocating() {
+    let server = ServerProcess::shoal(&[]);
+    let mut client = server.client();
+    client.cmd("HSET myhash a b");
+    client.cmd("SADD myset a");
+    let rss_before = info_number(&mut client, "memory", "used_memory_rss");
+    for command in ["HRANDFIELD myhash -999999999", "SRANDMEMBER myset -999999999999", "ZRANDMEMBER nokey -999999999"] {
+        let reply = client.cmd(command);
+        if command.starts_with("ZRANDMEMBER") {
+            // A missing key: nothing to repeat, an empty reply.
+            assert_eq!(reply, Value::Array(vec![]), "{command}");
+            continue;
+        }
+        assert_eq!(reply, error("ERR count is too large: the reply would exceed proto-max-bulk-len"), "{command}");
+    }
+    let rss_after = info_number(&mut client, "memory", "used_memory_rss");
+    assert!(rss_after < rss_before + 64 * 1024 * 1024, "RSS {rss_before} -> {rss_after}");
+    assert_eq!(client.cmd("PING"), simple("PONG"));
+}

@@ -93,6 +93,18 @@ impl ClientInfo {
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
 
+    /// Output not yet written: queued pushes plus what the connection is
+    /// writing (CLIENT LIST's obl/omem, the output buffer limits).
+    pub fn pending_output(&self) -> usize {
+        self.outbox.queued() + self.output_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Connected over loopback or a Unix socket (what `local` means for
+    /// enable-debug-command and enable-protected-configs).
+    pub fn is_local(&self) -> bool {
+        self.addr.starts_with("127.0.0.1:") || self.addr.starts_with("[::1]:") || self.has_flag(flags::UNIX_SOCKET)
+    }
+
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }

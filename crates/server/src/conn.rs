@@ -31,9 +31,8 @@ const BIG_READ_BYTES: usize = 1024 * 1024;
 /// Replies are flushed mid-batch once they exceed this.
 const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
 /// Replies larger than this are checked against the client's output
-/// limit before they are written (Redis does not count its first 16 KB
-/// reply buffer either).
-const OUTPUT_LIMIT_CHECK_BYTES: usize = 16 * 1024;
+/// limit before they are written (smaller ones are not counted).
+const OUTPUT_LIMIT_CHECK_BYTES: usize = crate::outbox::UNCOUNTED_OUTPUT_BYTES;
 /// An idle input buffer larger than this is shrunk.
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 

@@ -38,6 +38,7 @@ pub fn run(server: Arc<Server>) {
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
         }
         crate::tracking::enforce_limit(&server);
+        crate::outbox::check_idle_limits(&server);
         if last_sample.0.elapsed() >= Duration::from_millis(100) {
             let now = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));
             let elapsed = now.0.duration_since(last_sample.0).as_secs_f64();

@@ -592,7 +592,7 @@ fn c_string(bytes: &[u8], max: usize) -> &[u8] {
 fn debug_allowed(server: &Server, client: &Client) -> bool {
     match server.tunables.enable_debug_command.load(Ordering::Relaxed) {
         1 => true,
-        2 => client.info.addr.starts_with("127.0.0.1:") || client.info.addr.starts_with("[::1]:") || client.info.has_flag(flags::UNIX_SOCKET),
+        2 => client.info.is_local(),
         _ => false,
     }
 }

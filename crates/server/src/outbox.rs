@@ -108,14 +108,36 @@ pub fn send(server: &Server, info: &ClientInfo, bytes: &[u8]) {
         return;
     }
     let pending = info.outbox.append(bytes) + info.output_bytes.load(Ordering::Relaxed);
-    check_limit(server, info, pending);
+    check_limit(server, info, counted(pending));
 }
 
-/// Applies the client's output limit to `pending` bytes of output.
-/// Returns false if the client is being closed for it.
-pub fn check_limit(server: &Server, info: &ClientInfo, pending: usize) -> bool {
+/// The part of `pending` output that counts against a limit.
+fn counted(pending: usize) -> usize {
+    pending.saturating_sub(UNCOUNTED_OUTPUT_BYTES)
+}
+
+/// The cron's pass: a client whose output stays over its soft limit is
+/// closed once the soft seconds pass even if nothing more is sent to it.
+pub fn check_idle_limits(server: &Server) {
+    for info in server.clients.all() {
+        let pending = info.pending_output();
+        if pending > 0 {
+            check_limit(server, &info, counted(pending));
+        }
+    }
+}
+
+/// Output that fits a connection's first reply buffer is not counted
+/// against its limit, as Redis does not count its static 16 KB buffer
+/// (CLIENT LIST shows the rest as `omem`).
+pub const UNCOUNTED_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// Applies the client's output limit to `counted` bytes of output (a
+/// reply its own command built counts whole; queued pushes count beyond
+/// the first buffer). Returns false if the client is being closed for it.
+pub fn check_limit(server: &Server, info: &ClientInfo, counted: usize) -> bool {
     let limit = server.tunables.output_limit(info.output_class());
-    if !over_limit(&info.outbox, &limit, pending, shoal_engine::now_ms()) {
+    if !over_limit(&info.outbox, &limit, counted, shoal_engine::now_ms()) {
         return true;
     }
     if !info.is_killed() {
@@ -130,7 +152,7 @@ pub fn check_limit(server: &Server, info: &ClientInfo, pending: usize) -> bool {
 }
 
 /// True when `pending` bytes break `limit`: over the hard limit, or over
-/// the soft limit for at least its seconds (measured from the first time
+/// the soft limit for more than its seconds (measured from the first time
 /// the soft limit was seen passed; falling under it resets the clock).
 fn over_limit(outbox: &Outbox, limit: &OutputLimit, pending: usize, now_ms: i64) -> bool {
     let pending = pending as u64;
@@ -146,7 +168,7 @@ fn over_limit(outbox: &Outbox, limit: &OutputLimit, pending: usize, now_ms: i64)
         outbox.soft_since_ms.store(now_ms, Ordering::Relaxed);
         return limit.soft_seconds == 0;
     }
-    (now_ms - since) / 1000 >= limit.soft_seconds as i64
+    now_ms - since > limit.soft_seconds as i64 * 1000
 }
 
 #[cfg(test)]
@@ -170,12 +192,12 @@ mod tests {
         let outbox = Outbox::default();
         let soft = limit(0, 50, 2);
         assert!(!over_limit(&outbox, &soft, 60, 10_000), "first time over: the clock starts");
-        assert!(!over_limit(&outbox, &soft, 60, 11_999));
-        assert!(over_limit(&outbox, &soft, 60, 12_000));
+        assert!(!over_limit(&outbox, &soft, 60, 12_000));
+        assert!(over_limit(&outbox, &soft, 60, 12_001));
         assert!(!over_limit(&outbox, &soft, 10, 12_500), "under the soft limit resets the clock");
         assert!(!over_limit(&outbox, &soft, 60, 13_000));
-        assert!(!over_limit(&outbox, &soft, 60, 14_999));
-        assert!(over_limit(&outbox, &soft, 60, 15_000));
+        assert!(!over_limit(&outbox, &soft, 60, 15_000));
+        assert!(over_limit(&outbox, &soft, 60, 15_001));
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let config = &ctx.server.config;
     let names: Vec<&str> = refs.iter().map(|(name, _)| *name).collect();
     let backup = config.backup(&names);
-    let changed = config.set_many(&refs).map_err(|e| CmdError::custom(e.message()))?;
+    let changed = config.set_many_from(&refs, ctx.client.info.is_local()).map_err(|e| CmdError::custom(e.message()))?;
     // Changes the server must apply, which may fail: then every parameter
     // of the call goes back to its old value, as in Redis.
     let relisten = ["port", "bind"].into_iter().find(|p| changed.contains(p));

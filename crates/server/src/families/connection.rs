@@ -231,10 +231,13 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
     }
     let command = info.command().map(|id| shoal_commands::table().get(id).name).unwrap_or("NULL");
     let qbuf = info.query_buffer_bytes.load(Ordering::Relaxed);
-    let output = info.output_bytes.load(Ordering::Relaxed) + info.outbox.queued();
+    // Pending output as Redis splits it: a 16 KB buffer, then a list.
+    let pending = info.pending_output();
+    let output = pending.min(crate::outbox::UNCOUNTED_OUTPUT_BYTES);
+    let list_bytes = pending - output;
     let _ = server;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
         info.id,
         info.addr,
         info.local_addr,
@@ -251,7 +254,9 @@ pub fn client_line(server: &Server, info: &ClientInfo) -> String {
         qbuf,
         info.query_buffer_free.load(Ordering::Relaxed),
         output,
-        qbuf + output + 16384,
+        list_bytes.div_ceil(16 * 1024),
+        list_bytes,
+        qbuf + pending + 16384,
         command,
         info.user.lock(),
         if info.tracking.has(tracking::mode::ON) { info.tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 },
