@@ -4,7 +4,7 @@
 
 mod geohash;
 
-use shoal_engine::events;
+use shoal_engine::{events, Event};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, ScoreRange, ZSet};
 
@@ -405,6 +405,15 @@ fn sort_points(points: &mut Vec<Found>, sort: Sort, keep: usize) {
     points.truncate(keep);
 }
 
+/// The event of a search that stores its result.
+fn store_event(variant: Variant) -> Event {
+    if variant.is_search() {
+        events::GEOSEARCHSTORE
+    } else {
+        events::GEORADIUSSTORE
+    }
+}
+
 fn search_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], variant: Variant) -> CmdResult {
     let src = if variant == Variant::SearchStore { argv[2] } else { argv[1] };
     let limits = zsets::limits(ctx);
@@ -414,7 +423,7 @@ fn search_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], variant: Variant) -> CmdRes
     check_request(&request, variant, argv[0])?;
     let Some(set) = set else {
         if let Some(dest) = request.store {
-            zsets::store_result(ctx, dest, ZSet::new(), events::DEL, 0);
+            zsets::store_result(ctx, dest, ZSet::new(), store_event(variant), 0);
         } else {
             out.array(0);
         }
@@ -444,8 +453,7 @@ fn search_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], variant: Variant) -> CmdRes
                 })
                 .collect();
             let stored = entries.len() as u64;
-            let event = if variant.is_search() { events::GEOSEARCHSTORE } else { events::GEORADIUSSTORE };
-            zsets::store_result(ctx, dest, ZSet::from_unique(entries, limits), event, stored);
+            zsets::store_result(ctx, dest, ZSet::from_unique(entries, limits), store_event(variant), stored);
         }
     }
     Ok(())
