@@ -585,3 +585,17 @@ fn huge_reply_counts_are_refused_before_allocating() {
     assert!(rss_after < rss_before + 64 * 1024 * 1024, "RSS {rss_before} -> {rss_after}");
     assert_eq!(client.cmd("PING"), simple("PONG"));
 }
+
+/// enable-protected-configs local lets a loopback client change protected
+/// parameters (CONFIG SET passes the connection's locality); `no` refuses.
+#[test]
+fn protected_configs_follow_the_clients_locality() {
+    let local = ServerProcess::shoal(&["--enable-protected-configs", "local"]);
+    let dir = local.dir.path().to_str().unwrap().to_string();
+    let mut client = local.client();
+    assert_eq!(client.call(&[b"CONFIG", b"SET", b"dir", dir.as_bytes()]), simple("OK"));
+    let refused = ServerProcess::shoal(&["--enable-protected-configs", "no"]);
+    let mut client = refused.client();
+    let Value::Error(message) = client.call(&[b"CONFIG", b"SET", b"dir", dir.as_bytes()]) else { panic!("accepted") };
+    assert!(String::from_utf8_lossy(&message).contains("protected"), "{}", String::from_utf8_lossy(&message));
+}
