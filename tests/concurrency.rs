@@ -37,6 +37,76 @@ fn a_client_is_served_while_another_worker_is_busy() {
     assert_eq!(sleeper.read(), simple("OK"));
 }
 
+/// Four connections without packing: round robin puts the 1st and 3rd on
+/// one worker, the 2nd and 4th on the other.
+fn four_clients(server: &ServerProcess) -> [support::RawClient; 4] {
+    let mut clients = [server.client(), server.client(), server.client(), server.client()];
+    for c in clients.iter_mut() {
+        assert_eq!(c.cmd("PING"), simple("PONG"));
+    }
+    clients
+}
+
+#[test]
+fn a_worker_serves_its_other_clients_while_one_waits_for_busy_shards() {
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no", "--enable-debug-command", "yes"]);
+    let [mut holder, mut waiter, _, mut pinger] = four_clients(&server);
+    // DEBUG holds every shard; SLEEP keeps them held on the holder's worker.
+    holder.send(&[b"DEBUG", b"SLEEP", b"5"]);
+    thread::sleep(std::time::Duration::from_millis(300));
+    // The waiter's GET needs a shard the holder has: it must wait...
+    waiter.send(&[b"GET", b"k"]);
+    thread::sleep(std::time::Duration::from_millis(200));
+    // ...without stopping its worker: the pinger, on the same worker, is
+    // answered. Had the waiter's thread blocked on the shard, this PONG
+    // would only come after the sleep, behind the waiter's reply.
+    assert_eq!(pinger.cmd("PING"), simple("PONG"));
+    assert!(support::no_reply_yet(&mut waiter), "the PING waited for the busy shard (or the GET ran while it was held)");
+    assert!(support::no_reply_yet(&mut holder), "inconclusive: DEBUG SLEEP ended before the PING was answered");
+    assert_eq!(holder.read(), simple("OK"));
+    assert_eq!(waiter.read(), Value::Null);
+}
+
+#[test]
+fn a_long_exclusive_unit_makes_other_clients_busy_past_the_threshold() {
+    let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no", "--enable-debug-command", "yes"]);
+    let [mut holder, mut other, _, _] = four_clients(&server);
+    assert_eq!(other.cmd("SET k v"), simple("OK"));
+    assert_eq!(other.cmd("CONFIG SET busy-reply-threshold 100"), simple("OK"));
+    holder.send(&[b"DEBUG", b"EXCLUSIVE", b"script", b"3"]);
+    thread::sleep(std::time::Duration::from_millis(300));
+    let busy = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    // Keyed or not, commands are refused once the threshold has passed...
+    assert_eq!(other.cmd("GET k"), support::error(busy));
+    assert_eq!(other.cmd("PING"), support::error(busy));
+    // ...except those flagged allow-busy.
+    assert_eq!(other.cmd("MULTI"), simple("OK"));
+    assert_eq!(other.cmd("DISCARD"), simple("OK"));
+    assert_eq!(holder.read(), simple("OK"));
+    assert_eq!(other.cmd("GET k"), bulk("v"));
+
+    // A client already waiting for a shard when the threshold passes gets
+    // -BUSY then, not when the unit ends.
+    assert_eq!(other.cmd("CONFIG SET busy-reply-threshold 1000"), simple("OK"));
+    holder.send(&[b"DEBUG", b"EXCLUSIVE", b"script", b"4"]);
+    thread::sleep(std::time::Duration::from_millis(200));
+    other.send(&[b"GET", b"k"]);
+    assert_eq!(other.read(), support::error(busy));
+    assert!(support::no_reply_yet(&mut holder), "inconclusive: the unit ended before the threshold reply");
+    assert_eq!(holder.read(), simple("OK"));
+
+    // While loading, commands without the loading flag are refused at once.
+    holder.send(&[b"DEBUG", b"EXCLUSIVE", b"loading", b"2"]);
+    thread::sleep(std::time::Duration::from_millis(200));
+    let loading = "LOADING Redis is loading the dataset in memory";
+    assert_eq!(other.cmd("GET k"), support::error(loading));
+    assert_eq!(other.cmd("PING"), support::error(loading));
+    assert_eq!(other.cmd("ECHO e"), bulk("e"));
+    assert!(support::no_reply_yet(&mut holder), "inconclusive: the load ended too soon");
+    assert_eq!(holder.read(), simple("OK"));
+    assert_eq!(other.cmd("GET k"), bulk("v"));
+}
+
 #[test]
 fn mset_is_atomic_for_concurrent_readers() {
     let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);

@@ -13,12 +13,26 @@
 //! 3. `prefetch` alone takes shards outside `ShardLocks`, in any order, but
 //!    only with `try_lock`: it never waits, so it cannot join a cycle.
 //!
+//! Worker threads never wait on a shard mutex: they use `try_lock`, which
+//! either takes every shard of the unit or none and says which shard (or
+//! the gate, below) was busy; the connection then waits asynchronously for
+//! that shard's release event (`listen`) and tries again, so the other
+//! connections of its worker keep running meanwhile. Threads that serve no
+//! connection (cron, expiry, tests) may use the waiting `lock`.
+//!
+//! Fairness: a unit that found its shards busy `GATE_AFTER_TRIES` times
+//! raises the gate (`Gate::raise`); while it is up, units that hold no
+//! ticket of their own find the keyspace busy, so a unit needing many
+//! shards (EXEC, lock-all) cannot be starved by a stream of small ones.
+//!
 //! "Lock everything" (KEYS, FLUSHALL, scripts, snapshots) is the same
 //! operation with every index.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
+
+use event_listener::{Event, EventListener};
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -44,9 +58,21 @@ pub fn shard_of(key: &[u8]) -> ShardIndex {
 #[derive(Default)]
 pub struct Watcher {
     dirty: AtomicBool,
+    /// The client stopped watching (UNWATCH, EXEC, DISCARD, disconnect):
+    /// the shards drop this watcher's entries lazily (`prune_watches`), so
+    /// unwatching never waits for a shard.
+    retired: AtomicBool,
 }
 
 impl Watcher {
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.dirty.load(Ordering::Acquire)
     }
@@ -81,27 +107,188 @@ pub struct Shard {
     pub tracked: HashMap<Box<[u8]>, Vec<u64>>,
 }
 
+/// A shard's mutex and the event its release fires (one cache line pair
+/// per shard, so neighbours do not share a line).
 #[repr(align(128))]
-struct Padded(Mutex<Shard>);
+struct Padded(Mutex<Shard>, Event);
+
+/// Why `try_lock` took nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// This shard is held by another unit.
+    Shard(ShardIndex),
+    /// A starved unit raised the gate: wait until it is through.
+    Gate,
+}
+
+/// Failed attempts after which a unit raises the gate.
+pub const GATE_AFTER_TRIES: u32 = 3;
+
+/// The fairness gate (see the module comment).
+#[derive(Default)]
+pub struct Gate {
+    raised: AtomicU32,
+    lowered: Event,
+}
+
+/// A raised gate, lowered when dropped (once its unit holds its shards, or
+/// when its connection goes away).
+pub struct GateTicket(Arc<Gate>);
+
+impl Gate {
+    pub fn raise(gate: &Arc<Gate>) -> GateTicket {
+        gate.raised.fetch_add(1, Ordering::AcqRel);
+        GateTicket(gate.clone())
+    }
+
+    fn is_up(&self) -> bool {
+        self.raised.load(Ordering::Acquire) > 0
+    }
+}
+
+impl Drop for GateTicket {
+    fn drop(&mut self) {
+        if self.0.raised.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.lowered.notify(usize::MAX);
+        }
+    }
+}
+
+/// What holds the whole keyspace for a long time, so that other clients
+/// answer instead of waiting (see ARCHITECTURE.md, "Exclusive mode").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExclusiveKind {
+    /// A script or function: `-BUSY` past `busy-reply-threshold`.
+    Script = 1,
+    /// Loading a dataset: `-LOADING` at once.
+    Loading = 2,
+}
 
 pub struct Keyspace {
     shards: Box<[Padded]>,
     db_count: usize,
+    pub gate: Arc<Gate>,
+    exclusive: AtomicU8,
+    exclusive_since_ms: AtomicI64,
 }
 
 impl Keyspace {
     pub fn new(db_count: usize) -> Keyspace {
         let shards = (0..SHARD_COUNT)
             .map(|_| {
-                Padded(Mutex::new(Shard {
-                    dbs: (0..db_count).map(|_| Db::default()).collect(),
-                    watched: HashMap::new(),
-                    blocked: Default::default(),
-                    tracked: HashMap::new(),
-                }))
+                Padded(
+                    Mutex::new(Shard {
+                        dbs: (0..db_count).map(|_| Db::default()).collect(),
+                        watched: HashMap::new(),
+                        blocked: Default::default(),
+                        tracked: HashMap::new(),
+                    }),
+                    Event::new(),
+                )
             })
             .collect();
-        Keyspace { shards, db_count }
+        Keyspace {
+            shards,
+            db_count,
+            gate: Arc::default(),
+            exclusive: AtomicU8::new(0),
+            exclusive_since_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Takes every shard in `shards` (any order, duplicates allowed) if
+    /// all are free right now, else none. Units holding no gate ticket
+    /// find the keyspace busy while the gate is up.
+    pub fn try_lock(&self, shards: &mut [ShardIndex], ticket: bool) -> Result<ShardLocks<'_>, Busy> {
+        if !ticket && self.gate.is_up() {
+            return Err(Busy::Gate);
+        }
+        shards.sort_unstable();
+        let mut held = SmallVec::new();
+        let mut previous = None;
+        for &i in shards.iter() {
+            if previous != Some(i) {
+                match self.shards[i as usize].0.try_lock() {
+                    Some(guard) => held.push((i, guard)),
+                    None => {
+                        drop(ShardLocks { keyspace: self, held, all: false, waited: false });
+                        return Err(Busy::Shard(i));
+                    }
+                }
+                previous = Some(i);
+            }
+        }
+        Ok(ShardLocks { keyspace: self, held, all: false, waited: false })
+    }
+
+    /// Takes every shard if all are free right now, else none.
+    pub fn try_lock_all(&self, ticket: bool) -> Result<ShardLocks<'_>, Busy> {
+        if !ticket && self.gate.is_up() {
+            return Err(Busy::Gate);
+        }
+        let mut held = SmallVec::with_capacity(SHARD_COUNT);
+        for (i, slot) in self.shards.iter().enumerate() {
+            match slot.0.try_lock() {
+                Some(guard) => held.push((i as ShardIndex, guard)),
+                None => {
+                    drop(ShardLocks { keyspace: self, held, all: false, waited: false });
+                    return Err(Busy::Shard(i as ShardIndex));
+                }
+            }
+        }
+        Ok(ShardLocks { keyspace: self, held, all: true, waited: false })
+    }
+
+    /// A listener that fires when what `busy` names may have become free.
+    /// Create it, then look again (`is_free`), then await it: a release
+    /// between the failed attempt and the listener is not missed.
+    pub fn listen(&self, busy: Busy) -> EventListener {
+        match busy {
+            Busy::Shard(i) => self.shards[i as usize].1.listen(),
+            Busy::Gate => self.gate.lowered.listen(),
+        }
+    }
+
+    /// True if what `busy` names is free right now.
+    pub fn is_free(&self, busy: Busy) -> bool {
+        match busy {
+            Busy::Shard(i) => !self.shards[i as usize].0.is_locked(),
+            Busy::Gate => !self.gate.is_up(),
+        }
+    }
+
+    /// Marks the keyspace as held exclusively by a long unit (the caller
+    /// holds every shard); `since_ms` is when it started.
+    pub fn set_exclusive(&self, kind: ExclusiveKind, since_ms: i64) {
+        self.exclusive_since_ms.store(since_ms, Ordering::Release);
+        self.exclusive.store(kind as u8, Ordering::Release);
+    }
+
+    pub fn clear_exclusive(&self) {
+        self.exclusive.store(0, Ordering::Release);
+    }
+
+    /// What holds the keyspace exclusively, and since when (ms).
+    pub fn exclusive(&self) -> Option<(ExclusiveKind, i64)> {
+        let kind = match self.exclusive.load(Ordering::Acquire) {
+            1 => ExclusiveKind::Script,
+            2 => ExclusiveKind::Loading,
+            _ => return None,
+        };
+        Some((kind, self.exclusive_since_ms.load(Ordering::Acquire)))
+    }
+
+    /// Drops the watch entries of clients that stopped watching, in the
+    /// shards that are free right now (the cron calls it).
+    pub fn prune_watches(&self) {
+        for i in 0..SHARD_COUNT {
+            if let Some(mut locks) = self.try_lock_one(i as ShardIndex) {
+                let shard = locks.shard(i as ShardIndex);
+                if !shard.watched.is_empty() {
+                    prune_watch_map(&mut shard.watched);
+                }
+            }
+        }
     }
 
     pub fn db_count(&self) -> usize {
@@ -125,7 +312,7 @@ impl Keyspace {
                 previous = Some(i);
             }
         }
-        ShardLocks { held, all: false, waited }
+        ShardLocks { keyspace: self, held, all: false, waited }
     }
 
     /// Starts loading into cache what looking up `keys` in `db` will read:
@@ -134,20 +321,20 @@ impl Keyspace {
     /// accesses of a whole pipelined batch overlap. Takes only shards that
     /// are free right now, for a moment each; the rest are skipped.
     pub fn prefetch(&self, db: usize, keys: &[crate::At]) {
-        let mut held: SmallVec<[(ShardIndex, MutexGuard<'_, Shard>); 16]> = SmallVec::new();
+        let mut locks = ShardLocks { keyspace: self, held: SmallVec::new(), all: false, waited: false };
         for at in keys {
-            if !held.iter().any(|(i, _)| *i == at.shard) {
+            if !locks.held.iter().any(|(i, _)| *i == at.shard) {
                 if let Some(guard) = self.shards[at.shard as usize].0.try_lock() {
-                    held.push((at.shard, guard));
+                    locks.held.push((at.shard, guard));
                 }
             }
         }
-        if held.is_empty() || db >= self.db_count {
+        if locks.held.is_empty() || db >= self.db_count {
             return;
         }
         for step in 0..3 {
             for at in keys {
-                if let Some((_, shard)) = held.iter().find(|(i, _)| *i == at.shard) {
+                if let Some((_, shard)) = locks.held.iter().find(|(i, _)| *i == at.shard) {
                     shard.dbs[db].prefetch(at.hash, step);
                 }
             }
@@ -155,26 +342,55 @@ impl Keyspace {
     }
 
     /// Locks one shard if it is free right now.
-    pub fn try_lock_one(&self, shard: ShardIndex) -> Option<MutexGuard<'_, Shard>> {
-        self.shards[shard as usize].0.try_lock()
+    pub fn try_lock_one(&self, shard: ShardIndex) -> Option<ShardLocks<'_>> {
+        let guard = self.shards[shard as usize].0.try_lock()?;
+        let mut held = SmallVec::new();
+        held.push((shard, guard));
+        Some(ShardLocks { keyspace: self, held, all: false, waited: false })
+    }
+
+    /// Locks `shards` (any order, duplicates allowed), waiting for busy
+    /// ones without blocking the thread: for connections' own bookkeeping
+    /// (ending a blocked wait). Passes the gate.
+    pub async fn lock_async(&self, shards: &mut [ShardIndex]) -> ShardLocks<'_> {
+        loop {
+            match self.try_lock(shards, true) {
+                Ok(locks) => return locks,
+                Err(busy) => {
+                    let listener = self.listen(busy);
+                    if !self.is_free(busy) {
+                        listener.await;
+                    }
+                }
+            }
+        }
     }
 
     /// Locks one shard.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
         let mut held = SmallVec::new();
         held.push((shard, self.shards[shard as usize].0.lock()));
-        ShardLocks { held, all: false, waited: true }
+        ShardLocks { keyspace: self, held, all: false, waited: true }
     }
 
     /// Locks every shard.
     pub fn lock_all(&self) -> ShardLocks<'_> {
         let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
-        ShardLocks { held, all: true, waited: true }
+        ShardLocks { keyspace: self, held, all: true, waited: true }
     }
+}
+
+/// Removes retired watchers' entries, and keys nobody watches any more.
+pub fn prune_watch_map(map: &mut WatchMap) {
+    map.retain(|_, entries| {
+        entries.retain(|e| !e.watcher.is_retired());
+        !entries.is_empty()
+    });
 }
 
 /// Shards held by one execution unit.
 pub struct ShardLocks<'a> {
+    keyspace: &'a Keyspace,
     /// Sorted by index; when `all`, index i is at position i.
     held: SmallVec<[(ShardIndex, MutexGuard<'a, Shard>); 4]>,
     all: bool,
@@ -230,18 +446,14 @@ impl<'a> ShardLocks<'a> {
         self.shard(shard_of(key))
     }
 
-    /// Adds `shard` without waiting: succeeds if it is already held, if it
-    /// sorts after every held shard (blocking then keeps the global order),
-    /// or if it is free right now. Used to reach a key a served blocked
-    /// command needs beyond the ready one.
-    pub fn try_add(&mut self, keyspace: &'a Keyspace, shard: ShardIndex) -> bool {
+    /// Adds `shard` without waiting: succeeds if it is already held or
+    /// free right now. Used to reach a key a served blocked command needs
+    /// beyond the ready one.
+    pub fn try_add(&mut self, shard: ShardIndex) -> bool {
         if self.holds(shard) {
             return true;
         }
-        let mutex = &keyspace.shards[shard as usize].0;
-        let after_all = self.held.last().is_none_or(|(last, _)| *last < shard);
-        let guard = if after_all { Some(mutex.lock()) } else { mutex.try_lock() };
-        match guard {
+        match self.keyspace.shards[shard as usize].0.try_lock() {
             Some(guard) => {
                 let at = self.held.partition_point(|(i, _)| *i < shard);
                 self.held.insert(at, (shard, guard));
@@ -258,5 +470,16 @@ impl<'a> ShardLocks<'a> {
 
     pub fn iter(&self) -> impl Iterator<Item = &Shard> + use<'_, 'a> {
         self.held.iter().map(|(_, g)| &**g)
+    }
+}
+
+impl Drop for ShardLocks<'_> {
+    /// Releases every shard, then wakes the first connection waiting for
+    /// each (the event is one atomic load when nobody waits).
+    fn drop(&mut self) {
+        for (i, guard) in self.held.drain(..) {
+            drop(guard);
+            self.keyspace.shards[i as usize].1.notify(1);
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod entry;
 pub mod events;
 pub mod expire;
+pub mod hook;
 pub mod keyspace;
 pub mod locate;
 pub mod propagate;
@@ -29,7 +30,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
 pub use events::{Event, EventSink, KeyEvent};
-pub use keyspace::{shard_of, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
+pub use hook::{BeforeChange, ChangeHook};
+pub use keyspace::{shard_of, Busy, ExclusiveKind, Gate, GateTicket, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use locate::{locate, At, Hints};
 pub use propagate::{Effect, Propagation, StreamSink};
 pub use stats::{Stat, Stats};
@@ -120,6 +122,8 @@ pub struct Engine {
     /// Clients with CLIENT TRACKING on: while 0, units record no
     /// invalidations.
     pub tracking_clients: AtomicUsize,
+    /// Runs before any stored entry changes (snapshots: see `hook`).
+    pub before_change: ChangeHook,
 }
 
 impl Engine {
@@ -135,6 +139,7 @@ impl Engine {
             notify_flags: AtomicU32::new(0),
             event_sink: OnceLock::new(),
             tracking_clients: AtomicUsize::new(0),
+            before_change: ChangeHook::default(),
         }
     }
 
@@ -188,6 +193,19 @@ impl Engine {
         let locks = self.keyspace.lock(shards);
         let started = if locks.waited { clock_hint::fresh() } else { clock_hint::start_ns() };
         Tx::new(self, locks, db, started)
+    }
+
+    /// Starts an execution unit over `shards` if they are all free right
+    /// now (see `Keyspace::try_lock`): what worker threads use.
+    pub fn try_begin(&self, shards: &mut [ShardIndex], db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
+        let locks = self.keyspace.try_lock(shards, ticket)?;
+        Ok(Tx::new(self, locks, db, clock_hint::start_ns()))
+    }
+
+    /// Starts an execution unit over every shard if all are free right now.
+    pub fn try_begin_all(&self, db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
+        let locks = self.keyspace.try_lock_all(ticket)?;
+        Ok(Tx::new(self, locks, db, clock_hint::fresh()))
     }
 
     /// Starts an execution unit over every shard.

@@ -214,6 +214,7 @@ impl<'a> Tx<'a> {
             // but leaves the deletion to its master.
             return None;
         }
+        engine.before_change.entry(at.shard, db, table.entry(slot));
         let removed = table.remove(slot, at.hash);
         let was_stream = is_stream(removed.value());
         drop(removed);
@@ -227,26 +228,48 @@ impl<'a> Tx<'a> {
         None
     }
 
-    /// Looks a key up in the current database.
-    pub fn lookup(&mut self, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+    /// Looks a key up in the current database, for reading.
+    pub fn lookup(&mut self, key: &[u8], how: Lookup) -> Option<&Entry> {
         let db = self.db;
         self.lookup_in(db, key, how)
     }
 
-    /// Looks a key up in `db`, expiring it lazily.
-    pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+    /// Looks a key up in `db` for reading, expiring it lazily.
+    pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&Entry> {
+        let (at, slot) = self.find_live(db, key, how)?;
+        Some(self.table(at, db).entry(slot))
+    }
+
+    /// Looks a key up in the current database, to change it.
+    pub fn lookup_mut(&mut self, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+        let db = self.db;
+        self.lookup_mut_in(db, key, how)
+    }
+
+    /// Looks a key up in `db` to change it, expiring it lazily; the
+    /// before-change hook sees the entry first.
+    pub fn lookup_mut_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Entry> {
+        let (at, slot) = self.find_live(db, key, how)?;
+        let engine = self.engine;
+        let table = self.table(at, db);
+        engine.before_change.entry(at.shard, db, table.entry(slot));
+        Some(table.entry_mut(slot))
+    }
+
+    /// The slot of a live key (expiring it lazily), with `how`'s
+    /// statistics and access time.
+    fn find_live(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<(At, usize)> {
         let at = Self::locate(key);
         let slot = self.live_slot(db, key, at);
         if !how.no_stats {
             self.engine.stats.incr(if slot.is_some() { Stat::KeyspaceHits } else { Stat::KeyspaceMisses });
         }
         let slot = slot?;
-        let clock = self.clock();
-        let entry = self.table(at, db).entry_mut(slot);
         if !how.no_touch {
-            entry.set_access(clock);
+            let clock = self.clock();
+            self.table(at, db).entry_mut(slot).set_access(clock);
         }
-        Some(entry)
+        Some((at, slot))
     }
 
     /// The live entry of `key` in `db`, read without side effects (no
@@ -261,13 +284,13 @@ impl<'a> Tx<'a> {
     }
 
     /// Normal read lookup in the current database.
-    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
         self.lookup(key, Lookup::READ)
     }
 
     /// Lookup for modification in the current database.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.lookup(key, Lookup::WRITE)
+        self.lookup_mut(key, Lookup::WRITE)
     }
 
     /// True if the live key exists (no statistics, no touch).
@@ -304,7 +327,9 @@ impl<'a> Tx<'a> {
         let clock = self.clock();
         let signal = match self.live_slot(db, key, at) {
             Some(slot) => {
+                let engine = self.engine;
                 let table = self.table(at, db);
+                engine.before_change.entry(at.shard, db, table.entry(slot));
                 let old = table.entry_mut(slot).replace_value(value);
                 if !keep_ttl && table.entry(slot).has_expire() {
                     table.set_expire(slot, at.hash, NO_EXPIRE);
@@ -333,7 +358,9 @@ impl<'a> Tx<'a> {
         let clock = self.clock();
         match self.live_slot(db, key, at) {
             Some(slot) => {
+                let engine = self.engine;
                 let table = self.table(at, db);
+                engine.before_change.entry(at.shard, db, table.entry(slot));
                 let was_stream = is_stream(table.entry(slot).value());
                 let old = table.entry_mut(slot).value_mut().assign_string(bytes);
                 if !keep_ttl && table.entry(slot).has_expire() {
@@ -371,7 +398,10 @@ impl<'a> Tx<'a> {
     pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
         let at = Self::locate(key);
         let slot = self.live_slot(db, key, at)?;
-        let entry = self.table(at, db).remove(slot, at.hash);
+        let engine = self.engine;
+        let table = self.table(at, db);
+        engine.before_change.entry(at.shard, db, table.entry(slot));
+        let entry = table.remove(slot, at.hash);
         if is_stream(entry.value()) {
             self.signal_at(db, key, at);
         }
@@ -394,8 +424,10 @@ impl<'a> Tx<'a> {
     pub fn delete_ignoring_expiry(&mut self, key: &[u8]) -> bool {
         let db = self.db;
         let at = Self::locate(key);
+        let engine = self.engine;
         let table = self.table(at, db);
         let Some(slot) = table.find(at.hash, key) else { return false };
+        engine.before_change.entry(at.shard, db, table.entry(slot));
         let entry = table.remove(slot, at.hash);
         if is_stream(entry.value()) {
             self.signal_at(db, key, at);
@@ -417,7 +449,10 @@ impl<'a> Tx<'a> {
     pub fn set_expire_in(&mut self, db: usize, key: &[u8], when: ExpireAt) -> bool {
         let at = Self::locate(key);
         let Some(slot) = self.live_slot(db, key, at) else { return false };
-        self.table(at, db).set_expire(slot, at.hash, when);
+        let engine = self.engine;
+        let table = self.table(at, db);
+        engine.before_change.entry(at.shard, db, table.entry(slot));
+        table.set_expire(slot, at.hash, when);
         self.touch_at(db, key, at);
         true
     }
@@ -425,6 +460,24 @@ impl<'a> Tx<'a> {
     /// Expiry of a live key: None if absent, Some(NO_EXPIRE) if persistent.
     pub fn expire_of_in(&mut self, db: usize, key: &[u8]) -> Option<ExpireAt> {
         self.lookup_in(db, key, Lookup::QUIET).map(|e| e.expire_at())
+    }
+
+    /// Runs the before-change hook on every held shard's slice of each of
+    /// `dbs`, which the caller is about to empty or swap (FLUSHDB,
+    /// FLUSHALL, SWAPDB).
+    pub fn before_whole_db_change(&mut self, dbs: &[usize]) {
+        if !self.engine.before_change.is_active() {
+            return;
+        }
+        let engine = self.engine;
+        for i in 0..crate::SHARD_COUNT as crate::ShardIndex {
+            if self.locks.holds(i) {
+                let shard = self.locks.shard_ref(i);
+                for &db in dbs {
+                    engine.before_change.db(i, db, &shard.dbs[db]);
+                }
+            }
+        }
     }
 
     /// Marks WATCHers of `key` in `db` dirty (Redis's signalModifiedKey).
@@ -486,6 +539,9 @@ impl<'a> Tx<'a> {
         }
         let exists_now = shard.dbs[db].find(hash_bytes(key), key).is_some();
         if let Some(entries) = shard.watched.get_mut(&(db, key.into())) {
+            // Entries of clients that stopped watching go first: they must
+            // not stop the walk below.
+            entries.retain(|e| !e.watcher.is_retired());
             touch_entries(entries, exists_now);
         }
     }
@@ -529,7 +585,7 @@ mod tests {
     use shoal_types::Value;
 
     use crate::events::{self, class};
-    use crate::Engine;
+    use crate::{Engine, Lookup};
 
     fn engine() -> Engine {
         let engine = Engine::new(2);
@@ -596,5 +652,54 @@ mod tests {
         assert!(!tx.delete(b"also-stale"));
         assert_eq!(names(&tx), ["expired"]);
         tx.finish();
+    }
+
+    /// Records what the before-change hook saw, as (db, key).
+    #[derive(Default)]
+    struct Recorder(parking_lot::Mutex<Vec<(usize, Vec<u8>)>>);
+
+    impl crate::BeforeChange for Recorder {
+        fn entry(&self, _shard: crate::ShardIndex, db: usize, entry: &crate::Entry) {
+            self.0.lock().push((db, entry.key().to_vec()));
+        }
+        fn db(&self, _shard: crate::ShardIndex, db: usize, table: &crate::db::Db) {
+            if !table.is_empty() {
+                self.0.lock().push((db, b"*".to_vec()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_change_to_a_stored_entry_runs_the_hook_first_and_reads_do_not() {
+        let engine = engine();
+        let recorder = std::sync::Arc::new(Recorder::default());
+        let mut tx = engine.begin_all(0);
+        tx.set(b"a", Value::string(b"1"), false);
+        tx.set(b"b", Value::string(b"2"), false);
+        tx.set(b"c", Value::string(b"3"), false);
+        tx.set(b"d", Value::string(b"4"), false);
+        tx.set_expire_in(0, b"d", 1);
+        engine.before_change.install(Some(recorder.clone()));
+        let seen = |r: &Recorder| r.0.lock().drain(..).map(|(_, k)| k).collect::<Vec<_>>();
+        // Creating a key changes no stored entry; reads change nothing.
+        tx.set(b"new", Value::string(b"x"), false);
+        assert!(tx.read(b"a").is_some());
+        assert!(tx.lookup(b"b", Lookup::WRITE).is_some());
+        assert_eq!(seen(&recorder), Vec::<Vec<u8>>::new());
+        tx.set(b"a", Value::string(b"9"), false);
+        tx.set_string_in(0, b"b", b"9", false);
+        assert!(tx.write(b"c").is_some());
+        assert_eq!(seen(&recorder), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        tx.set_expire_in(0, b"a", crate::now_ms() + 100_000);
+        assert!(tx.delete(b"b"));
+        assert_eq!(seen(&recorder), vec![b"a".to_vec(), b"b".to_vec()]);
+        // Lazy expiry removes a stored entry: the hook sees it first.
+        assert!(tx.read(b"d").is_none());
+        assert_eq!(seen(&recorder), vec![b"d".to_vec()]);
+        tx.before_whole_db_change(&[0]);
+        assert!(seen(&recorder).iter().all(|k| k == b"*"));
+        engine.before_change.install(None);
+        tx.set(b"a", Value::string(b"0"), false);
+        assert!(recorder.0.lock().is_empty());
     }
 }

@@ -20,7 +20,7 @@ use shoal_resp::{Protocol, ReplyBuf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::client::{flags, Client, ClientInfo};
-use crate::dispatch::{run_handler, Ctx};
+use crate::dispatch::Ctx;
 use crate::server::Server;
 
 /// What a handler asks for when it wants to block.
@@ -146,7 +146,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     let mut keys: Vec<KeyRef> = Vec::new();
     let _ = find_keys(cmd, &argv, &mut keys);
     let shards: Vec<ShardIndex> = keys.iter().map(|k| shard_of(argv[k.index])).collect();
-    let reachable = shards.iter().all(|&s| tx.locks.try_add(&server.engine.keyspace, s));
+    let reachable = shards.iter().all(|&s| tx.locks.try_add(s));
     if !waiter.claim(WaitEnd::Served) {
         return true;
     }
@@ -169,7 +169,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     ctx.serving_blocked = true;
     ctx.error_ends_wait = false;
     ctx.serving_key = Some(key.to_vec());
-    let result = run_handler(ctx, handler, &argv);
+    let result = crate::dispatch::execute(ctx, crate::dispatch::Caller::Waiter, handler, &argv, 0);
     ctx.serving_key = None;
     let still_blocked = ctx.block.take().is_some();
     let final_error = std::mem::take(&mut ctx.error_ends_wait);
@@ -212,9 +212,9 @@ fn forget(tx: &mut Tx<'_>, waiter: &Arc<Waiter>, blocked: &BlockedCommand) {
 
 /// Ends a wait from the blocked connection's side. Returns false if the
 /// waiter was served first (its reply is on the way).
-pub fn end_wait(server: &Server, blocked: &Blocked, end: WaitEnd) -> bool {
+pub async fn end_wait(server: &Server, blocked: &Blocked, end: WaitEnd) -> bool {
     let mut shards: Vec<ShardIndex> = blocked.keys.iter().map(|k| shard_of(k)).collect();
-    let mut locks = server.engine.keyspace.lock(&mut shards);
+    let mut locks = server.engine.keyspace.lock_async(&mut shards).await;
     let claimed = blocked.waiter.claim(end);
     if claimed {
         for key in &blocked.keys {
@@ -241,10 +241,15 @@ pub fn finished(server: &Server, info: &ClientInfo) {
 pub const UNBLOCK_TIMEOUT: u8 = 1;
 pub const UNBLOCK_ERROR: u8 = 2;
 
-/// The reply a wait ended by timeout or CLIENT UNBLOCK gets.
-pub fn write_unblocked_reply(out: &mut ReplyBuf, mode: u8) {
+/// The reply a wait ended by timeout or CLIENT UNBLOCK gets. The error
+/// form counts as the blocked command's failed call and as an error
+/// reply, as in Redis.
+pub fn write_unblocked_reply(server: &Server, out: &mut ReplyBuf, blocked: &Blocked, mode: u8) {
     if mode == UNBLOCK_ERROR {
-        out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        crate::dispatch::error_reply(server, out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        if let Some(cmd) = blocked.argv.first().and_then(|name| table().lookup(name)) {
+            server.counters(cmd.id).failed.fetch_add(1, Ordering::Relaxed);
+        }
     } else {
         out.null_array();
     }

@@ -174,6 +174,10 @@ pub struct Client {
     /// Pushes that follow the running command's reply (invalidations the
     /// command caused for this client itself).
     pub after_reply: Vec<u8>,
+    /// Times in a row this client's command found its shards busy.
+    pub lock_tries: u32,
+    /// The fairness gate this client raised after too many tries.
+    pub gate: Option<shoal_engine::GateTicket>,
 }
 
 impl Client {
@@ -192,6 +196,8 @@ impl Client {
             subscriptions: Default::default(),
             pushed_to: 0,
             after_reply: Vec::new(),
+            lock_tries: 0,
+            gate: None,
         }
     }
 

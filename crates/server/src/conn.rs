@@ -62,7 +62,7 @@ impl Session {
     /// registry's lock, so it must never see a descriptor that could
     /// already belong to someone else.
     pub fn close(mut self: Box<Self>, server: &Server) {
-        crate::families::transactions::discard_state(server, &mut self.client);
+        crate::families::transactions::discard_state(&mut self.client);
         crate::pubsub::unsubscribe_all(server, &mut self.client);
         if self.client.info.has_flag(crate::client::flags::MONITOR) {
             server.monitors.remove(self.client.id());
@@ -270,7 +270,7 @@ where
                 client.info.outbox.drain_into(&mut out.buf);
                 let outcome = dispatch(server, client, out, &argv);
                 drop(hints);
-                if !matches!(outcome, Outcome::Postpone) {
+                if !matches!(outcome, Outcome::Postpone | Outcome::Busy(_)) {
                     position += consumed;
                 }
                 outcome
@@ -300,6 +300,10 @@ where
             Outcome::Blocked(blocked) => {
                 flush(server, stream, client, out).await?;
                 wait_blocked(server, stream, client, out, input, *blocked).await?;
+            }
+            Outcome::Busy(busy) => {
+                flush(server, stream, client, out).await?;
+                wait_for_shards(server, stream, client, out, busy).await?;
             }
         }
     }
@@ -346,7 +350,7 @@ where
                 // A RESP3 client blocked in BLPOP still gets its pushes.
                 _ = pushes => flush(server, stream, client, out).await?,
                 _ = timer => {
-                    if blocking::end_wait(server, &blocked, WaitEnd::TimedOut) {
+                    if blocking::end_wait(server, &blocked, WaitEnd::TimedOut).await {
                         blocking::finished(server, &info);
                         out.null_array();
                         return Ok(());
@@ -354,21 +358,21 @@ where
                 }
                 _ = info.unblock_signal.notified() => {
                     let mode = info.unblock_mode.swap(0, Ordering::AcqRel);
-                    if blocking::end_wait(server, &blocked, WaitEnd::Unblocked) {
+                    if blocking::end_wait(server, &blocked, WaitEnd::Unblocked).await {
                         blocking::finished(server, &info);
-                        blocking::write_unblocked_reply(out, mode);
+                        blocking::write_unblocked_reply(server, out, &blocked, mode);
                         return Ok(());
                     }
                 }
                 _ = info.kill_signal.notified() => {
-                    blocking::end_wait(server, &blocked, WaitEnd::Cancelled);
+                    blocking::end_wait(server, &blocked, WaitEnd::Cancelled).await;
                     blocking::finished(server, &info);
                     return Err("killed while blocked".into());
                 }
                 read = stream.read_buf(input) => match read {
                     Ok(n) if n > 0 => server.engine.stats.add(Stat::NetInputBytes, n as u64),
                     _ => {
-                        blocking::end_wait(server, &blocked, WaitEnd::Cancelled);
+                        blocking::end_wait(server, &blocked, WaitEnd::Cancelled).await;
                         blocking::finished(server, &info);
                         return Err("connection closed while blocked".into());
                     }
@@ -387,13 +391,64 @@ where
             }
             Some(Wakeup::Retry) | None => {
                 let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
-                match dispatch(server, client, out, &argv) {
-                    Outcome::Blocked(again) => blocked = *again,
-                    _ => return Ok(()),
+                loop {
+                    match dispatch(server, client, out, &argv) {
+                        Outcome::Busy(busy) => wait_for_shards(server, stream, client, out, busy).await?,
+                        Outcome::Blocked(again) => {
+                            blocked = *again;
+                            break;
+                        }
+                        _ => return Ok(()),
+                    }
                 }
             }
         }
     }
+}
+
+/// Waits, without holding up the worker's other connections, until what
+/// made a command find its shards busy may have cleared; the caller then
+/// runs the command again. Pushes keep flowing meanwhile. While a script
+/// holds the keyspace, the wait ends at `busy-reply-threshold`, when the
+/// command gets `-BUSY` instead.
+async fn wait_for_shards<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &Client,
+    out: &mut ReplyBuf,
+    busy: shoal_engine::Busy,
+) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
+    let keyspace = &server.engine.keyspace;
+    let mut listener = keyspace.listen(busy);
+    if client.info.is_killed() {
+        return Err("killed".into());
+    }
+    if !keyspace.is_free(busy) {
+        let threshold = keyspace.exclusive().and_then(|(kind, since_ms)| {
+            (kind == shoal_engine::ExclusiveKind::Script)
+                .then(|| (since_ms + server.tunables.busy_reply_threshold_ms() - now_ms()).max(0) as u64)
+        });
+        let timer = async {
+            match threshold {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut listener => {}
+            _ = timer => {}
+            _ = client.info.kill_signal.notified() => return Err("killed".into()),
+            _ = client.info.outbox.arrived(), if client.info.receives_pushes() => {
+                flush(server, stream, client, out).await?;
+            }
+        }
+    }
+    // Time passed: the command reads the clock afresh.
+    shoal_engine::clock_hint::forget();
+    Ok(())
 }
 
 /// Holds a client whose command CLIENT PAUSE postponed until the pause

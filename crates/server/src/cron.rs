@@ -20,6 +20,7 @@ pub fn run(server: Arc<Server>) {
     let mut sample_index = 0;
     let mut last_sample = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));
     let mut last_ping = Instant::now();
+    let mut last_prune = Instant::now();
     while !server.shutting_down.load(Ordering::Acquire) {
         let hz = server.tunables.hz.load(Ordering::Relaxed).max(1) as u64;
         let period = Duration::from_micros(1_000_000 / hz);
@@ -32,12 +33,19 @@ pub fn run(server: Arc<Server>) {
         if !paused {
             server.engine.keep_expired.store(false, Ordering::Relaxed);
         }
-        if server.engine.active_expire.load(Ordering::Relaxed) && !paused {
+        // A unit holding the whole keyspace (a script, a load) stops the
+        // clock of expiry as in Redis; the cron must not wait for it.
+        let exclusive = server.engine.keyspace.exclusive().is_some();
+        if server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive {
             // Redis spends at most a quarter of each tick on expiry.
             cycle.run(&server.engine, period / 4);
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
         }
         crate::tracking::enforce_limit(&server);
+        if last_prune.elapsed() >= Duration::from_secs(1) {
+            server.engine.keyspace.prune_watches();
+            last_prune = Instant::now();
+        }
         crate::outbox::check_idle_limits(&server);
         if last_sample.0.elapsed() >= Duration::from_millis(100) {
             let now = (Instant::now(), server.engine.stats.get(Stat::CommandsProcessed));

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
-use shoal_engine::{shard_of, Hints, ShardList, Stat, Tx};
+use shoal_engine::{shard_of, Busy, ExclusiveKind, Gate, Hints, ShardList, Stat, Tx};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode, NO_COMMAND};
@@ -118,6 +118,9 @@ pub enum Outcome {
     Postpone,
     /// The command blocked: wait for its reply (see `blocking`).
     Blocked(Box<crate::blocking::Blocked>),
+    /// The command's shards are held by another unit: nothing ran. Wait
+    /// for `Busy` to clear (`Keyspace::listen`) and run it again.
+    Busy(Busy),
 }
 
 /// The context a handler runs in.
@@ -204,30 +207,6 @@ impl<'a> Ctx<'a> {
     }
 
 
-    /// The context EXEC runs its queue in.
-    pub(crate) fn for_exec(
-        server: &'a Server,
-        client: &'a mut Client,
-        out: &'a mut ReplyBuf,
-        tx: Option<Tx<'a>>,
-        cmd: &'static Command,
-    ) -> Ctx<'a> {
-        Ctx {
-            server,
-            client,
-            out,
-            tx,
-            cmd,
-            propagate_as: None,
-            no_propagate: false,
-            in_exec: true,
-            become_replica: None,
-            block: None,
-            serving_blocked: false,
-            error_ends_wait: false,
-            serving_key: None,
-        }
-    }
 }
 
 /// Runs one request from a client.
@@ -252,7 +231,16 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
 }
 
 fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
-    server.engine.stats.incr(Stat::CommandsProcessed);
+    let outcome = check_and_call(server, client, out, argv);
+    // A command that found its shards busy has not run yet: it counts
+    // when it does.
+    if !matches!(outcome, Outcome::Busy(_)) {
+        server.engine.stats.incr(Stat::CommandsProcessed);
+    }
+    outcome
+}
+
+fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
     // CLIENT LIST's `cmd`: the client's latest command (NULL if unknown).
     let resolved = table().resolve(argv);
     client.info.last_command.store(resolved.map_or(NO_COMMAND, |c| c.id.0), Ordering::Relaxed);
@@ -307,6 +295,10 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
         reject(server, client, out, Some(cmd), message);
         return Outcome::Continue;
     }
+    if let Some(message) = exclusive_refusal(server, cmd) {
+        reject(server, client, out, Some(cmd), message.to_string());
+        return Outcome::Continue;
+    }
     if !client.is_replica && must_wait_for_pause(server, client, cmd, is_exec) {
         return Outcome::Postpone;
     }
@@ -331,7 +323,14 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     };
     // Keys located to plan the locks are not located again to run.
     let hints = Hints::new();
-    let mut tx = begin(server, client.db, cmd, handler.locking, argv, Some(&hints));
+    let plan = match cmd.name {
+        "exec" => crate::families::transactions::exec_plan(server, client),
+        _ => plan(cmd, handler.locking, argv, Some(&hints)),
+    };
+    let mut tx = match begin(server, client, plan) {
+        Ok(tx) => tx,
+        Err(busy) => return Outcome::Busy(busy),
+    };
     // The command's time starts once its locks are held (one clock read
     // serves the unit's frozen time and commandstats).
     let started_ns = tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
@@ -354,7 +353,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         error_ends_wait: false,
         serving_key: None,
     };
-    let result = run_handler(&mut ctx, handler, argv);
+    let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);
     let become_replica = ctx.become_replica.take();
     let mut outcome = Outcome::Continue;
     match ctx.block.take() {
@@ -366,24 +365,53 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if let Some(tx) = ctx.tx.take() {
         tx.finish();
     }
-    let failed = result.is_err();
-    if let Err(e) = result {
-        error_reply(server, ctx.out, e.bytes());
-    }
-    let elapsed = finish_counters(server, cmd, started_ns, failed);
-    // A blocked command is logged once served; EXEC's commands log themselves.
-    if !matches!(outcome, Outcome::Blocked(_)) && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
-        crate::families::slowlog::record(server, ctx.client, argv, elapsed);
-    }
-    crate::monitor::feed(server, ctx.client, cmd, argv);
     if let Some(stream) = become_replica {
         crate::families::replication::attach(server, ctx.client, stream);
     }
     outcome
 }
 
+/// Who runs a command; `execute` decides from it what is counted and shown.
+/// (Lua scripts, the master's stream and loading will be callers too.)
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Caller {
+    /// A client's own command, after the dispatcher's checks.
+    Client,
+    /// A command queued in MULTI, run by EXEC inside EXEC's unit.
+    Exec,
+    /// A blocked client's command, run on its behalf by the unit that made
+    /// its key ready: its call was counted when it blocked, its connection
+    /// logs it to SLOWLOG when the reply arrives, and whether an error ends
+    /// the wait is `blocking::serve_waiter`'s to decide.
+    Waiter,
+}
+
+/// The one way a command runs, whoever runs it: the handler, its
+/// propagation and client-tracking bookkeeping (`run_handler`), then what
+/// `caller` calls for: the error reply and error statistics,
+/// commandstats, SLOWLOG, MONITOR. The caller has opened the unit
+/// (`ctx.tx`, locked) and ends it. Returns the handler's result; for
+/// `Client` and `Exec` an error is already in the reply.
+pub(crate) fn execute(ctx: &mut Ctx<'_>, caller: Caller, handler: Handler, argv: &[&[u8]], started_ns: i64) -> CmdResult {
+    let result = run_handler(ctx, handler, argv);
+    if caller == Caller::Waiter {
+        return result;
+    }
+    let (server, cmd) = (ctx.server, ctx.cmd);
+    if let Err(e) = &result {
+        error_reply(server, ctx.out, e.bytes());
+    }
+    let elapsed = finish_counters(server, cmd, started_ns, result.is_err());
+    // A command that blocked is logged once it is served.
+    if ctx.block.is_none() && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
+        crate::families::slowlog::record(server, ctx.client, argv, elapsed);
+    }
+    crate::monitor::feed(server, ctx.client, cmd, argv);
+    result
+}
+
 /// Runs a handler in `ctx` and records its propagation.
-pub(crate) fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult {
+fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult {
     let dirty_before = ctx.tx.as_ref().map_or(0, |t| t.dirty);
     ctx.propagate_as = None;
     ctx.no_propagate = false;
@@ -443,19 +471,51 @@ pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
     std::process::abort()
 }
 
-/// Opens the execution unit a command needs.
-fn begin<'a, 'k>(
-    server: &'a Server,
-    db: usize,
-    cmd: &Command,
-    locking: Locking,
-    argv: &[&'k [u8]],
-    hints: Option<&Hints<'k>>,
-) -> Option<Tx<'a>> {
-    match plan(cmd, locking, argv, hints) {
-        LockPlan::Nothing => None,
-        LockPlan::All => Some(server.engine.begin_all(db)),
-        LockPlan::Shards(mut shards) => Some(server.engine.begin(&mut shards, db)),
+/// Opens the execution unit a command needs, if its shards are free right
+/// now (a worker thread never waits for a shard). A client that found them
+/// busy `GATE_AFTER_TRIES` times in a row raises the fairness gate until
+/// it gets them.
+fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<Option<Tx<'a>>, Busy> {
+    let ticket = client.gate.is_some();
+    let db = client.db;
+    let begun = match plan {
+        LockPlan::Nothing => return Ok(None),
+        LockPlan::All => server.engine.try_begin_all(db, ticket),
+        LockPlan::Shards(mut shards) => server.engine.try_begin(&mut shards, db, ticket),
+    };
+    match begun {
+        Ok(tx) => {
+            client.lock_tries = 0;
+            client.gate = None;
+            Ok(Some(tx))
+        }
+        Err(busy) => {
+            client.lock_tries += 1;
+            if client.lock_tries >= shoal_engine::keyspace::GATE_AFTER_TRIES && client.gate.is_none() {
+                client.gate = Some(Gate::raise(&server.engine.keyspace.gate));
+            }
+            Err(busy)
+        }
+    }
+}
+
+/// While a long unit holds the whole keyspace (see ARCHITECTURE.md,
+/// "Exclusive mode"), the refusal other clients get instead of waiting:
+/// `-LOADING` at once while a dataset loads, `-BUSY` once a script has run
+/// past `busy-reply-threshold`; commands flagged for it still run.
+fn exclusive_refusal(server: &Server, cmd: &Command) -> Option<&'static str> {
+    let (kind, since_ms) = server.engine.keyspace.exclusive()?;
+    match kind {
+        ExclusiveKind::Loading if !cmd.is(CommandFlags::LOADING) => {
+            Some("LOADING Redis is loading the dataset in memory")
+        }
+        ExclusiveKind::Script
+            if !cmd.is(CommandFlags::ALLOW_BUSY)
+                && shoal_engine::now_ms() - since_ms >= server.tunables.busy_reply_threshold_ms() =>
+        {
+            Some("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+        }
+        _ => None,
     }
 }
 
@@ -521,7 +581,7 @@ fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<
         server.counters(cmd.id).rejected.fetch_add(1, Ordering::Relaxed);
         if cmd.name == "exec" {
             // EXEC refused: the transaction is discarded with the reason.
-            crate::families::transactions::discard_state(server, client);
+            crate::families::transactions::discard_state(client);
             crate::monitor::feed_line(server, client, &[b"exec"]);
             let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
             text.extend_from_slice(strip_code(&message));

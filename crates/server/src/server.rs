@@ -47,6 +47,8 @@ pub struct Tunables {
     pub prefetch_batch: AtomicI64,
     /// `tracking-table-max-keys` (0: no limit).
     pub tracking_table_max_keys: AtomicI64,
+    /// `busy-reply-threshold`, milliseconds.
+    pub busy_reply_threshold: AtomicI64,
     /// Encoding thresholds of the collection types.
     pub encodings: EncodingLimits,
 }
@@ -129,6 +131,7 @@ impl Tunables {
             slowlog_slower_than: AtomicI64::new(10_000),
             prefetch_batch: AtomicI64::new(16),
             tracking_table_max_keys: AtomicI64::new(0),
+            busy_reply_threshold: AtomicI64::new(5000),
             encodings: EncodingLimits::default(),
         };
         t.refresh(config);
@@ -145,6 +148,7 @@ impl Tunables {
         self.slowlog_slower_than.store(config.get_int("slowlog-log-slower-than"), r);
         self.prefetch_batch.store(config.get_int("prefetch-batch-max-size"), r);
         self.tracking_table_max_keys.store(config.get_int("tracking-table-max-keys"), r);
+        self.busy_reply_threshold.store(config.get_int("busy-reply-threshold"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
         let pass = config.get_string("requirepass");
         *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
@@ -175,6 +179,10 @@ impl Tunables {
             OutputClass::Replica => *self.replica_output_limit.lock(),
             OutputClass::PubSub => *self.pubsub_output_limit.lock(),
         }
+    }
+
+    pub fn busy_reply_threshold_ms(&self) -> i64 {
+        self.busy_reply_threshold.load(Ordering::Relaxed)
     }
 
     pub fn requires_auth(&self) -> bool {

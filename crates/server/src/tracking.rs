@@ -282,7 +282,8 @@ pub fn enforce_limit(server: &Server) {
     let start = rand::random_range(0..shoal_engine::SHARD_COUNT);
     for step in 0..shoal_engine::SHARD_COUNT {
         let index = ((start + step) % shoal_engine::SHARD_COUNT) as shoal_engine::ShardIndex;
-        let Some(mut shard) = server.engine.keyspace.try_lock_one(index) else { continue };
+        let Some(mut locks) = server.engine.keyspace.try_lock_one(index) else { continue };
+        let shard = locks.shard(index);
         while server.tracking.keys.load(Ordering::Relaxed) > max {
             let Some(key) = shard.tracked.keys().next().cloned() else { break };
             let ids = shard.tracked.remove(&key).unwrap_or_default();

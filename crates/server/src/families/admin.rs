@@ -298,6 +298,22 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
             ctx.out.ok();
         }
+        "exclusive" if argv.len() == 4 => {
+            // Holds the whole keyspace as a script or a load will (Shoal's,
+            // for tests of the exclusive mode): other clients wait, then
+            // get -BUSY past busy-reply-threshold, or -LOADING at once.
+            let kind = match argv[2].to_ascii_lowercase().as_slice() {
+                b"script" => shoal_engine::ExclusiveKind::Script,
+                b"loading" => shoal_engine::ExclusiveKind::Loading,
+                _ => return Err(CmdError::Syntax),
+            };
+            let seconds = parse::float(argv[3])?;
+            let keyspace = &ctx.server.engine.keyspace;
+            keyspace.set_exclusive(kind, shoal_engine::now_ms());
+            std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
+            keyspace.clear_exclusive();
+            ctx.out.ok();
+        }
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -372,6 +388,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Show low-level information about the key.",
+                "EXCLUSIVE <SCRIPT|LOADING> <seconds>",
+                "    Hold the whole keyspace as a script or a load would (Shoal's).",
                 "PANIC",
                 "    Crash the server with a bug report in the log.",
                 "PAUSE-CRON <0|1>",

@@ -40,7 +40,7 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], field_bits: Option<u32>) -> Result<u64,
 /// or zero-padding it. True if it was created or grew.
 fn prepare_bits(tx: &mut Tx<'_>, key: &[u8], last_bit: u64) -> Result<bool, CmdError> {
     let needed = usize::try_from(last_bit / 8 + 1).map_err(|_| CmdError::BIT_OFFSET_NOT_INTEGER)?;
-    match tx.lookup(key, Lookup::WRITE) {
+    match tx.lookup_mut(key, Lookup::WRITE) {
         None => {
             let mut bytes = ByteBuf::new();
             bytes.reserve_exact(needed);
@@ -68,7 +68,7 @@ fn prepare_bits(tx: &mut Tx<'_>, key: &[u8], last_bit: u64) -> Result<bool, CmdE
 
 /// The raw buffer of a key `prepare_bits` just prepared.
 fn prepared_bits<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ByteBuf {
-    tx.lookup(key, Lookup::QUIET).expect("key prepared under the same lock").value_mut().make_raw()
+    tx.lookup_mut(key, Lookup::QUIET).expect("key prepared under the same lock").value_mut().make_raw()
 }
 
 fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {

@@ -157,7 +157,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     if ctx.client.is_replica || ctx.client.info.has_flag(flags::MASTER) {
         return Err(CmdError::err("can only reset normal client connections"));
     }
-    crate::families::transactions::discard_state(ctx.server, ctx.client);
+    crate::families::transactions::discard_state(ctx.client);
     crate::pubsub::unsubscribe_all(ctx.server, ctx.client);
     crate::tracking::disable(ctx.server, &ctx.client.info);
     if ctx.client.info.has_flag(flags::MONITOR) {

@@ -44,7 +44,7 @@ fn hash_for_write<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<&'t mut Hash, Cm
         Some(_) => {}
         None => tx.insert_in(db, key, Value::Hash(Hash::new()), NO_EXPIRE),
     }
-    match tx.lookup(key, Lookup::QUIET).map(|e| e.value_mut()) {
+    match tx.lookup_mut(key, Lookup::QUIET).map(|e| e.value_mut()) {
         Some(Value::Hash(h)) => Ok(h),
         _ => unreachable!("hash present after creation"),
     }
@@ -52,7 +52,7 @@ fn hash_for_write<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<&'t mut Hash, Cm
 
 /// The hash at `key` for modification, if present.
 fn existing_hash<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t mut Hash>, CmdError> {
-    match tx.lookup(key, Lookup::WRITE) {
+    match tx.lookup_mut(key, Lookup::WRITE) {
         None => Ok(None),
         Some(entry) => match entry.value_mut() {
             Value::Hash(h) => Ok(Some(h)),

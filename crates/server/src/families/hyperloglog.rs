@@ -33,7 +33,7 @@ fn sparse_max_bytes(ctx: &Ctx<'_>) -> usize {
 
 /// The sketch under `key` as a modifiable buffer (the caller checked it).
 fn sketch_mut<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> &'t mut ByteBuf {
-    tx.lookup(key, Lookup::QUIET).expect("sketch checked under the same lock").value_mut().make_raw()
+    tx.lookup_mut(key, Lookup::QUIET).expect("sketch checked under the same lock").value_mut().make_raw()
 }
 
 /// Registers folded from several sketches: one byte each, the maximum.
@@ -76,7 +76,7 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let key = argv[1];
     let tx = ctx.tx();
-    let Some(entry) = tx.lookup(key, Lookup::READ) else {
+    let Some(entry) = tx.lookup_mut(key, Lookup::READ) else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -150,7 +150,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sub = argv[1];
     let key = argv[2];
     let tx = ctx.tx.as_mut().expect("locked");
-    let Some(entry) = tx.lookup(key, Lookup::WRITE) else {
+    let Some(entry) = tx.lookup_mut(key, Lookup::WRITE) else {
         return Err(CmdError::err("The specified key does not exist"));
     };
     let encoding = sketch_encoding(entry.value())?;

@@ -650,6 +650,7 @@ pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize], lazy: Option<&crate::lazy
     let mut removed = 0;
     let mut garbage = Vec::new();
     let mut ready = Vec::new();
+    tx.before_whole_db_change(dbs);
     for shard in tx.locks.iter_mut() {
         for &db in dbs {
             touch_watched_in_db(shard, db, None);
@@ -745,6 +746,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let tx = ctx.tx();
     if a != b {
         let mut ready = Vec::new();
+        tx.before_whole_db_change(&[a, b]);
         for shard in tx.locks.iter_mut() {
             blocked_keys_present(shard, a, &[a, b], &mut ready);
             blocked_keys_present(shard, b, &[a, b], &mut ready);

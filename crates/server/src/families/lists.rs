@@ -54,7 +54,7 @@ pub fn limits(ctx: &Ctx<'_>) -> ListLimits {
 /// The list at `key` for modification: None if absent, WRONGTYPE if the key
 /// holds something else.
 fn write_list<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t mut List>, CmdError> {
-    match tx.lookup(key, Lookup::WRITE) {
+    match tx.lookup_mut(key, Lookup::WRITE) {
         None => Ok(None),
         Some(entry) => match entry.value_mut() {
             Value::List(list) => Ok(Some(list)),

@@ -60,7 +60,7 @@ fn read_set<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t Set>, CmdEr
 
 /// The set at `key` for modification.
 fn write_set<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t mut Set>, CmdError> {
-    match tx.lookup(key, Lookup::WRITE) {
+    match tx.lookup_mut(key, Lookup::WRITE) {
         None => Ok(None),
         Some(entry) => as_set_mut(entry.value_mut()).map(Some),
     }

@@ -72,9 +72,21 @@ fn int_or(arg: &[u8], message: &str) -> Result<i64, CmdError> {
     shoal_resp::number::parse_i64(arg).ok_or_else(|| CmdError::err(message))
 }
 
-/// The stream stored at `key`: None if absent, an error for another type.
-fn stream_at<'t>(tx: &'t mut Tx<'_>, key: &[u8], how: Lookup) -> Result<Option<&'t mut Stream>, CmdError> {
+/// The stream stored at `key`, to read: None if absent, an error for
+/// another type.
+fn stream_at<'t>(tx: &'t mut Tx<'_>, key: &[u8], how: Lookup) -> Result<Option<&'t Stream>, CmdError> {
     match tx.lookup(key, how) {
+        None => Ok(None),
+        Some(entry) => match entry.value() {
+            Value::Stream(stream) => Ok(Some(stream)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// The stream stored at `key`, to change.
+fn stream_at_mut<'t>(tx: &'t mut Tx<'_>, key: &[u8], how: Lookup) -> Result<Option<&'t mut Stream>, CmdError> {
+    match tx.lookup_mut(key, how) {
         None => Ok(None),
         Some(entry) => match entry.value_mut() {
             Value::Stream(stream) => Ok(Some(stream)),
@@ -284,7 +296,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let tx = ctx.tx.as_mut().expect("xadd locks its key");
     let now = tx.now_ms;
-    if stream_at(tx, key, Lookup::WRITE)?.is_none() {
+    if stream_at_mut(tx, key, Lookup::WRITE)?.is_none() {
         if args.no_mkstream {
             ctx.out.null();
             return Ok(());
@@ -292,7 +304,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         let db = tx.db;
         tx.insert_in(db, key, Value::Stream(Box::default()), NO_EXPIRE);
     }
-    let stream = stream_at(tx, key, Lookup::WRITE)?.expect("present");
+    let stream = stream_at_mut(tx, key, Lookup::WRITE)?.expect("present");
     if stream.entries().last_id() == StreamId::MAX {
         return Err(CmdError::err("The stream has exhausted the last possible ID, unable to add more items"));
     }
@@ -331,7 +343,7 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let trim = args.trim.expect("XTRIM parsing requires a strategy");
     let key = argv[1];
     let tx = ctx.tx.as_mut().expect("xtrim locks its key");
-    let Some(stream) = stream_at(tx, key, Lookup::WRITE)? else {
+    let Some(stream) = stream_at_mut(tx, key, Lookup::WRITE)? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -401,7 +413,7 @@ fn xlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn xdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let tx = ctx.tx.as_mut().expect("xdel locks its key");
-    let Some(stream) = stream_at(tx, key, Lookup::WRITE)? else {
+    let Some(stream) = stream_at_mut(tx, key, Lookup::WRITE)? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -441,7 +453,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         i += 2;
     }
     let tx = ctx.tx.as_mut().expect("xsetid locks its key");
-    let stream = stream_at(tx, argv[1], Lookup::WRITE)?.ok_or(CmdError::NoSuchKey)?;
+    let stream = stream_at_mut(tx, argv[1], Lookup::WRITE)?.ok_or(CmdError::NoSuchKey)?;
     let entries = stream.entries_mut();
     if !entries.is_empty() {
         if entries.last_live_id().is_some_and(|top| id < top) {

@@ -346,7 +346,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
 fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let max = ctx.server.tunables.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
     let tx = ctx.tx();
-    let total = match tx.lookup(argv[1], Lookup::WRITE) {
+    let total = match tx.lookup_mut(argv[1], Lookup::WRITE) {
         None => {
             let db = tx.db;
             tx.insert_in(db, argv[1], Value::string(argv[2]), NO_EXPIRE);
@@ -424,7 +424,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let max = ctx.server.tunables.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
     let tx = ctx.tx();
     let db = tx.db;
-    let new_len = match tx.lookup(argv[1], Lookup::WRITE) {
+    let new_len = match tx.lookup_mut(argv[1], Lookup::WRITE) {
         None => {
             if value.is_empty() {
                 ctx.out.int(0);
@@ -481,7 +481,7 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let tx = ctx.tx();
-    let value = match tx.lookup(key, Lookup::WRITE) {
+    let value = match tx.lookup_mut(key, Lookup::WRITE) {
         None => {
             let db = tx.db;
             tx.insert_in(db, key, Value::Int(by), NO_EXPIRE);
@@ -516,7 +516,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     })?;
     let value = Value::string_verbatim(&result);
     if exists {
-        tx.lookup(key, Lookup::QUIET).expect("still there").replace_value(value);
+        tx.lookup_mut(key, Lookup::QUIET).expect("still there").replace_value(value);
     } else {
         let db = tx.db;
         tx.insert_in(db, key, value, NO_EXPIRE);

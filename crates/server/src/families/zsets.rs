@@ -50,7 +50,7 @@ pub(crate) fn read_zset<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t
 
 /// The sorted set at `key` for modification.
 pub(crate) fn write_zset<'t>(tx: &'t mut Tx<'_>, key: &[u8]) -> Result<Option<&'t mut ZSet>, CmdError> {
-    match tx.lookup(key, Lookup::WRITE) {
+    match tx.lookup_mut(key, Lookup::WRITE) {
         None => Ok(None),
         Some(entry) => match entry.value_mut() {
             Value::ZSet(z) => Ok(Some(z)),

@@ -9,7 +9,7 @@ use shoal_types::stream::{ConsumerId, Group, Stream, StreamId, ENTRIES_READ_UNKN
 use shoal_types::Value;
 
 use super::read::{setid_command, xclaim_command};
-use super::{int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, strict_id, wake_waiters};
+use super::{int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, stream_at_mut, strict_id, wake_waiters};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{self, parse, CmdError, CmdResult};
 use crate::families::write_help;
@@ -82,7 +82,7 @@ fn group_prelude(ctx: &mut Ctx<'_>, argv: &[&[u8]], sub: Sub, arity_ok: bool) ->
     let options = parse_group_options(argv, sub)?;
     let (key, name) = (argv[2], argv[3]);
     let tx = ctx.tx.as_mut().expect("xgroup locks its key");
-    let stream = stream_at(tx, key, Lookup::WRITE)?;
+    let stream = stream_at_mut(tx, key, Lookup::WRITE)?;
     let exists = stream.is_some();
     if !options.mkstream {
         let Some(stream) = stream else {
@@ -102,7 +102,7 @@ fn group_prelude(ctx: &mut Ctx<'_>, argv: &[&[u8]], sub: Sub, arity_ok: bool) ->
 /// The stream of a subcommand whose prelude checked that it exists.
 fn checked_stream<'t>(ctx: &'t mut Ctx<'_>, key: &[u8]) -> &'t mut Stream {
     let tx = ctx.tx.as_mut().expect("xgroup locks its key");
-    stream_at(tx, key, Lookup::WRITE).ok().flatten().expect("checked by the prelude")
+    stream_at_mut(tx, key, Lookup::WRITE).ok().flatten().expect("checked by the prelude")
 }
 
 fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -110,7 +110,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (key, name) = (argv[2], argv[3]);
     let tx = ctx.tx.as_mut().expect("xgroup locks its key");
     let id = if argv[4] == b"$" {
-        stream_at(tx, key, Lookup::WRITE)?.map_or(StreamId::MIN, |s| s.entries().last_id())
+        stream_at_mut(tx, key, Lookup::WRITE)?.map_or(StreamId::MIN, |s| s.entries().last_id())
     } else {
         strict_id(argv[4])?
     };
@@ -119,7 +119,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         let db = tx.db;
         tx.insert_in(db, key, Value::Stream(Box::default()), NO_EXPIRE);
     }
-    let stream = stream_at(tx, key, Lookup::WRITE)?.expect("present");
+    let stream = stream_at_mut(tx, key, Lookup::WRITE)?.expect("present");
     if !stream.create_group(name, id, options.entries_read) {
         return Err(CmdError::custom("BUSYGROUP Consumer Group name already exists"));
     }
@@ -204,7 +204,7 @@ fn xgroup_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 
 fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let tx = ctx.tx.as_mut().expect("xack locks its key");
-    let group = match stream_at(tx, argv[1], Lookup::READ)? {
+    let group = match stream_at_mut(tx, argv[1], Lookup::READ)? {
         Some(stream) => stream.group_mut(argv[2]),
         None => None,
     };
@@ -378,7 +378,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (key, name, claimer) = (argv[1], argv[2], argv[3]);
     let tx = ctx.tx.as_mut().expect("xclaim locks its key");
     let now = tx.now_ms;
-    let stream = stream_at(tx, key, Lookup::READ)?;
+    let stream = stream_at_mut(tx, key, Lookup::READ)?;
     let Some(stream) = stream.filter(|s| s.group(name).is_some()) else {
         return Err(CmdError::no_key_or_group(key, name));
     };
@@ -492,7 +492,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let tx = ctx.tx.as_mut().expect("xautoclaim locks its key");
     let now = tx.now_ms;
-    let stream = stream_at(tx, key, Lookup::READ)?;
+    let stream = stream_at_mut(tx, key, Lookup::READ)?;
     let Some(stream) = stream.filter(|s| s.group(name).is_some()) else {
         return Err(CmdError::no_key_or_group(key, name));
     };

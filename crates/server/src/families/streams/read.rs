@@ -15,7 +15,7 @@ use shoal_resp::reply::Aggregate;
 use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Group, Stream, StreamId};
 
-use super::{owned, reply_entry, reply_id, reply_range, stream_at, strict_id};
+use super::{owned, reply_entry, reply_id, reply_range, stream_at, stream_at_mut, strict_id};
 use crate::dispatch::{Ctx, Registrar};
 use crate::error::{self, parse, CmdError, CmdResult};
 
@@ -335,7 +335,8 @@ fn read_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], xreadgroup: bool) -> CmdResul
             continue;
         }
         let key = argv[args.keys_at + i];
-        let Ok(Some(stream)) = stream_at(tx, key, Lookup::READ) else { continue };
+        // XREADGROUP changes the group's state: a lookup to change.
+        let Ok(Some(stream)) = stream_at_mut(tx, key, Lookup::READ) else { continue };
         if !has_data(stream, args.group.map(|g| g.0), start, serving_blocked) {
             continue;
         }
