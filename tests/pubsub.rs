@@ -281,6 +281,44 @@ fn monitor_shows_each_command_once_with_secrets_redacted() {
 }
 
 #[test]
+fn keyspace_events_of_a_clients_own_write_precede_its_reply_like_redis() {
+    compare_session(
+        "x HELLO 3
+         1 CONFIG SET notify-keyspace-events KEA
+         1 SUBSCRIBE __keyevent@0__:set
+         1 PSUBSCRIBE __keyspace@0__:*
+         3 SET k v
+         5 MSET k v2 other x
+         1 GET k",
+    );
+}
+
+#[test]
+fn client_caching_yes_covers_a_whole_transaction_like_redis() {
+    // OPTIN: CLIENT CACHING yes before MULTI tracks every read of the
+    // transaction (Redis clears the flag once EXEC is done), so writing
+    // either key invalidates it. The counts keep both servers' streams
+    // aligned even if one misses an invalidation, so a difference shows
+    // as a mismatch, not a wait.
+    compare_session(
+        "x HELLO 3
+         1 CLIENT TRACKING on OPTIN
+         1 CLIENT CACHING yes
+         1 MULTI
+         1 GET a
+         1 GET b
+         1 EXEC
+         2 SET a 1
+         1 SET b 1
+         1 PING
+         1 PING
+         1 GET a
+         1 SET a 2
+         1 PING",
+    );
+}
+
+#[test]
 fn tracking_invalidations_reach_clients_on_other_workers_after_the_writers_reply() {
     let server = ServerProcess::shoal(&["--threads", "2", "--worker-packing", "no"]);
     // Round robin: the redirect target and the RESP3 tracker sit on

@@ -474,12 +474,15 @@ impl<'a> ShardLocks<'a> {
 }
 
 impl Drop for ShardLocks<'_> {
-    /// Releases every shard, then wakes the first connection waiting for
-    /// each (the event is one atomic load when nobody waits).
+    /// Releases every shard, then wakes every connection waiting for it
+    /// (the event is one atomic load when nobody waits). Waking them all,
+    /// not one: a woken waiter may not take the shard (the gate, or
+    /// another of its shards, stops it), and a wake-up it swallowed must
+    /// not leave the others, among them the gate's holder, asleep.
     fn drop(&mut self) {
         for (i, guard) in self.held.drain(..) {
             drop(guard);
-            self.keyspace.shards[i as usize].1.notify(1);
+            self.keyspace.shards[i as usize].1.notify(usize::MAX);
         }
     }
 }

@@ -20,19 +20,8 @@ use shoal_resp::{Protocol, ReplyBuf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::client::{flags, Client, ClientInfo};
-use crate::dispatch::Ctx;
+use crate::exec::{BlockRequest, Ctx};
 use crate::server::Server;
-
-/// What a handler asks for when it wants to block.
-pub struct BlockRequest {
-    /// The keys to wait on (in the order Redis checks them).
-    pub keys: Vec<Vec<u8>>,
-    /// None: wait forever.
-    pub timeout: Option<Duration>,
-    /// Arguments to run when served, if they differ from the original ones
-    /// (XREAD resolves `$` to the last id at the time it blocks).
-    pub retry_argv: Option<Vec<Vec<u8>>>,
-}
 
 /// A message to a blocked connection.
 pub enum Wakeup {
@@ -158,7 +147,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
         return true;
     }
     tx.db = waiter.db;
-    let handler = server.handlers.get(blocked.command).expect("blocked commands have handlers");
+    let handler = crate::exec::handlers().get(blocked.command).expect("blocked commands have handlers");
     let mut client = Client::new(blocked.info.clone(), true);
     client.db = waiter.db;
     let mut out = ReplyBuf::new(blocked.protocol);
@@ -169,7 +158,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     ctx.serving_blocked = true;
     ctx.error_ends_wait = false;
     ctx.serving_key = Some(key.to_vec());
-    let result = crate::dispatch::execute(ctx, crate::dispatch::Caller::Waiter, handler, &argv, 0);
+    let result = crate::exec::execute(ctx, crate::exec::Caller::Waiter, handler, &argv, 0);
     ctx.serving_key = None;
     let still_blocked = ctx.block.take().is_some();
     let final_error = std::mem::take(&mut ctx.error_ends_wait);
@@ -180,7 +169,7 @@ fn serve_waiter(ctx: &mut Ctx<'_>, key: &[u8], waiter: &Arc<Waiter>) -> bool {
     let tx = ctx.tx.as_mut().expect("handlers give the unit back");
     if let (Err(e), true, false) = (&result, final_error, still_blocked) {
         // The wait ends with this error as the command's reply.
-        crate::dispatch::error_reply(server, &mut out, e.message());
+        crate::exec::error_reply(server, &mut out, e.message());
         server.counters(blocked.command).failed.fetch_add(1, Ordering::Relaxed);
     } else if still_blocked || result.is_err() {
         // Nothing for this client after all (an empty or retyped key): it
@@ -246,7 +235,7 @@ pub const UNBLOCK_ERROR: u8 = 2;
 /// reply, as in Redis.
 pub fn write_unblocked_reply(server: &Server, out: &mut ReplyBuf, blocked: &Blocked, mode: u8) {
     if mode == UNBLOCK_ERROR {
-        crate::dispatch::error_reply(server, out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        crate::exec::error_reply(server, out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
         if let Some(cmd) = blocked.argv.first().and_then(|name| table().lookup(name)) {
             server.counters(cmd.id).failed.fetch_add(1, Ordering::Relaxed);
         }

@@ -54,9 +54,9 @@ pub struct ClientInfo {
     pub pattern_subscriptions: AtomicUsize,
     pub shard_subscriptions: AtomicUsize,
     /// Bytes other threads send to this connection (pushes).
-    pub outbox: crate::outbox::Outbox,
+    pub outbox: crate::state::outbox::Outbox,
     /// CLIENT TRACKING state.
-    pub tracking: crate::tracking::ClientTracking,
+    pub tracking: crate::state::tracking::ClientTracking,
     /// Set by CLIENT KILL and shutdown; the connection closes when it sees it.
     pub killed: AtomicBool,
     pub kill_signal: Notify,
@@ -166,8 +166,8 @@ pub struct Client {
     /// This connection is a replica streaming from us.
     pub is_replica: bool,
     /// Set by SYNC: the stream this connection forwards once replies are out.
-    pub replica_stream: Option<crate::families::replication::ReplicaStream>,
-    pub subscriptions: crate::pubsub::Subscriptions,
+    pub replica_stream: Option<crate::state::replicas::ReplicaStream>,
+    pub subscriptions: crate::state::pubsub::Subscriptions,
     /// Reply-buffer position up to which the running command's output is
     /// pushes (see `dispatch::apply_reply_mode`).
     pub pushed_to: usize,
@@ -263,4 +263,80 @@ impl Registry {
     pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
         self.clients.lock().get(&id).cloned()
     }
+}
+
+impl ClientInfo {
+    /// The client-output-buffer-limit class, as Redis classifies clients:
+    /// replicas (but not MONITOR clients), then subscribers, then the rest.
+    pub fn output_class(&self) -> crate::state::outbox::OutputClass {
+        if self.has_flag(flags::REPLICA) && !self.has_flag(flags::MONITOR) {
+            crate::state::outbox::OutputClass::Replica
+        } else if self.has_flag(flags::PUBSUB) {
+            crate::state::outbox::OutputClass::PubSub
+        } else {
+            crate::state::outbox::OutputClass::Normal
+        }
+    }
+}
+
+/// One CLIENT LIST line (without the newline).
+pub fn client_line(info: &ClientInfo) -> String {
+    let now = shoal_engine::now_ms();
+    let flag_bits = info.flags.load(Ordering::Relaxed);
+    let letters: &[(u32, char)] = &[
+        (flags::REPLICA, 'S'),
+        (flags::MASTER, 'M'),
+        (flags::PUBSUB, 'P'),
+        (flags::MULTI, 'x'),
+        (flags::BLOCKED, 'b'),
+        (flags::DIRTY_CAS, 'd'),
+        (flags::CLOSE_AFTER_REPLY, 'c'),
+        (flags::UNIX_SOCKET, 'U'),
+        (flags::READONLY, 'r'),
+        (flags::NO_EVICT, 'e'),
+        (flags::MONITOR, 'O'),
+        (flags::TRACKING, 't'),
+    ];
+    let mut flag_text: String = letters.iter().filter(|(f, _)| flag_bits & f != 0).map(|(_, c)| *c).collect();
+    if info.tracking.has(crate::state::tracking::mode::BROKEN_REDIRECT) {
+        flag_text.push('R');
+    }
+    if info.tracking.has(crate::state::tracking::mode::BCAST) {
+        flag_text.push('B');
+    }
+    if flag_text.is_empty() {
+        flag_text.push('N');
+    }
+    let command = info.command().map(|id| shoal_commands::table().get(id).name).unwrap_or("NULL");
+    let qbuf = info.query_buffer_bytes.load(Ordering::Relaxed);
+    // Pending output as Redis splits it: a 16 KB buffer, then a list.
+    let pending = info.pending_output();
+    let output = pending.min(crate::state::outbox::UNCOUNTED_OUTPUT_BYTES);
+    let list_bytes = pending - output;
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
+        info.id,
+        info.addr,
+        info.local_addr,
+        info.fd,
+        info.name_string(),
+        (now - info.created_ms).max(0) / 1000,
+        (now - info.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000,
+        flag_text,
+        info.db.load(Ordering::Relaxed),
+        info.subscriptions.load(Ordering::Relaxed),
+        info.pattern_subscriptions.load(Ordering::Relaxed),
+        info.shard_subscriptions.load(Ordering::Relaxed),
+        info.multi_count.load(Ordering::Relaxed),
+        qbuf,
+        info.query_buffer_free.load(Ordering::Relaxed),
+        output,
+        list_bytes.div_ceil(16 * 1024),
+        list_bytes,
+        qbuf + pending + 16384,
+        command,
+        info.user.lock(),
+        if info.tracking.has(crate::state::tracking::mode::ON) { info.tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 },
+        info.resp.load(Ordering::Relaxed),
+    )
 }

@@ -23,6 +23,7 @@ use crate::log::Level;
 use crate::placement::NO_MOVE;
 use crate::prefetch::Batch;
 use crate::server::Server;
+pub use crate::state::session::Session;
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -35,15 +36,6 @@ const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
 const OUTPUT_LIMIT_CHECK_BYTES: usize = crate::outbox::UNCOUNTED_OUTPUT_BYTES;
 /// An idle input buffer larger than this is shrunk.
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
-
-/// What a connection owns besides its socket. It moves with the socket
-/// when the connection changes workers (placement.rs).
-pub struct Session {
-    pub client: Client,
-    out: ReplyBuf,
-    input: Vec<u8>,
-    parser: RequestParser,
-}
 
 impl Session {
     pub fn new(server: &Server, info: Arc<ClientInfo>) -> Box<Session> {
@@ -68,7 +60,7 @@ impl Session {
             server.monitors.remove(self.client.id());
         }
         crate::tracking::disable(server, &self.client.info);
-        crate::families::replication::detach(server, &mut self.client);
+        crate::replication::detach(server, &mut self.client);
         server.clients.remove(self.client.info.id);
     }
 }
@@ -281,7 +273,7 @@ where
             }
             Ok(Parsed::Incomplete) => break,
             Err(e) => {
-                crate::dispatch::error_reply(server, out, format!("ERR {}", e.message));
+                crate::exec::error_reply(server, out, format!("ERR {}", e.message));
                 server.log.log(Level::Verbose, &format!("Protocol error ({}) from client id={}", e.message, client.id()));
                 client.close_after_reply = true;
                 break;
@@ -385,7 +377,7 @@ where
                 // Served by the command that made the key ready: logged now,
                 // as Redis logs a blocked command once it is served.
                 let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
-                crate::families::slowlog::record(server, client, &argv, 0);
+                crate::slowlog::record(server, client, &argv, 0);
                 out.raw(&bytes);
                 return Ok(());
             }

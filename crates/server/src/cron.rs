@@ -61,7 +61,7 @@ pub fn run(server: Arc<Server>) {
             server.engine.propagation.publish_raw(&[b"PING"]);
             last_ping = Instant::now();
         }
-        server.placement.balance(&server);
+        server.placement.balance(&server.config, &server.clients);
         std::thread::sleep(period.saturating_sub(started.elapsed()));
     }
 }

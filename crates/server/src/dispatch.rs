@@ -9,107 +9,14 @@
 
 use std::sync::atomic::Ordering;
 
-use shoal_commands::{find_keys, table, Command, CommandFlags, CommandId, KeyRef};
-use shoal_engine::{shard_of, Busy, ExclusiveKind, Gate, Hints, ShardList, Stat, Tx};
+use shoal_commands::{table, Command, CommandFlags};
+use shoal_engine::{Busy, ExclusiveKind, Gate, Hints, Stat, Tx};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode, NO_COMMAND};
-use crate::error::{CmdError, CmdResult};
+use crate::error::CmdError;
+use crate::exec::{error_reply, execute, handlers, plan, Caller, Ctx, LockPlan};
 use crate::server::{PauseKind, Server};
-
-/// A command implementation.
-pub type HandlerFn = for<'a, 'b> fn(&'b mut Ctx<'a>, &[&[u8]]) -> CmdResult;
-
-/// Which shards a command must hold while it runs.
-#[derive(Clone, Copy)]
-pub enum Locking {
-    /// No keyspace access.
-    None,
-    /// The shards of the keys its key specs name.
-    Keys,
-    /// Every shard (keyspace-wide commands).
-    All,
-    /// Decided from the arguments.
-    Custom(fn(&Command, &[&[u8]]) -> LockPlan),
-}
-
-/// The shards to lock for one command.
-pub enum LockPlan {
-    Shards(ShardList),
-    All,
-    Nothing,
-}
-
-#[derive(Clone, Copy)]
-pub struct Handler {
-    pub run: HandlerFn,
-    pub locking: Locking,
-}
-
-/// Handlers indexed by command id.
-pub struct Handlers {
-    by_id: Vec<Option<Handler>>,
-}
-
-/// Collects handlers from the family modules.
-pub struct Registrar {
-    by_id: Vec<Option<Handler>>,
-    /// Names registered that have no table entry (must stay empty).
-    pub unknown: Vec<String>,
-}
-
-impl Registrar {
-    fn add(&mut self, name: &str, run: HandlerFn, locking: Locking) {
-        match table().lookup_full_name(name.as_bytes()) {
-            Some(cmd) => self.by_id[cmd.id.0 as usize] = Some(Handler { run, locking }),
-            None => self.unknown.push(name.to_string()),
-        }
-    }
-
-    /// A command whose keys come from its key specs.
-    pub fn keys(&mut self, name: &str, run: HandlerFn) {
-        self.add(name, run, Locking::Keys);
-    }
-
-    /// A command that touches the whole keyspace.
-    pub fn all(&mut self, name: &str, run: HandlerFn) {
-        self.add(name, run, Locking::All);
-    }
-
-    /// A command that does not touch the keyspace.
-    pub fn plain(&mut self, name: &str, run: HandlerFn) {
-        self.add(name, run, Locking::None);
-    }
-
-    pub fn custom(&mut self, name: &str, run: HandlerFn, plan: fn(&Command, &[&[u8]]) -> LockPlan) {
-        self.add(name, run, Locking::Custom(plan));
-    }
-}
-
-impl Handlers {
-    pub fn build() -> Handlers {
-        let registrar = Handlers::registrar();
-        assert!(registrar.unknown.is_empty(), "handlers without table entries: {:?}", registrar.unknown);
-        Handlers { by_id: registrar.by_id }
-    }
-
-    /// All registrations, including mistakes (for the table test).
-    pub fn registrar() -> Registrar {
-        let mut registrar = Registrar { by_id: vec![None; table().all().len()], unknown: Vec::new() };
-        crate::families::register_all(&mut registrar);
-        registrar
-    }
-
-    pub fn get(&self, id: CommandId) -> Option<Handler> {
-        self.by_id[id.0 as usize]
-    }
-}
-
-impl Registrar {
-    pub fn has(&self, id: CommandId) -> bool {
-        self.by_id[id.0 as usize].is_some()
-    }
-}
 
 /// What the connection must do after a command.
 pub enum Outcome {
@@ -121,92 +28,6 @@ pub enum Outcome {
     /// The command's shards are held by another unit: nothing ran. Wait
     /// for `Busy` to clear (`Keyspace::listen`) and run it again.
     Busy(Busy),
-}
-
-/// The context a handler runs in.
-pub struct Ctx<'a> {
-    pub server: &'a Server,
-    pub client: &'a mut Client,
-    pub out: &'a mut ReplyBuf,
-    pub tx: Option<Tx<'a>>,
-    pub cmd: &'static Command,
-    /// Propagate these commands instead of the arguments received.
-    propagate_as: Option<Vec<Vec<Vec<u8>>>>,
-    /// Set by handlers that changed data but must not propagate themselves.
-    no_propagate: bool,
-    pub in_exec: bool,
-    /// Set by SYNC/PSYNC: the connection turns into a replica stream.
-    pub become_replica: Option<crate::families::replication::ReplicaStream>,
-    /// Set by a handler that found nothing and wants to block.
-    pub block: Option<crate::blocking::BlockRequest>,
-    /// Running a blocked client's command on its behalf.
-    pub serving_blocked: bool,
-    /// Set by a handler served on a blocked client's behalf whose error
-    /// ends the wait (XREADGROUP whose group or key vanished) instead of
-    /// leaving the client blocked.
-    pub error_ends_wait: bool,
-    /// While serving: the ready key the client is being served for (Redis
-    /// serves a client blocked on several keys from the key that became
-    /// ready, not from the first of its keys).
-    pub serving_key: Option<Vec<u8>>,
-}
-
-impl<'a> Ctx<'a> {
-    /// The execution unit's keyspace view.
-    pub fn tx(&mut self) -> &mut Tx<'a> {
-        self.tx.as_mut().expect("handler registered without locking touched the keyspace")
-    }
-
-    /// Propagate `commands` instead of this command's arguments.
-    pub fn propagate_as(&mut self, commands: Vec<Vec<Vec<u8>>>) {
-        self.propagate_as = Some(commands);
-    }
-
-    /// True when something consumes the write stream: handlers that build
-    /// rewritten commands for `propagate_as` can skip the work otherwise.
-    pub fn propagating(&self) -> bool {
-        self.server.engine.propagation.is_active()
-    }
-
-    /// Everything written so far is a push, kept even under CLIENT REPLY OFF.
-    pub fn pushed(&mut self) {
-        self.client.pushed_to = self.out.len();
-    }
-
-    /// Propagates this command to replicas only, never to the append-only
-    /// file (PUBLISH): inside a transaction as part of it.
-    pub fn propagate_to_replicas(&mut self, argv: &[&[u8]]) {
-        if !self.propagating() {
-            return;
-        }
-        let effect = shoal_engine::Effect::replicas_only(self.client.db, argv);
-        match self.tx.as_mut() {
-            Some(tx) => tx.propagate_effect(effect),
-            None => self.server.engine.propagation.publish(&[effect], true),
-        }
-    }
-
-    pub fn suppress_propagation(&mut self) {
-        self.no_propagate = true;
-    }
-
-    pub fn db(&self) -> usize {
-        self.client.db
-    }
-
-    /// True when the command may block (not inside EXEC or a script:
-    /// there, blocking commands behave as if their timeout expired).
-    pub fn can_block(&self) -> bool {
-        !self.in_exec
-    }
-
-    /// Blocks the client on `keys` (the handler writes no reply).
-    pub fn block_on(&mut self, keys: Vec<Vec<u8>>, timeout: Option<std::time::Duration>, retry_argv: Option<Vec<Vec<u8>>>) {
-        debug_assert!(self.can_block());
-        self.block = Some(crate::blocking::BlockRequest { keys, timeout, retry_argv });
-    }
-
-
 }
 
 /// Runs one request from a client.
@@ -221,6 +42,7 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
     client.pushed_to = reply_start;
     let outcome = dispatch_checked(server, client, out, argv);
     if matches!(outcome, Outcome::Continue) {
+        pushes_before_reply(client, out, reply_start);
         apply_reply_mode(client, out, reply_start);
     }
     if !client.after_reply.is_empty() {
@@ -228,6 +50,21 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
         client.after_reply.clear();
     }
     outcome
+}
+
+/// Pushes queued while the command ran (the keyspace events of its own
+/// writes, messages other threads sent meanwhile) go ahead of its reply,
+/// as in Redis, where a command's notifications reach a subscribed client
+/// before the command's reply.
+fn pushes_before_reply(client: &mut Client, out: &mut ReplyBuf, reply_start: usize) {
+    if client.info.outbox.queued() == 0 {
+        return;
+    }
+    let mut pushes = Vec::new();
+    client.info.outbox.drain_into(&mut pushes);
+    let len = pushes.len();
+    out.buf.splice(reply_start..reply_start, pushes);
+    client.pushed_to += len;
 }
 
 fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
@@ -317,14 +154,14 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
 fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
-    let Some(handler) = server.handlers.get(cmd.id) else {
+    let Some(handler) = handlers().get(cmd.id) else {
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;
     };
     // Keys located to plan the locks are not located again to run.
     let hints = Hints::new();
     let plan = match cmd.name {
-        "exec" => crate::families::transactions::exec_plan(server, client),
+        "exec" => crate::families::transactions::exec_plan(client),
         _ => plan(cmd, handler.locking, argv, Some(&hints)),
     };
     let mut tx = match begin(server, client, plan) {
@@ -338,21 +175,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
         tx.client_id = client.id();
     }
-    let mut ctx = Ctx {
-        server,
-        client,
-        out,
-        tx,
-        cmd,
-        propagate_as: None,
-        no_propagate: false,
-        in_exec: false,
-        become_replica: None,
-        block: None,
-        serving_blocked: false,
-        error_ends_wait: false,
-        serving_key: None,
-    };
+    let mut ctx = Ctx::new(server, client, out, tx, cmd);
     let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);
     let become_replica = ctx.become_replica.take();
     let mut outcome = Outcome::Continue;
@@ -366,109 +189,9 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         tx.finish();
     }
     if let Some(stream) = become_replica {
-        crate::families::replication::attach(server, ctx.client, stream);
+        crate::replication::attach(server, ctx.client, stream);
     }
     outcome
-}
-
-/// Who runs a command; `execute` decides from it what is counted and shown.
-/// (Lua scripts, the master's stream and loading will be callers too.)
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Caller {
-    /// A client's own command, after the dispatcher's checks.
-    Client,
-    /// A command queued in MULTI, run by EXEC inside EXEC's unit.
-    Exec,
-    /// A blocked client's command, run on its behalf by the unit that made
-    /// its key ready: its call was counted when it blocked, its connection
-    /// logs it to SLOWLOG when the reply arrives, and whether an error ends
-    /// the wait is `blocking::serve_waiter`'s to decide.
-    Waiter,
-}
-
-/// The one way a command runs, whoever runs it: the handler, its
-/// propagation and client-tracking bookkeeping (`run_handler`), then what
-/// `caller` calls for: the error reply and error statistics,
-/// commandstats, SLOWLOG, MONITOR. The caller has opened the unit
-/// (`ctx.tx`, locked) and ends it. Returns the handler's result; for
-/// `Client` and `Exec` an error is already in the reply.
-pub(crate) fn execute(ctx: &mut Ctx<'_>, caller: Caller, handler: Handler, argv: &[&[u8]], started_ns: i64) -> CmdResult {
-    let result = run_handler(ctx, handler, argv);
-    if caller == Caller::Waiter {
-        return result;
-    }
-    let (server, cmd) = (ctx.server, ctx.cmd);
-    if let Err(e) = &result {
-        error_reply(server, ctx.out, e.bytes());
-    }
-    let elapsed = finish_counters(server, cmd, started_ns, result.is_err());
-    // A command that blocked is logged once it is served.
-    if ctx.block.is_none() && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
-        crate::families::slowlog::record(server, ctx.client, argv, elapsed);
-    }
-    crate::monitor::feed(server, ctx.client, cmd, argv);
-    result
-}
-
-/// Runs a handler in `ctx` and records its propagation.
-fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult {
-    let dirty_before = ctx.tx.as_ref().map_or(0, |t| t.dirty);
-    ctx.propagate_as = None;
-    ctx.no_propagate = false;
-    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (handler.run)(ctx, argv))) {
-        Ok(result) => result,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            let wrote = ctx.tx.as_ref().is_some_and(|t| t.dirty > dirty_before);
-            if wrote || ctx.in_exec || ctx.cmd.is(CommandFlags::WRITE) || ctx.cmd.is(CommandFlags::MAY_REPLICATE) {
-                // The data may be half changed and nothing of it reached the
-                // replicas: stop rather than serve a split dataset.
-                crash_report(ctx, argv, &what);
-            }
-            // A read that changed nothing: the client gets an error.
-            ctx.server.log.warning(&format!("internal error running '{}': {what}", ctx.cmd.name));
-            Err(CmdError::err(format!("internal error running '{}'", ctx.cmd.name)))
-        }
-    };
-    if let Some(tx) = ctx.tx.as_mut() {
-        crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
-        if result.is_ok() {
-            crate::tracking::remember(ctx.server, tx, ctx.client, ctx.cmd, argv);
-        }
-    }
-    crate::tracking::after_command(ctx.client, ctx.cmd);
-    if result.is_ok() {
-        let cmd = ctx.cmd;
-        if let Some(tx) = ctx.tx.as_mut() {
-            let changed = tx.dirty > dirty_before;
-            if let Some(commands) = ctx.propagate_as.take() {
-                for argv in commands {
-                    tx.propagate(argv);
-                }
-            } else if changed && !ctx.no_propagate && cmd.is(CommandFlags::WRITE) && tx.engine.propagation.is_active() {
-                tx.propagate(argv.iter().map(|a| a.to_vec()).collect());
-            }
-        }
-    }
-    result
-}
-
-/// Logs what Redis's bug report names (the command, its arguments, the
-/// client) and aborts the process.
-pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
-    let log = &ctx.server.log;
-    log.warning("=== SHOAL BUG REPORT START: Cut & paste starting from here ===");
-    log.warning(&format!("Panic in command '{}': {what}", ctx.cmd.name));
-    log.warning(&format!("client: {}", crate::families::connection::client_line(ctx.server, &ctx.client.info)));
-    let shown: Vec<String> = argv.iter().take(16).map(|a| String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()).collect();
-    log.warning(&format!("argc: {}, argv: {shown:?}", argv.len()));
-    log.warning("The command may have changed data that no replica or file received: stopping.");
-    log.warning("=== SHOAL BUG REPORT END ===");
-    std::process::abort()
 }
 
 /// Opens the execution unit a command needs, if its shards are free right
@@ -476,25 +199,36 @@ pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
 /// busy `GATE_AFTER_TRIES` times in a row raises the fairness gate until
 /// it gets them.
 fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<Option<Tx<'a>>, Busy> {
-    let ticket = client.gate.is_some();
     let db = client.db;
-    let begun = match plan {
+    let mut shards = match plan {
         LockPlan::Nothing => return Ok(None),
-        LockPlan::All => server.engine.try_begin_all(db, ticket),
-        LockPlan::Shards(mut shards) => server.engine.try_begin(&mut shards, db, ticket),
+        LockPlan::All => None,
+        LockPlan::Shards(shards) => Some(shards),
     };
-    match begun {
-        Ok(tx) => {
-            client.lock_tries = 0;
-            client.gate = None;
-            Ok(Some(tx))
-        }
-        Err(busy) => {
-            client.lock_tries += 1;
-            if client.lock_tries >= shoal_engine::keyspace::GATE_AFTER_TRIES && client.gate.is_none() {
-                client.gate = Some(Gate::raise(&server.engine.keyspace.gate));
+    loop {
+        let ticket = client.gate.is_some();
+        let begun = match shards.as_mut() {
+            None => server.engine.try_begin_all(db, ticket),
+            Some(shards) => server.engine.try_begin(shards, db, ticket),
+        };
+        match begun {
+            Ok(tx) => {
+                client.lock_tries = 0;
+                client.gate = None;
+                return Ok(Some(tx));
             }
-            Err(busy)
+            Err(busy) => {
+                client.lock_tries += 1;
+                if client.lock_tries >= shoal_engine::keyspace::GATE_AFTER_TRIES && client.gate.is_none() {
+                    client.gate = Some(Gate::raise(&server.engine.keyspace.gate));
+                    // Stopped by the gate, it now holds a ticket itself:
+                    // waiting for the gate to fall would wait for itself.
+                    if busy == Busy::Gate {
+                        continue;
+                    }
+                }
+                return Err(busy);
+            }
         }
     }
 }
@@ -517,58 +251,6 @@ fn exclusive_refusal(server: &Server, cmd: &Command) -> Option<&'static str> {
         }
         _ => None,
     }
-}
-
-thread_local! {
-    /// Reused for key extraction so planning a command allocates nothing.
-    static KEY_SCRATCH: std::cell::RefCell<Vec<KeyRef>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The lock plan for one command. With `hints`, the keys located to plan
-/// are remembered for the command's run.
-pub(crate) fn plan<'k>(cmd: &Command, locking: Locking, argv: &[&'k [u8]], hints: Option<&Hints<'k>>) -> LockPlan {
-    match locking {
-        Locking::None => LockPlan::Nothing,
-        Locking::All => LockPlan::All,
-        Locking::Custom(f) => f(cmd, argv),
-        Locking::Keys => KEY_SCRATCH.with(|scratch| {
-            let mut keys = scratch.borrow_mut();
-            match find_keys(cmd, argv, &mut keys) {
-                Ok(()) => LockPlan::Shards(
-                    keys.iter()
-                        .map(|k| match hints {
-                            Some(hints) => hints.locate(argv[k.index]).shard,
-                            None => shard_of(argv[k.index]),
-                        })
-                        .collect(),
-                ),
-                // Arguments the specs cannot read: lock everything, the
-                // handler will report the problem.
-                Err(_) => LockPlan::All,
-            }
-        }),
-    }
-}
-
-/// Counts a finished command; returns how long it ran, in nanoseconds.
-fn finish_counters(server: &Server, cmd: &Command, started_ns: i64, failed: bool) -> u64 {
-    let counters = server.counters(cmd.id);
-    counters.calls.fetch_add(1, Ordering::Relaxed);
-    let elapsed = (shoal_engine::clock_hint::end_ns() - started_ns).max(0) as u64;
-    counters.nanos.fetch_add(elapsed, Ordering::Relaxed);
-    if failed {
-        counters.failed.fetch_add(1, Ordering::Relaxed);
-    }
-    elapsed
-}
-
-/// Writes an error reply and counts it.
-pub fn error_reply(server: &Server, out: &mut ReplyBuf, message: impl AsRef<[u8]>) {
-    let message = message.as_ref();
-    out.error_bytes(message);
-    server.engine.stats.incr(Stat::TotalErrorReplies);
-    let code = message.split(|&b| b == b' ').next().unwrap_or(b"ERR");
-    server.count_error(&String::from_utf8_lossy(code));
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand).
@@ -706,10 +388,11 @@ pub fn new_multi() -> Multi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::Handlers;
 
     #[test]
     fn every_table_entry_has_a_handler_and_every_handler_an_entry() {
-        let registrar = Handlers::registrar();
+        let registrar = Handlers::registrar(crate::families::register_all);
         assert!(registrar.unknown.is_empty(), "handlers without a table entry: {:?}", registrar.unknown);
         let missing: Vec<&str> = table()
             .all()

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod cron;
 pub mod dispatch;
 pub mod error;
+pub mod exec;
 pub mod families;
 pub mod lazyfree;
 pub mod log;
@@ -23,7 +24,10 @@ pub mod placement;
 pub mod prefetch;
 pub mod pubsub;
 pub mod replica_link;
+pub mod replication;
 pub mod server;
+pub mod slowlog;
+pub mod state;
 pub mod tracking;
 
 use std::path::PathBuf;
@@ -92,7 +96,11 @@ pub fn run(args: Vec<String>) -> i32 {
         n => n as usize,
     };
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    exec::install_handlers(families::register_all);
     let server = Server::new(config, threads, executable);
+    // Keyspace events reach subscribers through Pub/Sub.
+    let events = pubsub::KeyspaceEvents(Arc::downgrade(&server));
+    let _ = server.engine.event_sink.set(Arc::new(events));
     start(server)
 }
 

@@ -6,41 +6,12 @@
 //! `(redacted)`. Administrative commands are never shown, and a command is
 //! shown once it ran (EXEC's commands between MULTI and EXEC).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use parking_lot::RwLock;
 use shoal_commands::{Command, CommandFlags};
 
-use crate::client::{flags, Client, ClientInfo};
+use crate::client::{flags, Client};
 use crate::server::Server;
-
-/// The clients in monitor mode.
-#[derive(Default)]
-pub struct Monitors {
-    clients: RwLock<Vec<Arc<ClientInfo>>>,
-    /// `clients.len()`, read on every command without the lock.
-    count: AtomicUsize,
-}
-
-impl Monitors {
-    pub fn add(&self, info: Arc<ClientInfo>) {
-        let mut clients = self.clients.write();
-        clients.push(info);
-        self.count.store(clients.len(), Ordering::Release);
-    }
-
-    pub fn remove(&self, client_id: u64) {
-        let mut clients = self.clients.write();
-        clients.retain(|c| c.id != client_id);
-        self.count.store(clients.len(), Ordering::Release);
-    }
-
-    #[inline]
-    pub fn any(&self) -> bool {
-        self.count.load(Ordering::Acquire) > 0
-    }
-}
+pub use crate::state::monitors::Monitors;
 
 /// Shows a command that ran (for `client`, now in `db`) to every monitor.
 #[inline]
@@ -69,7 +40,7 @@ fn line(server: &Server, client: &Client, argv: &[&[u8]]) -> Vec<u8> {
         client.info.addr.clone()
     };
     let mut line = format!("+{}.{:06} [{} {}]", micros / 1_000_000, micros % 1_000_000, client.db, origin).into_bytes();
-    let secret = crate::families::slowlog::secrets(argv);
+    let secret = crate::slowlog::secrets(argv);
     for (i, arg) in argv.iter().enumerate() {
         line.push(b' ');
         quote(&mut line, if secret[i] { b"(redacted)" } else { arg });

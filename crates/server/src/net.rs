@@ -17,15 +17,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use crate::client::{flags, ClientInfo, NO_COMMAND};
 use crate::conn::{Ended, Session};
 use crate::server::Server;
-
-/// A connection on its way to a worker.
-pub enum Incoming {
-    Tcp(std::net::TcpStream, SocketAddr, SocketAddr),
-    Unix(std::os::unix::net::UnixStream, String),
-    /// A live connection moving from another worker.
-    MovingTcp(std::net::TcpStream, Box<Session>),
-    MovingUnix(std::os::unix::net::UnixStream, Box<Session>),
-}
+pub use crate::state::net::{Incoming, Relisten};
 
 /// Bound listeners, ready to accept.
 pub struct Listeners {
@@ -88,16 +80,6 @@ pub fn bind_unix(path: &str, permissions: u32) -> Result<std::os::unix::net::Uni
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(permissions));
     }
     Ok(listener)
-}
-
-/// A request to the acceptor: listen on `port` at `binds` instead (CONFIG
-/// SET port / bind). The old listeners close first, as in Redis; if the
-/// new ones cannot be opened the old ones are opened again and the error
-/// is returned.
-pub struct Relisten {
-    pub binds: Vec<String>,
-    pub port: u16,
-    pub done: std::sync::mpsc::SyncSender<Result<(), String>>,
 }
 
 /// The configured `bind` addresses and `port`.

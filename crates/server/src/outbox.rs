@@ -11,95 +11,12 @@
 //! soft seconds, is closed and its queued bytes are dropped at once, so a
 //! subscriber that never reads costs at most its limit.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
-
-use crate::client::{flags, ClientInfo};
+use crate::client::ClientInfo;
 use crate::config::OutputLimit;
 use crate::server::Server;
-
-/// Bytes waiting for one connection.
-#[derive(Default)]
-pub struct Outbox {
-    queue: Mutex<Vec<u8>>,
-    /// Length of `queue`, readable without the lock.
-    queued: AtomicUsize,
-    /// Wakes the connection when bytes arrive.
-    signal: Notify,
-    /// When the client's output first went over its soft limit (ms since
-    /// the epoch), 0 while under it.
-    soft_since_ms: AtomicI64,
-}
-
-/// The class of client-output-buffer-limit a client falls under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputClass {
-    Normal,
-    Replica,
-    PubSub,
-}
-
-impl Outbox {
-    /// Bytes queued and not yet taken by the connection.
-    #[inline]
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
-    }
-
-    /// Appends `bytes`; returns the queue's new length.
-    fn append(&self, bytes: &[u8]) -> usize {
-        let mut queue = self.queue.lock();
-        queue.extend_from_slice(bytes);
-        let len = queue.len();
-        self.queued.store(len, Ordering::Release);
-        drop(queue);
-        self.signal.notify_one();
-        len
-    }
-
-    /// Moves everything queued to the end of `out`.
-    pub fn drain_into(&self, out: &mut Vec<u8>) {
-        if self.queued() == 0 {
-            return;
-        }
-        let mut queue = self.queue.lock();
-        if out.is_empty() {
-            std::mem::swap(out, &mut *queue);
-        } else {
-            out.extend_from_slice(&queue);
-            queue.clear();
-        }
-        self.queued.store(0, Ordering::Release);
-    }
-
-    /// Drops everything queued (the client is being closed).
-    fn discard(&self) {
-        let mut queue = self.queue.lock();
-        *queue = Vec::new();
-        self.queued.store(0, Ordering::Release);
-    }
-
-    /// Resolves once bytes were appended since the last wake-up.
-    pub async fn arrived(&self) {
-        self.signal.notified().await
-    }
-}
-
-impl ClientInfo {
-    /// The client-output-buffer-limit class, as Redis classifies clients:
-    /// replicas (but not MONITOR clients), then subscribers, then the rest.
-    pub fn output_class(&self) -> OutputClass {
-        if self.has_flag(flags::REPLICA) && !self.has_flag(flags::MONITOR) {
-            OutputClass::Replica
-        } else if self.has_flag(flags::PUBSUB) {
-            OutputClass::PubSub
-        } else {
-            OutputClass::Normal
-        }
-    }
-}
+pub use crate::state::outbox::{Outbox, OutputClass};
 
 /// Sends `bytes` to a client through its outbox, closing the client if
 /// that takes its pending output over its limit.
@@ -127,10 +44,7 @@ pub fn check_idle_limits(server: &Server) {
     }
 }
 
-/// Output that fits a connection's first reply buffer is not counted
-/// against its limit, as Redis does not count its static 16 KB buffer
-/// (CLIENT LIST shows the rest as `omem`).
-pub const UNCOUNTED_OUTPUT_BYTES: usize = 16 * 1024;
+pub use crate::state::outbox::UNCOUNTED_OUTPUT_BYTES;
 
 /// Applies the client's output limit to `counted` bytes of output (a
 /// reply its own command built counts whole; queued pushes count beyond
@@ -143,7 +57,7 @@ pub fn check_limit(server: &Server, info: &ClientInfo, counted: usize) -> bool {
     if !info.is_killed() {
         server.log.warning(&format!(
             "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            crate::families::connection::client_line(server, info)
+            crate::client::client_line(info)
         ));
         server.clients.kill(info.id);
     }

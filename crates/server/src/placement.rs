@@ -39,8 +39,9 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::net::Incoming;
-use crate::server::Server;
+use crate::client::Registry;
+use crate::config::Config;
+use crate::state::net::Incoming;
 
 /// A worker awake this long without parking is considered stuck.
 pub const STUCK_MS: i64 = 50;
@@ -228,7 +229,7 @@ impl Placement {
     }
 
     /// One balance step, from the cron thread.
-    pub fn balance(&self, server: &Server) {
+    pub fn balance(&self, config: &Config, clients: &Registry) {
         let now = coarse_now_ms();
         let cpu_ns: Vec<u64> = self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
         let mut guard = self.sample.lock().unwrap_or_else(|e| e.into_inner());
@@ -258,15 +259,15 @@ impl Placement {
         previous.at_ms = now;
         previous.cpu_ns = cpu_ns;
         previous.machine = machine;
-        if !server.config.get_bool("worker-packing") {
+        if !config.get_bool("worker-packing") {
             return;
         }
         let all = self.workers.len();
         let active = self.active().clamp(1, all);
         let thresholds = Thresholds {
-            spread_at: server.config.get_int("worker-spread-pct") as u32,
-            spread_idle: server.config.get_int("worker-spread-idle-pct") as u32,
-            pack_below: server.config.get_int("worker-pack-pct") as u32,
+            spread_at: config.get_int("worker-spread-pct") as u32,
+            spread_idle: config.get_int("worker-spread-idle-pct") as u32,
+            pack_below: config.get_int("worker-pack-pct") as u32,
         };
         let may_pack = now - previous.last_change_ms >= PACK_COOLDOWN_MS;
         let wanted = decide(active, all, &pct[..active], idle, thresholds, may_pack);
@@ -274,20 +275,20 @@ impl Placement {
             self.active.store(wanted, Ordering::Relaxed);
             previous.last_change_ms = now;
             if wanted > active {
-                self.spread(server, wanted);
+                self.spread(clients, wanted);
             } else {
-                self.pack(server, wanted);
+                self.pack(clients, wanted);
             }
         }
     }
 
     /// `active` workers now: each takes an equal share of the recently
     /// busy connections; the excess of each worker moves to the newest.
-    fn spread(&self, server: &Server, active: usize) {
+    fn spread(&self, clients: &Registry, active: usize) {
         let newest = active - 1;
         let recent = coarse_now_ms() - 1000;
         let mut seen = vec![0usize; self.workers.len()];
-        for info in server.clients.all() {
+        for info in clients.all() {
             let thread = info.thread.load(Ordering::Relaxed);
             if thread >= newest || info.last_interaction_ms.load(Ordering::Relaxed) < recent {
                 continue;
@@ -301,9 +302,9 @@ impl Placement {
     }
 
     /// Only workers 0..active stay: the others' connections move to them.
-    fn pack(&self, server: &Server, active: usize) {
+    fn pack(&self, clients: &Registry, active: usize) {
         let mut target = 0;
-        for info in server.clients.all() {
+        for info in clients.all() {
             if info.thread.load(Ordering::Relaxed) >= active {
                 info.move_to.store(target % active, Ordering::Relaxed);
                 target += 1;

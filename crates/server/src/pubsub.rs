@@ -9,11 +9,8 @@
 //! message for the publishing client itself goes straight into its reply
 //! buffer, ahead of the reply to the command that produced it, as in Redis.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
-use parking_lot::RwLock;
 use shoal_engine::events::class;
 use shoal_engine::{EventSink, KeyEvent};
 use shoal_resp::ReplyBuf;
@@ -21,114 +18,8 @@ use shoal_types::glob::glob_match;
 
 use crate::client::{flags, Client, ClientInfo};
 use crate::server::Server;
-
-/// The three kinds of subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Channel,
-    Pattern,
-    Shard,
-}
-
-impl Kind {
-    fn subscribed_word(self) -> &'static [u8] {
-        match self {
-            Kind::Channel => b"subscribe",
-            Kind::Pattern => b"psubscribe",
-            Kind::Shard => b"ssubscribe",
-        }
-    }
-
-    fn unsubscribed_word(self) -> &'static [u8] {
-        match self {
-            Kind::Channel => b"unsubscribe",
-            Kind::Pattern => b"punsubscribe",
-            Kind::Shard => b"sunsubscribe",
-        }
-    }
-}
-
-/// One connection's subscriptions, in the order they were made.
-#[derive(Default)]
-pub struct Subscriptions {
-    channels: Vec<Box<[u8]>>,
-    patterns: Vec<Box<[u8]>>,
-    shard_channels: Vec<Box<[u8]>>,
-}
-
-impl Subscriptions {
-    fn list(&mut self, kind: Kind) -> &mut Vec<Box<[u8]>> {
-        match kind {
-            Kind::Channel => &mut self.channels,
-            Kind::Pattern => &mut self.patterns,
-            Kind::Shard => &mut self.shard_channels,
-        }
-    }
-
-    /// The count a (un)subscribe confirmation reports: channels plus
-    /// patterns, or shard channels alone.
-    fn count_for(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
-            Kind::Shard => self.shard_channels.len(),
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.channels.len() + self.patterns.len() + self.shard_channels.len()
-    }
-}
-
-type Listeners = HashMap<Box<[u8]>, Vec<Arc<ClientInfo>>>;
-
-/// The server's index: channel, pattern or shard channel to its listeners,
-/// each in subscription order.
-#[derive(Default)]
-pub struct PubSub {
-    channels: RwLock<Listeners>,
-    patterns: RwLock<Listeners>,
-    shard_channels: RwLock<Listeners>,
-}
-
-impl PubSub {
-    fn index(&self, kind: Kind) -> &RwLock<Listeners> {
-        match kind {
-            Kind::Channel => &self.channels,
-            Kind::Pattern => &self.patterns,
-            Kind::Shard => &self.shard_channels,
-        }
-    }
-
-    /// Channels (or shard channels) with listeners, optionally matching a pattern.
-    pub fn active(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        let index = self.index(kind).read();
-        index.keys().filter(|name| pattern.is_none_or(|p| glob_match(p, name, false))).map(|n| n.to_vec()).collect()
-    }
-
-    /// Listeners of one channel (or shard channel).
-    pub fn listeners(&self, kind: Kind, name: &[u8]) -> usize {
-        self.index(kind).read().get(name).map_or(0, Vec::len)
-    }
-
-    /// Number of distinct channels, patterns or shard channels with listeners.
-    pub fn count(&self, kind: Kind) -> usize {
-        self.index(kind).read().len()
-    }
-
-    fn add(&self, kind: Kind, name: &[u8], info: &Arc<ClientInfo>) {
-        self.index(kind).write().entry(name.into()).or_default().push(info.clone());
-    }
-
-    fn remove(&self, kind: Kind, name: &[u8], client_id: u64) {
-        let mut index = self.index(kind).write();
-        if let Some(listeners) = index.get_mut(name) {
-            listeners.retain(|l| l.id != client_id);
-            if listeners.is_empty() {
-                index.remove(name);
-            }
-        }
-    }
-}
+pub use crate::state::channels::PubSub;
+pub use crate::state::pubsub::{Kind, Subscriptions};
 
 /// Publishes keyspace events on `__keyspace@<db>__:<key>` (the event's
 /// name) and `__keyevent@<db>__:<event>` (the key), as enabled by

@@ -13,7 +13,6 @@ use tokio::sync::Notify;
 
 use crate::client::Registry;
 use crate::config::{self, Config, OutputLimit};
-use crate::dispatch::Handlers;
 use crate::log::Logger;
 
 /// Version reported to clients: Shoal speaks Redis 7.0.
@@ -172,8 +171,8 @@ impl Tunables {
     }
 
     /// The client-output-buffer-limit of one class of clients.
-    pub fn output_limit(&self, class: crate::outbox::OutputClass) -> OutputLimit {
-        use crate::outbox::OutputClass;
+    pub fn output_limit(&self, class: crate::state::outbox::OutputClass) -> OutputLimit {
+        use crate::state::outbox::OutputClass;
         match class {
             OutputClass::Normal => *self.normal_output_limit.lock(),
             OutputClass::Replica => *self.replica_output_limit.lock(),
@@ -304,7 +303,6 @@ pub struct Server {
     pub config: Config,
     pub tunables: Tunables,
     pub clients: Registry,
-    pub handlers: Handlers,
     pub log: Logger,
     pub pause: Pause,
     pub run_id: String,
@@ -315,15 +313,15 @@ pub struct Server {
     pub threads: usize,
     /// Which worker serves which connection.
     pub placement: crate::placement::Placement,
-    pub slowlog: crate::families::slowlog::SlowLog,
+    pub slowlog: crate::state::slowlog::SlowLog,
     /// Channel, pattern and shard channel listeners.
-    pub pubsub: crate::pubsub::PubSub,
+    pub pubsub: crate::state::channels::PubSub,
     /// Clients in MONITOR mode.
-    pub monitors: crate::monitor::Monitors,
+    pub monitors: crate::state::monitors::Monitors,
     /// Client-side caching: BCAST prefixes and the tracking table's size.
-    pub tracking: crate::tracking::Tracking,
+    pub tracking: crate::state::tracking::Tracking,
     /// Replicas streaming from this server.
-    pub replicas: crate::families::replication::Replicas,
+    pub replicas: crate::state::replicas::Replicas,
     /// DEBUG PAUSE-CRON: the cron thread does no periodic work.
     pub cron_paused: AtomicBool,
     /// INFO's instantaneous_ops_per_sec, sampled by the cron thread.
@@ -341,7 +339,7 @@ pub struct Server {
     /// Blocked-client and other counters kept outside the engine.
     pub blocked_clients: AtomicUsize,
     /// Asks the acceptor to listen elsewhere (CONFIG SET port / bind).
-    pub relisten: std::sync::OnceLock<UnboundedSender<crate::net::Relisten>>,
+    pub relisten: std::sync::OnceLock<UnboundedSender<crate::state::net::Relisten>>,
 }
 
 impl Server {
@@ -356,7 +354,6 @@ impl Server {
             config,
             tunables,
             clients: Registry::default(),
-            handlers: Handlers::build(),
             log,
             pause: Pause::default(),
             run_id: shoal_engine::propagate::random_hex_id(),
@@ -384,8 +381,6 @@ impl Server {
         };
         let server = Arc::new(server);
         server.refresh_notify_flags();
-        let events = crate::pubsub::KeyspaceEvents(Arc::downgrade(&server));
-        let _ = server.engine.event_sink.set(Arc::new(events));
         server
     }
 

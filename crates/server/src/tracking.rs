@@ -17,70 +17,15 @@
 //! written (`Client::after_reply`), as Redis 7.0 does; NOLOOP clients get
 //! none for their own changes.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use parking_lot::{Mutex, RwLock};
 use shoal_commands::{find_keys, Command, CommandFlags, KeyRef};
 use shoal_engine::{shard_of, Tx};
 use shoal_resp::{Protocol, ReplyBuf};
 
 use crate::client::{flags, Client, ClientInfo};
 use crate::server::Server;
-
-/// A client's tracking options (`ClientTracking::mode` bits).
-pub mod mode {
-    pub const ON: u32 = 1 << 0;
-    pub const BCAST: u32 = 1 << 1;
-    pub const OPTIN: u32 = 1 << 2;
-    pub const OPTOUT: u32 = 1 << 3;
-    pub const NOLOOP: u32 = 1 << 4;
-    /// CLIENT CACHING yes (OPTIN) or no (OPTOUT) for the next command.
-    pub const CACHING: u32 = 1 << 5;
-    pub const BROKEN_REDIRECT: u32 = 1 << 6;
-}
-
-/// One client's tracking state, readable by the threads that invalidate.
-#[derive(Default)]
-pub struct ClientTracking {
-    pub mode: AtomicU32,
-    /// Client id invalidations go to (0: the client itself).
-    pub redirect: AtomicU64,
-    /// BCAST prefixes, sorted.
-    pub prefixes: Mutex<Vec<Vec<u8>>>,
-}
-
-impl ClientTracking {
-    #[inline]
-    pub fn has(&self, bit: u32) -> bool {
-        self.mode.load(Ordering::Relaxed) & bit != 0
-    }
-
-    fn set(&self, bit: u32, on: bool) {
-        if on {
-            self.mode.fetch_or(bit, Ordering::Relaxed);
-        } else {
-            self.mode.fetch_and(!bit, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The server's side: BCAST prefixes and the table's size.
-#[derive(Default)]
-pub struct Tracking {
-    /// Prefix to the ids of the BCAST clients registered for it.
-    prefixes: RwLock<BTreeMap<Vec<u8>, Vec<u64>>>,
-    /// Keys in the tracking table, over all shards.
-    pub keys: AtomicUsize,
-    /// (key, client) pairs in the tracking table.
-    pub items: AtomicUsize,
-}
-
-impl Tracking {
-    pub fn prefix_count(&self) -> usize {
-        self.prefixes.read().len()
-    }
-}
+pub use crate::state::tracking::{mode, ClientTracking, Tracking};
 
 /// Options of CLIENT TRACKING ON.
 pub struct Enable {

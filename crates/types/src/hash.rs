@@ -16,7 +16,7 @@ use crate::set::compact::{entry_size, Compact, Iter as CompactIter};
 use crate::set::{sample, HEAP_SAMPLE};
 use crate::siphash::hash_bytes;
 use crate::table::{ScanTable, TableItem};
-use crate::value::Collection;
+use crate::collection::Collection;
 
 /// Redis refuses to grow a listpack past 1 GiB and converts instead.
 const PACKED_SAFETY_BYTES: usize = 1 << 30;

@@ -8,6 +8,7 @@
 
 pub mod bitmap;
 pub mod bytebuf;
+pub mod collection;
 pub mod glob;
 pub mod hash;
 pub mod hyperloglog;

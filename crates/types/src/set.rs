@@ -23,7 +23,7 @@ use rand::Rng;
 
 use crate::siphash::hash_bytes;
 use crate::table::ScanTable;
-use crate::value::Collection;
+use crate::collection::Collection;
 
 pub use compact::Compact;
 pub use intset::IntSet;

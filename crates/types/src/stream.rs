@@ -23,7 +23,7 @@ pub use group::{Consumer, ConsumerId, Group, Nack, ENTRIES_READ_UNKNOWN};
 pub use id::{parse_c_u64, parse_id, IdSyntax, ParsedId, StreamId, ID_TEXT_MAX};
 use node::{Fields, Node, RawEntry};
 
-use crate::value::Collection;
+use crate::collection::Collection;
 
 /// Largest node size (and largest total size of one entry's strings).
 pub const NODE_MAX_BYTES_CAP: usize = 1 << 30;

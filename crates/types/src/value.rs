@@ -51,25 +51,7 @@ pub enum Value {
     Stream(Box<crate::stream::Stream>),
 }
 
-/// What every collection type provides to the keyspace.
-pub trait Collection {
-    /// OBJECT ENCODING's name for the current encoding.
-    fn encoding(&self) -> &'static str;
-    /// Number of elements (empty collections are deleted, as in Redis).
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// A deep copy (COPY).
-    fn duplicate(&self) -> Self
-    where
-        Self: Sized;
-    /// Heap bytes held (memory reports).
-    fn heap_bytes(&self) -> usize;
-    /// Feeds the contents to a digest, in an order that depends only on
-    /// the contents (sets and hashes must sort or combine orderlessly).
-    fn digest(&self, feed: &mut dyn FnMut(&[u8]));
-}
+pub use crate::collection::Collection;
 
 /// Type names as TYPE reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 
 use crate::siphash::hash_bytes;
 use crate::table::{ScanTable, TableItem};
-use crate::value::Collection;
+use crate::collection::Collection;
 
 use compact::Compact;
 use skiplist::{node_member, NodePtr, SkipList};

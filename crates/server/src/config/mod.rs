@@ -5,6 +5,7 @@
 //! Values live in one store behind a lock (CONFIG is rare); settings read
 //! on hot paths are copied into `Tunables` atomics whenever they change.
 
+mod def;
 mod table;
 
 use std::collections::HashMap;
@@ -14,46 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use shoal_resp::inline::split_args_owned;
 use shoal_types::glob_match;
 
-pub const IMMUTABLE: u8 = 1;
-pub const SENSITIVE: u8 = 2;
-pub const PROTECTED: u8 = 4;
-pub const MULTI_ARG: u8 = 8;
-pub const DENY_LOADING: u8 = 16;
-pub const HIDDEN: u8 = 32;
-
-/// How a parameter's value is parsed and printed.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    Bool,
-    Int { min: i64, max: i64, memory: bool, percent: bool, octal: bool },
-    Enum { names: &'static [&'static str], multi: bool },
-    Str,
-    Special(Special),
-}
-
-/// Parameters with their own syntax.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Special {
-    Save,
-    ClientOutputBufferLimit,
-    OomScoreAdjValues,
-    NotifyKeyspaceEvents,
-    Bind,
-    ReplicaOf,
-    LatencyPercentiles,
-    Dir,
-}
-
-/// One parameter's definition.
-#[derive(Clone, Copy, Debug)]
-pub struct Def {
-    pub name: &'static str,
-    /// Former name still accepted ("" if none).
-    pub alias: &'static str,
-    pub kind: Kind,
-    pub default: &'static str,
-    pub flags: u8,
-}
+pub use def::{Def, Kind, Special, DENY_LOADING, HIDDEN, IMMUTABLE, MULTI_ARG, PROTECTED, SENSITIVE};
 
 /// A parsed value.
 #[derive(Clone, Debug, PartialEq)]

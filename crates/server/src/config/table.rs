@@ -2,15 +2,15 @@
 //! bounds and defaults. Parameters of features still to come are accepted,
 //! stored and reported so existing configuration files keep working.
 
-use super::{Def, Kind, Special};
+use super::def::{Def, Kind, Special};
 
-const IMMUTABLE: u8 = super::IMMUTABLE;
+const IMMUTABLE: u8 = super::def::IMMUTABLE;
 const MODIFIABLE: u8 = 0;
-const SENSITIVE: u8 = super::SENSITIVE;
-const PROTECTED: u8 = super::PROTECTED;
-const MULTI_ARG: u8 = super::MULTI_ARG;
-const DENY_LOADING: u8 = super::DENY_LOADING;
-const HIDDEN: u8 = super::HIDDEN;
+const SENSITIVE: u8 = super::def::SENSITIVE;
+const PROTECTED: u8 = super::def::PROTECTED;
+const MULTI_ARG: u8 = super::def::MULTI_ARG;
+const DENY_LOADING: u8 = super::def::DENY_LOADING;
+const HIDDEN: u8 = super::def::HIDDEN;
 
 const INT_MAX: i64 = i32::MAX as i64;
 const INT_MIN: i64 = i32::MIN as i64;

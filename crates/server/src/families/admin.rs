@@ -7,7 +7,7 @@ use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
 use shoal_engine::Lookup;
 
 use crate::client::flags;
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -72,7 +72,7 @@ fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    crate::families::write_help(
+    crate::families::help::write_help(
         ctx.out,
         "CONFIG",
         &[
@@ -237,7 +237,7 @@ fn getkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]], with_flags: bool) -> CmdResult {
 }
 
 fn command_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    crate::families::write_help(
+    crate::families::help::write_help(
         ctx.out,
         "COMMAND",
         &[
@@ -352,7 +352,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "panic" if argv.len() == 2 => {
             let reason = format!("DEBUG PANIC called at Unix time {}", shoal_engine::now_ms() / 1000);
-            crate::dispatch::crash_report(ctx, argv, &reason)
+            crate::exec::crash_report(ctx, argv, &reason)
         }
         "jmap" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
         "change-repl-id" => ctx.out.ok(),
@@ -376,7 +376,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.server.log.warning(&format!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2])));
             ctx.out.ok();
         }
-        "help" => crate::families::write_help(
+        "help" => crate::families::help::write_help(
             ctx.out,
             "DEBUG",
             &[

@@ -9,7 +9,7 @@ use shoal_types::bitmap::{self, BitOp, Overflow, RangeUnit};
 use shoal_types::{ByteBuf, Value};
 
 use crate::client::flags;
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 /// Widest unsigned field (a u64 could not be replied as a signed integer).

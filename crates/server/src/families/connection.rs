@@ -7,7 +7,7 @@ use shoal_resp::Protocol;
 
 use crate::client::{flags, ClientInfo, ReplyMode};
 use crate::tracking::{self, mode};
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::{PauseKind, Server};
 
@@ -201,69 +201,6 @@ fn client_setname(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// One CLIENT LIST line (without the newline).
-pub fn client_line(server: &Server, info: &ClientInfo) -> String {
-    let now = shoal_engine::now_ms();
-    let flag_bits = info.flags.load(Ordering::Relaxed);
-    let letters: &[(u32, char)] = &[
-        (flags::REPLICA, 'S'),
-        (flags::MASTER, 'M'),
-        (flags::PUBSUB, 'P'),
-        (flags::MULTI, 'x'),
-        (flags::BLOCKED, 'b'),
-        (flags::DIRTY_CAS, 'd'),
-        (flags::CLOSE_AFTER_REPLY, 'c'),
-        (flags::UNIX_SOCKET, 'U'),
-        (flags::READONLY, 'r'),
-        (flags::NO_EVICT, 'e'),
-        (flags::MONITOR, 'O'),
-        (flags::TRACKING, 't'),
-    ];
-    let mut flag_text: String = letters.iter().filter(|(f, _)| flag_bits & f != 0).map(|(_, c)| *c).collect();
-    if info.tracking.has(tracking::mode::BROKEN_REDIRECT) {
-        flag_text.push('R');
-    }
-    if info.tracking.has(tracking::mode::BCAST) {
-        flag_text.push('B');
-    }
-    if flag_text.is_empty() {
-        flag_text.push('N');
-    }
-    let command = info.command().map(|id| shoal_commands::table().get(id).name).unwrap_or("NULL");
-    let qbuf = info.query_buffer_bytes.load(Ordering::Relaxed);
-    // Pending output as Redis splits it: a 16 KB buffer, then a list.
-    let pending = info.pending_output();
-    let output = pending.min(crate::outbox::UNCOUNTED_OUTPUT_BYTES);
-    let list_bytes = pending - output;
-    let _ = server;
-    format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
-        info.id,
-        info.addr,
-        info.local_addr,
-        info.fd,
-        info.name_string(),
-        (now - info.created_ms).max(0) / 1000,
-        (now - info.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000,
-        flag_text,
-        info.db.load(Ordering::Relaxed),
-        info.subscriptions.load(Ordering::Relaxed),
-        info.pattern_subscriptions.load(Ordering::Relaxed),
-        info.shard_subscriptions.load(Ordering::Relaxed),
-        info.multi_count.load(Ordering::Relaxed),
-        qbuf,
-        info.query_buffer_free.load(Ordering::Relaxed),
-        output,
-        list_bytes.div_ceil(16 * 1024),
-        list_bytes,
-        qbuf + pending + 16384,
-        command,
-        info.user.lock(),
-        if info.tracking.has(tracking::mode::ON) { info.tracking.redirect.load(Ordering::Relaxed) as i64 } else { -1 },
-        info.resp.load(Ordering::Relaxed),
-    )
-}
-
 fn client_type_matches(info: &ClientInfo, wanted: &str) -> bool {
     let kind = if info.has_flag(flags::MASTER) {
         "master"
@@ -313,7 +250,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&info.id)) {
             continue;
         }
-        text.push_str(&client_line(ctx.server, &info));
+        text.push_str(&crate::client::client_line(&info));
         text.push('\n');
     }
     ctx.out.verbatim("txt", text.as_bytes());
@@ -321,7 +258,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_info(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    let mut line = client_line(ctx.server, &ctx.client.info);
+    let mut line = crate::client::client_line(&ctx.client.info);
     line.push('\n');
     ctx.out.verbatim("txt", line.as_bytes());
     Ok(())
@@ -486,7 +423,7 @@ fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    crate::families::write_help(
+    crate::families::help::write_help(
         ctx.out,
         "CLIENT",
         &[

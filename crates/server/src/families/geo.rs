@@ -8,7 +8,7 @@ use shoal_engine::{events, Event};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, ScoreRange, ZSet};
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::families::zsets::{self, AddRequest};
 use geohash::{Search, Shape};

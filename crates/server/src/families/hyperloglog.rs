@@ -10,7 +10,7 @@ use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::hyperloglog::{self as hll, Encoding, REGISTERS};
 use shoal_types::{ByteBuf, Value};
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 /// The encoding of a value that must be a sketch, or the error Redis gives.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use shoal_commands::table;
 use shoal_engine::Stat;
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::CmdResult;
 use crate::server::{Server, REDIS_VERSION, SHOAL_VERSION};
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use shoal_engine::{events, Lookup, Tx, NO_EXPIRE, SHARD_COUNT};
 use shoal_types::glob_match;
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -572,7 +572,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn object_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    crate::families::write_help(
+    crate::families::help::write_help(
         ctx.out,
         "OBJECT",
         &[

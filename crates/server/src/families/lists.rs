@@ -19,7 +19,7 @@ use shoal_resp::ReplyBuf;
 use shoal_types::list::{End, List, ListLimits, DEFAULT_PACKED_THRESHOLD};
 use shoal_types::Value;
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
@@ -662,7 +662,7 @@ fn wait_or_give_up(ctx: &mut Ctx<'_>, keys: Vec<Vec<u8>>, timeout: Option<Durati
 /// it with the error), instead of going back to waiting.
 fn fail(ctx: &mut Ctx<'_>, error: CmdError) -> CmdResult {
     if ctx.serving_blocked {
-        crate::dispatch::error_reply(ctx.server, ctx.out, error.message());
+        crate::exec::error_reply(ctx.server, ctx.out, error.message());
         return Ok(());
     }
     Err(error)

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod digest;
 pub mod geo;
 pub mod hashes;
+pub mod help;
 pub mod hyperloglog;
 pub mod info;
 pub mod keys;
@@ -22,9 +23,7 @@ pub mod strings;
 pub mod transactions;
 pub mod zsets;
 
-use shoal_resp::ReplyBuf;
-
-use crate::dispatch::Registrar;
+use crate::exec::Registrar;
 
 /// Registers every family's handlers.
 pub fn register_all(r: &mut Registrar) {
@@ -44,18 +43,14 @@ pub fn register_all(r: &mut Registrar) {
     slowlog::register(r);
     sort::register(r);
     streams::register(r);
+    streams::read::register(r);
+    streams::groups::register(r);
+    streams::info::register(r);
     strings::register(r);
     transactions::register(r);
     zsets::register(r);
+    zsets::range::register(r);
+    zsets::pop::register(r);
+    zsets::setops::register(r);
 }
 
-/// A HELP reply in Redis's layout: a heading, the lines, then HELP itself.
-pub fn write_help(out: &mut ReplyBuf, command: &str, lines: &[&str]) {
-    out.array(lines.len() + 3);
-    out.simple(&format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
-    for line in lines {
-        out.simple(line);
-    }
-    out.simple("HELP");
-    out.simple("    Print this help.");
-}

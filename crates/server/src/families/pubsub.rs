@@ -5,7 +5,7 @@
 //! (Un)subscribe confirmations and messages are pushes: CLIENT REPLY OFF
 //! does not silence them (`Ctx::pushed`), as in Redis.
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::{self, Current, Kind};
 
@@ -113,7 +113,7 @@ fn pubsub_numpat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn pubsub_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    super::write_help(
+    crate::families::help::write_help(
         ctx.out,
         "PUBSUB",
         &[

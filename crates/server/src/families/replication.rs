@@ -5,68 +5,17 @@
 //! The snapshot and the stream meet exactly: the snapshot is taken and the
 //! stream attached while every shard is locked.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use shoal_engine::StreamSink;
 use shoal_persist::rdb;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::unbounded_channel;
 
-use crate::client::{flags, Client};
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
+use crate::replication::ChannelSink;
 use crate::server::REDIS_VERSION;
-
-/// The master side's state (one per server, so that several servers can
-/// live in one process).
-#[derive(Default)]
-pub struct Replicas {
-    full_syncs: AtomicU64,
-    /// (client id, address) of each connected replica.
-    connected: Mutex<Vec<(u64, String)>>,
-}
-
-impl Replicas {
-    /// INFO's sync_full.
-    pub fn full_syncs(&self) -> u64 {
-        self.full_syncs.load(Ordering::Relaxed)
-    }
-
-    /// Addresses of connected replicas.
-    pub fn addresses(&self) -> Vec<String> {
-        self.connected.lock().iter().map(|(_, a)| a.clone()).collect()
-    }
-
-    pub fn count(&self) -> usize {
-        self.connected.lock().len()
-    }
-}
-
-/// Stream bytes queued for one replica, bounded by its output limit.
-struct ChannelSink {
-    sender: UnboundedSender<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
-    hard_limit: usize,
-}
-
-impl StreamSink for ChannelSink {
-    fn deliver(&self, bytes: &[u8]) -> bool {
-        let queued = self.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
-        if self.hard_limit > 0 && queued > self.hard_limit {
-            // The replica cannot keep up: drop it, as Redis does.
-            return false;
-        }
-        self.sender.send(bytes.to_vec()).is_ok()
-    }
-}
-
-/// What a connection needs to become a replica stream.
-pub struct ReplicaStream {
-    pub sink_id: u64,
-    pub receiver: UnboundedReceiver<Vec<u8>>,
-    pub queued: Arc<AtomicUsize>,
-}
+use crate::state::replicas::ReplicaStream;
 
 fn sync(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     full_sync(ctx, false)
@@ -115,22 +64,6 @@ fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
     server.replicas.full_syncs.fetch_add(1, Ordering::Relaxed);
     ctx.become_replica = Some(ReplicaStream { sink_id, receiver, queued });
     Ok(())
-}
-
-/// Marks the connection as a replica (after the snapshot reply is queued).
-pub fn attach(server: &crate::server::Server, client: &mut Client, stream: ReplicaStream) {
-    client.is_replica = true;
-    client.info.set_flag(flags::REPLICA, true);
-    server.replicas.connected.lock().push((client.id(), client.info.addr.clone()));
-    client.replica_stream = Some(stream);
-}
-
-/// Forgets a replica whose connection closed.
-pub fn detach(server: &crate::server::Server, client: &mut Client) {
-    if let Some(stream) = client.replica_stream.take() {
-        server.engine.propagation.detach(stream.sink_id);
-    }
-    server.replicas.connected.lock().retain(|(id, _)| *id != client.id());
 }
 
 fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {

@@ -12,7 +12,7 @@ use shoal_resp::ReplyBuf;
 use shoal_types::set::{Member, Set};
 use shoal_types::{glob_match, Value};
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::families::keys::{parse_cursor, parse_scan_options};
 use crate::server::EncodingLimits;

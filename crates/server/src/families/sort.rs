@@ -14,7 +14,7 @@ use shoal_engine::{events, shard_of, Lookup, Tx};
 use shoal_types::list::List;
 use shoal_types::Value;
 
-use crate::dispatch::{Ctx, LockPlan, Registrar};
+use crate::exec::{Ctx, LockPlan, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 /// Parsed options.

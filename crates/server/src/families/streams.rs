@@ -6,9 +6,9 @@
 //! replicas end up with the same entries; group reads propagate as XCLAIM
 //! and XGROUP commands.
 
-mod groups;
-mod info;
-mod read;
+pub(crate) mod groups;
+pub(crate) mod info;
+pub(crate) mod read;
 
 use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_resp::ReplyBuf;
@@ -17,7 +17,7 @@ use shoal_types::stream::{
 };
 use shoal_types::Value;
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
@@ -477,7 +477,4 @@ pub fn register(r: &mut Registrar) {
     r.keys("xlen", xlen);
     r.keys("xdel", xdel);
     r.keys("xsetid", xsetid);
-    read::register(r);
-    groups::register(r);
-    info::register(r);
 }

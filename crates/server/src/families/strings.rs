@@ -3,7 +3,7 @@
 use shoal_engine::{events, Entry, ExpireAt, Lookup, NO_EXPIRE};
 use shoal_types::{longdouble, Value};
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 /// SET/GETEX options.

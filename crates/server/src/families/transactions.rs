@@ -17,9 +17,8 @@ use shoal_engine::keyspace::WatchEntry;
 use shoal_engine::{shard_of, ShardList, Tx};
 
 use crate::client::{flags, Client, Multi};
-use crate::dispatch::{self, plan, Caller, Ctx, LockPlan, Registrar};
+use crate::exec::{self, plan, Caller, Ctx, LockPlan, Registrar};
 use crate::error::{CmdError, CmdResult};
-use crate::server::Server;
 
 fn multi(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     if ctx.client.in_multi() {
@@ -136,14 +135,14 @@ fn exec_command(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.array(queued.len());
     for (cmd, argv) in &queued {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-        let handler = ctx.server.handlers.get(cmd.id).expect("queued commands have handlers");
+        let handler = crate::exec::handlers().get(cmd.id).expect("queued commands have handlers");
         ctx.cmd = cmd;
         // A queued SELECT changes the database of the commands after it.
         let db = ctx.client.db;
         if let Some(tx) = ctx.tx.as_mut() {
             tx.db = db;
         }
-        let _ = dispatch::execute(ctx, Caller::Exec, handler, &argv, shoal_engine::clock_hint::start_ns());
+        let _ = exec::execute(ctx, Caller::Exec, handler, &argv, shoal_engine::clock_hint::start_ns());
     }
     ctx.cmd = exec_cmd;
     ctx.in_exec = false;
@@ -156,7 +155,7 @@ fn exec_command(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 
 /// The shards EXEC must hold: those of the queued commands and of the
 /// watched keys (nothing for an aborted or missing transaction).
-pub(crate) fn exec_plan(server: &Server, client: &Client) -> LockPlan {
+pub(crate) fn exec_plan(client: &Client) -> LockPlan {
     let Some(multi) = client.multi.as_ref().filter(|m| !m.aborted) else {
         return LockPlan::Nothing;
     };
@@ -167,7 +166,7 @@ pub(crate) fn exec_plan(server: &Server, client: &Client) -> LockPlan {
     for queued in &multi.queue {
         let cmd = table().get(queued.command);
         let argv: Vec<&[u8]> = queued.argv.iter().map(|a| a.as_slice()).collect();
-        let Some(handler) = server.handlers.get(cmd.id) else { continue };
+        let Some(handler) = crate::exec::handlers().get(cmd.id) else { continue };
         match plan(cmd, handler.locking, &argv, None) {
             LockPlan::Nothing => {}
             LockPlan::All => return LockPlan::All,

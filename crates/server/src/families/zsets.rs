@@ -5,16 +5,16 @@
 //! set operations live in the submodules. GEO commands reuse `add_pairs`,
 //! `read_zset` and `store_result` since geo indexes are sorted sets.
 
-mod pop;
-mod range;
-mod setops;
+pub(crate) mod pop;
+pub(crate) mod range;
+pub(crate) mod setops;
 
 use shoal_engine::{events, Event, Lookup, Tx};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, AddResult, Limits, ZSet};
 use shoal_types::Value;
 
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
@@ -385,7 +385,4 @@ pub fn register(r: &mut Registrar) {
     r.keys("zrank", zrank);
     r.keys("zrevrank", zrevrank);
     r.keys("zscan", zscan);
-    range::register(r);
-    pop::register(r);
-    setops::register(r);
 }

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::{shrink_if_slack, End, ListLimits};
+use super::limits::{remove_in_packed, shrink_if_slack, End, ListLimits};
 use crate::packed::PackedVec;
 
 #[derive(Clone, Debug)]
@@ -334,7 +334,7 @@ impl Quick {
         };
         for j in order {
             let left = if limit == 0 { 0 } else { limit - removed };
-            removed += super::remove_in_packed(&mut self.nodes[j].items, value, left, from);
+            removed += remove_in_packed(&mut self.nodes[j].items, value, left, from);
             if limit > 0 && removed == limit {
                 break;
             }

@@ -10,9 +10,9 @@ use shoal_types::Value;
 
 use super::read::{setid_command, xclaim_command};
 use super::{int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, stream_at_mut, strict_id, wake_waiters};
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{self, parse, CmdError, CmdResult};
-use crate::families::write_help;
+use crate::families::help::write_help;
 
 /// XAUTOCLAIM scans at most this many PEL entries per entry it may return.
 const AUTOCLAIM_ATTEMPTS_FACTOR: u64 = 10;

@@ -16,7 +16,7 @@ use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Group, Stream, StreamId};
 
 use super::{owned, reply_entry, reply_id, reply_range, stream_at, stream_at_mut, strict_id};
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{self, parse, CmdError, CmdResult};
 
 /// COUNT of a read served after blocking when none was given, so that a

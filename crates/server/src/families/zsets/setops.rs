@@ -9,7 +9,7 @@ use shoal_types::zset::ZSet;
 use shoal_types::Value;
 
 use super::{parts, reply_element, reply_elements_header, store_result};
-use crate::dispatch::{Ctx, Registrar};
+use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
 
 #[derive(Clone, Copy, PartialEq, Eq)]

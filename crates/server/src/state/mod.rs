@@ -1,0 +1,14 @@
+//! Plain state the `Server` hub and the clients hold: data and the methods
+//! that need nothing else. Behaviour that needs the whole server lives in
+//! the modules above (`crate::outbox`, `crate::pubsub`, ...), so the
+//! server's definition imports none of them.
+
+pub mod channels;
+pub mod monitors;
+pub mod net;
+pub mod outbox;
+pub mod pubsub;
+pub mod replicas;
+pub mod session;
+pub mod slowlog;
+pub mod tracking;

@@ -1,0 +1,22 @@
+//! The interface every collection type gives the keyspace.
+
+/// What every collection type provides to the keyspace.
+pub trait Collection {
+    /// OBJECT ENCODING's name for the current encoding.
+    fn encoding(&self) -> &'static str;
+    /// Number of elements (empty collections are deleted, as in Redis).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A deep copy (COPY).
+    fn duplicate(&self) -> Self
+    where
+        Self: Sized;
+    /// Heap bytes held (memory reports).
+    fn heap_bytes(&self) -> usize;
+    /// Feeds the contents to a digest, in an order that depends only on
+    /// the contents (sets and hashes must sort or combine orderlessly).
+    fn digest(&self, feed: &mut dyn FnMut(&[u8]));
+}
+
