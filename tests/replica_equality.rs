@@ -29,7 +29,8 @@
 //! "sending an error to its master" lines) fail the test too.
 //!
 //! `REPLICA_SEED=<n>` changes the base seed (printed at start);
-//! `REPLICA_SEEDS=<n>` runs n times more generated workloads.
+//! `REPLICA_SEEDS=<n>` runs n rounds of generated workloads (default 2; a
+//! round is 2 strings, 5 data-type and 2 blocking seeds).
 
 #[allow(dead_code)]
 #[path = "differential/harness.rs"]
@@ -1057,7 +1058,7 @@ fn env_u64(name: &str) -> Option<u64> {
 fn replica_applying_the_stream_equals_shoal() {
     let started = Instant::now();
     let seed = env_u64("REPLICA_SEED").unwrap_or(1);
-    let rounds = env_u64("REPLICA_SEEDS").unwrap_or(1).max(1);
+    let rounds = env_u64("REPLICA_SEEDS").unwrap_or(2).max(1);
     eprintln!("replica_equality: base seed {seed} (REPLICA_SEED=<n> to change), {rounds} round(s)");
 
     let shoal = ServerProcess::shoal(&[]);

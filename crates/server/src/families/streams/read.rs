@@ -287,7 +287,9 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
             // Redis 7.0 moves the cursor with NOACK only: its XCLAIM ...
             // LASTID leaves a replica's entries-read behind. The SETID
             // form carries it.
-            if moved_cursor {
+            // An entries-read that overflowed past i64::MAX (Redis wraps it
+            // as well) cannot be sent: XGROUP SETID refuses negative values.
+            if moved_cursor && (read.noack || group.entries_read >= -1) {
                 effects.commands.push(setid_command(read.key, read.group, group));
             }
             out.finish_deferred(deferred, written);
