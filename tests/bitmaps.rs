@@ -206,8 +206,10 @@ fn only_real_changes_are_written() {
     assert_eq!(replica.read(), words("SETBIT k 0 0"));
     assert_eq!(replica.read(), words("SETBIT k 3 1"));
     assert_eq!(replica.read(), words("SETBIT k 30 0"));
+    // A FAIL-only BITFIELD leaves a zeroed key behind, as in Redis; Redis
+    // does not propagate it (its replicas lack the key), Shoal does.
+    assert_eq!(replica.read(), words("BITFIELD f OVERFLOW FAIL SET u8 0 300"));
     assert_eq!(replica.read(), words("BITOP OR k missing"));
     assert_eq!(replica.read(), words("SET end 1"));
-    // Redis leaves the FAIL-only BITFIELD's zeroed key behind, unpropagated.
     assert_eq!(c.cmd("GET f"), Value::Bulk(vec![0]));
 }

@@ -388,8 +388,23 @@ fn replicas_receive_what_redis_sends() {
     let show = |s: &Vec<Vec<Vec<u8>>>| -> Vec<String> {
         s.iter().map(|argv| argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")).collect()
     };
-    assert_eq!(show(&streams[0]), show(&streams[1]));
-    assert!(show(&streams[0]).iter().any(|c| c == "XADD s MAXLEN = 4 LIMIT 5 9-0 a b"), "{:?}", show(&streams[0]));
+    // After a group read's deliveries Shoal also sends the group's cursor
+    // with its entries-read (Redis 7.0's XCLAIM ... LASTID leaves a
+    // replica's entries-read behind): set those aside, the rest is Redis's.
+    let shoal = show(&streams[0]);
+    let mut compared = Vec::new();
+    let mut cursors = 0;
+    for (i, line) in shoal.iter().enumerate() {
+        let after_delivery = i > 0 && shoal[i - 1].starts_with("XCLAIM") && shoal[i - 1].contains("TIME <time>");
+        if after_delivery && line.starts_with("XGROUP SETID") && line.contains("ENTRIESREAD") {
+            cursors += 1;
+            continue;
+        }
+        compared.push(line.clone());
+    }
+    assert!(cursors > 0, "{shoal:?}");
+    assert_eq!(compared, show(&streams[1]));
+    assert!(shoal.iter().any(|c| c == "XADD s MAXLEN = 4 LIMIT 5 9-0 a b"), "{shoal:?}");
 }
 
 #[test]

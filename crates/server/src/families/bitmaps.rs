@@ -388,6 +388,12 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) 
     }
     if changes > 0 {
         tx.changed(key, events::SETBIT, changes);
+    } else if grew {
+        // Every write failed (OVERFLOW FAIL) but the string was created or
+        // padded to hold them: Redis 7.0 counts no change and propagates
+        // nothing, leaving its replicas without the key. The same command
+        // grows a replica's string alike.
+        ctx.propagate_as(vec![argv.iter().map(|a| a.to_vec()).collect()]);
     }
     Ok(())
 }

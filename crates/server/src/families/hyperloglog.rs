@@ -46,6 +46,7 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sparse_max = sparse_max_bytes(ctx);
     let tx = ctx.tx();
     let mut updated: u64 = 0;
+    let mut was_sparse = false;
     match tx.lookup(key, Lookup::WRITE) {
         None => {
             let db = tx.db;
@@ -53,18 +54,46 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             updated += 1;
         }
         Some(entry) => {
-            sketch_encoding(entry.value())?;
+            was_sparse = sketch_encoding(entry.value())? == Encoding::Sparse;
         }
     }
     let sketch = sketch_mut(tx, key);
+    let mut corrupt = false;
     for element in &argv[2..] {
-        if hll::add(sketch, element, sparse_max).map_err(|_| CmdError::HLL_CORRUPT)? {
-            updated += 1;
+        match hll::add(sketch, element, sparse_max) {
+            Ok(true) => updated += 1,
+            Ok(false) => {}
+            Err(_) => {
+                corrupt = true;
+                break;
+            }
         }
     }
-    if updated > 0 {
+    // A corrupt sparse sketch can change without the reply saying so: it
+    // can turn dense without any register changing (reply 0), or take some
+    // elements before the corruption is found (an error). Redis 7.0
+    // propagates nothing then and its replicas keep the old bytes; the
+    // sketch as it is now keeps them equal.
+    let promoted = was_sparse && matches!(hll::check(&sketch[..]), Ok(Encoding::Dense));
+    if updated > 0 && !corrupt {
         hll::invalidate_cache(sketch);
         tx.changed(key, events::PFADD, updated);
+    } else if updated > 0 || promoted {
+        // Redis signals nothing here; only the replicas hear of it.
+        if updated > 0 {
+            hll::invalidate_cache(sketch);
+        }
+        let now = sketch[..].to_vec();
+        let set = vec![b"SET".to_vec(), key.to_vec(), now, b"KEEPTTL".to_vec()];
+        if corrupt {
+            // The error reply stops the usual propagation.
+            tx.propagate(set);
+        } else {
+            ctx.propagate_as(vec![set]);
+        }
+    }
+    if corrupt {
+        return Err(CmdError::HLL_CORRUPT);
     }
     ctx.out.int(i64::from(updated > 0));
     Ok(())

@@ -226,19 +226,16 @@ pub(super) fn setid_command(key: &[u8], group_name: &[u8], group: &Group) -> Vec
 fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, start: Start, count: usize, effects: &mut Effects) {
     let (entries, mut groups) = stream.split_mut();
     let group = groups.get(read.group).expect("group checked while parsing");
-    let consumer = match group.find_consumer(read.consumer) {
+    let created_at = effects.commands.len();
+    let (consumer, created) = match group.find_consumer(read.consumer) {
         Some(id) => {
             group.touch_consumer(id, read.now);
-            id
+            (id, false)
         }
         None => {
             let id = group.create_consumer(read.consumer, read.now).expect("name is free");
             effects.consumers_created.push(read.key.to_vec());
-            if read.noack {
-                let create = [&b"XGROUP"[..], b"CREATECONSUMER", read.key, read.group, read.consumer];
-                effects.commands.push(create.iter().map(|a| a.to_vec()).collect());
-            }
-            id
+            (id, true)
         }
     };
     let limit = if count == 0 { usize::MAX } else { count };
@@ -253,6 +250,12 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
                     Some(entry) => {
                         reply_entry(out, &entry);
                         group.redeliver(id, read.now);
+                        // Redis 7.0 does not propagate a re-delivery, so its
+                        // replicas keep the old delivery count and time; the
+                        // XCLAIM form keeps them equal.
+                        let deliveries = group.nack(id).map_or(1, |n| n.delivery_count);
+                        let id = id.to_bytes();
+                        effects.commands.push(xclaim_command(read.key, read.group, read.consumer, &id, read.now, deliveries, group.last_id));
                     }
                     None => {
                         // Pending but gone from the stream.
@@ -281,11 +284,23 @@ fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, st
                     effects.commands.push(xclaim_command(read.key, read.group, read.consumer, &id, read.now, 1, group.last_id));
                 }
             }
-            if read.noack && moved_cursor {
+            // Redis 7.0 moves the cursor with NOACK only: its XCLAIM ...
+            // LASTID leaves a replica's entries-read behind. The SETID
+            // form carries it.
+            // An entries-read that overflowed past i64::MAX (Redis wraps it
+            // as well) cannot be sent: XGROUP SETID refuses negative values.
+            if moved_cursor && (read.noack || group.entries_read >= -1) {
                 effects.commands.push(setid_command(read.key, read.group, group));
             }
             out.finish_deferred(deferred, written);
         }
+    }
+    // A consumer the read created reaches replicas through the XCLAIMs of
+    // its deliveries; without any (NOACK, or nothing to deliver, as a new
+    // consumer's history read), it is created explicitly, first.
+    if created && !effects.commands[created_at..].iter().any(|c| c[0] == b"XCLAIM") {
+        let create = [&b"XGROUP"[..], b"CREATECONSUMER", read.key, read.group, read.consumer];
+        effects.commands.insert(created_at, create.iter().map(|a| a.to_vec()).collect());
     }
     effects.changes += 1;
 }

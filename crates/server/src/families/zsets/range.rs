@@ -252,8 +252,34 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         picked.reserve(hi - lo);
         set.visit_ranks(lo, hi, query.reverse, |m, s| picked.push((m.to_vec(), s)));
     }
+    // A lex range over unequal scores selects what the walk finds, and a
+    // Redis replica's walk of its own skip list finds other members: the
+    // result itself is propagated (Redis 7.0 sends the command as is).
+    let rewrite = matches!(query.bounds, Bounds::Lex(_)) && ctx.propagating();
+    let stored = rewrite.then(|| zadd_of(argv[1], &picked));
     store_result(ctx, argv[1], ZSet::from_unique(picked, limits), events::ZRANGESTORE, 1);
+    if let Some(zadd) = stored {
+        let mut commands = vec![vec![b"DEL".to_vec(), argv[1].to_vec()]];
+        commands.extend(zadd);
+        ctx.propagate_as(commands);
+    }
     Ok(())
+}
+
+/// `ZADD key score member ...` recreating `members` (none if empty).
+/// Scores are written in the shortest form that reads back exactly.
+fn zadd_of(key: &[u8], members: &[(Vec<u8>, f64)]) -> Option<Vec<Vec<u8>>> {
+    if members.is_empty() {
+        return None;
+    }
+    let mut zadd = Vec::with_capacity(2 + members.len() * 2);
+    zadd.push(b"ZADD".to_vec());
+    zadd.push(key.to_vec());
+    for (member, score) in members {
+        zadd.push(score.to_string().into_bytes());
+        zadd.push(member.clone());
+    }
+    Some(zadd)
 }
 
 fn zcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -280,6 +306,7 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// ZREMRANGEBY*: removes the selected ranks and replies with the count.
 fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], bounds: Bounds) -> CmdResult {
+    let propagating = ctx.propagating();
     let (tx, out) = parts(ctx);
     let Some(set) = write_zset(tx, key)? else {
         out.int(0);
@@ -290,6 +317,15 @@ fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], bounds: Bounds) -> CmdResult {
         Bounds::Score(range) => set.score_span(range),
         Bounds::Lex(range) => lex_run(set, range),
     };
+    // ZREMRANGEBYLEX over unequal scores removes what Shoal's walk finds,
+    // which a Redis replica's walk need not find: replicas get the ZREM of
+    // the members removed (Redis 7.0 sends the command as is).
+    let mut zrem = None;
+    if matches!(bounds, Bounds::Lex(_)) && hi > lo && propagating {
+        let mut argv = vec![b"ZREM".to_vec(), key.to_vec()];
+        set.visit_ranks(lo, hi, false, |m, _| argv.push(m.to_vec()));
+        zrem = Some(argv);
+    }
     let removed = set.remove_ranks(lo, hi);
     let event = match bounds {
         Bounds::Rank(..) => events::ZREMRANGEBYRANK,
@@ -298,6 +334,9 @@ fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], bounds: Bounds) -> CmdResult {
     };
     after_change(tx, key, event, removed as u64);
     out.int(removed as i64);
+    if let Some(zrem) = zrem {
+        ctx.propagate_as(vec![zrem]);
+    }
     Ok(())
 }
 
