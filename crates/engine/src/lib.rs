@@ -7,6 +7,7 @@
 //! - `propagate`: the one point where effects leave for replicas and the
 //!   append-only file, in a single total order.
 //! - `expire`: the active expiry cycle.
+//! - `evict`: eviction under maxmemory (policies, sampling, LFU counters).
 //! - `stats`: per-thread counters summed for INFO.
 //!
 //! The engine knows nothing of sockets or the RESP protocol.
@@ -15,6 +16,7 @@ pub mod blocking;
 pub mod db;
 pub mod entry;
 pub mod events;
+pub mod evict;
 pub mod expire;
 pub mod keyspace;
 pub mod locate;
@@ -120,6 +122,9 @@ pub struct Engine {
     /// Clients with CLIENT TRACKING on: while 0, units record no
     /// invalidations.
     pub tracking_clients: AtomicUsize,
+    /// maxmemory-policy and its parameters.
+    pub eviction: evict::Settings,
+    pub evictor: evict::Evictor,
 }
 
 impl Engine {
@@ -135,6 +140,8 @@ impl Engine {
             notify_flags: AtomicU32::new(0),
             event_sink: OnceLock::new(),
             tracking_clients: AtomicUsize::new(0),
+            eviction: evict::Settings::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 

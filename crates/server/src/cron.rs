@@ -1,5 +1,5 @@
 //! The server's periodic work, on its own thread at `hz` times a second:
-//! the active expiry cycle, the ops/sec sample, pings to replicas, the
+//! the active expiry cycle, eviction that ran out of time, the ops/sec sample, pings to replicas, the
 //! end of client pauses, and the worker load balance (placement.rs).
 
 use std::sync::atomic::Ordering;
@@ -36,6 +36,13 @@ pub fn run(server: Arc<Server>) {
             // Redis spends at most a quarter of each tick on expiry.
             cycle.run(&server.engine, period / 4);
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
+        }
+        if server.engine.eviction.pending.load(Ordering::Relaxed) && !paused {
+            // An eviction that ran out of time, or a lower maxmemory.
+            crate::evict::perform(&server);
+            if server.tunables.maxmemory.load(Ordering::Relaxed) <= 0 {
+                server.engine.eviction.pending.store(false, Ordering::Relaxed);
+            }
         }
         crate::tracking::enforce_limit(&server);
         crate::outbox::check_idle_limits(&server);

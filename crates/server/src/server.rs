@@ -381,11 +381,13 @@ impl Server {
         server
     }
 
-    /// Mirrors notify-keyspace-events into the engine.
+    /// Mirrors notify-keyspace-events and the eviction settings into the
+    /// engine.
     fn refresh_notify_flags(&self) {
         if let config::Value::Flags(flags) = self.config.get("notify-keyspace-events") {
             self.engine.notify_flags.store(flags, Ordering::Relaxed);
         }
+        crate::evict::refresh(self);
     }
 
     pub fn next_client_id(&self) -> u64 {

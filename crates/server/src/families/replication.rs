@@ -25,6 +25,8 @@ pub struct Replicas {
     full_syncs: AtomicU64,
     /// (client id, address) of each connected replica.
     connected: Mutex<Vec<(u64, String)>>,
+    /// (client id, bytes queued) of each replica's stream.
+    queued: Mutex<Vec<(u64, Arc<AtomicUsize>)>>,
 }
 
 impl Replicas {
@@ -40,6 +42,12 @@ impl Replicas {
 
     pub fn count(&self) -> usize {
         self.connected.lock().len()
+    }
+
+    /// Stream bytes queued for all replicas and not yet written
+    /// (INFO mem_clients_slaves; not counted for eviction, as in Redis).
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.lock().iter().map(|(_, q)| q.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -122,6 +130,7 @@ pub fn attach(server: &crate::server::Server, client: &mut Client, stream: Repli
     client.is_replica = true;
     client.info.set_flag(flags::REPLICA, true);
     server.replicas.connected.lock().push((client.id(), client.info.addr.clone()));
+    server.replicas.queued.lock().push((client.id(), stream.queued.clone()));
     client.replica_stream = Some(stream);
 }
 
@@ -131,6 +140,7 @@ pub fn detach(server: &crate::server::Server, client: &mut Client) {
         server.engine.propagation.detach(stream.sink_id);
     }
     server.replicas.connected.lock().retain(|(id, _)| *id != client.id());
+    server.replicas.queued.lock().retain(|(id, _)| *id != client.id());
 }
 
 fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {

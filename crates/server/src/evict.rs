@@ -1,0 +1,60 @@
+//! maxmemory: the server's side of eviction (the engine's `evict` does
+//! the choosing and deleting). Memory is what the counting allocator
+//! reports, minus what Redis does not count for eviction (the replicas'
+//! queued stream); evicted values are freed here, lazily under
+//! lazyfree-lazy-eviction.
+
+use std::sync::atomic::Ordering;
+
+use shoal_engine::evict::{Outcome, Policy};
+
+use crate::server::Server;
+
+/// Bytes Redis leaves out of the eviction decision: the replication
+/// stream queued for replicas (Shoal has no AOF buffer).
+pub fn not_counted_bytes(server: &Server) -> usize {
+    server.replicas.queued_bytes()
+}
+
+/// Runs eviction if memory is over maxmemory. Called before each command
+/// (the dispatcher's OOM check) and by the cron while an eviction that ran
+/// out of time is pending. `Fail` means over the limit with nothing left to
+/// evict.
+pub fn perform(server: &Server) -> Outcome {
+    let limit = server.tunables.maxmemory.load(Ordering::Relaxed);
+    if limit <= 0 {
+        return Outcome::Ok;
+    }
+    let over = || {
+        let used = crate::alloc::allocated_bytes() as i64 - not_counted_bytes(server) as i64;
+        used - limit
+    };
+    if over() <= 0 {
+        server.engine.eviction.pending.store(false, Ordering::Relaxed);
+        return Outcome::Ok;
+    }
+    let lazy = server.engine.eviction.lazy.load(Ordering::Relaxed);
+    server.engine.evict(&over, &|entry| {
+        if lazy {
+            server.lazyfree.free_entry(entry);
+        }
+    })
+}
+
+/// Mirrors the eviction parameters into the engine (startup, CONFIG SET).
+pub fn refresh(server: &Server) {
+    let config = &server.config;
+    let e = &server.engine.eviction;
+    let r = Ordering::Relaxed;
+    e.set_policy(Policy::from_name(&config.get_string("maxmemory-policy")).unwrap_or(Policy::NoEviction));
+    e.samples.store(config.get_int("maxmemory-samples").clamp(1, u32::MAX as i64) as u32, r);
+    e.tenacity.store(config.get_int("maxmemory-eviction-tenacity").clamp(0, 100) as u32, r);
+    e.lfu_log_factor.store(config.get_int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32, r);
+    e.lfu_decay_time.store(config.get_int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32, r);
+    e.lazy.store(config.get_bool("lazyfree-lazy-eviction"), r);
+    // A lower maxmemory starts evicting at once (the cron goes on until
+    // memory fits), as CONFIG SET maxmemory does in Redis.
+    if config.get_int("maxmemory") > 0 {
+        e.pending.store(true, r);
+    }
+}
