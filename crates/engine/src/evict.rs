@@ -15,9 +15,13 @@
 //! (`Tx::evict_in`): DEL (UNLINK under lazyfree-lazy-eviction) propagated,
 //! the `evicted` keyspace event, WATCH and client-side caching invalidated,
 //! `evicted_keys` counted. One thread evicts at a time; a call stops when
-//! memory is under the limit, when nothing is left to evict, or when its
-//! time budget (from `maxmemory-eviction-tenacity`) is spent, in which case
-//! the caller continues later (the server's cron) as Redis's timer does.
+//! it has freed what memory was over the limit when it started (counting
+//! only what freeing the evicted entries released, as Redis does: the
+//! invalidation messages an eviction sends to tracking clients must not
+//! make it evict more, which would feed itself), when nothing is left to
+//! evict, or when its time budget (from `maxmemory-eviction-tenacity`) is
+//! spent, in which case the caller continues later (the server's cron) as
+//! Redis's timer does.
 //!
 //! LFU data (Redis's layout in the entry's 24-bit access field): the top
 //! 16 bits are the minute of the last decrement, the low 8 bits a
@@ -246,9 +250,20 @@ impl Engine {
         }
         let started = Instant::now();
         let limit_us = self.eviction.time_limit_us();
+        let lazy = self.eviction.lazy.load(Ordering::Relaxed);
+        // As Redis: the amount to free is fixed at the start, and only what
+        // freeing the evicted entries releases counts towards it, not what
+        // their invalidation messages or events allocate meanwhile (which
+        // would otherwise feed the eviction; see the module comment).
+        let to_free = over();
+        if to_free <= 0 {
+            self.eviction.pending.store(false, Ordering::Relaxed);
+            return Outcome::Ok;
+        }
+        let mut freed_bytes = 0i64;
         let mut freed = 0u64;
         loop {
-            if over() <= 0 {
+            if freed_bytes >= to_free {
                 self.eviction.pending.store(false, Ordering::Relaxed);
                 return Outcome::Ok;
             }
@@ -260,12 +275,19 @@ impl Engine {
             let shard = crate::shard_of(&key);
             let locks = self.keyspace.lock_one(shard);
             let mut tx = Tx::new(self, locks, db, crate::now_ns());
-            let entry = tx.evict_in(db, &key, policy.volatile_only(), self.eviction.lazy.load(Ordering::Relaxed));
+            let entry = tx.evict_in(db, &key, policy.volatile_only(), lazy);
             tx.finish();
             if let Some(entry) = entry {
+                let before = over();
                 dispose(entry);
+                freed_bytes += before - over();
                 freed += 1;
                 if freed % 16 == 0 {
+                    if lazy && over() <= 0 {
+                        // Values freed in the background have caught up.
+                        self.eviction.pending.store(false, Ordering::Relaxed);
+                        return Outcome::Ok;
+                    }
                     if let Some(limit) = limit_us {
                         if started.elapsed().as_micros() as u64 > limit {
                             let still_over = over() > 0;
