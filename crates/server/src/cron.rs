@@ -33,8 +33,10 @@ pub fn run(server: Arc<Server>) {
             server.engine.keep_expired.store(false, Ordering::Relaxed);
         }
         if server.engine.active_expire.load(Ordering::Relaxed) && !paused {
-            // Redis spends at most a quarter of each tick on expiry.
-            cycle.run(&server.engine, period / 4);
+            // Redis spends at most a quarter of each tick on expiry, two
+            // percent more per step of active-expire-effort.
+            let effort = (server.config.get_int("active-expire-effort").clamp(1, 10) - 1) as u32;
+            cycle.run(&server.engine, period * (25 + 2 * effort) / 100, effort as usize);
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
         }
         if server.engine.eviction.pending.load(Ordering::Relaxed) && !paused {
