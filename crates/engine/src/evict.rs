@@ -413,7 +413,7 @@ mod tests {
     }
 
     fn count(engine: &Engine) -> (usize, usize) {
-        let mut tx = engine.begin_all(0);
+        let tx = engine.begin_all(0);
         let keys = tx.locks.iter().map(|s| s.dbs[0].len()).sum();
         let volatile = tx.locks.iter().map(|s| s.dbs[0].volatile_len()).sum();
         tx.finish();

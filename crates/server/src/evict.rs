@@ -29,8 +29,13 @@ pub fn perform(server: &Server) -> Outcome {
         let used = crate::alloc::allocated_bytes() as i64 - not_counted_bytes(server) as i64;
         used - limit
     };
-    if over() <= 0 {
-        server.engine.eviction.pending.store(false, Ordering::Relaxed);
+    // The common case first, without the replicas' lock: under the limit
+    // even counting everything.
+    if crate::alloc::allocated_bytes() as i64 <= limit || over() <= 0 {
+        let pending = &server.engine.eviction.pending;
+        if pending.load(Ordering::Relaxed) {
+            pending.store(false, Ordering::Relaxed);
+        }
         return Outcome::Ok;
     }
     let lazy = server.engine.eviction.lazy.load(Ordering::Relaxed);
