@@ -1,9 +1,9 @@
 //! Differential test of keyspace notifications: Shoal against a real
 //! redis-server 7.0.
 //!
-//! Both servers run with `notify-keyspace-events KEAn` (every class on both
-//! kinds of channel, plus `new`), and one connection to each is
-//! subscribed to `__key*__:*`. A seeded stream of write commands over every
+//! Both servers run with `notify-keyspace-events KEAnm` (every class on both
+//! kinds of channel, plus `new`, and `keymiss` for read lookups that miss),
+//! and one connection to each is subscribed to `__key*__:*`. A seeded stream of write commands over every
 //! type goes to both servers round by round: strings, counters, bitmaps,
 //! HyperLogLogs, lists, hashes, sets, sorted sets, geo indexes and streams
 //! with consumer groups, collections emptied by pops and removals, the
@@ -61,7 +61,7 @@ const REQUIRED: &[&str] = &[
     "sdiffstore", "hset", "hdel", "hincrby", "hincrbyfloat", "zadd", "zincr", "zrem", "zremrangebyrank",
     "zremrangebyscore", "zremrangebylex", "zpopmin", "zpopmax", "zunionstore", "zinterstore", "zdiffstore",
     "zrangestore", "geosearchstore", "georadiusstore", "xadd", "xtrim", "xdel", "xsetid", "xgroup-create",
-    "xgroup-createconsumer", "xgroup-delconsumer", "xgroup-destroy", "xgroup-setid",
+    "xgroup-createconsumer", "xgroup-delconsumer", "xgroup-destroy", "xgroup-setid", "keymiss",
 ];
 
 macro_rules! argv {
@@ -773,7 +773,7 @@ struct Side {
 impl Side {
     fn start(name: &'static str, server: ServerProcess) -> Side {
         let mut cmd = server.client();
-        for line in ["CONFIG SET notify-keyspace-events KEAn", "DEBUG SET-ACTIVE-EXPIRE 0"] {
+        for line in ["CONFIG SET notify-keyspace-events KEAnm", "DEBUG SET-ACTIVE-EXPIRE 0"] {
             assert_eq!(cmd.cmd(line), Value::Simple(b"OK".to_vec()), "{name}: {line}");
         }
         let mut sub = server.client();

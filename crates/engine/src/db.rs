@@ -131,6 +131,17 @@ impl Db {
         Some(unsafe { self.expires.at(index).key() }.to_vec())
     }
 
+    /// A random entry (with a TTL when `volatile`), for eviction sampling.
+    pub fn random_entry(&self, volatile: bool, random: u64) -> Option<&Entry> {
+        if !volatile {
+            return self.random_slot(random).map(|slot| self.entry(slot));
+        }
+        let index = self.expires.random_index(random)?;
+        // SAFETY: as in scan_volatile.
+        let key = unsafe { self.expires.at(index).key() };
+        self.find(shoal_types::hash_bytes(key), key).map(|slot| self.entry(slot))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.keys.iter()
     }

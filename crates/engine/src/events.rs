@@ -3,7 +3,7 @@
 //!
 //! A unit records an event when it changes a key (`Tx::changed`,
 //! `Tx::notify_in`), and the engine's lazy and active expiry record
-//! `expired`. The unit hands its events to the installed `EventSink` when
+//! `expired`, eviction `evicted` and read lookups that miss `keymiss`. The unit hands its events to the installed `EventSink` when
 //! it ends, still holding its shard locks, so the events of one key are
 //! delivered in the order the key changed. Nothing is recorded while no
 //! class is enabled.
@@ -76,6 +76,9 @@ pub trait EventSink: Send + Sync {
 /// Events the engine itself emits.
 pub const NEW: Event = Event::new(class::NEW, "new");
 pub const EXPIRED: Event = Event::new(class::EXPIRED, "expired");
+pub const EVICTED: Event = Event::new(class::EVICTED, "evicted");
+/// A read lookup of a key that does not exist (class `m`).
+pub const KEYMISS: Event = Event::new(class::KEY_MISS, "keymiss");
 
 // The events of commands, by class, named as Redis 7.0 names them.
 

@@ -29,12 +29,18 @@ impl ExpireCycle {
         ExpireCycle { next_shard: 0, cursors: vec![0; SHARD_COUNT * db_count] }
     }
 
-    /// Runs for at most `budget`. Returns the number of keys expired.
-    pub fn run(&mut self, engine: &Engine, budget: Duration) -> u64 {
+    /// Runs for at most `budget`, with `active-expire-effort` minus one
+    /// (0..=9) as `effort`: Redis samples 5 more keys per round per step
+    /// and tolerates one percent fewer expired keys. Returns the number of
+    /// keys expired.
+    pub fn run(&mut self, engine: &Engine, budget: Duration, effort: usize) -> u64 {
+        let effort = effort.min(9);
+        let keys_per_round = KEYS_PER_ROUND + KEYS_PER_ROUND / 4 * effort;
+        let acceptable_stale = ACCEPTABLE_STALE_PERCENT - effort;
         let start = Instant::now();
         let db_count = engine.db_count();
         let mut expired: u64 = 0;
-        let mut sampled_candidates: Vec<(Vec<u8>, i64)> = Vec::with_capacity(KEYS_PER_ROUND * 2);
+        let mut sampled_candidates: Vec<(Vec<u8>, i64)> = Vec::with_capacity(keys_per_round * 2);
         for _ in 0..SHARD_COUNT {
             if start.elapsed() >= budget {
                 engine.stats.incr(crate::Stat::ExpiredTimeCapReached);
@@ -57,7 +63,7 @@ impl ExpireCycle {
                     // Visit buckets until enough keys were seen or the index wrapped.
                     loop {
                         cursor = table.scan_volatile(cursor, &mut sampled_candidates);
-                        if cursor == 0 || sampled_candidates.len() >= KEYS_PER_ROUND {
+                        if cursor == 0 || sampled_candidates.len() >= keys_per_round {
                             break;
                         }
                     }
@@ -75,7 +81,7 @@ impl ExpireCycle {
                     expired += round_expired as u64;
                     if cursor == 0
                         || sampled == 0
-                        || round_expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT
+                        || round_expired * 100 <= sampled * acceptable_stale
                         || start.elapsed() >= budget
                     {
                         break;
@@ -107,7 +113,7 @@ mod tests {
         let mut cycle = ExpireCycle::new(2);
         let mut total = 0;
         for _ in 0..50 {
-            total += cycle.run(&engine, Duration::from_secs(1));
+            total += cycle.run(&engine, Duration::from_secs(1), 0);
         }
         assert_eq!(total, 250);
         let mut tx = engine.begin_all(0);

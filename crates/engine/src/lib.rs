@@ -7,6 +7,7 @@
 //! - `propagate`: the one point where effects leave for replicas and the
 //!   append-only file, in a single total order.
 //! - `expire`: the active expiry cycle.
+//! - `evict`: eviction under maxmemory (policies, sampling, LFU counters).
 //! - `stats`: per-thread counters summed for INFO.
 //!
 //! The engine knows nothing of sockets or the RESP protocol.
@@ -15,6 +16,8 @@ pub mod blocking;
 pub mod db;
 pub mod entry;
 pub mod events;
+pub mod evict;
+pub mod eviction;
 pub mod expire;
 pub mod hook;
 pub mod keyspace;
@@ -124,6 +127,9 @@ pub struct Engine {
     pub tracking_clients: AtomicUsize,
     /// Runs before any stored entry changes (snapshots: see `hook`).
     pub before_change: ChangeHook,
+    /// maxmemory-policy and its parameters.
+    pub eviction: evict::Settings,
+    pub evictor: evict::Evictor,
 }
 
 impl Engine {
@@ -140,6 +146,8 @@ impl Engine {
             event_sink: OnceLock::new(),
             tracking_clients: AtomicUsize::new(0),
             before_change: ChangeHook::default(),
+            eviction: evict::Settings::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 

@@ -23,17 +23,21 @@ pub struct Lookup {
     pub no_touch: bool,
     /// Do not count a keyspace hit or miss.
     pub no_stats: bool,
+    /// A miss fires the `keymiss` event (Redis's read lookups without
+    /// LOOKUP_NONOTIFY).
+    pub notify_miss: bool,
 }
 
 impl Lookup {
     /// A normal read: counts hit/miss and updates the access time.
-    pub const READ: Lookup = Lookup { no_touch: false, no_stats: false };
+    pub const READ: Lookup = Lookup { no_touch: false, no_stats: false, notify_miss: true };
     /// A lookup on behalf of a write: no statistics.
-    pub const WRITE: Lookup = Lookup { no_touch: false, no_stats: true };
-    /// A read that leaves no trace (TYPE, OBJECT, TTL).
-    pub const QUIET: Lookup = Lookup { no_touch: true, no_stats: true };
-    /// Counts hits and misses but does not touch (EXISTS).
-    pub const NO_TOUCH: Lookup = Lookup { no_touch: true, no_stats: false };
+    pub const WRITE: Lookup = Lookup { no_touch: false, no_stats: true, notify_miss: false };
+    /// A read that leaves no trace (OBJECT, internal lookups).
+    pub const QUIET: Lookup = Lookup { no_touch: true, no_stats: true, notify_miss: false };
+    /// Counts hits and misses, reports misses, but does not touch (EXISTS,
+    /// TYPE, TTL).
+    pub const NO_TOUCH: Lookup = Lookup { no_touch: true, no_stats: false, notify_miss: true };
 }
 
 pub struct Tx<'a> {
@@ -92,6 +96,27 @@ impl<'a> Tx<'a> {
     #[inline]
     pub fn clock(&self) -> u32 {
         ((self.now_ms / 1000) as u32) & crate::LRU_CLOCK_MAX
+    }
+
+    /// The access field of a new key: the LRU clock, or under an LFU
+    /// policy the initial counter.
+    #[inline]
+    fn new_access(&self) -> u32 {
+        if self.engine.eviction.policy().is_lfu() {
+            crate::eviction::lfu_new(self.now_ms)
+        } else {
+            self.clock()
+        }
+    }
+
+    /// The access field after an access (LRU clock, or LFU counter bumped).
+    #[inline]
+    fn touched_access(&self, old: u32) -> u32 {
+        if self.engine.eviction.policy().is_lfu() {
+            crate::eviction::lfu_touched(old, self.now_ms, &self.engine.eviction)
+        } else {
+            self.clock()
+        }
     }
 
     /// Publishes the effects and returns the change count. Must be called
@@ -264,10 +289,16 @@ impl<'a> Tx<'a> {
         if !how.no_stats {
             self.engine.stats.incr(if slot.is_some() { Stat::KeyspaceHits } else { Stat::KeyspaceMisses });
         }
-        let slot = slot?;
+        let Some(slot) = slot else {
+            if how.notify_miss {
+                self.notify_in(db, events::KEYMISS, key);
+            }
+            return None;
+        };
         if !how.no_touch {
-            let clock = self.clock();
-            self.table(at, db).entry_mut(slot).set_access(clock);
+            let old = self.table(at, db).entry(slot).access();
+            let access = self.touched_access(old);
+            self.table(at, db).entry_mut(slot).set_access(access);
         }
         Some((at, slot))
     }
@@ -324,9 +355,11 @@ impl<'a> Tx<'a> {
 
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
         let at = Self::locate(key);
-        let clock = self.clock();
+        let new_access = self.new_access();
         let signal = match self.live_slot(db, key, at) {
             Some(slot) => {
+                let old = self.table(at, db).entry(slot).access();
+                let clock = self.touched_access(old);
                 let engine = self.engine;
                 let table = self.table(at, db);
                 engine.before_change.entry(at.shard, db, table.entry(slot));
@@ -340,7 +373,7 @@ impl<'a> Tx<'a> {
             }
             None => {
                 let signal = can_block(&value);
-                self.table(at, db).insert(at.hash, Entry::new(key, value, NO_EXPIRE, clock));
+                self.table(at, db).insert(at.hash, Entry::new(key, value, NO_EXPIRE, new_access));
                 self.notify_in(db, events::NEW, key);
                 signal
             }
@@ -355,9 +388,11 @@ impl<'a> Tx<'a> {
     /// when it can (see `Value::assign_string`).
     pub fn set_string_in(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
         let at = Self::locate(key);
-        let clock = self.clock();
+        let new_access = self.new_access();
         match self.live_slot(db, key, at) {
             Some(slot) => {
+                let old = self.table(at, db).entry(slot).access();
+                let clock = self.touched_access(old);
                 let engine = self.engine;
                 let table = self.table(at, db);
                 engine.before_change.entry(at.shard, db, table.entry(slot));
@@ -373,7 +408,7 @@ impl<'a> Tx<'a> {
                 }
             }
             None => {
-                self.table(at, db).insert(at.hash, Entry::new(key, Value::string(bytes), NO_EXPIRE, clock));
+                self.table(at, db).insert(at.hash, Entry::new(key, Value::string(bytes), NO_EXPIRE, new_access));
                 self.notify_in(db, events::NEW, key);
             }
         }
@@ -384,7 +419,7 @@ impl<'a> Tx<'a> {
     pub fn insert_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: ExpireAt) {
         let at = Self::locate(key);
         debug_assert!(self.live_slot(db, key, at).is_none(), "insert over a live key");
-        let clock = self.clock();
+        let clock = self.new_access();
         let signal = can_block(&value);
         self.table(at, db).insert(at.hash, Entry::new(key, value, expire_at, clock));
         self.notify_in(db, events::NEW, key);
@@ -406,6 +441,30 @@ impl<'a> Tx<'a> {
             self.signal_at(db, key, at);
         }
         self.touch_at(db, key, at);
+        Some(entry)
+    }
+
+    /// Evicts `key` from `db` (maxmemory): a deletion whatever its expiry
+    /// (Redis evicts what is in the table), with the `evicted` event, DEL
+    /// (UNLINK when `lazy`) propagated and `evicted_keys` counted. With
+    /// `volatile_only`, a key without a TTL is left alone. Returns the
+    /// entry for the caller to free.
+    pub fn evict_in(&mut self, db: usize, key: &[u8], volatile_only: bool, lazy: bool) -> Option<Entry> {
+        let at = Self::locate(key);
+        let table = self.table(at, db);
+        let slot = table.find(at.hash, key)?;
+        if volatile_only && !table.entry(slot).has_expire() {
+            return None;
+        }
+        let entry = table.remove(slot, at.hash);
+        if is_stream(entry.value()) {
+            self.signal_at(db, key, at);
+        }
+        self.touch_at(db, key, at);
+        self.notify_in(db, events::EVICTED, key);
+        let command: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        self.propagate_in(db, vec![command.to_vec(), key.to_vec()]);
+        self.engine.stats.incr(Stat::EvictedKeys);
         Some(entry)
     }
 

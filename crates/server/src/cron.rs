@@ -1,5 +1,5 @@
 //! The server's periodic work, on its own thread at `hz` times a second:
-//! the active expiry cycle, the ops/sec sample, pings to replicas, the
+//! the active expiry cycle, eviction that ran out of time, the ops/sec sample, pings to replicas, the
 //! end of client pauses, and the worker load balance (placement.rs).
 
 use std::sync::atomic::Ordering;
@@ -37,9 +37,18 @@ pub fn run(server: Arc<Server>) {
         // clock of expiry as in Redis; the cron must not wait for it.
         let exclusive = server.engine.keyspace.exclusive().is_some();
         if server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive {
-            // Redis spends at most a quarter of each tick on expiry.
-            cycle.run(&server.engine, period / 4);
+            // Redis spends at most a quarter of each tick on expiry, two
+            // percent more per step of active-expire-effort.
+            let effort = (server.config.get_int("active-expire-effort").clamp(1, 10) - 1) as u32;
+            cycle.run(&server.engine, period * (25 + 2 * effort) / 100, effort as usize);
             server.engine.stats.add(Stat::ExpireCycleCpuMicros, started.elapsed().as_micros() as u64);
+        }
+        if server.engine.eviction.pending.load(Ordering::Relaxed) && !paused {
+            // An eviction that ran out of time, or a lower maxmemory.
+            crate::evict::perform(&server);
+            if server.tunables.maxmemory.load(Ordering::Relaxed) <= 0 {
+                server.engine.eviction.pending.store(false, Ordering::Relaxed);
+            }
         }
         crate::tracking::enforce_limit(&server);
         if last_prune.elapsed() >= Duration::from_secs(1) {

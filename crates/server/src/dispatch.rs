@@ -281,8 +281,8 @@ fn strip_code(message: &[u8]) -> &[u8] {
 /// True when maxmemory is set and exceeded. Eviction policies are not
 /// implemented yet: every policy behaves as noeviction.
 fn out_of_memory(server: &Server) -> bool {
-    let limit = server.tunables.maxmemory.load(Ordering::Relaxed);
-    limit > 0 && crate::alloc::allocated_bytes() as i64 > limit
+    // Evicts first under the maxmemory-policy (crate::evict).
+    crate::evict::perform(server) == shoal_engine::evict::Outcome::Fail
 }
 
 /// min-replicas-to-write: enough replicas are connected (replicas that

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod cron;
 pub mod dispatch;
 pub mod error;
+pub mod evict;
 pub mod exec;
 pub mod families;
 pub mod lazyfree;

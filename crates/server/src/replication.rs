@@ -35,6 +35,7 @@ pub fn attach(server: &Server, client: &mut Client, stream: ReplicaStream) {
     client.is_replica = true;
     client.info.set_flag(flags::REPLICA, true);
     server.replicas.connected.lock().push((client.id(), client.info.addr.clone()));
+    server.replicas.queued.lock().push((client.id(), stream.queued.clone()));
     client.replica_stream = Some(stream);
 }
 
@@ -44,4 +45,5 @@ pub fn detach(server: &Server, client: &mut Client) {
         server.engine.propagation.detach(stream.sink_id);
     }
     server.replicas.connected.lock().retain(|(id, _)| *id != client.id());
+    server.replicas.queued.lock().retain(|(id, _)| *id != client.id());
 }

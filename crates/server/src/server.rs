@@ -384,10 +384,31 @@ impl Server {
         server
     }
 
-    /// Mirrors notify-keyspace-events into the engine.
+    /// Mirrors notify-keyspace-events and the eviction settings into the
+    /// engine.
     fn refresh_notify_flags(&self) {
         if let config::Value::Flags(flags) = self.config.get("notify-keyspace-events") {
             self.engine.notify_flags.store(flags, Ordering::Relaxed);
+        }
+        self.refresh_eviction();
+    }
+
+    /// Mirrors the eviction parameters into the engine (startup, CONFIG SET).
+    fn refresh_eviction(&self) {
+        use shoal_engine::eviction::Policy;
+        let config = &self.config;
+        let e = &self.engine.eviction;
+        let r = Ordering::Relaxed;
+        e.set_policy(Policy::from_name(&config.get_string("maxmemory-policy")).unwrap_or(Policy::NoEviction));
+        e.samples.store(config.get_int("maxmemory-samples").clamp(1, u32::MAX as i64) as u32, r);
+        e.tenacity.store(config.get_int("maxmemory-eviction-tenacity").clamp(0, 100) as u32, r);
+        e.lfu_log_factor.store(config.get_int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32, r);
+        e.lfu_decay_time.store(config.get_int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32, r);
+        e.lazy.store(config.get_bool("lazyfree-lazy-eviction"), r);
+        // A lower maxmemory starts evicting at once (the cron goes on until
+        // memory fits), as CONFIG SET maxmemory does in Redis.
+        if config.get_int("maxmemory") > 0 {
+            e.pending.store(true, r);
         }
     }
 

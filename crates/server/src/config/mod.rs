@@ -273,11 +273,42 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
 /// Refuses values whose syntax Shoal knows but whose effect it does not
 /// have yet, so that no configuration silently asks for something that
 /// does not happen.
+/// Every refusal here is listed in ARCHITECTURE.md ("Where Shoal
+/// deliberately differs"); the default values stay accepted.
 fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
+    let missing = |what: &str, reason: &str| Err(format!("{what} is not supported yet: {reason}"));
     match (def.name, value) {
-        ("appendonly", Value::Bool(true)) => {
-            Err("appendonly yes is not supported yet: Shoal has no append-only file".to_string())
+        ("appendonly", Value::Bool(true)) => missing("appendonly yes", "Shoal has no append-only file"),
+        ("replicaof", Value::Words(w)) if !w.is_empty() => {
+            missing("replicaof", "Shoal cannot be a replica yet (it serves replicas as a master)")
         }
+        ("daemonize", Value::Bool(true)) => missing("daemonize yes", "run Shoal under a supervisor instead"),
+        ("supervised", Value::Enum(i)) if *i != 3 => {
+            missing("supervised", "Shoal does not notify upstart or systemd; use supervised no")
+        }
+        ("syslog-enabled", Value::Bool(true)) => missing("syslog-enabled yes", "Shoal logs to a file or stdout only"),
+        ("cluster-enabled", Value::Bool(true)) => missing("cluster-enabled yes", "Shoal has no cluster mode"),
+        ("activedefrag", Value::Bool(true)) => missing("activedefrag yes", "Shoal has no active defragmentation"),
+        ("lazyfree-lazy-expire", Value::Bool(true)) => {
+            missing("lazyfree-lazy-expire yes", "expired keys are freed when they are deleted")
+        }
+        ("lazyfree-lazy-server-del", Value::Bool(true)) => {
+            missing("lazyfree-lazy-server-del yes", "keys the server deletes are freed at once")
+        }
+        ("maxmemory-clients", Value::Int(v)) if *v != 0 => {
+            missing("maxmemory-clients", "Shoal has no client eviction (use client-output-buffer-limit)")
+        }
+        ("tls-port", Value::Int(v)) if *v != 0 => missing("tls-port", "Shoal has no TLS"),
+        ("socket-mark-id", Value::Int(v)) if *v != 0 => missing("socket-mark-id", "Shoal does not mark its sockets"),
+        ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s)) if !s.is_empty() => {
+            missing(def.name, "Shoal does not pin its threads to CPUs")
+        }
+        ("aclfile", Value::Str(s)) if !s.is_empty() => missing("aclfile", "Shoal has no ACL users"),
+        ("watchdog-period", Value::Int(v)) if *v != 0 => missing("watchdog-period", "Shoal has no software watchdog"),
+        ("rdb-key-save-delay", Value::Int(v)) if *v != 0 => {
+            missing("rdb-key-save-delay", "snapshots for replicas are not delayed")
+        }
+        ("key-load-delay", Value::Int(v)) if *v != 0 => missing("key-load-delay", "Shoal loads no data files yet"),
         _ => Ok(()),
     }
 }
@@ -1003,6 +1034,44 @@ mod tests {
         );
         assert_eq!(config.get_string("appendonly"), "no");
         config.set_many(&[("appendonly", "no")]).unwrap();
+    }
+
+    #[test]
+    fn directives_needing_missing_features_are_refused_but_defaults_pass() {
+        let refused = [
+            "replicaof 127.0.0.1 6380",
+            "slaveof 127.0.0.1 6380",
+            "daemonize yes",
+            "supervised systemd",
+            "syslog-enabled yes",
+            "cluster-enabled yes",
+            "activedefrag yes",
+            "lazyfree-lazy-expire yes",
+            "lazyfree-lazy-server-del yes",
+            "maxmemory-clients 10mb",
+            "maxmemory-clients 5%",
+            "tls-port 6380",
+            "socket-mark-id 7",
+            "server_cpulist 0-1",
+            "aclfile users.acl",
+            "watchdog-period 100",
+            "rdb-key-save-delay 10",
+            "key-load-delay 10",
+        ];
+        for line in refused {
+            let err = Config::load(None, &format!("{line}\n")).err().unwrap_or_else(|| panic!("{line} accepted"));
+            assert!(err.message.contains("is not supported yet"), "{line}: {}", err.message);
+        }
+        let defaults = "replicaof \"\"\ndaemonize no\nsupervised no\nsyslog-enabled no\ncluster-enabled no\n\
+                        activedefrag no\nlazyfree-lazy-expire no\nlazyfree-lazy-server-del no\nmaxmemory-clients 0\n\
+                        tls-port 0\nsocket-mark-id 0\nserver_cpulist \"\"\naclfile \"\"\nwatchdog-period 0\n";
+        let config = Config::load(None, defaults).unwrap();
+        for (name, value) in [("maxmemory-clients", "1mb"), ("activedefrag", "yes"), ("lazyfree-lazy-expire", "yes")] {
+            let err = config.set_many(&[(name, value)]).unwrap_err();
+            assert!(err.message().contains("is not supported yet"), "{name}: {}", err.message());
+        }
+        config.set_many(&[("maxmemory-clients", "0"), ("activedefrag", "no")]).unwrap();
+        assert_eq!(config.get_string("maxmemory-clients"), "0");
     }
 
     #[test]

@@ -231,9 +231,10 @@ fn memory_section(server: &Server, out: &mut String) {
     field!(out, "maxmemory_policy", server.config.get_string("maxmemory-policy"));
     field!(out, "mem_fragmentation_ratio", format!("{:.2}", rss as f64 / used.max(1) as f64));
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
-    field!(out, "mem_not_counted_for_evict", 0);
+    let replica_bytes = crate::evict::not_counted_bytes(server);
+    field!(out, "mem_not_counted_for_evict", replica_bytes);
     field!(out, "mem_replication_backlog", 0);
-    field!(out, "mem_clients_slaves", 0);
+    field!(out, "mem_clients_slaves", replica_bytes);
     field!(out, "mem_clients_normal", 0);
     field!(out, "mem_aof_buffer", 0);
     field!(out, "mem_allocator", crate::alloc::ALLOCATOR_NAME);

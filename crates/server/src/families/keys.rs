@@ -53,7 +53,7 @@ fn touch(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn type_(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let name = match ctx.tx().lookup(argv[1], Lookup::QUIET) {
+    let name = match ctx.tx().lookup(argv[1], Lookup::NO_TOUCH) {
         Some(entry) => entry.value().value_type().name(),
         None => "none",
     };
@@ -530,10 +530,15 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn object_refcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    // Redis does not share integers when an LRU or LFU policy needs each
+    // key's own access data.
+    let policy = ctx.server.engine.eviction.policy();
+    let per_key_access = ctx.server.tunables.maxmemory.load(std::sync::atomic::Ordering::Relaxed) > 0
+        && (policy.is_lru() || policy.is_lfu());
     match ctx.tx().lookup(argv[2], Lookup::QUIET) {
         // Small integers are shared objects in Redis (refcount INT_MAX).
         Some(entry) => {
-            let shared = matches!(entry.value(), shoal_types::Value::Int(i) if (0..10000).contains(i));
+            let shared = !per_key_access && matches!(entry.value(), shoal_types::Value::Int(i) if (0..10000).contains(i));
             ctx.out.int(if shared { i32::MAX as i64 } else { 1 });
         }
         None => ctx.out.null(),
@@ -543,7 +548,13 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let engine = &ctx.server.engine;
+    let lfu = engine.eviction.policy().is_lfu();
     match ctx.tx.as_mut().expect("locked").lookup(argv[2], Lookup::QUIET) {
+        Some(_) if lfu => {
+            return Err(CmdError::err(
+                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ))
+        }
         Some(entry) => {
             let idle = engine.idle_seconds(entry.access());
             ctx.out.int(idle as i64);
@@ -554,13 +565,16 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn object_freq(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let policy = ctx.server.config.get_string("maxmemory-policy");
+    let engine = &ctx.server.engine;
+    let lfu = engine.eviction.policy().is_lfu();
+    let decay = engine.eviction.lfu_decay_time.load(std::sync::atomic::Ordering::Relaxed);
+    let now_ms = ctx.tx().now_ms;
     match ctx.tx().lookup(argv[2], Lookup::QUIET) {
-        Some(_) if !policy.contains("lfu") => Err(CmdError::err(
+        Some(_) if !lfu => Err(CmdError::err(
             "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         )),
         Some(entry) => {
-            let freq = entry.access() & 0xff;
+            let freq = shoal_engine::evict::lfu_decayed(entry.access(), now_ms, decay);
             ctx.out.int(freq as i64);
             Ok(())
         }

@@ -157,8 +157,9 @@ fn set_generic(
     };
     if options.get {
         // Type check (and the GET reply) come before anything changes.
+        // The reply's own lookup is the one that counts (stats, keymiss).
         let tx = ctx.tx.as_mut().expect("locked");
-        if let Some(entry) = tx.lookup(key, Lookup::READ) {
+        if let Some(entry) = tx.lookup(key, Lookup::QUIET) {
             if !entry.value().is_string() {
                 return Err(CmdError::WrongType);
             }

@@ -13,6 +13,8 @@ pub struct Replicas {
     pub(crate) full_syncs: AtomicU64,
     /// (client id, address) of each connected replica.
     pub(crate) connected: Mutex<Vec<(u64, String)>>,
+    /// (client id, bytes queued) of each replica's stream.
+    pub(crate) queued: Mutex<Vec<(u64, Arc<AtomicUsize>)>>,
 }
 
 impl Replicas {
@@ -28,6 +30,12 @@ impl Replicas {
 
     pub fn count(&self) -> usize {
         self.connected.lock().len()
+    }
+
+    /// Stream bytes queued for all replicas and not yet written
+    /// (INFO mem_clients_slaves; not counted for eviction, as in Redis).
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.lock().iter().map(|(_, q)| q.load(Ordering::Relaxed)).sum()
     }
 }
 
