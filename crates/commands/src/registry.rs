@@ -189,7 +189,41 @@ impl Command {
 /// The whole command table.
 pub struct Table {
     commands: Vec<Command>,
-    top_level: HashMap<Vec<u8>, CommandId>,
+    top_level: HashMap<Vec<u8>, CommandId, NameHasher>,
+}
+
+/// FNV-1a for command names: every request looks its name up, and the
+/// names are a fixed set of short strings, which need no keyed hash (no
+/// input can make the table's probe chains longer than they are at start).
+#[derive(Default, Clone, Copy)]
+struct NameHasher;
+
+impl std::hash::BuildHasher for NameHasher {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -204,7 +238,7 @@ pub fn table() -> &'static Table {
 impl Table {
     /// Builds the table from its groups, validating every entry.
     pub fn build(groups: &'static [(&'static str, &'static [Spec])]) -> Result<Table, String> {
-        let mut table = Table { commands: Vec::new(), top_level: HashMap::new() };
+        let mut table = Table { commands: Vec::new(), top_level: HashMap::default() };
         for (group, specs) in groups {
             for spec in specs.iter() {
                 let id = table.add(spec, group, None)?;

@@ -261,7 +261,22 @@ fn find_line_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn find_byte_before_nul(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
-    let i = memchr::memchr2(needle, 0, &buf[from..])? + from;
+    // Protocol lines are mostly a few bytes (`*3`, `$16`): a plain loop
+    // finds their end sooner than setting up a vectorised search.
+    const SHORT: usize = 16;
+    let rest = &buf[from..];
+    for (i, &b) in rest.iter().take(SHORT).enumerate() {
+        if b == needle {
+            return Some(from + i);
+        }
+        if b == 0 {
+            return None;
+        }
+    }
+    if rest.len() <= SHORT {
+        return None;
+    }
+    let i = memchr::memchr2(needle, 0, &rest[SHORT..])? + from + SHORT;
     (buf[i] == needle).then_some(i)
 }
 
@@ -328,6 +343,20 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn line_ends_stop_at_nul_near_and_far() {
+        assert_eq!(find_line_end(b"$3\r\n", 0), Some(2));
+        assert_eq!(find_line_end(b"$3\0\r\n", 0), None);
+        assert_eq!(find_line_end(b"$3", 0), None);
+        let mut long = vec![b'x'; 40];
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(find_line_end(&long, 0), Some(40));
+        assert_eq!(find_line_end(&long, 30), Some(40));
+        long[35] = 0;
+        assert_eq!(find_line_end(&long, 0), None);
+        assert_eq!(find_line_end(&long[..30], 0), None);
     }
 
     #[test]
