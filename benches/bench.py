@@ -18,6 +18,7 @@ Standard library only. Linux only (reads /proc). Build Shoal first:
     cargo build --release
     python3 benches/bench.py [--quick] [--requests N] [--threads N]
                              [--rounds N] [--output text|markdown]
+                             [--workloads uniform|hot|all | --hot] [--only SUBSTRING]
 """
 
 import argparse
@@ -287,7 +288,66 @@ def workloads(base_requests):
                   pipeline=1, keyspace=16))
     for item in w:
         item["requests"] = base_requests * (PIPELINE_FACTOR if item["pipeline"] > 1 else 1)
+        item["group"] = "uniform"
     return w
+
+
+# Hot-key workloads: every client hits one key or one collection.
+# Without -r, redis-benchmark leaves `__rand_int__` in the key name, so
+# `-t get/set` use the one key `key:__rand_int__` and `-t incr` the one key
+# `counter:__rand_int__`. `-t hset` always writes into the hash `myhash`
+# (fields `element:__rand_int__`, so -r varies the fields) and `-t lpush`
+# into the list `mylist`. ZADD is given explicitly so that scores and
+# members vary (-r) while the key stays `myzset`.
+HOT_KEY = "key:__rand_int__"
+
+
+def hot_workloads(base_requests):
+    w = []
+    for pipe in (1, 16):
+        p = ["-P", str(pipe)]
+        w += [
+            dict(name="hot GET P%d" % pipe, args=["-t", "get", "-d", "16"] + p, hot_prefill=16),
+            dict(name="hot SET P%d" % pipe, args=["-t", "set", "-d", "16"] + p),
+            dict(name="hot INCR P%d" % pipe, args=["-t", "incr"] + p),
+            dict(name="hot HSET P%d" % pipe, args=["-t", "hset", "-r", str(KEYSPACE)] + p),
+            dict(name="hot LPUSH P%d" % pipe, args=["-t", "lpush", "-d", "16"] + p),
+            dict(name="hot ZADD P%d" % pipe,
+                 args=["-r", str(KEYSPACE)] + p
+                 + ["ZADD", "myzset", "__rand_int__", "element:__rand_int__"]),
+        ]
+    for item in w:
+        pipe = int(item["args"][item["args"].index("-P") + 1])
+        item["pipeline"] = pipe
+        item["keyspace"] = None
+        item["group"] = "hot"
+        item["requests"] = base_requests * (PIPELINE_FACTOR if pipe > 1 else 1)
+    return w
+
+
+def select_workloads(base_requests, which, only):
+    """The workloads to run: `which` is uniform, hot or all; `only` (a list
+    of case-insensitive substrings) keeps the workloads whose name contains
+    one of them."""
+    w = []
+    if which in ("uniform", "all"):
+        w += workloads(base_requests)
+    if which in ("hot", "all"):
+        w += hot_workloads(base_requests)
+    if only:
+        w = [x for x in w if any(o.lower() in x["name"].lower() for o in only)]
+    return w
+
+
+def prepare_hot(server, wl):
+    """Hot workloads start from an empty database (lists and sorted sets
+    would otherwise keep growing from round to round); hot GET first sets
+    its one key."""
+    with Conn(server.port, timeout=120) as c:
+        c.call("FLUSHALL")
+        if wl.get("hot_prefill"):
+            c.call("SET", HOT_KEY, "x" * wl["hot_prefill"])
+    server.keyspace_size = None
 
 
 def prefill(server, size):
@@ -312,6 +372,8 @@ def run_benchmark(rb, server, wl, requests=None, quiet=False):
     server.check_alive()
     if wl["keyspace"] is not None:
         prefill(server, wl["keyspace"])
+    if wl.get("group") == "hot":
+        prepare_hot(server, wl)
     cmd = [rb, "-h", "127.0.0.1", "-p", str(server.port), "-c", str(CLIENTS),
            "-n", str(requests), "--csv"] + wl["args"]
     cpu0 = server.cpu_seconds()
@@ -469,6 +531,14 @@ def main():
                          "relative to this script)")
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--redis-benchmark", default=shutil.which("redis-benchmark") or "redis-benchmark")
+    ap.add_argument("--workloads", choices=("uniform", "hot", "all"), default="uniform",
+                    help="uniform: keys spread over -r %d keys (default); hot: every client "
+                         "hits one key or one collection; all: both" % KEYSPACE)
+    ap.add_argument("--hot", action="store_const", const="hot", dest="workloads",
+                    help="same as --workloads hot")
+    ap.add_argument("--only", action="append", metavar="SUBSTRING",
+                    help="run only the workloads whose name contains SUBSTRING "
+                         "(case-insensitive; repeatable), e.g. --only 'hot INCR'")
     ap.add_argument("--skip-memory", action="store_true", help="skip the memory test")
     ap.add_argument("--skip-throughput", action="store_true", help="skip the redis-benchmark workloads")
     args = ap.parse_args()
@@ -541,14 +611,17 @@ def main():
         meta["shoal_version"] = sinfo.get("shoal_version", sinfo.get("redis_version", "?"))
         meta["shoal_threads"] = sinfo.get("worker_threads", "?")
         meta["redis_version"] = rinfo.get("redis_version", "?")
-        wls = workloads(requests)
+        wls = select_workloads(requests, args.workloads, args.only)
+        if not wls:
+            raise BenchError("no workload matches --only %s" % args.only)
         if not args.skip_throughput:
             print("warm-up", file=sys.stderr, flush=True)
             warm = max(requests // 4, 5000)
+            warmers = [wl for wl in workloads(requests)
+                       if wl["name"] in ("SET 16B P1", "GET 16B P16", "INCR P1")]
             for s in (shoal, redis):
-                for wl in wls:
-                    if wl["name"] in ("SET 16B P1", "GET 16B P16", "INCR P1"):
-                        run_benchmark(rb, s, wl, requests=warm, quiet=True)
+                for wl in warmers:
+                    run_benchmark(rb, s, wl, requests=warm, quiet=True)
             for r in range(rounds):
                 print("round %d/%d" % (r + 1, rounds), file=sys.stderr, flush=True)
                 for i, wl in enumerate(wls):
@@ -597,7 +670,8 @@ def main():
         % (load_before + load_after),
     ]
     if not args.skip_throughput:
-        desc.append("redis-benchmark -c %d -r %d --csv; %d requests per run (x%d when pipelined); "
+        desc.append("redis-benchmark -c %d --csv (uniform workloads: -r %d; hot workloads: one "
+                    "key or collection); %d requests per run (x%d when pipelined); "
                     "median of %d round(s), Shoal and Redis alternating"
                     % (CLIENTS, KEYSPACE, requests, PIPELINE_FACTOR, rounds))
     out += [("- " if md else "") + d for d in desc]

@@ -1,6 +1,7 @@
 //! The command table at run time: entries parsed from `table` into flag
 //! sets, legacy key ranges and a case-insensitive name index.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -189,7 +190,51 @@ impl Command {
 /// The whole command table.
 pub struct Table {
     commands: Vec<Command>,
-    top_level: HashMap<Vec<u8>, CommandId>,
+    top_level: HashMap<Vec<u8>, CommandId, NameHasher>,
+}
+
+/// FNV-1a for command names: every request looks its name up, and the
+/// names are a fixed set of short strings, which need no keyed hash (no
+/// input can make the table's probe chains longer than they are at start).
+#[derive(Default, Clone, Copy)]
+struct NameHasher;
+
+impl std::hash::BuildHasher for NameHasher {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Longest command name the per-thread last-name cache holds.
+const LAST_NAME_MAX: usize = 16;
+
+thread_local! {
+    /// (length, bytes as sent, id) of the last name this thread found in
+    /// the global table; length 0 is never looked up through the cache
+    /// (an empty name is not a command).
+    static LAST_NAME: Cell<(usize, [u8; LAST_NAME_MAX], u16)> = const { Cell::new((usize::MAX, [0; LAST_NAME_MAX], 0)) };
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -204,7 +249,7 @@ pub fn table() -> &'static Table {
 impl Table {
     /// Builds the table from its groups, validating every entry.
     pub fn build(groups: &'static [(&'static str, &'static [Spec])]) -> Result<Table, String> {
-        let mut table = Table { commands: Vec::new(), top_level: HashMap::new() };
+        let mut table = Table { commands: Vec::new(), top_level: HashMap::default() };
         for (group, specs) in groups {
             for spec in specs.iter() {
                 let id = table.add(spec, group, None)?;
@@ -281,6 +326,26 @@ impl Table {
 
     /// Looks up a top-level command by name, ignoring case.
     pub fn lookup(&self, name: &[u8]) -> Option<&Command> {
+        // Clients repeat the same command (spelled the same way) over and
+        // over: each thread remembers the last name it found in the global
+        // table, byte for byte.
+        let global = std::ptr::eq(self, &*TABLE);
+        if global && name.len() <= LAST_NAME_MAX {
+            let (len, bytes, id) = LAST_NAME.with(Cell::get);
+            if len == name.len() && bytes[..len] == *name {
+                return Some(self.get(CommandId(id)));
+            }
+        }
+        let id = self.lookup_id(name)?;
+        if global && name.len() <= LAST_NAME_MAX {
+            let mut bytes = [0u8; LAST_NAME_MAX];
+            bytes[..name.len()].copy_from_slice(name);
+            LAST_NAME.with(|last| last.set((name.len(), bytes, id.0)));
+        }
+        Some(self.get(id))
+    }
+
+    fn lookup_id(&self, name: &[u8]) -> Option<CommandId> {
         let mut lower = [0u8; 32];
         if name.len() > lower.len() {
             return None;
@@ -288,7 +353,7 @@ impl Table {
         for (d, s) in lower.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
-        self.top_level.get(&lower[..name.len()]).map(|id| self.get(*id))
+        self.top_level.get(&lower[..name.len()]).copied()
     }
 
     /// Looks up `container sub` (e.g. `client list`), ignoring case.
@@ -400,5 +465,25 @@ fn range_of(spec: &ParsedKeySpec) -> LegacyRange {
             step,
         },
         _ => LegacyRange::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_through_the_last_name_cache_match_the_table() {
+        let t = table();
+        for name in ["get", "GET", "get", "Get", "set", "incr", "incr", "nosuch", "get", "", "zadd", "ZADD", "zadd"] {
+            let found = t.lookup(name.as_bytes()).map(|c| c.name);
+            let expected = t.lookup_id(name.as_bytes()).map(|id| t.get(id).name);
+            assert_eq!(found, expected, "{name}");
+        }
+        assert_eq!(t.lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(t.lookup(b"ge").is_none());
+        assert!(t.lookup(b"getx").is_none());
+        let long = "x".repeat(LAST_NAME_MAX + 1);
+        assert!(t.lookup(long.as_bytes()).is_none());
     }
 }

@@ -42,12 +42,20 @@ pub use tx::{Lookup, Tx};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    now_ns().div_euclid(1_000_000)
 }
 
-/// Nanoseconds since the Unix epoch.
+/// Nanoseconds since the Unix epoch (the wall clock at full precision,
+/// read directly: `SystemTime`'s checked arithmetic cost more than the
+/// vDSO read itself, two or more times per command).
+#[inline]
 pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 {
+        return SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    }
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
 /// One clock read per command in a batch: the time a command ends is the
@@ -99,7 +107,7 @@ pub mod clock_hint {
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    now_ns().div_euclid(1_000)
 }
 
 /// Resolution of the LRU clock kept in each entry (Redis: 1 s, 24 bits).
@@ -199,14 +207,33 @@ impl Engine {
     /// Starts an execution unit over the given shards.
     pub fn begin(&self, shards: &mut [ShardIndex], db: usize) -> Tx<'_> {
         let locks = self.keyspace.lock(shards);
-        let started = if locks.waited { clock_hint::fresh() } else { clock_hint::start_ns() };
+        let started = if locks.waited {
+            self.stats.bump_own(stats::Stat::ShardLockWaits);
+            clock_hint::fresh()
+        } else {
+            clock_hint::start_ns()
+        };
+        if let [shard] = *shards {
+            self.stats.count_shard_unit(shard);
+        }
         Tx::new(self, locks, db, started)
     }
 
     /// Starts an execution unit over `shards` if they are all free right
     /// now (see `Keyspace::try_lock`): what worker threads use.
+    /// Counts, per thread, units that found their shards busy and units
+    /// of one shard by shard (the placement reads both).
     pub fn try_begin(&self, shards: &mut [ShardIndex], db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
-        let locks = self.keyspace.try_lock(shards, ticket)?;
+        let locks = match self.keyspace.try_lock(shards, ticket) {
+            Ok(locks) => locks,
+            Err(busy) => {
+                self.stats.bump_own(stats::Stat::ShardLockWaits);
+                return Err(busy);
+            }
+        };
+        if let [shard] = *shards {
+            self.stats.count_shard_unit(shard);
+        }
         Ok(Tx::new(self, locks, db, clock_hint::start_ns()))
     }
 

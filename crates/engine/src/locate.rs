@@ -43,7 +43,45 @@ pub fn locate(key: &[u8]) -> At {
             return at;
         }
     }
-    At { shard: shard_of(key), hash: hash_bytes(key) }
+    locate_bytes(key)
+}
+
+/// The last key this thread located from its bytes, and where it lives.
+struct LastKey {
+    len: usize,
+    bytes: [u8; LAST_KEY_MAX],
+    at: At,
+}
+
+/// Longest key the last-key cache holds.
+const LAST_KEY_MAX: usize = 32;
+
+thread_local! {
+    static LAST_KEY: std::cell::RefCell<LastKey> =
+        const { std::cell::RefCell::new(LastKey { len: usize::MAX, bytes: [0; LAST_KEY_MAX], at: At { shard: 0, hash: 0 } }) };
+}
+
+/// Where `key` lives, computed from its bytes. A hot key (a counter, a
+/// rate limiter, one big collection) is located over and over, often by
+/// consecutive commands: the thread remembers the last short key it
+/// located, by content, and answers it with a comparison instead of a
+/// CRC16 and a SipHash. (A location depends on the key's bytes alone.)
+#[inline]
+fn locate_bytes(key: &[u8]) -> At {
+    if key.len() > LAST_KEY_MAX {
+        return At { shard: shard_of(key), hash: hash_bytes(key) };
+    }
+    LAST_KEY.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.len == key.len() && &last.bytes[..key.len()] == key {
+            return last.at;
+        }
+        let at = At { shard: shard_of(key), hash: hash_bytes(key) };
+        last.len = key.len();
+        last.bytes[..key.len()].copy_from_slice(key);
+        last.at = at;
+        at
+    })
 }
 
 /// Located keys of the command being run on this thread. Dropping it
@@ -114,5 +152,17 @@ mod tests {
             assert_eq!(locate(&first[..3]), locate(b"key"), "a shorter slice at the same address is another key");
         }
         assert_eq!(locate(first), truth, "hints end with their holder");
+    }
+
+    #[test]
+    fn the_last_key_cache_answers_by_content() {
+        let long = vec![b'k'; LAST_KEY_MAX + 1];
+        for key in [&b"counter"[..], b"", b"counter2", &long, b"counter", &long[..LAST_KEY_MAX]] {
+            let fresh = At { shard: shard_of(key), hash: hash_bytes(key) };
+            assert_eq!(locate(key), fresh);
+            assert_eq!(locate(key), fresh, "again, from the cache");
+            assert_eq!(locate(&key.to_vec()), fresh, "the same bytes elsewhere");
+        }
+        assert_ne!(locate(b"a"), locate(b"b"));
     }
 }

@@ -80,14 +80,26 @@ fn itoa_buf() -> [u8; 20] {
 
 /// Formats `v` into the end of `buf` and returns the digits.
 pub fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
+    // Two digits per step from a table of "00".."99".
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     &buf[i..]
 }
@@ -105,9 +117,19 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[0] == 0x0b || s.len() > 4096 {
         return None;
     }
-    let mut buf = [0u8; 4098];
-    buf[..s.len()].copy_from_slice(s);
-    buf[s.len()] = 0;
+    // strtod wants a NUL-terminated copy: on the stack for the usual short
+    // numbers (zeroing a page-sized buffer cost more than the parsing).
+    let mut short = [0u8; 64];
+    let mut long = Vec::new();
+    let buf: &[u8] = if s.len() < short.len() {
+        short[..s.len()].copy_from_slice(s);
+        &short
+    } else {
+        long.reserve_exact(s.len() + 1);
+        long.extend_from_slice(s);
+        long.push(0);
+        &long
+    };
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: `buf` is NUL-terminated and outlives the call; `end` points into it.
     let (value, consumed, erange) = unsafe {
@@ -144,18 +166,27 @@ pub fn f64_to_bytes(d: f64) -> Vec<u8> {
 /// Appends `d` formatted as `%.<precision>g` — Redis uses 17 for replies and
 /// shorter precisions in a few places (GEO distances use `%.4f` instead).
 pub fn write_f64_printf(out: &mut Vec<u8>, d: f64, format: &CStr) {
-    let mut buf = [0u8; 512];
-    // SAFETY: the buffer size is passed; format is a valid C string taking one double.
-    let n = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            format.as_ptr(),
-            d,
-        )
-    };
-    let n = (n.max(0) as usize).min(buf.len() - 1);
-    out.extend_from_slice(&buf[..n]);
+    // Formats straight into `out`'s spare capacity (nothing to zero):
+    // first with room for the usual short forms, again with the exact
+    // size if that was too little (`%f` of a huge value).
+    let mut room = 32;
+    loop {
+        out.reserve(room);
+        let spare = out.spare_capacity_mut();
+        // SAFETY: snprintf writes at most `spare.len()` bytes (including
+        // the NUL) into the spare capacity; format is a valid C string
+        // taking one double.
+        let n = unsafe { libc::snprintf(spare.as_mut_ptr() as *mut libc::c_char, spare.len(), format.as_ptr(), d) };
+        let Ok(n) = usize::try_from(n) else {
+            return;
+        };
+        if n < spare.len() {
+            // SAFETY: snprintf initialised the first `n` bytes of the spare capacity.
+            unsafe { out.set_len(out.len() + n) };
+            return;
+        }
+        room = n + 1;
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +256,10 @@ mod tests {
     fn integer_formatting() {
         for v in [0i64, 1, -1, i64::MIN, i64::MAX, 1234567890] {
             assert_eq!(i64_to_bytes(v), v.to_string().into_bytes());
+        }
+        let mut buf = [0u8; 20];
+        for v in (0..1000u64).chain([9_999, 10_000, 99_999, 123_456_789, u64::MAX / 10, u64::MAX]) {
+            assert_eq!(format_u64(&mut buf, v), v.to_string().as_bytes(), "{v}");
         }
     }
 }

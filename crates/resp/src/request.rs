@@ -137,6 +137,10 @@ impl RequestParser {
             match buf.first() {
                 None => return Ok(Parsed::Incomplete),
                 Some(b'*') => {
+                    if let Some(consumed) = self.plain_multibulk(buf, limits) {
+                        return Ok(Parsed::Command { consumed });
+                    }
+                    self.args.clear();
                     if let Some(done) = self.start_multibulk(buf, limits)? {
                         return Ok(done);
                     }
@@ -145,6 +149,59 @@ impl RequestParser {
             }
         }
         self.continue_multibulk(buf, limits)
+    }
+
+    /// The common case in one pass: a complete multibulk request whose
+    /// count and lengths are plain decimal numbers (no sign, no leading
+    /// zero), within the limits, each line ending in CRLF. Anything else
+    /// (incomplete, an error to report, an unusual spelling) gives `None`
+    /// with `args` partly filled, and the general parser starts over; for
+    /// what it accepts, this gives the general parser's result.
+    fn plain_multibulk(&mut self, buf: &[u8], limits: &Limits) -> Option<usize> {
+        /// Digits from `at` up to CRLF: (value, position after the LF).
+        #[inline]
+        fn number(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+            let first = *buf.get(at)?;
+            if !first.is_ascii_digit() {
+                return None;
+            }
+            let mut value = (first - b'0') as usize;
+            let mut pos = at + 1;
+            loop {
+                match *buf.get(pos)? {
+                    d @ b'0'..=b'9' if value != 0 && pos - at < 18 => value = value * 10 + (d - b'0') as usize,
+                    b'\r' if buf.get(pos + 1) == Some(&b'\n') => return Some((value, pos + 2)),
+                    _ => return None,
+                }
+                pos += 1;
+            }
+        }
+        const PLAIN_MAX_ARGS: usize = 1024;
+        let (count, mut pos) = number(buf, 1)?;
+        if count == 0 || count > PLAIN_MAX_ARGS || (limits.unauthenticated && count as i64 > UNAUTHENTICATED_MAX_ARGS) {
+            return None;
+        }
+        for _ in 0..count {
+            if buf.get(pos) != Some(&b'$') {
+                return None;
+            }
+            let (len, start) = number(buf, pos + 1)?;
+            let len_i64 = len as i64;
+            if !(limits.from_master || len_i64 <= limits.max_bulk_bytes)
+                || (limits.unauthenticated && len_i64 > UNAUTHENTICATED_MAX_BULK_BYTES)
+            {
+                return None;
+            }
+            let end = start + len;
+            if buf.len() < end + 2 {
+                return None;
+            }
+            self.args.push(Arg::Input { start, end });
+            // Like Redis, the two bytes after the data are skipped unchecked.
+            pos = end + 2;
+        }
+        self.resume_at = pos;
+        Some(pos)
     }
 
     /// Reads the `*<count>` line. Returns a final outcome when the request
@@ -261,7 +318,22 @@ fn find_line_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn find_byte_before_nul(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
-    let i = memchr::memchr2(needle, 0, &buf[from..])? + from;
+    // Protocol lines are mostly a few bytes (`*3`, `$16`): a plain loop
+    // finds their end sooner than setting up a vectorised search.
+    const SHORT: usize = 16;
+    let rest = &buf[from..];
+    for (i, &b) in rest.iter().take(SHORT).enumerate() {
+        if b == needle {
+            return Some(from + i);
+        }
+        if b == 0 {
+            return None;
+        }
+    }
+    if rest.len() <= SHORT {
+        return None;
+    }
+    let i = memchr::memchr2(needle, 0, &rest[SHORT..])? + from + SHORT;
     (buf[i] == needle).then_some(i)
 }
 
@@ -328,6 +400,75 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    /// The one-pass parser and the general one agree on every prefix of
+    /// every request, well-formed or not.
+    #[test]
+    fn plain_and_general_parsing_agree() {
+        let requests: &[&[u8]] = &[
+            b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n",
+            b"*1\r\n$0\r\n\r\n",
+            b"*02\r\n$3\r\nGET\r\n$3\r\nkey\r\n",
+            b"*2\r\n$03\r\nGET\r\n$3\r\nkey\r\n",
+            b"*2\r\n$-1\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*1\r\n$+3\r\nGET\r\n",
+            b"*1\r\n$3\rxGETxx*1\r\n$4\r\nPING\r\n",
+            b"*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPING\r\n",
+            b"*1\r\n$3\r\nGE\0\r\n",
+            b"*1\r\n:3\r\nGET\r\n",
+            b"*11\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n",
+            b"*1\r\n$20000\r\n",
+            b"*1\r\n$99999999999999999999\r\n",
+        ];
+        let limit_sets = [
+            Limits { max_bulk_bytes: 512 * 1024 * 1024, unauthenticated: false, from_master: false },
+            Limits { max_bulk_bytes: 2, unauthenticated: false, from_master: false },
+            Limits { max_bulk_bytes: 2, unauthenticated: false, from_master: true },
+            Limits { max_bulk_bytes: 512 * 1024 * 1024, unauthenticated: true, from_master: false },
+        ];
+        let outcome = |p: &mut RequestParser, buf: &[u8], limits: &Limits, general: bool| {
+            let r = if general {
+                p.args.clear();
+                p.resume_at = 0;
+                p.pending_bulk = None;
+                match p.start_multibulk(buf, limits) {
+                    Ok(Some(done)) => Ok(done),
+                    Ok(None) => p.continue_multibulk(buf, limits),
+                    Err(e) => Err(e),
+                }
+            } else {
+                p.parse(buf, limits)
+            };
+            let args: Vec<Vec<u8>> = p.args().iter().map(|&a| p.arg(buf, a).to_vec()).collect();
+            (format!("{r:?}"), if matches!(r, Ok(Parsed::Command { .. })) { args } else { Vec::new() })
+        };
+        for request in requests {
+            for limits in &limit_sets {
+                for cut in 1..=request.len() {
+                    let buf = &request[..cut];
+                    let fast = outcome(&mut RequestParser::new(), buf, limits, false);
+                    let general = outcome(&mut RequestParser::new(), buf, limits, true);
+                    assert_eq!(fast, general, "{:?} with {limits:?}", String::from_utf8_lossy(buf));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_ends_stop_at_nul_near_and_far() {
+        assert_eq!(find_line_end(b"$3\r\n", 0), Some(2));
+        assert_eq!(find_line_end(b"$3\0\r\n", 0), None);
+        assert_eq!(find_line_end(b"$3", 0), None);
+        let mut long = vec![b'x'; 40];
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(find_line_end(&long, 0), Some(40));
+        assert_eq!(find_line_end(&long, 30), Some(40));
+        long[35] = 0;
+        assert_eq!(find_line_end(&long, 0), None);
+        assert_eq!(find_line_end(&long[..30], 0), None);
     }
 
     #[test]

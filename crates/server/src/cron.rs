@@ -70,7 +70,7 @@ pub fn run(server: Arc<Server>) {
             server.engine.propagation.publish_raw(&[b"PING"]);
             last_ping = Instant::now();
         }
-        server.placement.balance(&server.config, &server.clients);
+        server.placement.balance(&server.config, &server.clients, &server.engine.stats);
         std::thread::sleep(period.saturating_sub(started.elapsed()));
     }
 }

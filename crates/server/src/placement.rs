@@ -39,6 +39,8 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use shoal_engine::stats::{Stat, Stats};
+
 use crate::client::Registry;
 use crate::config::Config;
 use crate::state::net::Incoming;
@@ -64,12 +66,87 @@ pub struct WorkerLoad {
     pub connections: AtomicUsize,
     /// CPU use over the last balance period, in percent of a core.
     pub cpu_pct: AtomicU32,
+    /// Its thread's slot in the engine's per-thread statistics.
+    stat_slot: OnceLock<usize>,
+    /// Over the last balance period, percent of its one-shard commands
+    /// that ran on its busiest shard (one hot key or collection gives
+    /// ~100, keys spread over the keyspace ~1)...
+    pub top_shard_pct: AtomicU32,
+    /// ...and percent of its commands that waited for a shard another
+    /// worker held.
+    pub lock_wait_pct: AtomicU32,
+}
+
+/// A worker's engine counters (at a balance step, or their change over a
+/// period).
+#[derive(Clone, Default)]
+struct UnitCounts {
+    commands: u64,
+    lock_waits: u64,
+    /// One-shard units by shard.
+    shards: Vec<u32>,
+}
+
+impl UnitCounts {
+    fn read(stats: &Stats, worker: &WorkerLoad) -> UnitCounts {
+        let Some(&slot) = worker.stat_slot.get() else {
+            return UnitCounts::default();
+        };
+        UnitCounts {
+            commands: stats.get_slot(slot, Stat::CommandsProcessed),
+            lock_waits: stats.get_slot(slot, Stat::ShardLockWaits),
+            shards: stats.shard_units(slot),
+        }
+    }
+
+    fn since(&self, earlier: &UnitCounts) -> UnitCounts {
+        UnitCounts {
+            commands: self.commands.wrapping_sub(earlier.commands),
+            lock_waits: self.lock_waits.wrapping_sub(earlier.lock_waits),
+            shards: self.shards.iter().enumerate().map(|(i, n)| n.wrapping_sub(earlier.shards.get(i).copied().unwrap_or(0))).collect(),
+        }
+    }
+
+    /// (units on the busiest shard, one-shard units in all).
+    fn top_shard(&self) -> (u64, u64) {
+        let top = self.shards.iter().copied().max().unwrap_or(0) as u64;
+        (top, self.shards.iter().map(|&n| n as u64).sum())
+    }
+}
+
+/// Fewer one-shard commands than this in a balance period say nothing
+/// about how concentrated the load is.
+const CONCENTRATION_MIN_UNITS: u64 = 1000;
+/// The load is on one shard when at least this percent of the active
+/// workers' one-shard commands went to one shard...
+const TOP_SHARD_PCT: u64 = 75;
+/// ...or at least this percent of their commands waited for a shard lock.
+const LOCK_WAIT_PCT: u64 = 20;
+
+/// Whether the active workers' commands over one period (`counts`) mostly
+/// went to one shard, which runs one command at a time whatever the
+/// number of workers: another worker would only wait for its lock (and
+/// add a hand-over of the shard's cache lines to every command).
+fn concentrated(counts: &[UnitCounts]) -> bool {
+    let mut by_shard = vec![0u64; shoal_engine::SHARD_COUNT];
+    for c in counts {
+        for (total, &n) in by_shard.iter_mut().zip(&c.shards) {
+            *total += n as u64;
+        }
+    }
+    let units: u64 = by_shard.iter().sum();
+    let top = by_shard.iter().copied().max().unwrap_or(0);
+    let commands: u64 = counts.iter().map(|c| c.commands).sum();
+    let waits: u64 = counts.iter().map(|c| c.lock_waits.min(c.commands)).sum();
+    (units >= CONCENTRATION_MIN_UNITS && top * 100 >= units * TOP_SHARD_PCT)
+        || (commands >= CONCENTRATION_MIN_UNITS && waits * 100 >= commands * LOCK_WAIT_PCT)
 }
 
 /// Balancer memory between two periods.
 struct Sample {
     at_ms: i64,
     cpu_ns: Vec<u64>,
+    units: Vec<UnitCounts>,
     /// The machine's (idle, total) CPU time from /proc/stat, if readable.
     machine: Option<MachineTimes>,
     last_change_ms: i64,
@@ -88,12 +165,27 @@ pub struct Thresholds {
 
 /// How many workers should be active, given each active worker's CPU use
 /// (`pct`, percent of a core), the machine's idle CPU (percent of one
-/// core; `None` when unknown, which does not hold spreading back), and
-/// whether packing may happen yet (`may_pack`: the cooldown has passed).
-pub fn decide(active: usize, all: usize, pct: &[u32], idle: Option<u32>, t: Thresholds, may_pack: bool) -> usize {
+/// core; `None` when unknown, which does not hold spreading back), whether
+/// the load is concentrated on one shard (`one_shard`: a hot key or
+/// collection, which more workers would only contend for), and whether
+/// packing may happen yet (`may_pack`: the cooldown has passed).
+pub fn decide(
+    active: usize,
+    all: usize,
+    pct: &[u32],
+    idle: Option<u32>,
+    one_shard: bool,
+    t: Thresholds,
+    may_pack: bool,
+) -> usize {
     let busiest = pct.iter().copied().max().unwrap_or(0);
     let total: u32 = pct.iter().sum();
     let spare_cpu = idle.is_none_or(|idle| idle >= t.spread_idle);
+    if one_shard {
+        // One shard runs one command at a time: a single worker serves it
+        // best, with no lock hand-overs between cores.
+        return if active > 1 && may_pack { 1 } else { active };
+    }
     if busiest > t.spread_at && active < all && spare_cpu {
         return active + 1;
     }
@@ -193,6 +285,7 @@ impl Placement {
         if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
             let _ = self.workers[index].cpu_clock.set(clock);
         }
+        let _ = self.workers[index].stat_slot.set(shoal_engine::stats::thread_slot());
     }
 
     /// Runtime hook: the worker woke up.
@@ -229,13 +322,14 @@ impl Placement {
     }
 
     /// One balance step, from the cron thread.
-    pub fn balance(&self, config: &Config, clients: &Registry) {
+    pub fn balance(&self, config: &Config, clients: &Registry, stats: &Stats) {
         let now = coarse_now_ms();
         let cpu_ns: Vec<u64> = self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
         let mut guard = self.sample.lock().unwrap_or_else(|e| e.into_inner());
         let machine = MachineTimes::read();
+        let units: Vec<UnitCounts> = self.workers.iter().map(|w| UnitCounts::read(stats, w)).collect();
         let Some(previous) = guard.as_mut() else {
-            *guard = Some(Sample { at_ms: now, cpu_ns, machine, last_change_ms: now });
+            *guard = Some(Sample { at_ms: now, cpu_ns, units, machine, last_change_ms: now });
             return;
         };
         let elapsed_ms = now - previous.at_ms;
@@ -247,8 +341,13 @@ impl Placement {
             .zip(&previous.cpu_ns)
             .map(|(now_ns, then_ns)| (now_ns.saturating_sub(*then_ns) / 10_000 / elapsed_ms.max(1) as u64) as u32)
             .collect();
-        for (worker, p) in self.workers.iter().zip(&pct) {
+        let period: Vec<UnitCounts> = units.iter().zip(&previous.units).map(|(now, then)| now.since(then)).collect();
+        for ((worker, p), counts) in self.workers.iter().zip(&pct).zip(&period) {
             worker.cpu_pct.store(*p, Ordering::Relaxed);
+            let (top, units) = counts.top_shard();
+            let pct = |n: u64, of: u64| (n.min(of) * 100).checked_div(of).unwrap_or(0) as u32;
+            worker.top_shard_pct.store(pct(top, units), Ordering::Relaxed);
+            worker.lock_wait_pct.store(pct(counts.lock_waits, counts.commands), Ordering::Relaxed);
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let idle = match (machine, previous.machine) {
@@ -258,6 +357,7 @@ impl Placement {
         self.machine_idle_pct.store(idle.unwrap_or(u32::MAX), Ordering::Relaxed);
         previous.at_ms = now;
         previous.cpu_ns = cpu_ns;
+        previous.units = units;
         previous.machine = machine;
         if !config.get_bool("worker-packing") {
             return;
@@ -270,7 +370,8 @@ impl Placement {
             pack_below: config.get_int("worker-pack-pct") as u32,
         };
         let may_pack = now - previous.last_change_ms >= PACK_COOLDOWN_MS;
-        let wanted = decide(active, all, &pct[..active], idle, thresholds, may_pack);
+        let one_shard = concentrated(&period[..active]);
+        let wanted = decide(active, all, &pct[..active], idle, one_shard, thresholds, may_pack);
         if wanted != active {
             self.active.store(wanted, Ordering::Relaxed);
             previous.last_change_ms = now;
@@ -344,22 +445,46 @@ mod tests {
 
     #[test]
     fn a_busy_worker_spreads_only_onto_idle_cpu() {
-        assert_eq!(decide(1, 2, &[95], Some(120), T, true), 2, "busy, a core idle: spread");
-        assert_eq!(decide(1, 2, &[95], None, T, true), 2, "idle time unknown: spread");
-        assert_eq!(decide(1, 2, &[95], Some(10), T, true), 1, "busy but the machine is full: stay");
-        assert_eq!(decide(1, 2, &[80], Some(120), T, true), 1, "below the spread threshold: stay");
-        assert_eq!(decide(2, 2, &[99, 99], Some(200), T, true), 2, "every worker already active");
+        assert_eq!(decide(1, 2, &[95], Some(120), false, T, true), 2, "busy, a core idle: spread");
+        assert_eq!(decide(1, 2, &[95], None, false, T, true), 2, "idle time unknown: spread");
+        assert_eq!(decide(1, 2, &[95], Some(10), false, T, true), 1, "busy but the machine is full: stay");
+        assert_eq!(decide(1, 2, &[80], Some(120), false, T, true), 1, "below the spread threshold: stay");
+        assert_eq!(decide(2, 2, &[99, 99], Some(200), false, T, true), 2, "every worker already active");
         let always = Thresholds { spread_idle: 0, ..T };
-        assert_eq!(decide(1, 2, &[95], Some(0), always, true), 2, "worker-spread-idle-pct 0: always spread");
+        assert_eq!(decide(1, 2, &[95], Some(0), false, always, true), 2, "worker-spread-idle-pct 0: always spread");
     }
 
     #[test]
     fn calm_workers_pack_after_the_cooldown() {
-        assert_eq!(decide(2, 2, &[30, 30], Some(100), T, true), 1, "60% fits in one worker below 75%");
-        assert_eq!(decide(2, 2, &[30, 30], Some(100), T, false), 2, "not before the cooldown");
-        assert_eq!(decide(2, 2, &[50, 40], Some(100), T, true), 2, "90% needs two workers");
-        assert_eq!(decide(3, 4, &[20, 20, 20], Some(0), T, true), 1);
-        assert_eq!(decide(3, 4, &[60, 60, 30], None, T, true), 2);
+        assert_eq!(decide(2, 2, &[30, 30], Some(100), false, T, true), 1, "60% fits in one worker below 75%");
+        assert_eq!(decide(2, 2, &[30, 30], Some(100), false, T, false), 2, "not before the cooldown");
+        assert_eq!(decide(2, 2, &[50, 40], Some(100), false, T, true), 2, "90% needs two workers");
+        assert_eq!(decide(3, 4, &[20, 20, 20], Some(0), false, T, true), 1);
+        assert_eq!(decide(3, 4, &[60, 60, 30], None, false, T, true), 2);
+    }
+
+    #[test]
+    fn a_load_on_one_shard_stays_on_one_worker() {
+        assert_eq!(decide(1, 2, &[99], Some(120), true, T, true), 1, "busy on one hot shard: no spreading");
+        assert_eq!(decide(2, 2, &[60, 60], Some(80), true, T, true), 1, "already spread: pack back");
+        assert_eq!(decide(2, 2, &[60, 60], Some(80), true, T, false), 2, "not before the cooldown");
+        // `commands` spread evenly over the first `spread` shards, plus
+        // `hot` more on shard 7.
+        let c = |commands: u64, spread: usize, hot: u32, lock_waits| {
+            let mut shards = vec![0u32; shoal_engine::SHARD_COUNT];
+            for i in 0..spread {
+                shards[i] = (commands / spread as u64) as u32;
+            }
+            shards[7] += hot;
+            UnitCounts { commands: commands + hot as u64, lock_waits, shards }
+        };
+        assert!(concentrated(&[c(0, 1, 10_000, 0)]), "one hot key");
+        assert!(concentrated(&[c(1_000, 256, 9_000, 0)]), "mostly one hot key");
+        assert!(!concentrated(&[c(10_000, 256, 0, 0)]), "keys spread over the shards");
+        assert!(!concentrated(&[c(10_000, 4, 0, 0)]), "four busy keys on four shards");
+        assert!(!concentrated(&[c(5_000, 4, 0, 0), c(0, 1, 5_000, 0)]), "one hot key among workers busy elsewhere");
+        assert!(concentrated(&[c(5_000, 256, 0, 1_500), c(5_000, 256, 0, 1_500)]), "two workers waiting for shards");
+        assert!(!concentrated(&[c(0, 1, 500, 0)]), "too few commands to tell");
     }
 
     #[test]

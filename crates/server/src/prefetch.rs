@@ -12,6 +12,8 @@
 //! a command that turns out unknown or a SELECT in the batch just makes
 //! some prefetches useless. Nothing here decides what runs.
 
+use std::cell::Cell;
+
 use shoal_commands::{table, Command};
 use shoal_engine::{locate, At, Hints};
 use shoal_resp::peek_request;
@@ -43,7 +45,18 @@ impl Batch {
     pub fn prepare(&mut self, server: &Server, db: usize, input: &[u8], from: usize, max_requests: usize) {
         self.keys.clear();
         self.end = from;
+        let connection = input.as_ptr() as usize;
+        if hot_skip(connection) {
+            // This connection's last batches hit one key: reading ahead
+            // would only find it again. Its requests run unread-ahead (each
+            // locates its key from the thread's last-key cache).
+            self.end = input.len();
+            return;
+        }
         let mut last: Option<(&[u8], &'static Command)> = None;
+        // Keys located more than once in a row (a hot key, one collection
+        // taking many writes) are located and prefetched once.
+        let mut distinct = 0usize;
         let mut args: SmallVec<[std::ops::Range<usize>; 24]> = SmallVec::new();
         for _ in 0..max_requests {
             if self.keys.len() >= max_requests {
@@ -73,11 +86,29 @@ impl Batch {
                     break;
                 }
                 let key = args[index].clone();
-                self.keys.push((key.start, key.len(), locate(&input[key])));
+                let bytes = &input[key.clone()];
+                let at = match self.keys.last() {
+                    Some(&(offset, len, at)) if len == bytes.len() && &input[offset..offset + len] == bytes => at,
+                    _ => {
+                        distinct += 1;
+                        locate(bytes)
+                    }
+                };
+                self.keys.push((key.start, key.len(), at));
             }
         }
-        if self.keys.len() > 1 {
-            let ats: SmallVec<[At; 16]> = self.keys.iter().map(|k| k.2).collect();
+        // One key (or one key repeated) gains nothing from prefetching:
+        // its first lookup brings it in, and the rest find it cached.
+        if distinct <= 1 && self.keys.len() >= HOT_MIN_KEYS {
+            hot_found(connection);
+        }
+        if distinct > 1 {
+            let mut ats: SmallVec<[At; 16]> = SmallVec::new();
+            for &(_, _, at) in &self.keys {
+                if ats.last() != Some(&at) {
+                    ats.push(at);
+                }
+            }
             server.engine.keyspace.prefetch(db, &ats);
         }
     }
@@ -85,12 +116,55 @@ impl Batch {
     /// Hands the locations of the keys read ahead in `input[start..end]`
     /// (one request) on to `hints`.
     pub fn hand_on<'k>(&self, hints: &Hints<'k>, input: &'k [u8], start: usize, end: usize) {
-        for &(offset, len, at) in &self.keys {
-            if offset >= start && offset < end {
-                hints.remember(&input[offset..offset + len], at);
+        // Keys are in input order: skip to the request's first one.
+        let first = self.keys.partition_point(|k| k.0 < start);
+        for &(offset, len, at) in &self.keys[first..] {
+            if offset >= end {
+                break;
             }
+            hints.remember(&input[offset..offset + len], at);
         }
     }
+}
+
+/// A batch whose keys are all one key, at least this many times, marks
+/// its connection hot...
+const HOT_MIN_KEYS: usize = 4;
+/// ...and that connection's next this many batches are not read ahead
+/// (then one is, to see whether it still hits one key).
+const HOT_SKIP_BATCHES: u8 = 7;
+/// Connections remembered per thread (direct-mapped by a hash of the input
+/// buffer's address; a collision only costs a batch read ahead for nothing or one
+/// not read ahead).
+const HOT_SLOTS: usize = 64;
+const _: () = assert!(HOT_SLOTS == 64, "hot_slot keeps 6 bits");
+
+thread_local! {
+    /// (input buffer address, batches left to skip) of hot connections.
+    static HOT: [Cell<(usize, u8)>; HOT_SLOTS] = const { [const { Cell::new((0, 0)) }; HOT_SLOTS] };
+}
+
+fn hot_slot(connection: usize) -> usize {
+    // Input buffers are page-aligned or more: mix every address bit in.
+    ((connection as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % HOT_SLOTS
+}
+
+/// True (and one skip used up) when `connection`'s batch is not to be read ahead.
+fn hot_skip(connection: usize) -> bool {
+    HOT.with(|hot| {
+        let slot = &hot[hot_slot(connection)];
+        match slot.get() {
+            (address, left) if address == connection && left > 0 => {
+                slot.set((address, left - 1));
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+fn hot_found(connection: usize) {
+    HOT.with(|hot| hot[hot_slot(connection)].set((connection, HOT_SKIP_BATCHES)));
 }
 
 /// Argument indexes of a command's keys by its (first, last, step) range;

@@ -45,7 +45,10 @@ fn read_len(bytes: &[u8]) -> (usize, usize) {
 
 impl Pair {
     pub fn new(field: &[u8], value: &[u8]) -> Pair {
-        let mut bytes = Vec::with_capacity(10 + field.len() + value.len());
+        // The exact size, so that the boxed slice keeps the allocation
+        // (a larger capacity would be reallocated to shrink it).
+        let prefix = (usize::BITS - field.len().leading_zeros()).div_ceil(7).max(1) as usize;
+        let mut bytes = Vec::with_capacity(prefix + field.len() + value.len());
         let mut n = field.len();
         loop {
             let low = (n & 0x7f) as u8;
@@ -59,6 +62,17 @@ impl Pair {
         bytes.extend_from_slice(field);
         bytes.extend_from_slice(value);
         Pair(bytes.into_boxed_slice())
+    }
+
+    /// Replaces the value, in place when the new one has the same length.
+    pub fn set_value(&mut self, value: &[u8]) {
+        let (len, used) = read_len(&self.0);
+        let rest = &mut self.0[used + len..];
+        if rest.len() == value.len() {
+            rest.copy_from_slice(value);
+        } else {
+            *self = Pair::new(&self.0[used..used + len], value);
+        }
     }
 
     fn split(&self) -> (&[u8], &[u8]) {
@@ -181,7 +195,7 @@ impl Hash {
                 let hash = hash_bytes(field);
                 match t.find(hash, field) {
                     Some(slot) => {
-                        *t.at_mut(slot) = Pair::new(field, value);
+                        t.at_mut(slot).set_value(value);
                         false
                     }
                     None => {
@@ -365,6 +379,18 @@ mod tests {
         let empty = Pair::new(b"", b"");
         assert_eq!(empty.field(), b"");
         assert_eq!(empty.value(), b"");
+        for n in [0usize, 1, 127, 128, 16383, 16384] {
+            let field = vec![b'x'; n];
+            let p = Pair::new(&field, b"v");
+            assert_eq!(p.0.len(), (if n < 128 { 1 } else if n < 16384 { 2 } else { 3 }) + n + 1, "exact size for {n}");
+        }
+        let mut p = Pair::new(&long, b"value");
+        p.set_value(b"VALUE");
+        assert_eq!((p.field(), p.value()), (&long[..], &b"VALUE"[..]), "same length: in place");
+        p.set_value(b"longer value");
+        assert_eq!((p.field(), p.value()), (&long[..], &b"longer value"[..]));
+        p.set_value(b"");
+        assert_eq!((p.field(), p.value()), (&long[..], &b""[..]));
     }
 
     #[test]

@@ -42,7 +42,9 @@ const MAX_CHARS: usize = 5 * 1024;
 
 /// `current + increment` in long double, printed as Redis prints it.
 pub fn add(current: &[u8], increment: &[u8]) -> Result<Vec<u8>, AddError> {
-    let mut out = vec![0u8; MAX_CHARS];
+    // C fills it; nothing needs zeroing first, and only the result's
+    // bytes are kept.
+    let mut out = [std::mem::MaybeUninit::<u8>::uninit(); MAX_CHARS];
     let mut len = 0usize;
     // SAFETY: pointers and lengths describe live buffers; C writes at most out_cap bytes.
     let rc = unsafe {
@@ -58,8 +60,9 @@ pub fn add(current: &[u8], increment: &[u8]) -> Result<Vec<u8>, AddError> {
     };
     match rc {
         0 => {
-            out.truncate(len);
-            Ok(out)
+            let len = len.min(MAX_CHARS);
+            // SAFETY: on success C initialised the first `len` bytes.
+            Ok(unsafe { std::slice::from_raw_parts(out.as_ptr() as *const u8, len) }.to_vec())
         }
         1 => Err(AddError::NotAFloat),
         2 => Err(AddError::BadIncrement),

@@ -213,8 +213,13 @@ impl Large {
     }
 
     fn insert_new(&mut self, member: &[u8], score: f64) {
+        self.insert_new_hashed(hash_bytes(member), member, score);
+    }
+
+    /// `insert_new` for a member whose hash the caller computed.
+    fn insert_new_hashed(&mut self, hash: u64, member: &[u8], score: f64) {
         let node = self.list.insert(score, member);
-        self.index.insert_new(hash_bytes(member), NodeRef(node));
+        self.index.insert_new(hash, NodeRef(node));
     }
 
     fn remove(&mut self, member: &[u8]) -> bool {
@@ -230,6 +235,25 @@ impl Large {
             index.remove(hash_bytes(member), member);
         });
     }
+}
+
+/// ZADD's rules for a member already at `current`: the new score to move
+/// it to, or the result when it stays where it is.
+fn updated_score(current: f64, score: f64, flags: AddFlags) -> Result<f64, AddResult> {
+    if flags.nx {
+        return Err(AddResult::Skipped);
+    }
+    let new = if flags.incr { score + current } else { score };
+    if new.is_nan() {
+        return Err(AddResult::NotANumber);
+    }
+    if (flags.lt && new >= current) || (flags.gt && new <= current) {
+        return Err(AddResult::Skipped);
+    }
+    if new == current {
+        return Err(AddResult::Unchanged(new));
+    }
+    Ok(new)
 }
 
 enum Repr {
@@ -325,24 +349,36 @@ impl ZSet {
         if score.is_nan() {
             return AddResult::NotANumber;
         }
+        if let Repr::Large(l) = &mut self.repr {
+            // One hash and one probe: the node found is the one updated,
+            // the hash computed is the one inserted with.
+            let hash = hash_bytes(member);
+            return match l.index.get(hash, member).map(|r| r.0) {
+                Some(node) => {
+                    let current = l.list.score(node);
+                    match updated_score(current, score, flags) {
+                        Ok(new) => {
+                            l.list.update_score(node, new);
+                            AddResult::Updated(new)
+                        }
+                        Err(result) => result,
+                    }
+                }
+                None if flags.xx => AddResult::Skipped,
+                None => {
+                    l.insert_new_hashed(hash, member, score);
+                    AddResult::Added(score)
+                }
+            };
+        }
         match self.score(member) {
-            Some(current) => {
-                if flags.nx {
-                    return AddResult::Skipped;
+            Some(current) => match updated_score(current, score, flags) {
+                Ok(new) => {
+                    self.change_score(member, new);
+                    AddResult::Updated(new)
                 }
-                let new = if flags.incr { score + current } else { score };
-                if new.is_nan() {
-                    return AddResult::NotANumber;
-                }
-                if (flags.lt && new >= current) || (flags.gt && new <= current) {
-                    return AddResult::Skipped;
-                }
-                if new == current {
-                    return AddResult::Unchanged(new);
-                }
-                self.change_score(member, new);
-                AddResult::Updated(new)
-            }
+                Err(result) => result,
+            },
             None if flags.xx => AddResult::Skipped,
             None => {
                 self.insert_new(member, score, limits);

@@ -153,9 +153,11 @@ fn workers_section(server: &Server, out: &mut String) {
             out,
             format!("worker{index}"),
             format!(
-                "clients={},cpu_pct={}",
+                "clients={},cpu_pct={},top_shard_pct={},lock_wait_pct={}",
                 worker.connections.load(Ordering::Relaxed),
-                worker.cpu_pct.load(Ordering::Relaxed)
+                worker.cpu_pct.load(Ordering::Relaxed),
+                worker.top_shard_pct.load(Ordering::Relaxed),
+                worker.lock_wait_pct.load(Ordering::Relaxed)
             )
         );
     }

@@ -341,10 +341,6 @@ impl SkipList {
         let x = node.as_ptr();
         // SAFETY: `node` belongs to this list.
         let (old_score, member) = unsafe { ((*x).score, member_of(x)) };
-        let Some((found, path)) = self.find_with_path(old_score, member) else {
-            panic!("skip list node not found for a score update");
-        };
-        debug_assert!(found == x);
         // SAFETY: neighbours of a live node are live or null.
         unsafe {
             let prev = (*x).backward;
@@ -352,11 +348,15 @@ impl SkipList {
             let after_prev = prev.is_null() || compare((*prev).score, member_of(prev), new_score, member) == Ordering::Less;
             let before_next = next.is_null() || compare((*next).score, member_of(next), new_score, member) == Ordering::Greater;
             if after_prev && before_next {
-                // Still in order where it is.
+                // Still in order where it is: no path needed.
                 (*x).score = new_score;
                 return;
             }
         }
+        let Some((found, path)) = self.find_with_path(old_score, member) else {
+            panic!("skip list node not found for a score update");
+        };
+        debug_assert!(found == x);
         self.unlink_node(x, &path);
         // SAFETY: unlinked; its member bytes stay in place.
         unsafe { (*x).score = new_score };
