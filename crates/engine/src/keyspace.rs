@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use event_listener::{Event, EventListener};
 
+
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
@@ -107,10 +108,35 @@ pub struct Shard {
     pub tracked: HashMap<Box<[u8]>, Vec<u64>>,
 }
 
-/// A shard's mutex and the event its release fires (one cache line pair
-/// per shard, so neighbours do not share a line).
+/// A shard's mutex, the event its release fires, and how many connections
+/// wait for it (one cache line pair per shard, so neighbours do not share
+/// a line). A release fires the event only when someone waits: the event
+/// costs a fence and a lock, the count one load.
 #[repr(align(128))]
-struct Padded(Mutex<Shard>, Event);
+struct Padded(Mutex<Shard>, Event, AtomicU32);
+
+/// A connection waiting for a shard (or the gate): resolves when it may
+/// have become free. Counted in the shard's waiters while it lives.
+pub struct ShardWait<'a> {
+    listener: EventListener,
+    waiters: Option<&'a AtomicU32>,
+}
+
+impl std::future::Future for ShardWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::pin::Pin::new(&mut self.listener).poll(cx)
+    }
+}
+
+impl Drop for ShardWait<'_> {
+    fn drop(&mut self) {
+        if let Some(waiters) = self.waiters {
+            waiters.fetch_sub(1, Ordering::Release);
+        }
+    }
+}
 
 /// Why `try_lock` took nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +210,7 @@ impl Keyspace {
                         tracked: HashMap::new(),
                     }),
                     Event::new(),
+                    AtomicU32::new(0),
                 )
             })
             .collect();
@@ -242,10 +269,17 @@ impl Keyspace {
     /// A listener that fires when what `busy` names may have become free.
     /// Create it, then look again (`is_free`), then await it: a release
     /// between the failed attempt and the listener is not missed.
-    pub fn listen(&self, busy: Busy) -> EventListener {
+    pub fn listen(&self, busy: Busy) -> ShardWait<'_> {
         match busy {
-            Busy::Shard(i) => self.shards[i as usize].1.listen(),
-            Busy::Gate => self.gate.lowered.listen(),
+            Busy::Shard(i) => {
+                let slot = &self.shards[i as usize];
+                // Counted before listening and before looking again, so a
+                // release after that look sees the count (see the drop of
+                // `ShardLocks`).
+                slot.2.fetch_add(1, Ordering::SeqCst);
+                ShardWait { listener: slot.1.listen(), waiters: Some(&slot.2) }
+            }
+            Busy::Gate => ShardWait { listener: self.gate.lowered.listen(), waiters: None },
         }
     }
 
@@ -482,7 +516,13 @@ impl Drop for ShardLocks<'_> {
     fn drop(&mut self) {
         for (i, guard) in self.held.drain(..) {
             drop(guard);
-            self.keyspace.shards[i as usize].1.notify(usize::MAX);
+            // The unlock is a locked read-modify-write (a full barrier on
+            // x86); waiters also look again every few milliseconds, so a
+            // count read too early delays a waiter, never strands it.
+            let slot = &self.keyspace.shards[i as usize];
+            if slot.2.load(Ordering::SeqCst) > 0 {
+                slot.1.notify(usize::MAX);
+            }
         }
     }
 }

@@ -34,6 +34,9 @@ const FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
 /// Replies larger than this are checked against the client's output
 /// limit before they are written (smaller ones are not counted).
 const OUTPUT_LIMIT_CHECK_BYTES: usize = crate::outbox::UNCOUNTED_OUTPUT_BYTES;
+/// A connection waiting for a busy shard looks again this often even
+/// without a wake-up.
+const SHARD_RECHECK_MS: u64 = 10;
 /// An idle input buffer larger than this is shrunk.
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
@@ -432,6 +435,8 @@ where
         tokio::select! {
             _ = &mut listener => {}
             _ = timer => {}
+            // A safety net: look again even without a wake-up.
+            _ = tokio::time::sleep(Duration::from_millis(SHARD_RECHECK_MS)) => {}
             _ = client.info.kill_signal.notified() => return Err("killed".into()),
             _ = client.info.outbox.arrived(), if client.info.receives_pushes() => {
                 flush(server, stream, client, out).await?;
