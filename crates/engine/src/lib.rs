@@ -224,6 +224,14 @@ impl Engine {
     /// Counts, per thread, units that found their shards busy and units
     /// of one shard by shard (the placement reads both).
     pub fn try_begin(&self, shards: &mut [ShardIndex], db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
+        let locks = self.try_lock_unit(shards, ticket)?;
+        Ok(Tx::new(self, locks, db, clock_hint::start_ns()))
+    }
+
+    /// The shards of a unit, if all are free right now (the unit itself
+    /// is made by `unit`, so that it is built where it is used).
+    #[inline]
+    pub fn try_lock_unit(&self, shards: &mut [ShardIndex], ticket: bool) -> Result<ShardLocks<'_>, Busy> {
         let locks = match self.keyspace.try_lock(shards, ticket) {
             Ok(locks) => locks,
             Err(busy) => {
@@ -234,7 +242,15 @@ impl Engine {
         if let [shard] = *shards {
             self.stats.count_shard_unit(shard);
         }
-        Ok(Tx::new(self, locks, db, clock_hint::start_ns()))
+        Ok(locks)
+    }
+
+    /// An execution unit over `locks` (from `try_lock_unit` or
+    /// `Keyspace::try_lock_all`).
+    #[inline]
+    pub fn unit<'e>(&'e self, locks: ShardLocks<'e>, db: usize) -> Tx<'e> {
+        let started = if locks.holds_all() { clock_hint::fresh() } else { clock_hint::start_ns() };
+        Tx::new(self, locks, db, started)
     }
 
     /// Starts an execution unit over every shard if all are free right now.

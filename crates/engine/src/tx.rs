@@ -74,6 +74,7 @@ pub struct Tx<'a> {
 
 impl<'a> Tx<'a> {
     /// A unit starting at `now_ns` (nanoseconds since the epoch).
+    #[inline]
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ns: i64) -> Tx<'a> {
         Tx {
             engine,

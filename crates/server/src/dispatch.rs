@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use shoal_commands::{table, Command, CommandFlags};
-use shoal_engine::{Busy, ExclusiveKind, Gate, Hints, Stat, Tx};
+use shoal_engine::{Busy, ExclusiveKind, Gate, Hints, ShardLocks, Stat};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode, NO_COMMAND};
@@ -164,18 +164,20 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         "exec" => crate::families::transactions::exec_plan(client),
         _ => plan(cmd, handler.locking, argv, Some(&hints)),
     };
-    let mut tx = match begin(server, client, plan) {
-        Ok(tx) => tx,
+    let locks = match begin(server, client, plan) {
+        Ok(locks) => locks,
         Err(busy) => return Outcome::Busy(busy),
     };
+    let (db, client_id) = (client.db, client.id());
+    // The unit is built in the context (it is large: no moves).
+    let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
     // The command's time starts once its locks are held (one clock read
     // serves the unit's frozen time and commandstats).
-    let started_ns = tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
-    if let Some(tx) = tx.as_mut() {
+    let started_ns = ctx.tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
+    if let Some(tx) = ctx.tx.as_mut() {
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
-        tx.client_id = client.id();
+        tx.client_id = client_id;
     }
-    let mut ctx = Ctx::new(server, client, out, tx, cmd);
     let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);
     let become_replica = ctx.become_replica.take();
     let mut outcome = Outcome::Continue;
@@ -198,8 +200,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
 /// now (a worker thread never waits for a shard). A client that found them
 /// busy `GATE_AFTER_TRIES` times in a row raises the fairness gate until
 /// it gets them.
-fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<Option<Tx<'a>>, Busy> {
-    let db = client.db;
+fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<Option<ShardLocks<'a>>, Busy> {
     let mut shards = match plan {
         LockPlan::Nothing => return Ok(None),
         LockPlan::All => None,
@@ -208,14 +209,14 @@ fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<
     loop {
         let ticket = client.gate.is_some();
         let begun = match shards.as_mut() {
-            None => server.engine.try_begin_all(db, ticket),
-            Some(shards) => server.engine.try_begin(shards, db, ticket),
+            None => server.engine.keyspace.try_lock_all(ticket),
+            Some(shards) => server.engine.try_lock_unit(shards, ticket),
         };
         match begun {
-            Ok(tx) => {
+            Ok(locks) => {
                 client.lock_tries = 0;
                 client.gate = None;
-                return Ok(Some(tx));
+                return Ok(Some(locks));
             }
             Err(busy) => {
                 client.lock_tries += 1;

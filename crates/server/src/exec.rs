@@ -152,6 +152,7 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// The context of a client's command, in the unit `tx`.
+    #[inline(always)]
     pub fn new(server: &'a Server, client: &'a mut Client, out: &'a mut ReplyBuf, tx: Option<Tx<'a>>, cmd: &'static Command) -> Ctx<'a> {
         Ctx {
             server,
