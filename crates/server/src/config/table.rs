@@ -193,16 +193,7 @@ pub const DEFS: &[Def] = &[
     choice(
         "maxmemory-policy",
         MODIFIABLE,
-        &[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ],
+        &shoal_engine::eviction::Policy::NAMES,
         "noeviction",
     ),
     int("maxmemory-samples", "", MODIFIABLE, 1, INT_MAX, "5"),
