@@ -18,7 +18,7 @@
 //! the gate, below) was busy; the connection then waits asynchronously for
 //! that shard's release event (`listen`) and tries again, so the other
 //! connections of its worker keep running meanwhile. Threads that serve no
-//! connection (cron, expiry, tests) may use the waiting `lock`.
+//! connection (cron, expiry, tests) may use the waiting `lock_one` and `lock_all`.
 //!
 //! Fairness: a unit that found its shards busy `GATE_AFTER_TRIES` times
 //! raises the gate (`Gate::raise`); while it is up, units that hold no
@@ -238,14 +238,14 @@ impl Keyspace {
                 match self.shards[i as usize].0.try_lock() {
                     Some(guard) => held.push((i, guard)),
                     None => {
-                        drop(ShardLocks { keyspace: self, held, all: false, waited: false });
+                        drop(ShardLocks { keyspace: self, held, all: false });
                         return Err(Busy::Shard(i));
                     }
                 }
                 previous = Some(i);
             }
         }
-        Ok(ShardLocks { keyspace: self, held, all: false, waited: false })
+        Ok(ShardLocks { keyspace: self, held, all: false })
     }
 
     /// Takes every shard if all are free right now, else none.
@@ -258,12 +258,12 @@ impl Keyspace {
             match slot.0.try_lock() {
                 Some(guard) => held.push((i as ShardIndex, guard)),
                 None => {
-                    drop(ShardLocks { keyspace: self, held, all: false, waited: false });
+                    drop(ShardLocks { keyspace: self, held, all: false });
                     return Err(Busy::Shard(i as ShardIndex));
                 }
             }
         }
-        Ok(ShardLocks { keyspace: self, held, all: true, waited: false })
+        Ok(ShardLocks { keyspace: self, held, all: true })
     }
 
     /// A listener that fires when what `busy` names may have become free.
@@ -329,25 +329,6 @@ impl Keyspace {
         self.db_count
     }
 
-    /// Locks the given shards (any order, duplicates allowed).
-    pub fn lock(&self, shards: &mut [ShardIndex]) -> ShardLocks<'_> {
-        shards.sort_unstable();
-        let mut held = SmallVec::new();
-        let mut previous = None;
-        let mut waited = false;
-        for &i in shards.iter() {
-            if previous != Some(i) {
-                let mutex = &self.shards[i as usize].0;
-                let guard = mutex.try_lock().unwrap_or_else(|| {
-                    waited = true;
-                    mutex.lock()
-                });
-                held.push((i, guard));
-                previous = Some(i);
-            }
-        }
-        ShardLocks { keyspace: self, held, all: false, waited }
-    }
 
     /// Starts loading into cache what looking up `keys` in `db` will read:
     /// each key's table slot, then its entry, then its value's bytes,
@@ -355,7 +336,7 @@ impl Keyspace {
     /// accesses of a whole pipelined batch overlap. Takes only shards that
     /// are free right now, for a moment each; the rest are skipped.
     pub fn prefetch(&self, db: usize, keys: &[crate::At]) {
-        let mut locks = ShardLocks { keyspace: self, held: SmallVec::new(), all: false, waited: false };
+        let mut locks = ShardLocks { keyspace: self, held: SmallVec::new(), all: false };
         for at in keys {
             if !locks.held.iter().any(|(i, _)| *i == at.shard) {
                 if let Some(guard) = self.shards[at.shard as usize].0.try_lock() {
@@ -380,7 +361,7 @@ impl Keyspace {
         let guard = self.shards[shard as usize].0.try_lock()?;
         let mut held = SmallVec::new();
         held.push((shard, guard));
-        Some(ShardLocks { keyspace: self, held, all: false, waited: false })
+        Some(ShardLocks { keyspace: self, held, all: false })
     }
 
     /// Locks `shards` (any order, duplicates allowed), waiting for busy
@@ -404,13 +385,13 @@ impl Keyspace {
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
         let mut held = SmallVec::new();
         held.push((shard, self.shards[shard as usize].0.lock()));
-        ShardLocks { keyspace: self, held, all: false, waited: true }
+        ShardLocks { keyspace: self, held, all: false }
     }
 
     /// Locks every shard.
     pub fn lock_all(&self) -> ShardLocks<'_> {
         let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
-        ShardLocks { keyspace: self, held, all: true, waited: true }
+        ShardLocks { keyspace: self, held, all: true }
     }
 }
 
@@ -428,10 +409,6 @@ pub struct ShardLocks<'a> {
     /// Sorted by index; when `all`, index i is at position i.
     held: SmallVec<[(ShardIndex, MutexGuard<'a, Shard>); 4]>,
     all: bool,
-    /// False when every shard was free at once (the unit may then take its
-    /// time from the command before it, see `clock_hint`); true when it
-    /// may have waited for another unit.
-    pub waited: bool,
 }
 
 impl<'a> ShardLocks<'a> {

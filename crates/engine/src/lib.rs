@@ -204,32 +204,10 @@ impl Engine {
         self.dirty.fetch_sub(saved.min(self.dirty()), Ordering::Relaxed);
     }
 
-    /// Starts an execution unit over the given shards.
-    pub fn begin(&self, shards: &mut [ShardIndex], db: usize) -> Tx<'_> {
-        let locks = self.keyspace.lock(shards);
-        let started = if locks.waited {
-            self.stats.bump_own(stats::Stat::ShardLockWaits);
-            clock_hint::fresh()
-        } else {
-            clock_hint::start_ns()
-        };
-        if let [shard] = *shards {
-            self.stats.count_shard_unit(shard);
-        }
-        Tx::new(self, locks, db, started)
-    }
-
-    /// Starts an execution unit over `shards` if they are all free right
-    /// now (see `Keyspace::try_lock`): what worker threads use.
-    /// Counts, per thread, units that found their shards busy and units
-    /// of one shard by shard (the placement reads both).
-    pub fn try_begin(&self, shards: &mut [ShardIndex], db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
-        let locks = self.try_lock_unit(shards, ticket)?;
-        Ok(Tx::new(self, locks, db, clock_hint::start_ns()))
-    }
-
     /// The shards of a unit, if all are free right now (the unit itself
-    /// is made by `unit`, so that it is built where it is used).
+    /// is made by `unit`, so that it is built where it is used). Counts,
+    /// per thread, units that found their shards busy and units of one
+    /// shard by shard (the placement reads both).
     #[inline]
     pub fn try_lock_unit(&self, shards: &mut [ShardIndex], ticket: bool) -> Result<ShardLocks<'_>, Busy> {
         let locks = match self.keyspace.try_lock(shards, ticket) {
@@ -251,12 +229,6 @@ impl Engine {
     pub fn unit<'e>(&'e self, locks: ShardLocks<'e>, db: usize) -> Tx<'e> {
         let started = if locks.holds_all() { clock_hint::fresh() } else { clock_hint::start_ns() };
         Tx::new(self, locks, db, started)
-    }
-
-    /// Starts an execution unit over every shard if all are free right now.
-    pub fn try_begin_all(&self, db: usize, ticket: bool) -> Result<Tx<'_>, Busy> {
-        let locks = self.keyspace.try_lock_all(ticket)?;
-        Ok(Tx::new(self, locks, db, clock_hint::fresh()))
     }
 
     /// Starts an execution unit over every shard.
