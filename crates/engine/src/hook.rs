@@ -1,29 +1,26 @@
 //! The hook that runs before stored data changes.
 //!
 //! A point-in-time snapshot taken while writes continue (BGSAVE, a
-//! replica's full sync, the AOF rewrite base: the persistence issue) must
-//! see each entry as it was when the snapshot began. Every change to a
-//! stored entry goes through `Tx` (write lookups, replacement, removal,
-//! expiry changes, lazy expiry, flushes and SWAPDB), and `Tx` calls this
-//! hook first, under the shard lock, so the snapshot can serialize the old
-//! state before it is lost. Read lookups return shared references, so a
-//! read cannot change data behind the hook's back.
+//! replica's full sync, the AOF rewrite base: see `snapshot`) must see
+//! each shard as it was when the snapshot began. Every change to stored
+//! data goes through `Tx`, whose only way to a database table for
+//! writing (`Tx::table`) runs this hook first, under the shard lock, as do
+//! flushes and SWAPDB (`Tx::before_whole_db_change`); so the snapshot can
+//! serialize the shard's old state before it is lost. Read lookups return
+//! shared references, so a read cannot change data behind the hook's back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::db::Db;
-use crate::entry::Entry;
-use crate::keyspace::ShardIndex;
+use crate::keyspace::{Shard, ShardIndex};
 
 /// Observes data about to change (implemented by snapshots).
 pub trait BeforeChange: Send + Sync {
-    /// `entry`, in `db` of `shard`, is about to be changed or removed.
-    fn entry(&self, shard: ShardIndex, db: usize, entry: &Entry);
-    /// The whole of `db` in `shard` is about to be emptied or swapped.
-    fn db(&self, shard: ShardIndex, db: usize, table: &Db);
+    /// Some database's slice of `shard` is about to change: a key created,
+    /// changed or removed, or a whole database emptied or swapped.
+    fn shard(&self, index: ShardIndex, shard: &Shard);
 }
 
 /// The installed hook, if any: one relaxed load per change when none is.
@@ -47,19 +44,10 @@ impl ChangeHook {
     }
 
     #[inline]
-    pub(crate) fn entry(&self, shard: ShardIndex, db: usize, entry: &Entry) {
+    pub(crate) fn shard(&self, index: ShardIndex, shard: &Shard) {
         if self.is_active() {
             if let Some(hook) = &*self.hook.read() {
-                hook.entry(shard, db, entry);
-            }
-        }
-    }
-
-    #[inline]
-    pub(crate) fn db(&self, shard: ShardIndex, db: usize, table: &Db) {
-        if self.is_active() {
-            if let Some(hook) = &*self.hook.read() {
-                hook.db(shard, db, table);
+                hook.shard(index, shard);
             }
         }
     }

@@ -8,6 +8,7 @@
 //!   append-only file, in a single total order.
 //! - `expire`: the active expiry cycle.
 //! - `evict`: eviction under maxmemory (policies, sampling, LFU counters).
+//! - `snapshot`: point-in-time snapshots while writes continue (no fork).
 //! - `stats`: per-thread counters summed for INFO.
 //!
 //! The engine knows nothing of sockets or the RESP protocol.
@@ -23,6 +24,7 @@ pub mod hook;
 pub mod keyspace;
 pub mod locate;
 pub mod propagate;
+pub mod snapshot;
 pub mod stats;
 pub mod tx;
 

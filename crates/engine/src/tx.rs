@@ -222,26 +222,42 @@ impl<'a> Tx<'a> {
     }
 
     #[inline]
+    /// `db`'s slice of the key's shard, to change stored data: the
+    /// before-change hook sees the shard first. Every change to stored
+    /// data in a unit goes through here (or `before_whole_db_change`), so
+    /// a snapshot cannot miss one.
     fn table(&mut self, at: At, db: usize) -> &mut crate::db::Db {
+        let engine = self.engine;
+        let shard = self.locks.shard(at.shard);
+        engine.before_change.shard(at.shard, shard);
+        &mut shard.dbs[db]
+    }
+
+    /// `db`'s slice of the key's shard, to read.
+    fn table_ref(&self, at: At, db: usize) -> &crate::db::Db {
+        &self.locks.shard_ref(at.shard).dbs[db]
+    }
+
+    /// `db`'s slice of the key's shard, to update an entry's access time
+    /// (LRU/LFU), which is not a change of the data.
+    fn table_for_access(&mut self, at: At, db: usize) -> &mut crate::db::Db {
         &mut self.locks.shard(at.shard).dbs[db]
     }
 
     /// Slot of the live key `key` in `db`, deleting it first if it expired.
     fn live_slot(&mut self, db: usize, key: &[u8], at: At) -> Option<usize> {
         let now = self.now_ms;
-        let engine = self.engine;
-        let table = self.table(at, db);
+        let table = self.table_ref(at, db);
         let slot = table.find(at.hash, key)?;
         if !table.entry(slot).is_expired(now) {
             return Some(slot);
         }
-        if !engine.may_delete_expired() {
+        if !self.engine.may_delete_expired() {
             // A replica (or a write-paused server) reports the key as gone
             // but leaves the deletion to its master.
             return None;
         }
-        engine.before_change.entry(at.shard, db, table.entry(slot));
-        let removed = table.remove(slot, at.hash);
+        let removed = self.table(at, db).remove(slot, at.hash);
         let was_stream = is_stream(removed.value());
         drop(removed);
         self.engine.stats.incr(Stat::ExpiredKeys);
@@ -263,7 +279,7 @@ impl<'a> Tx<'a> {
     /// Looks a key up in `db` for reading, expiring it lazily.
     pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&Entry> {
         let (at, slot) = self.find_live(db, key, how)?;
-        Some(self.table(at, db).entry(slot))
+        Some(self.table_ref(at, db).entry(slot))
     }
 
     /// Looks a key up in the current database, to change it.
@@ -273,13 +289,10 @@ impl<'a> Tx<'a> {
     }
 
     /// Looks a key up in `db` to change it, expiring it lazily; the
-    /// before-change hook sees the entry first.
+    /// before-change hook sees the shard first.
     pub fn lookup_mut_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Entry> {
         let (at, slot) = self.find_live(db, key, how)?;
-        let engine = self.engine;
-        let table = self.table(at, db);
-        engine.before_change.entry(at.shard, db, table.entry(slot));
-        Some(table.entry_mut(slot))
+        Some(self.table(at, db).entry_mut(slot))
     }
 
     /// The slot of a live key (expiring it lazily), with `how`'s
@@ -297,9 +310,9 @@ impl<'a> Tx<'a> {
             return None;
         };
         if !how.no_touch {
-            let old = self.table(at, db).entry(slot).access();
+            let old = self.table_ref(at, db).entry(slot).access();
             let access = self.touched_access(old);
-            self.table(at, db).entry_mut(slot).set_access(access);
+            self.table_for_access(at, db).entry_mut(slot).set_access(access);
         }
         Some((at, slot))
     }
@@ -333,14 +346,14 @@ impl<'a> Tx<'a> {
     /// True if `key` is present in the table even if logically expired.
     pub fn present_in(&mut self, db: usize, key: &[u8]) -> bool {
         let at = Self::locate(key);
-        self.table(at, db).find(at.hash, key).is_some()
+        self.table_ref(at, db).find(at.hash, key).is_some()
     }
 
     /// True if `key` is present but logically expired.
     pub fn is_stale_in(&mut self, db: usize, key: &[u8]) -> bool {
         let at = Self::locate(key);
         let now = self.now_ms;
-        let table = self.table(at, db);
+        let table = self.table_ref(at, db);
         match table.find(at.hash, key) {
             Some(slot) => table.entry(slot).is_expired(now),
             None => false,
@@ -359,11 +372,9 @@ impl<'a> Tx<'a> {
         let new_access = self.new_access();
         let signal = match self.live_slot(db, key, at) {
             Some(slot) => {
-                let old = self.table(at, db).entry(slot).access();
+                let old = self.table_ref(at, db).entry(slot).access();
                 let clock = self.touched_access(old);
-                let engine = self.engine;
                 let table = self.table(at, db);
-                engine.before_change.entry(at.shard, db, table.entry(slot));
                 let old = table.entry_mut(slot).replace_value(value);
                 if !keep_ttl && table.entry(slot).has_expire() {
                     table.set_expire(slot, at.hash, NO_EXPIRE);
@@ -392,11 +403,9 @@ impl<'a> Tx<'a> {
         let new_access = self.new_access();
         match self.live_slot(db, key, at) {
             Some(slot) => {
-                let old = self.table(at, db).entry(slot).access();
+                let old = self.table_ref(at, db).entry(slot).access();
                 let clock = self.touched_access(old);
-                let engine = self.engine;
                 let table = self.table(at, db);
-                engine.before_change.entry(at.shard, db, table.entry(slot));
                 let was_stream = is_stream(table.entry(slot).value());
                 let old = table.entry_mut(slot).value_mut().assign_string(bytes);
                 if !keep_ttl && table.entry(slot).has_expire() {
@@ -434,9 +443,7 @@ impl<'a> Tx<'a> {
     pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
         let at = Self::locate(key);
         let slot = self.live_slot(db, key, at)?;
-        let engine = self.engine;
         let table = self.table(at, db);
-        engine.before_change.entry(at.shard, db, table.entry(slot));
         let entry = table.remove(slot, at.hash);
         if is_stream(entry.value()) {
             self.signal_at(db, key, at);
@@ -452,12 +459,12 @@ impl<'a> Tx<'a> {
     /// entry for the caller to free.
     pub fn evict_in(&mut self, db: usize, key: &[u8], volatile_only: bool, lazy: bool) -> Option<Entry> {
         let at = Self::locate(key);
-        let table = self.table(at, db);
+        let table = self.table_ref(at, db);
         let slot = table.find(at.hash, key)?;
         if volatile_only && !table.entry(slot).has_expire() {
             return None;
         }
-        let entry = table.remove(slot, at.hash);
+        let entry = self.table(at, db).remove(slot, at.hash);
         if is_stream(entry.value()) {
             self.signal_at(db, key, at);
         }
@@ -484,11 +491,8 @@ impl<'a> Tx<'a> {
     pub fn delete_ignoring_expiry(&mut self, key: &[u8]) -> bool {
         let db = self.db;
         let at = Self::locate(key);
-        let engine = self.engine;
-        let table = self.table(at, db);
-        let Some(slot) = table.find(at.hash, key) else { return false };
-        engine.before_change.entry(at.shard, db, table.entry(slot));
-        let entry = table.remove(slot, at.hash);
+        let Some(slot) = self.table_ref(at, db).find(at.hash, key) else { return false };
+        let entry = self.table(at, db).remove(slot, at.hash);
         if is_stream(entry.value()) {
             self.signal_at(db, key, at);
         }
@@ -509,10 +513,7 @@ impl<'a> Tx<'a> {
     pub fn set_expire_in(&mut self, db: usize, key: &[u8], when: ExpireAt) -> bool {
         let at = Self::locate(key);
         let Some(slot) = self.live_slot(db, key, at) else { return false };
-        let engine = self.engine;
-        let table = self.table(at, db);
-        engine.before_change.entry(at.shard, db, table.entry(slot));
-        table.set_expire(slot, at.hash, when);
+        self.table(at, db).set_expire(slot, at.hash, when);
         self.touch_at(db, key, at);
         true
     }
@@ -522,9 +523,9 @@ impl<'a> Tx<'a> {
         self.lookup_in(db, key, Lookup::QUIET).map(|e| e.expire_at())
     }
 
-    /// Runs the before-change hook on every held shard's slice of each of
-    /// `dbs`, which the caller is about to empty or swap (FLUSHDB,
-    /// FLUSHALL, SWAPDB).
+    /// Runs the before-change hook on every held shard with data in one
+    /// of `dbs`, which the caller is about to empty or swap (FLUSHDB,
+    /// FLUSHALL, SWAPDB) without going through `table`.
     pub fn before_whole_db_change(&mut self, dbs: &[usize]) {
         if !self.engine.before_change.is_active() {
             return;
@@ -533,8 +534,8 @@ impl<'a> Tx<'a> {
         for i in 0..crate::SHARD_COUNT as crate::ShardIndex {
             if self.locks.holds(i) {
                 let shard = self.locks.shard_ref(i);
-                for &db in dbs {
-                    engine.before_change.db(i, db, &shard.dbs[db]);
+                if dbs.iter().any(|&db| !shard.dbs[db].is_empty()) {
+                    engine.before_change.shard(i, shard);
                 }
             }
         }
@@ -714,52 +715,66 @@ mod tests {
         tx.finish();
     }
 
-    /// Records what the before-change hook saw, as (db, key).
+    /// Records, per call of the before-change hook, the contents of the
+    /// shard's database 0 as (key, string value) at that moment.
     #[derive(Default)]
-    struct Recorder(parking_lot::Mutex<Vec<(usize, Vec<u8>)>>);
+    struct Recorder(parking_lot::Mutex<Vec<Vec<(Vec<u8>, Vec<u8>)>>>);
 
     impl crate::BeforeChange for Recorder {
-        fn entry(&self, _shard: crate::ShardIndex, db: usize, entry: &crate::Entry) {
-            self.0.lock().push((db, entry.key().to_vec()));
-        }
-        fn db(&self, _shard: crate::ShardIndex, db: usize, table: &crate::db::Db) {
-            if !table.is_empty() {
-                self.0.lock().push((db, b"*".to_vec()));
-            }
+        fn shard(&self, _index: crate::ShardIndex, shard: &crate::keyspace::Shard) {
+            let mut seen: Vec<_> =
+                shard.dbs[0].iter().map(|e| (e.key().to_vec(), e.value().string_to_vec().unwrap_or_default())).collect();
+            seen.sort();
+            self.0.lock().push(seen);
         }
     }
 
     #[test]
-    fn every_change_to_a_stored_entry_runs_the_hook_first_and_reads_do_not() {
+    fn every_change_to_stored_data_runs_the_hook_first_and_reads_do_not() {
         let engine = engine();
         let recorder = std::sync::Arc::new(Recorder::default());
         let mut tx = engine.begin_all(0);
-        tx.set(b"a", Value::string(b"1"), false);
-        tx.set(b"b", Value::string(b"2"), false);
-        tx.set(b"c", Value::string(b"3"), false);
-        tx.set(b"d", Value::string(b"4"), false);
+        for key in [b"a", b"b", b"c", b"d"] {
+            tx.set(key, Value::string(b"1"), false);
+        }
         tx.set_expire_in(0, b"d", 1);
         engine.before_change.install(Some(recorder.clone()));
-        let seen = |r: &Recorder| r.0.lock().drain(..).map(|(_, k)| k).collect::<Vec<_>>();
-        // Creating a key changes no stored entry; reads change nothing.
-        tx.set(b"new", Value::string(b"x"), false);
+        // Each call shows the shard as it was before the change.
+        let calls = |r: &Recorder| std::mem::take(&mut *r.0.lock());
+        let before = |key: &[u8], value: &[u8]| vec![vec![(key.to_vec(), value.to_vec())]];
+        // (The keys used here live in different shards.)
+        let shards: std::collections::HashSet<_> = [&b"a"[..], b"b", b"c", b"d", b"fresh"].iter().map(|k| crate::shard_of(k)).collect();
+        assert_eq!(shards.len(), 5);
+        // Reads (write lookups that find nothing included) change nothing.
         assert!(tx.read(b"a").is_some());
         assert!(tx.lookup(b"b", Lookup::WRITE).is_some());
-        assert_eq!(seen(&recorder), Vec::<Vec<u8>>::new());
-        tx.set(b"a", Value::string(b"9"), false);
-        tx.set_string_in(0, b"b", b"9", false);
+        assert!(tx.write(b"missing").is_none());
+        assert!(calls(&recorder).is_empty());
+        // Creating a key changes its shard too.
+        tx.set(b"fresh", Value::string(b"x"), false);
+        assert_eq!(calls(&recorder), vec![Vec::new()]);
+        tx.set(b"a", Value::string(b"2"), false);
+        assert_eq!(calls(&recorder), before(b"a", b"1"));
+        tx.set_string_in(0, b"b", b"2", false);
+        assert_eq!(calls(&recorder), before(b"b", b"1"));
         assert!(tx.write(b"c").is_some());
-        assert_eq!(seen(&recorder), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(calls(&recorder), before(b"c", b"1"));
         tx.set_expire_in(0, b"a", crate::now_ms() + 100_000);
+        assert_eq!(calls(&recorder), before(b"a", b"2"));
         assert!(tx.delete(b"b"));
-        assert_eq!(seen(&recorder), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(calls(&recorder), before(b"b", b"2"));
+        assert!(tx.evict_in(0, b"c", false, false).is_some());
+        assert_eq!(calls(&recorder), before(b"c", b"1"));
         // Lazy expiry removes a stored entry: the hook sees it first.
         assert!(tx.read(b"d").is_none());
-        assert_eq!(seen(&recorder), vec![b"d".to_vec()]);
+        assert_eq!(calls(&recorder), before(b"d", b"1"));
+        // Emptying a database shows every shard with data in it.
         tx.before_whole_db_change(&[0]);
-        assert!(seen(&recorder).iter().all(|k| k == b"*"));
+        let mut whole: Vec<_> = calls(&recorder).concat();
+        whole.sort();
+        assert_eq!(whole, vec![(b"a".to_vec(), b"2".to_vec()), (b"fresh".to_vec(), b"x".to_vec())]);
         engine.before_change.install(None);
         tx.set(b"a", Value::string(b"0"), false);
-        assert!(recorder.0.lock().is_empty());
+        assert!(calls(&recorder).is_empty());
     }
 }

@@ -35,6 +35,33 @@ mod encoding {
 }
 
 const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+static CRC64_ALGORITHM: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+/// The running CRC64 of a file written in pieces.
+pub struct Checksum(crc::Digest<'static, u64>);
+
+impl Default for Checksum {
+    fn default() -> Checksum {
+        Checksum(CRC64_ALGORITHM.digest())
+    }
+}
+
+impl Checksum {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The end of a file: EOF, then the checksum of everything before it
+    /// (zero when checksums are off, as Redis writes with rdbchecksum no).
+    pub fn trailer(mut self, enabled: bool) -> [u8; 9] {
+        let mut out = [0u8; 9];
+        out[0] = opcode::EOF;
+        self.0.update(&out[..1]);
+        let sum = if enabled { self.0.finalize() } else { 0 };
+        out[1..].copy_from_slice(&sum.to_le_bytes());
+        out
+    }
+}
 
 /// Builds an RDB file in memory.
 pub struct Writer {
@@ -52,6 +79,23 @@ impl Writer {
         w.aux(b"used-mem", used_memory.to_string().as_bytes());
         w.aux(b"aof-base", b"0");
         w
+    }
+
+    /// A writer for a run of keys in the middle of a file (a snapshot
+    /// chunk): no header, no trailer.
+    pub fn chunk(out: Vec<u8>) -> Writer {
+        Writer { out }
+    }
+
+    /// The bytes written so far.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    /// Selects the database of the keys that follow (no size hint).
+    pub fn select_db_only(&mut self, db: usize) {
+        self.out.push(opcode::SELECTDB);
+        self.length(db as u64);
     }
 
     pub fn aux(&mut self, key: &[u8], value: &[u8]) {

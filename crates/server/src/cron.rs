@@ -1,6 +1,6 @@
 //! The server's periodic work, on its own thread at `hz` times a second:
 //! the active expiry cycle, eviction that ran out of time, the ops/sec sample, pings to replicas, the
-//! end of client pauses, and the worker load balance (placement.rs).
+//! end of client pauses, the save points, and the worker load balance (placement.rs).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,6 +70,7 @@ pub fn run(server: Arc<Server>) {
             server.engine.propagation.publish_raw(&[b"PING"]);
             last_ping = Instant::now();
         }
+        crate::persistence::cron(&server);
         server.placement.balance(&server.config, &server.clients, &server.engine.stats);
         std::thread::sleep(period.saturating_sub(started.elapsed()));
     }

@@ -21,6 +21,7 @@ pub mod log;
 pub mod monitor;
 pub mod net;
 pub mod outbox;
+pub mod persistence;
 pub mod placement;
 pub mod prefetch;
 pub mod pubsub;
@@ -168,9 +169,43 @@ fn start(server: Arc<Server>) -> i32 {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
     }
     server.log.notice("Ready to accept connections tcp");
-    signals.wait_for_shutdown(&server);
+    let mut signals = signals;
+    loop {
+        match signals.wait_for_shutdown(&server) {
+            Stop::Command => break,
+            Stop::Signal(directive) => {
+                if save_on_signal(&server, directive) {
+                    break;
+                }
+            }
+        }
+    }
     shutdown(&server, &pidfile, &unix_path);
     0
+}
+
+/// What `shutdown-on-sigterm` / `shutdown-on-sigint` ask for: saves as
+/// SHUTDOWN would (with save points, or always with `save`; never with
+/// `nosave`). False when the save failed and the server must keep running
+/// (unless `force`).
+fn save_on_signal(server: &Server, directive: &str) -> bool {
+    let value = server.config.get_string(directive);
+    let words: Vec<&str> = value.split_whitespace().collect();
+    let has = |w: &str| words.contains(&w);
+    if has("nosave") || !(has("save") || persistence::has_save_points(server)) {
+        persistence::kill_bgsave(server);
+        return true;
+    }
+    let locks = server.engine.keyspace.lock_all();
+    persistence::save_before_exit(server, &locks).is_ok() || has("force")
+}
+
+/// Why the server stops.
+enum Stop {
+    /// SHUTDOWN: the command did its saving.
+    Command,
+    /// A signal; the directive saying what to do on it.
+    Signal(&'static str),
 }
 
 /// SIGTERM and SIGINT, caught from start-up on.
@@ -194,27 +229,27 @@ impl Signals {
         Signals { runtime, term, int }
     }
 
-    fn wait_for_shutdown(self, server: &Server) {
-        let Signals { runtime, mut term, mut int } = self;
+    fn wait_for_shutdown(&mut self, server: &Server) -> Stop {
+        let Signals { runtime, term, int } = self;
         runtime.block_on(async {
             loop {
                 let requested = server.shutdown_signal.notified();
                 if server.shutting_down.load(Ordering::Acquire) {
-                    return;
+                    return Stop::Command;
                 }
                 tokio::select! {
                     _ = term.recv() => {
                         server.log.warning("Received SIGTERM scheduling shutdown...");
-                        return;
+                        return Stop::Signal("shutdown-on-sigterm");
                     }
                     _ = int.recv() => {
                         server.log.warning("Received SIGINT scheduling shutdown...");
-                        return;
+                        return Stop::Signal("shutdown-on-sigint");
                     }
                     _ = requested => {}
                 }
             }
-        });
+        })
     }
 }
 

@@ -322,6 +322,8 @@ pub struct Server {
     pub tracking: crate::state::tracking::Tracking,
     /// Replicas streaming from this server.
     pub replicas: crate::state::replicas::Replicas,
+    /// Snapshots to disk and loading.
+    pub persistence: crate::state::persistence::Persistence,
     /// DEBUG PAUSE-CRON: the cron thread does no periodic work.
     pub cron_paused: AtomicBool,
     /// INFO's instantaneous_ops_per_sec, sampled by the cron thread.
@@ -340,6 +342,8 @@ pub struct Server {
     pub blocked_clients: AtomicUsize,
     /// Asks the acceptor to listen elsewhere (CONFIG SET port / bind).
     pub relisten: std::sync::OnceLock<UnboundedSender<crate::state::net::Relisten>>,
+    /// This server, for work that outlives a command (a background save).
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -348,7 +352,7 @@ impl Server {
         let tunables = Tunables::from(&config);
         let log = Logger::new(&config);
         let command_stats = CommandStats::new(table().all().len());
-        let server = Server {
+        let server = Arc::new_cyclic(|me| Server {
             engine: Engine::new(dbs),
             tcp_port: AtomicU64::new(config.get_int("port") as u64),
             config,
@@ -366,6 +370,7 @@ impl Server {
             pubsub: Default::default(),
             monitors: Default::default(),
             replicas: Default::default(),
+            persistence: Default::default(),
             tracking: Default::default(),
             ops_per_sec: AtomicU64::new(0),
             cron_paused: AtomicBool::new(false),
@@ -378,10 +383,15 @@ impl Server {
             shutdown_signal: Notify::new(),
             blocked_clients: AtomicUsize::new(0),
             relisten: std::sync::OnceLock::new(),
-        };
-        let server = Arc::new(server);
+            me: me.clone(),
+        });
         server.refresh_notify_flags();
         server
+    }
+
+    /// This server as a shared handle.
+    pub fn arc(&self) -> Arc<Server> {
+        self.me.upgrade().expect("the server outlives its commands")
     }
 
     /// Mirrors notify-keyspace-events and the eviction settings into the

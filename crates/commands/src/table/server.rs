@@ -40,6 +40,8 @@ pub const COMMANDS: &[Spec] = &[
             .doc("2.0.0", "O(N), N = parameters given", "Changes configuration parameters at runtime."),
     ])
     .doc("2.0.0", "Varies by subcommand", "Groups commands that read and change server configuration."),
+    Spec::new("bgsave", -1, "admin noscript no_async_loading", "admin slow dangerous")
+        .doc("1.0.0", "O(1)", "Saves the dataset to disk in the background, without fork."),
     Spec::new("dbsize", 1, "readonly fast", "keyspace read fast")
         .tips("request_policy:all_shards response_policy:agg_sum")
         .doc("1.0.0", "O(1)", "Counts the keys held by the currently selected database."),
@@ -83,6 +85,8 @@ pub const COMMANDS: &[Spec] = &[
         .doc("2.8.0", "O(1)", "Internal command replicas use to start partial or full sync."),
     Spec::new("replconf", -1, "admin noscript loading stale allow_busy", "admin slow dangerous")
         .doc("3.0.0", "O(1)", "Internal command for exchanging replication settings."),
+    Spec::new("save", 1, "admin noscript no_async_loading no_multi", "admin slow dangerous")
+        .doc("1.0.0", "O(N), N = total number of keys", "Saves the dataset to disk, waiting until it is written."),
     Spec::new("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "admin slow dangerous")
         .doc("1.0.0", "O(N), N = keys saved before exit", "Stops the server, optionally saving data first."),
     Spec::new("swapdb", 3, "write fast", "keyspace write fast dangerous")

@@ -305,9 +305,6 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         }
         ("aclfile", Value::Str(s)) if !s.is_empty() => missing("aclfile", "Shoal has no ACL users"),
         ("watchdog-period", Value::Int(v)) if *v != 0 => missing("watchdog-period", "Shoal has no software watchdog"),
-        ("rdb-key-save-delay", Value::Int(v)) if *v != 0 => {
-            missing("rdb-key-save-delay", "snapshots for replicas are not delayed")
-        }
         ("key-load-delay", Value::Int(v)) if *v != 0 => missing("key-load-delay", "Shoal loads no data files yet"),
         _ => Ok(()),
     }

@@ -1,5 +1,4 @@
-//! Server administration: CONFIG, COMMAND, DEBUG, TIME, LASTSAVE,
-//! SHUTDOWN.
+//! Server administration: CONFIG, COMMAND, DEBUG, TIME, SHUTDOWN.
 
 use std::sync::atomic::Ordering;
 
@@ -97,23 +96,35 @@ fn time(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn lastsave(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    ctx.out.int(ctx.server.engine.last_save.load(Ordering::Relaxed));
-    Ok(())
-}
-
 fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
     for arg in &argv[1..] {
-        let known = ["nosave", "save", "now", "force", "abort"].iter().any(|k| parse::is(arg, k));
-        if !known {
-            return Err(CmdError::Syntax);
+        match String::from_utf8_lossy(arg).to_ascii_lowercase().as_str() {
+            "nosave" => nosave = true,
+            "save" => save = true,
+            "now" => {}
+            "force" => force = true,
+            "abort" => abort = true,
+            _ => return Err(CmdError::Syntax),
         }
     }
-    if argv[1..].iter().any(|a| parse::is(a, "abort")) {
+    if (nosave && save) || (abort && argv.len() > 2) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
+    let server = ctx.server;
     ctx.server.log.warning("User requested shutdown...");
-    ctx.server.request_shutdown();
+    if !nosave && (save || crate::persistence::has_save_points(server)) {
+        let tx = ctx.tx.as_ref().expect("SHUTDOWN locks every shard");
+        if crate::persistence::save_before_exit(server, &tx.locks).is_err() && !force {
+            return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+        }
+    } else {
+        crate::persistence::kill_bgsave(server);
+    }
+    server.request_shutdown();
     // No reply: the connection closes as the server exits.
     ctx.client.close_after_reply = true;
     Ok(())
@@ -495,8 +506,7 @@ pub fn register(r: &mut Registrar) {
     r.plain("config|rewrite", config_rewrite);
     r.plain("config|help", config_help);
     r.plain("time", time);
-    r.plain("lastsave", lastsave);
-    r.plain("shutdown", shutdown);
+    r.all("shutdown", shutdown);
     r.plain("command", command);
     r.plain("command|count", command_count);
     r.plain("command|info", command_info);

@@ -246,25 +246,46 @@ fn memory_section(server: &Server, out: &mut String) {
 }
 
 fn persistence_section(server: &Server, out: &mut String) {
+    let persistence = &server.persistence;
+    let now_ms = shoal_engine::now_ms();
+    let loading = &persistence.loading;
+    let is_loading = persistence.is_loading();
+    let (saved_keys, total_keys, save_started_ms) = crate::persistence::save_progress(server);
+    let saving = save_started_ms != 0;
     out.push_str("# Persistence\r\n");
-    field!(out, "loading", 0);
+    field!(out, "loading", is_loading as u8);
     field!(out, "async_loading", 0);
+    if is_loading {
+        let started = loading.started_ms.load(Ordering::Relaxed);
+        let total = loading.total_bytes.load(Ordering::Relaxed);
+        let loaded = loading.loaded_bytes.load(Ordering::Relaxed);
+        let elapsed = ((now_ms - started) / 1000).max(0);
+        let perc = if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 };
+        let eta = if loaded > 0 && elapsed > 0 { (total.saturating_sub(loaded)) as f64 / (loaded as f64 / elapsed as f64) } else { 1.0 };
+        field!(out, "loading_start_time", started / 1000);
+        field!(out, "loading_total_bytes", total);
+        field!(out, "loading_rdb_used_mem", 0);
+        field!(out, "loading_loaded_bytes", loaded);
+        field!(out, "loading_loaded_perc", format!("{perc:.2}"));
+        field!(out, "loading_eta_seconds", eta as i64);
+    }
     field!(out, "current_cow_peak", 0);
     field!(out, "current_cow_size", 0);
     field!(out, "current_cow_size_age", 0);
     field!(out, "current_fork_perc", "0.00");
-    field!(out, "current_save_keys_processed", 0);
-    field!(out, "current_save_keys_total", 0);
+    field!(out, "current_save_keys_processed", saved_keys);
+    field!(out, "current_save_keys_total", total_keys);
     field!(out, "rdb_changes_since_last_save", server.engine.dirty());
-    field!(out, "rdb_bgsave_in_progress", 0);
+    field!(out, "rdb_bgsave_in_progress", saving as u8);
     field!(out, "rdb_last_save_time", server.engine.last_save.load(Ordering::Relaxed));
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", -1);
-    field!(out, "rdb_current_bgsave_time_sec", -1);
-    field!(out, "rdb_saves", 0);
+    let ok = persistence.last_bgsave_ok.load(Ordering::Relaxed);
+    field!(out, "rdb_last_bgsave_status", if ok { "ok" } else { "err" });
+    field!(out, "rdb_last_bgsave_time_sec", persistence.last_bgsave_secs.load(Ordering::Relaxed));
+    field!(out, "rdb_current_bgsave_time_sec", if saving { (now_ms - save_started_ms) / 1000 } else { -1 });
+    field!(out, "rdb_saves", persistence.saves.load(Ordering::Relaxed));
     field!(out, "rdb_last_cow_size", 0);
-    field!(out, "rdb_last_load_keys_expired", 0);
-    field!(out, "rdb_last_load_keys_loaded", 0);
+    field!(out, "rdb_last_load_keys_expired", persistence.last_load_keys_expired.load(Ordering::Relaxed));
+    field!(out, "rdb_last_load_keys_loaded", persistence.last_load_keys_loaded.load(Ordering::Relaxed));
     field!(out, "aof_enabled", 0);
     field!(out, "aof_rewrite_in_progress", 0);
     field!(out, "aof_rewrite_scheduled", 0);

@@ -640,7 +640,15 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let dbs: Vec<usize> = (0..server.engine.db_count()).collect();
     let removed = flush_databases(ctx.tx(), &dbs, lazy.then_some(&server.lazyfree));
-    ctx.tx().add_dirty(removed as u64 + 1);
+    // As Redis: a running background save is stopped, and with save
+    // points the empty dataset is saved at once (no change is then left
+    // unsaved); without, every removed key counts as a change.
+    crate::persistence::kill_bgsave(server);
+    let saved = crate::persistence::has_save_points(server)
+        && crate::persistence::save(server, &ctx.tx().locks).is_ok();
+    if !saved {
+        ctx.tx().add_dirty(removed as u64 + 1);
+    }
     flush_invalidates_tracking(ctx, true);
     force_propagation(ctx, argv);
     ctx.out.ok();

@@ -12,6 +12,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -36,6 +37,7 @@ pub fn register_all(r: &mut Registrar) {
     info::register(r);
     keys::register(r);
     lists::register(r);
+    persistence::register(r);
     pubsub::register(r);
     replication::register(r);
     scripting::register(r);

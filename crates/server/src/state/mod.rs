@@ -7,6 +7,7 @@ pub mod channels;
 pub mod monitors;
 pub mod net;
 pub mod outbox;
+pub mod persistence;
 pub mod pubsub;
 pub mod replicas;
 pub mod session;
