@@ -328,6 +328,14 @@ impl<'a> Tx<'a> {
         (!entry.is_expired(self.now_ms)).then_some(entry)
     }
 
+    /// The stored entry of `key` in `db`, even if its TTL has passed, with
+    /// no side effect at all (DEBUG DIGEST-VALUE, as in Redis).
+    pub fn peek_stored_in(&self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let at = Self::locate(key);
+        let table = &self.locks.shard_ref(at.shard).dbs[db];
+        Some(table.entry(table.find(at.hash, key)?))
+    }
+
     /// Normal read lookup in the current database.
     pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
         self.lookup(key, Lookup::READ)

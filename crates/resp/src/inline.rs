@@ -4,6 +4,7 @@
 //! double quotes allow `\n \r \t \b \a \xHH` and `\<char>` escapes; single
 //! quotes allow only `\'`; a closing quote must be followed by whitespace or
 //! the end of the line; a NUL byte ends the line as it does for a C string.
+//! `quote` writes bytes back in the double-quoted form (Redis's `repr`).
 
 /// Splits `line`, appending each argument's bytes to `scratch` and its range
 /// to `ranges`. Returns false on unbalanced quotes.
@@ -116,6 +117,25 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// Appends `bytes` in double quotes, escaped as Redis shows binary data.
+pub fn quote(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +167,12 @@ mod tests {
             let expected = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             assert_eq!(split(input), expected, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn quotes_like_redis() {
+        let mut out = Vec::new();
+        quote(&mut out, b"a \"b\"\\\n\r\t\x07\x08\x00\xff~");
+        assert_eq!(out, b"\"a \\\"b\\\"\\\\\\n\\r\\t\\a\\b\\x00\\xff~\"");
     }
 }

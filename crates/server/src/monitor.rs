@@ -8,6 +8,7 @@
 
 
 use shoal_commands::{Command, CommandFlags};
+use shoal_resp::inline::quote;
 
 use crate::client::{flags, Client};
 use crate::server::Server;
@@ -47,35 +48,4 @@ fn line(server: &Server, client: &Client, argv: &[&[u8]]) -> Vec<u8> {
     }
     line.extend_from_slice(b"\r\n");
     line
-}
-
-/// Appends `bytes` in double quotes, escaped as Redis shows binary data.
-pub fn quote(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_like_redis() {
-        let mut out = Vec::new();
-        quote(&mut out, b"a \"b\"\\\n\r\t\x07\x08\x00\xff~");
-        assert_eq!(out, b"\"a \\\"b\\\"\\\\\\n\\r\\t\\a\\b\\x00\\xff~\"");
-    }
 }

@@ -15,8 +15,5 @@ pub trait Collection {
         Self: Sized;
     /// Heap bytes held (memory reports).
     fn heap_bytes(&self) -> usize;
-    /// Feeds the contents to a digest, in an order that depends only on
-    /// the contents (sets and hashes must sort or combine orderlessly).
-    fn digest(&self, feed: &mut dyn FnMut(&[u8]));
 }
 

@@ -348,15 +348,6 @@ impl Collection for Hash {
             }
         }
     }
-
-    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        let mut pairs: Vec<(&[u8], &[u8])> = self.iter().collect();
-        pairs.sort_unstable();
-        for (field, value) in pairs {
-            feed(field);
-            feed(value);
-        }
-    }
 }
 
 #[cfg(test)]

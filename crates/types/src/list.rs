@@ -372,10 +372,6 @@ impl Collection for List {
             Repr::Quick(q) => std::mem::size_of::<Quick>() + q.heap_bytes(),
         }
     }
-
-    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        self.iter().for_each(feed);
-    }
 }
 
 #[cfg(test)]

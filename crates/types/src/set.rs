@@ -335,13 +335,6 @@ impl Set {
     pub fn scans_incrementally(&self) -> bool {
         matches!(self, Set::Table(_))
     }
-
-    /// Every member's bytes, sorted (digests, tests).
-    pub fn sorted_members(&self) -> Vec<Vec<u8>> {
-        let mut members: Vec<Vec<u8>> = self.iter().map(Member::to_vec).collect();
-        members.sort_unstable();
-        members
-    }
 }
 
 impl Collection for Set {
@@ -380,12 +373,6 @@ impl Collection for Set {
                 let average = sampled.iter().sum::<usize>() / sampled.len().max(1);
                 std::mem::size_of::<ScanTable<Box<[u8]>>>() + t.allocated_bytes() + t.len() * average
             }
-        }
-    }
-
-    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        for m in self.sorted_members() {
-            feed(&m);
         }
     }
 }
@@ -512,23 +499,5 @@ mod tests {
         assert_eq!(Member::Int(-5).with_bytes(|b| b.to_vec()), b"-5");
         assert_eq!(Member::Int(i64::MIN).with_bytes(|b| b.to_vec()), b"-9223372036854775808");
         assert_eq!(Member::Int(0).with_bytes(|b| b.to_vec()), b"0");
-    }
-
-    #[test]
-    fn digest_ignores_encoding() {
-        let mut a = Set::new_intset();
-        let mut b = Set::for_member(b"z");
-        b.insert(b"z", 512);
-        for i in [3, 1, 2] {
-            a.insert(i.to_string().as_bytes(), 512);
-            b.insert(i.to_string().as_bytes(), 512);
-        }
-        b.remove(b"z");
-        let collect = |s: &Set| {
-            let mut out = Vec::new();
-            s.digest(&mut |p| out.push(p.to_vec()));
-            out
-        };
-        assert_eq!(collect(&a), collect(&b));
     }
 }

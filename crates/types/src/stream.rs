@@ -648,36 +648,6 @@ impl Collection for Stream {
         let groups: usize = self.groups().map(|(name, g)| name.len() + 64 + g.heap_bytes()).sum();
         self.entries.heap_bytes() + groups
     }
-
-    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        let e = &self.entries;
-        for entry in e.iter() {
-            feed(&entry.id.to_be_bytes());
-            for (field, value) in entry.fields() {
-                feed(field);
-                feed(value);
-            }
-        }
-        for id in [e.last_id, e.first_id, e.max_deleted_id] {
-            feed(&id.to_be_bytes());
-        }
-        feed(&e.entries_added.to_le_bytes());
-        for (name, group) in self.groups() {
-            feed(name);
-            feed(&group.last_id.to_be_bytes());
-            feed(&group.entries_read.to_le_bytes());
-            for (id, nack) in group.pending_from(StreamId::MIN) {
-                feed(&id.to_be_bytes());
-                feed(group.consumer(nack.owner()).name());
-                feed(&nack.delivery_time.to_le_bytes());
-                feed(&nack.delivery_count.to_le_bytes());
-            }
-            for consumer in group.consumers() {
-                feed(consumer.name());
-                feed(&consumer.seen_time.to_le_bytes());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

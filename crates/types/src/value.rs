@@ -162,14 +162,6 @@ impl Value {
         }
     }
 
-    /// Feeds the value's contents to a digest (DEBUG DIGEST).
-    pub fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        match self.collection() {
-            Some(c) => c.digest(feed),
-            None => feed(&self.string_to_vec().unwrap_or_default()),
-        }
-    }
-
     pub fn is_string(&self) -> bool {
         self.value_type() == ValueType::String
     }

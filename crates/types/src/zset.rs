@@ -679,13 +679,6 @@ impl Collection for ZSet {
             Repr::Large(l) => std::mem::size_of::<Large>() + l.list.heap_bytes() + l.index.allocated_bytes(),
         }
     }
-
-    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        for (member, score) in self.iter() {
-            feed(member);
-            feed(&shoal_resp::number::f64_to_bytes(score));
-        }
-    }
 }
 
 impl std::fmt::Debug for ZSet {

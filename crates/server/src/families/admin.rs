@@ -372,11 +372,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.out.simple(&digest);
         }
         "digest-value" => {
-            let tx = ctx.tx.as_mut().expect("locked");
-            let mut digests = Vec::new();
-            for key in &argv[2..] {
-                digests.push(crate::families::digest::key_digest(tx, key));
-            }
+            let tx = ctx.tx.as_ref().expect("locked");
+            let digests: Vec<String> = argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
             ctx.out.array(digests.len());
             for d in digests {
                 ctx.out.simple(&d);

@@ -234,7 +234,23 @@ fn build_fresh(request: &AddRequest<'_>, limits: Limits) -> Option<ZSet> {
     if members.windows(2).any(|w| w[0] == w[1]) {
         return None;
     }
+    zero_scores_added_small(&mut pairs, limits);
     Some(ZSet::from_unique_refs(&mut pairs, limits))
+}
+
+/// Redis creates a new key's set in the small encoding (unless its first
+/// member is too long) and adds the pairs in order, converting when the
+/// next one no longer fits; the small encoding stores a score of -0 as 0,
+/// so the pairs added before the conversion keep 0, the later ones -0.
+fn zero_scores_added_small(pairs: &mut [(&[u8], f64)], limits: Limits) {
+    for (i, (member, score)) in pairs.iter_mut().enumerate() {
+        if i + 1 > limits.max_entries || member.len() > limits.max_value {
+            return;
+        }
+        if *score == 0.0 {
+            *score = 0.0;
+        }
+    }
 }
 
 fn reply_add(out: &mut ReplyBuf, request: &AddRequest<'_>, added: u64, updated: u64, score: Option<f64>) {

@@ -68,7 +68,7 @@ impl StreamId {
         &buf[..len + seq.len()]
     }
 
-    /// Big-endian bytes: byte order equals ID order (used for digests).
+    /// Big-endian bytes: byte order equals ID order.
     pub fn to_be_bytes(self) -> [u8; 16] {
         let mut out = [0u8; 16];
         out[..8].copy_from_slice(&self.ms.to_be_bytes());
