@@ -1,5 +1,5 @@
 //! The single propagation point: every effect of every write, in one total
-//! order, on its way to replicas and (later) the append-only file.
+//! order, on its way to replicas and the append-only file.
 //!
 //! Handlers never write to a stream themselves. An execution unit (a
 //! command, an EXEC, a script) collects its effects in `Tx`; when it ends,
@@ -32,10 +32,23 @@ impl Effect {
     }
 }
 
-/// Where propagated bytes go (a replica link, the AOF writer).
+/// Where propagated bytes go (a replica link).
 pub trait StreamSink: Send + Sync {
     /// Delivers bytes; returns false if the sink is gone and should be dropped.
     fn deliver(&self, bytes: &[u8]) -> bool;
+}
+
+/// The append-only file's writer. Its stream is the replicas' minus what
+/// is for replicas only (PUBLISH, PINGs), with its own SELECTs.
+pub trait AofSink: Send + Sync {
+    /// Appends one unit's bytes; returns the file's offset after them, which
+    /// the unit's client waits for under `appendfsync always`.
+    fn append(&self, bytes: &[u8]) -> u64;
+}
+
+struct AofChannel {
+    selected_db: Option<usize>,
+    sink: Arc<dyn AofSink>,
 }
 
 struct Sink {
@@ -50,6 +63,7 @@ struct StreamState {
     offset: u64,
     sinks: Vec<Sink>,
     next_sink_id: u64,
+    aof: Option<AofChannel>,
 }
 
 pub struct Propagation {
@@ -62,7 +76,7 @@ impl Default for Propagation {
     fn default() -> Self {
         Propagation {
             active: AtomicBool::new(false),
-            state: Mutex::new(StreamState { selected_db: None, offset: 0, sinks: Vec::new(), next_sink_id: 1 }),
+            state: Mutex::new(StreamState { selected_db: None, offset: 0, sinks: Vec::new(), next_sink_id: 1, aof: None }),
             replication_id: random_hex_id(),
         }
     }
@@ -110,61 +124,104 @@ impl Propagation {
     pub fn detach(&self, id: u64) {
         let mut state = self.state.lock();
         state.sinks.retain(|s| s.id != id);
-        if state.sinks.is_empty() {
-            self.active.store(false, Ordering::Release);
-        }
+        self.refresh_active(&state);
+    }
+
+    /// Starts (Some) or stops (None) feeding the append-only file. `then`
+    /// runs under the stream's lock, after the change: no unit publishes
+    /// between the two (an AOF rewrite switches files at its cut this way).
+    pub fn set_aof<T>(&self, sink: Option<Arc<dyn AofSink>>, then: impl FnOnce() -> T) -> T {
+        let mut state = self.state.lock();
+        state.aof = sink.map(|sink| AofChannel { selected_db: None, sink });
+        self.refresh_active(&state);
+        then()
+    }
+
+    /// Runs `f` with no unit publishing meanwhile.
+    pub fn quiesced<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _state = self.state.lock();
+        f()
+    }
+
+    fn refresh_active(&self, state: &StreamState) {
+        self.active.store(!state.sinks.is_empty() || state.aof.is_some(), Ordering::Release);
     }
 
     /// Publishes one execution unit's effects, wrapped in MULTI/EXEC when
     /// there are several and `may_wrap` (commands that touch arbitrary keys,
     /// such as SCAN expiring what it meets, are not wrapped).
-    pub fn publish(&self, effects: &[Effect], may_wrap: bool) {
+    /// Returns the append-only file's offset after the unit, when the
+    /// file received some of it.
+    pub fn publish(&self, effects: &[Effect], may_wrap: bool) -> Option<u64> {
         if effects.is_empty() || !self.is_active() {
-            return;
+            return None;
         }
-        let mut bytes = Vec::with_capacity(64 * effects.len());
         let mut state = self.state.lock();
-        let wrap = may_wrap && effects.len() > 1;
-        if wrap {
-            select_if_needed(&mut state, effects[0].db, &mut bytes);
-            encode(&mut bytes, &[b"MULTI".as_slice()]);
+        let state = &mut *state;
+        if !state.sinks.is_empty() {
+            let mut bytes = Vec::with_capacity(64 * effects.len());
+            encode_unit(&mut state.selected_db, effects.iter(), may_wrap, &mut bytes);
+            self.send(state, &bytes);
         }
-        for effect in effects {
-            select_if_needed(&mut state, effect.db, &mut bytes);
-            let argv: Vec<&[u8]> = effect.argv.iter().map(|a| a.as_slice()).collect();
-            encode(&mut bytes, &argv);
-        }
-        if wrap {
-            encode(&mut bytes, &[b"EXEC".as_slice()]);
-        }
-        self.send(&mut state, &bytes);
+        let aof = state.aof.as_mut()?;
+        let mut for_file = effects.iter().filter(|e| !e.replicas_only).peekable();
+        for_file.peek()?;
+        let mut bytes = Vec::with_capacity(64 * effects.len());
+        encode_unit(&mut aof.selected_db, for_file, may_wrap, &mut bytes);
+        Some(aof.sink.append(&bytes))
     }
 
-    /// Sends raw bytes to every sink (replication PINGs, newlines).
+    /// Sends a command to the replicas only (replication PINGs).
     pub fn publish_raw(&self, argv: &[&[u8]]) {
         if !self.is_active() {
             return;
         }
+        let mut state = self.state.lock();
+        if state.sinks.is_empty() {
+            return;
+        }
         let mut bytes = Vec::new();
         encode(&mut bytes, argv);
-        let mut state = self.state.lock();
         self.send(&mut state, &bytes);
     }
 
     fn send(&self, state: &mut StreamState, bytes: &[u8]) {
         state.offset += bytes.len() as u64;
         state.sinks.retain(|s| s.sink.deliver(bytes));
-        if state.sinks.is_empty() {
-            self.active.store(false, Ordering::Release);
-        }
+        self.refresh_active(state);
     }
 }
 
-fn select_if_needed(state: &mut StreamState, db: usize, out: &mut Vec<u8>) {
-    if state.selected_db != Some(db) {
+/// Encodes one unit's effects for a stream whose current database is
+/// `selected`: SELECT when the database changes, MULTI/EXEC around several
+/// effects when `may_wrap`.
+fn encode_unit<'a>(
+    selected: &mut Option<usize>,
+    effects: impl Iterator<Item = &'a Effect>,
+    may_wrap: bool,
+    out: &mut Vec<u8>,
+) {
+    let effects: smallvec::SmallVec<[&Effect; 4]> = effects.collect();
+    let wrap = may_wrap && effects.len() > 1;
+    if wrap {
+        select_if_needed(selected, effects[0].db, out);
+        encode(out, &[b"MULTI".as_slice()]);
+    }
+    for effect in &effects {
+        select_if_needed(selected, effect.db, out);
+        let argv: smallvec::SmallVec<[&[u8]; 8]> = effect.argv.iter().map(|a| a.as_slice()).collect();
+        encode(out, &argv);
+    }
+    if wrap {
+        encode(out, &[b"EXEC".as_slice()]);
+    }
+}
+
+fn select_if_needed(selected: &mut Option<usize>, db: usize, out: &mut Vec<u8>) {
+    if *selected != Some(db) {
         let db_text = db.to_string();
         encode(out, &[b"SELECT".as_slice(), db_text.as_bytes()]);
-        state.selected_db = Some(db);
+        *selected = Some(db);
     }
 }
 
@@ -216,5 +273,35 @@ mod tests {
              *2 $3 DEL $1 y *2 $3 DEL $1 z *2 $6 SELECT $1 1 *2 $3 DEL $1 x "
         );
         assert_eq!(p.offset() as usize, sink.0.lock().len());
+    }
+
+    struct File(Mutex<Vec<u8>>);
+    impl AofSink for File {
+        fn append(&self, bytes: &[u8]) -> u64 {
+            let mut file = self.0.lock();
+            file.extend_from_slice(bytes);
+            file.len() as u64
+        }
+    }
+
+    #[test]
+    fn the_file_gets_its_own_selects_and_no_replica_only_effects() {
+        let p = Propagation::default();
+        let replica = Arc::new(Collect(Mutex::new(Vec::new())));
+        p.attach(replica.clone());
+        p.publish(&[effect(3, &["SET", "a", "1"])], true);
+        let file = Arc::new(File(Mutex::new(Vec::new())));
+        p.set_aof(Some(file.clone()), || ());
+        assert_eq!(p.publish(&[effect(3, &["SET", "b", "1"])], true), Some(file.0.lock().len() as u64));
+        let publish = Effect::replicas_only(3, &[b"PUBLISH", b"ch", b"m"]);
+        assert_eq!(p.publish(&[publish.clone()], true), None, "nothing of it reached the file");
+        p.publish(&[publish, effect(3, &["DEL", "c"])], true);
+        p.publish_raw(&[b"PING"]);
+        let text = |b: &Mutex<Vec<u8>>| String::from_utf8(b.lock().clone()).unwrap().replace("\r\n", " ");
+        assert_eq!(text(&file.0), "*2 $6 SELECT $1 3 *3 $3 SET $1 b $1 1 *2 $3 DEL $1 c ");
+        assert!(text(&replica.0).ends_with("*1 $5 MULTI *3 $7 PUBLISH $2 ch $1 m *2 $3 DEL $1 c *1 $4 EXEC *1 $4 PING "));
+        p.set_aof(None, || ());
+        assert_eq!(p.publish(&[effect(3, &["SET", "b", "1"])], true), None);
+        assert!(p.is_active(), "the replica still listens");
     }
 }

@@ -65,10 +65,48 @@ pub struct ClientInfo {
     pub unblock_signal: Notify,
 }
 
+/// "No move requested" in `ClientInfo::move_to` (see placement.rs).
+pub const NO_MOVE: usize = usize::MAX;
+
 /// Sentinel for "no command yet".
 pub const NO_COMMAND: u16 = u16::MAX;
 
 impl ClientInfo {
+    /// A client's shared part (`fd` -1: no socket, as the loader's).
+    pub fn new(id: u64, thread: usize, addr: String, local_addr: String, fd: i32, unix: bool) -> Arc<ClientInfo> {
+        let now = shoal_engine::now_ms();
+        let info = ClientInfo {
+            id,
+            addr,
+            local_addr,
+            fd,
+            thread: thread.into(),
+            move_to: NO_MOVE.into(),
+            created_ms: now,
+            name: Default::default(),
+            user: parking_lot::Mutex::new("default".to_string()),
+            db: Default::default(),
+            last_interaction_ms: now.into(),
+            last_command: NO_COMMAND.into(),
+            flags: (if unix { flags::UNIX_SOCKET } else { 0 }).into(),
+            resp: 2.into(),
+            query_buffer_bytes: Default::default(),
+            query_buffer_free: Default::default(),
+            output_bytes: Default::default(),
+            multi_count: (-1i64).into(),
+            subscriptions: Default::default(),
+            pattern_subscriptions: Default::default(),
+            shard_subscriptions: Default::default(),
+            outbox: Default::default(),
+            tracking: Default::default(),
+            killed: Default::default(),
+            kill_signal: Default::default(),
+            unblock_mode: Default::default(),
+            unblock_signal: Default::default(),
+        };
+        Arc::new(info)
+    }
+
     pub fn has_flag(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
     }
@@ -181,6 +219,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The client that replays the append-only file while it loads.
+    pub fn loader(id: u64) -> Client {
+        Client::new(ClientInfo::new(id, 0, String::new(), String::new(), -1, false), true)
+    }
+
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
         Client {
             info,

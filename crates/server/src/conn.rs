@@ -489,6 +489,12 @@ where
     if out.is_empty() {
         return Ok(());
     }
+    // appendfsync always: nothing is acknowledged before it is on disk.
+    if server.persistence.aof_wait.load(Ordering::Relaxed) {
+        if let Some(aof) = server.persistence.aof() {
+            aof.wait_durable().await;
+        }
+    }
     // What is being written counts against the client's output limit
     // while the write waits for a slow reader.
     if out.len() > OUTPUT_LIMIT_CHECK_BYTES && !crate::outbox::check_limit(server, info, out.len()) {

@@ -116,9 +116,11 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
             return Outcome::Continue;
         }
     }
-    if (is_write || cmd.name == "ping") && crate::persistence::writes_refused(server) {
-        reject(server, client, out, Some(cmd), crate::persistence::MISCONF.to_string());
-        return Outcome::Continue;
+    if is_write || cmd.name == "ping" {
+        if let Some(message) = crate::persistence::writes_refused(server) {
+            reject(server, client, out, Some(cmd), message);
+            return Outcome::Continue;
+        }
     }
     if is_write && !enough_good_replicas(server) {
         reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());

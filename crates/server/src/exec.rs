@@ -201,7 +201,9 @@ impl<'a> Ctx<'a> {
         let effect = shoal_engine::Effect::replicas_only(self.client.db, argv);
         match self.tx.as_mut() {
             Some(tx) => tx.propagate_effect(effect),
-            None => self.server.engine.propagation.publish(&[effect], true),
+            None => {
+                self.server.engine.propagation.publish(&[effect], true);
+            }
         }
     }
 
@@ -360,6 +362,39 @@ pub(crate) fn plan<'k>(cmd: &Command, locking: Locking, argv: &[&'k [u8]], hints
             }
         }),
     }
+}
+
+/// Runs a command of the append-only file being loaded (the loading
+/// caller): on a thread that serves no connection, so it waits for its
+/// shards; nothing is propagated and nothing counted. As in Redis, the
+/// command's own errors are not the load's: only an unknown command or a
+/// wrong arity stops it.
+pub(crate) fn run_loading(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Result<(), String> {
+    let name = || String::from_utf8_lossy(argv.first().copied().unwrap_or_default()).into_owned();
+    let Some(cmd) = table().resolve(argv) else {
+        return Err(format!("Unknown command '{}' reading the append only file", name()));
+    };
+    let Some(handler) = handlers().get(cmd.id).filter(|_| cmd.arity_ok(argv.len())) else {
+        return Err(format!("Wrong command '{}' reading the append only file", name()));
+    };
+    let keyspace = &server.engine.keyspace;
+    let locks = match plan(cmd, handler.locking, argv, None) {
+        LockPlan::Nothing => None,
+        LockPlan::Shards(shards) if !shards.is_empty() && shards.iter().all(|&s| s == shards[0]) => {
+            Some(keyspace.lock_one(shards[0]))
+        }
+        _ => Some(keyspace.lock_all()),
+    };
+    let db = client.db;
+    let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
+    ctx.suppress_propagation();
+    let _ = run_handler(&mut ctx, handler, argv);
+    if let Some(mut tx) = ctx.tx.take() {
+        // What the file says happened is not news for replicas or the file.
+        tx.effects.clear();
+        tx.finish();
+    }
+    Ok(())
 }
 
 /// Counts a finished command; returns how long it ran, in nanoseconds.

@@ -165,6 +165,11 @@ fn start(server: Arc<Server>) -> i32 {
     }
     let cron_server = server.clone();
     let _ = std::thread::Builder::new().name("shoal-cron".into()).spawn(move || cron::run(cron_server));
+    if let Err(e) = persistence::startup(&server) {
+        server.log.warning(&e);
+        server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
+        return 1;
+    }
     if !unix_path.is_empty() {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
     }
@@ -257,6 +262,10 @@ fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
     server.shutting_down.store(true, Ordering::Release);
     server.log.warning("User requested shutdown...");
     server.clients.kill_all();
+    if server.persistence.aof().is_some() {
+        server.log.notice("Calling fsync() on the AOF file.");
+        persistence::aof::turn_off(server);
+    }
     if !pidfile.is_empty() {
         server.log.notice("Removing the pid file.");
         let _ = std::fs::remove_file(pidfile);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use socket2::{Domain, Socket, TcpKeepalive, Type};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::client::{flags, ClientInfo, NO_COMMAND};
+use crate::client::ClientInfo;
 use crate::conn::{Ended, Session};
 use crate::server::Server;
 pub use crate::state::net::{Incoming, Relisten};
@@ -245,37 +245,7 @@ fn closed(server: &Server, session: Box<Session>) {
 }
 
 fn client_info(server: &Server, thread: usize, addr: String, local_addr: String, fd: i32, unix: bool) -> Arc<ClientInfo> {
-    let now = shoal_engine::now_ms();
-    let info = ClientInfo {
-        id: server.next_client_id(),
-        addr,
-        local_addr,
-        fd,
-        thread: thread.into(),
-        move_to: crate::placement::NO_MOVE.into(),
-        created_ms: now,
-        name: Default::default(),
-        user: parking_lot::Mutex::new("default".to_string()),
-        db: Default::default(),
-        last_interaction_ms: now.into(),
-        last_command: NO_COMMAND.into(),
-        flags: (if unix { flags::UNIX_SOCKET } else { 0 }).into(),
-        resp: 2.into(),
-        query_buffer_bytes: Default::default(),
-        query_buffer_free: Default::default(),
-        output_bytes: Default::default(),
-        multi_count: (-1i64).into(),
-        subscriptions: Default::default(),
-        pattern_subscriptions: Default::default(),
-        shard_subscriptions: Default::default(),
-        outbox: Default::default(),
-        tracking: Default::default(),
-        killed: Default::default(),
-        kill_signal: Default::default(),
-        unblock_mode: Default::default(),
-        unblock_signal: Default::default(),
-    };
-    Arc::new(info)
+    ClientInfo::new(server.next_client_id(), thread, addr, local_addr, fd, unix)
 }
 
 /// One task per TCP listener, handing accepted connections to workers.

@@ -52,8 +52,7 @@ pub const BALANCE_PERIOD_MS: i64 = 200;
 /// Shrinking the active set waits this long after any change.
 pub const PACK_COOLDOWN_MS: i64 = 1000;
 
-/// "No move requested" in `ClientInfo::move_to`.
-pub const NO_MOVE: usize = usize::MAX;
+pub use crate::client::NO_MOVE;
 
 /// What one worker publishes about itself.
 #[derive(Default)]

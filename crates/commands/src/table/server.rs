@@ -40,6 +40,8 @@ pub const COMMANDS: &[Spec] = &[
             .doc("2.0.0", "O(N), N = parameters given", "Changes configuration parameters at runtime."),
     ])
     .doc("2.0.0", "Varies by subcommand", "Groups commands that read and change server configuration."),
+    Spec::new("bgrewriteaof", 1, "admin noscript no_async_loading", "admin slow dangerous")
+        .doc("1.0.0", "O(1)", "Rewrites the append-only file in the background, without fork."),
     Spec::new("bgsave", -1, "admin noscript no_async_loading", "admin slow dangerous")
         .doc("1.0.0", "O(1)", "Saves the dataset to disk in the background, without fork."),
     Spec::new("dbsize", 1, "readonly fast", "keyspace read fast")

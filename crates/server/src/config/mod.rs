@@ -278,7 +278,6 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
 fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
     let missing = |what: &str, reason: &str| Err(format!("{what} is not supported yet: {reason}"));
     match (def.name, value) {
-        ("appendonly", Value::Bool(true)) => missing("appendonly yes", "Shoal has no append-only file"),
         ("replicaof", Value::Words(w)) if !w.is_empty() => {
             missing("replicaof", "Shoal cannot be a replica yet (it serves replicas as a master)")
         }

@@ -49,6 +49,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.server.config_changed();
+    crate::persistence::aof::config_changed(ctx.server, &changed);
     ctx.out.ok();
     Ok(())
 }

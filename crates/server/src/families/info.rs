@@ -250,8 +250,10 @@ fn persistence_section(server: &Server, out: &mut String) {
     let now_ms = shoal_engine::now_ms();
     let loading = &persistence.loading;
     let is_loading = persistence.is_loading();
-    let (saved_keys, total_keys, save_started_ms) = crate::persistence::save_progress(server);
-    let saving = save_started_ms != 0;
+    let (saved_keys, total_keys, save_started_ms, kind) = crate::persistence::save_progress(server);
+    use crate::state::persistence::SnapshotKind;
+    let saving = kind == Some(SnapshotKind::Rdb);
+    let rewriting = kind == Some(SnapshotKind::AofRewrite);
     out.push_str("# Persistence\r\n");
     field!(out, "loading", is_loading as u8);
     field!(out, "async_loading", 0);
@@ -286,16 +288,27 @@ fn persistence_section(server: &Server, out: &mut String) {
     field!(out, "rdb_last_cow_size", 0);
     field!(out, "rdb_last_load_keys_expired", persistence.last_load_keys_expired.load(Ordering::Relaxed));
     field!(out, "rdb_last_load_keys_loaded", persistence.last_load_keys_loaded.load(Ordering::Relaxed));
-    field!(out, "aof_enabled", 0);
-    field!(out, "aof_rewrite_in_progress", 0);
-    field!(out, "aof_rewrite_scheduled", 0);
-    field!(out, "aof_last_rewrite_time_sec", -1);
-    field!(out, "aof_current_rewrite_time_sec", -1);
-    field!(out, "aof_last_bgrewrite_status", "ok");
-    field!(out, "aof_rewrites", 0);
-    field!(out, "aof_rewrites_consecutive_failures", 0);
-    field!(out, "aof_last_write_status", "ok");
+    let aof = persistence.aof();
+    field!(out, "aof_enabled", aof.is_some() as u8);
+    field!(out, "aof_rewrite_in_progress", rewriting as u8);
+    field!(out, "aof_rewrite_scheduled", persistence.aof_rewrite_scheduled.load(Ordering::Relaxed) as u8);
+    field!(out, "aof_last_rewrite_time_sec", persistence.aof_last_rewrite_secs.load(Ordering::Relaxed));
+    field!(out, "aof_current_rewrite_time_sec", if rewriting { (now_ms - save_started_ms) / 1000 } else { -1 });
+    let rewrite_ok = persistence.aof_last_rewrite_ok.load(Ordering::Relaxed);
+    field!(out, "aof_last_bgrewrite_status", if rewrite_ok { "ok" } else { "err" });
+    field!(out, "aof_rewrites", persistence.aof_rewrites.load(Ordering::Relaxed));
+    field!(out, "aof_rewrites_consecutive_failures", if rewrite_ok { 0 } else { 1 });
+    let write_ok = persistence.aof_write_ok.load(Ordering::Relaxed);
+    field!(out, "aof_last_write_status", if write_ok { "ok" } else { "err" });
     field!(out, "aof_last_cow_size", 0);
+    if let Some(aof) = aof {
+        field!(out, "aof_current_size", aof.current_size.load(Ordering::Relaxed));
+        field!(out, "aof_base_size", aof.base_size.load(Ordering::Relaxed));
+        field!(out, "aof_pending_rewrite", persistence.aof_rewrite_scheduled.load(Ordering::Relaxed) as u8);
+        field!(out, "aof_buffer_length", aof.appended() - aof.durable());
+        field!(out, "aof_pending_bio_fsync", 0);
+        field!(out, "aof_delayed_fsync", 0);
+    }
     field!(out, "module_fork_in_progress", 0);
     field!(out, "module_fork_last_cow_size", 0);
 }

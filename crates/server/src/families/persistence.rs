@@ -1,10 +1,12 @@
-//! SAVE, BGSAVE and LASTSAVE (the work is in `crate::persistence`).
+//! SAVE, BGSAVE, BGREWRITEAOF and LASTSAVE (the work is in
+//! `crate::persistence`).
 
 use std::sync::atomic::Ordering;
 
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
 use crate::persistence;
+use crate::state::persistence::SnapshotKind;
 
 fn save(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
@@ -24,15 +26,26 @@ fn bgsave(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     let server = ctx.server;
-    if server.persistence.in_progress() {
-        // Another kind of background work (an AOF rewrite) would let
-        // SCHEDULE wait for it; a running save answers the same either way.
-        return Err(CmdError::err(persistence::ALREADY_IN_PROGRESS));
+    match server.persistence.running_kind() {
+        Some(SnapshotKind::Rdb) => return Err(CmdError::err(persistence::ALREADY_IN_PROGRESS)),
+        Some(SnapshotKind::AofRewrite) if schedule => {
+            server.persistence.scheduled.store(true, Ordering::Relaxed);
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        Some(SnapshotKind::AofRewrite) => return Err(CmdError::err(persistence::ANOTHER_CHILD)),
+        None => {}
     }
-    let _ = schedule;
     let tx = ctx.tx.as_ref().expect("BGSAVE locks every shard");
     persistence::bgsave(server, &tx.locks).map_err(CmdError::err)?;
     ctx.out.simple("Background saving started");
+    Ok(())
+}
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let tx = ctx.tx.as_ref().expect("BGREWRITEAOF locks every shard");
+    let status = persistence::aof::bgrewriteaof(ctx.server, &tx.locks).map_err(CmdError::err)?;
+    ctx.out.simple(status);
     Ok(())
 }
 
@@ -44,5 +57,6 @@ fn lastsave(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 pub fn register(r: &mut Registrar) {
     r.all("save", save);
     r.all("bgsave", bgsave);
+    r.all("bgrewriteaof", bgrewriteaof);
     r.plain("lastsave", lastsave);
 }

@@ -7,6 +7,8 @@
 //! while a `shoal-bgsave` thread walks the rest (see ARCHITECTURE.md,
 //! "Snapshots without fork").
 
+pub mod aof;
+pub mod load;
 pub mod rdb_file;
 
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use shoal_engine::snapshot::{ChunkSink, ShardSerializer, Snapshot};
 use shoal_engine::{ShardIndex, ShardLocks, SHARD_COUNT};
 
 use crate::server::Server;
-use crate::state::persistence::Running;
+use crate::state::persistence::{Running, SnapshotKind};
 use rdb_file::{RdbFile, RdbShards};
 
 /// A failed background save is retried by the save points only after this
@@ -25,6 +27,37 @@ use rdb_file::{RdbFile, RdbShards};
 const RETRY_DELAY_MS: i64 = 5000;
 
 pub const ALREADY_IN_PROGRESS: &str = "Background save already in progress";
+pub const AOF_ALREADY_IN_PROGRESS: &str = "Background append only file rewriting already in progress";
+pub const ANOTHER_CHILD: &str = "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
+
+/// Loads the dataset at start-up (the append-only file when `appendonly`
+/// is on, else the RDB file if there is one), then turns the append-only
+/// file on when configured. Clients may connect meanwhile: they get
+/// `-LOADING`.
+pub fn startup(server: &Server) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    if server.config.get_bool("appendonly") {
+        let manifest = aof::manifest_on_disk(server)?;
+        if !manifest.is_empty() {
+            load::load_aof(server, &manifest)?;
+            server.log.notice(&format!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64()));
+        }
+        aof::turn_on(server, manifest)?;
+    } else {
+        let path = rdb_path(server);
+        if path.exists() {
+            let loaded = load::load_rdb_file(server, &path)?;
+            let persistence = &server.persistence;
+            persistence.last_load_keys_loaded.store(loaded.keys, Ordering::Relaxed);
+            persistence.last_load_keys_expired.store(loaded.expired, Ordering::Relaxed);
+            server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
+            server.log.notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
+        }
+    }
+    // What was loaded is what is on disk.
+    server.engine.reset_dirty(server.engine.dirty());
+    Ok(())
+}
 
 /// The RDB file, relative to the working directory (`dir`).
 pub fn rdb_path(server: &Server) -> PathBuf {
@@ -97,32 +130,78 @@ fn save_failed(server: &Server, target: &std::path::Path, e: std::io::Error) -> 
 /// BGSAVE: takes the cut now (every shard is held by the caller) and
 /// writes the file on a thread of its own.
 pub fn bgsave(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
-    let mut running = server.persistence.running.lock();
-    if running.is_some() {
-        return Err(ALREADY_IN_PROGRESS.to_string());
-    }
     let now_ms = shoal_engine::now_ms();
     server.persistence.last_attempt_ms.store(now_ms, Ordering::Relaxed);
     server.persistence.scheduled.store(false, Ordering::Relaxed);
+    let dirty_before = server.engine.dirty();
+    let done = move |server: &Server, result: std::io::Result<()>, cancelled: bool, started_ms: i64| {
+        let persistence = &server.persistence;
+        persistence.last_bgsave_secs.store((shoal_engine::now_ms() - started_ms) / 1000, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                server.log.notice("DB saved on disk");
+                saved(server, dirty_before);
+                persistence.last_bgsave_ok.store(true, Ordering::Relaxed);
+                server.log.notice("Background saving terminated with success");
+            }
+            // Killed on purpose (FLUSHALL, SHUTDOWN): not an error, as in Redis.
+            Err(_) if cancelled => server.log.warning("Background saving terminated by signal 10"),
+            Err(e) => {
+                server.log.warning(&format!("Write error saving DB on disk: {e}"));
+                persistence.last_bgsave_ok.store(false, Ordering::Relaxed);
+                server.log.warning("Background saving error");
+            }
+        }
+    };
     let target = rdb_path(server);
+    match start_snapshot(server, locks, SnapshotKind::Rdb, target.clone(), Box::new(done))? {
+        Some(()) => server.log.notice(&format!("Background saving started by pid {}", std::process::id())),
+        None => {
+            // The file could not even be created: Redis's child fails the
+            // same way, after the reply.
+            server.persistence.last_bgsave_ok.store(false, Ordering::Relaxed);
+            server.log.warning("Background saving error");
+        }
+    }
+    Ok(())
+}
+
+/// What runs when a background snapshot ends: the result, whether it was
+/// cancelled, and when it started.
+pub type Done = Box<dyn FnOnce(&Server, std::io::Result<()>, bool, i64) + Send>;
+
+/// Starts a background snapshot of `kind` into the RDB file `target`,
+/// taking its cut now (the caller holds every shard). Ok(None) when the
+/// file could not be created (logged); Err when another snapshot runs.
+pub fn start_snapshot(
+    server: &Server,
+    locks: &ShardLocks<'_>,
+    kind: SnapshotKind,
+    target: PathBuf,
+    done: Done,
+) -> Result<Option<()>, String> {
+    let mut running = server.persistence.running.lock();
+    if let Some(other) = running.as_ref() {
+        return Err(match (other.kind, kind) {
+            (SnapshotKind::Rdb, SnapshotKind::Rdb) => ALREADY_IN_PROGRESS.to_string(),
+            (SnapshotKind::AofRewrite, SnapshotKind::AofRewrite) => AOF_ALREADY_IN_PROGRESS.to_string(),
+            _ => ANOTHER_CHILD.to_string(),
+        });
+    }
     let file = match RdbFile::create(server, target.clone(), true) {
         Ok(file) => file,
         Err(e) => {
-            // Redis's child fails the same way after the reply.
             save_failed(server, &target, e);
-            server.persistence.last_bgsave_ok.store(false, Ordering::Relaxed);
-            server.log.warning("Background saving error");
-            return Ok(());
+            return Ok(None);
         }
     };
-    let dirty_before = server.engine.dirty();
+    let started_ms = shoal_engine::now_ms();
     let keys_total = key_count(locks);
     let serializer = RdbShards { dbs: server.engine.db_count() };
     let snapshot = Snapshot::begin(&server.engine, locks, Box::new(serializer), Box::new(file));
-    *running = Some(Running { snapshot: snapshot.clone(), started_ms: now_ms, keys_total });
+    *running = Some(Running { kind, snapshot: snapshot.clone(), started_ms, keys_total });
     let server = server.arc();
-    server.log.notice(&format!("Background saving started by pid {}", std::process::id()));
-    let spawned = std::thread::Builder::new().name("shoal-bgsave".into()).spawn({
+    let spawned = std::thread::Builder::new().name("shoal-snapshot".into()).spawn({
         let server = server.clone();
         let snapshot = snapshot.clone();
         move || {
@@ -132,57 +211,38 @@ pub fn bgsave(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
                 key_save_delay(&server, keys - paced);
                 paced = keys;
             });
-            finish_bgsave(&server, &snapshot, result, dirty_before, now_ms);
+            *server.persistence.running.lock() = None;
+            done(&server, result, snapshot.is_cancelled(), started_ms);
         }
     });
     if let Err(e) = spawned {
-        // The hook is installed: without its thread the snapshot must go.
+        // The hook is installed: without its thread the snapshot must go
+        // (cancelled, the walk stops before taking any shard).
         snapshot.cancel();
-        drop(running);
         let _ = snapshot.run(&server.engine, |_| {});
-        *server.persistence.running.lock() = None;
-        server.persistence.last_bgsave_ok.store(false, Ordering::Relaxed);
+        *running = None;
         return Err(format!("Can't save in background: {e}"));
     }
-    Ok(())
-}
-
-fn finish_bgsave(server: &Server, snapshot: &Snapshot, result: std::io::Result<()>, dirty_before: u64, started_ms: i64) {
-    let persistence = &server.persistence;
-    let elapsed = (shoal_engine::now_ms() - started_ms) / 1000;
-    persistence.last_bgsave_secs.store(elapsed, Ordering::Relaxed);
-    match result {
-        Ok(()) => {
-            server.log.notice("DB saved on disk");
-            saved(server, dirty_before);
-            persistence.last_bgsave_ok.store(true, Ordering::Relaxed);
-            server.log.notice("Background saving terminated with success");
-        }
-        // Killed on purpose (FLUSHALL, SHUTDOWN): not an error, as in Redis.
-        Err(_) if snapshot.is_cancelled() && persistence.last_bgsave_ok.load(Ordering::Relaxed) => {
-            server.log.warning("Background saving terminated by signal 10");
-        }
-        Err(e) => {
-            server.log.warning(&format!("Write error saving DB on disk: {e}"));
-            persistence.last_bgsave_ok.store(false, Ordering::Relaxed);
-            server.log.warning("Background saving error");
-        }
-    }
-    *persistence.running.lock() = None;
+    Ok(Some(()))
 }
 
 /// Stops a running background save (its temporary file is removed).
 pub fn kill_bgsave(server: &Server) {
     if let Some(running) = &*server.persistence.running.lock() {
-        server.log.warning("Killing the running background save");
-        running.snapshot.cancel();
+        if running.kind == SnapshotKind::Rdb {
+            server.log.warning("Killing the running background save");
+            running.snapshot.cancel();
+        }
     }
 }
 
 /// The save points and BGSAVE SCHEDULE, checked by the cron thread.
 pub fn cron(server: &Server) {
     let persistence = &server.persistence;
-    if persistence.in_progress() || persistence.is_loading() || server.engine.keyspace.exclusive().is_some() {
+    if persistence.running_kind().is_some() || persistence.is_loading() || server.engine.keyspace.exclusive().is_some() {
+        return;
+    }
+    if aof::cron(server) {
         return;
     }
     let now_ms = shoal_engine::now_ms();
@@ -206,12 +266,21 @@ pub fn cron(server: &Server) {
 }
 
 /// MISCONF: after a failed background save, with save points and
-/// `stop-writes-on-bgsave-error yes`, writes are refused.
+/// `stop-writes-on-bgsave-error yes`, or while the append-only file cannot
+/// be written, writes are refused. The message, if so.
 #[inline]
-pub fn writes_refused(server: &Server) -> bool {
-    !server.persistence.last_bgsave_ok.load(Ordering::Relaxed)
+pub fn writes_refused(server: &Server) -> Option<String> {
+    let persistence = &server.persistence;
+    if persistence.last_bgsave_ok.load(Ordering::Relaxed) && persistence.aof_write_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    if !persistence.last_bgsave_ok.load(Ordering::Relaxed)
         && server.config.get_bool("stop-writes-on-bgsave-error")
         && has_save_points(server)
+    {
+        return Some(MISCONF.to_string());
+    }
+    aof::write_error(server)
 }
 
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
@@ -225,9 +294,9 @@ pub fn save_before_exit(server: &Server, locks: &ShardLocks<'_>) -> Result<(), S
 }
 
 /// Keys saved so far and in all, for INFO (0, 0 when no save runs).
-pub fn save_progress(server: &Server) -> (u64, u64, i64) {
+pub fn save_progress(server: &Server) -> (u64, u64, i64, Option<SnapshotKind>) {
     match &*server.persistence.running.lock() {
-        Some(r) => (r.snapshot.progress.keys.load(Ordering::Relaxed), r.keys_total, r.started_ms),
-        None => (0, 0, 0),
+        Some(r) => (r.snapshot.progress.keys.load(Ordering::Relaxed), r.keys_total, r.started_ms, Some(r.kind)),
+        None => (0, 0, 0, None),
     }
 }

@@ -3,6 +3,7 @@
 //! the modules above (`crate::outbox`, `crate::pubsub`, ...), so the
 //! server's definition imports none of them.
 
+pub mod aof;
 pub mod channels;
 pub mod monitors;
 pub mod net;

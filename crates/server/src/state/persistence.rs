@@ -7,12 +7,29 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use shoal_engine::snapshot::Snapshot;
 
-/// A background save in progress.
+/// What a snapshot in progress is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// BGSAVE (or a save point).
+    Rdb,
+    /// BGREWRITEAOF: the new base of the append-only file.
+    AofRewrite,
+}
+
+/// A background snapshot in progress (one at a time: it is the engine's
+/// before-change hook).
 pub struct Running {
+    pub kind: SnapshotKind,
     pub snapshot: Arc<Snapshot>,
     pub started_ms: i64,
     /// Keys in the dataset at the cut (INFO current_save_keys_total).
     pub keys_total: u64,
+}
+
+/// The append-only file while `appendonly` is on.
+pub struct AofOn {
+    pub aof: Arc<crate::state::aof::Aof>,
+    pub writer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Start-up loading in progress (INFO loading_*).
@@ -27,6 +44,17 @@ pub struct Loading {
 
 pub struct Persistence {
     pub running: Mutex<Option<Running>>,
+    pub aof: Mutex<Option<AofOn>>,
+    /// `appendfsync always` with the file on: replies wait for the sync.
+    pub aof_wait: AtomicBool,
+    /// False while the append-only file cannot be written (MISCONF).
+    pub aof_write_ok: Arc<AtomicBool>,
+    /// A rewrite asked for while something else ran (BGREWRITEAOF while a
+    /// BGSAVE runs, CONFIG SET appendonly yes).
+    pub aof_rewrite_scheduled: AtomicBool,
+    pub aof_last_rewrite_ok: AtomicBool,
+    pub aof_last_rewrite_secs: AtomicI64,
+    pub aof_rewrites: AtomicU64,
     /// BGSAVE SCHEDULE: start one when nothing else runs.
     pub scheduled: AtomicBool,
     pub last_bgsave_ok: AtomicBool,
@@ -46,6 +74,13 @@ impl Default for Persistence {
     fn default() -> Persistence {
         Persistence {
             running: Mutex::new(None),
+            aof: Mutex::new(None),
+            aof_wait: AtomicBool::new(false),
+            aof_write_ok: Arc::new(AtomicBool::new(true)),
+            aof_rewrite_scheduled: AtomicBool::new(false),
+            aof_last_rewrite_ok: AtomicBool::new(true),
+            aof_last_rewrite_secs: AtomicI64::new(-1),
+            aof_rewrites: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             last_bgsave_ok: AtomicBool::new(true),
             last_bgsave_secs: AtomicI64::new(-1),
@@ -59,8 +94,18 @@ impl Default for Persistence {
 }
 
 impl Persistence {
+    /// The kind of background snapshot running, if any.
+    pub fn running_kind(&self) -> Option<SnapshotKind> {
+        self.running.lock().as_ref().map(|r| r.kind)
+    }
+
     pub fn in_progress(&self) -> bool {
-        self.running.lock().is_some()
+        self.running_kind() == Some(SnapshotKind::Rdb)
+    }
+
+    /// The append-only file, when on.
+    pub fn aof(&self) -> Option<Arc<crate::state::aof::Aof>> {
+        self.aof.lock().as_ref().map(|on| on.aof.clone())
     }
 
     pub fn is_loading(&self) -> bool {

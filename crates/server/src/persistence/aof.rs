@@ -1,0 +1,236 @@
+//! The append-only file's life: on at start-up or by CONFIG SET
+//! appendonly yes (whose base a rewrite makes), off, BGREWRITEAOF (without
+//! fork: a snapshot is the new base while appends go to a new incr file),
+//! the automatic rewrite, and MISCONF after a write error. The file itself
+//! is `state::aof::Aof`; the formats are `shoal_persist::aof`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use shoal_engine::ShardLocks;
+use shoal_persist::aof::{Disk, Manifest, RealDisk};
+
+use crate::server::Server;
+use crate::state::aof::{Aof, Fsync};
+use crate::state::persistence::{AofOn, SnapshotKind};
+
+pub const REWRITE_SCHEDULED: &str = "Background append only file rewriting scheduled";
+pub const REWRITE_STARTED: &str = "Background append only file rewriting started";
+
+pub fn dir(server: &Server) -> PathBuf {
+    PathBuf::from(server.config.get_string("appenddirname"))
+}
+
+pub fn prefix(server: &Server) -> String {
+    server.config.get_string("appendfilename")
+}
+
+fn disk() -> Arc<dyn Disk> {
+    Arc::new(RealDisk)
+}
+
+/// The manifest on disk, or an empty one (nothing written yet).
+pub fn manifest_on_disk(server: &Server) -> Result<Manifest, String> {
+    match Manifest::load(&*disk(), &dir(server), &prefix(server)) {
+        Ok(None) => Ok(Manifest::default()),
+        Ok(Some(Ok(manifest))) => Ok(manifest),
+        Ok(Some(Err(e))) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Turns the file on with `manifest` (appends go to its last incr file,
+/// added if it has none). Called with every shard held, or before clients
+/// are served, so the stream starts exactly after what the base holds.
+pub fn turn_on(server: &Server, manifest: Manifest) -> Result<Arc<Aof>, String> {
+    let base_size = match &manifest.base {
+        Some(base) => disk().size(&dir(server).join(&base.name)).ok().flatten().unwrap_or(0),
+        None => 0,
+    };
+    let fsync = Fsync::parse(&server.config.get_string("appendfsync"));
+    let timestamps = server.config.get_bool("aof-timestamp-enabled");
+    let write_ok = server.persistence.aof_write_ok.clone();
+    write_ok.store(true, Ordering::Relaxed);
+    let aof = Aof::open(disk(), dir(server), prefix(server), manifest, base_size, fsync, timestamps, write_ok)
+        .map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    let weak = Arc::downgrade(&server.arc());
+    let log: crate::state::aof::Log = Arc::new(move |line: &str| {
+        if let Some(server) = weak.upgrade() {
+            server.log.warning(line);
+        }
+    });
+    let writer = aof.spawn_writer(log).map_err(|e| format!("Can't start the AOF writer: {e}"))?;
+    server.engine.propagation.set_aof(Some(aof.clone()), || ());
+    server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
+    *server.persistence.aof.lock() = Some(AofOn { aof: aof.clone(), writer: Some(writer) });
+    Ok(aof)
+}
+
+/// Turns the file off (CONFIG SET appendonly no, shutdown): what is
+/// buffered is written and synced first; a running rewrite is stopped.
+pub fn turn_off(server: &Server) {
+    let Some(mut on) = server.persistence.aof.lock().take() else { return };
+    server.persistence.aof_wait.store(false, Ordering::Relaxed);
+    server.engine.propagation.set_aof(None, || ());
+    on.aof.stop(on.writer.take());
+    server.persistence.aof_write_ok.store(true, Ordering::Relaxed);
+    if let Some(running) = &*server.persistence.running.lock() {
+        if running.kind == SnapshotKind::AofRewrite {
+            running.snapshot.cancel();
+        }
+    }
+}
+
+/// CONFIG SET of the AOF's parameters.
+pub fn config_changed(server: &Server, changed: &[&str]) {
+    if changed.contains(&"appendonly") {
+        if server.config.get_bool("appendonly") {
+            // The base comes from a rewrite, which needs every shard: the
+            // cron thread starts both together.
+            server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+        } else {
+            turn_off(server);
+        }
+    }
+    if let Some(aof) = server.persistence.aof() {
+        let fsync = Fsync::parse(&server.config.get_string("appendfsync"));
+        aof.set_fsync_policy(fsync);
+        server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
+        aof.timestamps.store(server.config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
+    }
+}
+
+/// BGREWRITEAOF with every shard held: starts the rewrite, or schedules
+/// it after a running BGSAVE. Returns the status reply.
+pub fn bgrewriteaof(server: &Server, locks: &ShardLocks<'_>) -> Result<&'static str, String> {
+    match server.persistence.running_kind() {
+        Some(SnapshotKind::AofRewrite) => Err(super::AOF_ALREADY_IN_PROGRESS.to_string()),
+        Some(SnapshotKind::Rdb) => {
+            server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+            Ok(REWRITE_SCHEDULED)
+        }
+        None => start_rewrite(server, locks).map(|()| REWRITE_STARTED),
+    }
+}
+
+/// The rewrite's cut: appends switch to a new incr file and a snapshot of
+/// the dataset becomes the new base. When it is written, the manifest
+/// names the new base and retires the old base and incr files.
+pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
+    server.persistence.aof_rewrite_scheduled.store(false, Ordering::Relaxed);
+    if !server.config.get_bool("aof-use-rdb-preamble") {
+        return Err("aof-use-rdb-preamble no is not supported yet: Shoal writes the AOF base as RDB".to_string());
+    }
+    let aof = match server.persistence.aof() {
+        Some(aof) => Some(aof),
+        // CONFIG SET appendonly yes: the file starts with this rewrite.
+        None if server.config.get_bool("appendonly") => Some(turn_on(server, manifest_on_disk(server)?)?),
+        None => None,
+    };
+    let mut manifest = match &aof {
+        Some(aof) => {
+            aof.switch_incr().map_err(|e| format!("Can't open a new incr AOF file: {e}"))?;
+            aof.files.lock().manifest.clone()
+        }
+        None => manifest_on_disk(server)?,
+    };
+    let dir = dir(server);
+    disk().create_dir(&dir).map_err(|e| format!("Can't create the AOF directory: {e}"))?;
+    let base_name = manifest.new_base(&prefix(server), true).to_string();
+    let target = dir.join(&base_name);
+    let done: super::Done = Box::new(move |server: &Server, result: std::io::Result<()>, cancelled: bool, started_ms: i64| {
+        let persistence = &server.persistence;
+        persistence.aof_last_rewrite_secs.store((shoal_engine::now_ms() - started_ms) / 1000, Ordering::Relaxed);
+        let result = result.map_err(|e| e.to_string()).and_then(|()| install_base(server, &base_name));
+        match result {
+            Ok(()) => {
+                persistence.aof_rewrites.fetch_add(1, Ordering::Relaxed);
+                persistence.aof_last_rewrite_ok.store(true, Ordering::Relaxed);
+                server.log.notice("Background AOF rewrite terminated with success");
+                server.log.notice("Background AOF rewrite finished successfully");
+            }
+            Err(_) if cancelled => server.log.warning("Background AOF rewrite terminated by signal 10"),
+            Err(e) => {
+                persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+                server.log.warning(&format!("Background AOF rewrite terminated with error: {e}"));
+            }
+        }
+    });
+    match super::start_snapshot(server, locks, SnapshotKind::AofRewrite, target, done)? {
+        Some(()) => {
+            server.log.notice(&format!("Background append only file rewriting started by pid {}", std::process::id()));
+            Ok(())
+        }
+        None => {
+            server.persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+            Err("Can't create the AOF base file".to_string())
+        }
+    }
+}
+
+/// The new base is written: the manifest names it, the files it replaces
+/// become history and are deleted.
+fn install_base(server: &Server, base_name: &str) -> Result<(), String> {
+    let disk = disk();
+    let (dir, prefix) = (dir(server), prefix(server));
+    let base_size = disk.size(&dir.join(base_name)).ok().flatten().unwrap_or(0);
+    let io = |e: std::io::Error| format!("Can't update the AOF manifest: {e}");
+    match server.persistence.aof() {
+        Some(aof) => {
+            let mut files = aof.files.lock();
+            let new_name = files.manifest.new_base(&prefix, true).to_string();
+            debug_assert_eq!(new_name, base_name);
+            files.manifest.retire_incr(true);
+            files.manifest.persist(&*disk, &dir, &prefix).map_err(io)?;
+            files.manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+            let incr = files.manifest.incr.last().map(|f| disk.size(&dir.join(&f.name)).ok().flatten().unwrap_or(0));
+            aof.base_size.store(base_size, Ordering::Relaxed);
+            aof.current_size.store(base_size + incr.unwrap_or(0), Ordering::Relaxed);
+        }
+        None => {
+            let mut manifest = manifest_on_disk(server)?;
+            manifest.new_base(&prefix, true);
+            manifest.retire_incr(false);
+            manifest.persist(&*disk, &dir, &prefix).map_err(io)?;
+            manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// A scheduled rewrite, or the automatic one (`auto-aof-rewrite-*`);
+/// called by the cron thread when no snapshot runs. True if one started.
+pub fn cron(server: &Server) -> bool {
+    let persistence = &server.persistence;
+    let scheduled = persistence.aof_rewrite_scheduled.load(Ordering::Relaxed);
+    let automatic = persistence.aof().is_some_and(|aof| {
+        let percentage = server.config.get_int("auto-aof-rewrite-percentage");
+        let min_size = server.config.get_int("auto-aof-rewrite-min-size").max(0) as u64;
+        let current = aof.current_size.load(Ordering::Relaxed);
+        let base = aof.base_size.load(Ordering::Relaxed).max(1);
+        let growth = (current * 100 / base) as i64 - 100;
+        let due = percentage > 0 && current > min_size && growth >= percentage;
+        if due {
+            server.log.notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
+        }
+        due
+    });
+    if !scheduled && !automatic {
+        return false;
+    }
+    let locks = server.engine.keyspace.lock_all();
+    if let Err(e) = start_rewrite(server, &locks) {
+        server.log.warning(&e);
+    }
+    true
+}
+
+/// MISCONF after the file refused a write.
+pub fn write_error(server: &Server) -> Option<String> {
+    let aof = server.persistence.aof()?;
+    if aof.last_write_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(format!("MISCONF Errors writing to the AOF file: {}", aof.last_write_error.lock()))
+}

@@ -1,0 +1,314 @@
+//! Loading the dataset at start-up (and DEBUG RELOAD / LOADAOF): from the
+//! append-only file when `appendonly` is on, otherwise from the RDB file.
+//!
+//! While loading, the keyspace is in exclusive `Loading` mode: clients are
+//! served, and get `-LOADING` except for the commands flagged `loading`
+//! (INFO shows the progress). An RDB file is read on one thread, which
+//! only cuts it into entries; decoding the values and filling the shards
+//! is spread over several loader threads, each owning a share of the
+//! shards so they never contend. An append-only file is replayed command
+//! by command through the execution path, as the `Loading` caller.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::time::Duration;
+
+use shoal_engine::{locate, Entry, ExclusiveKind};
+use shoal_resp::reply::{Protocol, ReplyBuf};
+use shoal_persist::aof::{AofReader, Entry as AofEntry, Manifest, ReadError};
+use shoal_persist::rdb::{self, Item, RawEntry, Reader};
+
+use crate::server::Server;
+
+/// Entries handed to a loader thread at once.
+const BATCH: usize = 512;
+
+/// What a load found.
+#[derive(Default, Debug)]
+pub struct Loaded {
+    pub keys: u64,
+    pub expired: u64,
+}
+
+/// Marks the server as loading `total_bytes` (INFO loading_*) and holds
+/// the keyspace exclusively until dropped.
+pub struct LoadingGuard<'a> {
+    server: &'a Server,
+}
+
+impl<'a> LoadingGuard<'a> {
+    pub fn begin(server: &'a Server, total_bytes: u64) -> LoadingGuard<'a> {
+        let loading = &server.persistence.loading;
+        let now = shoal_engine::now_ms();
+        loading.started_ms.store(now, Ordering::Relaxed);
+        loading.total_bytes.store(total_bytes, Ordering::Relaxed);
+        loading.loaded_bytes.store(0, Ordering::Relaxed);
+        loading.loaded_keys.store(0, Ordering::Relaxed);
+        loading.active.store(true, Ordering::Relaxed);
+        server.engine.keyspace.set_exclusive(ExclusiveKind::Loading, now);
+        LoadingGuard { server }
+    }
+}
+
+impl Drop for LoadingGuard<'_> {
+    fn drop(&mut self) {
+        self.server.engine.keyspace.clear_exclusive();
+        self.server.persistence.loading.active.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Sleeps as `key-load-delay` asks, per key (microseconds; a negative
+/// value is nanoseconds).
+fn key_load_delay(server: &Server) {
+    let delay = server.config.get_int("key-load-delay");
+    if delay > 0 {
+        std::thread::sleep(Duration::from_micros(delay as u64));
+    } else if delay < 0 {
+        std::thread::sleep(Duration::from_nanos(delay.unsigned_abs()));
+    }
+}
+
+/// Loads the RDB file at `path` into the (empty) keyspace.
+pub fn load_rdb_file(server: &Server, path: &Path) -> Result<Loaded, String> {
+    let file = File::open(path).map_err(|e| format!("Can't open {}: {e}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _guard = LoadingGuard::begin(server, size);
+    load_rdb(server, BufReader::with_capacity(1 << 16, file))
+}
+
+/// Reads an RDB stream and fills the keyspace from it.
+pub fn load_rdb<R: Read>(server: &Server, source: R) -> Result<Loaded, String> {
+    let mut reader = Reader::new(source).map_err(|e| format!("Short read or wrong signature loading the RDB: {e}"))?;
+    reader.set_verify_checksum(server.config.get_bool("rdbchecksum"));
+    let loaders = server.threads.clamp(1, 8);
+    let dbs = server.engine.db_count() as u64;
+    let now_ms = shoal_engine::now_ms();
+    let limits = server.rdb_decode_limits();
+    std::thread::scope(|scope| {
+        let mut senders: Vec<SyncSender<Vec<RawEntry>>> = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..loaders {
+            let (tx, rx) = sync_channel::<Vec<RawEntry>>(4);
+            senders.push(tx);
+            let limits = &limits;
+            handles.push(std::thread::Builder::new().name(format!("shoal-load-{i}")).spawn_scoped(scope, move || {
+                let mut loaded = Loaded::default();
+                for batch in rx {
+                    fill(server, batch, limits, now_ms, &mut loaded)?;
+                }
+                Ok::<Loaded, String>(loaded)
+            }));
+        }
+        let mut batches: Vec<Vec<RawEntry>> = (0..loaders).map(|_| Vec::with_capacity(BATCH)).collect();
+        let mut read_error = None;
+        loop {
+            match reader.next_item() {
+                Ok(Some(Item::Entry(entry))) => {
+                    if entry.db >= dbs {
+                        read_error = Some(format!(
+                            "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
+                        ));
+                        break;
+                    }
+                    let loader = locate(&entry.key).shard as usize % loaders;
+                    batches[loader].push(entry);
+                    if batches[loader].len() >= BATCH {
+                        let full = std::mem::replace(&mut batches[loader], Vec::with_capacity(BATCH));
+                        if senders[loader].send(full).is_err() {
+                            break;
+                        }
+                        server.persistence.loading.loaded_bytes.store(reader.consumed() as u64, Ordering::Relaxed);
+                    }
+                }
+                Ok(Some(Item::Aux { key, value })) => aux_field(server, &key, &value),
+                Ok(Some(Item::Function(_))) => {
+                    read_error = Some("The RDB file holds function libraries, which Shoal cannot load yet".to_string());
+                    break;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(format!("Internal error in RDB reading offset {}: {e}", reader.consumed()));
+                    break;
+                }
+            }
+        }
+        for (loader, batch) in batches.into_iter().enumerate() {
+            if !batch.is_empty() {
+                let _ = senders[loader].send(batch);
+            }
+        }
+        drop(senders);
+        let mut total = Loaded::default();
+        let mut fill_error = None;
+        for handle in handles {
+            match handle.map_err(|e| e.to_string()).and_then(|h| h.join().map_err(|_| "a loader thread panicked".to_string())) {
+                Ok(Ok(loaded)) => {
+                    total.keys += loaded.keys;
+                    total.expired += loaded.expired;
+                }
+                Ok(Err(e)) | Err(e) => fill_error = fill_error.or(Some(e)),
+            }
+        }
+        server.persistence.loading.loaded_bytes.store(reader.consumed() as u64, Ordering::Relaxed);
+        match read_error.or(fill_error) {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    })
+}
+
+/// Decodes a batch of entries and puts them in their shards.
+fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, loaded: &mut Loaded) -> Result<(), String> {
+    let engine = &server.engine;
+    for entry in batch {
+        key_load_delay(server);
+        let value = entry.decode(limits).map_err(|e| format!("Internal error in RDB reading key '{}': {e}", String::from_utf8_lossy(&entry.key)))?;
+        if entry.expire_ms.is_some_and(|at| at < now_ms) {
+            // A master drops what expired while the file rested.
+            loaded.expired += 1;
+            continue;
+        }
+        let at = locate(&entry.key);
+        let access = server.access_on_load(entry.access);
+        let expire = entry.expire_ms.unwrap_or(shoal_engine::NO_EXPIRE);
+        let mut locks = engine.keyspace.lock_one(at.shard);
+        let table = &mut locks.shard(at.shard).dbs[entry.db as usize];
+        if table.find(at.hash, &entry.key).is_some() {
+            return Err(format!("RDB has duplicated key '{}' in DB {}", String::from_utf8_lossy(&entry.key), entry.db));
+        }
+        table.insert(at.hash, Entry::new(&entry.key, value, expire, access));
+        loaded.keys += 1;
+        server.persistence.loading.loaded_keys.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Logs what Redis logs about a file's origin.
+fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    match key {
+        b"redis-ver" => server.log.notice(&format!("Loading RDB produced by version {value}")),
+        b"ctime" => {
+            if let Ok(ctime) = value.parse::<i64>() {
+                let age = (shoal_engine::now_ms() / 1000 - ctime).max(0);
+                server.log.notice(&format!("RDB age {age} seconds"));
+            }
+        }
+        b"used-mem" => {
+            if let Ok(bytes) = value.parse::<u64>() {
+                server.log.notice(&format!("RDB memory usage when created {:.2} Mb", bytes as f64 / (1024.0 * 1024.0)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replays the append-only file of `manifest`: its base (RDB or
+/// commands), then its incr files. A truncated last file is cut back to
+/// its last complete command when `aof-load-truncated` allows.
+pub fn load_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> {
+    let dir = super::aof::dir(server);
+    let files: Vec<_> = manifest.load_order().cloned().collect();
+    let total: u64 = files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
+    let _guard = LoadingGuard::begin(server, total);
+    let mut loaded = Loaded::default();
+    let mut replay = Replay::new(server);
+    for (index, file) in files.iter().enumerate() {
+        let path = dir.join(&file.name);
+        let last = index + 1 == files.len();
+        let mut bytes = Vec::new();
+        match File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+            Ok(_) => {}
+            // Redis accepts a missing empty incr file at the end only.
+            Err(e) => return Err(format!("The AOF file {} doesn't exist: {e}", file.name)),
+        }
+        let mut start = 0;
+        if bytes.starts_with(b"REDIS") {
+            server.log.notice("Reading RDB base file on AOF loading...");
+            let mut cursor = std::io::Cursor::new(&bytes[..]);
+            let rdb = load_rdb(server, &mut cursor)?;
+            loaded.keys += rdb.keys;
+            loaded.expired += rdb.expired;
+            start = cursor.position() as usize;
+        }
+        replay.file(&bytes[start..], start as u64, &path, last)?;
+        server.persistence.loading.loaded_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+    server.log.notice(&format!("AOF replayed {} commands", replay.commands));
+    Ok(loaded)
+}
+
+/// Runs an AOF's commands through the execution path.
+struct Replay<'a> {
+    server: &'a Server,
+    client: crate::client::Client,
+    out: shoal_resp::reply::ReplyBuf,
+    commands: u64,
+}
+
+impl<'a> Replay<'a> {
+    fn new(server: &'a Server) -> Replay<'a> {
+        let client = crate::client::Client::loader(server.next_client_id());
+        Replay { server, client, out: ReplyBuf::new(Protocol::Resp2), commands: 0 }
+    }
+
+    fn file(&mut self, bytes: &[u8], offset: u64, path: &Path, last: bool) -> Result<(), String> {
+        let mut reader = AofReader::new(bytes, offset);
+        let mut queued: Option<Vec<Vec<Vec<u8>>>> = None;
+        loop {
+            match reader.next_entry() {
+                Ok(None) => return Ok(()),
+                Ok(Some(AofEntry::Annotation(_))) => {}
+                Ok(Some(AofEntry::Command(argv))) => {
+                    let name = argv.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+                    match (name.as_slice(), queued.as_mut()) {
+                        (b"multi", _) => queued = Some(Vec::new()),
+                        (b"exec", Some(_)) => {
+                            for argv in queued.take().unwrap_or_default() {
+                                self.run(&argv)?;
+                            }
+                        }
+                        (_, Some(queue)) => queue.push(argv),
+                        (_, None) => self.run(&argv)?,
+                    }
+                }
+                Err(ReadError::Truncated { valid_up_to, .. }) if last && self.server.config.get_bool("aof-load-truncated") => {
+                    let log = &self.server.log;
+                    log.warning(&format!("!!! Warning: short read while loading the AOF file {}!!!", path.display()));
+                    log.warning(&format!("!!! Truncating the AOF at offset {valid_up_to} !!!"));
+                    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
+                    file.set_len(valid_up_to).map_err(|e| format!("Error truncating the AOF file: {e}"))?;
+                    file.sync_all().map_err(|e| e.to_string())?;
+                    log.warning("AOF loaded anyway because aof-load-truncated is enabled");
+                    return Ok(());
+                }
+                Err(ReadError::Truncated { .. }) => {
+                    return Err(format!(
+                        "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
+                        path.display()
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "Bad file format reading the append only file {}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest> ({e})",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, argv: &[Vec<u8>]) -> Result<(), String> {
+        let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        self.out.buf.clear();
+        crate::exec::run_loading(self.server, &mut self.client, &mut self.out, &args)?;
+        self.commands += 1;
+        key_load_delay(self.server);
+        Ok(())
+    }
+}
+

@@ -1,0 +1,302 @@
+//! The append-only file while the server runs: what the propagation point
+//! hands it is appended by a writer thread, synced as `appendfsync` says,
+//! into the last incr file of Redis 7.0's multi-part layout
+//! (`shoal_persist::aof::Manifest`).
+//!
+//! Group commit: units append to a shared buffer (in the propagation
+//! order, under its lock) and go on; the writer thread takes everything
+//! buffered, writes it in one call and, under `appendfsync always`, syncs
+//! it before publishing the new durable offset. A connection that ran a
+//! write waits (asynchronously: its worker keeps serving others) until the
+//! durable offset covers what was appended before it sends its replies, so
+//! an acknowledged write is on disk, while one sync serves every write that
+//! arrived during the previous one. Under `everysec` and `no` replies do
+//! not wait; the writer syncs once a second (`everysec`) or never (`no`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+use parking_lot::{Condvar, Mutex};
+use shoal_engine::propagate::AofSink;
+use shoal_persist::aof::{AppendFile, Disk, Manifest};
+
+/// Where the writer thread reports (the server's log).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// `appendfsync` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fsync {
+    Always = 0,
+    EverySec = 1,
+    No = 2,
+}
+
+impl Fsync {
+    /// An `appendfsync` value.
+    pub fn parse(value: &str) -> Fsync {
+        match value {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+
+    fn from_u8(v: u8) -> Fsync {
+        match v {
+            0 => Fsync::Always,
+            2 => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+/// What units append, waiting for the writer.
+struct Pending {
+    bytes: Vec<u8>,
+    /// Second of the last `#TS:` annotation (aof-timestamp-enabled).
+    last_timestamp: i64,
+}
+
+/// The writer's side: the manifest and the file appended to.
+pub struct Files {
+    pub manifest: Manifest,
+    file: Box<dyn AppendFile>,
+    unsynced: bool,
+    last_sync: Instant,
+}
+
+pub struct Aof {
+    pub disk: Arc<dyn Disk>,
+    pub dir: PathBuf,
+    pub prefix: String,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    pub files: Mutex<Files>,
+    /// Bytes handed to the file since start-up.
+    appended: AtomicU64,
+    /// Of those, bytes written (and synced under `always`).
+    durable: AtomicU64,
+    durable_event: Event,
+    fsync: AtomicU8,
+    pub timestamps: AtomicBool,
+    /// INFO aof_last_write_status (shared with `Persistence`, which
+    /// refuses writes while it is false).
+    pub last_write_ok: Arc<AtomicBool>,
+    /// The last write error, for MISCONF.
+    pub last_write_error: Mutex<String>,
+    stopping: AtomicBool,
+    /// Size of the incr files and of the base (auto-aof-rewrite, INFO).
+    pub current_size: AtomicU64,
+    pub base_size: AtomicU64,
+    /// INFO aof_delayed_fsync and friends.
+    pub last_fsync_ms: AtomicI64,
+}
+
+impl Aof {
+    /// Opens the last incr file of `manifest` (adding one if it has none)
+    /// for appending, and persists the manifest.
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        dir: PathBuf,
+        prefix: String,
+        mut manifest: Manifest,
+        base_size: u64,
+        fsync: Fsync,
+        timestamps: bool,
+        last_write_ok: Arc<AtomicBool>,
+    ) -> std::io::Result<Arc<Aof>> {
+        disk.create_dir(&dir)?;
+        let name = manifest.last_incr(&prefix).to_string();
+        let file = disk.open_append(&dir.join(&name))?;
+        manifest.persist(&*disk, &dir, &prefix)?;
+        let incr_sizes = incr_bytes(&*disk, &dir, &manifest)?;
+        Ok(Arc::new(Aof {
+            disk,
+            dir,
+            prefix,
+            pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0 }),
+            wake: Condvar::new(),
+            files: Mutex::new(Files { manifest, file, unsynced: false, last_sync: Instant::now() }),
+            appended: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            durable_event: Event::new(),
+            fsync: AtomicU8::new(fsync as u8),
+            timestamps: AtomicBool::new(timestamps),
+            last_write_ok,
+            last_write_error: Mutex::new(String::new()),
+            stopping: AtomicBool::new(false),
+            current_size: AtomicU64::new(incr_sizes + base_size),
+            base_size: AtomicU64::new(base_size),
+            last_fsync_ms: AtomicI64::new(shoal_engine::now_ms()),
+        }))
+    }
+
+    pub fn fsync_policy(&self) -> Fsync {
+        Fsync::from_u8(self.fsync.load(Ordering::Relaxed))
+    }
+
+    pub fn set_fsync_policy(&self, policy: Fsync) {
+        self.fsync.store(policy as u8, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Waits until everything appended so far is durable (`appendfsync
+    /// always`), without blocking the worker thread.
+    pub async fn wait_durable(&self) {
+        let target = self.appended();
+        while self.durable() < target {
+            let listener = self.durable_event.listen();
+            if self.durable() >= target || self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Runs the writer until `stop`.
+    pub fn spawn_writer(self: &Arc<Self>, log: Log) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let aof = self.clone();
+        std::thread::Builder::new().name("shoal-aof".into()).spawn(move || aof.writer(&*log))
+    }
+
+    fn writer(&self, log: &(dyn Fn(&str) + Send + Sync)) {
+        loop {
+            let (batch, upto) = {
+                let mut pending = self.pending.lock();
+                while pending.bytes.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+                    if self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out() {
+                        break;
+                    }
+                }
+                (std::mem::take(&mut pending.bytes), self.appended())
+            };
+            let stopping = self.stopping.load(Ordering::Relaxed);
+            self.write_out(log, &batch);
+            let mut files = self.files.lock();
+            let policy = self.fsync_policy();
+            let due = match policy {
+                Fsync::Always => files.unsynced,
+                Fsync::EverySec => files.unsynced && (files.last_sync.elapsed() >= Duration::from_secs(1) || stopping),
+                Fsync::No => stopping && files.unsynced,
+            };
+            if due {
+                match files.file.sync() {
+                    Ok(()) => {
+                        files.unsynced = false;
+                        files.last_sync = Instant::now();
+                        self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+                    }
+                    Err(e) => log(&format!("Can't fsync the append only file: {e}")),
+                }
+            }
+            drop(files);
+            self.durable.store(upto, Ordering::Release);
+            self.durable_event.notify(usize::MAX);
+            if stopping && self.pending.lock().bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Writes `batch` to the current incr file, retrying while the disk
+    /// refuses (writes are refused meanwhile, see `writes_refused`).
+    fn write_out(&self, log: &(dyn Fn(&str) + Send + Sync), batch: &[u8]) {
+        if batch.is_empty() {
+            return;
+        }
+        loop {
+            let mut files = self.files.lock();
+            match files.file.append(batch) {
+                Ok(()) => {
+                    files.unsynced = true;
+                    self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    if !self.last_write_ok.swap(true, Ordering::Relaxed) {
+                        log("AOF write error looks solved, Redis can write again.");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    *self.last_write_error.lock() = e.to_string();
+                    if self.last_write_ok.swap(false, Ordering::Relaxed) {
+                        log(&format!("Error writing to the AOF file: {e}"));
+                    }
+                }
+            }
+            drop(files);
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Flushes what is buffered, syncs, and stops the writer (shutdown,
+    /// appendonly no).
+    pub fn stop(&self, writer: Option<std::thread::JoinHandle<()>>) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        if let Some(handle) = writer {
+            let _ = handle.join();
+        }
+        self.durable_event.notify(usize::MAX);
+    }
+
+    /// Starts a new incr file, with everything appended so far written to
+    /// the old one and synced (an AOF rewrite's cut: the caller holds every
+    /// shard, so no unit appends meanwhile). Returns the new file's name.
+    pub fn switch_incr(&self) -> std::io::Result<String> {
+        let batch = std::mem::take(&mut self.pending.lock().bytes);
+        let mut files = self.files.lock();
+        files.file.append(&batch)?;
+        self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        files.file.sync()?;
+        files.unsynced = false;
+        let name = files.manifest.add_incr(&self.prefix).to_string();
+        let file = self.disk.open_append(&self.dir.join(&name))?;
+        files.file = file;
+        files.manifest.persist(&*self.disk, &self.dir, &self.prefix)?;
+        Ok(name)
+    }
+}
+
+impl AofSink for Aof {
+    fn append(&self, bytes: &[u8]) -> u64 {
+        let mut pending = self.pending.lock();
+        let mut added = bytes.len() as u64;
+        if self.timestamps.load(Ordering::Relaxed) {
+            let now = shoal_engine::now_ms() / 1000;
+            if now > pending.last_timestamp {
+                let line = format!("#TS:{now}\r\n");
+                added += line.len() as u64;
+                pending.bytes.extend_from_slice(line.as_bytes());
+                pending.last_timestamp = now;
+            }
+        }
+        pending.bytes.extend_from_slice(bytes);
+        let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
+        drop(pending);
+        self.wake.notify_one();
+        end
+    }
+}
+
+/// Total size of the incr files of `manifest`.
+fn incr_bytes(disk: &dyn Disk, dir: &Path, manifest: &Manifest) -> std::io::Result<u64> {
+    let mut total = 0;
+    for file in &manifest.incr {
+        total += disk.size(&dir.join(&file.name))?.unwrap_or(0);
+    }
+    Ok(total)
+}
