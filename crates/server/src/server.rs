@@ -9,6 +9,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use shoal_commands::{table, CommandId};
 use shoal_engine::{now_ms, Engine};
+use shoal_persist::rdb;
 use tokio::sync::Notify;
 
 use crate::client::Registry;
@@ -105,6 +106,18 @@ impl EncodingLimits {
 
     pub fn get(value: &AtomicI64) -> i64 {
         value.load(Ordering::Relaxed)
+    }
+
+    /// The thresholds that decide encodings when values are loaded from
+    /// RDB data (RESTORE, snapshots).
+    pub fn rdb_decode_limits(&self) -> rdb::DecodeLimits {
+        let size = |v: &AtomicI64| Self::get(v).max(0) as usize;
+        rdb::DecodeLimits {
+            list: shoal_types::list::ListLimits::new(Self::get(&self.list_max_listpack_size), self.list_packed_threshold.load(Ordering::Relaxed)),
+            hash: shoal_types::hash::HashLimits { max_entries: size(&self.hash_max_listpack_entries), max_value: size(&self.hash_max_listpack_value) },
+            zset: shoal_types::zset::Limits { max_entries: size(&self.zset_max_listpack_entries), max_value: size(&self.zset_max_listpack_value) },
+            set_max_intset: size(&self.set_max_intset_entries),
+        }
     }
 }
 
@@ -429,6 +442,27 @@ impl Server {
             return;
         }
         *stats.entry(code.to_string()).or_insert(0) += 1;
+    }
+
+    /// How values are serialized (DUMP, snapshots): `rdbcompression`.
+    pub fn rdb_encode_options(&self) -> rdb::EncodeOptions {
+        rdb::EncodeOptions { compress: self.config.get_bool("rdbcompression") }
+    }
+
+    /// The access data a snapshot records for an entry, by the
+    /// maxmemory-policy (idle seconds under LRU, the decayed LFU counter
+    /// under LFU), as Redis writes it.
+    pub fn rdb_access(&self, access: u32, now_ms: i64) -> rdb::Access {
+        let eviction = &self.engine.eviction;
+        let policy = eviction.policy();
+        if policy.is_lru() {
+            rdb::Access::Idle(self.engine.idle_seconds(access))
+        } else if policy.is_lfu() {
+            let decay = eviction.lfu_decay_time.load(Ordering::Relaxed);
+            rdb::Access::Freq(shoal_engine::evict::lfu_decayed(access, now_ms, decay) as u8)
+        } else {
+            rdb::Access::None
+        }
     }
 
     /// Called after CONFIG SET changed something.
