@@ -95,7 +95,7 @@ fn encode_zset(zset: &ZSet, out: &mut Vec<u8>, compress: bool) -> u8 {
             lp.push(member);
             match integral(score) {
                 Some(i) => lp.push_int(i),
-                None => lp.push(score_text(score).as_bytes()),
+                None => lp.push(&shoal_resp::number::f64_to_bytes(score)),
             }
         }
         output::string(out, &lp.finish(), compress);
@@ -111,26 +111,10 @@ fn encode_zset(zset: &ZSet, out: &mut Vec<u8>, compress: bool) -> u8 {
     kind::ZSET_2
 }
 
-/// A score stored as a listpack integer: integral, not -0, within half
-/// the i64 range (Redis's rule).
+/// A score stored as a listpack integer: integral and within half the
+/// i64 range (Redis's rule; -0 becomes 0 as in Redis). Other scores are
+/// stored as `%.17g` text.
 fn integral(score: f64) -> Option<i64> {
     const HALF: f64 = (i64::MAX / 2) as f64;
-    let zero_sign_ok = score != 0.0 || score.is_sign_positive();
-    (score.fract() == 0.0 && (-HALF..=HALF).contains(&score) && zero_sign_ok).then_some(score as i64)
-}
-
-/// A score's text that parses back to the same double.
-fn score_text(score: f64) -> String {
-    if score.is_infinite() {
-        return if score > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if score == 0.0 {
-        return if score.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let magnitude = score.abs();
-    if (1e-5..1e17).contains(&magnitude) {
-        format!("{score}")
-    } else {
-        format!("{score:e}")
-    }
+    (score.fract() == 0.0 && (-HALF..=HALF).contains(&score)).then_some(score as i64)
 }

@@ -190,12 +190,7 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Parses a score as Redis's strtod accepts it (decimal, exponent, inf).
+/// Parses a score as Redis's strtod accepts it (NaN refused).
 pub(crate) fn parse_double(text: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(text).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_whitespace()) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
+    shoal_resp::number::parse_f64(text).filter(|v| !v.is_nan())
 }

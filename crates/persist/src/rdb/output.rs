@@ -4,8 +4,10 @@ use super::input::{ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF};
 
 /// Strings longer than this are tried with LZF when compression is on.
 const LZF_MIN_LEN: usize = 20;
-/// Compression must save more than this many bytes to be used.
-const LZF_MIN_SAVING: usize = 4;
+/// Compression must save at least this many bytes to be used: Redis
+/// gives the compressor 4 bytes less than the input, and the compressor
+/// wants 3 bytes of headroom at its end.
+const LZF_MIN_SAVING: usize = 4 + 3;
 /// The longest text that can be an integer Redis stores int-encoded.
 const INT_TEXT_MAX: usize = 11;
 

@@ -108,22 +108,19 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// IDLETIME under an LRU policy, FREQ under an LFU one (ignored otherwise,
-/// as Redis does).
+/// FREQ under an LFU policy, IDLETIME under any other (the other is
+/// ignored), as Redis does.
 fn set_access(ctx: &mut Ctx<'_>, key: &[u8], o: &Options) {
     let engine = &ctx.server.engine;
-    let policy = engine.eviction.policy();
-    let access = match (o.idle, o.freq) {
-        (Some(idle), _) if policy.is_lru() => {
+    let access = if engine.eviction.policy().is_lfu() {
+        o.freq.map(|freq| (shoal_engine::evict::lfu_minutes(ctx.tx().now_ms) << 8) | freq as u32)
+    } else {
+        o.idle.map(|idle| {
             let clock = i64::from(engine.lru_clock());
             let max = i64::from(shoal_engine::LRU_CLOCK_MAX);
             let at = clock - idle.min(max);
-            Some(if at < 0 { ((clock + max / 2) % max) as u32 } else { at as u32 })
-        }
-        (_, Some(freq)) if policy.is_lfu() => {
-            Some((shoal_engine::evict::lfu_minutes(ctx.tx().now_ms) << 8) | freq as u32)
-        }
-        _ => None,
+            (if at < 0 { at + max } else { at }) as u32
+        })
     };
     if let Some(access) = access {
         if let Some(entry) = ctx.tx().lookup_mut(key, Lookup::QUIET) {
