@@ -155,9 +155,9 @@ impl Read for Trickle<'_> {
     }
 }
 
-/// The snapshot Shoal sends a replica (SYNC), as bytes.
-fn shoal_snapshot(shoal: &ServerProcess) -> Vec<u8> {
-    let mut c = shoal.client();
+/// Sends SYNC and reads the snapshot (`$len` then the RDB bytes); the
+/// connection then carries the replication stream.
+fn sync_snapshot(c: &mut RawClient) -> Vec<u8> {
     c.send(&[b"SYNC"]);
     let mut header = Vec::new();
     let mut byte = [0u8];
@@ -178,7 +178,7 @@ fn shoal_snapshot_loads_in_redis_server() {
         let shoal = ServerProcess::shoal(&["--rdbcompression", compression, "--rdbchecksum", checksum]);
         let mut s = shoal.client();
         dataset::build(&mut s);
-        let bytes = shoal_snapshot(&shoal);
+        let bytes = sync_snapshot(&mut shoal.client());
         assert!(bytes.starts_with(b"REDIS0010"));
         let crc = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().unwrap());
         assert_eq!(crc == 0, checksum == "no");
@@ -281,16 +281,7 @@ fn restore_fires_its_keyspace_event_and_propagates_an_absolute_ttl() {
     assert!(events.contains(&Value::Bulk(b"__keyevent@0__:restore".to_vec())), "{events:?}");
     // A replica sees RESTORE with an absolute TTL (ABSTTL appended).
     let mut replica = shoal.client();
-    replica.send(&[b"SYNC"]);
-    let mut header = Vec::new();
-    let mut byte = [0u8];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut skip = vec![0u8; len];
-    replica.stream.read_exact(&mut skip).unwrap();
+    sync_snapshot(&mut replica);
     s.call(&[b"RESTORE", b"ttl_key", b"50000", &payload]);
     let mut stream = Vec::new();
     while !String::from_utf8_lossy(&stream).contains("ABSTTL") {
