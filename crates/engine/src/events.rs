@@ -91,6 +91,7 @@ pub const RENAME_TO: Event = Event::new(class::GENERIC, "rename_to");
 pub const MOVE_FROM: Event = Event::new(class::GENERIC, "move_from");
 pub const MOVE_TO: Event = Event::new(class::GENERIC, "move_to");
 pub const COPY_TO: Event = Event::new(class::GENERIC, "copy_to");
+pub const RESTORE: Event = Event::new(class::GENERIC, "restore");
 
 // Strings (HyperLogLogs and bitmaps are strings).
 pub const SET: Event = Event::new(class::STRING, "set");

@@ -9,6 +9,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use shoal_commands::{table, CommandId};
 use shoal_engine::{now_ms, Engine};
+use shoal_persist::rdb;
 use tokio::sync::Notify;
 
 use crate::client::Registry;
@@ -105,6 +106,18 @@ impl EncodingLimits {
 
     pub fn get(value: &AtomicI64) -> i64 {
         value.load(Ordering::Relaxed)
+    }
+
+    /// The thresholds that decide encodings when values are loaded from
+    /// RDB data (RESTORE, snapshots).
+    pub fn rdb_decode_limits(&self) -> rdb::DecodeLimits {
+        let size = |v: &AtomicI64| Self::get(v).max(0) as usize;
+        rdb::DecodeLimits {
+            list: shoal_types::list::ListLimits::new(Self::get(&self.list_max_listpack_size), self.list_packed_threshold.load(Ordering::Relaxed)),
+            hash: shoal_types::hash::HashLimits { max_entries: size(&self.hash_max_listpack_entries), max_value: size(&self.hash_max_listpack_value) },
+            zset: shoal_types::zset::Limits { max_entries: size(&self.zset_max_listpack_entries), max_value: size(&self.zset_max_listpack_value) },
+            set_max_intset: size(&self.set_max_intset_entries),
+        }
     }
 }
 
@@ -439,6 +452,54 @@ impl Server {
             return;
         }
         *stats.entry(code.to_string()).or_insert(0) += 1;
+    }
+
+    /// How values are serialized (DUMP, snapshots): `rdbcompression`.
+    pub fn rdb_encode_options(&self) -> rdb::EncodeOptions {
+        rdb::EncodeOptions { compress: self.config.get_bool("rdbcompression") }
+    }
+
+    /// The access data a snapshot records for an entry, by the
+    /// maxmemory-policy (idle seconds under LRU, the decayed LFU counter
+    /// under LFU), as Redis writes it.
+    pub fn rdb_access(&self, access: u32, now_ms: i64) -> rdb::Access {
+        let eviction = &self.engine.eviction;
+        let policy = eviction.policy();
+        if policy.is_lru() {
+            rdb::Access::Idle(self.engine.idle_seconds(access))
+        } else if policy.is_lfu() {
+            let decay = eviction.lfu_decay_time.load(Ordering::Relaxed);
+            rdb::Access::Freq(shoal_engine::evict::lfu_decayed(access, now_ms, decay) as u8)
+        } else {
+            rdb::Access::None
+        }
+    }
+
+    /// An entry's access field from what a file or RESTORE says: idle
+    /// seconds under an LRU (or no) policy, the LFU counter under an LFU
+    /// one; a fresh access when it says nothing.
+    pub fn access_from(&self, idle: Option<i64>, freq: Option<i64>, now_ms: i64) -> u32 {
+        let engine = &self.engine;
+        if engine.eviction.policy().is_lfu() {
+            match freq {
+                Some(freq) => (shoal_engine::eviction::lfu_minutes(now_ms) << 8) | freq.clamp(0, 255) as u32,
+                None => shoal_engine::eviction::lfu_new(now_ms),
+            }
+        } else {
+            let clock = i64::from(engine.lru_clock());
+            let max = i64::from(shoal_engine::LRU_CLOCK_MAX);
+            let at = clock - idle.unwrap_or(0).clamp(0, max);
+            (if at < 0 { at + max } else { at }) as u32
+        }
+    }
+
+    /// `access_from` for what an RDB entry records.
+    pub fn access_on_load(&self, access: rdb::Access, now_ms: i64) -> u32 {
+        match access {
+            rdb::Access::Idle(secs) => self.access_from(Some(secs.min(i64::MAX as u64) as i64), None, now_ms),
+            rdb::Access::Freq(counter) => self.access_from(None, Some(i64::from(counter)), now_ms),
+            rdb::Access::None => self.access_from(None, None, now_ms),
+        }
     }
 
     /// Called after CONFIG SET changed something.

@@ -269,6 +269,17 @@ impl List {
         RevIter { list: self, node, buffer, remaining: count.min(last + 1) }
     }
 
+    /// The nodes in order, each with true when it is a plain node (one
+    /// element at least as large as the packed threshold): what an RDB
+    /// quicklist holds.
+    pub fn nodes(&self) -> impl Iterator<Item = (&PackedVec, bool)> + '_ {
+        let plain = move |i: usize| match &self.repr {
+            Repr::Small(_) => false,
+            Repr::Quick(q) => q.node_is_plain(i),
+        };
+        (0..self.node_count()).map(move |i| (self.node(i), plain(i))).filter(|(node, _)| !node.is_empty())
+    }
+
     /// Releases the spare capacity of a small list (after a batch of
     /// pushes). Large lists shrink each node as it fills up.
     pub fn compact(&mut self) {

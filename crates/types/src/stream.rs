@@ -16,12 +16,14 @@
 mod group;
 mod id;
 mod node;
+mod raw;
 
 use std::collections::{BTreeMap, VecDeque};
 
 pub use group::{Consumer, ConsumerId, Group, Nack, ENTRIES_READ_UNKNOWN};
 pub use id::{parse_c_u64, parse_id, IdSyntax, ParsedId, StreamId, ID_TEXT_MAX};
 use node::{Fields, Node, RawEntry};
+pub use raw::{LoadError, NodeBuilder, RawNode, RawNodeEntry};
 
 use crate::collection::Collection;
 

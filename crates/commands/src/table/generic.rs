@@ -10,6 +10,10 @@ pub const COMMANDS: &[Spec] = &[
         .keys(&[at("RM delete", 1, range(-1, 1, 0))])
         .tips("request_policy:multi_shard response_policy:agg_sum")
         .doc("1.0.0", "O(N), N = keys given; O(M) for large values", "Removes the given keys."),
+    Spec::new("dump", 2, "readonly", "keyspace read slow")
+        .keys(&[key("RO access", 1)])
+        .tips("nondeterministic_output")
+        .doc("2.6.0", "O(1) to find the key, O(N*M) to serialize it", "Returns the serialized form of a key's value, for RESTORE."),
     Spec::new("exists", -2, "readonly fast", "keyspace read fast")
         .keys(&[at("RO", 1, range(-1, 1, 0))])
         .tips("request_policy:multi_shard response_policy:agg_sum")
@@ -75,6 +79,9 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("renamenx", 3, "write fast", "keyspace write fast")
         .keys(&[key("RW access delete", 1), key("OW insert", 2)])
         .doc("1.0.0", "O(1)", "Renames a key unless the new name is already taken."),
+    Spec::new("restore", -4, "write denyoom", "keyspace write slow dangerous")
+        .keys(&[key("OW update", 1)])
+        .doc("2.6.0", "O(N*M) to rebuild the value", "Creates a key from a value serialized by DUMP."),
     Spec::new("scan", -2, "readonly touches_arbitrary_keys", "keyspace read slow")
         .tips("nondeterministic_output request_policy:special")
         .doc("2.8.0", "O(1) per call, O(N) for a full pass", "Incrementally walks the key names of the database with a cursor."),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bitmaps;
 pub mod connection;
 pub mod digest;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod help;
@@ -31,6 +32,7 @@ pub fn register_all(r: &mut Registrar) {
     admin::register(r);
     bitmaps::register(r);
     connection::register(r);
+    dump::register(r);
     geo::register(r);
     hashes::register(r);
     hyperloglog::register(r);

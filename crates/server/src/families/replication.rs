@@ -32,21 +32,28 @@ fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
     let server = ctx.server;
     let snapshot = {
         let tx = ctx.tx.as_mut().expect("SYNC locks every shard");
-        let mut writer = rdb::Writer::new(REDIS_VERSION, shoal_engine::now_ms() / 1000, crate::alloc::allocated_bytes() as u64);
-        for db in 0..server.engine.db_count() {
-            let (keys, volatile) =
-                tx.locks.iter().fold((0, 0), |(k, v), s| (k + s.dbs[db].len(), v + s.dbs[db].volatile_len()));
-            if keys == 0 {
-                continue;
-            }
-            writer.select_db(db, keys, volatile);
-            for shard in tx.locks.iter() {
-                for entry in shard.dbs[db].iter() {
-                    writer.entry(entry);
+        let now = tx.now_ms;
+        let mut writer = rdb::Writer::new(Vec::with_capacity(4096), server.rdb_encode_options(), server.config.get_bool("rdbchecksum"));
+        let written: std::io::Result<()> = (|| {
+            let used = crate::alloc::allocated_bytes() as u64;
+            writer.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, used, false)?;
+            for db in 0..server.engine.db_count() {
+                let (keys, volatile) =
+                    tx.locks.iter().fold((0, 0), |(k, v), s| (k + s.dbs[db].len(), v + s.dbs[db].volatile_len()));
+                if keys == 0 {
+                    continue;
+                }
+                writer.select_db(db, keys, volatile)?;
+                for shard in tx.locks.iter() {
+                    for entry in shard.dbs[db].iter() {
+                        let expire = entry.has_expire().then(|| entry.expire_at());
+                        writer.entry(entry.key(), entry.value(), expire, server.rdb_access(entry.access(), now))?;
+                    }
                 }
             }
-        }
-        writer.finish()
+            Ok(())
+        })();
+        written.and_then(|()| writer.finish()).expect("writing to memory cannot fail")
     };
     let (sender, receiver) = unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));

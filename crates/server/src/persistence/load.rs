@@ -86,7 +86,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R) -> Result<Loaded, String> {
     let loaders = server.threads.clamp(1, 8);
     let dbs = server.engine.db_count() as u64;
     let now_ms = shoal_engine::now_ms();
-    let limits = server.rdb_decode_limits();
+    let limits = server.tunables.encodings.rdb_decode_limits();
     std::thread::scope(|scope| {
         let mut senders: Vec<SyncSender<Vec<RawEntry>>> = Vec::new();
         let mut handles = Vec::new();
@@ -173,7 +173,7 @@ fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_m
             continue;
         }
         let at = locate(&entry.key);
-        let access = server.access_on_load(entry.access);
+        let access = server.access_on_load(entry.access, now_ms);
         let expire = entry.expire_ms.unwrap_or(shoal_engine::NO_EXPIRE);
         let mut locks = engine.keyspace.lock_one(at.shard);
         let table = &mut locks.shard(at.shard).dbs[entry.db as usize];

@@ -103,8 +103,8 @@ fn saved(server: &Server, dirty_before: u64) {
 pub fn save(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
     let dirty_before = server.engine.dirty();
     let target = rdb_path(server);
-    let mut file = RdbFile::create(server, target.clone(), false).map_err(|e| save_failed(server, &target, e))?;
-    let serializer = RdbShards { dbs: server.engine.db_count() };
+    let mut file = RdbFile::create(server, target.clone(), false, false).map_err(|e| save_failed(server, &target, e))?;
+    let serializer = RdbShards::new(server);
     let mut chunk = Vec::new();
     for index in 0..SHARD_COUNT as ShardIndex {
         chunk.clear();
@@ -188,7 +188,7 @@ pub fn start_snapshot(
             _ => ANOTHER_CHILD.to_string(),
         });
     }
-    let file = match RdbFile::create(server, target.clone(), true) {
+    let file = match RdbFile::create(server, target.clone(), true, kind == SnapshotKind::AofRewrite) {
         Ok(file) => file,
         Err(e) => {
             save_failed(server, &target, e);
@@ -197,7 +197,7 @@ pub fn start_snapshot(
     };
     let started_ms = shoal_engine::now_ms();
     let keys_total = key_count(locks);
-    let serializer = RdbShards { dbs: server.engine.db_count() };
+    let serializer = RdbShards::new(server);
     let snapshot = Snapshot::begin(&server.engine, locks, Box::new(serializer), Box::new(file));
     *running = Some(Running { kind, snapshot: snapshot.clone(), started_ms, keys_total });
     let server = server.arc();

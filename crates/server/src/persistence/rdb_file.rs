@@ -7,33 +7,52 @@ use std::path::{Path, PathBuf};
 
 use shoal_engine::keyspace::Shard;
 use shoal_engine::snapshot::{ChunkSink, ShardSerializer};
-use shoal_engine::ShardIndex;
+use shoal_engine::{ShardIndex, NO_EXPIRE};
 use shoal_persist::rdb;
 
 use crate::server::{Server, REDIS_VERSION};
 
 /// Serializes a shard as RDB: a database selector before each database's
-/// run of keys.
+/// run of keys, with expiry and access data as Redis writes them.
 pub struct RdbShards {
     pub dbs: usize,
+    pub options: rdb::EncodeOptions,
+    /// Access data is computed against the time of the cut.
+    pub server: std::sync::Weak<Server>,
+    pub now_ms: i64,
+}
+
+impl RdbShards {
+    pub fn new(server: &Server) -> RdbShards {
+        RdbShards {
+            dbs: server.engine.db_count(),
+            options: server.rdb_encode_options(),
+            server: std::sync::Arc::downgrade(&server.arc()),
+            now_ms: shoal_engine::now_ms(),
+        }
+    }
 }
 
 impl ShardSerializer for RdbShards {
     fn serialize(&self, _index: ShardIndex, shard: &Shard, out: &mut Vec<u8>) -> u64 {
-        let mut writer = rdb::Writer::chunk(std::mem::take(out));
+        let Some(server) = self.server.upgrade() else { return 0 };
+        let mut writer = rdb::Writer::chunk(std::mem::take(out), self.options);
         let mut keys = 0;
         for db in 0..self.dbs.min(shard.dbs.len()) {
             let table = &shard.dbs[db];
             if table.is_empty() {
                 continue;
             }
-            writer.select_db_only(db);
+            // Writing to a Vec cannot fail.
+            let _ = writer.select_db_only(db);
             for entry in table.iter() {
-                writer.entry(entry);
+                let expire = (entry.expire_at() != NO_EXPIRE).then(|| entry.expire_at());
+                let access = server.rdb_access(entry.access(), self.now_ms);
+                let _ = writer.entry(entry.key(), entry.value(), expire, access);
                 keys += 1;
             }
         }
-        *out = writer.into_bytes();
+        *out = writer.into_inner().unwrap_or_default();
         keys
     }
 }
@@ -57,12 +76,13 @@ pub struct RdbFile {
 
 impl RdbFile {
     /// Creates the temporary file and writes the header.
-    pub fn create(server: &Server, target: PathBuf, background: bool) -> io::Result<RdbFile> {
+    pub fn create(server: &Server, target: PathBuf, background: bool, aof_base: bool) -> io::Result<RdbFile> {
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
         let temp = temp_path(&dir, background);
         let file = File::create(&temp)?;
-        let header = rdb::Writer::new(REDIS_VERSION, shoal_engine::now_ms() / 1000, crate::alloc::allocated_bytes() as u64)
-            .into_bytes();
+        let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
+        header.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, crate::alloc::allocated_bytes() as u64, aof_base)?;
+        let header = header.into_inner()?;
         let mut rdb = RdbFile {
             out: BufWriter::with_capacity(1 << 16, file),
             checksum: rdb::Checksum::default(),

@@ -75,6 +75,10 @@ impl Quick {
     }
 
     /// Node index and offset of element `index` (< len).
+    pub(super) fn node_is_plain(&self, index: usize) -> bool {
+        self.nodes[index].plain
+    }
+
     pub(super) fn locate(&self, index: usize) -> (usize, usize) {
         debug_assert!(index < self.len);
         let target = self.nodes[0].start + index as i64;

@@ -175,6 +175,37 @@ impl Node {
         node
     }
 
+    /// A node without entries whose master has these field names (filled
+    /// by `push_loaded`).
+    pub fn empty(master: StreamId, master_fields: &[&[u8]]) -> Node {
+        let mut data = ByteBuf::with_capacity(COUNTERS + 1);
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(&0u32.to_le_bytes());
+        put_varint(&mut data, master_fields.len() as u64);
+        for field in master_fields {
+            put_bytes(&mut data, field);
+        }
+        let fields: usize = master_fields.iter().map(|f| lp_str_len(f)).sum();
+        let lp_bytes = LP_HEADER_AND_END + 2 * lp_int_len(0) + lp_int_len(master_fields.len() as i64) + fields + lp_int_len(0);
+        Node { master, data, lp_bytes }
+    }
+
+    /// Appends a loaded entry, live or deleted (the caller checked that
+    /// `id` is not below the master ID).
+    pub fn push_loaded(&mut self, id: StreamId, pairs: &[&[u8]], same_fields: bool, deleted: bool) {
+        let start = self.data.len();
+        self.push_entry(id, pairs, same_fields);
+        let at = if deleted {
+            self.data[start] |= FLAG_DELETED;
+            DELETED_AT
+        } else {
+            LIVE_AT
+        };
+        let old = self.counter(at);
+        self.set_counter(at, old + 1);
+        self.lp_counter_changed(old, old + 1);
+    }
+
     /// Listpack bytes of one entry as Redis appends it.
     fn lp_entry_len(&self, id: StreamId, pairs: &[&[u8]], same_fields: bool) -> usize {
         let flags = if same_fields { FLAG_SAME_FIELDS } else { 0 } as i64;
