@@ -304,7 +304,6 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         }
         ("aclfile", Value::Str(s)) if !s.is_empty() => missing("aclfile", "Shoal has no ACL users"),
         ("watchdog-period", Value::Int(v)) if *v != 0 => missing("watchdog-period", "Shoal has no software watchdog"),
-        ("key-load-delay", Value::Int(v)) if *v != 0 => missing("key-load-delay", "Shoal loads no data files yet"),
         _ => Ok(()),
     }
 }
