@@ -326,6 +326,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             keyspace.clear_exclusive();
             ctx.out.ok();
         }
+        "reload" => return crate::families::persistence::debug_reload(ctx, argv),
+        "loadaof" if argv.len() == 2 => return crate::families::persistence::debug_loadaof(ctx, argv),
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -513,6 +515,6 @@ pub fn register(r: &mut Registrar) {
     r.plain("command|getkeys", command_getkeys);
     r.plain("command|getkeysandflags", command_getkeysandflags);
     r.plain("command|help", command_help);
-    r.all("debug", debug);
+    r.custom("debug", debug, crate::families::persistence::debug_plan);
     r.keys("memory|usage", memory_usage);
 }

@@ -73,14 +73,21 @@ fn key_load_delay(server: &Server) {
 
 /// Loads the RDB file at `path` into the (empty) keyspace.
 pub fn load_rdb_file(server: &Server, path: &Path) -> Result<Loaded, String> {
-    let file = File::open(path).map_err(|e| format!("Can't open {}: {e}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let _guard = LoadingGuard::begin(server, size);
-    load_rdb(server, BufReader::with_capacity(1 << 16, file))
+    load_rdb_path(server, path, false)
+}
+
+/// Loads the RDB file at `path`, the caller having begun the loading
+/// state; with `merge`, a key already present is replaced (DEBUG RELOAD
+/// MERGE) instead of failing the load.
+pub fn load_rdb_path(server: &Server, path: &Path, merge: bool) -> Result<Loaded, String> {
+    let file = File::open(path).map_err(|e| format!("Can't open {}: {e}", path.display()))?;
+    load_rdb(server, BufReader::with_capacity(1 << 16, file), merge)
 }
 
 /// Reads an RDB stream and fills the keyspace from it.
-pub fn load_rdb<R: Read>(server: &Server, source: R) -> Result<Loaded, String> {
+pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Loaded, String> {
     let mut reader = Reader::new(source).map_err(|e| format!("Short read or wrong signature loading the RDB: {e}"))?;
     reader.set_verify_checksum(server.config.get_bool("rdbchecksum"));
     let loaders = server.threads.clamp(1, 8);
@@ -97,7 +104,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R) -> Result<Loaded, String> {
             handles.push(std::thread::Builder::new().name(format!("shoal-load-{i}")).spawn_scoped(scope, move || {
                 let mut loaded = Loaded::default();
                 for batch in rx {
-                    fill(server, batch, limits, now_ms, &mut loaded)?;
+                    fill(server, batch, limits, now_ms, merge, &mut loaded)?;
                 }
                 Ok::<Loaded, String>(loaded)
             }));
@@ -162,7 +169,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R) -> Result<Loaded, String> {
 }
 
 /// Decodes a batch of entries and puts them in their shards.
-fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, loaded: &mut Loaded) -> Result<(), String> {
+fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, merge: bool, loaded: &mut Loaded) -> Result<(), String> {
     let engine = &server.engine;
     for entry in batch {
         key_load_delay(server);
@@ -177,8 +184,11 @@ fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_m
         let expire = entry.expire_ms.unwrap_or(shoal_engine::NO_EXPIRE);
         let mut locks = engine.keyspace.lock_one(at.shard);
         let table = &mut locks.shard(at.shard).dbs[entry.db as usize];
-        if table.find(at.hash, &entry.key).is_some() {
-            return Err(format!("RDB has duplicated key '{}' in DB {}", String::from_utf8_lossy(&entry.key), entry.db));
+        if let Some(slot) = table.find(at.hash, &entry.key) {
+            if !merge {
+                return Err(format!("RDB has duplicated key '{}' in DB {}", String::from_utf8_lossy(&entry.key), entry.db));
+            }
+            drop(table.remove(slot, at.hash));
         }
         table.insert(at.hash, Entry::new(&entry.key, value, expire, access));
         loaded.keys += 1;
@@ -211,10 +221,20 @@ fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
 /// commands), then its incr files. A truncated last file is cut back to
 /// its last complete command when `aof-load-truncated` allows.
 pub fn load_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> {
+    let _guard = LoadingGuard::begin(server, aof_bytes(server, manifest));
+    replay_aof(server, manifest)
+}
+
+/// The size of the files `manifest` loads.
+pub fn aof_bytes(server: &Server, manifest: &Manifest) -> u64 {
+    let dir = super::aof::dir(server);
+    manifest.load_order().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum()
+}
+
+/// `load_aof` with the loading state begun by the caller.
+pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> {
     let dir = super::aof::dir(server);
     let files: Vec<_> = manifest.load_order().cloned().collect();
-    let total: u64 = files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
-    let _guard = LoadingGuard::begin(server, total);
     let mut loaded = Loaded::default();
     let mut replay = Replay::new(server);
     for (index, file) in files.iter().enumerate() {
@@ -230,7 +250,7 @@ pub fn load_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> 
         if bytes.starts_with(b"REDIS") {
             server.log.notice("Reading RDB base file on AOF loading...");
             let mut cursor = std::io::Cursor::new(&bytes[..]);
-            let rdb = load_rdb(server, &mut cursor)?;
+            let rdb = load_rdb(server, &mut cursor, false)?;
             loaded.keys += rdb.keys;
             loaded.expired += rdb.expired;
             start = cursor.position() as usize;

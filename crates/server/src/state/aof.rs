@@ -165,6 +165,16 @@ impl Aof {
         }
     }
 
+    /// `wait_durable` for a thread that may block (DEBUG LOADAOF), and
+    /// with every byte written whatever `appendfsync` says.
+    pub fn wait_durable_blocking(&self) {
+        let target = self.appended();
+        self.wake.notify_one();
+        while self.durable() < target && !self.stopping.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Runs the writer until `stop`.
     pub fn spawn_writer(self: &Arc<Self>, log: Log) -> std::io::Result<std::thread::JoinHandle<()>> {
         let aof = self.clone();
