@@ -6,7 +6,7 @@ use shoal_types::list::{End, List, ListLimits};
 use shoal_types::set::Set;
 use shoal_types::stream::{Stream, StreamId};
 use shoal_types::zset::{Limits, ZSet};
-use shoal_types::{Collection, Value};
+use shoal_types::Value;
 
 use super::input::Input;
 use super::listpack::{Builder, Elem};
