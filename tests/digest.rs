@@ -3,7 +3,8 @@
 //! large encodings, integer strings, HyperLogLogs, streams with consumer
 //! groups, TTLs at the same absolute time, several databases, a key whose
 //! TTL has passed but that is still stored) and the digests of the whole
-//! dataset and of every key must be equal.
+//! dataset and of every key must be equal. DEBUG POPULATE is checked the
+//! same way (replies, then the digest of what it built).
 
 mod support;
 
@@ -307,4 +308,47 @@ fn zset_score_spellings_digest_like_redis() {
         }
     }
     both(&mut r, &mut s, &cmd(&[b"DEBUG", b"DIGEST"]));
+}
+
+#[test]
+fn debug_populate_builds_what_redis_builds() {
+    let (redis, shoal) = start_pair();
+    let (mut r, mut s) = (redis.client(), shoal.client());
+    let long_prefix = "p".repeat(200);
+    let script: Vec<Vec<&str>> = vec![
+        vec!["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
+        vec!["SET", "key:12", "custom"],
+        vec!["SET", "key:13", "gone", "PX", "1"],
+        vec!["SLEEP"],
+        vec!["DEBUG", "POPULATE", "20"],
+        vec!["DEBUG", "POPULATE", "25"],
+        vec!["DEBUG", "POPULATE", "10", "short", "3"],
+        vec!["DEBUG", "POPULATE", "10", "padded", "20"],
+        vec!["DEBUG", "POPULATE", "10", "exact", "7"],
+        vec!["DEBUG", "POPULATE", "3", long_prefix.as_str()],
+        vec!["DEBUG", "POPULATE", "0"],
+        vec!["DEBUG", "POPULATE", "-1"],
+        vec!["DEBUG", "POPULATE", "abc"],
+        vec!["DEBUG", "POPULATE", "1", "x", "-5"],
+        vec!["DEBUG", "POPULATE", "1", "x", "1", "extra"],
+        vec!["DEBUG", "POPULATE"],
+        vec!["SELECT", "5"],
+        vec!["DEBUG", "POPULATE", "7", "other"],
+        vec!["SELECT", "0"],
+        vec!["GET", "key:12"],
+        vec!["GET", "key:13"],
+        vec!["GET", "short:9"],
+        vec!["GET", "padded:4"],
+        vec!["STRLEN", "exact:1"],
+        vec!["DBSIZE"],
+        vec!["DEBUG", "DIGEST"],
+    ];
+    for words in script {
+        if words == ["SLEEP"] {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let command: Command = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        both(&mut r, &mut s, &command);
+    }
 }

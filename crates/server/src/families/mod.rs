@@ -12,6 +12,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod populate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
