@@ -120,7 +120,9 @@ fn redis_incr_files_and_manifests_parse_to_what_was_sent() {
     assert_eq!(m.base.as_ref().unwrap().name, "appendonly.aof.2.base.aof");
     assert_eq!(m.incr.iter().map(|f| (f.name.as_str(), f.seq)).collect::<Vec<_>>(), [("appendonly.aof.2.incr.aof", 2)]);
     let (base_commands, _) = read_file(&aof_dir(&server).join(&m.base.as_ref().unwrap().name));
-    for wanted in ["SELECT 0", "RPUSH list a b c", "SELECT 3", "HMSET h field value", "SET counter 1", "SET x 1", "SET y 2"] {
+    for wanted in
+        ["SELECT 0", "RPUSH list a b c", "SELECT 3", "HMSET h field value", "SET counter 1", "SET x 1", "SET y 2"]
+    {
         assert!(base_commands.iter().any(|c| c == wanted), "{wanted:?} not in {base_commands:?}");
     }
     let (incr_commands, _) = read_file(&aof_dir(&server).join(&m.incr[0].name));
@@ -167,8 +169,12 @@ fn run_checker(program: &str, args: &[&str], manifest: &Path) -> (bool, String) 
 
 /// The `ok_up_to=...` and `ok_up_to_line=...` figures of a checker report.
 fn analysed(report: &str) -> Vec<String> {
-    let line = report.lines().find(|l| l.starts_with("AOF analyzed")).unwrap_or_else(|| panic!("no analysis in {report}"));
-    line.split(", ").filter(|part| part.starts_with("ok_up_to") || part.starts_with("diff")).map(str::to_string).collect()
+    let line =
+        report.lines().find(|l| l.starts_with("AOF analyzed")).unwrap_or_else(|| panic!("no analysis in {report}"));
+    line.split(", ")
+        .filter(|part| part.starts_with("ok_up_to") || part.starts_with("diff"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]

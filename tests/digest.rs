@@ -3,7 +3,8 @@
 //! large encodings, integer strings, HyperLogLogs, streams with consumer
 //! groups, TTLs at the same absolute time, several databases, a key whose
 //! TTL has passed but that is still stored) and the digests of the whole
-//! dataset and of every key must be equal.
+//! dataset and of every key must be equal. DEBUG POPULATE is checked the
+//! same way (replies, then the digest of what it built).
 
 mod support;
 
@@ -83,11 +84,15 @@ fn strings(b: &mut Builder) {
 }
 
 fn lists(b: &mut Builder) {
-    let small: Vec<Vec<u8>> =
-        [&b"a"[..], b"12", b"-7", b"", b"\x00\xff", b"9223372036854775807", b"007", b"12"].iter().map(|w| w.to_vec()).collect();
+    let small: Vec<Vec<u8>> = [&b"a"[..], b"12", b"-7", b"", b"\x00\xff", b"9223372036854775807", b"007", b"12"]
+        .iter()
+        .map(|w| w.to_vec())
+        .collect();
     b.on(words(&[b"RPUSH", b"list:small"], small));
     b.on(cmd(&[b"LPUSH", b"list:small", b"head"]));
-    let large: Vec<Vec<u8>> = (0..600).map(|i| if i % 3 == 0 { i.to_string().into_bytes() } else { format!("item-{i}").into_bytes() }).collect();
+    let large: Vec<Vec<u8>> = (0..600)
+        .map(|i| if i % 3 == 0 { i.to_string().into_bytes() } else { format!("item-{i}").into_bytes() })
+        .collect();
     b.on(words(&[b"RPUSH", b"list:large"], large));
     let big = b.word(2000);
     b.on(words(&[&b"RPUSH"[..], b"list:big-element", b"x"], [big, b"y".to_vec()]));
@@ -108,7 +113,8 @@ fn sets(b: &mut Builder) {
 
 fn hashes(b: &mut Builder) {
     b.on(cmd(&[b"HSET", b"hash:small", b"f1", b"v1", b"f2", b"12", b"", b"empty-field", b"99", b""]));
-    let pairs: Vec<Vec<u8>> = (0..300).flat_map(|i| [format!("field:{i}").into_bytes(), i.to_string().into_bytes()]).collect();
+    let pairs: Vec<Vec<u8>> =
+        (0..300).flat_map(|i| [format!("field:{i}").into_bytes(), i.to_string().into_bytes()]).collect();
     b.on(words(&[b"HSET", b"hash:large"], pairs));
     let long = b.word(200);
     b.on(words(&[&b"HSET"[..], b"hash:long-value", b"a", b"1", b"long"], [long]));
@@ -120,15 +126,29 @@ fn hashes(b: &mut Builder) {
 /// Scores whose printing matters: whole numbers, -0, huge and tiny ones,
 /// infinities, values that are not exact in binary.
 const SCORES: [&[u8]; 14] = [
-    b"0", b"-0", b"1", b"-1", b"1.5", b"0.1", b"1e20", b"-1e-20", b"inf", b"-inf", b"3.141592653589793", b"9007199254740993",
-    b"123456789012345678", b"2.5e-310",
+    b"0",
+    b"-0",
+    b"1",
+    b"-1",
+    b"1.5",
+    b"0.1",
+    b"1e20",
+    b"-1e-20",
+    b"inf",
+    b"-inf",
+    b"3.141592653589793",
+    b"9007199254740993",
+    b"123456789012345678",
+    b"2.5e-310",
 ];
 
 fn zsets(b: &mut Builder) {
-    let small: Vec<Vec<u8>> = SCORES.iter().enumerate().flat_map(|(i, s)| [s.to_vec(), format!("m{i}").into_bytes()]).collect();
+    let small: Vec<Vec<u8>> =
+        SCORES.iter().enumerate().flat_map(|(i, s)| [s.to_vec(), format!("m{i}").into_bytes()]).collect();
     b.on(words(&[b"ZADD", b"zset:small"], small));
     b.on(cmd(&[b"ZADD", b"zset:small", b"7", b"42"]));
-    let mut large: Vec<Vec<u8>> = SCORES.iter().enumerate().flat_map(|(i, s)| [s.to_vec(), format!("special{i}").into_bytes()]).collect();
+    let mut large: Vec<Vec<u8>> =
+        SCORES.iter().enumerate().flat_map(|(i, s)| [s.to_vec(), format!("special{i}").into_bytes()]).collect();
     for i in 0..300 {
         let score: f64 = b.rng.random_range(-1e6..1e6);
         large.extend([format!("{score}").into_bytes(), format!("member:{i}").into_bytes()]);
@@ -159,7 +179,17 @@ fn streams(b: &mut Builder) {
         b.on(cmd(&[b"XDEL", b"stream:large", id.as_bytes()]));
     }
     b.commands.push(cmd(&[b"XGROUP", b"CREATE", b"stream:large", b"g1", b"0"]));
-    b.commands.push(cmd(&[b"XREADGROUP", b"GROUP", b"g1", b"alice", b"COUNT", b"25", b"STREAMS", b"stream:large", b">"]));
+    b.commands.push(cmd(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g1",
+        b"alice",
+        b"COUNT",
+        b"25",
+        b"STREAMS",
+        b"stream:large",
+        b">",
+    ]));
     b.commands.push(cmd(&[b"XREADGROUP", b"GROUP", b"g1", b"bob", b"COUNT", b"5", b"STREAMS", b"stream:large", b">"]));
     b.commands.push(cmd(&[b"XACK", b"stream:large", b"g1", b"1000-1", b"1000-2"]));
     b.commands.push(cmd(&[b"XGROUP", b"CREATE", b"stream:large", b"g2", b"$"]));
@@ -172,7 +202,8 @@ fn streams(b: &mut Builder) {
 }
 
 fn build(seed: u64, expire_at: u64) -> Builder {
-    let mut b = Builder { commands: Vec::new(), keys: BTreeMap::new(), db: 0, rng: SmallRng::seed_from_u64(seed), expire_at };
+    let mut b =
+        Builder { commands: Vec::new(), keys: BTreeMap::new(), db: 0, rng: SmallRng::seed_from_u64(seed), expire_at };
     b.select(0);
     strings(&mut b);
     lists(&mut b);
@@ -240,7 +271,9 @@ fn empty_dataset_digest_is_all_zeros_on_both() {
 fn digests_equal_redis_for_every_type_encoding_ttl_and_database() {
     let (redis, shoal) = start_pair();
     let (mut r, mut s) = (redis.client(), shoal.client());
-    for c in [&[&b"DEBUG"[..], b"SET-ACTIVE-EXPIRE", b"0"][..], &[b"CONFIG", b"SET", b"stream-node-max-entries", b"100"]] {
+    for c in
+        [&[&b"DEBUG"[..], b"SET-ACTIVE-EXPIRE", b"0"][..], &[b"CONFIG", b"SET", b"stream-node-max-entries", b"100"]]
+    {
         both(&mut r, &mut s, &cmd(c));
     }
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
@@ -263,7 +296,12 @@ fn digests_equal_redis_for_every_type_encoding_ttl_and_database() {
         let mut all = cmd(&[b"DEBUG", b"DIGEST-VALUE"]);
         for name in names {
             let value = both(&mut r, &mut s, &[b"DEBUG".to_vec(), b"DIGEST-VALUE".to_vec(), name.clone()]);
-            assert_ne!(value, Value::Array(vec![Value::Simple("0".repeat(40).into_bytes())]), "{} is missing", String::from_utf8_lossy(name));
+            assert_ne!(
+                value,
+                Value::Array(vec![Value::Simple("0".repeat(40).into_bytes())]),
+                "{} is missing",
+                String::from_utf8_lossy(name)
+            );
             all.push(name.clone());
             key_count += 1;
             if name.as_slice() != b"str:stale" {
@@ -301,10 +339,57 @@ fn zset_score_spellings_digest_like_redis() {
         let small = format!("small{i}");
         both(&mut r, &mut s, &cmd(&[b"ZADD", small.as_bytes(), score, b"m"]));
         let large = format!("large{i}");
-        both(&mut r, &mut s, &cmd(&[b"ZADD", large.as_bytes(), b"1", b"a", b"2", b"b", b"3", b"c", b"4", b"d", score, b"m"]));
+        both(
+            &mut r,
+            &mut s,
+            &cmd(&[b"ZADD", large.as_bytes(), b"1", b"a", b"2", b"b", b"3", b"c", b"4", b"d", score, b"m"]),
+        );
         for key in [small, large] {
             both(&mut r, &mut s, &cmd(&[b"DEBUG", b"DIGEST-VALUE", key.as_bytes()]));
         }
     }
     both(&mut r, &mut s, &cmd(&[b"DEBUG", b"DIGEST"]));
+}
+
+#[test]
+fn debug_populate_builds_what_redis_builds() {
+    let (redis, shoal) = start_pair();
+    let (mut r, mut s) = (redis.client(), shoal.client());
+    let long_prefix = "p".repeat(200);
+    let script: Vec<Vec<&str>> = vec![
+        vec!["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
+        vec!["SET", "key:12", "custom"],
+        vec!["SET", "key:13", "gone", "PX", "1"],
+        vec!["SLEEP"],
+        vec!["DEBUG", "POPULATE", "20"],
+        vec!["DEBUG", "POPULATE", "25"],
+        vec!["DEBUG", "POPULATE", "10", "short", "3"],
+        vec!["DEBUG", "POPULATE", "10", "padded", "20"],
+        vec!["DEBUG", "POPULATE", "10", "exact", "7"],
+        vec!["DEBUG", "POPULATE", "3", long_prefix.as_str()],
+        vec!["DEBUG", "POPULATE", "0"],
+        vec!["DEBUG", "POPULATE", "-1"],
+        vec!["DEBUG", "POPULATE", "abc"],
+        vec!["DEBUG", "POPULATE", "1", "x", "-5"],
+        vec!["DEBUG", "POPULATE", "1", "x", "1", "extra"],
+        vec!["DEBUG", "POPULATE"],
+        vec!["SELECT", "5"],
+        vec!["DEBUG", "POPULATE", "7", "other"],
+        vec!["SELECT", "0"],
+        vec!["GET", "key:12"],
+        vec!["GET", "key:13"],
+        vec!["GET", "short:9"],
+        vec!["GET", "padded:4"],
+        vec!["STRLEN", "exact:1"],
+        vec!["DBSIZE"],
+        vec!["DEBUG", "DIGEST"],
+    ];
+    for words in script {
+        if words == ["SLEEP"] {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let command: Command = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        both(&mut r, &mut s, &command);
+    }
 }

@@ -72,7 +72,10 @@ pub fn run(args: &[String], out: &mut dyn Write, input: &mut dyn BufRead, rdb: R
             }
         },
         _ => {
-            let _ = writeln!(out, "Usage: shoal-check-aof [--fix|--truncate-to-timestamp $timestamp] <file.manifest|file.aof>");
+            let _ = writeln!(
+                out,
+                "Usage: shoal-check-aof [--fix|--truncate-to-timestamp $timestamp] <file.manifest|file.aof>"
+            );
             return 1;
         }
     };
@@ -122,7 +125,8 @@ impl Checker<'_> {
 
     fn check_multi_part(&mut self, dir: &Path, manifest: &[u8]) -> Result<(), Abort> {
         self.say("Start checking Multi Part AOF")?;
-        let manifest = Manifest::parse(manifest).map_err(|e| Abort(format!("*** FATAL AOF MANIFEST FILE ERROR ***\n{e}")))?;
+        let manifest =
+            Manifest::parse(manifest).map_err(|e| Abort(format!("*** FATAL AOF MANIFEST FILE ERROR ***\n{e}")))?;
         let files: Vec<_> = manifest.load_order().cloned().collect();
         for (i, file) in files.iter().enumerate() {
             let path: PathBuf = dir.join(&file.name);
@@ -158,14 +162,16 @@ impl Checker<'_> {
 
     /// Checks one file; `last`: it may be cut.
     fn check_file(&mut self, name: &str, path: &Path, last: bool, preamble: bool) -> Result<Checked, Abort> {
-        let mut file = File::open(path).map_err(|e| Abort(format!("Cannot open file {}: {e}, aborting...", path.display())))?;
+        let mut file =
+            File::open(path).map_err(|e| Abort(format!("Cannot open file {}: {e}, aborting...", path.display())))?;
         let size = file.metadata()?.len();
         if size == 0 {
             return Ok(Checked::Empty);
         }
         let mut start = 0;
         if preamble {
-            start = (self.rdb)(path).map_err(|e| Abort(format!("{e}\nRDB preamble of AOF file is not sane, aborting.")))?;
+            start =
+                (self.rdb)(path).map_err(|e| Abort(format!("{e}\nRDB preamble of AOF file is not sane, aborting.")))?;
             self.say("RDB preamble is OK, proceeding with AOF tail...")?;
             file.seek(SeekFrom::Start(start))?;
         }
@@ -180,7 +186,9 @@ impl Checker<'_> {
                         return Ok(Checked::TruncatedToTimestamp);
                     }
                 }
-                Err(ReadError::Io(e)) => return Err(Abort(format!("Failed to read from AOF {name}: {e}, aborting..."))),
+                Err(ReadError::Io(e)) => {
+                    return Err(Abort(format!("Failed to read from AOF {name}: {e}, aborting...")))
+                }
                 Err(ReadError::Truncated { valid_up_to, at, line }) => {
                     let pos = if reader.in_multi() { valid_up_to } else { at };
                     let text = if reader.offset() == size && reader.in_multi() {
@@ -222,7 +230,9 @@ impl Checker<'_> {
         if !last {
             return Err(Abort(format!("Failed to truncate AOF {name} because it is not the last file")));
         }
-        self.say(&format!("This will shrink the AOF {name} from {size} bytes, with {diff} bytes, to {ok_up_to} bytes"))?;
+        self.say(&format!(
+            "This will shrink the AOF {name} from {size} bytes, with {diff} bytes, to {ok_up_to} bytes"
+        ))?;
         write!(self.out, "Continue? [y/N]: ")?;
         self.out.flush()?;
         let mut answer = String::new();
@@ -256,7 +266,9 @@ impl Checker<'_> {
                  corresponding records in manifest file manually. Then re-run shoal-check-aof."
             )));
         }
-        RealDisk.truncate(path, at).map_err(|e| Abort(format!("Failed to truncate AOF {name} to timestamp {limit}: {e}")))?;
+        RealDisk
+            .truncate(path, at)
+            .map_err(|e| Abort(format!("Failed to truncate AOF {name} to timestamp {limit}: {e}")))?;
         Ok(true)
     }
 }

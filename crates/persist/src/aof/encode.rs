@@ -70,11 +70,14 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(entry) = reader.next_entry().unwrap() {
             seen.push(match entry {
-                Entry::Command(args) => args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "),
+                Entry::Command(args) => {
+                    args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")
+                }
                 Entry::Annotation(text) => String::from_utf8_lossy(&text).into_owned(),
             });
         }
-        let expected = ["#TS:100", "SELECT 0", "SET k v\r\n", "INCR n", "#TS:101", "SELECT 3", "DEL ", "SELECT 3", "PING"];
+        let expected =
+            ["#TS:100", "SELECT 0", "SET k v\r\n", "INCR n", "#TS:101", "SELECT 3", "DEL ", "SELECT 3", "PING"];
         assert_eq!(seen, expected);
         assert_eq!(reader.offset(), out.len() as u64);
     }

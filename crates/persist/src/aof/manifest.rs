@@ -163,7 +163,10 @@ impl Manifest {
                 return Err(ManifestError { line: None, message: error::TOO_LONG });
             }
             let trimmed = trim(chunk);
-            let fail = |message| ManifestError { line: Some((number, String::from_utf8_lossy(trimmed).into_owned())), message };
+            let fail = |message| ManifestError {
+                line: Some((number, String::from_utf8_lossy(trimmed).into_owned())),
+                message,
+            };
             let file = parse_line(trimmed).map_err(fail)?;
             manifest.add(file).map_err(fail)?;
         }

@@ -4,7 +4,8 @@
 //!
 //! - `manifest`: the manifest of `appenddirname` (base, incr and history
 //!   files), its names, parsing with Redis's checks, atomic replacement,
-//!   and the changes a new incr file or a finished rewrite make.
+//!   and the changes a new incr file or a finished rewrite make; `dir`
+//!   applies those to the directory all or nothing.
 //! - `parse` / `reader`: commands read back from a file incrementally,
 //!   telling a truncated tail from corruption, skipping `#TS:`
 //!   annotations, and spotting an RDB preamble.
@@ -14,6 +15,7 @@
 //! - `check`: the `shoal-check-aof` tool.
 
 pub mod check;
+mod dir;
 pub mod disk;
 pub mod encode;
 pub mod manifest;

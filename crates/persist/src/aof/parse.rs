@@ -140,7 +140,11 @@ impl Cursor {
         }
         let end = &buf[data + len..data + len + 2];
         if end != b"\r\n" {
-            return Step::Bad(Corrupt { at: data + len, line_ends: self.line_ends, what: Corruption::LineEnd([end[0], end[1]]) });
+            return Step::Bad(Corrupt {
+                at: data + len,
+                line_ends: self.line_ends,
+                what: Corruption::LineEnd([end[0], end[1]]),
+            });
         }
         self.pos = data + len + 2;
         self.line_ends += 1;

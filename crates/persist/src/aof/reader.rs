@@ -33,10 +33,20 @@ pub enum ReadError {
     /// The input ends inside a command or a MULTI block. `valid_up_to` is
     /// the end of the last command outside a block (where to cut), `at`
     /// the start of the incomplete command, `line` its line (1-based).
-    Truncated { valid_up_to: u64, at: u64, line: u64 },
+    Truncated {
+        valid_up_to: u64,
+        at: u64,
+        line: u64,
+    },
     /// Not a valid AOF at `at` (line `line`); `item_start` is where the
     /// bad item began and `valid_up_to` the last point that can be kept.
-    Corrupt { at: u64, line: u64, item_start: u64, valid_up_to: u64, what: CorruptWhat },
+    Corrupt {
+        at: u64,
+        line: u64,
+        item_start: u64,
+        valid_up_to: u64,
+        what: CorruptWhat,
+    },
 }
 
 /// What is wrong with corrupt input.
@@ -99,7 +109,16 @@ impl<R: Read> AofReader<R> {
     /// Reads from `source`, whose first byte is at `offset` in the file
     /// (0, or the end of an RDB preamble).
     pub fn new(source: R, offset: u64) -> AofReader<R> {
-        AofReader { source, buf: Vec::new(), start: 0, offset, eof: false, line: 1, multi_at: None, valid_up_to: offset }
+        AofReader {
+            source,
+            buf: Vec::new(),
+            start: 0,
+            offset,
+            eof: false,
+            line: 1,
+            multi_at: None,
+            valid_up_to: offset,
+        }
     }
 
     /// Offset just after the last complete item.
@@ -149,7 +168,9 @@ impl<R: Read> AofReader<R> {
                 Ok(Outcome::NeedMore { line_ends }) if self.eof => {
                     if pending.is_empty() {
                         return match self.multi_at {
-                            Some(at) => Err(ReadError::Truncated { valid_up_to: self.valid_up_to, at, line: self.line }),
+                            Some(at) => {
+                                Err(ReadError::Truncated { valid_up_to: self.valid_up_to, at, line: self.line })
+                            }
                             None => Ok(None),
                         };
                     }

@@ -76,7 +76,10 @@ fn sample_stream() -> Stream {
 fn render(v: &Value) -> (String, Vec<Vec<u8>>) {
     let mut items = Vec::new();
     match v {
-        Value::Set(set) => items = set.sorted_members(),
+        Value::Set(set) => {
+            items = set.iter().map(|m| m.to_vec()).collect();
+            items.sort();
+        }
         Value::Hash(h) => {
             let mut pairs: Vec<Vec<u8>> = h.iter().map(|(f, v)| [f, b"=", v].concat()).collect();
             pairs.sort();
@@ -84,10 +87,15 @@ fn render(v: &Value) -> (String, Vec<Vec<u8>>) {
         }
         Value::ZSet(z) => items = z.iter().map(|(m, s)| [m, format!("={s:?}").as_bytes()].concat()).collect(),
         Value::List(l) => items = l.iter().map(|e| e.to_vec()).collect(),
-        other => match other.collection() {
-            Some(c) => c.digest(&mut |b| items.push(b.to_vec())),
-            None => items.push(other.string_to_vec().unwrap()),
-        },
+        Value::Stream(stream) => {
+            for entry in stream.entries().iter() {
+                items.push(format!("{}-{}", entry.id.ms, entry.id.seq).into_bytes());
+                for (field, value) in entry.fields() {
+                    items.push([field, b"=", value].concat());
+                }
+            }
+        }
+        other => items.push(other.string_to_vec().unwrap()),
     }
     (v.encoding().to_string(), items)
 }

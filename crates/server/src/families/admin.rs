@@ -65,7 +65,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite().map_err(CmdError::err)?;
+    ctx.server.config.rewrite(false).map_err(CmdError::err)?;
     ctx.server.log.notice("CONFIG REWRITE executed with success.");
     ctx.out.ok();
     Ok(())
@@ -370,6 +370,11 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "jmap" | "stringmatch-len" | "replybuffer" => ctx.out.ok(),
         "change-repl-id" => ctx.out.ok(),
+        "populate" if (3..=5).contains(&argv.len()) => crate::families::populate::populate(ctx, argv)?,
+        "config-rewrite-force-all" if argv.len() == 2 => {
+            ctx.server.config.rewrite(true).map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
+            ctx.out.ok();
+        }
         "digest" if argv.len() == 2 => {
             let digest = crate::families::digest::dataset_digest(ctx.tx.as_mut().expect("locked"));
             ctx.out.simple(&digest);
@@ -391,6 +396,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.out,
             "DEBUG",
             &[
+                "CONFIG-REWRITE-FORCE-ALL",
+                "    Like CONFIG REWRITE but writes all configuration options, including defaults.",
                 "DIGEST",
                 "    Output a hex signature of the whole dataset.",
                 "DIGEST-VALUE <key> [<key> ...]",
@@ -403,6 +410,9 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Hold the whole keyspace as a script or a load would (Shoal's).",
                 "PANIC",
                 "    Crash the server with a bug report in the log.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named <prefix>:<n> (default prefix: key) holding value:<n>,",
+                "    padded or cut to <size> bytes if given; existing keys are left alone.",
                 "PAUSE-CRON <0|1>",
                 "    Stop or resume the server's periodic work (expiry, sampling).",
                 "PROTOCOL <type>",
@@ -415,12 +425,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Stop the server for <seconds> (decimals allowed).",
             ],
         ),
-        _ => {
-            return Err(CmdError::err(format!(
-                "Unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(argv[1])
-            )))
-        }
+        _ => return Err(CmdError::subcommand_syntax(argv)),
     }
     Ok(())
 }

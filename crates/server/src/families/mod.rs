@@ -14,6 +14,7 @@ pub mod info;
 pub mod keys;
 pub mod lists;
 pub mod persistence;
+pub mod populate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;

@@ -67,7 +67,11 @@ fn multi_part(dir: &Path, base: &[u8], incr: &[u8]) -> PathBuf {
     std::fs::write(aof.join("appendonly.aof.1.base.aof"), base).unwrap();
     std::fs::write(aof.join("appendonly.aof.1.incr.aof"), incr).unwrap();
     let manifest = aof.join("appendonly.aof.manifest");
-    std::fs::write(&manifest, "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n").unwrap();
+    std::fs::write(
+        &manifest,
+        "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
     manifest
 }
 

@@ -94,7 +94,8 @@ fn the_changes_of_appending_and_rewriting() {
     m.add_incr("appendonly.aof");
     assert_eq!(m.new_base("appendonly.aof", false), "appendonly.aof.2.base.aof");
     m.retire_incr(true);
-    let kinds: Vec<(&str, FileKind)> = m.base.iter().chain(&m.history).chain(&m.incr).map(|f| (f.name.as_str(), f.kind)).collect();
+    let kinds: Vec<(&str, FileKind)> =
+        m.base.iter().chain(&m.history).chain(&m.incr).map(|f| (f.name.as_str(), f.kind)).collect();
     assert_eq!(
         kinds,
         [

@@ -79,7 +79,10 @@ fn an_unfinished_multi_is_truncation_before_it() {
     file.extend(cmd(&["SET", "bar", "world"]));
     let mut reader = AofReader::new(file.as_slice(), 0);
     let err = drain(&mut reader).unwrap_err();
-    assert!(matches!(err, ReadError::Truncated { valid_up_to, at, .. } if valid_up_to == before_multi && at == before_multi), "{err:?}");
+    assert!(
+        matches!(err, ReadError::Truncated { valid_up_to, at, .. } if valid_up_to == before_multi && at == before_multi),
+        "{err:?}"
+    );
     // The same with the tail torn inside the block.
     let torn = &file[..file.len() - 3];
     let err = drain(&mut AofReader::new(torn, 0)).unwrap_err();
@@ -104,9 +107,15 @@ fn garbage_in_the_middle_is_corruption_with_its_offset() {
 #[test]
 fn stray_exec_and_nested_multi_are_corruption() {
     let exec = cmd(&["EXEC"]);
-    assert!(matches!(drain(&mut AofReader::new(exec.as_slice(), 0)), Err(ReadError::Corrupt { what: CorruptWhat::UnexpectedExec, .. })));
+    assert!(matches!(
+        drain(&mut AofReader::new(exec.as_slice(), 0)),
+        Err(ReadError::Corrupt { what: CorruptWhat::UnexpectedExec, .. })
+    ));
     let nested = [cmd(&["MULTI"]), cmd(&["multi"])].concat();
-    assert!(matches!(drain(&mut AofReader::new(nested.as_slice(), 0)), Err(ReadError::Corrupt { what: CorruptWhat::UnexpectedMulti, .. })));
+    assert!(matches!(
+        drain(&mut AofReader::new(nested.as_slice(), 0)),
+        Err(ReadError::Corrupt { what: CorruptWhat::UnexpectedMulti, .. })
+    ));
 }
 
 #[test]
