@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shoal_persist::aof::{self, AofReader, Entry, FileKind, Manifest, ReadError};
-use shoal_resp::Value;
 use support::{RawClient, ServerProcess};
 
 fn aof_dir(server: &ServerProcess) -> PathBuf {
@@ -41,17 +40,10 @@ fn read_file(path: &Path) -> (Vec<String>, Vec<Vec<u8>>) {
     (commands, annotations)
 }
 
-fn info_field(c: &mut RawClient, field: &str) -> String {
-    let Value::Bulk(text) = c.cmd("INFO persistence") else { panic!("INFO") };
-    let text = String::from_utf8(text).unwrap();
-    let prefix = format!("{field}:");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{field} missing")).trim().to_string()
-}
-
 fn rewrite_and_wait(c: &mut RawClient) {
     c.cmd("BGREWRITEAOF");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(c, "aof_rewrite_in_progress") != "0" || info_field(c, "aof_rewrite_scheduled") != "0" {
+    while support::persistence_field(c, "aof_rewrite_in_progress") != "0" || support::persistence_field(c, "aof_rewrite_scheduled") != "0" {
         assert!(Instant::now() < deadline, "rewrite did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -11,18 +11,9 @@ use std::time::{Duration, Instant};
 use shoal_resp::Value;
 use support::{simple, RawClient, ServerProcess};
 
-fn info_field(c: &mut RawClient, field: &str) -> String {
-    let Value::Bulk(text) = c.cmd("INFO persistence") else { panic!("INFO failed") };
-    let prefix = format!("{field}:");
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| panic!("INFO has no {field}"))
-}
-
 fn wait_for_bgsave(c: &mut RawClient) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while info_field(c, "rdb_bgsave_in_progress") != "0" {
+    while support::persistence_field(c, "rdb_bgsave_in_progress") != "0" {
         assert!(Instant::now() < deadline, "BGSAVE did not end");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -65,7 +56,7 @@ fn bgsave_writes_the_data_as_of_its_start_while_writes_continue() {
     // Slow enough that the writes below overlap the walk of the shards.
     assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 100"), simple("OK"));
     assert_eq!(c.cmd("BGSAVE"), simple("Background saving started"));
-    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(support::persistence_field(&mut c, "rdb_bgsave_in_progress"), "1");
     assert!(matches!(c.cmd("BGSAVE"), Value::Error(e) if e.ends_with(b"Background save already in progress")));
     assert!(matches!(c.cmd("SAVE"), Value::Error(e) if e.ends_with(b"Background save already in progress")));
     // Changes, deletions, new keys, and a whole database emptied, while
@@ -76,10 +67,10 @@ fn bgsave_writes_the_data_as_of_its_start_while_writes_continue() {
         c.call(&[b"SET", format!("new{i}").as_bytes(), b"new"]);
     }
     assert_eq!(c.cmd("FLUSHDB"), simple("OK"));
-    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1", "the save outlasted the writes");
+    assert_eq!(support::persistence_field(&mut c, "rdb_bgsave_in_progress"), "1", "the save outlasted the writes");
     wait_for_bgsave(&mut c);
-    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
-    assert_eq!(info_field(&mut c, "rdb_saves"), "1");
+    assert_eq!(support::persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(support::persistence_field(&mut c, "rdb_saves"), "1");
     let redis = redis_loading(shoal.dir.path());
     assert_eq!(strings_of(&mut redis.client()), before);
 }
@@ -91,11 +82,11 @@ fn save_resets_the_change_count_and_sets_lastsave() {
     for i in 0..100 {
         c.call(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
     }
-    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "100");
+    assert_eq!(support::persistence_field(&mut c, "rdb_changes_since_last_save"), "100");
     let Value::Int(last) = c.cmd("LASTSAVE") else { panic!("LASTSAVE") };
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(c.cmd("SAVE"), simple("OK"));
-    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    assert_eq!(support::persistence_field(&mut c, "rdb_changes_since_last_save"), "0");
     let Value::Int(now) = c.cmd("LASTSAVE") else { panic!("LASTSAVE") };
     assert!(now > last, "LASTSAVE moved from {last} to {now}");
     let before = strings_of(&mut c);
@@ -116,7 +107,7 @@ fn a_failed_bgsave_refuses_writes_while_save_points_exist() {
     block_the_rdb_file(&shoal);
     assert_eq!(c.cmd("BGSAVE"), simple("Background saving started"));
     wait_for_bgsave(&mut c);
-    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
+    assert_eq!(support::persistence_field(&mut c, "rdb_last_bgsave_status"), "err");
     // No save points (the tests' servers run with save ""): writes go on.
     assert_eq!(c.cmd("SET k v2"), simple("OK"));
     assert_eq!(c.call(&[b"CONFIG", b"SET", b"save", b"3600 1"]), simple("OK"));
@@ -130,7 +121,7 @@ fn a_failed_bgsave_refuses_writes_while_save_points_exist() {
     std::fs::remove_dir(shoal.dir.path().join("dump.rdb")).unwrap();
     assert_eq!(c.cmd("BGSAVE"), simple("Background saving started"));
     wait_for_bgsave(&mut c);
-    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(support::persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
     assert_eq!(c.cmd("SET k v4"), simple("OK"));
 }
 
@@ -145,11 +136,7 @@ fn shutdown_saves_with_save_points_and_refuses_to_exit_when_it_cannot() {
     std::fs::remove_dir(shoal.dir.path().join("dump.rdb")).unwrap();
     c.send(&[b"SHUTDOWN"]);
     assert!(c.closed());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shoal.alive() {
-        assert!(Instant::now() < deadline, "the server did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    shoal.wait_exit();
     let redis = redis_loading(shoal.dir.path());
     assert_eq!(redis.client().cmd("GET k"), support::bulk("v"));
 }
@@ -161,11 +148,7 @@ fn sigterm_saves_before_exiting_when_save_points_exist() {
     c.cmd("SET k v");
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(shoal.pid() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shoal.alive() {
-        assert!(Instant::now() < deadline, "the server did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    shoal.wait_exit();
     let redis = redis_loading(shoal.dir.path());
     assert_eq!(redis.client().cmd("GET k"), support::bulk("v"));
 }
@@ -177,11 +160,7 @@ fn shutdown_nosave_writes_no_file() {
     c.cmd("SET k v");
     c.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(c.closed());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shoal.alive() {
-        assert!(Instant::now() < deadline, "the server did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    shoal.wait_exit();
     assert!(!shoal.dir.path().join("dump.rdb").exists());
 }
 
@@ -191,12 +170,12 @@ fn flushall_saves_and_clears_the_change_count_only_with_save_points() {
     let mut c = shoal.client();
     c.cmd("SET k v");
     assert_eq!(c.cmd("FLUSHALL"), simple("OK"));
-    assert!(info_field(&mut c, "rdb_changes_since_last_save").parse::<u64>().unwrap() > 0);
+    assert!(support::persistence_field(&mut c, "rdb_changes_since_last_save").parse::<u64>().unwrap() > 0);
     assert!(!shoal.dir.path().join("dump.rdb").exists());
     assert_eq!(c.call(&[b"CONFIG", b"SET", b"save", b"3600 1 300 100"]), simple("OK"));
     c.cmd("SET k v");
     assert_eq!(c.cmd("FLUSHALL"), simple("OK"));
-    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    assert_eq!(support::persistence_field(&mut c, "rdb_changes_since_last_save"), "0");
     assert!(shoal.dir.path().join("dump.rdb").exists());
 }
 
@@ -208,7 +187,7 @@ fn save_points_start_a_background_save() {
         c.call(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut c, "rdb_saves") == "0" {
+    while support::persistence_field(&mut c, "rdb_saves") == "0" {
         assert!(Instant::now() < deadline, "no save after 3 changes and 1 second");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -27,15 +27,6 @@ fn digest(c: &mut RawClient) -> Value {
     c.cmd("DEBUG DIGEST")
 }
 
-fn info_field(c: &mut RawClient, field: &str) -> String {
-    let Value::Bulk(text) = c.cmd("INFO persistence") else { panic!("INFO failed") };
-    let prefix = format!("{field}:");
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| panic!("INFO has no {field}"))
-}
-
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
@@ -48,12 +39,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// accepted, and get -LOADING, while it loads).
 fn loaded(server: &ServerProcess) -> RawClient {
     let mut c = server.client();
-    wait_until("the load", || info_field(&mut c, "loading") == "0");
+    wait_until("the load", || support::persistence_field(&mut c, "loading") == "0");
     c
-}
-
-fn wait_exit(server: &mut ServerProcess) {
-    wait_until("the server to exit", || !server.alive());
 }
 
 /// Copies every regular file of `from` (and of its appendonlydir) to `to`.
@@ -84,7 +71,7 @@ fn dump_rdb_files_load_both_ways_with_identical_contents_and_digests() {
     let mut s = loaded(&shoal);
     dataset::assert_same(&mut r, &mut s, "redis-server's dump.rdb loaded by Shoal");
     assert_eq!(digest(&mut s), digest(&mut r));
-    assert_eq!(info_field(&mut s, "rdb_last_load_keys_loaded"), {
+    assert_eq!(support::persistence_field(&mut s, "rdb_last_load_keys_loaded"), {
         let Value::Bulk(text) = r.cmd("INFO keyspace") else { panic!() };
         let total: u64 = String::from_utf8_lossy(&text)
             .lines()
@@ -95,8 +82,8 @@ fn dump_rdb_files_load_both_ways_with_identical_contents_and_digests() {
     // And redis-server starts on a file Shoal wrote in the background.
     s.cmd("SET written-by shoal");
     assert_eq!(s.cmd("BGSAVE"), simple("Background saving started"));
-    wait_until("BGSAVE", || info_field(&mut s, "rdb_bgsave_in_progress") == "0");
-    assert_eq!(info_field(&mut s, "rdb_last_bgsave_status"), "ok");
+    wait_until("BGSAVE", || support::persistence_field(&mut s, "rdb_bgsave_in_progress") == "0");
+    assert_eq!(support::persistence_field(&mut s, "rdb_last_bgsave_status"), "ok");
     let back = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join("dump.rdb"), back.path().join("dump.rdb")).unwrap();
     let back_text = back.path().display().to_string();
@@ -128,10 +115,10 @@ fn clients_get_loading_while_the_dataset_loads() {
     let mut c = loading.client();
     let Value::Error(e) = c.cmd("GET k1") else { panic!("GET answered while loading") };
     assert!(e.starts_with(b"LOADING "), "{}", String::from_utf8_lossy(&e));
-    assert_eq!(info_field(&mut c, "loading"), "1");
-    assert!(info_field(&mut c, "loading_loaded_perc").parse::<f64>().unwrap() < 100.0);
+    assert_eq!(support::persistence_field(&mut c, "loading"), "1");
+    assert!(support::persistence_field(&mut c, "loading_loaded_perc").parse::<f64>().unwrap() < 100.0);
     assert!(matches!(c.cmd("CONFIG GET maxmemory"), Value::Array(_)), "commands flagged loading still run");
-    wait_until("the load", || info_field(&mut c, "loading") == "0");
+    wait_until("the load", || support::persistence_field(&mut c, "loading") == "0");
     assert_eq!(c.cmd("DBSIZE"), Value::Int(2000));
     assert_eq!(c.cmd("GET k1"), support::bulk("v"));
 }
@@ -183,7 +170,7 @@ fn appendfsync_always_loses_no_acknowledged_write_to_kill_9() {
     assert!(acked.iter().sum::<i64>() > 100, "the load ran: {acked:?}");
     let dir = shoal.dir.path().display().to_string();
     let mut shoal = shoal;
-    wait_exit(&mut shoal);
+    shoal.wait_exit();
     let restarted = ServerProcess::shoal(&args(&dir, &["--appendonly", "yes"]));
     let mut c = loaded(&restarted);
     for (key, &value) in acked.iter().enumerate() {
@@ -202,8 +189,8 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
     let mut c = shoal.client();
     dataset::build(&mut c);
     assert_eq!(c.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
-    wait_until("the rewrite", || info_field(&mut c, "aof_rewrite_in_progress") == "0");
-    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    wait_until("the rewrite", || support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0");
+    assert_eq!(support::persistence_field(&mut c, "aof_last_bgrewrite_status"), "ok");
     // Writes after the rewrite go to the new incr file.
     c.cmd("SELECT 1");
     c.cmd("SET after-rewrite 1");
@@ -220,7 +207,7 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
     let mut shoal = shoal;
     // SAFETY: kill(2) on our own child: SIGTERM, a clean stop.
     unsafe { libc::kill(shoal.pid() as i32, libc::SIGTERM) };
-    wait_exit(&mut shoal);
+    shoal.wait_exit();
     let copy = tempfile::tempdir().unwrap();
     copy_dir(&dir, copy.path());
     let log = copy.path().join("restart.log").display().to_string();
@@ -242,7 +229,7 @@ fn redis_servers_append_only_file_loads_in_shoal() {
     let mut r = redis.client();
     dataset::build(&mut r);
     assert_eq!(r.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
-    wait_until("the rewrite", || info_field(&mut r, "aof_rewrite_in_progress") == "0");
+    wait_until("the rewrite", || support::persistence_field(&mut r, "aof_rewrite_in_progress") == "0");
     r.cmd("SET after-rewrite 1");
     r.cmd("LPUSH list_small z");
     let copy = tempfile::tempdir().unwrap();
@@ -263,16 +250,16 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
     }
     assert_eq!(c.cmd("CONFIG SET appendonly yes"), simple("OK"));
     wait_until("the first rewrite", || {
-        info_field(&mut c, "aof_rewrites") == "1" && info_field(&mut c, "aof_rewrite_in_progress") == "0"
+        support::persistence_field(&mut c, "aof_rewrites") == "1" && support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0"
     });
-    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_eq!(support::persistence_field(&mut c, "aof_enabled"), "1");
     c.cmd("SET k0 after");
     let before = digest(&mut c);
     let dir = shoal.dir.path().display().to_string();
     let mut shoal = shoal;
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(shoal.pid() as i32, libc::SIGTERM) };
-    wait_exit(&mut shoal);
+    shoal.wait_exit();
     let restarted = ServerProcess::shoal(&args(&dir, &["--appendonly", "yes"]));
     let mut s = loaded(&restarted);
     assert_eq!(digest(&mut s), before);

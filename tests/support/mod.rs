@@ -102,6 +102,15 @@ impl ServerProcess {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Waits (up to 10 s) for the process to exit on its own.
+    pub fn wait_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive() {
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for ServerProcess {
@@ -335,4 +344,14 @@ pub fn wait_blocked(c: &mut RawClient, count: usize) {
         assert!(Instant::now() < deadline, "clients did not block (wanted {count})");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A field of INFO persistence, as text.
+pub fn persistence_field(c: &mut RawClient, field: &str) -> String {
+    let Value::Bulk(text) = c.cmd("INFO persistence") else { panic!("INFO failed") };
+    let prefix = format!("{field}:");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("INFO has no {field}"))
 }
