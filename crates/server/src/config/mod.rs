@@ -297,6 +297,9 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         ("maxmemory-clients", Value::Int(v)) if *v != 0 => {
             missing("maxmemory-clients", "Shoal has no client eviction (use client-output-buffer-limit)")
         }
+        ("aof-use-rdb-preamble", Value::Bool(false)) => {
+            missing("aof-use-rdb-preamble no", "Shoal writes the append-only file's base as RDB")
+        }
         ("tls-port", Value::Int(v)) if *v != 0 => missing("tls-port", "Shoal has no TLS"),
         ("socket-mark-id", Value::Int(v)) if *v != 0 => missing("socket-mark-id", "Shoal does not mark its sockets"),
         ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s)) if !s.is_empty() => {

@@ -119,9 +119,6 @@ pub fn bgrewriteaof(server: &Server, locks: &ShardLocks<'_>) -> Result<&'static 
 /// names the new base and retires the old base and incr files.
 pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
     server.persistence.aof_rewrite_scheduled.store(false, Ordering::Relaxed);
-    if !server.config.get_bool("aof-use-rdb-preamble") {
-        return Err("aof-use-rdb-preamble no is not supported yet: Shoal writes the AOF base as RDB".to_string());
-    }
     let aof = match server.persistence.aof() {
         Some(aof) => Some(aof),
         // CONFIG SET appendonly yes: the file starts with this rewrite.
