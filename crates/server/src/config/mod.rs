@@ -1021,18 +1021,18 @@ mod tests {
     }
 
     #[test]
-    fn appendonly_yes_is_refused_until_there_is_an_aof() {
-        let err = Config::load(None, "appendonly yes\n").err().unwrap();
-        assert_eq!(err.message, "appendonly yes is not supported yet: Shoal has no append-only file");
-        let config = Config::load(None, "appendonly no\n").unwrap();
-        let err = config.set_many(&[("appendonly", "yes")]).unwrap_err();
+    fn an_aof_without_rdb_preamble_is_refused_until_shoal_writes_one() {
+        let err = Config::load(None, "aof-use-rdb-preamble no\n").err().unwrap();
+        assert_eq!(err.message, "aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB");
+        let config = Config::load(None, "appendonly yes\n").unwrap();
+        let err = config.set_many(&[("aof-use-rdb-preamble", "no")]).unwrap_err();
         assert_eq!(
             err.message(),
-            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - \
-             appendonly yes is not supported yet: Shoal has no append-only file"
+            "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - \
+             aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB"
         );
-        assert_eq!(config.get_string("appendonly"), "no");
-        config.set_many(&[("appendonly", "no")]).unwrap();
+        assert_eq!(config.get_string("aof-use-rdb-preamble"), "yes");
+        config.set_many(&[("aof-use-rdb-preamble", "yes")]).unwrap();
     }
 
     #[test]
@@ -1054,8 +1054,7 @@ mod tests {
             "server_cpulist 0-1",
             "aclfile users.acl",
             "watchdog-period 100",
-            "rdb-key-save-delay 10",
-            "key-load-delay 10",
+            "aof-use-rdb-preamble no",
         ];
         for line in refused {
             let err = Config::load(None, &format!("{line}\n")).err().unwrap_or_else(|| panic!("{line} accepted"));
