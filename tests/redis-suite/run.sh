@@ -34,17 +34,31 @@ port=$(free_port)
 # The harness probes ports from --baseport upwards: pick a random range so
 # concurrent runs on one machine do not collide.
 base_port=$(( 20000 + RANDOM % 30000 ))
-"$bin" --port "$port" --enable-debug-command yes --dir "$work" --save "" > "$work/server.log" 2>&1 &
-server_pid=$!
-cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"; }
+server_pid=
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+# Each unit gets a fresh server: units change the configuration (encoding
+# thresholds...) without setting it back, which in external mode would
+# leak into the next unit.
+start_server() {
+    rm -f "$work/dump.rdb"
+    "$bin" --port "$port" --enable-debug-command yes --dir "$work" --save "" >> "$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 50); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+}
+cleanup() { stop_server; rm -rf "$work"; }
 trap cleanup EXIT
-for _ in $(seq 50); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
 
 total_ok=0 total_err=0 failed_units=()
 for unit in "${units[@]}"; do
+    start_server
     log="$work/$(echo "$unit" | tr / _).log"
     mapfile -t tags < <(tags_for "$here/units.txt" "$unit")
     set +e
@@ -63,6 +77,7 @@ for unit in "${units[@]}"; do
             echo "shoal-server died; last log lines:"; tail -20 "$work/server.log"; exit 1
         fi
     fi
+    stop_server
 done
 echo "redis-suite: $total_ok passed, $total_err failed"
 [ "$total_err" -eq 0 ]
