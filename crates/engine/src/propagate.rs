@@ -137,9 +137,15 @@ impl Propagation {
         then()
     }
 
-    /// Runs `f` with no unit publishing meanwhile.
-    pub fn quiesced<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _state = self.state.lock();
+    /// Runs `f`, which moves the append-only file to a new file (an AOF
+    /// rewrite's cut), with no unit publishing meanwhile. The new file's
+    /// first unit starts with a SELECT: replayed on its own after a new
+    /// base, it cannot rely on a SELECT left in the file before it.
+    pub fn new_aof_file<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut state = self.state.lock();
+        if let Some(aof) = state.aof.as_mut() {
+            aof.selected_db = None;
+        }
         f()
     }
 
@@ -303,5 +309,17 @@ mod tests {
         p.set_aof(None, || ());
         assert_eq!(p.publish(&[effect(3, &["SET", "b", "1"])], true), None);
         assert!(p.is_active(), "the replica still listens");
+    }
+
+    #[test]
+    fn a_new_file_starts_with_a_select() {
+        let p = Propagation::default();
+        let file = Arc::new(File(Mutex::new(Vec::new())));
+        p.set_aof(Some(file.clone()), || ());
+        p.publish(&[effect(9, &["SET", "a", "1"])], true);
+        p.new_aof_file(|| file.0.lock().clear());
+        p.publish(&[effect(9, &["SET", "b", "1"])], true);
+        let text = String::from_utf8(file.0.lock().clone()).unwrap().replace("\r\n", " ");
+        assert_eq!(text, "*2 $6 SELECT $1 9 *3 $3 SET $1 b $1 1 ");
     }
 }

@@ -127,7 +127,7 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
     };
     let mut manifest = match &aof {
         Some(aof) => {
-            aof.switch_incr().map_err(|e| format!("Can't open a new incr AOF file: {e}"))?;
+            server.engine.propagation.new_aof_file(|| aof.switch_incr()).map_err(|e| format!("Can't open a new incr AOF file: {e}"))?;
             aof.files.lock().manifest.clone()
         }
         None => manifest_on_disk(server)?,

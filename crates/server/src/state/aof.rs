@@ -183,18 +183,24 @@ impl Aof {
 
     fn writer(&self, log: &(dyn Fn(&str) + Send + Sync)) {
         loop {
-            let (batch, upto) = {
+            {
                 let mut pending = self.pending.lock();
                 while pending.bytes.is_empty() && !self.stopping.load(Ordering::Relaxed) {
                     if self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out() {
                         break;
                     }
                 }
+            }
+            let stopping = self.stopping.load(Ordering::Relaxed);
+            // The batch is taken with the file held (files before pending,
+            // as in `switch_incr`), so a batch appended before a rewrite's
+            // cut is written to the incr file of before the cut.
+            let mut files = self.files.lock();
+            let (batch, upto) = {
+                let mut pending = self.pending.lock();
                 (std::mem::take(&mut pending.bytes), self.appended())
             };
-            let stopping = self.stopping.load(Ordering::Relaxed);
-            self.write_out(log, &batch);
-            let mut files = self.files.lock();
+            self.write_out(log, &mut files, &batch);
             let policy = self.fsync_policy();
             let due = match policy {
                 Fsync::Always => files.unsynced,
@@ -222,12 +228,11 @@ impl Aof {
 
     /// Writes `batch` to the current incr file, retrying while the disk
     /// refuses (writes are refused meanwhile, see `writes_refused`).
-    fn write_out(&self, log: &(dyn Fn(&str) + Send + Sync), batch: &[u8]) {
+    fn write_out(&self, log: &(dyn Fn(&str) + Send + Sync), files: &mut Files, batch: &[u8]) {
         if batch.is_empty() {
             return;
         }
         loop {
-            let mut files = self.files.lock();
             match files.file.append(batch) {
                 Ok(()) => {
                     files.unsynced = true;
@@ -244,7 +249,6 @@ impl Aof {
                     }
                 }
             }
-            drop(files);
             if self.stopping.load(Ordering::Relaxed) {
                 return;
             }
@@ -267,8 +271,8 @@ impl Aof {
     /// the old one and synced (an AOF rewrite's cut: the caller holds every
     /// shard, so no unit appends meanwhile). Returns the new file's name.
     pub fn switch_incr(&self) -> std::io::Result<String> {
-        let batch = std::mem::take(&mut self.pending.lock().bytes);
         let mut files = self.files.lock();
+        let batch = std::mem::take(&mut self.pending.lock().bytes);
         files.file.append(&batch)?;
         self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
         files.file.sync()?;
