@@ -195,3 +195,29 @@ fn save_points_start_a_background_save() {
     let redis = redis_loading(shoal.dir.path());
     assert_eq!(redis.client().cmd("DBSIZE"), Value::Int(3));
 }
+
+/// Redis's unit/shutdown checks this with the save's child pid; Shoal's
+/// background save has no child, its temporary file is
+/// temp-bgsave-<server pid>.rdb.
+#[test]
+fn shutdown_nosave_during_a_bgsave_leaves_no_temporary_file() {
+    let mut shoal = ServerProcess::shoal(&[]);
+    let mut c = shoal.client();
+    for i in 0..20 {
+        c.call(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+    }
+    // 100 ms a key: the save lasts about two seconds.
+    c.cmd("CONFIG SET rdb-key-save-delay 100000");
+    assert_eq!(c.cmd("BGSAVE"), simple("Background saving started"));
+    let temp = shoal.dir.path().join(format!("temp-bgsave-{}.rdb", shoal.pid()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temp.exists() {
+        assert!(Instant::now() < deadline, "no temporary file while the BGSAVE runs");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(c.closed());
+    shoal.wait_exit();
+    assert!(!temp.exists(), "the cancelled save's temporary file is gone");
+    assert!(!shoal.dir.path().join("dump.rdb").exists());
+}

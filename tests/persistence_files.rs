@@ -5,9 +5,9 @@
 //! load runs, and kill -9 under `appendfsync always` losing nothing that
 //! was acknowledged.
 
-mod support;
 #[path = "rdb/dataset.rs"]
 mod dataset;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,7 +75,9 @@ fn dump_rdb_files_load_both_ways_with_identical_contents_and_digests() {
         let Value::Bulk(text) = r.cmd("INFO keyspace") else { panic!() };
         let total: u64 = String::from_utf8_lossy(&text)
             .lines()
-            .filter_map(|l| l.split_once(":keys=").map(|(_, rest)| rest.split(',').next().unwrap().parse::<u64>().unwrap()))
+            .filter_map(|l| {
+                l.split_once(":keys=").map(|(_, rest)| rest.split(',').next().unwrap().parse::<u64>().unwrap())
+            })
             .sum();
         total.to_string()
     });
@@ -124,14 +126,18 @@ fn clients_get_loading_while_the_dataset_loads() {
 }
 
 /// A stream of INCRs on `keys` keys from `clients` connections until the
-/// server dies; returns, per key, the last value each connection was told.
-fn incr_until_killed(port: u16, clients: usize, keys: usize) -> Vec<i64> {
+/// server dies or `until` passes; returns, per key, the last value each
+/// connection was told.
+fn incr_load(port: u16, clients: usize, keys: usize, until: Option<Instant>) -> Vec<i64> {
     let handles: Vec<_> = (0..clients)
         .map(|n| {
             std::thread::spawn(move || {
                 let mut acked = vec![0i64; keys];
                 let Ok(mut c) = RawClient::connect(port) else { return acked };
                 for i in 0.. {
+                    if until.is_some_and(|t| Instant::now() >= t) {
+                        break;
+                    }
                     let key = (i * clients + n) % keys;
                     c.send(&[b"INCR", format!("counter:{key}").as_bytes()]);
                     match c.try_read_raw() {
@@ -155,31 +161,39 @@ fn incr_until_killed(port: u16, clients: usize, keys: usize) -> Vec<i64> {
     acked
 }
 
-#[test]
-fn appendfsync_always_loses_no_acknowledged_write_to_kill_9() {
-    let shoal = ServerProcess::shoal(&["--appendonly", "yes", "--appendfsync", "always"]);
-    let port = shoal.port;
-    let pid = shoal.pid();
+/// `incr_load` until kill -9 of `pid` after `ms` milliseconds.
+fn incr_until_killed(port: u16, pid: u32, ms: u64) -> Vec<i64> {
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(ms));
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     });
-    let acked = incr_until_killed(port, 4, 50);
+    let acked = incr_load(port, 4, 50, None);
     killer.join().unwrap();
+    acked
+}
+
+/// Each counter's value on a server (0 when missing).
+fn counters(c: &mut RawClient, keys: usize) -> Vec<i64> {
+    (0..keys)
+        .map(|key| match c.call(&[b"GET", format!("counter:{key}").as_bytes()]) {
+            Value::Bulk(v) => String::from_utf8_lossy(&v).parse().unwrap(),
+            _ => 0,
+        })
+        .collect()
+}
+
+#[test]
+fn appendfsync_always_loses_no_acknowledged_write_to_kill_9() {
+    let mut shoal = ServerProcess::shoal(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let acked = incr_until_killed(shoal.port, shoal.pid(), 1500);
     assert!(acked.iter().sum::<i64>() > 100, "the load ran: {acked:?}");
-    let dir = shoal.dir.path().display().to_string();
-    let mut shoal = shoal;
     shoal.wait_exit();
+    let dir = shoal.dir.path().display().to_string();
     let restarted = ServerProcess::shoal(&args(&dir, &["--appendonly", "yes"]));
-    let mut c = loaded(&restarted);
-    for (key, &value) in acked.iter().enumerate() {
-        let Value::Bulk(now) = c.call(&[b"GET", format!("counter:{key}").as_bytes()]) else {
-            assert_eq!(value, 0, "counter:{key} was acknowledged at {value} and is gone");
-            continue;
-        };
-        let now: i64 = String::from_utf8_lossy(&now).parse().unwrap();
-        assert!(now >= value, "counter:{key} was acknowledged at {value}, the file has {now}");
+    let now = counters(&mut loaded(&restarted), 50);
+    for (key, (&acked, &now)) in acked.iter().zip(&now).enumerate() {
+        assert!(now >= acked, "counter:{key} was acknowledged at {acked}, the file has {now}");
     }
 }
 
@@ -188,11 +202,14 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
     let shoal = ServerProcess::shoal(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
     let mut c = shoal.client();
     dataset::build(&mut c);
+    // The file's last SELECT before the cut is 1.
+    c.cmd("SELECT 1");
+    c.cmd("SET before-rewrite 1");
     assert_eq!(c.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
     wait_until("the rewrite", || support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0");
     assert_eq!(support::persistence_field(&mut c, "aof_last_bgrewrite_status"), "ok");
-    // Writes after the rewrite go to the new incr file.
-    c.cmd("SELECT 1");
+    // Writes after the rewrite go to the new incr file, which must select
+    // database 1 again before them.
     c.cmd("SET after-rewrite 1");
     c.cmd("INCRBYFLOAT after-rewrite 1.5");
     c.cmd("SELECT 0");
@@ -200,7 +217,10 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
     c.cmd("EXPIRE small 1000");
     let before = digest(&mut c);
     let dir = shoal.dir.path().to_path_buf();
-    let names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(names.iter().any(|n| n.ends_with(".base.rdb")), "{names:?}");
     assert_eq!(names.iter().filter(|n| n.ends_with(".incr.aof")).count(), 1, "old incr files are deleted: {names:?}");
     let dir_text = dir.display().to_string();
@@ -250,7 +270,8 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
     }
     assert_eq!(c.cmd("CONFIG SET appendonly yes"), simple("OK"));
     wait_until("the first rewrite", || {
-        support::persistence_field(&mut c, "aof_rewrites") == "1" && support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0"
+        support::persistence_field(&mut c, "aof_rewrites") == "1"
+            && support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0"
     });
     assert_eq!(support::persistence_field(&mut c, "aof_enabled"), "1");
     c.cmd("SET k0 after");
@@ -264,4 +285,181 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
     let mut s = loaded(&restarted);
     assert_eq!(digest(&mut s), before);
     assert_eq!(s.cmd("GET k0"), support::bulk("after"));
+}
+
+/// Random writes of every type on `keys` keys of db 0 until `stop`, from
+/// one connection (seeded: `seed`). Returns how many were sent.
+fn random_writes(port: u16, keys: usize, seed: u64, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut c = RawClient::connect(port).unwrap();
+    let mut sent = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // A pipeline of 100, then its replies (errors included: a write
+        // may meet a key of another type).
+        for _ in 0..100 {
+            let n = rng.random_range(0..keys);
+            let v = rng.random_range(0..1_000_000u32).to_string();
+            let (s, h, l, z, set) =
+                (format!("s:{n}"), format!("h:{n}"), format!("l:{n}"), format!("z:{n}"), format!("set:{n}"));
+            let args: Vec<&[u8]> = match rng.random_range(0..10) {
+                0 => vec![b"SET", s.as_bytes(), v.as_bytes()],
+                1 => vec![b"APPEND", s.as_bytes(), v.as_bytes()],
+                2 => vec![b"HSET", h.as_bytes(), v.as_bytes(), v.as_bytes()],
+                3 => vec![b"HDEL", h.as_bytes(), b"f0"],
+                4 => vec![b"LPUSH", l.as_bytes(), v.as_bytes()],
+                5 => vec![b"RPOP", l.as_bytes()],
+                6 => vec![b"ZADD", z.as_bytes(), v.as_bytes(), v.as_bytes()],
+                7 => vec![b"SADD", set.as_bytes(), v.as_bytes()],
+                8 => vec![b"DEL", s.as_bytes()],
+                _ => vec![b"EXPIRE", h.as_bytes(), b"100000"],
+            };
+            c.send(&args);
+            sent += 1;
+        }
+        for _ in 0..100 {
+            c.read();
+        }
+    }
+    sent
+}
+
+/// The property behind BGSAVE without fork: whatever the writes during
+/// the save, the file holds the dataset as of the save's start. The
+/// digest at the start is taken in the same transaction as BGSAVE.
+#[test]
+fn bgsave_under_random_writes_of_every_type_holds_the_data_as_of_its_start() {
+    let keys = 20_000;
+    let shoal = ServerProcess::shoal(&DEBUG);
+    let mut c = shoal.client();
+    for n in 0..keys {
+        let v = n.to_string();
+        let (s, h, l, z, set) =
+            (format!("s:{n}"), format!("h:{n}"), format!("l:{n}"), format!("z:{n}"), format!("set:{n}"));
+        c.send(&[b"SET", s.as_bytes(), v.as_bytes()]);
+        c.send(&[b"HSET", h.as_bytes(), b"f0", v.as_bytes(), b"f1", b"x"]);
+        c.send(&[b"RPUSH", l.as_bytes(), v.as_bytes(), b"a", b"b"]);
+        c.send(&[b"ZADD", z.as_bytes(), b"1", v.as_bytes(), b"2", b"m"]);
+        c.send(&[b"SADD", set.as_bytes(), v.as_bytes(), b"m"]);
+        for _ in 0..5 {
+            assert!(!matches!(c.read(), Value::Error(_)));
+        }
+    }
+    // 50 µs a key: the save lasts about 5 s, the writes overlap its walk.
+    assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 50"), simple("OK"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|seed| {
+            let stop = stop.clone();
+            let port = shoal.port;
+            std::thread::spawn(move || random_writes(port, keys, seed, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    c.cmd("MULTI");
+    c.cmd("DEBUG DIGEST");
+    c.cmd("BGSAVE");
+    let Value::Array(replies) = c.cmd("EXEC") else { panic!("EXEC failed") };
+    assert_eq!(replies[1], simple("Background saving started"));
+    let at_start = replies[0].clone();
+    wait_until("the BGSAVE", || support::persistence_field(&mut c, "rdb_bgsave_in_progress") == "0");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(support::persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert!(sent > 1000, "the writers ran ({sent} writes)");
+    assert_ne!(digest(&mut c), at_start, "the writes changed the dataset");
+    let early: u64 = support::persistence_field(&mut c, "rdb_last_cow_size").parse().unwrap();
+    assert!(early > 0, "writes reached shards the walk had not saved yet");
+    // redis-server and Shoal both load the file as it was at the start.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(shoal.dir.path().join("dump.rdb"), copy.path().join("dump.rdb")).unwrap();
+    let copy_text = copy.path().display().to_string();
+    let redis = ServerProcess::redis(&args(&copy_text, &[]));
+    assert_eq!(digest(&mut loaded(&redis)), at_start);
+    drop(redis);
+    let reloaded = ServerProcess::shoal(&args(&copy_text, &[]));
+    assert_eq!(digest(&mut loaded(&reloaded)), at_start);
+}
+
+#[test]
+fn appendfsync_everysec_keeps_what_was_acknowledged_a_sync_ago() {
+    let mut shoal = ServerProcess::shoal(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    // A second of load, then more than everysec's period of quiet, in which
+    // the writer thread must sync all of it; then a load cut by kill -9.
+    let synced = incr_load(shoal.port, 4, 50, Some(Instant::now() + Duration::from_secs(1)));
+    std::thread::sleep(Duration::from_millis(2500));
+    let unsynced = incr_until_killed(shoal.port, shoal.pid(), 1000);
+    assert!(synced.iter().sum::<i64>() > 100, "the first load ran: {synced:?}");
+    shoal.wait_exit();
+    let dir = shoal.dir.path().display().to_string();
+    let restarted = ServerProcess::shoal(&args(&dir, &["--appendonly", "yes"]));
+    let now = counters(&mut loaded(&restarted), 50);
+    let mut lost = 0;
+    for (key, &now) in now.iter().enumerate() {
+        assert!(now >= synced[key], "counter:{key} was acknowledged at {} a sync ago, the file has {now}", synced[key]);
+        lost += (unsynced[key] - now).max(0);
+    }
+    eprintln!("appendfsync everysec: {lost} INCRs acknowledged in the last second lost to kill -9");
+}
+
+/// Runs shoal-server with `args` until it exits on its own (killed after
+/// 10 s); true if it was still running then.
+fn starts(args: &[&str]) -> bool {
+    let port = support::free_port().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shoal-server"))
+        .args(["--port", &port, "--save", ""])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    true
+}
+
+/// A record torn by a crash in the middle of its write: with
+/// aof-load-truncated (the default) the server loads what precedes it,
+/// cuts the torn bytes off, and appends after them; without it, it
+/// refuses to start.
+#[test]
+fn a_torn_last_record_is_cut_off_with_aof_load_truncated() {
+    let mut shoal = ServerProcess::shoal(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let acked = incr_until_killed(shoal.port, shoal.pid(), 500);
+    shoal.wait_exit();
+    let dir = shoal.dir.path().to_path_buf();
+    let incr = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .expect("an incr file");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&incr).unwrap();
+    std::io::Write::write_all(&mut file, b"*2\r\n$4\r\nINCR\r\n$9\r\ncount").unwrap();
+    drop(file);
+    let dir_text = dir.display().to_string();
+    assert!(
+        !starts(&args(&dir_text, &["--appendonly", "yes", "--aof-load-truncated", "no"])),
+        "aof-load-truncated no refuses the file"
+    );
+    let restarted = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
+    let mut c = loaded(&restarted);
+    let now = counters(&mut c, 50);
+    for (key, (&acked, &now)) in acked.iter().zip(&now).enumerate() {
+        assert!(now >= acked, "counter:{key} was acknowledged at {acked}, the file has {now}");
+    }
+    c.cmd("SET after-the-tear 1");
+    let before = digest(&mut c);
+    let mut restarted = restarted;
+    // SAFETY: kill(2) on our own child: SIGTERM, a clean stop.
+    unsafe { libc::kill(restarted.pid() as i32, libc::SIGTERM) };
+    restarted.wait_exit();
+    let again = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
+    assert_eq!(digest(&mut loaded(&again)), before, "the write after the torn bytes replays");
 }

@@ -60,6 +60,11 @@ pub struct Progress {
     pub keys: AtomicU64,
     pub bytes: AtomicU64,
     pub shards: AtomicU64,
+    /// Of `bytes`, those serialized ahead of the walk because a write was
+    /// about to change their shard: what the writes during the snapshot
+    /// made it copy, Shoal's counterpart of a fork's copy-on-write pages
+    /// (INFO current_cow_size).
+    pub early_bytes: AtomicU64,
 }
 
 struct Output {
@@ -118,7 +123,7 @@ impl Snapshot {
             }
             if !self.saved[index as usize].load(Ordering::Acquire) {
                 let locks = engine.keyspace.lock_one(index);
-                self.save(index, locks.shard_ref(index));
+                self.save(index, locks.shard_ref(index), false);
             }
             pace(self);
         }
@@ -154,9 +159,9 @@ impl Snapshot {
         }
     }
 
-    /// Serializes `shard` unless it was saved already. The caller holds
-    /// the shard's lock.
-    fn save(&self, index: ShardIndex, shard: &Shard) {
+    /// Serializes `shard` unless it was saved already (`early`: for a write,
+    /// ahead of the walk). The caller holds the shard's lock.
+    fn save(&self, index: ShardIndex, shard: &Shard, early: bool) {
         if self.is_cancelled() || self.saved[index as usize].swap(true, Ordering::AcqRel) {
             return;
         }
@@ -166,6 +171,9 @@ impl Snapshot {
             let keys = self.serializer.serialize(index, shard, &mut chunk);
             self.progress.keys.fetch_add(keys, Ordering::Relaxed);
             self.progress.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if early {
+                self.progress.early_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
             self.progress.shards.fetch_add(1, Ordering::Relaxed);
             if !chunk.is_empty() {
                 let mut output = self.output.lock();
@@ -185,7 +193,7 @@ impl Snapshot {
 
 impl BeforeChange for Snapshot {
     fn shard(&self, index: ShardIndex, shard: &Shard) {
-        self.save(index, shard);
+        self.save(index, shard, true);
     }
 }
 
@@ -309,6 +317,9 @@ mod tests {
         };
         assert_eq!(pairs(body), expected);
         assert_eq!(snapshot.progress.keys.load(Ordering::Relaxed), 2000);
+        // The write to k5, before the walk began, saved its shard early.
+        let early = snapshot.progress.early_bytes.load(Ordering::Relaxed);
+        assert!(early > 0 && early < snapshot.progress.bytes.load(Ordering::Relaxed));
         assert!(!engine.before_change.is_active(), "the hook is removed after the walk");
     }
 

@@ -179,7 +179,7 @@ fn start(server: Arc<Server>) -> i32 {
         match signals.wait_for_shutdown(&server) {
             Stop::Command => break,
             Stop::Signal(directive) => {
-                if save_on_signal(&server, directive) {
+                if signals.shut_down_on_signal(&server, directive) {
                     break;
                 }
             }
@@ -234,6 +234,52 @@ impl Signals {
         Signals { runtime, term, int }
     }
 
+    /// A signal asked for a shutdown: as in Redis it runs at the cron's
+    /// next tick (not while DEBUG PAUSE-CRON holds the cron), unless
+    /// SHUTDOWN ABORT cancels it first. A SIGINT while it saves is the
+    /// user insisting: the server exits at once, without its temporary
+    /// file. True when the server is to exit.
+    fn shut_down_on_signal(&mut self, server: &Arc<Server>, directive: &'static str) -> bool {
+        server.shutdown_asap.store(true, Ordering::Release);
+        let Signals { runtime, term, int } = self;
+        runtime.block_on(async {
+            loop {
+                if !server.shutdown_asap.load(Ordering::Acquire) {
+                    return false;
+                }
+                if !server.cron_paused.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+                    _ = int.recv() => insist(server),
+                    _ = term.recv() => {}
+                }
+            }
+            let saving = {
+                let server = server.clone();
+                tokio::task::spawn_blocking(move || save_on_signal(&server, directive))
+            };
+            tokio::pin!(saving);
+            loop {
+                tokio::select! {
+                    saved = &mut saving => {
+                        let exit = saved.unwrap_or(false);
+                        server.shutdown_asap.store(false, Ordering::Release);
+                        if !exit {
+                            server.log.warning(
+                                "SIGTERM received but errors trying to shut down the server, check the logs for more information",
+                            );
+                        }
+                        return exit;
+                    }
+                    _ = int.recv() => insist(server),
+                    _ = term.recv() => {}
+                }
+            }
+        })
+    }
+
     fn wait_for_shutdown(&mut self, server: &Server) -> Stop {
         let Signals { runtime, term, int } = self;
         runtime.block_on(async {
@@ -258,10 +304,24 @@ impl Signals {
     }
 }
 
+/// A second SIGINT while a signal's shutdown is under way.
+fn insist(server: &Server) -> ! {
+    server.log.warning("You insist... exiting now.");
+    let dir = std::env::current_dir().unwrap_or_default();
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, false));
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true));
+    std::process::exit(1);
+}
+
 fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
     server.shutting_down.store(true, Ordering::Release);
     server.log.warning("User requested shutdown...");
     server.clients.kill_all();
+    // A background save stopped by SHUTDOWN NOSAVE (or by the save of the
+    // shutdown) leaves no temporary file behind, even if its thread has
+    // not reached the cancellation yet.
+    let dir = std::env::current_dir().unwrap_or_default();
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true));
     if server.persistence.aof().is_some() {
         server.log.notice("Calling fsync() on the AOF file.");
         persistence::aof::turn_off(server);

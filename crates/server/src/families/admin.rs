@@ -6,8 +6,8 @@ use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
 use shoal_engine::Lookup;
 
 use crate::client::flags;
-use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
+use crate::exec::{Ctx, Registrar};
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let matches = ctx.server.config.matching(&argv[2..]);
@@ -113,7 +113,12 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     if abort {
-        return Err(CmdError::err("No shutdown in progress."));
+        if !ctx.server.shutdown_asap.swap(false, Ordering::AcqRel) {
+            return Err(CmdError::err("No shutdown in progress."));
+        }
+        ctx.server.log.warning("Shutdown manually aborted.");
+        ctx.out.ok();
+        return Ok(());
     }
     let server = ctx.server;
     ctx.server.log.warning("User requested shutdown...");
@@ -372,7 +377,10 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         "change-repl-id" => ctx.out.ok(),
         "populate" if (3..=5).contains(&argv.len()) => crate::families::populate::populate(ctx, argv)?,
         "config-rewrite-force-all" if argv.len() == 2 => {
-            ctx.server.config.rewrite(true).map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
+            ctx.server
+                .config
+                .rewrite(true)
+                .map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
             ctx.out.ok();
         }
         "digest" if argv.len() == 2 => {
@@ -381,7 +389,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "digest-value" => {
             let tx = ctx.tx.as_ref().expect("locked");
-            let digests: Vec<String> = argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
+            let digests: Vec<String> =
+                argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
             ctx.out.array(digests.len());
             for d in digests {
                 ctx.out.simple(&d);

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use shoal_commands::table;
 use shoal_engine::Stat;
 
-use crate::exec::{Ctx, Registrar};
 use crate::error::CmdResult;
+use crate::exec::{Ctx, Registrar};
 use crate::server::{Server, REDIS_VERSION, SHOAL_VERSION};
 
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -39,9 +39,7 @@ fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         let name = String::from_utf8_lossy(arg).to_ascii_lowercase();
         match name.as_str() {
             "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut wanted)),
-            "all" | "everything" => {
-                DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS).for_each(|s| add(s, &mut wanted))
-            }
+            "all" | "everything" => DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS).for_each(|s| add(s, &mut wanted)),
             other => add(other, &mut wanted),
         }
     }
@@ -129,11 +127,7 @@ fn server_section(server: &Server, out: &mut String) {
     field!(out, "configured_hz", server.tunables.hz.load(Ordering::Relaxed));
     field!(out, "lru_clock", server.engine.lru_clock());
     field!(out, "executable", server.executable);
-    field!(
-        out,
-        "config_file",
-        server.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
-    );
+    field!(out, "config_file", server.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
     field!(out, "io_threads_active", 0);
     field!(out, "worker_threads", server.threads);
 }
@@ -250,10 +244,11 @@ fn persistence_section(server: &Server, out: &mut String) {
     let now_ms = shoal_engine::now_ms();
     let loading = &persistence.loading;
     let is_loading = persistence.is_loading();
-    let (saved_keys, total_keys, save_started_ms, kind) = crate::persistence::save_progress(server);
+    let progress = crate::persistence::save_progress(server);
+    let save_started_ms = progress.started_ms;
     use crate::state::persistence::SnapshotKind;
-    let saving = kind == Some(SnapshotKind::Rdb);
-    let rewriting = kind == Some(SnapshotKind::AofRewrite);
+    let saving = progress.kind == Some(SnapshotKind::Rdb);
+    let rewriting = progress.kind == Some(SnapshotKind::AofRewrite);
     out.push_str("# Persistence\r\n");
     field!(out, "loading", is_loading as u8);
     field!(out, "async_loading", 0);
@@ -263,7 +258,11 @@ fn persistence_section(server: &Server, out: &mut String) {
         let loaded = loading.loaded_bytes.load(Ordering::Relaxed);
         let elapsed = ((now_ms - started) / 1000).max(0);
         let perc = if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 };
-        let eta = if loaded > 0 && elapsed > 0 { (total.saturating_sub(loaded)) as f64 / (loaded as f64 / elapsed as f64) } else { 1.0 };
+        let eta = if loaded > 0 && elapsed > 0 {
+            (total.saturating_sub(loaded)) as f64 / (loaded as f64 / elapsed as f64)
+        } else {
+            1.0
+        };
         field!(out, "loading_start_time", started / 1000);
         field!(out, "loading_total_bytes", total);
         field!(out, "loading_rdb_used_mem", 0);
@@ -271,12 +270,17 @@ fn persistence_section(server: &Server, out: &mut String) {
         field!(out, "loading_loaded_perc", format!("{perc:.2}"));
         field!(out, "loading_eta_seconds", eta as i64);
     }
-    field!(out, "current_cow_peak", 0);
-    field!(out, "current_cow_size", 0);
+    // No fork: the "copy-on-write" fields report what the writes made the
+    // running snapshot serialize ahead of its walk (it only grows while
+    // the snapshot runs, so its peak is its current size).
+    field!(out, "current_cow_peak", progress.early_bytes);
+    field!(out, "current_cow_size", progress.early_bytes);
     field!(out, "current_cow_size_age", 0);
-    field!(out, "current_fork_perc", "0.00");
-    field!(out, "current_save_keys_processed", saved_keys);
-    field!(out, "current_save_keys_total", total_keys);
+    let perc =
+        if progress.keys_total > 0 { progress.keys_saved as f64 * 100.0 / progress.keys_total as f64 } else { 0.0 };
+    field!(out, "current_fork_perc", format!("{perc:.2}"));
+    field!(out, "current_save_keys_processed", progress.keys_saved);
+    field!(out, "current_save_keys_total", progress.keys_total);
     field!(out, "rdb_changes_since_last_save", server.engine.dirty());
     field!(out, "rdb_bgsave_in_progress", saving as u8);
     field!(out, "rdb_last_save_time", server.engine.last_save.load(Ordering::Relaxed));
@@ -285,7 +289,7 @@ fn persistence_section(server: &Server, out: &mut String) {
     field!(out, "rdb_last_bgsave_time_sec", persistence.last_bgsave_secs.load(Ordering::Relaxed));
     field!(out, "rdb_current_bgsave_time_sec", if saving { (now_ms - save_started_ms) / 1000 } else { -1 });
     field!(out, "rdb_saves", persistence.saves.load(Ordering::Relaxed));
-    field!(out, "rdb_last_cow_size", 0);
+    field!(out, "rdb_last_cow_size", persistence.rdb_last_cow_bytes.load(Ordering::Relaxed));
     field!(out, "rdb_last_load_keys_expired", persistence.last_load_keys_expired.load(Ordering::Relaxed));
     field!(out, "rdb_last_load_keys_loaded", persistence.last_load_keys_loaded.load(Ordering::Relaxed));
     let aof = persistence.aof();
@@ -300,7 +304,7 @@ fn persistence_section(server: &Server, out: &mut String) {
     field!(out, "aof_rewrites_consecutive_failures", if rewrite_ok { 0 } else { 1 });
     let write_ok = persistence.aof_write_ok.load(Ordering::Relaxed);
     field!(out, "aof_last_write_status", if write_ok { "ok" } else { "err" });
-    field!(out, "aof_last_cow_size", 0);
+    field!(out, "aof_last_cow_size", persistence.aof_last_cow_bytes.load(Ordering::Relaxed));
     if let Some(aof) = aof {
         field!(out, "aof_current_size", aof.current_size.load(Ordering::Relaxed));
         field!(out, "aof_base_size", aof.base_size.load(Ordering::Relaxed));

@@ -83,11 +83,19 @@ fn key_count(locks: &ShardLocks<'_>) -> u64 {
 
 /// Sleeps as `rdb-key-save-delay` asks for `keys` keys (microseconds per
 /// key; a negative value is nanoseconds, as in Redis).
-fn key_save_delay(server: &Server, keys: u64) {
+/// A background save's sleep ends early once `cancelled` says so.
+fn key_save_delay(server: &Server, keys: u64, cancelled: impl Fn() -> bool) {
     let delay = server.config.get_int("rdb-key-save-delay");
     if delay != 0 && keys > 0 {
         let per_key = if delay > 0 { Duration::from_micros(delay as u64) } else { Duration::from_nanos(delay.unsigned_abs()) };
-        std::thread::sleep(per_key * keys as u32);
+        let until = std::time::Instant::now() + per_key * keys as u32;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || cancelled() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+        }
     }
 }
 
@@ -113,7 +121,7 @@ pub fn save(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
             Box::new(file).abandon();
             return Err(save_failed(server, &target, e));
         }
-        key_save_delay(server, keys);
+        key_save_delay(server, keys, || false);
     }
     Box::new(file).finish().map_err(|e| save_failed(server, &target, e))?;
     server.log.notice("DB saved on disk");
@@ -208,10 +216,15 @@ pub fn start_snapshot(
             let mut paced = 0;
             let result = snapshot.run(&server.engine, |s| {
                 let keys = s.progress.keys.load(Ordering::Relaxed);
-                key_save_delay(&server, keys - paced);
+                key_save_delay(&server, keys - paced, || s.is_cancelled());
                 paced = keys;
             });
             *server.persistence.running.lock() = None;
+            let early = snapshot.progress.early_bytes.load(Ordering::Relaxed);
+            match kind {
+                SnapshotKind::Rdb => server.persistence.rdb_last_cow_bytes.store(early, Ordering::Relaxed),
+                SnapshotKind::AofRewrite => server.persistence.aof_last_cow_bytes.store(early, Ordering::Relaxed),
+            }
             done(&server, result, snapshot.is_cancelled(), started_ms);
         }
     });
@@ -293,10 +306,27 @@ pub fn save_before_exit(server: &Server, locks: &ShardLocks<'_>) -> Result<(), S
     save(server, locks).inspect_err(|_| server.log.warning("Error trying to save the DB, can't exit."))
 }
 
-/// Keys saved so far and in all, for INFO (0, 0 when no save runs).
-pub fn save_progress(server: &Server) -> (u64, u64, i64, Option<SnapshotKind>) {
+/// A running background snapshot, for INFO.
+#[derive(Default)]
+pub struct SaveProgress {
+    pub kind: Option<SnapshotKind>,
+    pub started_ms: i64,
+    pub keys_saved: u64,
+    pub keys_total: u64,
+    /// Bytes serialized early for writes (current_cow_size).
+    pub early_bytes: u64,
+}
+
+/// The background snapshot in progress (all zero when none runs).
+pub fn save_progress(server: &Server) -> SaveProgress {
     match &*server.persistence.running.lock() {
-        Some(r) => (r.snapshot.progress.keys.load(Ordering::Relaxed), r.keys_total, r.started_ms, Some(r.kind)),
-        None => (0, 0, 0, None),
+        Some(r) => SaveProgress {
+            kind: Some(r.kind),
+            started_ms: r.started_ms,
+            keys_saved: r.snapshot.progress.keys.load(Ordering::Relaxed),
+            keys_total: r.keys_total,
+            early_bytes: r.snapshot.progress.early_bytes.load(Ordering::Relaxed),
+        },
+        None => SaveProgress::default(),
     }
 }

@@ -58,6 +58,11 @@ pub struct Persistence {
     /// BGSAVE SCHEDULE: start one when nothing else runs.
     pub scheduled: AtomicBool,
     pub last_bgsave_ok: AtomicBool,
+    /// What the writes during the last BGSAVE / AOF rewrite made it
+    /// serialize ahead of its walk (INFO rdb_last_cow_size,
+    /// aof_last_cow_size).
+    pub rdb_last_cow_bytes: AtomicU64,
+    pub aof_last_cow_bytes: AtomicU64,
     /// Seconds the last background save took (-1: none yet).
     pub last_bgsave_secs: AtomicI64,
     /// When the last background save was attempted (a failed one is
@@ -83,6 +88,8 @@ impl Default for Persistence {
             aof_rewrites: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             last_bgsave_ok: AtomicBool::new(true),
+            rdb_last_cow_bytes: AtomicU64::new(0),
+            aof_last_cow_bytes: AtomicU64::new(0),
             last_bgsave_secs: AtomicI64::new(-1),
             last_attempt_ms: AtomicI64::new(0),
             saves: AtomicU64::new(0),
