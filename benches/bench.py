@@ -180,9 +180,11 @@ def children_cpu_seconds():
 
 
 class Server:
-    def __init__(self, name, argv, workdir, taken_ports):
+    def __init__(self, name, argv, workdir, taken_ports, extra=()):
         self.name = name
         self.argv = argv
+        # Directives given after the defaults below (they override them).
+        self.extra = list(extra)
         self.workdir = workdir
         self.taken = taken_ports
         self.proc = None
@@ -202,7 +204,7 @@ class Server:
                 "--save", "",
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
-            ]
+            ] + self.extra
             self.proc = subprocess.Popen(
                 args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ pub mod file;
 pub mod input;
 mod intset;
 mod listpack;
+mod lzf;
 mod output;
 pub mod reader;
 mod stream;

@@ -65,14 +65,12 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > LZF_MIN_LEN {
-        if let Ok(packed) = lzf::compress(s) {
-            if packed.len() + LZF_MIN_SAVING <= s.len() {
-                out.push(0xC0 | ENC_LZF);
-                length(out, packed.len() as u64);
-                length(out, s.len() as u64);
-                out.extend_from_slice(&packed);
-                return;
-            }
+        if let Some(packed) = super::lzf::compress(s, s.len() + 1 - LZF_MIN_SAVING) {
+            out.push(0xC0 | ENC_LZF);
+            length(out, packed.len() as u64);
+            length(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
         }
     }
     plain(out, s);
