@@ -24,7 +24,7 @@ pub enum Access {
 pub struct Writer<W: Write> {
     sink: W,
     buf: Vec<u8>,
-    digest: Option<crc::Digest<'static, u64>>,
+    digest: Option<super::Crc64Digest>,
     options: EncodeOptions,
 }
 

@@ -57,7 +57,7 @@ pub struct Reader<R: Read> {
     buf: Vec<u8>,
     start: usize,
     source_done: bool,
-    digest: crc::Digest<'static, u64>,
+    digest: super::Crc64Digest,
     version: u32,
     db: u64,
     finished: bool,

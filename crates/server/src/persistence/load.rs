@@ -60,15 +60,16 @@ impl Drop for LoadingGuard<'_> {
     }
 }
 
-/// Sleeps as `key-load-delay` asks, per key (microseconds; a negative
-/// value is nanoseconds).
-fn key_load_delay(server: &Server) {
+/// Sleeps as `key-load-delay` asks for `keys` keys (microseconds per key;
+/// a negative value is nanoseconds).
+fn key_load_delay(server: &Server, keys: usize) {
     let delay = server.config.get_int("key-load-delay");
-    if delay > 0 {
-        std::thread::sleep(Duration::from_micros(delay as u64));
-    } else if delay < 0 {
-        std::thread::sleep(Duration::from_nanos(delay.unsigned_abs()));
-    }
+    let per_key = match delay {
+        0 => return,
+        d if d > 0 => Duration::from_micros(d as u64),
+        d => Duration::from_nanos(d.unsigned_abs()),
+    };
+    std::thread::sleep(per_key * keys as u32);
 }
 
 /// Loads the RDB file at `path` into the (empty) keyspace.
@@ -168,32 +169,42 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
     })
 }
 
-/// Decodes a batch of entries and puts them in their shards.
+/// Decodes a batch of entries, outside any lock, and puts them in their
+/// shards, taking each shard's lock once for all of the batch's entries
+/// in it.
 fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, merge: bool, loaded: &mut Loaded) -> Result<(), String> {
-    let engine = &server.engine;
+    key_load_delay(server, batch.len());
+    let mut ready = Vec::with_capacity(batch.len());
     for entry in batch {
-        key_load_delay(server);
         let value = entry.decode(limits).map_err(|e| format!("Internal error in RDB reading key '{}': {e}", String::from_utf8_lossy(&entry.key)))?;
         if entry.expire_ms.is_some_and(|at| at < now_ms) {
             // A master drops what expired while the file rested.
             loaded.expired += 1;
             continue;
         }
-        let at = locate(&entry.key);
         let access = server.access_on_load(entry.access, now_ms);
         let expire = entry.expire_ms.unwrap_or(shoal_engine::NO_EXPIRE);
-        let mut locks = engine.keyspace.lock_one(at.shard);
-        let table = &mut locks.shard(at.shard).dbs[entry.db as usize];
-        if let Some(slot) = table.find(at.hash, &entry.key) {
-            if !merge {
-                return Err(format!("RDB has duplicated key '{}' in DB {}", String::from_utf8_lossy(&entry.key), entry.db));
-            }
-            drop(table.remove(slot, at.hash));
-        }
-        table.insert(at.hash, Entry::new(&entry.key, value, expire, access));
-        loaded.keys += 1;
-        server.persistence.loading.loaded_keys.fetch_add(1, Ordering::Relaxed);
+        ready.push((locate(&entry.key), entry.db as usize, Entry::new(&entry.key, value, expire, access)));
     }
+    ready.sort_unstable_by_key(|(at, _, _)| at.shard);
+    let count = ready.len();
+    let mut ready = ready.into_iter().peekable();
+    while let Some(&(first, _, _)) = ready.peek() {
+        let mut locks = server.engine.keyspace.lock_one(first.shard);
+        let shard = locks.shard(first.shard);
+        while let Some((at, db, entry)) = ready.next_if(|(at, _, _)| at.shard == first.shard) {
+            let table = &mut shard.dbs[db];
+            if let Some(slot) = table.find(at.hash, entry.key()) {
+                if !merge {
+                    return Err(format!("RDB has duplicated key '{}' in DB {db}", String::from_utf8_lossy(entry.key())));
+                }
+                drop(table.remove(slot, at.hash));
+            }
+            table.insert(at.hash, entry);
+        }
+    }
+    loaded.keys += count as u64;
+    server.persistence.loading.loaded_keys.fetch_add(count as u64, Ordering::Relaxed);
     Ok(())
 }
 
@@ -327,7 +338,7 @@ impl<'a> Replay<'a> {
         self.out.buf.clear();
         crate::exec::run_loading(self.server, &mut self.client, &mut self.out, &args)?;
         self.commands += 1;
-        key_load_delay(self.server);
+        key_load_delay(self.server, 1);
         Ok(())
     }
 }
