@@ -59,7 +59,15 @@ struct Pending {
     bytes: Vec<u8>,
     /// Second of the last `#TS:` annotation (aof-timestamp-enabled).
     last_timestamp: i64,
+    /// The writer waits for data and must be woken by the next append.
+    /// Otherwise (`everysec` and `no` under load) it comes back for more
+    /// on its own a millisecond after each write: one write(2) per
+    /// millisecond of appends, and no wake-up per append.
+    writer_idle: bool,
 }
+
+/// Under `everysec` and `no`, the writer's pause between two batches.
+const BATCH_PAUSE: Duration = Duration::from_millis(1);
 
 /// The writer's side: the manifest and the file appended to.
 pub struct Files {
@@ -118,7 +126,7 @@ impl Aof {
             disk,
             dir,
             prefix,
-            pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0 }),
+            pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0, writer_idle: false }),
             wake: Condvar::new(),
             files: Mutex::new(Files { manifest, file, unsynced: false, last_sync: Instant::now() }),
             appended: AtomicU64::new(0),
@@ -186,7 +194,10 @@ impl Aof {
             {
                 let mut pending = self.pending.lock();
                 while pending.bytes.is_empty() && !self.stopping.load(Ordering::Relaxed) {
-                    if self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out() {
+                    pending.writer_idle = true;
+                    let timed_out = self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out();
+                    pending.writer_idle = false;
+                    if timed_out {
                         break;
                     }
                 }
@@ -222,6 +233,9 @@ impl Aof {
             self.durable_event.notify(usize::MAX);
             if stopping && self.pending.lock().bytes.is_empty() {
                 return;
+            }
+            if policy != Fsync::Always && !batch.is_empty() && !stopping {
+                std::thread::sleep(BATCH_PAUSE);
             }
         }
     }
@@ -300,8 +314,11 @@ impl AofSink for Aof {
         }
         pending.bytes.extend_from_slice(bytes);
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
+        let wake = pending.writer_idle || self.fsync_policy() == Fsync::Always;
         drop(pending);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
         end
     }
 }
