@@ -159,17 +159,34 @@ fn start(server: Arc<Server>) -> i32 {
     }
     server.log.notice(&format!("Running mode=standalone, port={port}, worker threads={}. PID: {pid}", server.threads));
     server.log.notice("Server initialized");
+    // With nothing to load, the dataset is ready (and the append-only file
+    // on) before the first client connects; otherwise clients connect
+    // during the load and get -LOADING until it is done and the file is on
+    // (a write accepted before the file is on would be acknowledged and
+    // never logged).
+    let load_first = persistence::nothing_to_load(&server);
+    let mut loading = Some(persistence::load::LoadingGuard::begin(&server, 0));
+    if load_first {
+        if let Err(e) = persistence::startup(&server) {
+            server.log.warning(&e);
+            return 1;
+        }
+        loading = None;
+    }
     if let Err(e) = net::start(server.clone(), net::Listeners { tcp, unix }) {
         server.log.warning(&format!("Cannot start worker threads: {e}"));
         return 1;
     }
     let cron_server = server.clone();
     let _ = std::thread::Builder::new().name("shoal-cron".into()).spawn(move || cron::run(cron_server));
-    if let Err(e) = persistence::startup(&server) {
-        server.log.warning(&e);
-        server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
-        return 1;
+    if !load_first {
+        if let Err(e) = persistence::startup(&server) {
+            server.log.warning(&e);
+            server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
+            return 1;
+        }
     }
+    drop(loading);
     if !unix_path.is_empty() {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
     }

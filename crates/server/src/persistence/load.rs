@@ -34,7 +34,9 @@ pub struct Loaded {
 }
 
 /// Marks the server as loading `total_bytes` (INFO loading_*) and holds
-/// the keyspace exclusively until dropped.
+/// the keyspace exclusively until dropped. Guards nest: an inner one
+/// (a load inside start-up's) restarts the progress figures, and the
+/// outermost one ends the loading state.
 pub struct LoadingGuard<'a> {
     server: &'a Server,
 }
@@ -48,15 +50,20 @@ impl<'a> LoadingGuard<'a> {
         loading.loaded_bytes.store(0, Ordering::Relaxed);
         loading.loaded_keys.store(0, Ordering::Relaxed);
         loading.active.store(true, Ordering::Relaxed);
-        server.engine.keyspace.set_exclusive(ExclusiveKind::Loading, now);
+        if loading.depth.fetch_add(1, Ordering::AcqRel) == 0 {
+            server.engine.keyspace.set_exclusive(ExclusiveKind::Loading, now);
+        }
         LoadingGuard { server }
     }
 }
 
 impl Drop for LoadingGuard<'_> {
     fn drop(&mut self) {
-        self.server.engine.keyspace.clear_exclusive();
-        self.server.persistence.loading.active.store(false, Ordering::Relaxed);
+        let loading = &self.server.persistence.loading;
+        if loading.depth.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.server.engine.keyspace.clear_exclusive();
+            loading.active.store(false, Ordering::Relaxed);
+        }
     }
 }
 

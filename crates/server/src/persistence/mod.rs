@@ -59,6 +59,16 @@ pub fn startup(server: &Server) -> Result<(), String> {
     Ok(())
 }
 
+/// True when start-up finds no file to load (so it takes no time).
+pub fn nothing_to_load(server: &Server) -> bool {
+    if server.config.get_bool("appendonly") {
+        let old_single_file = PathBuf::from(server.config.get_string("appendfilename")).exists();
+        !old_single_file && aof::manifest_on_disk(server).is_ok_and(|m| m.is_empty())
+    } else {
+        !rdb_path(server).exists()
+    }
+}
+
 /// The RDB file, relative to the working directory (`dir`).
 pub fn rdb_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get_string("dbfilename"))

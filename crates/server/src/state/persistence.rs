@@ -36,6 +36,8 @@ pub struct AofOn {
 #[derive(Default)]
 pub struct Loading {
     pub active: AtomicBool,
+    /// Loading guards alive (start-up holds one around its loads).
+    pub depth: std::sync::atomic::AtomicU32,
     pub started_ms: AtomicI64,
     pub total_bytes: AtomicU64,
     pub loaded_bytes: AtomicU64,
