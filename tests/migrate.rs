@@ -281,22 +281,6 @@ fn a_target_that_never_answers_times_out_and_blocks_nobody() {
     drop(target);
 }
 
-/// Reads the replication stream of a SYNC connection past the snapshot.
-fn start_sync(server: &ServerProcess) -> RawClient {
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 fn words(line: &str) -> Value {
     Value::Array(line.split_whitespace().map(bulk).collect())
 }
@@ -304,7 +288,7 @@ fn words(line: &str) -> Value {
 #[test]
 fn a_key_changed_during_its_migration_keeps_its_new_value() {
     let shoal = ServerProcess::shoal(&[]);
-    let mut replica = start_sync(&shoal);
+    let mut replica = support::start_sync(&shoal);
     let target = fake_target();
     let (mut a, mut b) = (shoal.client(), shoal.client());
     a.cmd("MSET changed 1 kept 2");
