@@ -322,6 +322,31 @@ fn a_key_changed_during_its_migration_keeps_its_new_value() {
     assert!(stream.contains(&words("SET end 1")));
 }
 
+/// To this very server: into another database the key moves; into its
+/// own database it would be restored over itself and then deleted, so,
+/// as with Redis (which waits for itself until the timeout), nothing is
+/// deleted and the reply is an IOERR.
+#[test]
+fn migrating_to_the_same_server_never_loses_the_key() {
+    let shoal = ServerProcess::shoal(&[]);
+    let mut c = shoal.client();
+    let port = shoal.port.to_string();
+    c.cmd("SET k v");
+    let to = |db: &'static str| -> Vec<Vec<u8>> {
+        [&b"MIGRATE"[..], b"127.0.0.1", port.as_bytes(), b"k", db.as_bytes(), b"1000", b"REPLACE"]
+            .iter()
+            .map(|a| a.to_vec())
+            .collect()
+    };
+    let call = |c: &mut RawClient, argv: Vec<Vec<u8>>| c.call(&argv.iter().map(|a| a.as_slice()).collect::<Vec<_>>());
+    assert_eq!(call(&mut c, to("0")), error("IOERR error or timeout reading to target instance"));
+    assert_eq!(c.cmd("GET k"), bulk("v"));
+    assert_eq!(call(&mut c, to("1")), simple("OK"));
+    assert_eq!(c.cmd("EXISTS k"), Value::Int(0));
+    c.cmd("SELECT 1");
+    assert_eq!(c.cmd("GET k"), bulk("v"));
+}
+
 #[test]
 fn migrate_is_refused_inside_a_transaction_and_its_credentials_are_redacted() {
     let shoal = ServerProcess::shoal(&[]);

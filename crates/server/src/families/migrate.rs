@@ -115,6 +115,8 @@ struct Exchange {
     restores: Vec<u8>,
     sent: Vec<Sent>,
     copy: bool,
+    /// The database the keys come from.
+    source_db: i64,
     /// Which keys the target acknowledged (filled by the exchange).
     acked: Vec<bool>,
     verdict: Verdict,
@@ -186,6 +188,7 @@ fn migrate(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         acked: vec![false; sent.len()],
         sent,
         copy: args.copy,
+        source_db: ctx.client.db as i64,
         verdict: Verdict::Ok,
     };
     let server = ctx.server.arc();
@@ -265,6 +268,13 @@ async fn run(server: &Server, exchange: &mut Exchange) -> Verdict {
         };
         let mut stream = BufReader::new(stream);
         let (target_error, failure) = attempt(&mut stream, selected, exchange).await;
+        if exchange.db == exchange.source_db && is_own_client(server, stream.get_ref()) {
+            // This server, same database: each key was restored over
+            // itself, and deleting it now would lose it. Redis, blocked
+            // while it waits for itself, times out; so does this.
+            exchange.acked.fill(false);
+            return Verdict::Io(READ_FAILED);
+        }
         match failure {
             None => {
                 // Every reply read: the connection is clean to reuse.
@@ -289,6 +299,14 @@ async fn run(server: &Server, exchange: &mut Exchange) -> Verdict {
             }
         }
     }
+}
+
+/// True if `stream` is connected to this very server: one of its clients
+/// has the stream's local address as its peer.
+fn is_own_client(server: &Server, stream: &TcpStream) -> bool {
+    let Ok(local) = stream.local_addr() else { return false };
+    let local = local.to_string();
+    server.clients.all().iter().any(|client| client.addr == local)
 }
 
 /// Sends AUTH, SELECT (unless the connection has `db` selected) and the
