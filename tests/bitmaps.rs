@@ -167,22 +167,6 @@ fn bitfield_fail_replies_null_in_both_protocols() {
     assert_eq!(c.read_raw(), b"*1\r\n_\r\n".to_vec());
 }
 
-fn start_sync(server: &ServerProcess) -> RawClient {
-    use std::io::Read;
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 fn words(line: &str) -> Value {
     Value::Array(line.split_whitespace().map(bulk).collect())
 }
@@ -190,7 +174,7 @@ fn words(line: &str) -> Value {
 #[test]
 fn only_real_changes_are_written() {
     let server = ServerProcess::shoal(&[]);
-    let mut replica = start_sync(&server);
+    let mut replica = support::start_sync(&server);
     let mut c = server.client();
     c.cmd("SETBIT k 0 0");
     c.cmd("SETBIT k 0 0");

@@ -100,10 +100,16 @@ fn getkeys_matches_redis() {
         "WATCH a b",
         "PING",
         "MSET a",
+        "MIGRATE h 1 k 0 5000 COPY AUTH p",
+        "MIGRATE h 1 k 0 5000 AUTH2 u p REPLACE",
+        "MIGRATE h 1 \"\" 0 5000 AUTH2 u p KEYS a b c",
+        "MIGRATE h 1 k 0 5000 KEYS a b",
+        "RESTORE-ASKING k 0 payload",
     ];
     for line in lines {
         let mut args: Vec<&[u8]> = vec![b"COMMAND", b"GETKEYSANDFLAGS"];
-        args.extend(line.split_whitespace().map(|w| w.as_bytes()));
+        // `""` is an empty argument.
+        args.extend(line.split_whitespace().map(|w| if w == "\"\"" { &b""[..] } else { w.as_bytes() }));
         assert_eq!(s.call(&args), r.call(&args), "COMMAND GETKEYSANDFLAGS {line}");
     }
 }

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::Read;
-
 use shoal_resp::Value;
 use support::{bulk, RawClient, ServerProcess};
 
@@ -163,17 +161,7 @@ fn random_searches_equal_redis() {
 fn geoadd_propagates_as_zadd() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
+    let mut replica = support::start_sync(&server);
     c.cmd("GEOADD g CH 13.361389 38.115556 Palermo");
     // Nothing changes: nothing is propagated.
     c.cmd("GEOADD g 13.361389 38.115556 Palermo");

@@ -257,23 +257,9 @@ fn hrandfield_shapes_and_bounds() {
 
 #[test]
 fn hincrbyfloat_propagates_as_hset_with_the_result() {
-    use std::io::Read;
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        if header.is_empty() && byte[0] == b'\n' {
-            continue;
-        }
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
+    let mut replica = support::start_sync(&server);
 
     assert_eq!(c.cmd("HINCRBYFLOAT h f 10.5"), bulk("10.5"));
     assert_eq!(c.cmd("HINCRBYFLOAT h f 0.1"), bulk("10.6"));

@@ -176,24 +176,6 @@ fn debug_and_selftest() {
     assert_eq!(c.cmd("PFDEBUG TODENSE e"), Value::Int(0));
 }
 
-/// Reads the replication stream of a SYNC connection up to the first
-/// command after the snapshot.
-fn start_sync(server: &ServerProcess) -> RawClient {
-    use std::io::Read;
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 fn words(line: &str) -> Value {
     Value::Array(line.split_whitespace().map(bulk).collect())
 }
@@ -201,7 +183,7 @@ fn words(line: &str) -> Value {
 #[test]
 fn cache_refresh_is_propagated_and_plain_reads_are_not() {
     let server = ServerProcess::shoal(&[]);
-    let mut replica = start_sync(&server);
+    let mut replica = support::start_sync(&server);
     let mut c = server.client();
     c.cmd("PFADD h a b");
     c.cmd("PFCOUNT h");

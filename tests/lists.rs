@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::Read;
-
 use shoal_resp::Value;
 use support::{bulk, error, wait_blocked, RawClient, ServerProcess};
 
@@ -362,24 +360,6 @@ fn served_move_with_a_wrong_destination_reports_the_error() {
     assert_eq!(waiter.read(), Value::Array(vec![bulk("other"), bulk("y")]));
 }
 
-/// Attaches to the replication stream (SYNC) and skips the snapshot.
-fn attach_replica(server: &ServerProcess) -> RawClient {
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        if !(header.is_empty() && byte[0] == b'\n') {
-            header.push(byte[0]);
-        }
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 /// Commands a replica receives until (and without) `SET end 1`.
 fn stream_until_end(replica: &mut RawClient) -> Vec<Value> {
     let mut seen = Vec::new();
@@ -397,7 +377,7 @@ fn stream_until_end(replica: &mut RawClient) -> Vec<Value> {
 fn replicated(server: &ServerProcess) -> Vec<Value> {
     let mut c = server.client();
     c.cmd("CONFIG SET repl-ping-replica-period 3600");
-    let mut replica = attach_replica(server);
+    let mut replica = support::start_sync(server);
     let mut waiter = server.client();
     for line in ["rpush l a b c", "blpop l 0", "blmove l m LEFT right 0", "blmpop 0 1 l right count 9", "lmpop 1 m left"] {
         c.cmd(line);

@@ -196,27 +196,6 @@ object encoding nt
     );
 }
 
-/// Reads "$<len>\r\n<rdb>" after SYNC, leaving the stream positioned at
-/// the first propagated command.
-fn start_replica_stream(server: &ServerProcess) -> RawClient {
-    use std::io::Read;
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        if header.is_empty() && byte[0] == b'\n' {
-            continue;
-        }
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 fn words(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items
@@ -235,7 +214,7 @@ fn spop_propagates_as_srem_or_del() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
     c.cmd("SADD s a b c d e f g h i j");
-    let mut replica = start_replica_stream(&server);
+    let mut replica = support::start_sync(&server);
 
     // One member: a single SREM naming it.
     let Value::Bulk(popped) = c.cmd("SPOP s") else { panic!() };

@@ -322,25 +322,6 @@ fn replicated_commands(c: &mut RawClient, replica: &mut RawClient) -> Vec<Vec<Ve
     }
 }
 
-fn attach_replica(server: &ServerProcess) -> RawClient {
-    use std::io::Read;
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    // "$<len>\r\n<rdb>", possibly preceded by keep-alive newlines.
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        if !(header.is_empty() && byte[0] == b'\n') {
-            header.push(byte[0]);
-        }
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 #[test]
 fn replicas_receive_what_redis_sends() {
     let script = [
@@ -379,7 +360,7 @@ fn replicas_receive_what_redis_sends() {
     let quiet = ["--repl-ping-replica-period", "3600"];
     for server in [ServerProcess::shoal(&quiet), ServerProcess::redis(&quiet)] {
         let mut c = server.client();
-        let mut replica = attach_replica(&server);
+        let mut replica = support::start_sync(&server);
         for line in script {
             c.cmd(line);
         }
@@ -411,7 +392,7 @@ fn replicas_receive_what_redis_sends() {
 fn xadd_propagates_the_generated_id() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let mut replica = attach_replica(&server);
+    let mut replica = support::start_sync(&server);
     let Value::Bulk(id) = c.cmd("XADD s * f v") else { panic!() };
     let commands = replicated_commands(&mut c, &mut replica);
     let xadd = commands.iter().find(|argv| argv[0] == b"XADD").expect("XADD propagated");

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use shoal_resp::Value;
-use support::{bulk, error, wait_blocked, RawClient, ServerProcess};
+use support::{bulk, error, wait_blocked, ServerProcess};
 
 /// Commands whose replies must equal Redis's (no randomness in them).
 const SCRIPT: &[&str] = &[
@@ -334,22 +334,6 @@ fn blocking_pops_are_served_by_writes() {
     assert_eq!(waiter.cmd("EXEC"), Value::Array(vec![Value::NullArray]));
 }
 
-/// Reads the replication stream after SYNC's snapshot.
-fn start_replica(server: &ServerProcess) -> RawClient {
-    let mut replica = server.client();
-    replica.send_raw(b"SYNC\r\n");
-    let mut header = Vec::new();
-    let mut byte = [0u8; 1];
-    while !header.ends_with(b"\r\n") {
-        replica.stream.read_exact(&mut byte).unwrap();
-        header.push(byte[0]);
-    }
-    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
-    let mut rdb = vec![0u8; len];
-    replica.stream.read_exact(&mut rdb).unwrap();
-    replica
-}
-
 fn words(v: Value) -> Vec<String> {
     match v {
         Value::Array(items) => items
@@ -367,7 +351,7 @@ fn words(v: Value) -> Vec<String> {
 fn pops_propagate_as_redis_does() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let mut replica = start_replica(&server);
+    let mut replica = support::start_sync(&server);
     c.cmd("ZADD z 1 a 2 b 3 c");
     c.cmd("ZMPOP 2 nokey z MAX COUNT 10");
     c.cmd("ZADD z 1 a");

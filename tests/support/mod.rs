@@ -355,3 +355,23 @@ pub fn persistence_field(c: &mut RawClient, field: &str) -> String {
         .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
         .unwrap_or_else(|| panic!("INFO has no {field}"))
 }
+
+/// A connection turned into a replica stream by SYNC, read past the
+/// snapshot: what it reads next is the commands propagated from now on.
+pub fn start_sync(server: &ServerProcess) -> RawClient {
+    let mut replica = server.client();
+    replica.send_raw(b"SYNC\r\n");
+    let mut header = Vec::new();
+    let mut byte = [0u8; 1];
+    while !header.ends_with(b"\r\n") {
+        replica.stream.read_exact(&mut byte).unwrap();
+        // Keep-alive newlines may come before the snapshot.
+        if !(header.is_empty() && byte[0] == b'\n') {
+            header.push(byte[0]);
+        }
+    }
+    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    replica.stream.read_exact(&mut rdb).unwrap();
+    replica
+}

@@ -300,6 +300,10 @@ where
                 flush(server, stream, client, out).await?;
                 wait_for_shards(server, stream, client, out, busy).await?;
             }
+            Outcome::Suspended(suspension) => {
+                flush(server, stream, client, out).await?;
+                run_suspended(server, stream, client, out, *suspension).await?;
+            }
         }
     }
     input.drain(..position);
@@ -397,6 +401,35 @@ where
                     }
                 }
             }
+        }
+    }
+}
+
+/// Awaits a suspended command's I/O (MIGRATE's exchange with its target)
+/// on this connection's task, holding no shard, while the worker serves
+/// its other connections; then runs the command's second half. The I/O is
+/// bounded by the command's own timeouts, and it runs to its end even if
+/// the client goes away meanwhile, so what the target acknowledged is
+/// settled here; a kill takes effect after it.
+async fn run_suspended<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    suspension: crate::dispatch::Suspension,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut output = Some(suspension.io.await);
+    // Time passed: the second half reads the clock afresh.
+    shoal_engine::clock_hint::forget();
+    let argv: Vec<&[u8]> = suspension.argv.iter().map(|a| a.as_slice()).collect();
+    loop {
+        match crate::dispatch::resume(server, client, out, &argv, &mut output) {
+            Outcome::Busy(busy) => wait_for_shards(server, stream, client, out, busy).await?,
+            Outcome::Postpone => wait_for_unpause(server, stream, client, out).await?,
+            _ => return Ok(()),
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn run(server: Arc<Server>) {
         crate::tracking::enforce_limit(&server);
         if last_prune.elapsed() >= Duration::from_secs(1) {
             server.engine.keyspace.prune_watches();
+            server.migrate_sockets.close_idle();
             last_prune = Instant::now();
         }
         crate::outbox::check_idle_limits(&server);

@@ -28,6 +28,15 @@ pub enum Outcome {
     /// The command's shards are held by another unit: nothing ran. Wait
     /// for `Busy` to clear (`Keyspace::listen`) and run it again.
     Busy(Busy),
+    /// The command waits for network I/O (see `exec::Suspended`): the
+    /// connection awaits it, then calls `resume`, which writes the reply.
+    Suspended(Box<Suspension>),
+}
+
+/// A suspended command: its arguments and the I/O it waits for.
+pub struct Suspension {
+    pub argv: Vec<Vec<u8>>,
+    pub io: crate::exec::Suspended,
 }
 
 /// Runs one request from a client.
@@ -187,6 +196,9 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);
     let become_replica = ctx.become_replica.take();
     let mut outcome = Outcome::Continue;
+    if let Some(io) = ctx.suspend.take().filter(|_| result.is_ok()) {
+        outcome = Outcome::Suspended(Box::new(Suspension { argv: argv.iter().map(|a| a.to_vec()).collect(), io }));
+    }
     match ctx.block.take() {
         Some(request) if result.is_ok() => {
             outcome = Outcome::Blocked(Box::new(crate::blocking::register(&mut ctx, request, argv)));
@@ -200,6 +212,47 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         crate::replication::attach(server, ctx.client, stream);
     }
     outcome
+}
+
+/// Runs the second half of a suspended command once its I/O is done
+/// (`output`, taken when the handler runs): in a unit over the command's
+/// keys like its first half, and, as every write, not during a CLIENT
+/// PAUSE that stops writes (`Postpone`: wait and call again).
+pub fn resume(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    argv: &[&[u8]],
+    output: &mut Option<Box<dyn std::any::Any>>,
+) -> Outcome {
+    let cmd = table().resolve(argv).expect("a suspended command is in the table");
+    let handler = handlers().get(cmd.id).expect("a suspended command has a handler");
+    if must_wait_for_pause(server, client, cmd, false) {
+        return Outcome::Postpone;
+    }
+    let hints = Hints::new();
+    let locks = match begin(server, client, plan(cmd, handler.locking, argv, Some(&hints))) {
+        Ok(locks) => locks,
+        Err(busy) => return Outcome::Busy(busy),
+    };
+    let reply_start = out.len();
+    client.pushed_to = reply_start;
+    let (db, client_id) = (client.db, client.id());
+    let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
+    let started_ns = ctx.tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
+    if let Some(tx) = ctx.tx.as_mut() {
+        tx.client_id = client_id;
+    }
+    ctx.resumed = output.take();
+    let _ = execute(&mut ctx, Caller::Resumed, handler, argv, started_ns);
+    crate::blocking::serve_ready(&mut ctx);
+    if let Some(tx) = ctx.tx.take() {
+        tx.finish();
+    }
+    drop(ctx);
+    pushes_before_reply(client, out, reply_start);
+    apply_reply_mode(client, out, reply_start);
+    Outcome::Continue
 }
 
 /// Opens the execution unit a command needs, if its shards are free right

@@ -148,7 +148,19 @@ pub struct Ctx<'a> {
     /// serves a client blocked on several keys from the key that became
     /// ready, not from the first of its keys).
     pub serving_key: Option<Vec<u8>>,
+    /// Set by a handler that must wait for network I/O (MIGRATE): see
+    /// `Suspended`.
+    pub suspend: Option<Suspended>,
+    /// When a suspended command runs again: what its I/O produced.
+    pub resumed: Option<Box<dyn std::any::Any>>,
 }
+
+/// Network I/O a handler leaves to its connection (MIGRATE's exchange with
+/// its target). The connection awaits it on its own task, holding no
+/// shard and without holding up the worker's other connections, then runs
+/// the handler again (`dispatch::resume`) in a fresh unit over the
+/// command's keys, with the I/O's output in `Ctx::resumed`.
+pub type Suspended = std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn std::any::Any>>>>;
 
 impl<'a> Ctx<'a> {
     /// The context of a client's command, in the unit `tx`.
@@ -168,6 +180,8 @@ impl<'a> Ctx<'a> {
             serving_blocked: false,
             error_ends_wait: false,
             serving_key: None,
+            suspend: None,
+            resumed: None,
         }
     }
 
@@ -226,8 +240,6 @@ impl<'a> Ctx<'a> {
         debug_assert!(self.can_block());
         self.block = Some(BlockRequest { keys, timeout, retry_argv });
     }
-
-
 }
 
 /// Who runs a command; `execute` decides from it what is counted and shown.
@@ -243,6 +255,10 @@ pub(crate) enum Caller {
     /// logs it to SLOWLOG when the reply arrives, and whether an error ends
     /// the wait is `blocking::serve_waiter`'s to decide.
     Waiter,
+    /// The second half of a suspended command (`Suspended`), after its
+    /// I/O: its call was counted, logged and shown to MONITOR when it
+    /// began; only an error it ends with is counted now.
+    Resumed,
 }
 
 /// The one way a command runs, whoever runs it: the handler, its
@@ -254,6 +270,13 @@ pub(crate) enum Caller {
 pub(crate) fn execute(ctx: &mut Ctx<'_>, caller: Caller, handler: Handler, argv: &[&[u8]], started_ns: i64) -> CmdResult {
     let result = run_handler(ctx, handler, argv);
     if caller == Caller::Waiter {
+        return result;
+    }
+    if caller == Caller::Resumed {
+        if let Err(e) = &result {
+            error_reply(ctx.server, ctx.out, e.bytes());
+            ctx.server.counters(ctx.cmd.id).failed.fetch_add(1, Ordering::Relaxed);
+        }
         return result;
     }
     let (server, cmd) = (ctx.server, ctx.cmd);

@@ -352,6 +352,8 @@ pub struct Server {
     pub ops_per_sec: AtomicU64,
     /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
     pub lazyfree: crate::lazyfree::LazyFree,
+    /// MIGRATE's connections to target servers.
+    pub migrate_sockets: crate::state::migrate::MigrateSockets,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -400,6 +402,7 @@ impl Server {
             ops_per_sec: AtomicU64::new(0),
             cron_paused: AtomicBool::new(false),
             lazyfree: Default::default(),
+            migrate_sockets: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),

@@ -53,8 +53,8 @@ fn logged_args(argv: &[&[u8]]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Which arguments are secrets: AUTH's arguments, HELLO's AUTH
-/// credentials, and the value of a sensitive parameter in CONFIG SET.
+/// Which arguments are secrets: AUTH's arguments, HELLO's and MIGRATE's
+/// AUTH credentials, and the value of a sensitive parameter in CONFIG SET.
 pub(crate) fn secrets(argv: &[&[u8]]) -> Vec<bool> {
     let is = |i: usize, word: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
     let mut secret = vec![false; argv.len()];
@@ -63,6 +63,18 @@ pub(crate) fn secrets(argv: &[&[u8]]) -> Vec<bool> {
     } else if is(0, "hello") {
         if let Some(at) = (2..argv.len()).find(|&i| is(i, "auth")) {
             secret[at + 1..argv.len().min(at + 3)].fill(true);
+        }
+    } else if is(0, "migrate") {
+        // The credentials of AUTH and AUTH2, as far as the options parse.
+        let mut j = 6;
+        while j < argv.len() {
+            let operands = usize::from(is(j, "auth")) + 2 * usize::from(is(j, "auth2"));
+            let known = operands > 0 || is(j, "copy") || is(j, "replace");
+            if !known || j + operands >= argv.len() {
+                break;
+            }
+            secret[j + 1..=j + operands].fill(true);
+            j += operands + 1;
         }
     } else if is(0, "config") && is(1, "set") {
         for name in (2..argv.len()).step_by(2) {

@@ -30,6 +30,14 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("keys", 2, "readonly", "keyspace read slow dangerous")
         .tips("request_policy:all_shards nondeterministic_output_order")
         .doc("1.0.0", "O(N), N = number of keys in the database", "Lists all keys whose names match a glob-style pattern."),
+    Spec::new("migrate", -6, "write", "keyspace write slow dangerous")
+        .keys(&[
+            at("RW access delete", 3, range(0, 1, 0)),
+            after("RW access delete incomplete", "KEYS", -2, range(-1, 1, 0)),
+        ])
+        .special_keys()
+        .tips("nondeterministic_output")
+        .doc("2.6.0", "O(N) to serialize and send, plus the target's RESTORE", "Moves keys to another server: DUMP here, RESTORE there, then DEL here."),
     Spec::new("move", 3, "write fast", "keyspace write fast")
         .keys(&[key("RW access update", 1)])
         .doc("1.0.0", "O(1)", "Transfers a key from the current database to another one."),

@@ -55,6 +55,9 @@ pub const COMMANDS: &[Spec] = &[
     Spec::new("flushdb", -1, "write", "keyspace write slow dangerous")
         .tips("request_policy:all_shards response_policy:all_succeeded")
         .doc("1.0.0", "O(N), N = keys in the current database", "Empties the currently selected database."),
+    Spec::new("restore-asking", -4, "write denyoom asking", "keyspace write slow dangerous")
+        .keys(&[key("OW update", 1)])
+        .doc("3.0.0", "O(N*M) to rebuild the value", "RESTORE as a cluster migration sends it; the same as RESTORE outside a cluster."),
     Spec::new("info", -1, "loading stale", "slow dangerous")
         .tips("nondeterministic_output request_policy:all_shards response_policy:special")
         .doc("1.0.0", "O(1)", "Reports server status, metrics and configuration details by section."),

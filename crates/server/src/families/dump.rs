@@ -124,4 +124,6 @@ fn set_access(ctx: &mut Ctx<'_>, key: &[u8], o: &Options) {
 pub fn register(r: &mut Registrar) {
     r.keys("dump", dump);
     r.keys("restore", restore);
+    // MIGRATE's form in a cluster; the same command outside one.
+    r.keys("restore-asking", restore);
 }

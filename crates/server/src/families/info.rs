@@ -351,7 +351,7 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "pubsubshard_channels", server.pubsub.count(Kind::Shard));
     field!(out, "latest_fork_usec", 0);
     field!(out, "total_forks", 0);
-    field!(out, "migrate_cached_sockets", 0);
+    field!(out, "migrate_cached_sockets", server.migrate_sockets.count());
     field!(out, "slave_expires_tracked_keys", 0);
     field!(out, "active_defrag_hits", 0);
     field!(out, "active_defrag_misses", 0);

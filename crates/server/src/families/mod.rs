@@ -13,6 +13,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod persistence;
 pub mod populate;
 pub mod pubsub;
@@ -40,6 +41,7 @@ pub fn register_all(r: &mut Registrar) {
     info::register(r);
     keys::register(r);
     lists::register(r);
+    migrate::register(r);
     persistence::register(r);
     pubsub::register(r);
     replication::register(r);
