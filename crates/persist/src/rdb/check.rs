@@ -102,6 +102,28 @@ pub fn check<R: Read>(src: R, name: &str, now_ms: i64, say: &mut dyn FnMut(Strin
     result
 }
 
+/// Checks the RDB data at the start of the file at `path` (an RDB file,
+/// or an AOF's RDB preamble or base) without a report: Ok(where the RDB
+/// data ends), or the failure's report lines.
+pub fn rdb_data_end(path: &std::path::Path) -> Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("Cannot open {}: {e}", path.display()))?;
+    let mut lines = Vec::new();
+    let name = path.display().to_string();
+    let mut keep = |line: String| lines.push(line);
+    match check(std::io::BufReader::new(file), &name, now_ms(), &mut keep) {
+        Ok(summary) => Ok(summary.end),
+        Err(_) => {
+            let from = lines.iter().position(|l| l.starts_with("--- ")).unwrap_or(0);
+            Err(lines[from..].join("\n"))
+        }
+    }
+}
+
+/// The time now in milliseconds (for the already-expired count).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 fn walk<R: Read>(src: R, now_ms: i64, summary: &mut Summary, say: &mut dyn FnMut(String)) -> Result<Summary, Failure> {
     let fail = |offset: usize, error: Error| Failure { offset: offset as u64, error, key: None, kind: None };
     let mut reader = Reader::new(src).map_err(|e| fail(0, e))?;

@@ -124,13 +124,15 @@ fn zipmap_hash(blob: &[u8], limits: &DecodeLimits) -> Result<Value> {
     hash_from(pairs.into_iter().map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))).collect(), packed)
 }
 
+/// A hash's fields and values, borrowed from the input where they can be.
+type Pairs<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
+
 /// A ziplist or listpack hash: field, value, field, value...
 fn hash_packed(elems: &[Elem<'_>], limits: &DecodeLimits) -> Result<Value> {
     if elems.len() % 2 != 0 {
         return Err(Error::Corrupt("hash listpack with an odd element count"));
     }
-    let pairs: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> =
-        elems.chunks_exact(2).map(|p| (elem_bytes(p[0]), elem_bytes(p[1]))).collect();
+    let pairs: Pairs<'_> = elems.chunks_exact(2).map(|p| (elem_bytes(p[0]), elem_bytes(p[1]))).collect();
     let packed = pairs.len() <= limits.hash.max_entries;
     hash_from(pairs, packed)
 }
@@ -258,7 +260,7 @@ fn hash_plain(input: &mut Input<'_>, limits: &DecodeLimits) -> Result<Value> {
 }
 
 /// A hash of `pairs`, packed or a table; duplicate fields are corrupt.
-fn hash_from(pairs: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)>, packed: bool) -> Result<Value> {
+fn hash_from(pairs: Pairs<'_>, packed: bool) -> Result<Value> {
     if pairs.is_empty() {
         return Err(Error::EmptyKey);
     }
