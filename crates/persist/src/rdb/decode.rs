@@ -10,7 +10,7 @@ use shoal_types::set::{Compact, IntSet, Set};
 use shoal_types::zset::{self, ZSet};
 use shoal_types::{hash_bytes, ScanTable, Value};
 
-use super::error::{Error, Result};
+use super::error::{integrity, Error, Result};
 use super::input::{parse_double, Input, Str};
 use super::listpack::{self, Elem};
 use super::{intset, kind, stream, ziplist, zipmap};
@@ -135,15 +135,6 @@ fn hash_packed(elems: &[Elem<'_>], limits: &DecodeLimits) -> Result<Value> {
     let pairs: Pairs<'_> = elems.chunks_exact(2).map(|p| (elem_bytes(p[0]), elem_bytes(p[1]))).collect();
     let packed = pairs.len() <= limits.hash.max_entries;
     hash_from(pairs, packed)
-}
-
-/// Reports a failure inside a packed encoding as its integrity check
-/// failing (an empty collection stays `EmptyKey`: a file skips it).
-pub(crate) fn integrity<T>(what: &'static str, result: Result<T>) -> Result<T> {
-    result.map_err(|e| match e {
-        Error::EmptyKey | Error::Integrity { .. } => e,
-        cause => Error::Integrity { what, cause: Box::new(cause) },
-    })
 }
 
 fn elem_bytes(e: Elem<'_>) -> Cow<'_, [u8]> {

@@ -61,3 +61,12 @@ impl From<std::io::Error> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Reports a failure inside a packed encoding as its integrity check
+/// failing (an empty collection stays `EmptyKey`: a file skips it).
+pub(crate) fn integrity<T>(what: &'static str, result: Result<T>) -> Result<T> {
+    result.map_err(|e| match e {
+        Error::EmptyKey | Error::Integrity { .. } => e,
+        cause => Error::Integrity { what, cause: Box::new(cause) },
+    })
+}

@@ -16,8 +16,7 @@ use std::collections::BTreeMap;
 
 use shoal_types::stream::{NodeBuilder, RawNode, Stream, StreamId, ENTRIES_READ_UNKNOWN};
 
-use super::decode::integrity;
-use super::error::{Error, Result};
+use super::error::{integrity, Error, Result};
 use super::input::Input;
 use super::listpack::{self, Builder, Elem};
 use super::output;
