@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-/// RDB data inside an AOF (a preamble or an RDB base) cannot be checked
-/// until the workspace has an RDB reader; such files are reported as not
-/// checkable rather than passed.
-fn check_rdb(_path: &Path) -> Result<u64, String> {
-    Err("checking RDB data is not supported by this build".to_string())
+/// RDB data inside an AOF (a preamble or an RDB base) is checked as
+/// shoal-check-rdb does; the AOF part goes on where it ends.
+fn check_rdb(path: &Path) -> Result<u64, String> {
+    shoal_persist::rdb::check::rdb_data_end(path)
 }
 
 fn main() {

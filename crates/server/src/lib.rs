@@ -168,8 +168,7 @@ fn start(server: Arc<Server>) -> i32 {
     let mut loading = Some(persistence::load::LoadingGuard::begin(&server, 0));
     if load_first {
         if let Err(e) = persistence::startup(&server) {
-            server.log.warning(&e);
-            return 1;
+            return startup_failed(&server, &e);
         }
         loading = None;
     }
@@ -181,9 +180,7 @@ fn start(server: Arc<Server>) -> i32 {
     let _ = std::thread::Builder::new().name("shoal-cron".into()).spawn(move || cron::run(cron_server));
     if !load_first {
         if let Err(e) = persistence::startup(&server) {
-            server.log.warning(&e);
-            server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
-            return 1;
+            return startup_failed(&server, &e);
         }
     }
     drop(loading);
@@ -204,6 +201,15 @@ fn start(server: Arc<Server>) -> i32 {
     }
     shutdown(&server, &pidfile, &unix_path);
     0
+}
+
+/// Start-up's load failed: the exit status, after the last words.
+fn startup_failed(server: &Server, e: &str) -> i32 {
+    server.log.warning(e);
+    if e != persistence::RDB_READ_FAILURE {
+        server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
+    }
+    1
 }
 
 /// What `shutdown-on-sigterm` / `shutdown-on-sigint` ask for: saves as

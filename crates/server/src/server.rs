@@ -348,6 +348,9 @@ pub struct Server {
     pub persistence: crate::state::persistence::Persistence,
     /// DEBUG PAUSE-CRON: the cron thread does no periodic work.
     pub cron_paused: AtomicBool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE does not check the
+    /// payload's CRC64 (the value is still checked completely).
+    pub skip_checksum_validation: AtomicBool,
     /// INFO's instantaneous_ops_per_sec, sampled by the cron thread.
     pub ops_per_sec: AtomicU64,
     /// The background freeing thread (UNLINK, FLUSHDB ASYNC).
@@ -401,6 +404,7 @@ impl Server {
             tracking: Default::default(),
             ops_per_sec: AtomicU64::new(0),
             cron_paused: AtomicBool::new(false),
+            skip_checksum_validation: AtomicBool::new(false),
             lazyfree: Default::default(),
             migrate_sockets: Default::default(),
             next_client_id: AtomicU64::new(1),

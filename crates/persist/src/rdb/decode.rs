@@ -10,7 +10,7 @@ use shoal_types::set::{Compact, IntSet, Set};
 use shoal_types::zset::{self, ZSet};
 use shoal_types::{hash_bytes, ScanTable, Value};
 
-use super::error::{Error, Result};
+use super::error::{integrity, Error, Result};
 use super::input::{parse_double, Input, Str};
 use super::listpack::{self, Elem};
 use super::{intset, kind, stream, ziplist, zipmap};
@@ -63,20 +63,17 @@ pub fn decode_value(kind: u8, input: &mut Input<'_>, limits: &DecodeLimits) -> R
         kind::LIST_QUICKLIST | kind::LIST_QUICKLIST_2 => quicklist(input, kind == kind::LIST_QUICKLIST_2, limits),
         kind::HASH_ZIPMAP => {
             let blob = input.bytes()?;
-            let pairs = zipmap::parse(&blob)?;
-            let longest = pairs.iter().map(|(f, v)| f.len().max(v.len())).max().unwrap_or(0);
-            let packed = pairs.len() <= limits.hash.max_entries && longest <= limits.hash.max_value;
-            hash_from(pairs.into_iter().map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))).collect(), packed)
+            integrity("Zipmap", zipmap_hash(&blob, limits))
         }
         kind::LIST_ZIPLIST => {
             let blob = input.bytes()?;
-            let elems = ziplist::parse(&blob)?;
+            let elems = integrity("List ziplist", ziplist::parse(&blob))?;
             let items: Vec<Vec<u8>> = elems.into_iter().map(Elem::to_vec).collect();
             list(items.iter().map(|v| &v[..]), limits)
         }
         kind::SET_INTSET => {
             let blob = input.bytes()?;
-            let values = intset::parse(&blob)?;
+            let values = integrity("Intset", intset::parse(&blob))?;
             if values.len() > limits.set_max_intset.min(INTSET_HARD_LIMIT) {
                 let members: Vec<Vec<u8>> = values.iter().map(|v| v.to_string().into_bytes()).collect();
                 let mut set = Set::Small(Compact::new());
@@ -93,19 +90,15 @@ pub fn decode_value(kind: u8, input: &mut Input<'_>, limits: &DecodeLimits) -> R
         }
         kind::ZSET_ZIPLIST | kind::ZSET_LISTPACK => {
             let blob = input.bytes()?;
-            let elems = if kind == kind::ZSET_ZIPLIST { ziplist::parse(&blob)? } else { listpack::parse(&blob)? };
-            zset_packed(&elems, limits)
+            let ziplist = kind == kind::ZSET_ZIPLIST;
+            let what = if ziplist { "Zset ziplist" } else { "Zset listpack" };
+            integrity(what, packed_elems(&blob, ziplist).and_then(|elems| zset_packed(&elems, limits)))
         }
         kind::HASH_ZIPLIST | kind::HASH_LISTPACK => {
             let blob = input.bytes()?;
-            let elems = if kind == kind::HASH_ZIPLIST { ziplist::parse(&blob)? } else { listpack::parse(&blob)? };
-            if elems.len() % 2 != 0 {
-                return Err(Error::Corrupt("hash listpack with an odd element count"));
-            }
-            let pairs: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> =
-                elems.chunks_exact(2).map(|p| (elem_bytes(p[0]), elem_bytes(p[1]))).collect();
-            let packed = pairs.len() <= limits.hash.max_entries;
-            hash_from(pairs, packed)
+            let ziplist = kind == kind::HASH_ZIPLIST;
+            let what = if ziplist { "Hash ziplist" } else { "Hash listpack" };
+            integrity(what, packed_elems(&blob, ziplist).and_then(|elems| hash_packed(&elems, limits)))
         }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 => {
             Ok(Value::Stream(Box::new(stream::decode(input, kind == kind::STREAM_LISTPACKS_2)?)))
@@ -113,6 +106,35 @@ pub fn decode_value(kind: u8, input: &mut Input<'_>, limits: &DecodeLimits) -> R
         kind::MODULE | kind::MODULE_2 => Err(Error::Module),
         other => Err(Error::UnknownType(other)),
     }
+}
+
+/// The elements of a ziplist or a listpack.
+fn packed_elems(blob: &[u8], ziplist: bool) -> Result<Vec<Elem<'_>>> {
+    if ziplist {
+        ziplist::parse(blob)
+    } else {
+        listpack::parse(blob)
+    }
+}
+
+fn zipmap_hash(blob: &[u8], limits: &DecodeLimits) -> Result<Value> {
+    let pairs = zipmap::parse(blob)?;
+    let longest = pairs.iter().map(|(f, v)| f.len().max(v.len())).max().unwrap_or(0);
+    let packed = pairs.len() <= limits.hash.max_entries && longest <= limits.hash.max_value;
+    hash_from(pairs.into_iter().map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))).collect(), packed)
+}
+
+/// A hash's fields and values, borrowed from the input where they can be.
+type Pairs<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
+
+/// A ziplist or listpack hash: field, value, field, value...
+fn hash_packed(elems: &[Elem<'_>], limits: &DecodeLimits) -> Result<Value> {
+    if elems.len() % 2 != 0 {
+        return Err(Error::Corrupt("hash listpack with an odd element count"));
+    }
+    let pairs: Pairs<'_> = elems.chunks_exact(2).map(|p| (elem_bytes(p[0]), elem_bytes(p[1]))).collect();
+    let packed = pairs.len() <= limits.hash.max_entries;
+    hash_from(pairs, packed)
 }
 
 fn elem_bytes(e: Elem<'_>) -> Cow<'_, [u8]> {
@@ -137,17 +159,17 @@ fn quicklist(input: &mut Input<'_>, v2: bool, limits: &DecodeLimits) -> Result<V
     for _ in 0..nodes {
         let container = if v2 { input.length()? } else { PACKED };
         if container != PLAIN && container != PACKED {
-            return Err(Error::Corrupt("quicklist container"));
+            return Err(Error::Integrity { what: "Quicklist", cause: Box::new(Error::Corrupt("unknown container")) });
         }
         let data = input.bytes()?;
         if data.is_empty() {
-            return Err(Error::Corrupt("empty quicklist node"));
+            return Err(Error::Integrity { what: "Quicklist", cause: Box::new(Error::Corrupt("empty node")) });
         }
         if container == PLAIN {
             items.push(data.into_owned());
             continue;
         }
-        let elems = if v2 { listpack::parse(&data)? } else { ziplist::parse(&data)? };
+        let elems = integrity(if v2 { "Listpack" } else { "Ziplist" }, packed_elems(&data, !v2))?;
         items.extend(elems.into_iter().map(Elem::to_vec));
     }
     list(items.iter().map(|v| &v[..]), limits)
@@ -229,7 +251,7 @@ fn hash_plain(input: &mut Input<'_>, limits: &DecodeLimits) -> Result<Value> {
 }
 
 /// A hash of `pairs`, packed or a table; duplicate fields are corrupt.
-fn hash_from(pairs: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)>, packed: bool) -> Result<Value> {
+fn hash_from(pairs: Pairs<'_>, packed: bool) -> Result<Value> {
     if pairs.is_empty() {
         return Err(Error::EmptyKey);
     }

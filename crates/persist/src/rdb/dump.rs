@@ -24,8 +24,9 @@ pub fn dump_payload(value: &Value, options: EncodeOptions) -> Vec<u8> {
 
 /// Checks a payload's footer; returns its type byte (None if the payload
 /// is only a footer) and the value bytes, or None when the version is
-/// newer than ours or the checksum is wrong.
-pub fn verify_payload(payload: &[u8]) -> Option<(Option<u8>, &[u8])> {
+/// newer than ours or the checksum is wrong (`check_crc` false: the
+/// checksum is not looked at, as with DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+pub fn verify_payload(payload: &[u8], check_crc: bool) -> Option<(Option<u8>, &[u8])> {
     if payload.len() < FOOTER {
         return None;
     }
@@ -35,7 +36,7 @@ pub fn verify_payload(payload: &[u8]) -> Option<(Option<u8>, &[u8])> {
         return None;
     }
     let crc = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
-    if crc != crc64(&payload[..payload.len() - 8]) {
+    if check_crc && crc != crc64(&payload[..payload.len() - 8]) {
         return None;
     }
     match body.split_first() {

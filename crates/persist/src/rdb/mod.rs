@@ -1,6 +1,7 @@
 //! RDB version 10, the format Redis 7.0 writes: one value (`encode`,
 //! `decode`, also DUMP/RESTORE's payload in `dump`) and whole files
-//! (`file::Writer`, `reader::Reader`).
+//! (`file::Writer`, `reader::Reader`, and `check`, which walks a file and
+//! reports what it holds or where it is broken).
 //!
 //! Opcodes and type bytes are part of the file format and never change;
 //! the golden test at the bottom pins them.
@@ -11,6 +12,7 @@
 //! completely and checked before it is used, so a corrupt input gives an
 //! `Error`, never a panic.
 
+pub mod check;
 mod decode;
 mod dump;
 mod encode;

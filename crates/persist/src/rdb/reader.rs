@@ -63,6 +63,7 @@ pub struct Reader<R: Read> {
     finished: bool,
     verify_checksum: bool,
     consumed: usize,
+    stored_checksum: Option<u64>,
 }
 
 enum Parsed {
@@ -84,6 +85,7 @@ impl<R: Read> Reader<R> {
             finished: false,
             verify_checksum: true,
             consumed: 0,
+            stored_checksum: None,
         };
         while r.buf.len() < HEADER && !r.source_done {
             r.fill()?;
@@ -111,9 +113,17 @@ impl<R: Read> Reader<R> {
         self.verify_checksum = verify;
     }
 
-    /// Bytes consumed so far (for loading progress).
+    /// Bytes consumed so far (for loading progress); after the end, the
+    /// size of the RDB data including its checksum.
     pub fn consumed(&self) -> usize {
         self.consumed
+    }
+
+    /// The checksum the file ends with, once the end was read (zero:
+    /// written with checksums off); None before, or for versions before
+    /// 5, which have none.
+    pub fn stored_checksum(&self) -> Option<u64> {
+        self.stored_checksum
     }
 
     /// The next item; None after the end of the file (whose checksum has
@@ -162,10 +172,12 @@ impl<R: Read> Reader<R> {
         }
         let expected = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
         let computed = self.digest.clone().finalize();
+        self.stored_checksum = Some(expected);
         // A zero checksum means the writer had checksums off.
         if self.verify_checksum && expected != 0 && expected != computed {
             return Err(Error::Checksum { expected, computed });
         }
+        self.consume(8);
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use shoal_types::stream::{NodeBuilder, RawNode, Stream, StreamId, ENTRIES_READ_UNKNOWN};
 
-use super::error::{Error, Result};
+use super::error::{integrity, Error, Result};
 use super::input::Input;
 use super::listpack::{self, Builder, Elem};
 use super::output;
@@ -51,11 +51,11 @@ pub(crate) fn decode(input: &mut Input<'_>, v2: bool) -> Result<Stream> {
             return Err(Error::Corrupt("stream node key is not the size of a stream ID"));
         }
         let lp = input.bytes()?;
-        let elems = listpack::parse(&lp)?;
+        let elems = integrity("Stream listpack", listpack::parse(&lp))?;
         if elems.is_empty() {
             return Err(Error::Corrupt("empty listpack inside stream"));
         }
-        let builder = node(raw_id(&key), &elems)?;
+        let builder = integrity("Stream listpack", node(raw_id(&key), &elems))?;
         stream.entries_mut().push_loaded_node(builder).map_err(corrupt("stream nodes out of order"))?;
     }
     let length = input.length()?;
@@ -186,7 +186,8 @@ fn group(input: &mut Input<'_>, stream: &mut Stream, v2: bool) -> Result<()> {
     for _ in 0..input.count(10)? {
         let consumer_name = input.bytes()?;
         let seen = input.ms_time()?;
-        let consumer = group.create_consumer(&consumer_name, seen).ok_or(Error::Corrupt("duplicate stream consumer"))?;
+        let consumer =
+            group.create_consumer(&consumer_name, seen).ok_or(Error::Corrupt("Duplicate stream consumer detected"))?;
         for _ in 0..input.count(RAW_ID)? {
             let id = raw_id(input.take(RAW_ID)?);
             let nack = pending.get_mut(&id).ok_or(Error::Corrupt("consumer entry not found in group global PEL"))?;

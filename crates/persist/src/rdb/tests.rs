@@ -122,12 +122,12 @@ fn every_type_round_trips_with_its_encoding() {
 fn dump_payloads_verify_and_refuse_tampering() {
     for v in sample_values() {
         let payload = dump_payload(&v, EncodeOptions::default());
-        let (kind, body) = verify_payload(&payload).unwrap();
+        let (kind, body) = verify_payload(&payload, true).unwrap();
         let back = decode_payload(kind.unwrap(), body, &DecodeLimits::default()).unwrap();
         assert_eq!(render(&back), render(&v));
         let mut bad = payload.clone();
         bad[1] ^= 1;
-        assert!(verify_payload(&bad).is_none());
+        assert!(verify_payload(&bad, true).is_none());
     }
 }
 
@@ -423,4 +423,58 @@ fn opcodes_and_types_are_stable() {
     output::string(&mut out, b"-1", false);
     output::string(&mut out, b"0123", false);
     assert_eq!(out, vec![0xC0, 123, 0xC0, 0xFF, 4, b'0', b'1', b'2', b'3']);
+}
+
+#[test]
+fn payload_checksum_can_be_skipped_but_not_the_version_check() {
+    let mut payload = dump_payload(&Value::string(b"v"), EncodeOptions::default());
+    let at = payload.len() - 1;
+    payload[at] ^= 0xff;
+    assert!(verify_payload(&payload, true).is_none());
+    let (kind, body) = verify_payload(&payload, false).unwrap();
+    assert_eq!(kind, Some(kind::STRING));
+    assert!(decode_payload(kind.unwrap(), body, &DecodeLimits::default()).is_ok());
+    let version_at = payload.len() - 10;
+    payload[version_at] = 11;
+    assert!(verify_payload(&payload, false).is_none());
+    assert!(verify_payload(&[0; 9], false).is_none());
+}
+
+#[test]
+fn failures_inside_packed_encodings_name_the_encoding() {
+    let limits = DecodeLimits::default();
+    let garbage = string_blob(&[b'A'; 16]);
+    for (k, what) in [
+        (kind::LIST_ZIPLIST, "List ziplist"),
+        (kind::HASH_ZIPLIST, "Hash ziplist"),
+        (kind::HASH_LISTPACK, "Hash listpack"),
+        (kind::ZSET_ZIPLIST, "Zset ziplist"),
+        (kind::ZSET_LISTPACK, "Zset listpack"),
+        (kind::SET_INTSET, "Intset"),
+        (kind::HASH_ZIPMAP, "Zipmap"),
+    ] {
+        let Err(err) = decode(k, &garbage, &limits) else { panic!("{k} decoded") };
+        assert!(matches!(err, Error::Integrity { what: w, .. } if w == what), "{k}: {err:?}");
+        assert!(err.to_string().starts_with(&format!("{what} integrity check failed")), "{err}");
+    }
+    // Quicklist nodes: one listpack (v2) or ziplist (v1) node of garbage.
+    let mut v2 = vec![1, 2];
+    v2.extend_from_slice(&garbage);
+    assert!(matches!(decode(kind::LIST_QUICKLIST_2, &v2, &limits), Err(Error::Integrity { what: "Listpack", .. })));
+    let mut v1 = vec![1];
+    v1.extend_from_slice(&garbage);
+    assert!(matches!(decode(kind::LIST_QUICKLIST, &v1, &limits), Err(Error::Integrity { what: "Ziplist", .. })));
+    let mut container = vec![1, 3];
+    container.extend_from_slice(&garbage);
+    assert!(matches!(
+        decode(kind::LIST_QUICKLIST_2, &container, &limits),
+        Err(Error::Integrity { what: "Quicklist", .. })
+    ));
+    // A duplicate inside a valid listpack is an integrity failure too.
+    let mut b = Builder::new();
+    for e in [&b"f"[..], b"1", b"f", b"2"] {
+        b.push(e);
+    }
+    let dup = string_blob(&b.finish());
+    assert!(matches!(decode(kind::HASH_LISTPACK, &dup, &limits), Err(Error::Integrity { what: "Hash listpack", .. })));
 }

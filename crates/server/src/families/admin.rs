@@ -364,6 +364,11 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             }
             ctx.out.ok();
         }
+        "set-skip-checksum-validation" if argv.len() == 3 => {
+            let skip = parse::int(argv[2])? != 0;
+            ctx.server.skip_checksum_validation.store(skip, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         "pause-cron" if argv.len() == 3 => {
             let pause = parse::int(argv[2])? != 0;
             ctx.server.cron_paused.store(pause, Ordering::Relaxed);
@@ -430,6 +435,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    List elements of at least <size> bytes get a node of their own (0: default).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn the active expiry cycle off or on.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    RESTORE skips (1) or checks (0) the payload's checksum.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds> (decimals allowed).",
             ],

@@ -109,7 +109,7 @@ pub fn debug_reload(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let loaded = load::load_rdb_path(server, &path, merge);
     drop(guard);
     if let Err(e) = loaded {
-        server.log.warning(&e);
+        server.log.warning(&e.message);
         return Err(CmdError::err("Error trying to load the RDB dump, check server logs."));
     }
     server.log.notice("DB reloaded by DEBUG RELOAD");

@@ -31,6 +31,38 @@ const BATCH: usize = 512;
 pub struct Loaded {
     pub keys: u64,
     pub expired: u64,
+    /// Empty collections, which are skipped as Redis does.
+    pub empty_skipped: u64,
+}
+
+/// Empty keys skipped are logged one by one up to this many.
+const EMPTY_KEYS_LOGGED: u64 = 10;
+
+/// Why loading RDB data failed. `corrupt`: the data itself is bad (not
+/// the file's opening, a duplicate key or the database count), and at
+/// start-up the server then logs the file's check and terminates.
+#[derive(Debug)]
+pub struct LoadError {
+    pub message: String,
+    pub corrupt: bool,
+}
+
+impl LoadError {
+    fn corrupt(message: String) -> LoadError {
+        LoadError { message, corrupt: true }
+    }
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> LoadError {
+        LoadError { message, corrupt: false }
+    }
+}
+
+impl From<LoadError> for String {
+    fn from(e: LoadError) -> String {
+        e.message
+    }
 }
 
 /// Marks the server as loading `total_bytes` (INFO loading_*) and holds
@@ -80,7 +112,7 @@ fn key_load_delay(server: &Server, keys: usize) {
 }
 
 /// Loads the RDB file at `path` into the (empty) keyspace.
-pub fn load_rdb_file(server: &Server, path: &Path) -> Result<Loaded, String> {
+pub fn load_rdb_file(server: &Server, path: &Path) -> Result<Loaded, LoadError> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let _guard = LoadingGuard::begin(server, size);
     load_rdb_path(server, path, false)
@@ -89,13 +121,13 @@ pub fn load_rdb_file(server: &Server, path: &Path) -> Result<Loaded, String> {
 /// Loads the RDB file at `path`, the caller having begun the loading
 /// state; with `merge`, a key already present is replaced (DEBUG RELOAD
 /// MERGE) instead of failing the load.
-pub fn load_rdb_path(server: &Server, path: &Path, merge: bool) -> Result<Loaded, String> {
+pub fn load_rdb_path(server: &Server, path: &Path, merge: bool) -> Result<Loaded, LoadError> {
     let file = File::open(path).map_err(|e| format!("Can't open {}: {e}", path.display()))?;
     load_rdb(server, BufReader::with_capacity(1 << 16, file), merge)
 }
 
 /// Reads an RDB stream and fills the keyspace from it.
-pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Loaded, String> {
+pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Loaded, LoadError> {
     let mut reader = Reader::new(source).map_err(|e| format!("Short read or wrong signature loading the RDB: {e}"))?;
     reader.set_verify_checksum(server.config.get_bool("rdbchecksum"));
     let loaders = server.threads.clamp(1, 8);
@@ -114,7 +146,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                 for batch in rx {
                     fill(server, batch, limits, now_ms, merge, &mut loaded)?;
                 }
-                Ok::<Loaded, String>(loaded)
+                Ok::<Loaded, LoadError>(loaded)
             }));
         }
         let mut batches: Vec<Vec<RawEntry>> = (0..loaders).map(|_| Vec::with_capacity(BATCH)).collect();
@@ -123,9 +155,9 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
             match reader.next_item() {
                 Ok(Some(Item::Entry(entry))) => {
                     if entry.db >= dbs {
-                        read_error = Some(format!(
+                        read_error = Some(LoadError::from(format!(
                             "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
-                        ));
+                        )));
                         break;
                     }
                     let loader = locate(&entry.key).shard as usize % loaders;
@@ -140,13 +172,19 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                 }
                 Ok(Some(Item::Aux { key, value })) => aux_field(server, &key, &value),
                 Ok(Some(Item::Function(_))) => {
-                    read_error = Some("The RDB file holds function libraries, which Shoal cannot load yet".to_string());
+                    read_error = Some(LoadError::from(
+                        "The RDB file holds function libraries, which Shoal cannot load yet".to_string(),
+                    ));
                     break;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
-                    read_error = Some(format!("Internal error in RDB reading offset {}: {e}", reader.consumed()));
+                    let message = format!("Internal error in RDB reading offset {}: {e}", reader.consumed());
+                    read_error = Some(match e {
+                        rdb::Error::Io(_) => LoadError::from(message),
+                        _ => LoadError::corrupt(message),
+                    });
                     break;
                 }
             }
@@ -160,10 +198,14 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
         let mut total = Loaded::default();
         let mut fill_error = None;
         for handle in handles {
-            match handle.map_err(|e| e.to_string()).and_then(|h| h.join().map_err(|_| "a loader thread panicked".to_string())) {
+            let joined = handle
+                .map_err(|e| LoadError::from(e.to_string()))
+                .and_then(|h| h.join().map_err(|_| LoadError::from("a loader thread panicked".to_string())));
+            match joined {
                 Ok(Ok(loaded)) => {
                     total.keys += loaded.keys;
                     total.expired += loaded.expired;
+                    total.empty_skipped += loaded.empty_skipped;
                 }
                 Ok(Err(e)) | Err(e) => fill_error = fill_error.or(Some(e)),
             }
@@ -179,11 +221,34 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
 /// Decodes a batch of entries, outside any lock, and puts them in their
 /// shards, taking each shard's lock once for all of the batch's entries
 /// in it.
-fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, merge: bool, loaded: &mut Loaded) -> Result<(), String> {
+fn fill(
+    server: &Server,
+    batch: Vec<RawEntry>,
+    limits: &rdb::DecodeLimits,
+    now_ms: i64,
+    merge: bool,
+    loaded: &mut Loaded,
+) -> Result<(), LoadError> {
     key_load_delay(server, batch.len());
     let mut ready = Vec::with_capacity(batch.len());
     for entry in batch {
-        let value = entry.decode(limits).map_err(|e| format!("Internal error in RDB reading key '{}': {e}", String::from_utf8_lossy(&entry.key)))?;
+        let value = match entry.decode(limits) {
+            Ok(value) => value,
+            Err(rdb::Error::EmptyKey) => {
+                // Older servers could write empty collections: skipped.
+                loaded.empty_skipped += 1;
+                if loaded.empty_skipped <= EMPTY_KEYS_LOGGED {
+                    server
+                        .log
+                        .warning(&format!("RDB loading skipping empty key: {}", String::from_utf8_lossy(&entry.key)));
+                }
+                continue;
+            }
+            Err(e) => {
+                let key = String::from_utf8_lossy(&entry.key);
+                return Err(LoadError::corrupt(format!("Internal error in RDB reading key '{key}': {e}")));
+            }
+        };
         if entry.expire_ms.is_some_and(|at| at < now_ms) {
             // A master drops what expired while the file rested.
             loaded.expired += 1;
@@ -203,7 +268,8 @@ fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_m
             let table = &mut shard.dbs[db];
             if let Some(slot) = table.find(at.hash, entry.key()) {
                 if !merge {
-                    return Err(format!("RDB has duplicated key '{}' in DB {db}", String::from_utf8_lossy(entry.key())));
+                    let key = String::from_utf8_lossy(entry.key());
+                    return Err(LoadError::from(format!("RDB has duplicated key '{key}' in DB {db}")));
                 }
                 drop(table.remove(slot, at.hash));
             }
@@ -271,6 +337,7 @@ pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String
             let rdb = load_rdb(server, &mut cursor, false)?;
             loaded.keys += rdb.keys;
             loaded.expired += rdb.expired;
+            loaded.empty_skipped += rdb.empty_skipped;
             start = cursor.position() as usize;
         }
         replay.file(&bytes[start..], start as u64, &path, last)?;
@@ -314,7 +381,9 @@ impl<'a> Replay<'a> {
                         (_, None) => self.run(&argv)?,
                     }
                 }
-                Err(ReadError::Truncated { valid_up_to, .. }) if last && self.server.config.get_bool("aof-load-truncated") => {
+                Err(ReadError::Truncated { valid_up_to, .. })
+                    if last && self.server.config.get_bool("aof-load-truncated") =>
+                {
                     let log = &self.server.log;
                     log.warning(&format!("!!! Warning: short read while loading the AOF file {}!!!", path.display()));
                     log.warning(&format!("!!! Truncating the AOF at offset {valid_up_to} !!!"));
@@ -349,4 +418,3 @@ impl<'a> Replay<'a> {
         Ok(())
     }
 }
-

@@ -40,17 +40,31 @@ pub fn startup(server: &Server) -> Result<(), String> {
         let manifest = aof::manifest_on_disk(server)?;
         if !manifest.is_empty() {
             load::load_aof(server, &manifest)?;
-            server.log.notice(&format!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64()));
+            server
+                .log
+                .notice(&format!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64()));
         }
         aof::turn_on(server, manifest)?;
     } else {
         let path = rdb_path(server);
         if path.exists() {
-            let loaded = load::load_rdb_file(server, &path)?;
+            let loaded = match load::load_rdb_file(server, &path) {
+                Ok(loaded) => loaded,
+                Err(e) if e.corrupt => return Err(rdb_read_failure(server, &path, &e.message)),
+                Err(e) => return Err(e.message),
+            };
             let persistence = &server.persistence;
             persistence.last_load_keys_loaded.store(loaded.keys, Ordering::Relaxed);
             persistence.last_load_keys_expired.store(loaded.expired, Ordering::Relaxed);
-            server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
+            let (keys, expired) = (loaded.keys, loaded.expired);
+            if loaded.empty_skipped > 0 {
+                server.log.warning(&format!(
+                    "Done loading RDB, keys loaded: {keys}, keys expired: {expired}, empty keys skipped: {}.",
+                    loaded.empty_skipped
+                ));
+            } else {
+                server.log.notice(&format!("Done loading RDB, keys loaded: {keys}, keys expired: {expired}."));
+            }
             server.log.notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
         }
     }
@@ -68,6 +82,27 @@ pub fn nothing_to_load(server: &Server) -> bool {
         !rdb_path(server).exists()
     }
 }
+
+/// What start-up logs when the RDB file's data is bad, before it exits:
+/// the error, then the whole file's check (as redis-server runs
+/// redis-check-rdb); returns the last line, which the caller logs.
+fn rdb_read_failure(server: &Server, path: &std::path::Path, message: &str) -> String {
+    server.log.warning(message);
+    let name = path.display().to_string();
+    let now_ms = shoal_engine::now_ms();
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            let source = std::io::BufReader::new(file);
+            let _ = shoal_persist::rdb::check::check(source, &name, now_ms, &mut |line| server.log.warning(&line));
+        }
+        Err(e) => server.log.warning(&format!("Cannot open {name} to check it: {e}")),
+    }
+    RDB_READ_FAILURE.to_string()
+}
+
+/// The last line logged when start-up fails on bad RDB data (the
+/// suite looks for it); nothing follows it.
+pub const RDB_READ_FAILURE: &str = "Terminating server after rdb file reading failure.";
 
 /// The RDB file, relative to the working directory (`dir`).
 pub fn rdb_path(server: &Server) -> PathBuf {
@@ -121,7 +156,8 @@ fn saved(server: &Server, dirty_before: u64) {
 pub fn save(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
     let dirty_before = server.engine.dirty();
     let target = rdb_path(server);
-    let mut file = RdbFile::create(server, target.clone(), false, false).map_err(|e| save_failed(server, &target, e))?;
+    let mut file =
+        RdbFile::create(server, target.clone(), false, false).map_err(|e| save_failed(server, &target, e))?;
     let serializer = RdbShards::new(server);
     let mut chunk = Vec::new();
     for index in 0..SHARD_COUNT as ShardIndex {
@@ -262,7 +298,8 @@ pub fn kill_bgsave(server: &Server) {
 /// The save points and BGSAVE SCHEDULE, checked by the cron thread.
 pub fn cron(server: &Server) {
     let persistence = &server.persistence;
-    if persistence.running_kind().is_some() || persistence.is_loading() || server.engine.keyspace.exclusive().is_some() {
+    if persistence.running_kind().is_some() || persistence.is_loading() || server.engine.keyspace.exclusive().is_some()
+    {
         return;
     }
     if aof::cron(server) {
