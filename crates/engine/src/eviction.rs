@@ -159,4 +159,3 @@ pub fn lfu_touched(access: u32, now_ms: i64, settings: &Settings) -> u32 {
     }
     (lfu_minutes(now_ms) << 8) | counter
 }
-

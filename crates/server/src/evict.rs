@@ -45,4 +45,3 @@ pub fn perform(server: &Server) -> Outcome {
         }
     })
 }
-

@@ -166,8 +166,10 @@ fn start(server: Arc<Server>) -> i32 {
     let cron_server = server.clone();
     let _ = std::thread::Builder::new().name("shoal-cron".into()).spawn(move || cron::run(cron_server));
     if let Err(e) = persistence::startup(&server) {
-        server.log.warning(&e);
-        server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
+        if !e.is_empty() {
+            server.log.warning(&e);
+            server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
+        }
         return 1;
     }
     if !unix_path.is_empty() {

@@ -16,4 +16,3 @@ pub trait Collection {
     /// Heap bytes held (memory reports).
     fn heap_bytes(&self) -> usize;
 }
-

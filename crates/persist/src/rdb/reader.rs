@@ -22,10 +22,16 @@ const HEADER: usize = 9;
 /// One item of a file.
 #[derive(Debug)]
 pub enum Item {
-    Aux { key: Vec<u8>, value: Vec<u8> },
+    Aux {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     SelectDb(u64),
     /// Sizing hint for the current database.
-    ResizeDb { keys: u64, expires: u64 },
+    ResizeDb {
+        keys: u64,
+        expires: u64,
+    },
     Entry(RawEntry),
     /// A function library's code (FUNCTION2).
     Function(Vec<u8>),
@@ -111,7 +117,8 @@ impl<R: Read> Reader<R> {
         self.verify_checksum = verify;
     }
 
-    /// Bytes consumed so far (for loading progress).
+    /// Bytes consumed so far (loading progress; at the end, the whole
+    /// RDB stream with its checksum).
     pub fn consumed(&self) -> usize {
         self.consumed
     }
@@ -166,6 +173,10 @@ impl<R: Read> Reader<R> {
         if self.verify_checksum && expected != 0 && expected != computed {
             return Err(Error::Checksum { expected, computed });
         }
+        // Counted, so `consumed` ends where what follows the RDB data
+        // starts (an old AOF's commands).
+        self.start += 8;
+        self.consumed += 8;
         Ok(())
     }
 

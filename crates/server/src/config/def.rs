@@ -41,4 +41,3 @@ pub struct Def {
     pub default: &'static str,
     pub flags: u8,
 }
-

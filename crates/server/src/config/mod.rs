@@ -191,7 +191,9 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
                 let soft = parse_memory(&group[2]).filter(|v| *v >= 0);
                 let seconds = shoal_resp::number::parse_i64(group[3].as_bytes()).filter(|v| *v >= 0);
                 let (Some(hard), Some(soft), Some(seconds)) = (hard, soft, seconds) else {
-                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string());
+                    return Err(
+                        "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string()
+                    );
                 };
                 limits[class] =
                     OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: seconds as u64 };
@@ -208,7 +210,9 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
             for a in args {
                 match shoal_resp::number::parse_i64(a.as_bytes()) {
                     Some(v) if (-2000..=2000).contains(&v) => values.push(v),
-                    _ => return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string()),
+                    _ => {
+                        return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string())
+                    }
                 }
             }
             Ok(Value::Ints(values))
@@ -256,8 +260,9 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
                 match shoal_resp::number::parse_f64(a.as_bytes()) {
                     Some(v) if (0.0..=100.0).contains(&v) => values.push(v),
                     _ => {
-                        return Err("latency-tracking-info-percentiles parameters should be between 0.0 and 100.0"
-                            .to_string())
+                        return Err(
+                            "latency-tracking-info-percentiles parameters should be between 0.0 and 100.0".to_string()
+                        )
                     }
                 }
             }
@@ -297,12 +302,11 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         ("maxmemory-clients", Value::Int(v)) if *v != 0 => {
             missing("maxmemory-clients", "Shoal has no client eviction (use client-output-buffer-limit)")
         }
-        ("aof-use-rdb-preamble", Value::Bool(false)) => {
-            missing("aof-use-rdb-preamble no", "Shoal writes the append-only file's base as RDB")
-        }
         ("tls-port", Value::Int(v)) if *v != 0 => missing("tls-port", "Shoal has no TLS"),
         ("socket-mark-id", Value::Int(v)) if *v != 0 => missing("socket-mark-id", "Shoal does not mark its sockets"),
-        ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s)) if !s.is_empty() => {
+        ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s))
+            if !s.is_empty() =>
+        {
             missing(def.name, "Shoal does not pin its threads to CPUs")
         }
         ("aclfile", Value::Str(s)) if !s.is_empty() => missing("aclfile", "Shoal has no ACL users"),
@@ -327,9 +331,7 @@ pub fn format(def: &Def, value: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         (_, Value::Str(s)) => s.clone(),
-        (_, Value::Save(points)) => {
-            points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ")
-        }
+        (_, Value::Save(points)) => points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
         (_, Value::OutputLimits(limits)) => OUTPUT_CLASSES
             .iter()
             .zip(limits.iter())
@@ -1021,18 +1023,13 @@ mod tests {
     }
 
     #[test]
-    fn an_aof_without_rdb_preamble_is_refused_until_shoal_writes_one() {
-        let err = Config::load(None, "aof-use-rdb-preamble no\n").err().unwrap();
-        assert_eq!(err.message, "aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB");
-        let config = Config::load(None, "appendonly yes\n").unwrap();
-        let err = config.set_many(&[("aof-use-rdb-preamble", "no")]).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - \
-             aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB"
-        );
-        assert_eq!(config.get_string("aof-use-rdb-preamble"), "yes");
+    fn an_aof_without_rdb_preamble_is_accepted() {
+        let config = Config::load(None, "aof-use-rdb-preamble no\n").unwrap();
+        assert_eq!(config.get_string("aof-use-rdb-preamble"), "no");
         config.set_many(&[("aof-use-rdb-preamble", "yes")]).unwrap();
+        assert_eq!(config.get_string("aof-use-rdb-preamble"), "yes");
+        config.set_many(&[("aof-use-rdb-preamble", "no")]).unwrap();
+        assert!(!config.get_bool("aof-use-rdb-preamble"));
     }
 
     #[test]
@@ -1054,7 +1051,6 @@ mod tests {
             "server_cpulist 0-1",
             "aclfile users.acl",
             "watchdog-period 100",
-            "aof-use-rdb-preamble no",
         ];
         for line in refused {
             let err = Config::load(None, &format!("{line}\n")).err().unwrap_or_else(|| panic!("{line} accepted"));

@@ -6,8 +6,8 @@ use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
 use shoal_engine::Lookup;
 
 use crate::client::flags;
-use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
+use crate::exec::{Ctx, Registrar};
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let matches = ctx.server.config.matching(&argv[2..]);
@@ -328,6 +328,14 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "reload" => return crate::families::persistence::debug_reload(ctx, argv),
         "loadaof" if argv.len() == 2 => return crate::families::persistence::debug_loadaof(ctx, argv),
+        "aof-flush-sleep" if argv.len() == 3 => {
+            let micros = parse::int(argv[2])?.max(0) as u64;
+            ctx.server.persistence.aof_flush_sleep_us.store(micros, Ordering::Relaxed);
+            if let Some(aof) = ctx.server.persistence.aof() {
+                aof.flush_sleep_us.store(micros, Ordering::Relaxed);
+            }
+            ctx.out.ok();
+        }
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -372,7 +380,10 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         "change-repl-id" => ctx.out.ok(),
         "populate" if (3..=5).contains(&argv.len()) => crate::families::populate::populate(ctx, argv)?,
         "config-rewrite-force-all" if argv.len() == 2 => {
-            ctx.server.config.rewrite(true).map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
+            ctx.server
+                .config
+                .rewrite(true)
+                .map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
             ctx.out.ok();
         }
         "digest" if argv.len() == 2 => {
@@ -381,7 +392,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "digest-value" => {
             let tx = ctx.tx.as_ref().expect("locked");
-            let digests: Vec<String> = argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
+            let digests: Vec<String> =
+                argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
             ctx.out.array(digests.len());
             for d in digests {
                 ctx.out.simple(&d);
@@ -396,6 +408,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.out,
             "DEBUG",
             &[
+                "AOF-FLUSH-SLEEP <microsec>",
+                "    Wait <microsec> before each write to the append-only file (for tests).",
                 "CONFIG-REWRITE-FORCE-ALL",
                 "    Like CONFIG REWRITE but writes all configuration options, including defaults.",
                 "DIGEST",

@@ -58,4 +58,3 @@ pub fn register_all(r: &mut Registrar) {
     zsets::pop::register(r);
     zsets::setops::register(r);
 }
-

@@ -4,12 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::{parse, CmdError, CmdResult};
-use crate::exec::{Ctx, Registrar};
 use crate::exec::LockPlan;
+use crate::exec::{Ctx, Registrar};
 use crate::persistence::{self, load, load::LoadingGuard};
 use crate::server::Server;
-use shoal_commands::Command;
 use crate::state::persistence::SnapshotKind;
+use shoal_commands::Command;
 
 fn save(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
@@ -128,8 +128,7 @@ pub fn debug_loadaof(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let guard = flush_for_reload(server, false, load::aof_bytes(server, &manifest))?;
     let loaded = load::replay_aof(server, &manifest);
     drop(guard);
-    if let Err(e) = loaded {
-        server.log.warning(&e);
+    if loaded.is_err() {
         return Err(CmdError::err("Error loading the AOF, check server logs."));
     }
     server.log.notice("Append Only File loaded by DEBUG LOADAOF");

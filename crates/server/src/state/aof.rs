@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 use parking_lot::{Condvar, Mutex};
 use shoal_engine::propagate::AofSink;
+use shoal_persist::aof::manifest::temp_incr_name;
 use shoal_persist::aof::{AppendFile, Disk, Manifest};
 
 /// Where the writer thread reports (the server's log).
@@ -65,6 +66,10 @@ struct Pending {
 pub struct Files {
     pub manifest: Manifest,
     file: Box<dyn AppendFile>,
+    /// Appends go to `temp-<prefix>.incr`, which the manifest does not
+    /// name yet (the file was turned on by CONFIG SET and its first
+    /// rewrite has not finished).
+    pub temp_incr: bool,
     unsynced: bool,
     last_sync: Instant,
 }
@@ -94,11 +99,15 @@ pub struct Aof {
     pub base_size: AtomicU64,
     /// INFO aof_delayed_fsync and friends.
     pub last_fsync_ms: AtomicI64,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds to wait before each write.
+    pub flush_sleep_us: AtomicU64,
 }
 
 impl Aof {
     /// Opens the last incr file of `manifest` (adding one if it has none)
-    /// for appending, and persists the manifest.
+    /// for appending, and persists the manifest; with `temp_incr`, a new
+    /// temporary incr file instead, the manifest left as it is.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         disk: Arc<dyn Disk>,
         dir: PathBuf,
@@ -108,19 +117,24 @@ impl Aof {
         fsync: Fsync,
         timestamps: bool,
         last_write_ok: Arc<AtomicBool>,
+        temp_incr: bool,
     ) -> std::io::Result<Arc<Aof>> {
         disk.create_dir(&dir)?;
-        let name = manifest.last_incr(&prefix).to_string();
-        let file = disk.open_append(&dir.join(&name))?;
-        manifest.persist(&*disk, &dir, &prefix)?;
-        let incr_sizes = incr_bytes(&*disk, &dir, &manifest)?;
+        let (file, incr_sizes) = if temp_incr {
+            (disk.create(&dir.join(temp_incr_name(&prefix)))?, 0)
+        } else {
+            let name = manifest.last_incr(&prefix).to_string();
+            let file = disk.open_append(&dir.join(&name))?;
+            manifest.persist(&*disk, &dir, &prefix)?;
+            (file, incr_bytes(&*disk, &dir, &manifest)?)
+        };
         Ok(Arc::new(Aof {
             disk,
             dir,
             prefix,
             pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0 }),
             wake: Condvar::new(),
-            files: Mutex::new(Files { manifest, file, unsynced: false, last_sync: Instant::now() }),
+            files: Mutex::new(Files { manifest, file, temp_incr, unsynced: false, last_sync: Instant::now() }),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             durable_event: Event::new(),
@@ -132,6 +146,7 @@ impl Aof {
             current_size: AtomicU64::new(incr_sizes + base_size),
             base_size: AtomicU64::new(base_size),
             last_fsync_ms: AtomicI64::new(shoal_engine::now_ms()),
+            flush_sleep_us: AtomicU64::new(0),
         }))
     }
 
@@ -231,6 +246,10 @@ impl Aof {
     fn write_out(&self, log: &(dyn Fn(&str) + Send + Sync), files: &mut Files, batch: &[u8]) {
         if batch.is_empty() {
             return;
+        }
+        let sleep = self.flush_sleep_us.load(Ordering::Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
         }
         loop {
             match files.file.append(batch) {

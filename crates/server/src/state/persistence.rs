@@ -49,6 +49,8 @@ pub struct Persistence {
     pub aof_wait: AtomicBool,
     /// False while the append-only file cannot be written (MISCONF).
     pub aof_write_ok: Arc<AtomicBool>,
+    /// DEBUG AOF-FLUSH-SLEEP (microseconds), for the file now and later.
+    pub aof_flush_sleep_us: AtomicU64,
     /// A rewrite asked for while something else ran (BGREWRITEAOF while a
     /// BGSAVE runs, CONFIG SET appendonly yes).
     pub aof_rewrite_scheduled: AtomicBool,
@@ -77,6 +79,7 @@ impl Default for Persistence {
             aof: Mutex::new(None),
             aof_wait: AtomicBool::new(false),
             aof_write_ok: Arc::new(AtomicBool::new(true)),
+            aof_flush_sleep_us: AtomicU64::new(0),
             aof_rewrite_scheduled: AtomicBool::new(false),
             aof_last_rewrite_ok: AtomicBool::new(true),
             aof_last_rewrite_secs: AtomicI64::new(-1),
