@@ -165,9 +165,17 @@ pub fn config_changed(server: &Server, changed: &[&str]) {
     }
     if changed.contains(&"appendonly") {
         if server.config.get_bool("appendonly") {
-            // The base comes from a rewrite, which needs every shard: the
-            // cron thread starts both together.
-            server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+            // The file starts with a rewrite (its base), at once as in
+            // Redis, or once a running save ends (the cron thread).
+            if server.persistence.aof().is_none() {
+                let started = server.persistence.running_kind().is_none() && {
+                    let locks = server.engine.keyspace.lock_all();
+                    start_rewrite(server, &locks).inspect_err(|e| server.log.warning(e)).is_ok()
+                };
+                if !started {
+                    server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+                }
+            }
         } else {
             turn_off(server);
         }
@@ -251,16 +259,18 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
                 persistence.aof_rewrite_scheduled.store(server.config.get_bool("appendonly"), Ordering::Relaxed);
             }
         });
-    match super::start_snapshot(server, locks, SnapshotKind::AofRewrite, format, target, done)? {
+    let started = super::start_snapshot(server, locks, SnapshotKind::AofRewrite, format, target, done);
+    if !matches!(started, Ok(Some(()))) && aof.is_some_and(|aof| aof.files.lock().temp_incr) {
+        // No rewrite will name the temporary incr file.
+        close(server);
+    }
+    match started? {
         Some(()) => {
             server.log.notice(&format!("Background append only file rewriting started by pid {}", std::process::id()));
             Ok(())
         }
         None => {
             server.persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
-            if aof.is_some_and(|aof| aof.files.lock().temp_incr) {
-                turn_off(server);
-            }
             Err("Can't create the AOF base file".to_string())
         }
     }
