@@ -159,6 +159,10 @@ fn start(server: Arc<Server>) -> i32 {
     }
     server.log.notice(&format!("Running mode=standalone, port={port}, worker threads={}. PID: {pid}", server.threads));
     server.log.notice("Server initialized");
+    // Clients connecting before the dataset is loaded and the append-only
+    // file is on get -LOADING (a write served before would be in no file).
+    let starting = (server.config.get_bool("appendonly") || persistence::rdb_path(&server).exists())
+        .then(|| persistence::load::LoadingGuard::begin(&server, 0));
     if let Err(e) = net::start(server.clone(), net::Listeners { tcp, unix }) {
         server.log.warning(&format!("Cannot start worker threads: {e}"));
         return 1;
@@ -172,6 +176,7 @@ fn start(server: Arc<Server>) -> i32 {
         }
         return 1;
     }
+    drop(starting);
     if !unix_path.is_empty() {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));
     }

@@ -36,7 +36,7 @@ pub struct Loaded {
 }
 
 /// Marks the server as loading `total_bytes` (INFO loading_*) and holds
-/// the keyspace exclusively until dropped.
+/// the keyspace exclusively until dropped (the last of nested guards).
 pub struct LoadingGuard<'a> {
     server: &'a Server,
 }
@@ -50,6 +50,7 @@ impl<'a> LoadingGuard<'a> {
         loading.loaded_bytes.store(0, Ordering::Relaxed);
         loading.loaded_keys.store(0, Ordering::Relaxed);
         loading.active.store(true, Ordering::Relaxed);
+        loading.depth.fetch_add(1, Ordering::AcqRel);
         server.engine.keyspace.set_exclusive(ExclusiveKind::Loading, now);
         LoadingGuard { server }
     }
@@ -57,8 +58,10 @@ impl<'a> LoadingGuard<'a> {
 
 impl Drop for LoadingGuard<'_> {
     fn drop(&mut self) {
-        self.server.engine.keyspace.clear_exclusive();
-        self.server.persistence.loading.active.store(false, Ordering::Relaxed);
+        if self.server.persistence.loading.depth.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.server.engine.keyspace.clear_exclusive();
+            self.server.persistence.loading.active.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -236,15 +239,6 @@ fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
     }
 }
 
-/// Replays the append-only file of `manifest`: its base (RDB or
-/// commands), then its incr files. A truncated last file is cut back to
-/// its last complete command when `aof-load-truncated` allows. Failures
-/// are logged here, as Redis logs them (their last line is the reason).
-pub fn load_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, AofLoadFailed> {
-    let _guard = LoadingGuard::begin(server, aof_bytes(server, manifest));
-    replay_aof(server, manifest)
-}
-
 /// An append-only file could not be loaded (the reason is logged).
 #[derive(Debug)]
 pub struct AofLoadFailed;
@@ -264,7 +258,11 @@ pub fn strerror(e: &std::io::Error) -> String {
     }
 }
 
-/// `load_aof` with the loading state begun by the caller.
+/// Replays the append-only file of `manifest`: its base (RDB or
+/// commands), then its incr files, the loading state begun by the caller.
+/// A truncated last file is cut back to its last complete command when
+/// `aof-load-truncated` allows. Failures are logged here, as Redis logs
+/// them (their last line is the reason).
 pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, AofLoadFailed> {
     let dir = super::aof::dir(server);
     let log = &server.log;

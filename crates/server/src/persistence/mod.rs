@@ -39,11 +39,14 @@ pub fn startup(server: &Server) -> Result<(), String> {
     if server.config.get_bool("appendonly") {
         let mut manifest = aof::manifest_on_disk(server)?;
         aof::upgrade_old_file(server, &mut manifest)?;
+        // Clients get -LOADING until the file is on (with the start-up's
+        // own guard): a write served before would be in no file.
+        let _loading = load::LoadingGuard::begin(server, load::aof_bytes(server, &manifest));
         if manifest.is_empty() {
             aof::create_base_on_start(server, &mut manifest)?;
         } else {
             // The failure is logged as Redis logs it, its reason last.
-            load::load_aof(server, &manifest).map_err(|_| String::new())?;
+            load::replay_aof(server, &manifest).map_err(|_| String::new())?;
             server
                 .log
                 .notice(&format!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64()));

@@ -1,7 +1,7 @@
 //! What INFO persistence, LASTSAVE and the save points need to know about
 //! snapshots to disk: the running background save and the last results.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -40,6 +40,8 @@ pub struct Loading {
     pub total_bytes: AtomicU64,
     pub loaded_bytes: AtomicU64,
     pub loaded_keys: AtomicU64,
+    /// Loading guards alive (start-up holds one around its loads).
+    pub depth: AtomicU32,
 }
 
 pub struct Persistence {
