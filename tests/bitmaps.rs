@@ -79,8 +79,7 @@ fn random_command(rng: &mut SmallRng) -> Vec<String> {
             args.push(pick(rng, &["BITFIELD", "BITFIELD", "BITFIELD_RO"]).into());
             args.push(key);
             for _ in 0..rng.random_range(0..=4) {
-                let offset =
-                    if rng.random_bool(0.3) { format!("#{}", rng.random_range(0..12)) } else { small(rng, 0..=150) };
+                let offset = if rng.random_bool(0.3) { format!("#{}", rng.random_range(0..12)) } else { small(rng, 0..=150) };
                 match rng.random_range(0..4) {
                     0 => args.extend(["GET".into(), field_type(rng), offset]),
                     1 => args.extend(["SET".into(), field_type(rng), offset, field_value(rng)]),

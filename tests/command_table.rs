@@ -67,9 +67,7 @@ fn command_info_matches_redis_for_every_command() {
 
 fn restrict_subcommands(ours: Value, theirs: Value) -> (Value, Value) {
     let (Value::Array(ours_fields), Value::Array(mut theirs_fields)) = (ours, theirs) else { panic!() };
-    if let (Some(Value::Array(our_subs)), Some(Value::Array(their_subs))) =
-        (ours_fields.get(9), theirs_fields.get_mut(9))
-    {
+    if let (Some(Value::Array(our_subs)), Some(Value::Array(their_subs))) = (ours_fields.get(9), theirs_fields.get_mut(9)) {
         let names: Vec<Value> = our_subs
             .iter()
             .map(|s| match s {

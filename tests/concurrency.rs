@@ -61,10 +61,7 @@ fn a_worker_serves_its_other_clients_while_one_waits_for_busy_shards() {
     // answered. Had the waiter's thread blocked on the shard, this PONG
     // would only come after the sleep, behind the waiter's reply.
     assert_eq!(pinger.cmd("PING"), simple("PONG"));
-    assert!(
-        support::no_reply_yet(&mut waiter),
-        "the PING waited for the busy shard (or the GET ran while it was held)"
-    );
+    assert!(support::no_reply_yet(&mut waiter), "the PING waited for the busy shard (or the GET ran while it was held)");
     assert!(support::no_reply_yet(&mut holder), "inconclusive: DEBUG SLEEP ended before the PING was answered");
     assert_eq!(holder.read(), simple("OK"));
     assert_eq!(waiter.read(), Value::Null);

@@ -50,9 +50,9 @@
 
 #[path = "differential/harness.rs"]
 mod harness;
+mod support;
 #[path = "differential/strings.rs"]
 mod strings;
-mod support;
 
 use harness::Suite;
 

@@ -188,10 +188,7 @@ fn lfu_counters_and_object_freq() {
     let mut c = server.client();
     c.cmd("SET k v");
     let not_lfu = c.cmd("OBJECT FREQ k");
-    assert!(
-        matches!(&not_lfu, Value::Error(e) if e.starts_with(b"ERR An LFU maxmemory policy is not selected")),
-        "{not_lfu:?}"
-    );
+    assert!(matches!(&not_lfu, Value::Error(e) if e.starts_with(b"ERR An LFU maxmemory policy is not selected")), "{not_lfu:?}");
     assert_eq!(c.cmd("OBJECT FREQ missing"), Value::Null);
     assert_eq!(c.cmd("CONFIG SET maxmemory-policy allkeys-lfu"), simple("OK"));
     assert_eq!(c.cmd("CONFIG SET lfu-log-factor 0"), simple("OK"));

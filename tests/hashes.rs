@@ -301,7 +301,10 @@ fn copy_keeps_encoding_and_contents() {
         assert_eq!(c.cmd(&format!("COPY {from} {to}")), Value::Int(1));
         assert_eq!(c.cmd(&format!("OBJECT ENCODING {to}")), bulk(encoding));
         assert_eq!(unordered(c.cmd(&format!("HGETALL {to}"))), unordered(c.cmd(&format!("HGETALL {from}"))));
-        assert_eq!(c.cmd(&format!("DEBUG DIGEST-VALUE {to}")), c.cmd(&format!("DEBUG DIGEST-VALUE {from}")));
+        assert_eq!(
+            c.cmd(&format!("DEBUG DIGEST-VALUE {to}")),
+            c.cmd(&format!("DEBUG DIGEST-VALUE {from}"))
+        );
     }
 }
 

@@ -62,9 +62,7 @@ fn paths_after(code: &str, prefix: &str) -> Vec<String> {
         let head: String = rest.chars().take_while(|&c| is_ident(c) || c == ':').collect();
         let head = head.trim_end_matches(':').to_string();
         let after = &rest[head.len()..];
-        if let Some(group) =
-            after.strip_prefix("::{").or_else(|| (head.is_empty()).then(|| after.strip_prefix('{')).flatten())
-        {
+        if let Some(group) = after.strip_prefix("::{").or_else(|| (head.is_empty()).then(|| after.strip_prefix('{')).flatten()) {
             let mut depth = 0;
             let mut item = String::new();
             for c in group.chars() {

@@ -215,13 +215,7 @@ fn random_command(rng: &mut Lcg) -> Vec<Vec<u8>> {
         8 => format!("lrem l{{t}} {} {}", rng.below(5) as i64 - 2, rng.below(40)),
         9 => format!("lindex l{{t}} {}", rng.index()),
         10 => format!("lrange l{{t}} {} {}", rng.index(), rng.index()),
-        11 => format!(
-            "lpos l{{t}} {} RANK {} COUNT {} MAXLEN {}",
-            rng.below(40),
-            (rng.below(5) as i64 - 2) | 1,
-            rng.below(3),
-            rng.below(50)
-        ),
+        11 => format!("lpos l{{t}} {} RANK {} COUNT {} MAXLEN {}", rng.below(40), (rng.below(5) as i64 - 2) | 1, rng.below(3), rng.below(50)),
         12 => {
             let end = |r: &mut Lcg| if r.below(2) == 0 { "left" } else { "right" };
             format!("lmove l{{t}} m{{t}} {} {}", end(rng), end(rng))
@@ -270,7 +264,10 @@ fn positional_access_on_a_large_list() {
         assert_eq!(c.cmd(&format!("LINDEX big {}", i - n)), bulk(&i.to_string()));
     }
     assert_eq!(c.cmd("LSET big 123456 changed"), support::simple("OK"));
-    assert_eq!(c.cmd("LRANGE big 123455 123457"), Value::Array(vec![bulk("123455"), bulk("changed"), bulk("123457")]));
+    assert_eq!(
+        c.cmd("LRANGE big 123455 123457"),
+        Value::Array(vec![bulk("123455"), bulk("changed"), bulk("123457")])
+    );
     assert_eq!(c.cmd("LINSERT big BEFORE changed new"), Value::Int(n + 1));
     assert_eq!(c.cmd("LINDEX big 123456"), bulk("new"));
     assert_eq!(c.cmd("LREM big 0 new"), Value::Int(1));
@@ -402,9 +399,7 @@ fn replicated(server: &ServerProcess) -> Vec<Value> {
     c.cmd("CONFIG SET repl-ping-replica-period 3600");
     let mut replica = attach_replica(server);
     let mut waiter = server.client();
-    for line in
-        ["rpush l a b c", "blpop l 0", "blmove l m LEFT right 0", "blmpop 0 1 l right count 9", "lmpop 1 m left"]
-    {
+    for line in ["rpush l a b c", "blpop l 0", "blmove l m LEFT right 0", "blmpop 0 1 l right count 9", "lmpop 1 m left"] {
         c.cmd(line);
     }
     for (blocking, push) in [

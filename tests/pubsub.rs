@@ -222,10 +222,7 @@ fn a_subscriber_that_never_reads_is_closed_at_its_limit_and_memory_stays_bounded
     // What reached the lazy subscriber before it was closed: its socket
     // buffers and at most its limit, then the end of the stream.
     let delivered = drain_until_closed(&mut lazy);
-    assert!(
-        delivered < 64 * 1024 * 1024,
-        "the subscriber over its pubsub limit was not disconnected ({delivered} bytes)"
-    );
+    assert!(delivered < 64 * 1024 * 1024, "the subscriber over its pubsub limit was not disconnected ({delivered} bytes)");
     // The subscriber that reads was never over its limit: it got everything.
     reading.join().expect("the subscriber that reads got every message");
 }

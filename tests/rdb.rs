@@ -4,9 +4,9 @@
 //! type in small and large encodings, expiries and several databases are
 //! compared key by key (contents, OBJECT ENCODING, expiry).
 
+mod support;
 #[path = "rdb/dataset.rs"]
 mod dataset;
-mod support;
 
 use std::io::{Read, Write};
 

@@ -110,11 +110,7 @@ fn parse_command(buf: &[u8]) -> Result<Option<(Argv, usize)>, String> {
 }
 
 /// Reads from `stream` into `buf` until `f` finds something.
-fn read_until<T>(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    mut f: impl FnMut(&mut Vec<u8>) -> Result<Option<T>, String>,
-) -> Result<T, String> {
+fn read_until<T>(stream: &mut TcpStream, buf: &mut Vec<u8>, mut f: impl FnMut(&mut Vec<u8>) -> Result<Option<T>, String>) -> Result<T, String> {
     loop {
         if let Some(t) = f(buf)? {
             return Ok(t);
@@ -159,13 +155,7 @@ fn sync_from(shoal: &ServerProcess) -> (TcpStream, Vec<u8>, Vec<u8>) {
 
 /// Plays the master's side of the handshake for the redis-server replica
 /// connecting to `listener`, hands it `rdb`, then forwards Shoal's stream.
-fn serve_replica(
-    listener: TcpListener,
-    mut shoal: TcpStream,
-    rdb: Vec<u8>,
-    mut pending: Vec<u8>,
-    log: Arc<Mutex<StreamLog>>,
-) {
+fn serve_replica(listener: TcpListener, mut shoal: TcpStream, rdb: Vec<u8>, mut pending: Vec<u8>, log: Arc<Mutex<StreamLog>>) {
     let fail = |log: &Arc<Mutex<StreamLog>>, what: String| {
         log.lock().unwrap().failed.get_or_insert(what);
     };
@@ -365,11 +355,7 @@ fn drive(shoal: &ServerProcess, steps: Vec<Step>, connections: usize, waiters: u
                         *pending = Some(argv);
                         break;
                     }
-                    assert!(
-                        Instant::now() < deadline,
-                        "waiter neither blocked nor replied: {}",
-                        harness::describe(&argv)
-                    );
+                    assert!(Instant::now() < deadline, "waiter neither blocked nor replied: {}", harness::describe(&argv));
                 }
             }
             Op::Collect { waiter } => {
@@ -845,13 +831,10 @@ fn args(parts: &[&[u8]]) -> Argv {
 
 fn bulks(v: Value) -> Vec<Vec<u8>> {
     match v {
-        Value::Array(items) => items
-            .into_iter()
-            .map(|i| match i {
-                Value::Bulk(b) => b,
-                other => text(&other).into_bytes(),
-            })
-            .collect(),
+        Value::Array(items) => items.into_iter().map(|i| match i {
+            Value::Bulk(b) => b,
+            other => text(&other).into_bytes(),
+        }).collect(),
         _ => Vec::new(),
     }
 }
@@ -886,11 +869,7 @@ fn dump(c: &mut RawClient, key: &[u8], kind: &str) -> String {
             let flat = bulks(call(c, &args(&[b"HGETALL", key])));
             let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = flat.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
             pairs.sort();
-            pairs
-                .iter()
-                .map(|(f, v)| format!("{}={}", harness::escape(f), harness::escape(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
+            pairs.iter().map(|(f, v)| format!("{}={}", harness::escape(f), harness::escape(v))).collect::<Vec<_>>().join(" ")
         }
         "set" => {
             let mut members = bulks(call(c, &args(&[b"SMEMBERS", key])));
@@ -902,17 +881,7 @@ fn dump(c: &mut RawClient, key: &[u8], kind: &str) -> String {
             let mut out = String::new();
             out += &format!("entries {}\n", text(&call(c, &args(&[b"XRANGE", key, b"-", b"+"]))));
             let info = call(c, &args(&[b"XINFO", b"STREAM", key]));
-            let info = keep(
-                info,
-                &[
-                    "length",
-                    "last-generated-id",
-                    "max-deleted-entry-id",
-                    "entries-added",
-                    "recorded-first-entry-id",
-                    "groups",
-                ],
-            );
+            let info = keep(info, &["length", "last-generated-id", "max-deleted-entry-id", "entries-added", "recorded-first-entry-id", "groups"]);
             out += &format!("info {}\n", text(&info));
             let Value::Array(groups) = call(c, &args(&[b"XINFO", b"GROUPS", key])) else { return out };
             for group in groups {
@@ -921,10 +890,7 @@ fn dump(c: &mut RawClient, key: &[u8], kind: &str) -> String {
                     Some((_, Value::Bulk(n))) => n.clone(),
                     _ => continue,
                 };
-                out += &format!(
-                    "group {}\n",
-                    g.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(" ")
-                );
+                out += &format!("group {}\n", g.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(" "));
                 if let Value::Array(consumers) = call(c, &args(&[b"XINFO", b"CONSUMERS", key, &name])) {
                     for consumer in consumers {
                         out += &format!("  consumer {}\n", text(&keep(consumer, &["name", "pending"])));
@@ -979,9 +945,7 @@ fn history(log: &Arc<Mutex<StreamLog>>, key: &[u8]) -> String {
     let hits: Vec<String> = log
         .commands
         .iter()
-        .filter(|(_, argv)| {
-            argv.get(1).is_some_and(|a| a == key) || !key.is_empty() && argv.iter().skip(2).any(|a| a == key)
-        })
+        .filter(|(_, argv)| argv.get(1).is_some_and(|a| a == key) || !key.is_empty() && argv.iter().skip(2).any(|a| a == key))
         .map(|(d, argv)| format!("      db{d}: {}", harness::describe(argv)))
         .collect();
     hits[hits.len().saturating_sub(20)..].join("\n")
@@ -995,11 +959,7 @@ fn catch_up(shoal: &ServerProcess, replica: &ServerProcess, log: &Arc<Mutex<Stre
         select(&mut s, db);
         let mut cursor = b"0".to_vec();
         loop {
-            let Value::Array(items) =
-                call(&mut s, &[b"SCAN".to_vec(), cursor.clone(), b"COUNT".to_vec(), b"1000".to_vec()])
-            else {
-                panic!("SCAN failed")
-            };
+            let Value::Array(items) = call(&mut s, &[b"SCAN".to_vec(), cursor.clone(), b"COUNT".to_vec(), b"1000".to_vec()]) else { panic!("SCAN failed") };
             let Value::Bulk(next) = &items[0] else { panic!("SCAN cursor") };
             if next.as_slice() == b"0" {
                 break;
@@ -1038,11 +998,7 @@ fn compare(shoal: &ServerProcess, replica: &ServerProcess, log: &Arc<Mutex<Strea
         if ks != kr {
             let only_s: Vec<Vec<u8>> = ks.iter().filter(|k| !kr.contains(k)).cloned().collect();
             let only_r: Vec<Vec<u8>> = kr.iter().filter(|k| !ks.contains(k)).cloned().collect();
-            let mut text = format!(
-                "db {db}: keys only on shoal [{}], only on the replica [{}]",
-                harness::describe(&only_s),
-                harness::describe(&only_r)
-            );
+            let mut text = format!("db {db}: keys only on shoal [{}], only on the replica [{}]", harness::describe(&only_s), harness::describe(&only_r));
             for k in only_s.iter().chain(&only_r).take(3) {
                 text += &format!("\n    stream for {}:\n{}", harness::escape(k), history(log, k));
             }
@@ -1116,8 +1072,13 @@ fn replica_applying_the_stream_equals_shoal() {
         let log = log.clone();
         std::thread::spawn(move || serve_replica(listener, stream, rdb, pending, log));
     }
-    let replica =
-        ServerProcess::redis(&["--replicaof", "127.0.0.1", &master_port, "--logfile", logfile.to_str().unwrap()]);
+    let replica = ServerProcess::redis(&[
+        "--replicaof",
+        "127.0.0.1",
+        &master_port,
+        "--logfile",
+        logfile.to_str().unwrap(),
+    ]);
     // The replica has loaded the snapshot once it reports the link up.
     let mut r = replica.client();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -1183,13 +1144,7 @@ fn replica_applying_the_stream_equals_shoal() {
     if !failures.is_empty() {
         // The whole stream, for debugging.
         let path = std::env::temp_dir().join(format!("replica_equality_stream_{}.txt", std::process::id()));
-        let text: String = log
-            .lock()
-            .unwrap()
-            .commands
-            .iter()
-            .map(|(db, argv)| format!("db{db}: {}\n", harness::describe(argv)))
-            .collect();
+        let text: String = log.lock().unwrap().commands.iter().map(|(db, argv)| format!("db{db}: {}\n", harness::describe(argv))).collect();
         if std::fs::write(&path, text).is_ok() {
             eprintln!("replica_equality: the stream is in {}", path.display());
         }
@@ -1201,3 +1156,4 @@ fn replica_applying_the_stream_equals_shoal() {
     );
     assert!(failures.is_empty(), "the replica diverged from Shoal (seed {seed}):\n{}", failures.join("\n"));
 }
+

@@ -124,11 +124,7 @@ fn config_file_set_get_and_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("shoal.conf");
     let port = support::free_port();
-    std::fs::write(
-        &conf,
-        format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n"),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n")).unwrap();
     let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
     wait_until("server up", || support::RawClient::connect(port).is_ok());
     let mut c = support::RawClient::connect(port).unwrap();
@@ -137,15 +133,10 @@ fn config_file_set_get_and_rewrite() {
     assert_eq!(c.cmd("CONFIG SET maxmemory 20mb hz 20"), simple("OK"));
     assert_eq!(
         c.cmd("CONFIG SET maxmemory 1gb port notaport"),
-        error(
-            "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
-        )
+        error("ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer")
     );
     assert_eq!(c.cmd("CONFIG GET maxmemory"), Value::Array(vec![bulk("maxmemory"), bulk("20971520")]));
-    assert_eq!(
-        c.cmd("CONFIG SET nosuch 1"),
-        error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'")
-    );
+    assert_eq!(c.cmd("CONFIG SET nosuch 1"), error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"));
     assert_eq!(c.cmd("CONFIG REWRITE"), simple("OK"));
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.starts_with("# my config\n"), "comments are kept: {text}");
@@ -200,8 +191,7 @@ fn config_set_takes_back_what_config_get_reports_like_redis() {
             }
         }
     }
-    let missing: Vec<_> =
-        redis.keys().filter(|n| !shoal.contains_key(*n)).map(|n| String::from_utf8_lossy(n)).collect();
+    let missing: Vec<_> = redis.keys().filter(|n| !shoal.contains_key(*n)).map(|n| String::from_utf8_lossy(n)).collect();
     assert!(missing.is_empty(), "parameters redis-server has and Shoal lacks: {missing:?}");
 }
 
@@ -231,10 +221,7 @@ fn config_set_port_listens_elsewhere_or_rolls_back() {
     assert!(String::from_utf8_lossy(&info).contains(&format!("tcp_port:{new_port}\r\n")));
     assert_eq!(c.cmd("PING"), simple("PONG"), "connections made before stay");
     let reply = moved.cmd("CONFIG SET bind 192.0.2.1");
-    assert_eq!(
-        reply,
-        error("ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.")
-    );
+    assert_eq!(reply, error("ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."));
     assert_eq!(RawClient::connect(new_port).unwrap().cmd("PING"), simple("PONG"));
     drop(taken);
 
@@ -348,9 +335,7 @@ fn info_sections() {
     c.cmd("SET b 2 EX 100");
     let text = |v: Value| String::from_utf8(v.as_bytes().unwrap().to_vec()).unwrap();
     let default = text(c.cmd("INFO"));
-    for section in
-        ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"]
-    {
+    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
         assert!(default.contains(section), "INFO lacks {section}");
     }
     assert!(default.contains("db0:keys=2,expires=1,avg_ttl=0"));

@@ -398,7 +398,10 @@ fn copy_keeps_encoding_and_contents() {
         assert_eq!(c.cmd(&format!("COPY {from} {to}")), Value::Int(1));
         assert_eq!(c.cmd(&format!("OBJECT ENCODING {to}")), bulk(encoding));
         assert_eq!(unordered(c.cmd(&format!("SMEMBERS {to}"))), unordered(c.cmd(&format!("SMEMBERS {from}"))));
-        assert_eq!(c.cmd(&format!("DEBUG DIGEST-VALUE {to}")), c.cmd(&format!("DEBUG DIGEST-VALUE {from}")));
+        assert_eq!(
+            c.cmd(&format!("DEBUG DIGEST-VALUE {to}")),
+            c.cmd(&format!("DEBUG DIGEST-VALUE {from}"))
+        );
     }
 }
 

@@ -78,6 +78,10 @@ fn sort_matches_redis() {
         s.send(&args);
         r.send(&args);
         let (ours, theirs) = (s.read_raw(), r.read_raw());
-        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{line} differs");
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "{line} differs"
+        );
     }
 }

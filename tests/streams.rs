@@ -263,7 +263,10 @@ fn blocked_xreadgroup_is_served_through_its_group() {
     assert_eq!(summary[0], Value::Int(2));
     assert_eq!(
         summary[3],
-        Value::Array(vec![Value::Array(vec![bulk("alice"), bulk("1")]), Value::Array(vec![bulk("bob"), bulk("1")]),])
+        Value::Array(vec![
+            Value::Array(vec![bulk("alice"), bulk("1")]),
+            Value::Array(vec![bulk("bob"), bulk("1")]),
+        ])
     );
     let Value::Array(groups) = c.cmd("XINFO GROUPS s") else { panic!() };
     let Value::Array(group) = &groups[0] else { panic!() };
@@ -383,9 +386,7 @@ fn replicas_receive_what_redis_sends() {
         streams.push(replicated_commands(&mut c, &mut replica));
     }
     let show = |s: &Vec<Vec<Vec<u8>>>| -> Vec<String> {
-        s.iter()
-            .map(|argv| argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "))
-            .collect()
+        s.iter().map(|argv| argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")).collect()
     };
     // After a group read's deliveries Shoal also sends the group's cursor
     // with its entries-read (Redis 7.0's XCLAIM ... LASTID leaves a

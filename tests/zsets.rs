@@ -268,11 +268,15 @@ fn ranks_and_ranges_of_a_large_set_follow_a_model() {
         let r = (next() as usize) % order.len();
         let (score, member) = &order[r];
         assert_eq!(c.call(&[b"ZRANK", b"big", member.as_bytes()]), Value::Int(r as i64));
-        assert_eq!(c.call(&[b"ZREVRANK", b"big", member.as_bytes()]), Value::Int((order.len() - 1 - r) as i64));
+        assert_eq!(
+            c.call(&[b"ZREVRANK", b"big", member.as_bytes()]),
+            Value::Int((order.len() - 1 - r) as i64)
+        );
         let range = c.call(&[b"ZRANGE", b"big", r.to_string().as_bytes(), r.to_string().as_bytes(), b"WITHSCORES"]);
         assert_eq!(range, Value::Array(vec![bulk(member), bulk(&score.to_string())]));
     }
-    let expected: Vec<Value> = order.iter().filter(|(s, _)| (100..=110).contains(s)).map(|(_, m)| bulk(m)).collect();
+    let expected: Vec<Value> =
+        order.iter().filter(|(s, _)| (100..=110).contains(s)).map(|(_, m)| bulk(m)).collect();
     assert_eq!(c.cmd("ZRANGEBYSCORE big 100 110"), Value::Array(expected.clone()));
     assert_eq!(ints(&c.cmd("ZCOUNT big 100 110")), expected.len() as i64);
     let removed = ints(&c.cmd("ZREMRANGEBYSCORE big 100 110"));
@@ -299,10 +303,7 @@ fn encoding_follows_the_thresholds() {
     c.cmd("CONFIG SET zset-max-ziplist-entries 0");
     c.cmd("ZRANGESTORE none z 0 -1");
     assert_eq!(c.cmd("OBJECT ENCODING none"), bulk("skiplist"));
-    assert_eq!(
-        c.cmd("CONFIG GET zset-max-listpack-entries"),
-        Value::Array(vec![bulk("zset-max-listpack-entries"), bulk("0")])
-    );
+    assert_eq!(c.cmd("CONFIG GET zset-max-listpack-entries"), Value::Array(vec![bulk("zset-max-listpack-entries"), bulk("0")]));
 }
 
 #[test]

@@ -314,7 +314,11 @@ pub fn compare_script_with_redis(script: &str, resp3: bool) {
             r.send(&words);
             s.send(&words);
             let (expected, got) = (r.read_raw(), s.read_raw());
-            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{command} (resp3: {resp3})");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "{command} (resp3: {resp3})"
+            );
         }
     }
 }

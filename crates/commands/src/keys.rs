@@ -53,10 +53,12 @@ pub fn from_specs(cmd: &Command, argv: &[&[u8]], out: &mut Vec<KeyRef>) -> Resul
         }
         let first: i64 = match spec.begin {
             Begin::Index(pos) => pos as i64,
-            Begin::Keyword { keyword, start_from } => match find_keyword(argv, keyword, start_from as i64) {
-                Some(i) => i + 1,
-                None => continue,
-            },
+            Begin::Keyword { keyword, start_from } => {
+                match find_keyword(argv, keyword, start_from as i64) {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
+            }
             Begin::Unknown => return Err(KeysError::Invalid),
         };
         let (first, last, step) = match spec.find {

@@ -61,83 +61,71 @@ macro_rules! flag_set {
     (@consts $ty:ty, $n:expr,) => {};
 }
 
-flag_set!(
-    CommandFlags,
-    u32,
-    [
-        (WRITE, "write", true),
-        (READONLY, "readonly", true),
-        (DENYOOM, "denyoom", true),
-        (MODULE, "module", true),
-        (ADMIN, "admin", true),
-        (PUBSUB, "pubsub", true),
-        (NOSCRIPT, "noscript", true),
-        (BLOCKING, "blocking", true),
-        (LOADING, "loading", true),
-        (STALE, "stale", true),
-        (SKIP_MONITOR, "skip_monitor", true),
-        (SKIP_SLOWLOG, "skip_slowlog", true),
-        (ASKING, "asking", true),
-        (FAST, "fast", true),
-        (NO_AUTH, "no_auth", true),
-        (MAY_REPLICATE, "may_replicate", false),
-        (SENTINEL, "sentinel", false),
-        (ONLY_SENTINEL, "only_sentinel", false),
-        (NO_MANDATORY_KEYS, "no_mandatory_keys", true),
-        (PROTECTED, "protected", false),
-        (NO_ASYNC_LOADING, "no_async_loading", true),
-        (NO_MULTI, "no_multi", true),
-        (MOVABLE_KEYS, "movablekeys", true),
-        (ALLOW_BUSY, "allow_busy", true),
-        (TOUCHES_ARBITRARY_KEYS, "touches_arbitrary_keys", false),
-    ]
-);
+flag_set!(CommandFlags, u32, [
+    (WRITE, "write", true),
+    (READONLY, "readonly", true),
+    (DENYOOM, "denyoom", true),
+    (MODULE, "module", true),
+    (ADMIN, "admin", true),
+    (PUBSUB, "pubsub", true),
+    (NOSCRIPT, "noscript", true),
+    (BLOCKING, "blocking", true),
+    (LOADING, "loading", true),
+    (STALE, "stale", true),
+    (SKIP_MONITOR, "skip_monitor", true),
+    (SKIP_SLOWLOG, "skip_slowlog", true),
+    (ASKING, "asking", true),
+    (FAST, "fast", true),
+    (NO_AUTH, "no_auth", true),
+    (MAY_REPLICATE, "may_replicate", false),
+    (SENTINEL, "sentinel", false),
+    (ONLY_SENTINEL, "only_sentinel", false),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys", true),
+    (PROTECTED, "protected", false),
+    (NO_ASYNC_LOADING, "no_async_loading", true),
+    (NO_MULTI, "no_multi", true),
+    (MOVABLE_KEYS, "movablekeys", true),
+    (ALLOW_BUSY, "allow_busy", true),
+    (TOUCHES_ARBITRARY_KEYS, "touches_arbitrary_keys", false),
+]);
 
-flag_set!(
-    AclCategories,
-    u32,
-    [
-        (KEYSPACE, "keyspace", true),
-        (READ, "read", true),
-        (WRITE, "write", true),
-        (SET, "set", true),
-        (SORTEDSET, "sortedset", true),
-        (LIST, "list", true),
-        (HASH, "hash", true),
-        (STRING, "string", true),
-        (BITMAP, "bitmap", true),
-        (HYPERLOGLOG, "hyperloglog", true),
-        (GEO, "geo", true),
-        (STREAM, "stream", true),
-        (PUBSUB, "pubsub", true),
-        (ADMIN, "admin", true),
-        (FAST, "fast", true),
-        (SLOW, "slow", true),
-        (BLOCKING, "blocking", true),
-        (DANGEROUS, "dangerous", true),
-        (CONNECTION, "connection", true),
-        (TRANSACTION, "transaction", true),
-        (SCRIPTING, "scripting", true),
-    ]
-);
+flag_set!(AclCategories, u32, [
+    (KEYSPACE, "keyspace", true),
+    (READ, "read", true),
+    (WRITE, "write", true),
+    (SET, "set", true),
+    (SORTEDSET, "sortedset", true),
+    (LIST, "list", true),
+    (HASH, "hash", true),
+    (STRING, "string", true),
+    (BITMAP, "bitmap", true),
+    (HYPERLOGLOG, "hyperloglog", true),
+    (GEO, "geo", true),
+    (STREAM, "stream", true),
+    (PUBSUB, "pubsub", true),
+    (ADMIN, "admin", true),
+    (FAST, "fast", true),
+    (SLOW, "slow", true),
+    (BLOCKING, "blocking", true),
+    (DANGEROUS, "dangerous", true),
+    (CONNECTION, "connection", true),
+    (TRANSACTION, "transaction", true),
+    (SCRIPTING, "scripting", true),
+]);
 
-flag_set!(
-    KeyFlags,
-    u16,
-    [
-        (RO, "RO", true),
-        (RW, "RW", true),
-        (OW, "OW", true),
-        (RM, "RM", true),
-        (ACCESS, "access", true),
-        (UPDATE, "update", true),
-        (INSERT, "insert", true),
-        (DELETE, "delete", true),
-        (NOT_KEY, "not_key", true),
-        (INCOMPLETE, "incomplete", true),
-        (VARIABLE_FLAGS, "variable_flags", true),
-    ]
-);
+flag_set!(KeyFlags, u16, [
+    (RO, "RO", true),
+    (RW, "RW", true),
+    (OW, "OW", true),
+    (RM, "RM", true),
+    (ACCESS, "access", true),
+    (UPDATE, "update", true),
+    (INSERT, "insert", true),
+    (DELETE, "delete", true),
+    (NOT_KEY, "not_key", true),
+    (INCOMPLETE, "incomplete", true),
+    (VARIABLE_FLAGS, "variable_flags", true),
+]);
 
 /// A key spec with its flags parsed.
 #[derive(Clone, Copy, Debug)]
@@ -249,8 +237,9 @@ thread_local! {
     static LAST_NAME: Cell<(usize, [u8; LAST_NAME_MAX], u16)> = const { Cell::new((usize::MAX, [0; LAST_NAME_MAX], 0)) };
 }
 
-static TABLE: LazyLock<Table> =
-    LazyLock::new(|| Table::build(crate::table::ALL).unwrap_or_else(|e| panic!("command table is invalid: {e}")));
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    Table::build(crate::table::ALL).unwrap_or_else(|e| panic!("command table is invalid: {e}"))
+});
 
 /// The global command table.
 pub fn table() -> &'static Table {
@@ -272,12 +261,7 @@ impl Table {
         Ok(table)
     }
 
-    fn add(
-        &mut self,
-        spec: &'static Spec,
-        group: &'static str,
-        parent: Option<CommandId>,
-    ) -> Result<CommandId, String> {
+    fn add(&mut self, spec: &'static Spec, group: &'static str, parent: Option<CommandId>) -> Result<CommandId, String> {
         let context = |e: String| format!("{}: unknown word {e:?}", spec.name);
         let mut flags = CommandFlags::parse(spec.flags).map_err(context)?;
         let acl = AclCategories::parse(spec.acl).map_err(context)?;
@@ -475,9 +459,11 @@ fn legacy_range(specs: &[ParsedKeySpec], flags: &mut CommandFlags) -> LegacyRang
 
 fn range_of(spec: &ParsedKeySpec) -> LegacyRange {
     match (spec.begin, spec.find) {
-        (Begin::Index(pos), Find::Range { last_key, step, .. }) => {
-            LegacyRange { first: pos, last: if last_key >= 0 { pos + last_key } else { last_key }, step }
-        }
+        (Begin::Index(pos), Find::Range { last_key, step, .. }) => LegacyRange {
+            first: pos,
+            last: if last_key >= 0 { pos + last_key } else { last_key },
+            step,
+        },
         _ => LegacyRange::default(),
     }
 }

@@ -47,18 +47,10 @@ pub enum Find {
     /// Keys from the start to `last_key` (relative; negative counts from the
     /// end), every `step`; with `limit` > 1 and `last_key` -1 only the first
     /// 1/limit of the remaining arguments are keys.
-    Range {
-        last_key: i32,
-        step: i32,
-        limit: i32,
-    },
+    Range { last_key: i32, step: i32, limit: i32 },
     /// The argument at `key_num_index` (relative) holds the key count; the
     /// keys start at `first_key` (relative), every `step`.
-    KeyNum {
-        key_num_index: i32,
-        first_key: i32,
-        step: i32,
-    },
+    KeyNum { key_num_index: i32, first_key: i32, step: i32 },
     Unknown,
 }
 

@@ -118,11 +118,7 @@ impl Engine {
                 self.eviction.pending.store(false, Ordering::Relaxed);
                 return Outcome::Ok;
             }
-            let picked = if policy.is_random() {
-                self.pick_random(&mut state, policy)
-            } else {
-                self.pick_pooled(&mut state, policy)
-            };
+            let picked = if policy.is_random() { self.pick_random(&mut state, policy) } else { self.pick_pooled(&mut state, policy) };
             let Some((db, key)) = picked else {
                 self.eviction.pending.store(false, Ordering::Relaxed);
                 return Outcome::Fail;

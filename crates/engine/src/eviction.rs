@@ -159,3 +159,4 @@ pub fn lfu_touched(access: u32, now_ms: i64, settings: &Settings) -> u32 {
     }
     (lfu_minutes(now_ms) << 8) | counter
 }
+

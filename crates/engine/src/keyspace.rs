@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use event_listener::{Event, EventListener};
 
+
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
@@ -327,6 +328,7 @@ impl Keyspace {
     pub fn db_count(&self) -> usize {
         self.db_count
     }
+
 
     /// Starts loading into cache what looking up `keys` in `db` will read:
     /// each key's table slot, then its entry, then its value's bytes,

@@ -36,9 +36,7 @@ pub use blocking::{WaitEnd, Waiter};
 pub use entry::{Entry, ExpireAt, NO_EXPIRE};
 pub use events::{Event, EventSink, KeyEvent};
 pub use hook::{BeforeChange, ChangeHook};
-pub use keyspace::{
-    shard_of, Busy, ExclusiveKind, Gate, GateTicket, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT,
-};
+pub use keyspace::{shard_of, Busy, ExclusiveKind, Gate, GateTicket, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use locate::{locate, At, Hints};
 pub use propagate::{Effect, Propagation, StreamSink};
 pub use stats::{Stat, Stats};

@@ -76,13 +76,7 @@ impl Default for Propagation {
     fn default() -> Self {
         Propagation {
             active: AtomicBool::new(false),
-            state: Mutex::new(StreamState {
-                selected_db: None,
-                offset: 0,
-                sinks: Vec::new(),
-                next_sink_id: 1,
-                aof: None,
-            }),
+            state: Mutex::new(StreamState { selected_db: None, offset: 0, sinks: Vec::new(), next_sink_id: 1, aof: None }),
             replication_id: random_hex_id(),
         }
     }
@@ -311,9 +305,7 @@ mod tests {
         p.publish_raw(&[b"PING"]);
         let text = |b: &Mutex<Vec<u8>>| String::from_utf8(b.lock().clone()).unwrap().replace("\r\n", " ");
         assert_eq!(text(&file.0), "*2 $6 SELECT $1 3 *3 $3 SET $1 b $1 1 *2 $3 DEL $1 c ");
-        assert!(
-            text(&replica.0).ends_with("*1 $5 MULTI *3 $7 PUBLISH $2 ch $1 m *2 $3 DEL $1 c *1 $4 EXEC *1 $4 PING ")
-        );
+        assert!(text(&replica.0).ends_with("*1 $5 MULTI *3 $7 PUBLISH $2 ch $1 m *2 $3 DEL $1 c *1 $4 EXEC *1 $4 PING "));
         p.set_aof(None, || ());
         assert_eq!(p.publish(&[effect(3, &["SET", "b", "1"])], true), None);
         assert!(p.is_active(), "the replica still listens");

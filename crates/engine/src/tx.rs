@@ -739,10 +739,8 @@ mod tests {
 
     impl crate::BeforeChange for Recorder {
         fn shard(&self, _index: crate::ShardIndex, shard: &crate::keyspace::Shard) {
-            let mut seen: Vec<_> = shard.dbs[0]
-                .iter()
-                .map(|e| (e.key().to_vec(), e.value().string_to_vec().unwrap_or_default()))
-                .collect();
+            let mut seen: Vec<_> =
+                shard.dbs[0].iter().map(|e| (e.key().to_vec(), e.value().string_to_vec().unwrap_or_default())).collect();
             seen.sort();
             self.0.lock().push(seen);
         }
@@ -762,8 +760,7 @@ mod tests {
         let calls = |r: &Recorder| std::mem::take(&mut *r.0.lock());
         let before = |key: &[u8], value: &[u8]| vec![vec![(key.to_vec(), value.to_vec())]];
         // (The keys used here live in different shards.)
-        let shards: std::collections::HashSet<_> =
-            [&b"a"[..], b"b", b"c", b"d", b"fresh"].iter().map(|k| crate::shard_of(k)).collect();
+        let shards: std::collections::HashSet<_> = [&b"a"[..], b"b", b"c", b"d", b"fresh"].iter().map(|k| crate::shard_of(k)).collect();
         assert_eq!(shards.len(), 5);
         // Reads (write lookups that find nothing included) change nothing.
         assert!(tx.read(b"a").is_some());

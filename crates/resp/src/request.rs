@@ -206,7 +206,11 @@ impl RequestParser {
 
     /// Reads the `*<count>` line. Returns a final outcome when the request
     /// ends there (incomplete line, empty multibulk).
-    fn start_multibulk(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, ProtocolError> {
+    fn start_multibulk(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<Parsed>, ProtocolError> {
         let Some(cr) = find_line_end(buf, 0) else {
             if buf.len() > INLINE_MAX_BYTES {
                 return Err(ProtocolError::new("Protocol error: too big mbulk count string"));
@@ -240,7 +244,9 @@ impl RequestParser {
                     let pos = self.resume_at;
                     let Some(cr) = find_line_end(buf, pos) else {
                         if buf.len() - pos > INLINE_MAX_BYTES {
-                            return Err(ProtocolError::new("Protocol error: too big bulk count string"));
+                            return Err(ProtocolError::new(
+                                "Protocol error: too big bulk count string",
+                            ));
                         }
                         return Ok(Parsed::Incomplete);
                     };
@@ -258,7 +264,9 @@ impl RequestParser {
                         _ => return Err(ProtocolError::new("Protocol error: invalid bulk length")),
                     };
                     if len > UNAUTHENTICATED_MAX_BULK_BYTES && limits.unauthenticated {
-                        return Err(ProtocolError::new("Protocol error: unauthenticated bulk length"));
+                        return Err(ProtocolError::new(
+                            "Protocol error: unauthenticated bulk length",
+                        ));
                     }
                     self.resume_at = cr + 2;
                     self.pending_bulk = Some(len as usize);

@@ -132,7 +132,12 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Value>, 
     Ok(Some(value))
 }
 
-fn parse_items(buf: &[u8], pos: &mut usize, count: usize, depth: usize) -> Result<Option<Vec<Value>>, ValueError> {
+fn parse_items(
+    buf: &[u8],
+    pos: &mut usize,
+    count: usize,
+    depth: usize,
+) -> Result<Option<Vec<Value>>, ValueError> {
     // Every element takes at least 3 bytes: never reserve more than could be present.
     let mut items = Vec::with_capacity(count.min((buf.len() - *pos) / 3 + 1));
     for _ in 0..count {

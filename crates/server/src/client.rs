@@ -155,9 +155,7 @@ impl ClientInfo {
     /// monitors, RESP3 clients): its connection then also waits on its
     /// outbox. Anyone else has nothing to wait for there.
     pub fn receives_pushes(&self) -> bool {
-        self.has_flag(flags::PUBSUB | flags::MONITOR)
-            || self.resp.load(Ordering::Relaxed) >= 3
-            || self.outbox.queued() > 0
+        self.has_flag(flags::PUBSUB | flags::MONITOR) || self.resp.load(Ordering::Relaxed) >= 3 || self.outbox.queued() > 0
     }
 
     pub fn command(&self) -> Option<CommandId> {

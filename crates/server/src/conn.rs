@@ -277,9 +277,7 @@ where
             Ok(Parsed::Incomplete) => break,
             Err(e) => {
                 crate::exec::error_reply(server, out, format!("ERR {}", e.message));
-                server
-                    .log
-                    .log(Level::Verbose, &format!("Protocol error ({}) from client id={}", e.message, client.id()));
+                server.log.log(Level::Verbose, &format!("Protocol error ({}) from client id={}", e.message, client.id()));
                 client.close_after_reply = true;
                 break;
             }

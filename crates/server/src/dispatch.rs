@@ -261,13 +261,7 @@ fn exclusive_refusal(server: &Server, cmd: &Command) -> Option<&'static str> {
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand).
-fn reject(
-    server: &Server,
-    client: &mut Client,
-    out: &mut ReplyBuf,
-    cmd: Option<&Command>,
-    message: impl Into<Vec<u8>>,
-) {
+fn reject(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: Option<&Command>, message: impl Into<Vec<u8>>) {
     let message: Vec<u8> = message.into();
     if let Some(multi) = client.multi.as_mut() {
         multi.aborted = true;
@@ -356,15 +350,7 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
 fn allowed_while_subscribed(cmd: &Command) -> bool {
     matches!(
         cmd.name,
-        "ping"
-            | "subscribe"
-            | "ssubscribe"
-            | "unsubscribe"
-            | "sunsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "quit"
-            | "reset"
+        "ping" | "subscribe" | "ssubscribe" | "unsubscribe" | "sunsubscribe" | "psubscribe" | "punsubscribe" | "quit" | "reset"
     )
 }
 
@@ -433,10 +419,7 @@ mod tests {
             b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(unknown_command_message(&[b"client", b"nope"]), b"ERR unknown subcommand 'nope'. Try CLIENT HELP.");
-        assert_eq!(
-            unknown_command_message(&[b"x\xff", b"\xfe"]),
-            b"ERR unknown command 'x\xff', with args beginning with: '\xfe' "
-        );
+        assert_eq!(unknown_command_message(&[b"x\xff", b"\xfe"]), b"ERR unknown command 'x\xff', with args beginning with: '\xfe' ");
         let long = vec![b'x'; 300];
         let message = unknown_command_message(&[b"foo", &long]);
         assert_eq!(message.len(), "ERR unknown command 'foo', with args beginning with: ".len() + 128 + 3);

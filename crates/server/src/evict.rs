@@ -45,3 +45,4 @@ pub fn perform(server: &Server) -> Outcome {
         }
     })
 }
+

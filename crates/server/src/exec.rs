@@ -153,13 +153,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// The context of a client's command, in the unit `tx`.
     #[inline(always)]
-    pub fn new(
-        server: &'a Server,
-        client: &'a mut Client,
-        out: &'a mut ReplyBuf,
-        tx: Option<Tx<'a>>,
-        cmd: &'static Command,
-    ) -> Ctx<'a> {
+    pub fn new(server: &'a Server, client: &'a mut Client, out: &'a mut ReplyBuf, tx: Option<Tx<'a>>, cmd: &'static Command) -> Ctx<'a> {
         Ctx {
             server,
             client,
@@ -228,15 +222,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Blocks the client on `keys` (the handler writes no reply).
-    pub fn block_on(
-        &mut self,
-        keys: Vec<Vec<u8>>,
-        timeout: Option<std::time::Duration>,
-        retry_argv: Option<Vec<Vec<u8>>>,
-    ) {
+    pub fn block_on(&mut self, keys: Vec<Vec<u8>>, timeout: Option<std::time::Duration>, retry_argv: Option<Vec<Vec<u8>>>) {
         debug_assert!(self.can_block());
         self.block = Some(BlockRequest { keys, timeout, retry_argv });
     }
+
+
 }
 
 /// Who runs a command; `execute` decides from it what is counted and shown.
@@ -260,13 +251,7 @@ pub(crate) enum Caller {
 /// commandstats, SLOWLOG, MONITOR. The caller has opened the unit
 /// (`ctx.tx`, locked) and ends it. Returns the handler's result; for
 /// `Client` and `Exec` an error is already in the reply.
-pub(crate) fn execute(
-    ctx: &mut Ctx<'_>,
-    caller: Caller,
-    handler: Handler,
-    argv: &[&[u8]],
-    started_ns: i64,
-) -> CmdResult {
+pub(crate) fn execute(ctx: &mut Ctx<'_>, caller: Caller, handler: Handler, argv: &[&[u8]], started_ns: i64) -> CmdResult {
     let result = run_handler(ctx, handler, argv);
     if caller == Caller::Waiter {
         return result;
@@ -341,8 +326,7 @@ pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
     log.warning("=== SHOAL BUG REPORT START: Cut & paste starting from here ===");
     log.warning(&format!("Panic in command '{}': {what}", ctx.cmd.name));
     log.warning(&format!("client: {}", crate::client::client_line(&ctx.client.info)));
-    let shown: Vec<String> =
-        argv.iter().take(16).map(|a| String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()).collect();
+    let shown: Vec<String> = argv.iter().take(16).map(|a| String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()).collect();
     log.warning(&format!("argc: {}, argv: {shown:?}", argv.len()));
     log.warning("The command may have changed data that no replica or file received: stopping.");
     log.warning("=== SHOAL BUG REPORT END ===");
@@ -385,12 +369,7 @@ pub(crate) fn plan<'k>(cmd: &Command, locking: Locking, argv: &[&'k [u8]], hints
 /// shards; nothing is propagated and nothing counted. As in Redis, the
 /// command's own errors are not the load's: only an unknown command or a
 /// wrong arity stops it.
-pub(crate) fn run_loading(
-    server: &Server,
-    client: &mut Client,
-    out: &mut ReplyBuf,
-    argv: &[&[u8]],
-) -> Result<(), String> {
+pub(crate) fn run_loading(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Result<(), String> {
     let name = || String::from_utf8_lossy(argv.first().copied().unwrap_or_default()).into_owned();
     let Some(cmd) = table().resolve(argv) else {
         return Err(format!("Unknown command '{}' reading the append only file", name()));

@@ -6,6 +6,7 @@
 //! `(redacted)`. Administrative commands are never shown, and a command is
 //! shown once it ran (EXEC's commands between MULTI and EXEC).
 
+
 use shoal_commands::{Command, CommandFlags};
 use shoal_resp::inline::quote;
 

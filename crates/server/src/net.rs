@@ -244,14 +244,7 @@ fn closed(server: &Server, session: Box<Session>) {
     server.connected.fetch_sub(1, Ordering::AcqRel);
 }
 
-fn client_info(
-    server: &Server,
-    thread: usize,
-    addr: String,
-    local_addr: String,
-    fd: i32,
-    unix: bool,
-) -> Arc<ClientInfo> {
+fn client_info(server: &Server, thread: usize, addr: String, local_addr: String, fd: i32, unix: bool) -> Arc<ClientInfo> {
     ClientInfo::new(server.next_client_id(), thread, addr, local_addr, fd, unix)
 }
 
@@ -340,8 +333,7 @@ fn configure_tcp(server: &Server, stream: &std::net::TcpStream) {
     let keepalive = server.config.get_int("tcp-keepalive");
     if keepalive > 0 {
         let socket = socket2::SockRef::from(stream);
-        let _ =
-            socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64)));
+        let _ = socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64)));
     }
 }
 

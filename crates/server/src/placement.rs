@@ -102,12 +102,7 @@ impl UnitCounts {
         UnitCounts {
             commands: self.commands.wrapping_sub(earlier.commands),
             lock_waits: self.lock_waits.wrapping_sub(earlier.lock_waits),
-            shards: self
-                .shards
-                .iter()
-                .enumerate()
-                .map(|(i, n)| n.wrapping_sub(earlier.shards.get(i).copied().unwrap_or(0)))
-                .collect(),
+            shards: self.shards.iter().enumerate().map(|(i, n)| n.wrapping_sub(earlier.shards.get(i).copied().unwrap_or(0))).collect(),
         }
     }
 
@@ -328,8 +323,7 @@ impl Placement {
     /// One balance step, from the cron thread.
     pub fn balance(&self, config: &Config, clients: &Registry, stats: &Stats) {
         let now = coarse_now_ms();
-        let cpu_ns: Vec<u64> =
-            self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
+        let cpu_ns: Vec<u64> = self.workers.iter().map(|w| w.cpu_clock.get().map_or(0, |&c| thread_cpu_ns(c))).collect();
         let mut guard = self.sample.lock().unwrap_or_else(|e| e.into_inner());
         let machine = MachineTimes::read();
         let units: Vec<UnitCounts> = self.workers.iter().map(|w| UnitCounts::read(stats, w)).collect();

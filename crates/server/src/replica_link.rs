@@ -8,8 +8,8 @@ use shoal_resp::{Protocol, ReplyBuf, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::client::Client;
-use crate::server::Server;
 use crate::state::replicas::ReplicaStream;
+use crate::server::Server;
 
 pub async fn stream_to_replica<S>(
     server: &Server,

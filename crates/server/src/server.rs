@@ -1,10 +1,10 @@
 //! `Server`: everything shared by all connections and threads.
 
 use std::collections::HashMap;
+use tokio::sync::mpsc::UnboundedSender;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::mpsc::UnboundedSender;
 
 use parking_lot::{Mutex, RwLock};
 use shoal_commands::{table, CommandId};
@@ -113,18 +113,9 @@ impl EncodingLimits {
     pub fn rdb_decode_limits(&self) -> rdb::DecodeLimits {
         let size = |v: &AtomicI64| Self::get(v).max(0) as usize;
         rdb::DecodeLimits {
-            list: shoal_types::list::ListLimits::new(
-                Self::get(&self.list_max_listpack_size),
-                self.list_packed_threshold.load(Ordering::Relaxed),
-            ),
-            hash: shoal_types::hash::HashLimits {
-                max_entries: size(&self.hash_max_listpack_entries),
-                max_value: size(&self.hash_max_listpack_value),
-            },
-            zset: shoal_types::zset::Limits {
-                max_entries: size(&self.zset_max_listpack_entries),
-                max_value: size(&self.zset_max_listpack_value),
-            },
+            list: shoal_types::list::ListLimits::new(Self::get(&self.list_max_listpack_size), self.list_packed_threshold.load(Ordering::Relaxed)),
+            hash: shoal_types::hash::HashLimits { max_entries: size(&self.hash_max_listpack_entries), max_value: size(&self.hash_max_listpack_value) },
+            zset: shoal_types::zset::Limits { max_entries: size(&self.zset_max_listpack_entries), max_value: size(&self.zset_max_listpack_value) },
             set_max_intset: size(&self.set_max_intset_entries),
         }
     }

@@ -41,10 +41,7 @@ pub fn enable(server: &Server, info: &ClientInfo, request: Enable) {
         server.engine.tracking_clients.fetch_add(1, Ordering::Relaxed);
     }
     let kept = tracking.mode.load(Ordering::Relaxed) & mode::CACHING;
-    tracking.mode.store(
-        mode::ON | kept | (request.options & (mode::BCAST | mode::OPTIN | mode::OPTOUT | mode::NOLOOP)),
-        Ordering::Relaxed,
-    );
+    tracking.mode.store(mode::ON | kept | (request.options & (mode::BCAST | mode::OPTIN | mode::OPTOUT | mode::NOLOOP)), Ordering::Relaxed);
     tracking.redirect.store(request.redirect, Ordering::Relaxed);
     info.set_flag(flags::TRACKING, true);
     if request.options & mode::BCAST != 0 {
@@ -93,11 +90,7 @@ pub fn disable(server: &Server, info: &ClientInfo) {
 pub fn remember(server: &Server, tx: &mut Tx<'_>, client: &Client, cmd: &Command, argv: &[&[u8]]) {
     let tracking = &client.info.tracking;
     let bits = tracking.mode.load(Ordering::Relaxed);
-    if bits & mode::ON == 0
-        || bits & mode::BCAST != 0
-        || !cmd.is(CommandFlags::READONLY)
-        || cmd.is(CommandFlags::PUBSUB)
-    {
+    if bits & mode::ON == 0 || bits & mode::BCAST != 0 || !cmd.is(CommandFlags::READONLY) || cmd.is(CommandFlags::PUBSUB) {
         return;
     }
     let caching = bits & mode::CACHING != 0;
@@ -257,12 +250,7 @@ pub fn enforce_limit(server: &Server) {
 /// Sends `client`'s invalidation of `keys` (None: everything) to whoever
 /// receives it: through the outbox, or after the reply of `current` when
 /// that is the receiver.
-fn send(
-    server: &Server,
-    client: &std::sync::Arc<ClientInfo>,
-    keys: Option<&[&[u8]]>,
-    current: &mut Option<&mut Client>,
-) {
+fn send(server: &Server, client: &std::sync::Arc<ClientInfo>, keys: Option<&[&[u8]]>, current: &mut Option<&mut Client>) {
     let Some((receiver, message)) = message_for(server, client, keys) else { return };
     let receiver = receiver.as_ref().unwrap_or(client);
     match current.as_deref_mut() {

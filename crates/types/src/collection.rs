@@ -16,3 +16,4 @@ pub trait Collection {
     /// Heap bytes held (memory reports).
     fn heap_bytes(&self) -> usize;
 }
+

@@ -12,11 +12,11 @@
 
 use rand::Rng;
 
-use crate::collection::Collection;
 use crate::set::compact::{entry_size, Compact, Iter as CompactIter};
 use crate::set::{sample, HEAP_SAMPLE};
 use crate::siphash::hash_bytes;
 use crate::table::{ScanTable, TableItem};
+use crate::collection::Collection;
 
 /// Redis refuses to grow a listpack past 1 GiB and converts instead.
 const PACKED_SAFETY_BYTES: usize = 1 << 30;
@@ -373,18 +373,7 @@ mod tests {
         for n in [0usize, 1, 127, 128, 16383, 16384] {
             let field = vec![b'x'; n];
             let p = Pair::new(&field, b"v");
-            assert_eq!(
-                p.0.len(),
-                (if n < 128 {
-                    1
-                } else if n < 16384 {
-                    2
-                } else {
-                    3
-                }) + n
-                    + 1,
-                "exact size for {n}"
-            );
+            assert_eq!(p.0.len(), (if n < 128 { 1 } else if n < 16384 { 2 } else { 3 }) + n + 1, "exact size for {n}");
         }
         let mut p = Pair::new(&long, b"value");
         p.set_value(b"VALUE");
@@ -425,9 +414,7 @@ mod tests {
     #[test]
     fn operations_match_a_model_in_both_encodings() {
         let mut rng = rand::rng();
-        for limits in
-            [LIMITS, HashLimits { max_entries: 1000, max_value: 64 }, HashLimits { max_entries: 4, max_value: 64 }]
-        {
+        for limits in [LIMITS, HashLimits { max_entries: 1000, max_value: 64 }, HashLimits { max_entries: 4, max_value: 64 }] {
             let mut h = Hash::new();
             let mut model = BTreeMap::new();
             for step in 0..4000u64 {

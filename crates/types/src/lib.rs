@@ -24,10 +24,10 @@ pub mod value;
 pub mod varint;
 pub mod zset;
 
-/// The buffer of raw strings (`Value::Raw`), for code that builds one.
-pub use bytebuf::ByteBuf;
 pub use glob::glob_match;
 pub use packed::PackedVec;
 pub use siphash::hash_bytes;
 pub use table::{ScanTable, TableItem};
+/// The buffer of raw strings (`Value::Raw`), for code that builds one.
+pub use bytebuf::ByteBuf;
 pub use value::{Collection, Value, ValueType};

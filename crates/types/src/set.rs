@@ -21,9 +21,9 @@ pub(crate) mod sample;
 
 use rand::Rng;
 
-use crate::collection::Collection;
 use crate::siphash::hash_bytes;
 use crate::table::ScanTable;
+use crate::collection::Collection;
 
 pub use compact::Compact;
 pub use intset::IntSet;
@@ -306,26 +306,16 @@ impl Set {
     pub fn distinct_sample<R: Rng + ?Sized>(&self, count: usize, rng: &mut R) -> Vec<Member<'_>> {
         let count = count.min(self.len());
         match self {
-            Set::Ints(s) => {
-                sample::distinct_positions(s.len(), count, rng).into_iter().map(|i| Member::Int(s.get(i))).collect()
-            }
+            Set::Ints(s) => sample::distinct_positions(s.len(), count, rng).into_iter().map(|i| Member::Int(s.get(i))).collect(),
             Set::Small(p) => {
                 let members: Vec<&[u8]> = p.iter().collect();
-                sample::distinct_positions(members.len(), count, rng)
-                    .into_iter()
-                    .map(|i| Member::Bytes(members[i]))
-                    .collect()
+                sample::distinct_positions(members.len(), count, rng).into_iter().map(|i| Member::Bytes(members[i])).collect()
             }
             Set::Table(t) if count * 3 > t.len() => {
                 let members: Vec<&Box<[u8]>> = t.iter().collect();
-                sample::distinct_positions(members.len(), count, rng)
-                    .into_iter()
-                    .map(|i| Member::Bytes(members[i]))
-                    .collect()
+                sample::distinct_positions(members.len(), count, rng).into_iter().map(|i| Member::Bytes(members[i])).collect()
             }
-            Set::Table(t) => {
-                sample::distinct_slots(t, count, rng).into_iter().map(|slot| Member::Bytes(t.at(slot))).collect()
-            }
+            Set::Table(t) => sample::distinct_slots(t, count, rng).into_iter().map(|slot| Member::Bytes(t.at(slot))).collect(),
         }
     }
 

@@ -153,8 +153,7 @@ impl<'a> Iter<'a> {
             let mut pos = self.at?;
             let node = &self.entries.nodes[pos.node];
             if pos.offset >= node.bytes() {
-                self.at = (pos.node + 1 < self.entries.nodes.len())
-                    .then(|| Iter::position(self.entries, pos.node + 1, false));
+                self.at = (pos.node + 1 < self.entries.nodes.len()).then(|| Iter::position(self.entries, pos.node + 1, false));
                 continue;
             }
             let raw = node.entry_at(pos.offset, pos.master_count);

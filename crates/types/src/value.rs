@@ -113,8 +113,7 @@ impl Value {
     /// Returns the replaced value when the buffer could not be reused.
     pub fn assign_string(&mut self, bytes: &[u8]) -> Option<Value> {
         if let Value::Raw(buffer) = self {
-            let fits =
-                bytes.len() > EMBSTR_MAX && bytes.len() <= buffer.capacity() && buffer.capacity() <= bytes.len() * 2;
+            let fits = bytes.len() > EMBSTR_MAX && bytes.len() <= buffer.capacity() && buffer.capacity() <= bytes.len() * 2;
             if fits && shoal_resp::number::parse_i64(bytes).is_none() {
                 buffer.truncate(0);
                 buffer.extend_from_slice(bytes);

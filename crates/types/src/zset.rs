@@ -21,9 +21,9 @@ mod skiplist;
 
 use std::cmp::Ordering;
 
-use crate::collection::Collection;
 use crate::siphash::hash_bytes;
 use crate::table::{ScanTable, TableItem};
+use crate::collection::Collection;
 
 use compact::Compact;
 use skiplist::{node_member, NodePtr, SkipList};
@@ -497,19 +497,12 @@ impl ZSet {
     /// the last member not above the maximum. With equal scores this is
     /// `lex_span`; with different scores the walk decides. None for the
     /// large encoding (whose answer Redis leaves to its skiplist's levels).
-    pub fn compact_lex_window(
-        &self,
-        range: &LexRange,
-        offset: i64,
-        limit: i64,
-        reverse: bool,
-    ) -> Option<(usize, usize)> {
+    pub fn compact_lex_window(&self, range: &LexRange, offset: i64, limit: i64, reverse: bool) -> Option<(usize, usize)> {
         let Repr::Compact(c) = &self.repr else { return None };
         let members: Vec<&[u8]> = c.iter().map(|s| s.member).collect();
         let n = members.len();
         let empty = Some((0, 0));
-        if n == 0 || offset < 0 || range.always_empty() || range.before(members[n - 1]) || !range.not_after(members[0])
-        {
+        if n == 0 || offset < 0 || range.always_empty() || range.before(members[n - 1]) || !range.not_after(members[0]) {
             return empty;
         }
         let offset = usize::try_from(offset).unwrap_or(usize::MAX);

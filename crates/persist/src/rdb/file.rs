@@ -32,8 +32,7 @@ impl<W: Write> Writer<W> {
     /// Starts a file (magic and version). `checksum` false writes a zero
     /// checksum, as Redis does with `rdbchecksum no`.
     pub fn new(sink: W, options: EncodeOptions, checksum: bool) -> Writer<W> {
-        let mut w =
-            Writer { sink, buf: Vec::with_capacity(FLUSH_AT * 2), digest: checksum.then(|| CRC64.digest()), options };
+        let mut w = Writer { sink, buf: Vec::with_capacity(FLUSH_AT * 2), digest: checksum.then(|| CRC64.digest()), options };
         w.buf.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
         w
     }
@@ -70,13 +69,7 @@ impl<W: Write> Writer<W> {
 
     /// The auxiliary fields Redis 7.0 starts a file with (`aof_base`:
     /// the file is the base of an append-only file).
-    pub fn standard_aux(
-        &mut self,
-        redis_version: &str,
-        ctime_secs: i64,
-        used_memory: u64,
-        aof_base: bool,
-    ) -> io::Result<()> {
+    pub fn standard_aux(&mut self, redis_version: &str, ctime_secs: i64, used_memory: u64, aof_base: bool) -> io::Result<()> {
         self.aux(b"redis-ver", redis_version.as_bytes())?;
         self.aux(b"redis-bits", b"64")?;
         self.aux(b"ctime", ctime_secs.to_string().as_bytes())?;

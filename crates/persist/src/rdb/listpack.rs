@@ -65,8 +65,7 @@ pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Elem<'_>>> {
     while at < end {
         let (elem, size) = entry(&lp[at..end])?;
         let backlen = backlen_size(size);
-        let stop =
-            at.checked_add(size + backlen).filter(|&s| s <= end).ok_or(Error::Corrupt("listpack entry overflows"))?;
+        let stop = at.checked_add(size + backlen).filter(|&s| s <= end).ok_or(Error::Corrupt("listpack entry overflows"))?;
         let mut expected = Vec::with_capacity(5);
         push_backlen(&mut expected, size);
         if lp[at + size..stop] != expected[..] {
@@ -213,27 +212,9 @@ mod tests {
         let long = vec![b'x'; 5000];
         let mid = vec![b'y'; 300];
         let values: Vec<&[u8]> = vec![
-            b"0",
-            b"127",
-            b"128",
-            b"-1",
-            b"-4096",
-            b"4095",
-            b"-4097",
-            b"32767",
-            b"-32768",
-            b"40000",
-            b"-8388608",
-            b"8388608",
-            b"2147483647",
-            b"-2147483649",
-            b"9223372036854775807",
-            b"-9223372036854775808",
-            b"",
-            b"abc",
-            b"007",
-            &mid,
-            &long,
+            b"0", b"127", b"128", b"-1", b"-4096", b"4095", b"-4097", b"32767", b"-32768", b"40000", b"-8388608",
+            b"8388608", b"2147483647", b"-2147483649", b"9223372036854775807", b"-9223372036854775808", b"", b"abc",
+            b"007", &mid, &long,
         ];
         let mut b = Builder::new();
         values.iter().for_each(|v| b.push(v));

@@ -22,16 +22,10 @@ const HEADER: usize = 9;
 /// One item of a file.
 #[derive(Debug)]
 pub enum Item {
-    Aux {
-        key: Vec<u8>,
-        value: Vec<u8>,
-    },
+    Aux { key: Vec<u8>, value: Vec<u8> },
     SelectDb(u64),
     /// Sizing hint for the current database.
-    ResizeDb {
-        keys: u64,
-        expires: u64,
-    },
+    ResizeDb { keys: u64, expires: u64 },
     Entry(RawEntry),
     /// A function library's code (FUNCTION2).
     Function(Vec<u8>),

@@ -186,8 +186,7 @@ fn group(input: &mut Input<'_>, stream: &mut Stream, v2: bool) -> Result<()> {
     for _ in 0..input.count(10)? {
         let consumer_name = input.bytes()?;
         let seen = input.ms_time()?;
-        let consumer =
-            group.create_consumer(&consumer_name, seen).ok_or(Error::Corrupt("duplicate stream consumer"))?;
+        let consumer = group.create_consumer(&consumer_name, seen).ok_or(Error::Corrupt("duplicate stream consumer"))?;
         for _ in 0..input.count(RAW_ID)? {
             let id = raw_id(input.take(RAW_ID)?);
             let nack = pending.get_mut(&id).ok_or(Error::Corrupt("consumer entry not found in group global PEL"))?;

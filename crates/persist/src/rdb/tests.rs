@@ -46,8 +46,7 @@ fn sample_values() -> Vec<Value> {
     out.push(Value::Hash(large));
     let zl = Limits { max_entries: 128, max_value: 64 };
     let scores = [1.0, -2.5, f64::INFINITY, f64::NEG_INFINITY, 0.1, 1e300, -0.0];
-    let mut zentries: Vec<(Vec<u8>, f64)> =
-        scores.iter().enumerate().map(|(i, s)| (format!("m{i}").into_bytes(), *s)).collect();
+    let mut zentries: Vec<(Vec<u8>, f64)> = scores.iter().enumerate().map(|(i, s)| (format!("m{i}").into_bytes(), *s)).collect();
     out.push(Value::ZSet(ZSet::from_unique(zentries.clone(), zl)));
     zentries.extend((0..200).map(|i| (format!("z{i}").into_bytes(), i as f64 / 7.0)));
     out.push(Value::ZSet(ZSet::from_unique(zentries, zl)));
@@ -60,8 +59,7 @@ fn sample_stream() -> Stream {
     let limits = shoal_types::stream::NodeLimits { max_bytes: 4096, max_entries: 10 };
     for i in 0..35u64 {
         let v = i.to_string();
-        let pairs: Vec<&[u8]> =
-            if i % 4 == 0 { vec![b"a", v.as_bytes()] } else { vec![b"x", v.as_bytes(), b"y", b"z"] };
+        let pairs: Vec<&[u8]> = if i % 4 == 0 { vec![b"a", v.as_bytes()] } else { vec![b"x", v.as_bytes(), b"y", b"z"] };
         s.entries_mut().append(StreamId::new(100 + i / 2, i % 2), &pairs, limits);
     }
     s.entries_mut().delete_ids(&[StreamId::new(101, 0), StreamId::new(110, 1)]);
@@ -410,31 +408,10 @@ fn read_all(bytes: &[u8]) -> Result<usize, Error> {
 #[test]
 fn opcodes_and_types_are_stable() {
     assert_eq!(
-        [
-            opcode::FUNCTION2,
-            opcode::MODULE_AUX,
-            opcode::IDLE,
-            opcode::FREQ,
-            opcode::AUX,
-            opcode::RESIZEDB,
-            opcode::EXPIRETIME_MS,
-            opcode::EXPIRETIME,
-            opcode::SELECTDB,
-            opcode::EOF
-        ],
+        [opcode::FUNCTION2, opcode::MODULE_AUX, opcode::IDLE, opcode::FREQ, opcode::AUX, opcode::RESIZEDB, opcode::EXPIRETIME_MS, opcode::EXPIRETIME, opcode::SELECTDB, opcode::EOF],
         [245, 247, 248, 249, 250, 251, 252, 253, 254, 255]
     );
-    assert_eq!(
-        [
-            kind::STRING,
-            kind::SET_INTSET,
-            kind::HASH_LISTPACK,
-            kind::ZSET_LISTPACK,
-            kind::LIST_QUICKLIST_2,
-            kind::STREAM_LISTPACKS_2
-        ],
-        [0, 11, 16, 17, 18, 19]
-    );
+    assert_eq!([kind::STRING, kind::SET_INTSET, kind::HASH_LISTPACK, kind::ZSET_LISTPACK, kind::LIST_QUICKLIST_2, kind::STREAM_LISTPACKS_2], [0, 11, 16, 17, 18, 19]);
     assert_eq!(crc64(b"123456789"), 0xe9c6d914c4b8d9ca);
     let mut out = Vec::new();
     output::length(&mut out, 10);

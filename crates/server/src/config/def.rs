@@ -41,3 +41,4 @@ pub struct Def {
     pub default: &'static str,
     pub flags: u8,
 }
+

@@ -191,9 +191,7 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
                 let soft = parse_memory(&group[2]).filter(|v| *v >= 0);
                 let seconds = shoal_resp::number::parse_i64(group[3].as_bytes()).filter(|v| *v >= 0);
                 let (Some(hard), Some(soft), Some(seconds)) = (hard, soft, seconds) else {
-                    return Err(
-                        "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string()
-                    );
+                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string());
                 };
                 limits[class] =
                     OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: seconds as u64 };
@@ -210,9 +208,7 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
             for a in args {
                 match shoal_resp::number::parse_i64(a.as_bytes()) {
                     Some(v) if (-2000..=2000).contains(&v) => values.push(v),
-                    _ => {
-                        return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string())
-                    }
+                    _ => return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string()),
                 }
             }
             Ok(Value::Ints(values))
@@ -260,9 +256,8 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
                 match shoal_resp::number::parse_f64(a.as_bytes()) {
                     Some(v) if (0.0..=100.0).contains(&v) => values.push(v),
                     _ => {
-                        return Err(
-                            "latency-tracking-info-percentiles parameters should be between 0.0 and 100.0".to_string()
-                        )
+                        return Err("latency-tracking-info-percentiles parameters should be between 0.0 and 100.0"
+                            .to_string())
                     }
                 }
             }
@@ -304,9 +299,7 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         }
         ("tls-port", Value::Int(v)) if *v != 0 => missing("tls-port", "Shoal has no TLS"),
         ("socket-mark-id", Value::Int(v)) if *v != 0 => missing("socket-mark-id", "Shoal does not mark its sockets"),
-        ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s))
-            if !s.is_empty() =>
-        {
+        ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s)) if !s.is_empty() => {
             missing(def.name, "Shoal does not pin its threads to CPUs")
         }
         ("aclfile", Value::Str(s)) if !s.is_empty() => missing("aclfile", "Shoal has no ACL users"),
@@ -331,7 +324,9 @@ pub fn format(def: &Def, value: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         (_, Value::Str(s)) => s.clone(),
-        (_, Value::Save(points)) => points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
+        (_, Value::Save(points)) => {
+            points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ")
+        }
         (_, Value::OutputLimits(limits)) => OUTPUT_CLASSES
             .iter()
             .zip(limits.iter())

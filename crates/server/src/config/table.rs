@@ -190,7 +190,12 @@ pub const DEFS: &[Def] = &[
         default: "0",
         flags: MODIFIABLE,
     },
-    choice("maxmemory-policy", MODIFIABLE, &shoal_engine::eviction::Policy::NAMES, "noeviction"),
+    choice(
+        "maxmemory-policy",
+        MODIFIABLE,
+        &shoal_engine::eviction::Policy::NAMES,
+        "noeviction",
+    ),
     int("maxmemory-samples", "", MODIFIABLE, 1, INT_MAX, "5"),
     int("maxmemory-eviction-tenacity", "", MODIFIABLE, 0, 100, "10"),
     Def {
@@ -255,7 +260,13 @@ pub const DEFS: &[Def] = &[
     int("slowlog-max-len", "", MODIFIABLE, 0, LONG_MAX, "128"),
     int("latency-monitor-threshold", "", MODIFIABLE, 0, LONG_MAX, "0"),
     boolean("latency-tracking", "", MODIFIABLE, true),
-    special("latency-tracking-info-percentiles", "", MODIFIABLE | MULTI_ARG, Special::LatencyPercentiles, "50 99 99.9"),
+    special(
+        "latency-tracking-info-percentiles",
+        "",
+        MODIFIABLE | MULTI_ARG,
+        Special::LatencyPercentiles,
+        "50 99 99.9",
+    ),
     special("notify-keyspace-events", "", MODIFIABLE, Special::NotifyKeyspaceEvents, ""),
     // Data structure encodings.
     int("hash-max-listpack-entries", "hash-max-ziplist-entries", MODIFIABLE, 0, LONG_MAX, "512"),

@@ -6,8 +6,8 @@ use shoal_commands::{find_keys, table, CommandFlags, KeyRef};
 use shoal_engine::Lookup;
 
 use crate::client::flags;
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let matches = ctx.server.config.matching(&argv[2..]);
@@ -380,10 +380,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         "change-repl-id" => ctx.out.ok(),
         "populate" if (3..=5).contains(&argv.len()) => crate::families::populate::populate(ctx, argv)?,
         "config-rewrite-force-all" if argv.len() == 2 => {
-            ctx.server
-                .config
-                .rewrite(true)
-                .map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
+            ctx.server.config.rewrite(true).map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
             ctx.out.ok();
         }
         "digest" if argv.len() == 2 => {
@@ -392,8 +389,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "digest-value" => {
             let tx = ctx.tx.as_ref().expect("locked");
-            let digests: Vec<String> =
-                argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
+            let digests: Vec<String> = argv[2..].iter().map(|key| crate::families::digest::key_digest(tx, key)).collect();
             ctx.out.array(digests.len());
             for d in digests {
                 ctx.out.simple(&d);

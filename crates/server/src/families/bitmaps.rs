@@ -9,8 +9,8 @@ use shoal_types::bitmap::{self, BitOp, Overflow, RangeUnit};
 use shoal_types::{ByteBuf, Value};
 
 use crate::client::flags;
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 /// Widest unsigned field (a u64 could not be replied as a signed integer).
 const UNSIGNED_MAX_BITS: u32 = 63;

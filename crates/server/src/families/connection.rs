@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use shoal_resp::Protocol;
 
 use crate::client::{flags, ClientInfo, ReplyMode};
-use crate::error::{parse, CmdError, CmdResult};
-use crate::exec::{Ctx, Registrar};
-use crate::server::{PauseKind, Server};
 use crate::tracking::{self, mode};
+use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
+use crate::server::{PauseKind, Server};
 
 fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 {
@@ -515,9 +515,7 @@ fn client_tracking(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if options & mode::OPTIN != 0 && options & mode::OPTOUT != 0 {
         return Err(CmdError::err("You can't specify both OPTIN mode and OPTOUT mode"));
     }
-    if (options & mode::OPTIN != 0 && tracking.has(mode::OPTOUT))
-        || (options & mode::OPTOUT != 0 && tracking.has(mode::OPTIN))
-    {
+    if (options & mode::OPTIN != 0 && tracking.has(mode::OPTOUT)) || (options & mode::OPTOUT != 0 && tracking.has(mode::OPTIN)) {
         return Err(CmdError::err(
             "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
         ));

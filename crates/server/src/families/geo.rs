@@ -8,8 +8,8 @@ use shoal_engine::{events, Event};
 use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, ScoreRange, ZSet};
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::families::zsets::{self, AddRequest};
 use geohash::{Search, Shape};
 
@@ -191,13 +191,9 @@ fn geopos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
     /// GEORADIUS / GEORADIUS_RO (`store` false for _RO).
-    Radius {
-        store: bool,
-    },
+    Radius { store: bool },
     /// GEORADIUSBYMEMBER / GEORADIUSBYMEMBER_RO.
-    ByMember {
-        store: bool,
-    },
+    ByMember { store: bool },
     Search,
     SearchStore,
 }
@@ -329,13 +325,11 @@ fn parse_request<'a>(argv: &[&'a [u8]], variant: Variant, set: Option<&ZSet>) ->
             r.centre = Some(parse_lon_lat(argv[i + 1], argv[i + 2])?);
             r.from_lonlat = true;
             i += 2;
-        } else if parse::is(arg, "byradius") && left >= 2 && search && !matches!(r.shape, Some((Shape::Box { .. }, _)))
-        {
+        } else if parse::is(arg, "byradius") && left >= 2 && search && !matches!(r.shape, Some((Shape::Box { .. }, _))) {
             let (radius, unit) = parse_radius(argv[i + 1], argv[i + 2])?;
             r.shape = Some((Shape::Circle { radius }, unit));
             i += 2;
-        } else if parse::is(arg, "bybox") && left >= 3 && search && !matches!(r.shape, Some((Shape::Circle { .. }, _)))
-        {
+        } else if parse::is(arg, "bybox") && left >= 3 && search && !matches!(r.shape, Some((Shape::Circle { .. }, _))) {
             let (width, height, unit) = parse_box(argv[i + 1], argv[i + 2], argv[i + 3])?;
             r.shape = Some((Shape::Box { width, height }, unit));
             i += 3;

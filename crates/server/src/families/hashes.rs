@@ -5,8 +5,8 @@ use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::hash::{Hash, HashLimits};
 use shoal_types::{glob_match, longdouble, Value};
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::families::keys::{parse_cursor, parse_scan_options};
 use crate::families::sets::{empty_scan, parse_sample_count, sample_reply_budget, MIN_BULK_REPLY_BYTES};
 use crate::server::EncodingLimits;

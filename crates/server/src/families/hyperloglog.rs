@@ -10,8 +10,8 @@ use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_types::hyperloglog::{self as hll, Encoding, REGISTERS};
 use shoal_types::{ByteBuf, Value};
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 /// The encoding of a value that must be a sketch, or the error Redis gives.
 fn sketch_encoding(value: &Value) -> Result<Encoding, CmdError> {

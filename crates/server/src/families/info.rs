@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use shoal_commands::table;
 use shoal_engine::Stat;
 
-use crate::error::CmdResult;
 use crate::exec::{Ctx, Registrar};
+use crate::error::CmdResult;
 use crate::server::{Server, REDIS_VERSION, SHOAL_VERSION};
 
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -39,7 +39,9 @@ fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         let name = String::from_utf8_lossy(arg).to_ascii_lowercase();
         match name.as_str() {
             "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut wanted)),
-            "all" | "everything" => DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS).for_each(|s| add(s, &mut wanted)),
+            "all" | "everything" => {
+                DEFAULT_SECTIONS.iter().chain(EXTRA_SECTIONS).for_each(|s| add(s, &mut wanted))
+            }
             other => add(other, &mut wanted),
         }
     }
@@ -127,7 +129,11 @@ fn server_section(server: &Server, out: &mut String) {
     field!(out, "configured_hz", server.tunables.hz.load(Ordering::Relaxed));
     field!(out, "lru_clock", server.engine.lru_clock());
     field!(out, "executable", server.executable);
-    field!(out, "config_file", server.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+    field!(
+        out,
+        "config_file",
+        server.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    );
     field!(out, "io_threads_active", 0);
     field!(out, "worker_threads", server.threads);
 }
@@ -257,11 +263,7 @@ fn persistence_section(server: &Server, out: &mut String) {
         let loaded = loading.loaded_bytes.load(Ordering::Relaxed);
         let elapsed = ((now_ms - started) / 1000).max(0);
         let perc = if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 };
-        let eta = if loaded > 0 && elapsed > 0 {
-            (total.saturating_sub(loaded)) as f64 / (loaded as f64 / elapsed as f64)
-        } else {
-            1.0
-        };
+        let eta = if loaded > 0 && elapsed > 0 { (total.saturating_sub(loaded)) as f64 / (loaded as f64 / elapsed as f64) } else { 1.0 };
         field!(out, "loading_start_time", started / 1000);
         field!(out, "loading_total_bytes", total);
         field!(out, "loading_rdb_used_mem", 0);

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use shoal_engine::{events, Lookup, Tx, NO_EXPIRE, SHARD_COUNT};
 use shoal_types::glob_match;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let lazy = ctx.server.tunables.lazyfree_lazy_user_del.load(std::sync::atomic::Ordering::Relaxed);
@@ -540,8 +540,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     match ctx.tx().lookup(argv[2], Lookup::QUIET) {
         // Small integers are shared objects in Redis (refcount INT_MAX).
         Some(entry) => {
-            let shared =
-                !per_key_access && matches!(entry.value(), shoal_types::Value::Int(i) if (0..10000).contains(i));
+            let shared = !per_key_access && matches!(entry.value(), shoal_types::Value::Int(i) if (0..10000).contains(i));
             ctx.out.int(if shared { i32::MAX as i64 } else { 1 });
         }
         None => ctx.out.null(),
@@ -647,8 +646,8 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     // points the empty dataset is saved at once (no change is then left
     // unsaved); without, every removed key counts as a change.
     crate::persistence::kill_bgsave(server);
-    let saved =
-        crate::persistence::has_save_points(server) && crate::persistence::save(server, &ctx.tx().locks).is_ok();
+    let saved = crate::persistence::has_save_points(server)
+        && crate::persistence::save(server, &ctx.tx().locks).is_ok();
     if !saved {
         ctx.tx().add_dirty(removed as u64 + 1);
     }
@@ -695,12 +694,7 @@ pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize], lazy: Option<&crate::lazy
 /// Keys of `db` that clients are blocked on and that exist in one of
 /// `dbs`: a flush or swap changes them under the waiters, who must look
 /// again (XREADGROUP fails once its stream is gone, as in Redis).
-fn blocked_keys_present(
-    shard: &shoal_engine::keyspace::Shard,
-    db: usize,
-    dbs: &[usize],
-    out: &mut Vec<(usize, Vec<u8>)>,
-) {
+fn blocked_keys_present(shard: &shoal_engine::keyspace::Shard, db: usize, dbs: &[usize], out: &mut Vec<(usize, Vec<u8>)>) {
     if shard.blocked.is_empty() {
         return;
     }

@@ -19,8 +19,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::list::{End, List, ListLimits, DEFAULT_PACKED_THRESHOLD};
 use shoal_types::Value;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
 const LOCKED: &str = "list commands lock their keys";
@@ -100,14 +100,7 @@ fn pop_event(end: End) -> Event {
 
 /// Pushes `values` onto the list at `key`, creating it unless
 /// `existing_only`. Returns the new length (0 when nothing was created).
-fn push_values(
-    tx: &mut Tx<'_>,
-    key: &[u8],
-    values: &[&[u8]],
-    end: End,
-    existing_only: bool,
-    limits: &ListLimits,
-) -> Result<usize, CmdError> {
+fn push_values(tx: &mut Tx<'_>, key: &[u8], values: &[&[u8]], end: End, existing_only: bool, limits: &ListLimits) -> Result<usize, CmdError> {
     let len = match write_list(tx, key)? {
         Some(list) => {
             values.iter().for_each(|v| list.push(v, end, limits));
@@ -206,14 +199,7 @@ fn reply_from_end(out: &mut ReplyBuf, list: &List, end: End, count: usize) -> us
 
 /// Pops up to `count` elements from the list at `key` replying
 /// `[key, [elements]]` (LMPOP's shape); returns how many were popped.
-fn pop_range_with_key(
-    out: &mut ReplyBuf,
-    tx: &mut Tx<'_>,
-    key: &[u8],
-    end: End,
-    count: usize,
-    limits: &ListLimits,
-) -> Result<usize, CmdError> {
+fn pop_range_with_key(out: &mut ReplyBuf, tx: &mut Tx<'_>, key: &[u8], end: End, count: usize, limits: &ListLimits) -> Result<usize, CmdError> {
     let Some(list) = write_list(tx, key)? else { return Ok(0) };
     out.array(2);
     out.bulk(key);
@@ -605,13 +591,7 @@ fn rpoplpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// BLMOVE and BRPOPLPUSH once their arguments are parsed. `as_rpoplpush`
 /// chooses what the move is propagated as.
-fn blocking_move(
-    ctx: &mut Ctx<'_>,
-    argv: &[&[u8]],
-    m: &Move<'_>,
-    timeout: Option<Duration>,
-    as_rpoplpush: bool,
-) -> CmdResult {
+fn blocking_move(ctx: &mut Ctx<'_>, argv: &[&[u8]], m: &Move<'_>, timeout: Option<Duration>, as_rpoplpush: bool) -> CmdResult {
     let limits = limits(ctx);
     let serving = ctx.serving_blocked;
     let tx = ctx.tx.as_mut().expect(LOCKED);
@@ -738,13 +718,7 @@ fn candidate_keys<'a>(ctx: &Ctx<'_>, keys: &[&'a [u8]]) -> Vec<&'a [u8]> {
 
 /// BLPOP/BRPOP (count None: `[key, element]` reply) and BLMPOP (count:
 /// `[key, [elements]]`).
-fn blocking_pop(
-    ctx: &mut Ctx<'_>,
-    keys: &[&[u8]],
-    end: End,
-    count: Option<usize>,
-    timeout: Option<Duration>,
-) -> CmdResult {
+fn blocking_pop(ctx: &mut Ctx<'_>, keys: &[&[u8]], end: End, count: Option<usize>, timeout: Option<Duration>) -> CmdResult {
     let limits = limits(ctx);
     let serving = ctx.serving_blocked;
     for key in candidate_keys(ctx, keys) {
@@ -769,13 +743,7 @@ fn blocking_pop(
 }
 
 /// BLPOP/BRPOP's pop: replies `[key, element]`; returns 1 if popped.
-fn pop_one_with_key(
-    out: &mut ReplyBuf,
-    tx: &mut Tx<'_>,
-    key: &[u8],
-    end: End,
-    limits: &ListLimits,
-) -> Result<usize, CmdError> {
+fn pop_one_with_key(out: &mut ReplyBuf, tx: &mut Tx<'_>, key: &[u8], end: End, limits: &ListLimits) -> Result<usize, CmdError> {
     let Some(list) = write_list(tx, key)? else { return Ok(0) };
     let Some(value) = list.pop(end, limits) else { return Ok(0) };
     out.array(2);

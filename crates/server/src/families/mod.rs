@@ -58,3 +58,4 @@ pub fn register_all(r: &mut Registrar) {
     zsets::pop::register(r);
     zsets::setops::register(r);
 }
+

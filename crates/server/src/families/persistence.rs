@@ -4,12 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::{parse, CmdError, CmdResult};
-use crate::exec::LockPlan;
 use crate::exec::{Ctx, Registrar};
+use crate::exec::LockPlan;
 use crate::persistence::{self, load, load::LoadingGuard};
 use crate::server::Server;
-use crate::state::persistence::SnapshotKind;
 use shoal_commands::Command;
+use crate::state::persistence::SnapshotKind;
 
 fn save(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;

@@ -5,8 +5,8 @@
 //! (Un)subscribe confirmations and messages are pushes: CLIENT REPLY OFF
 //! does not silence them (`Ctx::pushed`), as in Redis.
 
-use crate::error::{CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{CmdError, CmdResult};
 use crate::pubsub::{self, Current, Kind};
 
 fn subscribe_kind(ctx: &mut Ctx<'_>, argv: &[&[u8]], kind: Kind) -> CmdResult {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use shoal_persist::rdb;
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::replication::ChannelSink;
 use crate::server::REDIS_VERSION;
 use crate::state::replicas::ReplicaStream;
@@ -33,11 +33,7 @@ fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
     let snapshot = {
         let tx = ctx.tx.as_mut().expect("SYNC locks every shard");
         let now = tx.now_ms;
-        let mut writer = rdb::Writer::new(
-            Vec::with_capacity(4096),
-            server.rdb_encode_options(),
-            server.config.get_bool("rdbchecksum"),
-        );
+        let mut writer = rdb::Writer::new(Vec::with_capacity(4096), server.rdb_encode_options(), server.config.get_bool("rdbchecksum"));
         let written: std::io::Result<()> = (|| {
             let used = crate::alloc::allocated_bytes() as u64;
             writer.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, used, false)?;
@@ -89,7 +85,10 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         let known = ["listening-port", "ip-address", "capa", "getack", "rdb-only", "rdb-filter-only"];
         if !known.iter().any(|k| parse::is(option, k)) {
-            return Err(CmdError::err(format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(option))));
+            return Err(CmdError::err(format!(
+                "Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(option)
+            )));
         }
     }
     ctx.out.ok();

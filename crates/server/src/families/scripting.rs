@@ -2,8 +2,8 @@
 //! there is never a script or function to flush, so these are complete as
 //! they are, and test suites that flush before every test can run.
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, LockPlan, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 fn flush_mode_ok(argv: &[&[u8]]) -> bool {
     match argv.get(2) {

@@ -12,8 +12,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::set::{Member, Set};
 use shoal_types::{glob_match, Value};
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::families::keys::{parse_cursor, parse_scan_options};
 use crate::server::EncodingLimits;
 
@@ -421,7 +421,8 @@ fn intersect(ctx: &mut Ctx<'_>, keys: &[&[u8]], output: Output<'_>) -> CmdResult
         return Ok(());
     }
     let tx = ctx.tx.as_ref().expect("locked");
-    let mut sets: Vec<(&[u8], &Set)> = keys.iter().map(|k| (*k, peek_set(tx, k).expect("looked up above"))).collect();
+    let mut sets: Vec<(&[u8], &Set)> =
+        keys.iter().map(|k| (*k, peek_set(tx, k).expect("looked up above"))).collect();
     sets.sort_by_key(|(_, s)| s.len());
     let (first_key, first) = sets[0];
     let others: Vec<&Set> = sets[1..].iter().filter(|(k, _)| *k != first_key).map(|(_, s)| *s).collect();

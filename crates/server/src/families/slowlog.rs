@@ -6,8 +6,10 @@
 //! Commands flagged `skip_slowlog` (EXEC) are not logged, the commands EXEC
 //! ran are; a blocked command is logged when it is served.
 
-use crate::error::{CmdError, CmdResult};
+
+
 use crate::exec::{Ctx, Registrar};
+use crate::error::{CmdError, CmdResult};
 
 fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let count = match argv.get(2) {
@@ -17,11 +19,7 @@ fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             if n < -1 {
                 return Err(CmdError::err("count should be greater than or equal to -1"));
             }
-            if n == -1 {
-                usize::MAX
-            } else {
-                n as usize
-            }
+            if n == -1 { usize::MAX } else { n as usize }
         }
     };
     let entries = ctx.server.slowlog.entries.lock();

@@ -14,8 +14,8 @@ use shoal_engine::{events, shard_of, Lookup, Tx};
 use shoal_types::list::List;
 use shoal_types::Value;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, LockPlan, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 /// Parsed options.
 struct SortOptions<'a> {
@@ -76,7 +76,8 @@ fn parse_options<'a>(argv: &[&'a [u8]], read_only: bool) -> Result<SortOptions<'
 fn lock_plan(cmd: &Command, argv: &[&[u8]]) -> LockPlan {
     let read_only = cmd.name == "sort_ro";
     let Ok(options) = parse_options(argv, read_only) else { return LockPlan::All };
-    let reads_other_keys = (options.by.is_some() && !options.dont_sort) || options.gets.iter().any(|g| *g != b"#");
+    let reads_other_keys =
+        (options.by.is_some() && !options.dont_sort) || options.gets.iter().any(|g| *g != b"#");
     if reads_other_keys {
         return LockPlan::All;
     }
@@ -125,8 +126,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only: bool) -> CmdResult
     let (start, end) = limit_range(o.limit, length);
     let mut items = load_items(tx, argv[1], kind, &o, start, end);
     // Only the selected window was loaded when nothing is sorted.
-    let (start, end) =
-        if o.dont_sort && matches!(kind, Kind::List | Kind::ZSet) { (0, end - start) } else { (start, end) };
+    let (start, end) = if o.dont_sort && matches!(kind, Kind::List | Kind::ZSet) { (0, end - start) } else { (start, end) };
     if !o.dont_sort {
         let mut bad_score = false;
         for item in items.iter_mut() {
@@ -255,9 +255,7 @@ fn load_items(tx: &mut Tx<'_>, key: &[u8], kind: Kind, o: &SortOptions<'_>, star
         (Value::List(list), true) if o.desc => {
             list.iter_rev().skip(start.max(0) as usize).take(window).map(|e| item(e.to_vec())).collect()
         }
-        (Value::List(list), true) => {
-            list.iter().skip(start.max(0) as usize).take(window).map(|e| item(e.to_vec())).collect()
-        }
+        (Value::List(list), true) => list.iter().skip(start.max(0) as usize).take(window).map(|e| item(e.to_vec())).collect(),
         (Value::List(list), false) => list.iter().map(|e| item(e.to_vec())).collect(),
         (Value::Set(set), _) => set.iter().map(|m| item(m.to_vec())).collect(),
         (Value::ZSet(zset), true) => {
@@ -265,8 +263,7 @@ fn load_items(tx: &mut Tx<'_>, key: &[u8], kind: Kind, o: &SortOptions<'_>, star
             // The window counts from the end in descending order.
             let skip = start.max(0) as usize;
             let len = zset.len();
-            let (lo, hi) =
-                if o.desc { (len.saturating_sub(skip + window), len - skip.min(len)) } else { (skip, skip + window) };
+            let (lo, hi) = if o.desc { (len.saturating_sub(skip + window), len - skip.min(len)) } else { (skip, skip + window) };
             zset.visit_ranks(lo, hi, o.desc, |member, _| elements.push(member.to_vec()));
             elements.into_iter().map(item).collect()
         }

@@ -13,13 +13,12 @@ pub(crate) mod read;
 use shoal_engine::{events, Lookup, Tx, NO_EXPIRE};
 use shoal_resp::ReplyBuf;
 use shoal_types::stream::{
-    parse_id, EntryRef, IdSyntax, NodeLimits, ParsedId, Stream, StreamId, Trim, TrimStrategy, ID_TEXT_MAX,
-    NODE_MAX_BYTES_CAP,
+    parse_id, EntryRef, IdSyntax, ID_TEXT_MAX, NodeLimits, ParsedId, Stream, StreamId, Trim, TrimStrategy, NODE_MAX_BYTES_CAP,
 };
 use shoal_types::Value;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
 /// Default LIMIT of `~` trimming, in nodes' worth of entries.
@@ -246,8 +245,7 @@ fn parse_add_trim(ctx: &Ctx<'_>, argv: &[&[u8]], xadd: bool) -> Result<AddTrimAr
     } else {
         limit = 0;
     }
-    let trim = strategy
-        .map(|(strategy, arg_index)| TrimArgs { trim: Trim { strategy, approx, limit: limit as u64 }, arg_index });
+    let trim = strategy.map(|(strategy, arg_index)| TrimArgs { trim: Trim { strategy, approx, limit: limit as u64 }, arg_index });
     Ok(AddTrimArgs { trim, no_mkstream, id, id_index: i })
 }
 
@@ -446,9 +444,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         } else if parse::is(argv[i], "maxdeletedid") && more > 0 {
             let max = strict_id(argv[i + 1])?;
             if id < max {
-                return Err(CmdError::err(
-                    "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
-                ));
+                return Err(CmdError::err("The ID specified in XSETID is smaller than the provided max_deleted_entry_id"));
             }
             max_deleted = Some(max);
         } else {
@@ -464,9 +460,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             return Err(CmdError::err("The ID specified in XSETID is smaller than the target stream top item"));
         }
         if entries_added.is_some_and(|added| entries.len() > added) {
-            return Err(CmdError::err(
-                "The entries_added specified in XSETID is smaller than the target stream length",
-            ));
+            return Err(CmdError::err("The entries_added specified in XSETID is smaller than the target stream length"));
         }
     }
     entries.set_ids(id, entries_added, max_deleted.filter(|m| !m.is_zero()));

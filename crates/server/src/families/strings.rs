@@ -3,8 +3,8 @@
 use shoal_engine::{events, Entry, ExpireAt, Lookup, NO_EXPIRE};
 use shoal_types::{longdouble, Value};
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 /// SET/GETEX options.
 #[derive(Default, Clone, Copy)]
@@ -192,8 +192,12 @@ fn set_generic(
         ]]);
     } else if options.get {
         // Propagate without GET (which may be repeated).
-        let stripped: Vec<Vec<u8>> =
-            argv.iter().enumerate().filter(|(i, a)| *i < 3 || !parse::is(a, "get")).map(|(_, a)| a.to_vec()).collect();
+        let stripped: Vec<Vec<u8>> = argv
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !parse::is(a, "get"))
+            .map(|(_, a)| a.to_vec())
+            .collect();
         ctx.propagate_as(vec![stripped]);
     }
     if !options.get {
@@ -211,14 +215,12 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn setex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let options =
-        SetOptions { expire: Some(Expiry { unit: ExpiryUnit::Seconds, arg_index: 2 }), ..SetOptions::default() };
+    let options = SetOptions { expire: Some(Expiry { unit: ExpiryUnit::Seconds, arg_index: 2 }), ..SetOptions::default() };
     set_generic(ctx, argv, argv[1], argv[3], options, "setex", SetReply::Ok)
 }
 
 fn psetex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let options =
-        SetOptions { expire: Some(Expiry { unit: ExpiryUnit::Millis, arg_index: 2 }), ..SetOptions::default() };
+    let options = SetOptions { expire: Some(Expiry { unit: ExpiryUnit::Millis, arg_index: 2 }), ..SetOptions::default() };
     set_generic(ctx, argv, argv[1], argv[3], options, "psetex", SetReply::Ok)
 }
 
@@ -284,11 +286,12 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             tx.changed(key, events::EXPIRE, 1);
             ctx.propagate_as(vec![vec![b"PEXPIREAT".to_vec(), key.to_vec(), when.to_string().into_bytes()]]);
         }
-        None if options.persist && tx.expire_of_in(db, key).is_some_and(|e| e != NO_EXPIRE) => {
-            tx.set_expire_in(db, key, NO_EXPIRE);
-            tx.changed(key, events::PERSIST, 1);
-            ctx.propagate_as(vec![vec![b"PERSIST".to_vec(), key.to_vec()]]);
-        }
+        None if options.persist
+            && tx.expire_of_in(db, key).is_some_and(|e| e != NO_EXPIRE) => {
+                tx.set_expire_in(db, key, NO_EXPIRE);
+                tx.changed(key, events::PERSIST, 1);
+                ctx.propagate_as(vec![vec![b"PERSIST".to_vec(), key.to_vec()]]);
+            }
         None => {}
     }
     Ok(())

@@ -17,8 +17,8 @@ use shoal_engine::keyspace::WatchEntry;
 use shoal_engine::{shard_of, ShardList, Tx};
 
 use crate::client::{flags, Client, Multi};
-use crate::error::{CmdError, CmdResult};
 use crate::exec::{self, plan, Caller, Ctx, LockPlan, Registrar};
+use crate::error::{CmdError, CmdResult};
 
 fn multi(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     if ctx.client.in_multi() {
@@ -124,7 +124,8 @@ fn exec_command(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     }
     let queued: Vec<(&'static shoal_commands::Command, Vec<Vec<u8>>)> =
         multi.queue.into_iter().map(|q| (table().get(q.command), q.argv)).collect();
-    let dirty = ctx.client.watcher.is_dirty() || ctx.tx.as_mut().is_some_and(|tx| watched_key_expired(tx, ctx.client));
+    let dirty = ctx.client.watcher.is_dirty()
+        || ctx.tx.as_mut().is_some_and(|tx| watched_key_expired(tx, ctx.client));
     if dirty {
         discard_state(ctx.client);
         ctx.out.null_array();

@@ -14,8 +14,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::zset::{AddFlags, AddResult, Limits, ZSet};
 use shoal_types::Value;
 
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::server::EncodingLimits;
 
 /// ZSCAN visits at most this many buckets per requested element (Redis

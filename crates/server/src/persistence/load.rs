@@ -17,9 +17,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::time::Duration;
 
 use shoal_engine::{locate, Entry, ExclusiveKind};
+use shoal_resp::reply::{Protocol, ReplyBuf};
 use shoal_persist::aof::{AofReader, Entry as AofEntry, Manifest, ReadError};
 use shoal_persist::rdb::{self, Item, RawEntry, Reader};
-use shoal_resp::reply::{Protocol, ReplyBuf};
 
 use crate::server::Server;
 
@@ -157,10 +157,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
         let mut total = Loaded::default();
         let mut fill_error = None;
         for handle in handles {
-            match handle
-                .map_err(|e| e.to_string())
-                .and_then(|h| h.join().map_err(|_| "a loader thread panicked".to_string()))
-            {
+            match handle.map_err(|e| e.to_string()).and_then(|h| h.join().map_err(|_| "a loader thread panicked".to_string())) {
                 Ok(Ok(loaded)) => {
                     total.keys += loaded.keys;
                     total.expired += loaded.expired;
@@ -178,20 +175,11 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
 }
 
 /// Decodes a batch of entries and puts them in their shards.
-fn fill(
-    server: &Server,
-    batch: Vec<RawEntry>,
-    limits: &rdb::DecodeLimits,
-    now_ms: i64,
-    merge: bool,
-    loaded: &mut Loaded,
-) -> Result<(), String> {
+fn fill(server: &Server, batch: Vec<RawEntry>, limits: &rdb::DecodeLimits, now_ms: i64, merge: bool, loaded: &mut Loaded) -> Result<(), String> {
     let engine = &server.engine;
     for entry in batch {
         key_load_delay(server);
-        let value = entry
-            .decode(limits)
-            .map_err(|e| format!("Internal error in RDB reading key '{}': {e}", String::from_utf8_lossy(&entry.key)))?;
+        let value = entry.decode(limits).map_err(|e| format!("Internal error in RDB reading key '{}': {e}", String::from_utf8_lossy(&entry.key)))?;
         if entry.expire_ms.is_some_and(|at| at < now_ms) {
             // A master drops what expired while the file rested.
             loaded.expired += 1;
@@ -204,11 +192,7 @@ fn fill(
         let table = &mut locks.shard(at.shard).dbs[entry.db as usize];
         if let Some(slot) = table.find(at.hash, &entry.key) {
             if !merge {
-                return Err(format!(
-                    "RDB has duplicated key '{}' in DB {}",
-                    String::from_utf8_lossy(&entry.key),
-                    entry.db
-                ));
+                return Err(format!("RDB has duplicated key '{}' in DB {}", String::from_utf8_lossy(&entry.key), entry.db));
             }
             drop(table.remove(slot, at.hash));
         }
@@ -429,3 +413,4 @@ impl<'a> Replay<'a> {
         Ok(())
     }
 }
+

@@ -120,3 +120,4 @@ pub(crate) fn remove_in_packed(p: &mut PackedVec, value: &[u8], limit: usize, fr
     *p = kept;
     hits.len()
 }
+

@@ -91,10 +91,12 @@ impl Quick {
     pub(super) fn take_single_packed(&mut self, small_enough: impl Fn(&PackedVec) -> bool) -> Option<PackedVec> {
         match self.nodes.len() {
             0 => Some(PackedVec::new()),
-            1 if !self.nodes[0].plain && small_enough(&self.nodes[0].items) => self.nodes.pop_front().map(|mut n| {
-                n.items.shrink_to_fit();
-                n.items
-            }),
+            1 if !self.nodes[0].plain && small_enough(&self.nodes[0].items) => {
+                self.nodes.pop_front().map(|mut n| {
+                    n.items.shrink_to_fit();
+                    n.items
+                })
+            }
             _ => None,
         }
     }
@@ -350,8 +352,7 @@ impl Quick {
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes.iter().map(|n| n.items.heap_bytes()).sum::<usize>()
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(|n| n.items.heap_bytes()).sum::<usize>()
     }
 
     /// Checks the start invariant and the length (tests).

@@ -88,9 +88,7 @@ fn run_model(limits: ListLimits, seed: u64, steps: usize) {
                 let from = if rng.below(2) == 0 { End::Head } else { End::Tail };
                 let positions: Vec<usize> = match from {
                     End::Head => model.iter().enumerate().filter(|(_, v)| **v == target).map(|(i, _)| i).collect(),
-                    End::Tail => {
-                        model.iter().enumerate().rev().filter(|(_, v)| **v == target).map(|(i, _)| i).collect()
-                    }
+                    End::Tail => model.iter().enumerate().rev().filter(|(_, v)| **v == target).map(|(i, _)| i).collect(),
                 };
                 let take = if limit == 0 { positions.len() } else { limit.min(positions.len()) };
                 let mut doomed: Vec<usize> = positions[..take].to_vec();

@@ -46,11 +46,7 @@ pub(crate) fn distinct_positions<R: Rng + ?Sized>(len: usize, count: usize, rng:
 
 /// `count` distinct occupied slots of a table much larger than `count`,
 /// drawn until enough distinct ones are found (Redis's CASE 4).
-pub(crate) fn distinct_slots<T: TableItem, R: Rng + ?Sized>(
-    table: &ScanTable<T>,
-    count: usize,
-    rng: &mut R,
-) -> Vec<usize> {
+pub(crate) fn distinct_slots<T: TableItem, R: Rng + ?Sized>(table: &ScanTable<T>, count: usize, rng: &mut R) -> Vec<usize> {
     debug_assert!(count <= table.len());
     let mut seen = std::collections::HashSet::with_capacity(count);
     let mut slots = Vec::with_capacity(count);

@@ -77,14 +77,7 @@ pub struct Group {
 
 impl Group {
     pub fn new(last_id: StreamId, entries_read: i64) -> Group {
-        Group {
-            last_id,
-            entries_read,
-            pel: BTreeMap::new(),
-            names: BTreeMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
+        Group { last_id, entries_read, pel: BTreeMap::new(), names: BTreeMap::new(), slots: Vec::new(), free: Vec::new() }
     }
 
     // ---- consumers -------------------------------------------------------
@@ -241,10 +234,7 @@ mod tests {
         assert_eq!(g.delete_consumer(b"bob"), Some(2));
         assert_eq!(g.pending_count(), 0);
         let carol = g.create_consumer(b"carol", 3).unwrap();
-        assert_eq!(
-            g.consumers().map(|c| c.name().to_vec()).collect::<Vec<_>>(),
-            vec![b"alice".to_vec(), b"carol".to_vec()]
-        );
+        assert_eq!(g.consumers().map(|c| c.name().to_vec()).collect::<Vec<_>>(), vec![b"alice".to_vec(), b"carol".to_vec()]);
         g.deliver(a, carol, 40);
         assert!(g.remove_pending(a));
         assert!(!g.remove_pending(a));

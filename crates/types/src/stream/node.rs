@@ -86,6 +86,7 @@ fn lp_str_len(s: &[u8]) -> usize {
     enc + lp_backlen_len(enc)
 }
 
+
 pub(crate) fn put_varint(out: &mut ByteBuf, n: u64) {
     let (buf, used) = varint::encode(n);
     out.extend_from_slice(&buf[..used]);
@@ -168,12 +169,7 @@ impl Node {
         }
         // Redis's master entry: count, deleted, field count, fields, 0.
         let fields: usize = pairs.chunks_exact(2).map(|pair| lp_str_len(pair[0])).sum();
-        let lp_bytes = LP_HEADER_AND_END
-            + lp_int_len(1)
-            + lp_int_len(0)
-            + lp_int_len((pairs.len() / 2) as i64)
-            + fields
-            + lp_int_len(0);
+        let lp_bytes = LP_HEADER_AND_END + lp_int_len(1) + lp_int_len(0) + lp_int_len((pairs.len() / 2) as i64) + fields + lp_int_len(0);
         let mut node = Node { master: id, data, lp_bytes };
         node.push_entry(id, pairs, true);
         node
@@ -190,8 +186,7 @@ impl Node {
             put_bytes(&mut data, field);
         }
         let fields: usize = master_fields.iter().map(|f| lp_str_len(f)).sum();
-        let lp_bytes =
-            LP_HEADER_AND_END + 2 * lp_int_len(0) + lp_int_len(master_fields.len() as i64) + fields + lp_int_len(0);
+        let lp_bytes = LP_HEADER_AND_END + 2 * lp_int_len(0) + lp_int_len(master_fields.len() as i64) + fields + lp_int_len(0);
         Node { master, data, lp_bytes }
     }
 
@@ -330,7 +325,11 @@ impl Node {
         } else {
             StreamId::new(self.master.ms + ms_delta, seq)
         };
-        let field_count = if flags & FLAG_SAME_FIELDS != 0 { master_count } else { get_varint(data, &mut at) as usize };
+        let field_count = if flags & FLAG_SAME_FIELDS != 0 {
+            master_count
+        } else {
+            get_varint(data, &mut at) as usize
+        };
         let fields_at = at;
         let strings = if flags & FLAG_SAME_FIELDS != 0 { field_count } else { field_count * 2 };
         for _ in 0..strings {
@@ -464,10 +463,7 @@ mod tests {
             ids.push(node.entry_at(start, count).id);
             end = start;
         }
-        assert_eq!(
-            ids,
-            vec![StreamId::new(300, 1), StreamId::new(300, 0), StreamId::new(100, 9), StreamId::new(100, 5)]
-        );
+        assert_eq!(ids, vec![StreamId::new(300, 1), StreamId::new(300, 0), StreamId::new(100, 9), StreamId::new(100, 5)]);
         assert_eq!((node.live(), node.deleted()), (4, 0));
         let second = node.entry_at(all_starts(&node)[1], count);
         node.mark_deleted(&second);

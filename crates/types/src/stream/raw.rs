@@ -155,14 +155,7 @@ impl Entries {
     /// Sets the metadata of a loaded stream once its nodes are in. The
     /// length must be the number of live entries and the last ID at least
     /// the largest live ID.
-    pub fn finish_load(
-        &mut self,
-        length: u64,
-        last_id: StreamId,
-        first_id: StreamId,
-        max_deleted_id: StreamId,
-        entries_added: u64,
-    ) -> Result<(), LoadError> {
+    pub fn finish_load(&mut self, length: u64, last_id: StreamId, first_id: StreamId, max_deleted_id: StreamId, entries_added: u64) -> Result<(), LoadError> {
         if length != self.length || self.last_live_id().is_some_and(|max| max > last_id) {
             return Err(LoadError::Metadata);
         }

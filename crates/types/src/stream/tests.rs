@@ -78,12 +78,7 @@ fn random_operations_match_a_sorted_map() {
                 }
                 6 | 7 => {
                     let ids: Vec<StreamId> = (0..3).map(|_| StreamId::new(rng.below(ms + 1), rng.below(3))).collect();
-                    let expected = ids
-                        .iter()
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .iter()
-                        .filter(|id| model.remove(id).is_some())
-                        .count();
+                    let expected = ids.iter().collect::<std::collections::BTreeSet<_>>().iter().filter(|id| model.remove(id).is_some()).count();
                     assert_eq!(s.delete_ids(&ids), expected as u64);
                 }
                 8 => {

@@ -71,6 +71,7 @@ fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, 1).expect("compact sorted set layout")
 }
 
+
 fn write_varint(out: &mut Vec<u8>, n: u64) {
     let (buf, used) = varint::encode(n);
     out.extend_from_slice(&buf[..used]);

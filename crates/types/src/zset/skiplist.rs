@@ -345,10 +345,8 @@ impl SkipList {
         unsafe {
             let prev = (*x).backward;
             let next = (*link(x, 0)).forward;
-            let after_prev =
-                prev.is_null() || compare((*prev).score, member_of(prev), new_score, member) == Ordering::Less;
-            let before_next =
-                next.is_null() || compare((*next).score, member_of(next), new_score, member) == Ordering::Greater;
+            let after_prev = prev.is_null() || compare((*prev).score, member_of(prev), new_score, member) == Ordering::Less;
+            let before_next = next.is_null() || compare((*next).score, member_of(next), new_score, member) == Ordering::Greater;
             if after_prev && before_next {
                 // Still in order where it is: no path needed.
                 (*x).score = new_score;

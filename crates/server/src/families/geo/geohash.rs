@@ -168,13 +168,7 @@ pub fn score_of(lon: f64, lat: f64) -> Option<u64> {
 pub fn score_bits(score: f64) -> u64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     // cvttsd2si: the truncated value, or i64::MIN when it does not fit.
-    let convert = |x: f64| -> i64 {
-        if x > -TWO_63 - 1025.0 && x < TWO_63 {
-            x as i64
-        } else {
-            i64::MIN
-        }
-    };
+    let convert = |x: f64| -> i64 { if x > -TWO_63 - 1025.0 && x < TWO_63 { x as i64 } else { i64::MIN } };
     if score < TWO_63 {
         convert(score) as u64
     } else {
@@ -211,13 +205,8 @@ fn neighbour(cell: Cell, dlon: i32, dlat: i32) -> Cell {
 #[derive(Clone, Copy, Debug)]
 pub enum Shape {
     /// Radius, in the unit's meters factor applied (see `conversion`).
-    Circle {
-        radius: f64,
-    },
-    Box {
-        width: f64,
-        height: f64,
-    },
+    Circle { radius: f64 },
+    Box { width: f64, height: f64 },
 }
 
 #[derive(Clone, Copy, Debug)]

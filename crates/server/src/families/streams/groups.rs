@@ -9,11 +9,9 @@ use shoal_types::stream::{ConsumerId, Group, Stream, StreamId, ENTRIES_READ_UNKN
 use shoal_types::Value;
 
 use super::read::{setid_command, xclaim_command};
-use super::{
-    int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, stream_at_mut, strict_id, wake_waiters,
-};
-use crate::error::{self, parse, CmdError, CmdResult};
+use super::{int_or, loose_id, range_end, range_start, reply_entry, reply_id, stream_at, stream_at_mut, strict_id, wake_waiters};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{self, parse, CmdError, CmdResult};
 use crate::families::help::write_help;
 
 /// XAUTOCLAIM scans at most this many PEL entries per entry it may return.
@@ -80,12 +78,7 @@ fn parse_group_options(argv: &[&[u8]], sub: Sub) -> Result<GroupOptions, CmdErro
 /// The checks every XGROUP subcommand makes first, in Redis's order:
 /// options, key type, key existence (unless MKSTREAM), group existence.
 /// Returns the options and whether the stream exists.
-fn group_prelude(
-    ctx: &mut Ctx<'_>,
-    argv: &[&[u8]],
-    sub: Sub,
-    arity_ok: bool,
-) -> Result<(GroupOptions, bool), CmdError> {
+fn group_prelude(ctx: &mut Ctx<'_>, argv: &[&[u8]], sub: Sub, arity_ok: bool) -> Result<(GroupOptions, bool), CmdError> {
     let options = parse_group_options(argv, sub)?;
     let (key, name) = (argv[2], argv[3]);
     let tx = ctx.tx.as_mut().expect("xgroup locks its key");
@@ -351,8 +344,7 @@ struct ClaimOptions {
 }
 
 fn parse_claim_options(argv: &[&[u8]], first: usize, now: i64) -> Result<ClaimOptions, CmdError> {
-    let mut o =
-        ClaimOptions { force: false, justid: false, delivery_time: None, retry_count: -1, last_id: StreamId::MIN };
+    let mut o = ClaimOptions { force: false, justid: false, delivery_time: None, retry_count: -1, last_id: StreamId::MIN };
     let mut j = first;
     while j < argv.len() {
         let more = argv.len() - 1 - j;
@@ -425,15 +417,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             if let Some(nack) = nack {
                 // The entry is gone: drop it from the PEL here and there.
                 let owner = group.consumer(nack.owner()).name().to_vec();
-                effects.push(xclaim_command(
-                    key,
-                    name,
-                    &owner,
-                    arg,
-                    nack.delivery_time,
-                    nack.delivery_count,
-                    group.last_id,
-                ));
+                effects.push(xclaim_command(key, name, &owner, arg, nack.delivery_time, nack.delivery_count, group.last_id));
                 propagate_last_id = false;
                 changes += 1;
                 group.remove_pending(id);
@@ -583,15 +567,7 @@ fn autoclaim(stream: &mut Stream, a: AutoClaim<'_>) -> AutoClaimOutcome {
         let id_arg = id.to_bytes();
         if !entries.contains(id) {
             let owner = group.consumer(nack.owner()).name().to_vec();
-            out.effects.push(xclaim_command(
-                a.key,
-                a.name,
-                &owner,
-                &id_arg,
-                nack.delivery_time,
-                nack.delivery_count,
-                group.last_id,
-            ));
+            out.effects.push(xclaim_command(a.key, a.name, &owner, &id_arg, nack.delivery_time, nack.delivery_count, group.last_id));
             out.changes += 1;
             group.remove_pending(id);
             out.deleted.push(id);

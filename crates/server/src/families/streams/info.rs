@@ -7,8 +7,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Entries, Group, Stream, StreamId, ENTRIES_READ_UNKNOWN};
 
 use super::{reply_entry, reply_id, reply_range, stream_at};
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 use crate::families::help::write_help;
 
 /// Entries and PEL items XINFO STREAM FULL shows without COUNT.

@@ -16,8 +16,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::stream::{Group, Stream, StreamId};
 
 use super::{owned, reply_entry, reply_id, reply_range, stream_at, stream_at_mut, strict_id};
-use crate::error::{self, parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{self, parse, CmdError, CmdResult};
 
 /// COUNT of a read served after blocking when none was given, so that a
 /// low ID does not make one wake-up return a huge reply.
@@ -73,17 +73,13 @@ fn parse_args<'a>(argv: &[&'a [u8]], xreadgroup: bool) -> Result<ReadArgs<'a>, C
             break;
         } else if parse::is(opt, "group") && more >= 2 {
             if !xreadgroup {
-                return Err(CmdError::err(
-                    "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(CmdError::err("The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
             }
             args.group = Some((argv[i + 1], argv[i + 2]));
             i += 2;
         } else if parse::is(opt, "noack") {
             if !xreadgroup {
-                return Err(CmdError::err(
-                    "The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(CmdError::err("The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
             }
             args.noack = true;
         } else {
@@ -190,15 +186,7 @@ struct Effects {
 }
 
 /// The XCLAIM that recreates one pending entry on a replica.
-pub(super) fn xclaim_command(
-    key: &[u8],
-    group: &[u8],
-    owner: &[u8],
-    id: &[u8],
-    time: i64,
-    count: u64,
-    last: StreamId,
-) -> Vec<Vec<u8>> {
+pub(super) fn xclaim_command(key: &[u8], group: &[u8], owner: &[u8], id: &[u8], time: i64, count: u64, last: StreamId) -> Vec<Vec<u8>> {
     [
         &b"XCLAIM"[..],
         key,
@@ -235,14 +223,7 @@ pub(super) fn setid_command(key: &[u8], group_name: &[u8], group: &Group) -> Vec
 
 /// Serves one stream to a consumer: its history (`After`) or undelivered
 /// entries, updating the group and recording what to propagate.
-fn serve_group(
-    out: &mut ReplyBuf,
-    stream: &mut Stream,
-    read: &GroupRead<'_>,
-    start: Start,
-    count: usize,
-    effects: &mut Effects,
-) {
+fn serve_group(out: &mut ReplyBuf, stream: &mut Stream, read: &GroupRead<'_>, start: Start, count: usize, effects: &mut Effects) {
     let (entries, mut groups) = stream.split_mut();
     let group = groups.get(read.group).expect("group checked while parsing");
     let created_at = effects.commands.len();
@@ -274,15 +255,7 @@ fn serve_group(
                         // XCLAIM form keeps them equal.
                         let deliveries = group.nack(id).map_or(1, |n| n.delivery_count);
                         let id = id.to_bytes();
-                        effects.commands.push(xclaim_command(
-                            read.key,
-                            read.group,
-                            read.consumer,
-                            &id,
-                            read.now,
-                            deliveries,
-                            group.last_id,
-                        ));
+                        effects.commands.push(xclaim_command(read.key, read.group, read.consumer, &id, read.now, deliveries, group.last_id));
                     }
                     None => {
                         // Pending but gone from the stream.
@@ -308,15 +281,7 @@ fn serve_group(
                 if !read.noack {
                     group.deliver(entry.id, consumer, read.now);
                     let id = entry.id.to_bytes();
-                    effects.commands.push(xclaim_command(
-                        read.key,
-                        read.group,
-                        read.consumer,
-                        &id,
-                        read.now,
-                        1,
-                        group.last_id,
-                    ));
+                    effects.commands.push(xclaim_command(read.key, read.group, read.consumer, &id, read.now, 1, group.last_id));
                 }
             }
             // Redis 7.0 moves the cursor with NOACK only: its XCLAIM ...

@@ -9,8 +9,8 @@ use shoal_resp::ReplyBuf;
 use shoal_types::zset::ZSet;
 
 use super::{after_change, parts, read_zset, reply_element, reply_elements_header, write_zset};
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 /// A reply of random members larger than this closes the connection (as
 /// Redis does when a client passes its output buffer limit) instead of

@@ -11,8 +11,8 @@ use shoal_engine::events;
 use shoal_types::zset::{LexBound, LexRange, ScoreRange, ZSet};
 
 use super::{after_change, parts, read_zset, reply_element, reply_elements_header, store_result, write_zset};
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum By {

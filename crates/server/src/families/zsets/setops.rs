@@ -9,8 +9,8 @@ use shoal_types::zset::ZSet;
 use shoal_types::Value;
 
 use super::{parts, reply_element, reply_elements_header, store_result};
-use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use crate::error::{parse, CmdError, CmdResult};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -60,16 +60,9 @@ fn parse_numkeys(ctx: &Ctx<'_>, argv: &[&[u8]], numkeys_index: usize) -> Result<
 }
 
 /// Parses the options after the keys.
-fn parse_options<'a>(
-    argv: &[&'a [u8]],
-    first_key: usize,
-    numkeys: usize,
-    op: Op,
-    output: Output,
-) -> Result<Request<'a>, CmdError> {
+fn parse_options<'a>(argv: &[&'a [u8]], first_key: usize, numkeys: usize, op: Op, output: Output) -> Result<Request<'a>, CmdError> {
     let keys = argv[first_key..first_key + numkeys].to_vec();
-    let mut request =
-        Request { keys, weights: vec![1.0; numkeys], aggregate: Aggregate::Sum, withscores: false, limit: 0 };
+    let mut request = Request { keys, weights: vec![1.0; numkeys], aggregate: Aggregate::Sum, withscores: false, limit: 0 };
     let scored = op != Op::Diff && output != Output::Cardinality;
     let mut j = first_key + numkeys;
     while j < argv.len() {
