@@ -125,7 +125,9 @@ pub fn turn_on(server: &Server, manifest: Manifest, temp_incr: bool) -> Result<A
     });
     let writer = aof.spawn_writer(log).map_err(|e| format!("Can't start the AOF writer: {e}"))?;
     server.engine.propagation.set_aof(Some(aof.clone()), || ());
-    server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
+    // Replies wait for their writes to be in the file (synced too under
+    // `always`), as Redis writes the file before it replies.
+    server.persistence.aof_wait.store(true, Ordering::Relaxed);
     *server.persistence.aof.lock() = Some(AofOn { aof: aof.clone(), writer: Some(writer) });
     Ok(aof)
 }
@@ -183,7 +185,6 @@ pub fn config_changed(server: &Server, changed: &[&str]) {
     if let Some(aof) = server.persistence.aof() {
         let fsync = Fsync::parse(&server.config.get_string("appendfsync"));
         aof.set_fsync_policy(fsync);
-        server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
         aof.timestamps.store(server.config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
     }
 }

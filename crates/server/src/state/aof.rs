@@ -10,8 +10,10 @@
 //! write waits (asynchronously: its worker keeps serving others) until the
 //! durable offset covers what was appended before it sends its replies, so
 //! an acknowledged write is on disk, while one sync serves every write that
-//! arrived during the previous one. Under `everysec` and `no` replies do
-//! not wait; the writer syncs once a second (`everysec`) or never (`no`).
+//! arrived during the previous one. Under `everysec` and `no` replies wait
+//! only for the write (as Redis writes the file before it replies: a
+//! crash of the process loses nothing acknowledged); the writer syncs once
+//! a second (`everysec`) or never (`no`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -173,11 +175,18 @@ impl Aof {
         let target = self.appended();
         while self.durable() < target {
             let listener = self.durable_event.listen();
-            if self.durable() >= target || self.stopping.load(Ordering::Relaxed) {
+            if self.durable() >= target || self.stopping.load(Ordering::Relaxed) || self.gives_up_waiting() {
                 return;
             }
             listener.await;
         }
+    }
+
+    /// While the file refuses writes, replies stop waiting for it except
+    /// under `always` (writes are refused meanwhile: MISCONF), as Redis
+    /// goes on replying under `everysec` and `no`.
+    fn gives_up_waiting(&self) -> bool {
+        !self.last_write_ok.load(Ordering::Relaxed) && self.fsync_policy() != Fsync::Always
     }
 
     /// `wait_durable` for a thread that may block (DEBUG LOADAOF), and
@@ -265,6 +274,8 @@ impl Aof {
                     *self.last_write_error.lock() = e.to_string();
                     if self.last_write_ok.swap(false, Ordering::Relaxed) {
                         log(&format!("Error writing to the AOF file: {e}"));
+                        // Waiting replies look again (`gives_up_waiting`).
+                        self.durable_event.notify(usize::MAX);
                     }
                 }
             }

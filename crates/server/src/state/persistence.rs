@@ -47,7 +47,8 @@ pub struct Loading {
 pub struct Persistence {
     pub running: Mutex<Option<Running>>,
     pub aof: Mutex<Option<AofOn>>,
-    /// `appendfsync always` with the file on: replies wait for the sync.
+    /// The file is on: replies wait until their writes are written to it
+    /// (and synced, under `appendfsync always`).
     pub aof_wait: AtomicBool,
     /// False while the append-only file cannot be written (MISCONF).
     pub aof_write_ok: Arc<AtomicBool>,
