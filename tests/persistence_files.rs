@@ -188,18 +188,17 @@ fn appendfsync_always_loses_no_acknowledged_write_to_kill_9() {
     }
 }
 
+/// Arguments for a server with the append-only file on, DEBUG, and
+/// `aof-use-rdb-preamble` set to `preamble`.
+fn aof_with_preamble(preamble: &str) -> Vec<&str> {
+    vec!["--appendonly", "yes", "--enable-debug-command", "yes", "--aof-use-rdb-preamble", preamble]
+}
+
 /// A rewrite (its base in RDB format with `preamble` yes, else as
 /// commands), more writes, a restart: the same dataset, in Shoal and in
 /// redis-server loading the same files.
 fn replays_after_a_rewrite_and_more_writes(preamble: &str) {
-    let shoal = ServerProcess::shoal(&[
-        "--appendonly",
-        "yes",
-        "--enable-debug-command",
-        "yes",
-        "--aof-use-rdb-preamble",
-        preamble,
-    ]);
+    let shoal = ServerProcess::shoal(&aof_with_preamble(preamble));
     let mut c = loaded(&shoal);
     dataset::build(&mut c);
     assert_eq!(c.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
@@ -266,18 +265,11 @@ fn redis_servers_base_written_as_commands_loads_in_shoal() {
 }
 
 fn redis_file_loads_in_shoal(preamble: &str) {
-    let redis = ServerProcess::redis(&[
-        "--appendonly",
-        "yes",
-        "--enable-debug-command",
-        "yes",
-        "--aof-use-rdb-preamble",
-        preamble,
-        // Each write in the file before its reply (under everysec Redis
-        // may postpone writing while a sync runs).
-        "--appendfsync",
-        "always",
-    ]);
+    let mut redis_args = aof_with_preamble(preamble);
+    // Each write in the file before its reply (under everysec Redis may
+    // postpone writing while a sync runs).
+    redis_args.extend(["--appendfsync", "always"]);
+    let redis = ServerProcess::redis(&redis_args);
     let mut r = redis.client();
     dataset::build(&mut r);
     assert_eq!(r.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
