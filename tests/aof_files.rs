@@ -43,7 +43,9 @@ fn read_file(path: &Path) -> (Vec<String>, Vec<Vec<u8>>) {
 fn rewrite_and_wait(c: &mut RawClient) {
     c.cmd("BGREWRITEAOF");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while support::persistence_field(c, "aof_rewrite_in_progress") != "0" || support::persistence_field(c, "aof_rewrite_scheduled") != "0" {
+    while support::persistence_field(c, "aof_rewrite_in_progress") != "0"
+        || support::persistence_field(c, "aof_rewrite_scheduled") != "0"
+    {
         assert!(Instant::now() < deadline, "rewrite did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -125,13 +127,27 @@ fn redis_incr_files_and_manifests_parse_to_what_was_sent() {
 fn a_redis_rdb_base_is_recognised() {
     let server = redis_with_aof(&["--aof-use-rdb-preamble", "yes"]);
     let mut c = server.client();
-    c.cmd("SET k v");
+    c.cmd("SET k value");
     rewrite_and_wait(&mut c);
     let m = manifest(&server);
     let base = m.base.unwrap();
     assert!(base.name.ends_with(".base.rdb"), "{}", base.name);
     let head = std::fs::read(aof_dir(&server).join(&base.name)).unwrap();
     assert!(aof::parse::is_rdb(&head));
+    // shoal-check-aof checks the RDB data: valid as written, not once a
+    // byte of a value changed (the checksum no longer matches).
+    let checker = env!("CARGO_BIN_EXE_shoal-check-aof");
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&aof_dir(&server), work.path());
+    let manifest_path = work.path().join("appendonly.aof.manifest");
+    let (valid, report) = run_checker(checker, &[], &manifest_path);
+    assert!(valid && report.contains("RDB preamble is OK, proceeding with AOF tail"), "{report}");
+    let mut damaged = head.clone();
+    let at = damaged.windows(5).position(|w| w == b"value").expect("the value");
+    damaged[at] = b'w';
+    std::fs::write(work.path().join(&base.name), damaged).unwrap();
+    let (valid, report) = run_checker(checker, &[], &manifest_path);
+    assert!(!valid && report.contains("RDB preamble of AOF file is not sane"), "{report}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

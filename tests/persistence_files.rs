@@ -16,6 +16,8 @@ use shoal_resp::Value;
 use support::{simple, RawClient, ServerProcess};
 
 const DEBUG: [&str; 2] = ["--enable-debug-command", "yes"];
+const DEBUG_AOF: [&str; 6] =
+    ["--enable-debug-command", "yes", "--appendonly", "yes", "--auto-aof-rewrite-percentage", "0"];
 
 fn args<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec!["--dir", dir, "--enable-debug-command", "yes"];
@@ -197,10 +199,18 @@ fn appendfsync_always_loses_no_acknowledged_write_to_kill_9() {
     }
 }
 
-#[test]
-fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
-    let shoal = ServerProcess::shoal(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
-    let mut c = shoal.client();
+/// Arguments for a server with the append-only file on, DEBUG, and
+/// `aof-use-rdb-preamble` set to `preamble`.
+fn aof_with_preamble(preamble: &str) -> Vec<&str> {
+    vec!["--appendonly", "yes", "--enable-debug-command", "yes", "--aof-use-rdb-preamble", preamble]
+}
+
+/// A rewrite (its base in RDB format with `preamble` yes, else as
+/// commands), more writes, a restart: the same dataset, in Shoal and in
+/// redis-server loading the same files.
+fn replays_after_a_rewrite_and_more_writes(preamble: &str) {
+    let shoal = ServerProcess::shoal(&aof_with_preamble(preamble));
+    let mut c = loaded(&shoal);
     dataset::build(&mut c);
     // The file's last SELECT before the cut is 1.
     c.cmd("SELECT 1");
@@ -221,7 +231,8 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().any(|n| n.ends_with(".base.rdb")), "{names:?}");
+    let base_suffix = if preamble == "yes" { ".base.rdb" } else { ".base.aof" };
+    assert!(names.iter().any(|n| n.ends_with(base_suffix)), "{names:?}");
     assert_eq!(names.iter().filter(|n| n.ends_with(".incr.aof")).count(), 1, "old incr files are deleted: {names:?}");
     let dir_text = dir.display().to_string();
     let mut shoal = shoal;
@@ -239,13 +250,40 @@ fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
     let copy_text = copy.path().display().to_string();
     let redis = ServerProcess::redis(&args(&copy_text, &["--appendonly", "yes"]));
     let mut r = loaded(&redis);
-    dataset::assert_same(&mut s, &mut r, "Shoal's append-only file loaded by redis-server");
+    if preamble == "yes" {
+        dataset::assert_same(&mut s, &mut r, "Shoal's append-only file loaded by redis-server");
+    } else {
+        dataset::assert_same_but_seen_times(&mut s, &mut r, "Shoal's append-only file loaded by redis-server");
+    }
     assert_eq!(digest(&mut r), before);
 }
 
 #[test]
+fn the_append_only_file_replays_after_a_rewrite_and_more_writes() {
+    replays_after_a_rewrite_and_more_writes("yes");
+}
+
+#[test]
+fn a_base_written_as_commands_replays_in_shoal_and_redis() {
+    replays_after_a_rewrite_and_more_writes("no");
+}
+
+#[test]
 fn redis_servers_append_only_file_loads_in_shoal() {
-    let redis = ServerProcess::redis(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
+    redis_file_loads_in_shoal("yes");
+}
+
+#[test]
+fn redis_servers_base_written_as_commands_loads_in_shoal() {
+    redis_file_loads_in_shoal("no");
+}
+
+fn redis_file_loads_in_shoal(preamble: &str) {
+    let mut redis_args = aof_with_preamble(preamble);
+    // Each write in the file before its reply (under everysec Redis may
+    // postpone writing while a sync runs).
+    redis_args.extend(["--appendfsync", "always"]);
+    let redis = ServerProcess::redis(&redis_args);
     let mut r = redis.client();
     dataset::build(&mut r);
     assert_eq!(r.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
@@ -257,7 +295,18 @@ fn redis_servers_append_only_file_loads_in_shoal() {
     let copy_text = copy.path().display().to_string();
     let shoal = ServerProcess::shoal(&args(&copy_text, &["--appendonly", "yes"]));
     let mut s = loaded(&shoal);
-    dataset::assert_same(&mut r, &mut s, "redis-server's append-only file loaded by Shoal");
+    if preamble == "yes" {
+        dataset::assert_same(&mut r, &mut s, "redis-server's append-only file loaded by Shoal");
+    } else {
+        // What redis-server itself loads back from the same files (the
+        // consumers' seen-times are the load's).
+        let copy2 = tempfile::tempdir().unwrap();
+        copy_dir(copy.path(), copy2.path());
+        let copy2_text = copy2.path().display().to_string();
+        let reloaded = ServerProcess::redis(&args(&copy2_text, &["--appendonly", "yes"]));
+        let mut r2 = loaded(&reloaded);
+        dataset::assert_same_but_seen_times(&mut r2, &mut s, "redis-server's append-only file loaded by Shoal");
+    }
     assert_eq!(digest(&mut s), digest(&mut r));
 }
 
@@ -274,6 +323,12 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
             && support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0"
     });
     assert_eq!(support::persistence_field(&mut c, "aof_enabled"), "1");
+    // As in Redis, the writes made during the first rewrite went to a
+    // temporary incr file, named in the manifest as incr file 1 with it.
+    assert_eq!(
+        aof_names(shoal.dir.path()),
+        ["appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+    );
     c.cmd("SET k0 after");
     let before = digest(&mut c);
     let dir = shoal.dir.path().display().to_string();
@@ -462,4 +517,216 @@ fn a_torn_last_record_is_cut_off_with_aof_load_truncated() {
     restarted.wait_exit();
     let again = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
     assert_eq!(digest(&mut loaded(&again)), before, "the write after the torn bytes replays");
+}
+
+/// The append-only files of `dir`'s appendonlydir, by name.
+fn aof_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// An old single-file AOF (commands, or an RDB preamble then commands)
+/// in the working directory: it is moved into appendonlydir as the base
+/// of a new manifest, loaded, and keeps working through a rewrite.
+fn upgrades_an_old_single_file_aof(old_file: &[u8], expected: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("appendonly.aof"), old_file).unwrap();
+    let dir_text = dir.path().display().to_string();
+    let shoal = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
+    let mut s = loaded(&shoal);
+    for (key, value) in expected {
+        assert_eq!(s.call(&[b"GET", key.as_bytes()]), support::bulk(value), "{key}");
+    }
+    assert!(!dir.path().join("appendonly.aof").exists(), "the old file moved");
+    assert_eq!(aof_names(dir.path()), ["appendonly.aof", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]);
+    let manifest = std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert_eq!(manifest, "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n");
+    s.cmd("SET added later");
+    assert_eq!(s.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
+    wait_until("the rewrite", || support::persistence_field(&mut s, "aof_rewrite_in_progress") == "0");
+    wait_until("the old base deleted", || !aof_names(dir.path()).contains(&"appendonly.aof".to_string()));
+    assert_eq!(
+        aof_names(dir.path()),
+        ["appendonly.aof.2.base.rdb", "appendonly.aof.2.incr.aof", "appendonly.aof.manifest"]
+    );
+    let before = digest(&mut s);
+    drop(s);
+    drop(shoal);
+    let restarted = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
+    let mut s = loaded(&restarted);
+    assert_eq!(digest(&mut s), before);
+    assert_eq!(s.cmd("GET added"), support::bulk("later"));
+}
+
+#[test]
+fn an_old_single_file_aof_of_commands_is_upgraded() {
+    let mut old = Vec::new();
+    for (k, v) in [("k1", "v1"), ("k2", "v2"), ("k3", "v3")] {
+        old.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$2\r\n{k}\r\n$2\r\n{v}\r\n").as_bytes());
+    }
+    upgrades_an_old_single_file_aof(&old, &[("k1", "v1"), ("k2", "v2"), ("k3", "v3")]);
+}
+
+#[test]
+fn an_old_single_file_aof_with_an_rdb_preamble_is_upgraded() {
+    // redis-server writes the preamble (a dump.rdb); commands follow.
+    let redis = ServerProcess::redis(&[]);
+    let mut r = redis.client();
+    r.cmd("SET k1 v1");
+    r.cmd("SET k2 v2");
+    assert_eq!(r.cmd("SAVE"), simple("OK"));
+    let mut old = std::fs::read(redis.dir.path().join("dump.rdb")).unwrap();
+    old.extend_from_slice(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n");
+    upgrades_an_old_single_file_aof(&old, &[("k1", "v1"), ("k2", "v2"), ("k3", "v3")]);
+}
+
+#[test]
+fn starting_with_an_empty_aof_writes_a_base_in_the_configured_format() {
+    for (preamble, base) in [("yes", "appendonly.aof.1.base.rdb"), ("no", "appendonly.aof.1.base.aof")] {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_text = dir.path().display().to_string();
+        let shoal =
+            ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes", "--aof-use-rdb-preamble", preamble]));
+        let mut s = loaded(&shoal);
+        assert_eq!(aof_names(dir.path()), [base, "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]);
+        s.cmd("SET foo behavior");
+        let before = digest(&mut s);
+        assert_eq!(s.cmd("DEBUG LOADAOF"), simple("OK"));
+        assert_eq!(digest(&mut s), before);
+    }
+}
+
+#[test]
+fn a_missing_file_named_by_the_manifest_stops_the_start_with_redis_s_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("appendonlydir")).unwrap();
+    std::fs::write(dir.path().join("appendonlydir/appendonly.aof.manifest"), "file appendonly.aof seq 1 type b\n")
+        .unwrap();
+    let log = dir.path().join("log");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_shoal-server"))
+        .args(["--port", &support::free_port().to_string(), "--dir", &dir.path().display().to_string()])
+        .args(["--appendonly", "yes", "--logfile", &log.display().to_string()])
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with("Unable to obtain the AOF file appendonly.aof length. stat: No such file or directory"),
+        "{text}"
+    );
+}
+
+#[test]
+fn expiry_times_in_the_past_are_kept_while_loading() {
+    // As in Redis, nothing expires while a file loads: the RPUSH after the
+    // PEXPIREAT adds to the list it set in the past, which is gone once
+    // loaded.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("appendonlydir")).unwrap();
+    std::fs::write(
+        dir.path().join("appendonlydir/appendonly.aof.manifest"),
+        "file appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    let mut file = Vec::new();
+    for argv in [
+        &["RPUSH", "list", "foo"][..],
+        &["PEXPIREAT", "list", "1000"],
+        &["RPUSH", "list", "bar"],
+        &["SET", "kept", "1"],
+    ] {
+        shoal_persist::aof::encode_command(&mut file, &argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>());
+    }
+    std::fs::write(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof"), file).unwrap();
+    let dir_text = dir.path().display().to_string();
+    let shoal = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes"]));
+    let mut s = loaded(&shoal);
+    assert_eq!(s.cmd("LLEN list"), Value::Int(0));
+    assert_eq!(s.cmd("GET kept"), support::bulk("1"));
+}
+
+fn manifest_lines(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
+fn rewrite(c: &mut RawClient) -> Value {
+    let reply = c.cmd("BGREWRITEAOF");
+    wait_until("the rewrite", || support::persistence_field(c, "aof_rewrite_in_progress") == "0");
+    reply
+}
+
+#[test]
+fn failed_rewrites_leave_incr_files_until_one_succeeds() {
+    let shoal = ServerProcess::shoal(&DEBUG_AOF);
+    let mut c = loaded(&shoal);
+    c.cmd("SET a 1");
+    // The base file cannot be created: a directory holds its temporary name.
+    let blocker = shoal.dir.path().join(format!("appendonlydir/temp-bgsave-{}.rdb", shoal.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    for i in 0..2 {
+        assert!(matches!(rewrite(&mut c), Value::Error(_)));
+        c.cmd(&format!("SET b{i} 1"));
+    }
+    assert_eq!(support::persistence_field(&mut c, "aof_last_bgrewrite_status"), "err");
+    assert_eq!(
+        manifest_lines(shoal.dir.path()),
+        [
+            "file appendonly.aof.1.base.rdb seq 1 type b",
+            "file appendonly.aof.1.incr.aof seq 1 type i",
+            "file appendonly.aof.2.incr.aof seq 2 type i",
+            "file appendonly.aof.3.incr.aof seq 3 type i",
+        ]
+    );
+    let before = digest(&mut c);
+    assert_eq!(c.cmd("DEBUG LOADAOF"), simple("OK"));
+    assert_eq!(digest(&mut c), before);
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(rewrite(&mut c), simple("Background append only file rewriting started"));
+    assert_eq!(
+        manifest_lines(shoal.dir.path()),
+        ["file appendonly.aof.2.base.rdb seq 2 type b", "file appendonly.aof.4.incr.aof seq 4 type i"]
+    );
+    assert_eq!(
+        aof_names(shoal.dir.path()),
+        ["appendonly.aof.2.base.rdb", "appendonly.aof.4.incr.aof", "appendonly.aof.manifest"]
+    );
+    assert_eq!(c.cmd("DEBUG LOADAOF"), simple("OK"));
+    assert_eq!(digest(&mut c), before);
+}
+
+#[test]
+fn aof_disable_auto_gc_keeps_history_until_turned_off() {
+    let shoal = ServerProcess::shoal(&DEBUG_AOF);
+    let mut c = loaded(&shoal);
+    c.cmd("CONFIG SET aof-disable-auto-gc yes");
+    c.cmd("SET a 1");
+    rewrite(&mut c);
+    rewrite(&mut c);
+    assert_eq!(
+        manifest_lines(shoal.dir.path()),
+        [
+            "file appendonly.aof.3.base.rdb seq 3 type b",
+            "file appendonly.aof.2.incr.aof seq 2 type h",
+            "file appendonly.aof.2.base.rdb seq 2 type h",
+            "file appendonly.aof.1.incr.aof seq 1 type h",
+            "file appendonly.aof.1.base.rdb seq 1 type h",
+            "file appendonly.aof.3.incr.aof seq 3 type i",
+        ]
+    );
+    assert_eq!(aof_names(shoal.dir.path()).len(), 7);
+    c.cmd("CONFIG SET aof-disable-auto-gc no");
+    assert_eq!(
+        manifest_lines(shoal.dir.path()),
+        ["file appendonly.aof.3.base.rdb seq 3 type b", "file appendonly.aof.3.incr.aof seq 3 type i"]
+    );
+    assert_eq!(
+        aof_names(shoal.dir.path()),
+        ["appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]
+    );
 }

@@ -70,6 +70,10 @@ pub struct Tx<'a> {
     /// The client the unit runs for (0: the server itself), so that a
     /// NOLOOP client is not told about its own changes.
     pub client_id: u64,
+    /// Loading a file: no key counts as expired (a command the file
+    /// holds runs on the keys as they were when it was written, as in
+    /// Redis, which expires nothing while loading).
+    pub loading: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -90,7 +94,14 @@ impl<'a> Tx<'a> {
             invalidated: Vec::new(),
             broadcast: Vec::new(),
             client_id: 0,
+            loading: false,
         }
+    }
+
+    /// True if `entry` is expired as this unit sees it.
+    #[inline]
+    fn expired(&self, entry: &Entry) -> bool {
+        !self.loading && entry.is_expired(self.now_ms)
     }
 
     /// The LRU clock at the unit's frozen time (no extra clock read).
@@ -246,10 +257,9 @@ impl<'a> Tx<'a> {
 
     /// Slot of the live key `key` in `db`, deleting it first if it expired.
     fn live_slot(&mut self, db: usize, key: &[u8], at: At) -> Option<usize> {
-        let now = self.now_ms;
         let table = self.table_ref(at, db);
         let slot = table.find(at.hash, key)?;
-        if !table.entry(slot).is_expired(now) {
+        if !self.expired(table.entry(slot)) {
             return Some(slot);
         }
         if !self.engine.may_delete_expired() {
@@ -325,7 +335,7 @@ impl<'a> Tx<'a> {
         let at = Self::locate(key);
         let table = &self.locks.shard_ref(at.shard).dbs[db];
         let entry = table.entry(table.find(at.hash, key)?);
-        (!entry.is_expired(self.now_ms)).then_some(entry)
+        (!self.expired(entry)).then_some(entry)
     }
 
     /// The stored entry of `key` in `db`, even if its TTL has passed, with
@@ -360,10 +370,9 @@ impl<'a> Tx<'a> {
     /// True if `key` is present but logically expired.
     pub fn is_stale_in(&mut self, db: usize, key: &[u8]) -> bool {
         let at = Self::locate(key);
-        let now = self.now_ms;
         let table = self.table_ref(at, db);
         match table.find(at.hash, key) {
-            Some(slot) => table.entry(slot).is_expired(now),
+            Some(slot) => self.expired(table.entry(slot)),
             None => false,
         }
     }

@@ -522,7 +522,8 @@ where
     if out.is_empty() {
         return Ok(());
     }
-    // appendfsync always: nothing is acknowledged before it is on disk.
+    // Nothing is acknowledged before it is in the append-only file (on
+    // disk under appendfsync always).
     if server.persistence.aof_wait.load(Ordering::Relaxed) {
         if let Some(aof) = server.persistence.aof() {
             aof.wait_durable().await;

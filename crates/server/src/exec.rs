@@ -409,7 +409,12 @@ pub(crate) fn run_loading(server: &Server, client: &mut Client, out: &mut ReplyB
         _ => Some(keyspace.lock_all()),
     };
     let db = client.db;
-    let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
+    let unit = locks.map(|locks| {
+        let mut tx = server.engine.unit(locks, db);
+        tx.loading = true;
+        tx
+    });
+    let mut ctx = Ctx::new(server, client, out, unit, cmd);
     ctx.suppress_propagation();
     let _ = run_handler(&mut ctx, handler, argv);
     if let Some(mut tx) = ctx.tx.take() {

@@ -205,6 +205,10 @@ fn start(server: Arc<Server>) -> i32 {
 
 /// Start-up's load failed: the exit status, after the last words.
 fn startup_failed(server: &Server, e: &str) -> i32 {
+    // Empty: the failure was logged where it happened.
+    if e.is_empty() {
+        return 1;
+    }
     server.log.warning(e);
     if e != persistence::RDB_READ_FAILURE {
         server.log.warning("Fatal error loading the DB, check the server logs. Exiting.");
@@ -331,8 +335,8 @@ impl Signals {
 fn insist(server: &Server) -> ! {
     server.log.warning("You insist... exiting now.");
     let dir = std::env::current_dir().unwrap_or_default();
-    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, false));
-    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true));
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, false, persistence::rdb_file::Format::Rdb));
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true, persistence::rdb_file::Format::Rdb));
     std::process::exit(1);
 }
 
@@ -344,7 +348,7 @@ fn shutdown(server: &Server, pidfile: &str, unix_path: &str) {
     // shutdown) leaves no temporary file behind, even if its thread has
     // not reached the cancellation yet.
     let dir = std::env::current_dir().unwrap_or_default();
-    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true));
+    let _ = std::fs::remove_file(persistence::rdb_file::temp_path(&dir, true, persistence::rdb_file::Format::Rdb));
     if server.persistence.aof().is_some() {
         server.log.notice("Calling fsync() on the AOF file.");
         persistence::aof::turn_off(server);

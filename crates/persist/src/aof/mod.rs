@@ -10,6 +10,8 @@
 //!   telling a truncated tail from corruption, skipping `#TS:`
 //!   annotations, and spotting an RDB preamble.
 //! - `encode`: commands written out (multibulk, SELECT, annotations).
+//! - `rewrite`: a dataset as the commands that rebuild it (the base a
+//!   rewrite writes without an RDB preamble).
 //! - `disk`: the filesystem behind a trait; `FaultDisk` injects faults and
 //!   crashes for tests.
 //! - `check`: the `shoal-check-aof` tool.
@@ -21,6 +23,7 @@ pub mod encode;
 pub mod manifest;
 pub mod parse;
 pub mod reader;
+pub mod rewrite;
 
 pub use disk::{AppendFile, Disk, FaultDisk, RealDisk};
 pub use encode::{encode_command, AofEncoder};

@@ -297,9 +297,6 @@ fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
         ("maxmemory-clients", Value::Int(v)) if *v != 0 => {
             missing("maxmemory-clients", "Shoal has no client eviction (use client-output-buffer-limit)")
         }
-        ("aof-use-rdb-preamble", Value::Bool(false)) => {
-            missing("aof-use-rdb-preamble no", "Shoal writes the append-only file's base as RDB")
-        }
         ("tls-port", Value::Int(v)) if *v != 0 => missing("tls-port", "Shoal has no TLS"),
         ("socket-mark-id", Value::Int(v)) if *v != 0 => missing("socket-mark-id", "Shoal does not mark its sockets"),
         ("server_cpulist" | "bio_cpulist" | "aof_rewrite_cpulist" | "bgsave_cpulist", Value::Str(s)) if !s.is_empty() => {
@@ -1021,18 +1018,13 @@ mod tests {
     }
 
     #[test]
-    fn an_aof_without_rdb_preamble_is_refused_until_shoal_writes_one() {
-        let err = Config::load(None, "aof-use-rdb-preamble no\n").err().unwrap();
-        assert_eq!(err.message, "aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB");
-        let config = Config::load(None, "appendonly yes\n").unwrap();
-        let err = config.set_many(&[("aof-use-rdb-preamble", "no")]).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - \
-             aof-use-rdb-preamble no is not supported yet: Shoal writes the append-only file's base as RDB"
-        );
-        assert_eq!(config.get_string("aof-use-rdb-preamble"), "yes");
+    fn an_aof_without_rdb_preamble_is_accepted() {
+        let config = Config::load(None, "aof-use-rdb-preamble no\n").unwrap();
+        assert_eq!(config.get_string("aof-use-rdb-preamble"), "no");
         config.set_many(&[("aof-use-rdb-preamble", "yes")]).unwrap();
+        assert_eq!(config.get_string("aof-use-rdb-preamble"), "yes");
+        config.set_many(&[("aof-use-rdb-preamble", "no")]).unwrap();
+        assert!(!config.get_bool("aof-use-rdb-preamble"));
     }
 
     #[test]
@@ -1054,7 +1046,6 @@ mod tests {
             "server_cpulist 0-1",
             "aclfile users.acl",
             "watchdog-period 100",
-            "aof-use-rdb-preamble no",
         ];
         for line in refused {
             let err = Config::load(None, &format!("{line}\n")).err().unwrap_or_else(|| panic!("{line} accepted"));

@@ -333,6 +333,14 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         "reload" => return crate::families::persistence::debug_reload(ctx, argv),
         "loadaof" if argv.len() == 2 => return crate::families::persistence::debug_loadaof(ctx, argv),
+        "aof-flush-sleep" if argv.len() == 3 => {
+            let micros = parse::int(argv[2])?.max(0) as u64;
+            ctx.server.persistence.aof_flush_sleep_us.store(micros, Ordering::Relaxed);
+            if let Some(aof) = ctx.server.persistence.aof() {
+                aof.flush_sleep_us.store(micros, Ordering::Relaxed);
+            }
+            ctx.out.ok();
+        }
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -410,6 +418,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.out,
             "DEBUG",
             &[
+                "AOF-FLUSH-SLEEP <microsec>",
+                "    Wait <microsec> before each write to the append-only file (for tests).",
                 "CONFIG-REWRITE-FORCE-ALL",
                 "    Like CONFIG REWRITE but writes all configuration options, including defaults.",
                 "DIGEST",

@@ -434,7 +434,9 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], base: Base, seconds: bool) 
         ctx.out.int(0);
         return Ok(());
     }
-    if when <= shoal_engine::now_ms() && ctx.server.engine.may_delete_expired() {
+    // Loading a file, a time in the past is kept as it is (the key goes
+    // once loaded), as in Redis.
+    if when <= shoal_engine::now_ms() && ctx.server.engine.may_delete_expired() && !ctx.tx().loading {
         let tx = ctx.tx();
         tx.remove_in(db, key);
         tx.changed(key, events::DEL, 1);

@@ -128,8 +128,7 @@ pub fn debug_loadaof(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let guard = flush_for_reload(server, false, load::aof_bytes(server, &manifest))?;
     let loaded = load::replay_aof(server, &manifest);
     drop(guard);
-    if let Err(e) = loaded {
-        server.log.warning(&e);
+    if loaded.is_err() {
         return Err(CmdError::err("Error loading the AOF, check server logs."));
     }
     server.log.notice("Append Only File loaded by DEBUG LOADAOF");

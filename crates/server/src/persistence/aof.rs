@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use shoal_engine::ShardLocks;
-use shoal_persist::aof::{Disk, Manifest, RealDisk};
+use shoal_persist::aof::manifest::temp_incr_name;
+use shoal_persist::aof::{AofFile, Disk, FileKind, Manifest, RealDisk};
 
+use super::rdb_file::Format;
 use crate::server::Server;
 use crate::state::aof::{Aof, Fsync};
 use crate::state::persistence::{AofOn, SnapshotKind};
@@ -40,10 +42,69 @@ pub fn manifest_on_disk(server: &Server) -> Result<Manifest, String> {
     }
 }
 
+/// Redis 7.0's upgrade of a single-file AOF from an older version: an
+/// `appendfilename` file in the working directory becomes the base of a
+/// new manifest and moves into `appenddirname`. Done when the directory
+/// does not exist, when its manifest lists no base or incr file, or when
+/// an interrupted upgrade left a manifest whose only file is that base,
+/// not moved yet.
+pub fn upgrade_old_file(server: &Server, manifest: &mut Manifest) -> Result<(), String> {
+    let (dir, name) = (dir(server), prefix(server));
+    let old = PathBuf::from(&name);
+    if !old.is_file() {
+        return Ok(());
+    }
+    let interrupted = manifest.incr.is_empty()
+        && manifest.base.as_ref().is_some_and(|base| base.name == name)
+        && !dir.join(&name).is_file();
+    if dir.is_dir() && !manifest.is_empty() && !interrupted {
+        return Ok(());
+    }
+    let shown = dir.display();
+    match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(format!("Can't open or create append-only dir {shown}: {}", super::load::strerror(&e)));
+        }
+        _ => {}
+    }
+    manifest.base = Some(AofFile { name: name.clone(), seq: 1, kind: FileKind::Base });
+    manifest.base_seq = 1;
+    manifest
+        .persist(&*disk(), &dir, &name)
+        .map_err(|e| format!("Can't persist the AOF manifest in {shown}: {}", super::load::strerror(&e)))?;
+    std::fs::rename(&old, dir.join(&name)).map_err(|e| {
+        format!("Error trying to move the old AOF file {name} into dir {shown}: {}", super::load::strerror(&e))
+    })?;
+    server
+        .log
+        .notice(&format!("Successfully migrated an old-style AOF file ({name}) into the AOF directory ({shown})."));
+    Ok(())
+}
+
+/// Starting with the file on and nothing to load: the dataset (empty) is
+/// written as the first base at once, as Redis does.
+pub fn create_base_on_start(server: &Server, manifest: &mut Manifest) -> Result<(), String> {
+    let dir = dir(server);
+    disk().create_dir(&dir).map_err(|e| {
+        format!("Can't open or create append-only dir {}: {}", dir.display(), super::load::strerror(&e))
+    })?;
+    let rdb = server.config.get_bool("aof-use-rdb-preamble");
+    let name = manifest.new_base(&prefix(server), rdb).to_string();
+    let format = if rdb { Format::RdbAofBase } else { Format::AofCommands };
+    let locks = server.engine.keyspace.lock_all();
+    super::write_now(server, &locks, dir.join(&name), format)
+        .map_err(|e| format!("Can't create the AOF base file {name}: {}", super::load::strerror(&e)))?;
+    server.log.notice(&format!("Creating AOF base file {name} on server start"));
+    Ok(())
+}
+
 /// Turns the file on with `manifest` (appends go to its last incr file,
-/// added if it has none). Called with every shard held, or before clients
-/// are served, so the stream starts exactly after what the base holds.
-pub fn turn_on(server: &Server, manifest: Manifest) -> Result<Arc<Aof>, String> {
+/// added if it has none; with `temp_incr`, to a temporary incr file the
+/// manifest names only once the first rewrite is installed, as Redis does
+/// when the file is turned on at run time). Called with every shard held,
+/// or before clients are served, so the stream starts exactly after what
+/// the base holds.
+pub fn turn_on(server: &Server, manifest: Manifest, temp_incr: bool) -> Result<Arc<Aof>, String> {
     let base_size = match &manifest.base {
         Some(base) => disk().size(&dir(server).join(&base.name)).ok().flatten().unwrap_or(0),
         None => 0,
@@ -52,8 +113,10 @@ pub fn turn_on(server: &Server, manifest: Manifest) -> Result<Arc<Aof>, String> 
     let timestamps = server.config.get_bool("aof-timestamp-enabled");
     let write_ok = server.persistence.aof_write_ok.clone();
     write_ok.store(true, Ordering::Relaxed);
-    let aof = Aof::open(disk(), dir(server), prefix(server), manifest, base_size, fsync, timestamps, write_ok)
-        .map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    let aof =
+        Aof::open(disk(), dir(server), prefix(server), manifest, base_size, fsync, timestamps, write_ok, temp_incr)
+            .map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    aof.flush_sleep_us.store(server.persistence.aof_flush_sleep_us.load(Ordering::Relaxed), Ordering::Relaxed);
     let weak = Arc::downgrade(&server.arc());
     let log: crate::state::aof::Log = Arc::new(move |line: &str| {
         if let Some(server) = weak.upgrade() {
@@ -62,7 +125,9 @@ pub fn turn_on(server: &Server, manifest: Manifest) -> Result<Arc<Aof>, String> 
     });
     let writer = aof.spawn_writer(log).map_err(|e| format!("Can't start the AOF writer: {e}"))?;
     server.engine.propagation.set_aof(Some(aof.clone()), || ());
-    server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
+    // Replies wait for their writes to be in the file (synced too under
+    // `always`), as Redis writes the file before it replies.
+    server.persistence.aof_wait.store(true, Ordering::Relaxed);
     *server.persistence.aof.lock() = Some(AofOn { aof: aof.clone(), writer: Some(writer) });
     Ok(aof)
 }
@@ -70,25 +135,49 @@ pub fn turn_on(server: &Server, manifest: Manifest) -> Result<Arc<Aof>, String> 
 /// Turns the file off (CONFIG SET appendonly no, shutdown): what is
 /// buffered is written and synced first; a running rewrite is stopped.
 pub fn turn_off(server: &Server) {
-    let Some(mut on) = server.persistence.aof.lock().take() else { return };
-    server.persistence.aof_wait.store(false, Ordering::Relaxed);
-    server.engine.propagation.set_aof(None, || ());
-    on.aof.stop(on.writer.take());
-    server.persistence.aof_write_ok.store(true, Ordering::Relaxed);
+    close(server);
     if let Some(running) = &*server.persistence.running.lock() {
         if running.kind == SnapshotKind::AofRewrite {
+            server.log.notice(&format!("Killing running AOF rewrite child: {}", std::process::id()));
             running.snapshot.cancel();
         }
     }
 }
 
+/// Stops appending: the writer flushes, syncs and ends. A temporary incr
+/// file (its first rewrite did not finish, so nothing names what it
+/// holds) is removed.
+fn close(server: &Server) {
+    let Some(mut on) = server.persistence.aof.lock().take() else { return };
+    server.persistence.aof_wait.store(false, Ordering::Relaxed);
+    server.engine.propagation.set_aof(None, || ());
+    on.aof.stop(on.writer.take());
+    server.persistence.aof_write_ok.store(true, Ordering::Relaxed);
+    if on.aof.files.lock().temp_incr {
+        let name = temp_incr_name(&on.aof.prefix);
+        server.log.notice(&format!("Removing the temp incr aof file {name} in the background"));
+        let _ = std::fs::remove_file(on.aof.dir.join(&name));
+    }
+}
+
 /// CONFIG SET of the AOF's parameters.
 pub fn config_changed(server: &Server, changed: &[&str]) {
+    if changed.contains(&"aof-disable-auto-gc") {
+        delete_history(server);
+    }
     if changed.contains(&"appendonly") {
         if server.config.get_bool("appendonly") {
-            // The base comes from a rewrite, which needs every shard: the
-            // cron thread starts both together.
-            server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+            // The file starts with a rewrite (its base), at once as in
+            // Redis, or once a running save ends (the cron thread).
+            if server.persistence.aof().is_none() {
+                let started = server.persistence.running_kind().is_none() && {
+                    let locks = server.engine.keyspace.lock_all();
+                    start_rewrite(server, &locks).inspect_err(|e| server.log.warning(e)).is_ok()
+                };
+                if !started {
+                    server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+                }
+            }
         } else {
             turn_off(server);
         }
@@ -96,7 +185,6 @@ pub fn config_changed(server: &Server, changed: &[&str]) {
     if let Some(aof) = server.persistence.aof() {
         let fsync = Fsync::parse(&server.config.get_string("appendfsync"));
         aof.set_fsync_policy(fsync);
-        server.persistence.aof_wait.store(fsync == Fsync::Always, Ordering::Relaxed);
         aof.timestamps.store(server.config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
     }
 }
@@ -121,40 +209,63 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
     server.persistence.aof_rewrite_scheduled.store(false, Ordering::Relaxed);
     let aof = match server.persistence.aof() {
         Some(aof) => Some(aof),
-        // CONFIG SET appendonly yes: the file starts with this rewrite.
-        None if server.config.get_bool("appendonly") => Some(turn_on(server, manifest_on_disk(server)?)?),
+        // CONFIG SET appendonly yes: the file starts with this rewrite,
+        // appends going to a temporary incr file meanwhile.
+        None if server.config.get_bool("appendonly") => Some(turn_on(server, manifest_on_disk(server)?, true)?),
         None => None,
     };
     let mut manifest = match &aof {
         Some(aof) => {
-            server.engine.propagation.new_aof_file(|| aof.switch_incr()).map_err(|e| format!("Can't open a new incr AOF file: {e}"))?;
+            if !aof.files.lock().temp_incr {
+                server
+                    .engine
+                    .propagation
+                    .new_aof_file(|| aof.switch_incr())
+                    .map_err(|e| format!("Can't open a new incr AOF file: {e}"))?;
+            }
             aof.files.lock().manifest.clone()
         }
         None => manifest_on_disk(server)?,
     };
     let dir = dir(server);
     disk().create_dir(&dir).map_err(|e| format!("Can't create the AOF directory: {e}"))?;
-    let base_name = manifest.new_base(&prefix(server), true).to_string();
+    let rdb = server.config.get_bool("aof-use-rdb-preamble");
+    let format = if rdb { Format::RdbAofBase } else { Format::AofCommands };
+    let base_name = manifest.new_base(&prefix(server), rdb).to_string();
     let target = dir.join(&base_name);
-    let done: super::Done = Box::new(move |server: &Server, result: std::io::Result<()>, cancelled: bool, started_ms: i64| {
-        let persistence = &server.persistence;
-        persistence.aof_last_rewrite_secs.store((shoal_engine::now_ms() - started_ms) / 1000, Ordering::Relaxed);
-        let result = result.map_err(|e| e.to_string()).and_then(|()| install_base(server, &base_name));
-        match result {
-            Ok(()) => {
-                persistence.aof_rewrites.fetch_add(1, Ordering::Relaxed);
-                persistence.aof_last_rewrite_ok.store(true, Ordering::Relaxed);
-                server.log.notice("Background AOF rewrite terminated with success");
-                server.log.notice("Background AOF rewrite finished successfully");
+    let done: super::Done =
+        Box::new(move |server: &Server, result: std::io::Result<()>, cancelled: bool, started_ms: i64| {
+            let persistence = &server.persistence;
+            persistence.aof_last_rewrite_secs.store((shoal_engine::now_ms() - started_ms) / 1000, Ordering::Relaxed);
+            let result = result.map_err(|e| e.to_string()).and_then(|()| install_base(server, &base_name, rdb));
+            let result_ok = result.is_ok();
+            match result {
+                Ok(()) => {
+                    persistence.aof_rewrites.fetch_add(1, Ordering::Relaxed);
+                    persistence.aof_last_rewrite_ok.store(true, Ordering::Relaxed);
+                    server.log.notice("Background AOF rewrite terminated with success");
+                    server.log.notice("Background AOF rewrite finished successfully");
+                }
+                Err(_) if cancelled => server.log.warning("Background AOF rewrite terminated by signal 10"),
+                Err(e) => {
+                    persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+                    server.log.warning(&format!("Background AOF rewrite terminated with error: {e}"));
+                }
             }
-            Err(_) if cancelled => server.log.warning("Background AOF rewrite terminated by signal 10"),
-            Err(e) => {
-                persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
-                server.log.warning(&format!("Background AOF rewrite terminated with error: {e}"));
+            if !result_ok && persistence.aof().is_some_and(|aof| aof.files.lock().temp_incr) {
+                // The first rewrite of a file turned on at run time failed:
+                // its temporary incr file goes, and another rewrite starts
+                // the file again.
+                close(server);
+                persistence.aof_rewrite_scheduled.store(server.config.get_bool("appendonly"), Ordering::Relaxed);
             }
-        }
-    });
-    match super::start_snapshot(server, locks, SnapshotKind::AofRewrite, target, done)? {
+        });
+    let started = super::start_snapshot(server, locks, SnapshotKind::AofRewrite, format, target, done);
+    if !matches!(started, Ok(Some(()))) && aof.is_some_and(|aof| aof.files.lock().temp_incr) {
+        // No rewrite will name the temporary incr file.
+        close(server);
+    }
+    match started? {
         Some(()) => {
             server.log.notice(&format!("Background append only file rewriting started by pid {}", std::process::id()));
             Ok(())
@@ -168,7 +279,7 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
 
 /// The new base is written: the manifest names it, the files it replaces
 /// become history and are deleted.
-fn install_base(server: &Server, base_name: &str) -> Result<(), String> {
+fn install_base(server: &Server, base_name: &str, rdb: bool) -> Result<(), String> {
     let disk = disk();
     let (dir, prefix) = (dir(server), prefix(server));
     let base_size = disk.size(&dir.join(base_name)).ok().flatten().unwrap_or(0);
@@ -176,21 +287,34 @@ fn install_base(server: &Server, base_name: &str) -> Result<(), String> {
     match server.persistence.aof() {
         Some(aof) => {
             let mut files = aof.files.lock();
-            let new_name = files.manifest.new_base(&prefix, true).to_string();
+            let new_name = files.manifest.new_base(&prefix, rdb).to_string();
             debug_assert_eq!(new_name, base_name);
-            files.manifest.retire_incr(true);
+            if files.temp_incr {
+                // Every incr file is covered by the base; the temporary
+                // one, where appends went since the cut, is named now.
+                files.manifest.retire_incr(false);
+                let name = files.manifest.add_incr(&prefix).to_string();
+                disk.rename(&dir.join(temp_incr_name(&prefix)), &dir.join(name)).map_err(io)?;
+                files.temp_incr = false;
+            } else {
+                files.manifest.retire_incr(true);
+            }
             files.manifest.persist(&*disk, &dir, &prefix).map_err(io)?;
-            files.manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+            if !server.config.get_bool("aof-disable-auto-gc") {
+                files.manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+            }
             let incr = files.manifest.incr.last().map(|f| disk.size(&dir.join(&f.name)).ok().flatten().unwrap_or(0));
             aof.base_size.store(base_size, Ordering::Relaxed);
             aof.current_size.store(base_size + incr.unwrap_or(0), Ordering::Relaxed);
         }
         None => {
             let mut manifest = manifest_on_disk(server)?;
-            manifest.new_base(&prefix, true);
+            manifest.new_base(&prefix, rdb);
             manifest.retire_incr(false);
             manifest.persist(&*disk, &dir, &prefix).map_err(io)?;
-            manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+            if !server.config.get_bool("aof-disable-auto-gc") {
+                manifest.delete_history(&*disk, &dir, &prefix).map_err(io)?;
+            }
         }
     }
     Ok(())
@@ -221,6 +345,25 @@ pub fn cron(server: &Server) -> bool {
         server.log.warning(&e);
     }
     true
+}
+
+/// Deletes the history files a rewrite retired, unless
+/// `aof-disable-auto-gc` keeps them (CONFIG SET back to `no`, start-up).
+pub fn delete_history(server: &Server) {
+    if server.config.get_bool("aof-disable-auto-gc") {
+        return;
+    }
+    let (dir, prefix) = (dir(server), prefix(server));
+    let deleted = match server.persistence.aof() {
+        Some(aof) => aof.files.lock().manifest.delete_history(&*disk(), &dir, &prefix),
+        None => match manifest_on_disk(server) {
+            Ok(mut manifest) if !manifest.history.is_empty() => manifest.delete_history(&*disk(), &dir, &prefix),
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = deleted {
+        server.log.warning(&format!("Can't delete the AOF history files: {e}"));
+    }
 }
 
 /// MISCONF after the file refused a write.

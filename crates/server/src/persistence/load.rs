@@ -33,6 +33,8 @@ pub struct Loaded {
     pub expired: u64,
     /// Empty collections, which are skipped as Redis does.
     pub empty_skipped: u64,
+    /// Bytes of the RDB stream read (an old AOF's commands follow them).
+    pub rdb_bytes: u64,
 }
 
 /// Empty keys skipped are logged one by one up to this many.
@@ -211,6 +213,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
             }
         }
         server.persistence.loading.loaded_bytes.store(reader.consumed() as u64, Ordering::Relaxed);
+        total.rdb_bytes = reader.consumed() as u64;
         match read_error.or(fill_error) {
             Some(e) => Err(e),
             None => Ok(total),
@@ -301,13 +304,9 @@ fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
     }
 }
 
-/// Replays the append-only file of `manifest`: its base (RDB or
-/// commands), then its incr files. A truncated last file is cut back to
-/// its last complete command when `aof-load-truncated` allows.
-pub fn load_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> {
-    let _guard = LoadingGuard::begin(server, aof_bytes(server, manifest));
-    replay_aof(server, manifest)
-}
+/// An append-only file could not be loaded (the reason is logged).
+#[derive(Debug)]
+pub struct AofLoadFailed;
 
 /// The size of the files `manifest` loads.
 pub fn aof_bytes(server: &Server, manifest: &Manifest) -> u64 {
@@ -315,35 +314,94 @@ pub fn aof_bytes(server: &Server, manifest: &Manifest) -> u64 {
     manifest.load_order().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum()
 }
 
-/// `load_aof` with the loading state begun by the caller.
-pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, String> {
+/// An I/O error as C's strerror spells it (without Rust's "(os error N)").
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Replays the append-only file of `manifest`: its base (RDB or
+/// commands), then its incr files, the loading state begun by the caller.
+/// A truncated last file is cut back to its last complete command when
+/// `aof-load-truncated` allows. Failures are logged here, as Redis logs
+/// them (their last line is the reason).
+pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, AofLoadFailed> {
     let dir = super::aof::dir(server);
+    let log = &server.log;
     let files: Vec<_> = manifest.load_order().cloned().collect();
+    // Every file the manifest names must be there before any is loaded.
+    for file in &files {
+        if let Err(e) = std::fs::metadata(dir.join(&file.name)) {
+            log.warning(&format!("Unable to obtain the AOF file {} length. stat: {}", file.name, strerror(&e)));
+            return Err(AofLoadFailed);
+        }
+    }
+    // The name of a single-file AOF from before Redis 7.0 (its RDB part
+    // is a preamble followed by commands, not a base).
+    let old_style_name = super::aof::prefix(server);
     let mut loaded = Loaded::default();
     let mut replay = Replay::new(server);
     for (index, file) in files.iter().enumerate() {
+        let started = std::time::Instant::now();
         let path = dir.join(&file.name);
         let last = index + 1 == files.len();
         let mut bytes = Vec::new();
-        match File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
-            Ok(_) => {}
-            // Redis accepts a missing empty incr file at the end only.
-            Err(e) => return Err(format!("The AOF file {} doesn't exist: {e}", file.name)),
+        if let Err(e) = File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+            log.warning(&format!(
+                "Fatal error: can't open the append log file {} for reading: {}",
+                file.name,
+                strerror(&e)
+            ));
+            return Err(AofLoadFailed);
+        }
+        if bytes.is_empty() {
+            continue;
         }
         let mut start = 0;
         if bytes.starts_with(b"REDIS") {
-            server.log.notice("Reading RDB base file on AOF loading...");
-            let mut cursor = std::io::Cursor::new(&bytes[..]);
-            let rdb = load_rdb(server, &mut cursor, false)?;
-            loaded.keys += rdb.keys;
-            loaded.expired += rdb.expired;
-            loaded.empty_skipped += rdb.empty_skipped;
-            start = cursor.position() as usize;
+            let old_style = file.name == old_style_name;
+            log.notice(if old_style {
+                "Reading RDB preamble from AOF file..."
+            } else {
+                "Reading RDB base file on AOF loading..."
+            });
+            match load_rdb(server, &bytes[..], false) {
+                Ok(rdb) => {
+                    loaded.keys += rdb.keys;
+                    loaded.expired += rdb.expired;
+                    loaded.empty_skipped += rdb.empty_skipped;
+                    start = rdb.rdb_bytes as usize;
+                }
+                Err(e) => {
+                    log.warning(&e.message);
+                    log.warning(&if old_style {
+                        format!("Error reading the RDB preamble of the AOF file {}, AOF loading aborted", file.name)
+                    } else {
+                        format!("Error reading the RDB base file {}, AOF loading aborted", file.name)
+                    });
+                    return Err(AofLoadFailed);
+                }
+            }
+            if old_style {
+                log.notice("Reading the remaining AOF tail...");
+            }
         }
-        replay.file(&bytes[start..], start as u64, &path, last)?;
+        let complete = replay.file(&bytes[start..], start as u64, &path, &file.name)?;
+        if !complete && !last {
+            log.warning("Fatal error: the truncated file is not the last file");
+            return Err(AofLoadFailed);
+        }
         server.persistence.loading.loaded_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let what = if manifest.base.as_ref() == Some(file) { "base" } else { "incr" };
+        log.notice(&format!(
+            "DB loaded from {what} file {}: {:.3} seconds",
+            file.name,
+            started.elapsed().as_secs_f64()
+        ));
     }
-    server.log.notice(&format!("AOF replayed {} commands", replay.commands));
     Ok(loaded)
 }
 
@@ -352,58 +410,78 @@ struct Replay<'a> {
     server: &'a Server,
     client: crate::client::Client,
     out: shoal_resp::reply::ReplyBuf,
-    commands: u64,
 }
 
 impl<'a> Replay<'a> {
     fn new(server: &'a Server) -> Replay<'a> {
         let client = crate::client::Client::loader(server.next_client_id());
-        Replay { server, client, out: ReplyBuf::new(Protocol::Resp2), commands: 0 }
+        Replay { server, client, out: ReplyBuf::new(Protocol::Resp2) }
     }
 
-    fn file(&mut self, bytes: &[u8], offset: u64, path: &Path, last: bool) -> Result<(), String> {
+    /// Replays one file; Ok(false) when it was truncated (and cut back,
+    /// as `aof-load-truncated` allows).
+    fn file(&mut self, bytes: &[u8], offset: u64, path: &Path, name: &str) -> Result<bool, AofLoadFailed> {
+        let log = &self.server.log;
         let mut reader = AofReader::new(bytes, offset);
         let mut queued: Option<Vec<Vec<Vec<u8>>>> = None;
         loop {
             match reader.next_entry() {
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(true),
                 Ok(Some(AofEntry::Annotation(_))) => {}
                 Ok(Some(AofEntry::Command(argv))) => {
-                    let name = argv.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
-                    match (name.as_slice(), queued.as_mut()) {
-                        (b"multi", _) => queued = Some(Vec::new()),
-                        (b"exec", Some(_)) => {
-                            for argv in queued.take().unwrap_or_default() {
-                                self.run(&argv)?;
-                            }
+                    let name_lower = argv.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+                    let run = match (name_lower.as_slice(), queued.as_mut()) {
+                        (b"multi", _) => {
+                            queued = Some(Vec::new());
+                            Ok(())
                         }
-                        (_, Some(queue)) => queue.push(argv),
-                        (_, None) => self.run(&argv)?,
+                        (b"exec", Some(_)) => {
+                            queued.take().unwrap_or_default().iter().try_for_each(|argv| self.run(argv))
+                        }
+                        (_, Some(queue)) => {
+                            queue.push(argv);
+                            Ok(())
+                        }
+                        (_, None) => self.run(&argv),
+                    };
+                    if let Err(e) = run {
+                        log.warning(&format!("{e} {name}"));
+                        return Err(AofLoadFailed);
                     }
                 }
-                Err(ReadError::Truncated { valid_up_to, .. })
-                    if last && self.server.config.get_bool("aof-load-truncated") =>
-                {
-                    let log = &self.server.log;
-                    log.warning(&format!("!!! Warning: short read while loading the AOF file {}!!!", path.display()));
-                    log.warning(&format!("!!! Truncating the AOF at offset {valid_up_to} !!!"));
-                    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
-                    file.set_len(valid_up_to).map_err(|e| format!("Error truncating the AOF file: {e}"))?;
-                    file.sync_all().map_err(|e| e.to_string())?;
-                    log.warning("AOF loaded anyway because aof-load-truncated is enabled");
-                    return Ok(());
-                }
-                Err(ReadError::Truncated { .. }) => {
-                    return Err(format!(
-                        "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
-                        path.display()
+                Err(ReadError::Truncated { valid_up_to, .. }) => {
+                    if reader.in_multi() && reader.offset() == offset + bytes.len() as u64 {
+                        log.warning(&format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"));
+                    }
+                    if self.server.config.get_bool("aof-load-truncated") {
+                        log.warning(&format!("!!! Warning: short read while loading the AOF file {name}!!!"));
+                        log.warning(&format!("!!! Truncating the AOF {name} at offset {valid_up_to} !!!"));
+                        let truncated = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(path)
+                            .and_then(|file| file.set_len(valid_up_to).and_then(|()| file.sync_all()));
+                        match truncated {
+                            Ok(()) => {
+                                log.warning(&format!("AOF {name} loaded anyway because aof-load-truncated is enabled"));
+                                return Ok(false);
+                            }
+                            Err(e) => log.warning(&format!("Error truncating the AOF file {name}: {}", strerror(&e))),
+                        }
+                    }
+                    log.warning(&format!(
+                        "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
                     ));
+                    return Err(AofLoadFailed);
                 }
-                Err(e) => {
-                    return Err(format!(
-                        "Bad file format reading the append only file {}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest> ({e})",
-                        path.display()
+                Err(ReadError::Io(e)) => {
+                    log.warning(&format!("Unrecoverable error reading the append only file {name}: {}", strerror(&e)));
+                    return Err(AofLoadFailed);
+                }
+                Err(ReadError::Corrupt { .. }) => {
+                    log.warning(&format!(
+                        "Bad file format reading the append only file {name}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
                     ));
+                    return Err(AofLoadFailed);
                 }
             }
         }
@@ -413,7 +491,6 @@ impl<'a> Replay<'a> {
         let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         self.out.buf.clear();
         crate::exec::run_loading(self.server, &mut self.client, &mut self.out, &args)?;
-        self.commands += 1;
         key_load_delay(self.server, 1);
         Ok(())
     }

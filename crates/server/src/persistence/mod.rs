@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use shoal_engine::snapshot::{ChunkSink, ShardSerializer, Snapshot};
+use shoal_engine::snapshot::{ChunkSink, Snapshot};
 use shoal_engine::{ShardIndex, ShardLocks, SHARD_COUNT};
 
 use crate::server::Server;
 use crate::state::persistence::{Running, SnapshotKind};
-use rdb_file::{RdbFile, RdbShards};
+use rdb_file::{Format, RdbFile};
 
 /// A failed background save is retried by the save points only after this
 /// long (Redis's CONFIG_BGSAVE_RETRY_DELAY).
@@ -33,18 +33,26 @@ pub const ANOTHER_CHILD: &str = "Another child process is active (AOF?): can't B
 /// Loads the dataset at start-up (the append-only file when `appendonly`
 /// is on, else the RDB file if there is one), then turns the append-only
 /// file on when configured. Clients may connect meanwhile: they get
-/// `-LOADING`.
+/// `-LOADING`. An error with an empty message was logged already.
 pub fn startup(server: &Server) -> Result<(), String> {
     let started = std::time::Instant::now();
     if server.config.get_bool("appendonly") {
-        let manifest = aof::manifest_on_disk(server)?;
-        if !manifest.is_empty() {
-            load::load_aof(server, &manifest)?;
+        let mut manifest = aof::manifest_on_disk(server)?;
+        aof::upgrade_old_file(server, &mut manifest)?;
+        // Clients get -LOADING until the file is on (with the start-up's
+        // own guard): a write served before would be in no file.
+        let _loading = load::LoadingGuard::begin(server, load::aof_bytes(server, &manifest));
+        if manifest.is_empty() {
+            aof::create_base_on_start(server, &mut manifest)?;
+        } else {
+            // The failure is logged as Redis logs it, its reason last.
+            load::replay_aof(server, &manifest).map_err(|_| String::new())?;
             server
                 .log
                 .notice(&format!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64()));
         }
-        aof::turn_on(server, manifest)?;
+        aof::turn_on(server, manifest, false)?;
+        aof::delete_history(server);
     } else {
         let path = rdb_path(server);
         if path.exists() {
@@ -127,20 +135,22 @@ fn key_count(locks: &ShardLocks<'_>) -> u64 {
 }
 
 /// Sleeps as `rdb-key-save-delay` asks for `keys` keys (microseconds per
-/// key; a negative value is nanoseconds, as in Redis).
-/// A background save's sleep ends early once `cancelled` says so.
-fn key_save_delay(server: &Server, keys: u64, cancelled: impl Fn() -> bool) {
-    let delay = server.config.get_int("rdb-key-save-delay");
-    if delay != 0 && keys > 0 {
-        let per_key = if delay > 0 { Duration::from_micros(delay as u64) } else { Duration::from_nanos(delay.unsigned_abs()) };
-        let until = std::time::Instant::now() + per_key * keys as u32;
-        loop {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || cancelled() {
-                return;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(10)));
+/// key; a negative value is nanoseconds, as in Redis), in short steps that
+/// see the setting change (lowered to 0: the save goes on at once) and the
+/// save being `cancelled`.
+fn key_save_delay(server: &Server, keys: u64, cancelled: &dyn Fn() -> bool) {
+    let started = std::time::Instant::now();
+    loop {
+        let delay = server.config.get_int("rdb-key-save-delay");
+        if delay == 0 || keys == 0 || cancelled() {
+            return;
         }
+        let per_key =
+            if delay > 0 { Duration::from_micros(delay as u64) } else { Duration::from_nanos(delay.unsigned_abs()) };
+        let Some(left) = (per_key * keys as u32).checked_sub(started.elapsed()).filter(|d| !d.is_zero()) else {
+            return;
+        };
+        std::thread::sleep(left.min(Duration::from_millis(10)));
     }
 }
 
@@ -156,23 +166,28 @@ fn saved(server: &Server, dirty_before: u64) {
 pub fn save(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
     let dirty_before = server.engine.dirty();
     let target = rdb_path(server);
-    let mut file =
-        RdbFile::create(server, target.clone(), false, false).map_err(|e| save_failed(server, &target, e))?;
-    let serializer = RdbShards::new(server);
+    write_now(server, locks, target.clone(), Format::Rdb).map_err(|e| save_failed(server, &target, e))?;
+    server.log.notice("DB saved on disk");
+    saved(server, dirty_before);
+    Ok(())
+}
+
+/// Writes the dataset to `target` in `format` on this thread, with every
+/// shard held by the caller.
+pub fn write_now(server: &Server, locks: &ShardLocks<'_>, target: PathBuf, format: Format) -> std::io::Result<()> {
+    let mut file = RdbFile::create(server, target, false, format)?;
+    let serializer = format.serializer(server);
     let mut chunk = Vec::new();
     for index in 0..SHARD_COUNT as ShardIndex {
         chunk.clear();
         let keys = serializer.serialize(index, locks.shard_ref(index), &mut chunk);
         if let Err(e) = file.write_chunk(&chunk) {
             Box::new(file).abandon();
-            return Err(save_failed(server, &target, e));
+            return Err(e);
         }
-        key_save_delay(server, keys, || false);
+        key_save_delay(server, keys, &|| false);
     }
-    Box::new(file).finish().map_err(|e| save_failed(server, &target, e))?;
-    server.log.notice("DB saved on disk");
-    saved(server, dirty_before);
-    Ok(())
+    Box::new(file).finish()
 }
 
 fn save_failed(server: &Server, target: &std::path::Path, e: std::io::Error) -> String {
@@ -208,7 +223,7 @@ pub fn bgsave(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
         }
     };
     let target = rdb_path(server);
-    match start_snapshot(server, locks, SnapshotKind::Rdb, target.clone(), Box::new(done))? {
+    match start_snapshot(server, locks, SnapshotKind::Rdb, Format::Rdb, target.clone(), Box::new(done))? {
         Some(()) => server.log.notice(&format!("Background saving started by pid {}", std::process::id())),
         None => {
             // The file could not even be created: Redis's child fails the
@@ -224,13 +239,15 @@ pub fn bgsave(server: &Server, locks: &ShardLocks<'_>) -> Result<(), String> {
 /// cancelled, and when it started.
 pub type Done = Box<dyn FnOnce(&Server, std::io::Result<()>, bool, i64) + Send>;
 
-/// Starts a background snapshot of `kind` into the RDB file `target`,
-/// taking its cut now (the caller holds every shard). Ok(None) when the
-/// file could not be created (logged); Err when another snapshot runs.
+/// Starts a background snapshot of `kind` into the file `target` in
+/// `format`, taking its cut now (the caller holds every shard). Ok(None)
+/// when the file could not be created (logged); Err when another snapshot
+/// runs.
 pub fn start_snapshot(
     server: &Server,
     locks: &ShardLocks<'_>,
     kind: SnapshotKind,
+    format: Format,
     target: PathBuf,
     done: Done,
 ) -> Result<Option<()>, String> {
@@ -242,7 +259,7 @@ pub fn start_snapshot(
             _ => ANOTHER_CHILD.to_string(),
         });
     }
-    let file = match RdbFile::create(server, target.clone(), true, kind == SnapshotKind::AofRewrite) {
+    let file = match RdbFile::create(server, target.clone(), true, format) {
         Ok(file) => file,
         Err(e) => {
             save_failed(server, &target, e);
@@ -251,8 +268,7 @@ pub fn start_snapshot(
     };
     let started_ms = shoal_engine::now_ms();
     let keys_total = key_count(locks);
-    let serializer = RdbShards::new(server);
-    let snapshot = Snapshot::begin(&server.engine, locks, Box::new(serializer), Box::new(file));
+    let snapshot = Snapshot::begin(&server.engine, locks, format.serializer(server), Box::new(file));
     *running = Some(Running { kind, snapshot: snapshot.clone(), started_ms, keys_total });
     let server = server.arc();
     let spawned = std::thread::Builder::new().name("shoal-snapshot".into()).spawn({
@@ -262,16 +278,19 @@ pub fn start_snapshot(
             let mut paced = 0;
             let result = snapshot.run(&server.engine, |s| {
                 let keys = s.progress.keys.load(Ordering::Relaxed);
-                key_save_delay(&server, keys - paced, || s.is_cancelled());
+                key_save_delay(&server, keys - paced, &|| s.is_cancelled());
                 paced = keys;
             });
-            *server.persistence.running.lock() = None;
+            // The save counts as running until its outcome is installed
+            // (a rewrite's manifest): INFO's *_in_progress then tells a
+            // client the files are in their final state.
             let early = snapshot.progress.early_bytes.load(Ordering::Relaxed);
             match kind {
                 SnapshotKind::Rdb => server.persistence.rdb_last_cow_bytes.store(early, Ordering::Relaxed),
                 SnapshotKind::AofRewrite => server.persistence.aof_last_cow_bytes.store(early, Ordering::Relaxed),
             }
             done(&server, result, snapshot.is_cancelled(), started_ms);
+            *server.persistence.running.lock() = None;
         }
     });
     if let Err(e) = spawned {

@@ -1,5 +1,7 @@
-//! An RDB file on disk, written in shard chunks: the header, chunks in any
-//! order, the trailer; then fsync and an atomic rename over the target.
+//! A snapshot file on disk, written in shard chunks: the header, chunks in
+//! any order, the trailer; then fsync and an atomic rename over the
+//! target. An RDB file (dump.rdb, or an AOF base with the RDB preamble), or
+//! an AOF base made of commands (`aof-use-rdb-preamble no`).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use shoal_engine::keyspace::Shard;
 use shoal_engine::snapshot::{ChunkSink, ShardSerializer};
 use shoal_engine::{ShardIndex, NO_EXPIRE};
+use shoal_persist::aof::rewrite;
 use shoal_persist::rdb;
 
 use crate::server::{Server, REDIS_VERSION};
@@ -29,6 +32,53 @@ impl RdbShards {
             options: server.rdb_encode_options(),
             server: std::sync::Arc::downgrade(&server.arc()),
             now_ms: shoal_engine::now_ms(),
+        }
+    }
+}
+
+/// Serializes a shard as AOF commands: a SELECT before each database's
+/// run of keys, then the commands that rebuild each key
+/// (`shoal_persist::aof::rewrite`).
+pub struct AofShards {
+    pub dbs: usize,
+}
+
+impl ShardSerializer for AofShards {
+    fn serialize(&self, _index: ShardIndex, shard: &Shard, out: &mut Vec<u8>) -> u64 {
+        let mut keys = 0;
+        for db in 0..self.dbs.min(shard.dbs.len()) {
+            let table = &shard.dbs[db];
+            if table.is_empty() {
+                continue;
+            }
+            rewrite::select(out, db);
+            for entry in table.iter() {
+                let expire = (entry.expire_at() != NO_EXPIRE).then(|| entry.expire_at());
+                rewrite::key(out, entry.key(), entry.value(), expire);
+                keys += 1;
+            }
+        }
+        keys
+    }
+}
+
+/// What a snapshot file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// dump.rdb.
+    Rdb,
+    /// An AOF base in RDB format (its `aof-base` field set).
+    RdbAofBase,
+    /// An AOF base made of commands.
+    AofCommands,
+}
+
+impl Format {
+    /// The serializer for this format's chunks.
+    pub fn serializer(self, server: &Server) -> Box<dyn ShardSerializer> {
+        match self {
+            Format::AofCommands => Box::new(AofShards { dbs: server.engine.db_count() }),
+            Format::Rdb | Format::RdbAofBase => Box::new(RdbShards::new(server)),
         }
     }
 }
@@ -60,32 +110,48 @@ impl ShardSerializer for RdbShards {
 /// The temporary file a save writes before renaming it over the target
 /// (a background save's has its own name, so that the save of a shutdown
 /// can run while a cancelled one is being removed).
-pub fn temp_path(dir: &Path, background: bool) -> PathBuf {
+pub fn temp_path(dir: &Path, background: bool, format: Format) -> PathBuf {
     let pid = std::process::id();
-    dir.join(if background { format!("temp-bgsave-{pid}.rdb") } else { format!("temp-{pid}.rdb") })
+    dir.join(match (format, background) {
+        (Format::AofCommands, _) => format!("temp-rewriteaof-bg-{pid}.aof"),
+        (_, true) => format!("temp-bgsave-{pid}.rdb"),
+        (_, false) => format!("temp-{pid}.rdb"),
+    })
 }
 
-/// An RDB file being written.
+/// A snapshot file being written.
 pub struct RdbFile {
     out: BufWriter<File>,
-    checksum: rdb::Checksum,
+    /// The RDB checksum (None: commands, which have no trailer).
+    checksum: Option<rdb::Checksum>,
     temp: PathBuf,
     target: PathBuf,
     checksums: bool,
 }
 
 impl RdbFile {
-    /// Creates the temporary file and writes the header.
-    pub fn create(server: &Server, target: PathBuf, background: bool, aof_base: bool) -> io::Result<RdbFile> {
+    /// Creates the temporary file and writes the header (an RDB header,
+    /// or for commands a `#TS:` annotation when `aof-timestamp-enabled`).
+    pub fn create(server: &Server, target: PathBuf, background: bool, format: Format) -> io::Result<RdbFile> {
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
-        let temp = temp_path(&dir, background);
+        let temp = temp_path(&dir, background, format);
         let file = File::create(&temp)?;
-        let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
-        header.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, crate::alloc::allocated_bytes() as u64, aof_base)?;
-        let header = header.into_inner()?;
+        let now_secs = shoal_engine::now_ms() / 1000;
+        let header = if format == Format::AofCommands {
+            let mut header = Vec::new();
+            if server.config.get_bool("aof-timestamp-enabled") {
+                shoal_persist::aof::AofEncoder::new(true).timestamp(&mut header, now_secs);
+            }
+            header
+        } else {
+            let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
+            let aof_base = format == Format::RdbAofBase;
+            header.standard_aux(REDIS_VERSION, now_secs, crate::alloc::allocated_bytes() as u64, aof_base)?;
+            header.into_inner()?
+        };
         let mut rdb = RdbFile {
             out: BufWriter::with_capacity(1 << 16, file),
-            checksum: rdb::Checksum::default(),
+            checksum: (format != Format::AofCommands).then(rdb::Checksum::default),
             temp,
             target,
             checksums: server.config.get_bool("rdbchecksum"),
@@ -96,8 +162,10 @@ impl RdbFile {
 
     /// Writes the trailer, syncs, and renames the file over the target.
     fn commit(mut self) -> io::Result<()> {
-        let trailer = std::mem::take(&mut self.checksum).trailer(self.checksums);
-        self.out.write_all(&trailer)?;
+        if let Some(checksum) = self.checksum.take() {
+            let trailer = checksum.trailer(self.checksums);
+            self.out.write_all(&trailer)?;
+        }
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
@@ -119,7 +187,9 @@ impl RdbFile {
 
 impl ChunkSink for RdbFile {
     fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.checksum.update(chunk);
+        if let Some(checksum) = self.checksum.as_mut() {
+            checksum.update(chunk);
+        }
         self.out.write_all(chunk)
     }
 

@@ -10,8 +10,10 @@
 //! write waits (asynchronously: its worker keeps serving others) until the
 //! durable offset covers what was appended before it sends its replies, so
 //! an acknowledged write is on disk, while one sync serves every write that
-//! arrived during the previous one. Under `everysec` and `no` replies do
-//! not wait; the writer syncs once a second (`everysec`) or never (`no`).
+//! arrived during the previous one. Under `everysec` and `no` replies wait
+//! only for the write (as Redis writes the file before it replies: a
+//! crash of the process loses nothing acknowledged); the writer syncs once
+//! a second (`everysec`) or never (`no`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 use parking_lot::{Condvar, Mutex};
 use shoal_engine::propagate::AofSink;
+use shoal_persist::aof::manifest::temp_incr_name;
 use shoal_persist::aof::{AppendFile, Disk, Manifest};
 
 /// Where the writer thread reports (the server's log).
@@ -59,20 +62,20 @@ struct Pending {
     bytes: Vec<u8>,
     /// Second of the last `#TS:` annotation (aof-timestamp-enabled).
     last_timestamp: i64,
-    /// The writer waits for data and must be woken by the next append.
-    /// Otherwise (`everysec` and `no` under load) it comes back for more
-    /// on its own a millisecond after each write: one write(2) per
-    /// millisecond of appends, and no wake-up per append.
+    /// The writer waits for data and must be woken by the next append
+    /// (otherwise it is writing, and takes what was appended meanwhile
+    /// when it comes back: no wake-up per append under load).
     writer_idle: bool,
 }
-
-/// Under `everysec` and `no`, the writer's pause between two batches.
-const BATCH_PAUSE: Duration = Duration::from_millis(1);
 
 /// The writer's side: the manifest and the file appended to.
 pub struct Files {
     pub manifest: Manifest,
     file: Box<dyn AppendFile>,
+    /// Appends go to `temp-<prefix>.incr`, which the manifest does not
+    /// name yet (the file was turned on by CONFIG SET and its first
+    /// rewrite has not finished).
+    pub temp_incr: bool,
     unsynced: bool,
     last_sync: Instant,
 }
@@ -102,11 +105,15 @@ pub struct Aof {
     pub base_size: AtomicU64,
     /// INFO aof_delayed_fsync and friends.
     pub last_fsync_ms: AtomicI64,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds to wait before each write.
+    pub flush_sleep_us: AtomicU64,
 }
 
 impl Aof {
     /// Opens the last incr file of `manifest` (adding one if it has none)
-    /// for appending, and persists the manifest.
+    /// for appending, and persists the manifest; with `temp_incr`, a new
+    /// temporary incr file instead, the manifest left as it is.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         disk: Arc<dyn Disk>,
         dir: PathBuf,
@@ -116,19 +123,24 @@ impl Aof {
         fsync: Fsync,
         timestamps: bool,
         last_write_ok: Arc<AtomicBool>,
+        temp_incr: bool,
     ) -> std::io::Result<Arc<Aof>> {
         disk.create_dir(&dir)?;
-        let name = manifest.last_incr(&prefix).to_string();
-        let file = disk.open_append(&dir.join(&name))?;
-        manifest.persist(&*disk, &dir, &prefix)?;
-        let incr_sizes = incr_bytes(&*disk, &dir, &manifest)?;
+        let (file, incr_sizes) = if temp_incr {
+            (disk.create(&dir.join(temp_incr_name(&prefix)))?, 0)
+        } else {
+            let name = manifest.last_incr(&prefix).to_string();
+            let file = disk.open_append(&dir.join(&name))?;
+            manifest.persist(&*disk, &dir, &prefix)?;
+            (file, incr_bytes(&*disk, &dir, &manifest)?)
+        };
         Ok(Arc::new(Aof {
             disk,
             dir,
             prefix,
             pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0, writer_idle: false }),
             wake: Condvar::new(),
-            files: Mutex::new(Files { manifest, file, unsynced: false, last_sync: Instant::now() }),
+            files: Mutex::new(Files { manifest, file, temp_incr, unsynced: false, last_sync: Instant::now() }),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             durable_event: Event::new(),
@@ -140,6 +152,7 @@ impl Aof {
             current_size: AtomicU64::new(incr_sizes + base_size),
             base_size: AtomicU64::new(base_size),
             last_fsync_ms: AtomicI64::new(shoal_engine::now_ms()),
+            flush_sleep_us: AtomicU64::new(0),
         }))
     }
 
@@ -166,11 +179,18 @@ impl Aof {
         let target = self.appended();
         while self.durable() < target {
             let listener = self.durable_event.listen();
-            if self.durable() >= target || self.stopping.load(Ordering::Relaxed) {
+            if self.durable() >= target || self.stopping.load(Ordering::Relaxed) || self.gives_up_waiting() {
                 return;
             }
             listener.await;
         }
+    }
+
+    /// While the file refuses writes, replies stop waiting for it except
+    /// under `always` (writes are refused meanwhile: MISCONF), as Redis
+    /// goes on replying under `everysec` and `no`.
+    fn gives_up_waiting(&self) -> bool {
+        !self.last_write_ok.load(Ordering::Relaxed) && self.fsync_policy() != Fsync::Always
     }
 
     /// `wait_durable` for a thread that may block (DEBUG LOADAOF), and
@@ -234,9 +254,6 @@ impl Aof {
             if stopping && self.pending.lock().bytes.is_empty() {
                 return;
             }
-            if policy != Fsync::Always && !batch.is_empty() && !stopping {
-                std::thread::sleep(BATCH_PAUSE);
-            }
         }
     }
 
@@ -245,6 +262,10 @@ impl Aof {
     fn write_out(&self, log: &(dyn Fn(&str) + Send + Sync), files: &mut Files, batch: &[u8]) {
         if batch.is_empty() {
             return;
+        }
+        let sleep = self.flush_sleep_us.load(Ordering::Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
         }
         loop {
             match files.file.append(batch) {
@@ -260,6 +281,8 @@ impl Aof {
                     *self.last_write_error.lock() = e.to_string();
                     if self.last_write_ok.swap(false, Ordering::Relaxed) {
                         log(&format!("Error writing to the AOF file: {e}"));
+                        // Waiting replies look again (`gives_up_waiting`).
+                        self.durable_event.notify(usize::MAX);
                     }
                 }
             }
@@ -314,7 +337,7 @@ impl AofSink for Aof {
         }
         pending.bytes.extend_from_slice(bytes);
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
-        let wake = pending.writer_idle || self.fsync_policy() == Fsync::Always;
+        let wake = pending.writer_idle;
         drop(pending);
         if wake {
             self.wake.notify_one();

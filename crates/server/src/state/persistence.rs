@@ -1,7 +1,7 @@
 //! What INFO persistence, LASTSAVE and the save points need to know about
 //! snapshots to disk: the running background save and the last results.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -36,21 +36,24 @@ pub struct AofOn {
 #[derive(Default)]
 pub struct Loading {
     pub active: AtomicBool,
-    /// Loading guards alive (start-up holds one around its loads).
-    pub depth: std::sync::atomic::AtomicU32,
     pub started_ms: AtomicI64,
     pub total_bytes: AtomicU64,
     pub loaded_bytes: AtomicU64,
     pub loaded_keys: AtomicU64,
+    /// Loading guards alive (start-up holds one around its loads).
+    pub depth: AtomicU32,
 }
 
 pub struct Persistence {
     pub running: Mutex<Option<Running>>,
     pub aof: Mutex<Option<AofOn>>,
-    /// `appendfsync always` with the file on: replies wait for the sync.
+    /// The file is on: replies wait until their writes are written to it
+    /// (and synced, under `appendfsync always`).
     pub aof_wait: AtomicBool,
     /// False while the append-only file cannot be written (MISCONF).
     pub aof_write_ok: Arc<AtomicBool>,
+    /// DEBUG AOF-FLUSH-SLEEP (microseconds), for the file now and later.
+    pub aof_flush_sleep_us: AtomicU64,
     /// A rewrite asked for while something else ran (BGREWRITEAOF while a
     /// BGSAVE runs, CONFIG SET appendonly yes).
     pub aof_rewrite_scheduled: AtomicBool,
@@ -84,6 +87,7 @@ impl Default for Persistence {
             aof: Mutex::new(None),
             aof_wait: AtomicBool::new(false),
             aof_write_ok: Arc::new(AtomicBool::new(true)),
+            aof_flush_sleep_us: AtomicU64::new(0),
             aof_rewrite_scheduled: AtomicBool::new(false),
             aof_last_rewrite_ok: AtomicBool::new(true),
             aof_last_rewrite_secs: AtomicI64::new(-1),
