@@ -20,7 +20,8 @@
 # src/ holding: redis-server, a wrapper that records its pid and execs the
 # server under test; redis-check-aof, shoal-check-aof (from the directory
 # of the shoal-server under test; the system's tool with --redis);
-# redis-cli, redis-benchmark and redis-check-rdb, the system's tools;
+# redis-cli and redis-benchmark, the system's tools; redis-check-rdb,
+# shoal-check-rdb likewise;
 # redis-sentinel, Shoal has none yet.
 # Units run in parallel on disjoint --baseport ranges.
 #
@@ -123,16 +124,19 @@ run_job() {
         printf '#!/bin/sh\necho "shoal has no Sentinel yet" >&2\nexit 1\n' > "$dir/src/redis-sentinel"
     fi
     chmod +x "$dir/src/redis-server" "$dir/src/redis-sentinel"
-    for entry in redis-cli redis-benchmark redis-check-rdb; do
+    for entry in redis-cli redis-benchmark; do
         ln -s "$(tool "$entry")" "$dir/src/$entry"
     done
-    # The AOF checker of the server under test: shoal-check-aof from the
-    # shoal-server binary's directory, the system's redis-check-aof for Redis.
-    if [ "$server" = redis ]; then
-        ln -s "$(tool redis-check-aof)" "$dir/src/redis-check-aof"
-    else
-        ln -s "$(dirname "$bin")/shoal-check-aof" "$dir/src/redis-check-aof"
-    fi
+    # The checkers of the server under test: shoal-check-aof and
+    # shoal-check-rdb from the shoal-server binary's directory, the
+    # system's redis-check-aof and redis-check-rdb for Redis.
+    for entry in aof rdb; do
+        if [ "$server" = redis ]; then
+            ln -s "$(tool "redis-check-$entry")" "$dir/src/redis-check-$entry"
+        else
+            ln -s "$(dirname "$bin")/shoal-check-$entry" "$dir/src/redis-check-$entry"
+        fi
+    done
     local port=$(( base_port + slot * slot_ports + 40 )) status started=$SECONDS tags=()
     [ "$with_slow" -eq 1 ] || mapfile -t tags < <(tags_for "$list" "$unit")
     set +e

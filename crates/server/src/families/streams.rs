@@ -231,7 +231,12 @@ fn parse_add_trim(ctx: &Ctx<'_>, argv: &[&[u8]], xadd: bool) -> Result<AddTrimAr
     if !xadd && strategy.is_none() {
         return Err(CmdError::err("syntax error, XTRIM must be called with a trimming strategy"));
     }
-    if limit_given {
+    // What the append-only file (or later a master) sends was rewritten
+    // to trim exactly what its origin trimmed: no limit on the work.
+    let obeyed = ctx.tx.as_ref().is_some_and(|tx| tx.loading);
+    if obeyed {
+        limit = 0;
+    } else if limit_given {
         if !approx {
             return Err(CmdError::err("syntax error, LIMIT cannot be used without the special ~ option"));
         }
