@@ -63,7 +63,7 @@ pub fn upgrade_old_file(server: &Server, manifest: &mut Manifest) -> Result<(), 
     let shown = dir.display();
     match std::fs::create_dir(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(format!("Can't open or create append-only dir {shown}: {}", super::load::strerror(&e)));
+            return Err(format!("Can't open or create append-only dir {shown}: {}", super::strerror(&e)));
         }
         _ => {}
     }
@@ -71,9 +71,9 @@ pub fn upgrade_old_file(server: &Server, manifest: &mut Manifest) -> Result<(), 
     manifest.base_seq = 1;
     manifest
         .persist(&*disk(), &dir, &name)
-        .map_err(|e| format!("Can't persist the AOF manifest in {shown}: {}", super::load::strerror(&e)))?;
+        .map_err(|e| format!("Can't persist the AOF manifest in {shown}: {}", super::strerror(&e)))?;
     std::fs::rename(&old, dir.join(&name)).map_err(|e| {
-        format!("Error trying to move the old AOF file {name} into dir {shown}: {}", super::load::strerror(&e))
+        format!("Error trying to move the old AOF file {name} into dir {shown}: {}", super::strerror(&e))
     })?;
     server
         .log
@@ -86,14 +86,14 @@ pub fn upgrade_old_file(server: &Server, manifest: &mut Manifest) -> Result<(), 
 pub fn create_base_on_start(server: &Server, manifest: &mut Manifest) -> Result<(), String> {
     let dir = dir(server);
     disk().create_dir(&dir).map_err(|e| {
-        format!("Can't open or create append-only dir {}: {}", dir.display(), super::load::strerror(&e))
+        format!("Can't open or create append-only dir {}: {}", dir.display(), super::strerror(&e))
     })?;
     let rdb = server.config.get_bool("aof-use-rdb-preamble");
     let name = manifest.new_base(&prefix(server), rdb).to_string();
     let format = if rdb { Format::RdbAofBase } else { Format::AofCommands };
     let locks = server.engine.keyspace.lock_all();
     super::write_now(server, &locks, dir.join(&name), format)
-        .map_err(|e| format!("Can't create the AOF base file {name}: {}", super::load::strerror(&e)))?;
+        .map_err(|e| format!("Can't create the AOF base file {name}: {}", super::strerror(&e)))?;
     server.log.notice(&format!("Creating AOF base file {name} on server start"));
     Ok(())
 }

@@ -314,15 +314,6 @@ pub fn aof_bytes(server: &Server, manifest: &Manifest) -> u64 {
     manifest.load_order().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum()
 }
 
-/// An I/O error as C's strerror spells it (without Rust's "(os error N)").
-pub fn strerror(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
-
 /// Replays the append-only file of `manifest`: its base (RDB or
 /// commands), then its incr files, the loading state begun by the caller.
 /// A truncated last file is cut back to its last complete command when
@@ -335,7 +326,7 @@ pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, AofLoa
     // Every file the manifest names must be there before any is loaded.
     for file in &files {
         if let Err(e) = std::fs::metadata(dir.join(&file.name)) {
-            log.warning(&format!("Unable to obtain the AOF file {} length. stat: {}", file.name, strerror(&e)));
+            log.warning(&format!("Unable to obtain the AOF file {} length. stat: {}", file.name, super::strerror(&e)));
             return Err(AofLoadFailed);
         }
     }
@@ -353,7 +344,7 @@ pub fn replay_aof(server: &Server, manifest: &Manifest) -> Result<Loaded, AofLoa
             log.warning(&format!(
                 "Fatal error: can't open the append log file {} for reading: {}",
                 file.name,
-                strerror(&e)
+                super::strerror(&e)
             ));
             return Err(AofLoadFailed);
         }
@@ -465,7 +456,7 @@ impl<'a> Replay<'a> {
                                 log.warning(&format!("AOF {name} loaded anyway because aof-load-truncated is enabled"));
                                 return Ok(false);
                             }
-                            Err(e) => log.warning(&format!("Error truncating the AOF file {name}: {}", strerror(&e))),
+                            Err(e) => log.warning(&format!("Error truncating the AOF file {name}: {}", super::strerror(&e))),
                         }
                     }
                     log.warning(&format!(
@@ -474,7 +465,7 @@ impl<'a> Replay<'a> {
                     return Err(AofLoadFailed);
                 }
                 Err(ReadError::Io(e)) => {
-                    log.warning(&format!("Unrecoverable error reading the append only file {name}: {}", strerror(&e)));
+                    log.warning(&format!("Unrecoverable error reading the append only file {name}: {}", super::strerror(&e)));
                     return Err(AofLoadFailed);
                 }
                 Err(ReadError::Corrupt { .. }) => {

@@ -112,6 +112,16 @@ fn rdb_read_failure(server: &Server, path: &std::path::Path, message: &str) -> S
 /// suite looks for it); nothing follows it.
 pub const RDB_READ_FAILURE: &str = "Terminating server after rdb file reading failure.";
 
+/// An I/O error as C's strerror spells it (without Rust's "(os error N)"),
+/// for the log lines Redis writes.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// The RDB file, relative to the working directory (`dir`).
 pub fn rdb_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get_string("dbfilename"))
