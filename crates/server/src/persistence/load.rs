@@ -14,7 +14,6 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::time::Duration;
 
 use shoal_engine::{locate, Entry, ExclusiveKind};
 use shoal_resp::reply::{Protocol, ReplyBuf};
@@ -105,12 +104,9 @@ impl Drop for LoadingGuard<'_> {
 /// a negative value is nanoseconds).
 fn key_load_delay(server: &Server, keys: usize) {
     let delay = server.config.get_int("key-load-delay");
-    let per_key = match delay {
-        0 => return,
-        d if d > 0 => Duration::from_micros(d as u64),
-        d => Duration::from_nanos(d.unsigned_abs()),
-    };
-    std::thread::sleep(per_key * keys as u32);
+    if delay != 0 {
+        std::thread::sleep(super::delay_per_key(delay) * keys as u32);
+    }
 }
 
 /// Loads the RDB file at `path` into the (empty) keyspace.

@@ -144,6 +144,16 @@ fn key_count(locks: &ShardLocks<'_>) -> u64 {
     locks.iter().map(|s| s.dbs.iter().map(|d| d.len() as u64).sum::<u64>()).sum()
 }
 
+/// What `rdb-key-save-delay` and `key-load-delay` (non-zero) mean per
+/// key: microseconds, or when negative nanoseconds, as in Redis.
+pub(crate) fn delay_per_key(setting: i64) -> Duration {
+    if setting > 0 {
+        Duration::from_micros(setting as u64)
+    } else {
+        Duration::from_nanos(setting.unsigned_abs())
+    }
+}
+
 /// Sleeps as `rdb-key-save-delay` asks for `keys` keys (microseconds per
 /// key; a negative value is nanoseconds, as in Redis), in short steps that
 /// see the setting change (lowered to 0: the save goes on at once) and the
@@ -155,8 +165,7 @@ fn key_save_delay(server: &Server, keys: u64, cancelled: &dyn Fn() -> bool) {
         if delay == 0 || keys == 0 || cancelled() {
             return;
         }
-        let per_key =
-            if delay > 0 { Duration::from_micros(delay as u64) } else { Duration::from_nanos(delay.unsigned_abs()) };
+        let per_key = delay_per_key(delay);
         let Some(left) = (per_key * keys as u32).checked_sub(started.elapsed()).filter(|d| !d.is_zero()) else {
             return;
         };
@@ -291,14 +300,14 @@ pub fn start_snapshot(
                 key_save_delay(&server, keys - paced, &|| s.is_cancelled());
                 paced = keys;
             });
-            // The save counts as running until its outcome is installed
-            // (a rewrite's manifest): INFO's *_in_progress then tells a
-            // client the files are in their final state.
             let early = snapshot.progress.early_bytes.load(Ordering::Relaxed);
             match kind {
                 SnapshotKind::Rdb => server.persistence.rdb_last_cow_bytes.store(early, Ordering::Relaxed),
                 SnapshotKind::AofRewrite => server.persistence.aof_last_cow_bytes.store(early, Ordering::Relaxed),
             }
+            // The save counts as running until its outcome is installed
+            // (a rewrite's manifest): INFO's *_in_progress then tells a
+            // client the files are in their final state.
             done(&server, result, snapshot.is_cancelled(), started_ms);
             *server.persistence.running.lock() = None;
         }
