@@ -167,7 +167,7 @@ impl Engine {
 
     /// The current LRU clock value.
     pub fn lru_clock(&self) -> u32 {
-        ((now_ms() / 1000) as u32) & LRU_CLOCK_MAX
+        lru_clock_at(now_ms())
     }
 
     /// Seconds since an entry with access clock `access` was last used.
@@ -244,4 +244,9 @@ impl Engine {
         debug_assert!(tx.locks.holds_all());
         tx.locks.iter().map(|s| s.dbs[db].len()).sum()
     }
+}
+
+/// The LRU clock value at `now_ms`.
+pub fn lru_clock_at(now_ms: i64) -> u32 {
+    ((now_ms / 1000) as u32) & LRU_CLOCK_MAX
 }

@@ -506,7 +506,7 @@ impl Server {
                 None => shoal_engine::eviction::lfu_new(now_ms),
             }
         } else {
-            let clock = i64::from(engine.lru_clock());
+            let clock = i64::from(shoal_engine::lru_clock_at(now_ms));
             let max = i64::from(shoal_engine::LRU_CLOCK_MAX);
             let at = clock - idle.unwrap_or(0).clamp(0, max);
             (if at < 0 { at + max } else { at }) as u32

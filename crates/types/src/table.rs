@@ -264,7 +264,7 @@ impl<T: TableItem> ScanTable<T> {
 
     fn resize(&mut self, capacity: usize) {
         assert!(capacity.is_power_of_two() && capacity <= (OCCUPIED as usize));
-        let old_hashes = std::mem::replace(&mut self.hashes, vec![0u32; capacity].into_boxed_slice());
+        let old_hashes = std::mem::replace(&mut self.hashes, zeroed_hashes(capacity));
         let mut old_items = std::mem::replace(&mut self.items, new_slots(capacity));
         for (pos, &h) in old_hashes.iter().enumerate() {
             if h != 0 {
@@ -363,6 +363,23 @@ pub fn next_cursor(cursor: u64, mask: u64) -> u64 {
     v = v.reverse_bits();
     v = v.wrapping_add(1);
     v.reverse_bits()
+}
+
+/// A zeroed hash array, its pages written once: a large zeroed
+/// allocation comes as pages that are mapped on the first read and copied
+/// on the first write, and the copy stops every thread of the process to
+/// flush its TLB. Writing first maps each page once.
+fn zeroed_hashes(capacity: usize) -> Box<[u32]> {
+    const PER_PAGE: usize = 4096 / std::mem::size_of::<u32>();
+    let mut hashes = vec![0u32; capacity].into_boxed_slice();
+    if capacity >= PER_PAGE {
+        for at in (0..capacity).step_by(PER_PAGE) {
+            // SAFETY: in bounds; volatile so the write of a zero to zeroed
+            // memory is not optimised away.
+            unsafe { std::ptr::write_volatile(hashes.as_mut_ptr().add(at), 0) };
+        }
+    }
+    hashes
 }
 
 fn new_slots<T>(capacity: usize) -> Box<[MaybeUninit<T>]> {

@@ -40,12 +40,20 @@ fn backlen_size(size: usize) -> usize {
     }
 }
 
-fn push_backlen(out: &mut Vec<u8>, size: usize) {
+/// The back length of an entry of `size` bytes: its bytes, and how many.
+fn backlen(size: usize) -> ([u8; 5], usize) {
     let n = backlen_size(size);
-    for i in (0..n).rev() {
+    let mut out = [0u8; 5];
+    for (at, i) in (0..n).rev().enumerate() {
         let group = ((size >> (7 * i)) & 0x7f) as u8;
-        out.push(if i == n - 1 { group } else { group | 0x80 });
+        out[at] = if i == n - 1 { group } else { group | 0x80 };
     }
+    (out, n)
+}
+
+fn push_backlen(out: &mut Vec<u8>, size: usize) {
+    let (bytes, n) = backlen(size);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 /// Checks and splits a listpack into its elements.
@@ -64,11 +72,9 @@ pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Elem<'_>>> {
     let mut at = HEADER;
     while at < end {
         let (elem, size) = entry(&lp[at..end])?;
-        let backlen = backlen_size(size);
-        let stop = at.checked_add(size + backlen).filter(|&s| s <= end).ok_or(Error::Corrupt("listpack entry overflows"))?;
-        let mut expected = Vec::with_capacity(5);
-        push_backlen(&mut expected, size);
-        if lp[at + size..stop] != expected[..] {
+        let (expected, back) = backlen(size);
+        let stop = at.checked_add(size + back).filter(|&s| s <= end).ok_or(Error::Corrupt("listpack entry overflows"))?;
+        if lp[at + size..stop] != expected[..back] {
             return Err(Error::Corrupt("listpack back length"));
         }
         elems.push(elem);

@@ -33,7 +33,7 @@ pub use dump::{decode_payload, dump_payload, verify_payload};
 pub use encode::{encode_value, EncodeOptions};
 pub use error::Error;
 pub use file::{Access, Writer};
-pub use reader::{Item, RawEntry, Reader};
+pub use reader::{EntryBatch, EntryRef, Item, RawEntry, Reader, Step};
 
 /// The version this module writes; it reads 1 to this.
 pub const RDB_VERSION: u32 = 10;

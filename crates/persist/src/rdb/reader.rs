@@ -3,7 +3,10 @@
 //! Items are cut out of the input without decoding values: an entry
 //! carries its value's type byte and raw bytes, and `RawEntry::decode`
 //! builds the value, so a loader can hand entries to other threads.
+//! `Reader::next_into` copies entries into an `EntryBatch` instead: one
+//! buffer for many keys, so a loader does not allocate per key.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use shoal_types::Value;
@@ -51,6 +54,105 @@ impl RawEntry {
     }
 }
 
+/// An entry whose bytes are borrowed: from the reader's buffer while it
+/// is cut out, from an `EntryBatch` afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    /// The database selected when the entry was read.
+    pub db: u64,
+    pub key: &'a [u8],
+    pub kind: u8,
+    pub value: &'a [u8],
+    /// Absolute expiry in milliseconds.
+    pub expire_ms: Option<i64>,
+    pub access: Access,
+}
+
+impl EntryRef<'_> {
+    /// Builds the value.
+    pub fn decode(&self, limits: &DecodeLimits) -> Result<Value> {
+        decode_value(self.kind, &mut Input::new(self.value), limits)
+    }
+}
+
+/// Entries whose keys and values share one buffer. Cleared, it keeps
+/// its allocations for the next batch.
+#[derive(Debug, Default)]
+pub struct EntryBatch {
+    bytes: Vec<u8>,
+    entries: Vec<Batched>,
+}
+
+/// Where an entry's key and value end in the batch's buffer (each starts
+/// where the one before it ends).
+#[derive(Debug)]
+struct Batched {
+    db: u64,
+    kind: u8,
+    key_end: usize,
+    value_end: usize,
+    expire_ms: Option<i64>,
+    access: Access,
+}
+
+impl EntryBatch {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of keys and values held.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
+
+    pub fn push(&mut self, entry: &EntryRef<'_>) {
+        self.bytes.extend_from_slice(entry.key);
+        let key_end = self.bytes.len();
+        self.bytes.extend_from_slice(entry.value);
+        self.entries.push(Batched {
+            db: entry.db,
+            kind: entry.kind,
+            key_end,
+            value_end: self.bytes.len(),
+            expire_ms: entry.expire_ms,
+            access: entry.access,
+        });
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |e| {
+            let key = &self.bytes[start..e.key_end];
+            start = e.value_end;
+            EntryRef {
+                db: e.db,
+                key,
+                kind: e.kind,
+                value: &self.bytes[e.key_end..e.value_end],
+                expire_ms: e.expire_ms,
+                access: e.access,
+            }
+        })
+    }
+}
+
+/// What `Reader::next_into` read.
+#[derive(Debug)]
+pub enum Step {
+    /// An entry, now the batch's last.
+    Batched,
+    Item(Item),
+}
+
 /// Reads an RDB file from any source (`&[u8]` included).
 pub struct Reader<R: Read> {
     src: R,
@@ -66,8 +168,9 @@ pub struct Reader<R: Read> {
     stored_checksum: Option<u64>,
 }
 
-enum Parsed {
+enum Parsed<'a> {
     Item(Item),
+    Entry { key: Cow<'a, [u8]>, kind: u8, value: &'a [u8], expire_ms: Option<i64>, access: Access },
     End,
 }
 
@@ -129,27 +232,59 @@ impl<R: Read> Reader<R> {
     /// The next item; None after the end of the file (whose checksum has
     /// then been checked).
     pub fn next_item(&mut self) -> Result<Option<Item>> {
+        Ok(self
+            .step(|entry| RawEntry {
+                db: entry.db,
+                key: entry.key.to_vec(),
+                kind: entry.kind,
+                value: entry.value.to_vec(),
+                expire_ms: entry.expire_ms,
+                access: entry.access,
+            })?
+            .map(|step| match step {
+                Ok(item) => item,
+                Err(entry) => Item::Entry(entry),
+            }))
+    }
+
+    /// The next item, an entry being copied into `batch` rather than
+    /// returned; None after the end of the file.
+    pub fn next_into(&mut self, batch: &mut EntryBatch) -> Result<Option<Step>> {
+        Ok(self.step(|entry| batch.push(&entry))?.map(|step| match step {
+            Ok(item) => Step::Item(item),
+            Err(()) => Step::Batched,
+        }))
+    }
+
+    /// Cuts out the next item; an entry is passed to `on_entry` while it
+    /// still borrows the buffer, and what that returns comes back as Err.
+    fn step<T>(&mut self, mut on_entry: impl FnMut(EntryRef<'_>) -> T) -> Result<Option<std::result::Result<Item, T>>> {
         if self.finished {
             return Ok(None);
         }
         loop {
             let mut input = Input::new(&self.buf[self.start..]);
-            match parse_item(&mut input, self.db) {
+            match parse_item(&mut input) {
                 Ok(parsed) => {
                     let used = input.pos();
-                    self.consume(used);
-                    match parsed {
+                    let step = match parsed {
                         Parsed::Item(item) => {
                             if let Item::SelectDb(db) = item {
                                 self.db = db;
                             }
-                            return Ok(Some(item));
+                            Ok(item)
+                        }
+                        Parsed::Entry { key, kind, value, expire_ms, access } => {
+                            Err(on_entry(EntryRef { db: self.db, key: &key, kind, value, expire_ms, access }))
                         }
                         Parsed::End => {
+                            self.consume(used);
                             self.check_trailer()?;
                             return Ok(None);
                         }
-                    }
+                    };
+                    self.consume(used);
+                    return Ok(Some(step));
                 }
                 Err(Error::Truncated) if !self.source_done => self.fill()?,
                 Err(e) => return Err(e),
@@ -218,7 +353,7 @@ impl<R: Read> Reader<R> {
 }
 
 /// Parses one item (with the expiry and access opcodes before an entry).
-fn parse_item(input: &mut Input<'_>, db: u64) -> Result<Parsed> {
+fn parse_item<'a>(input: &mut Input<'a>) -> Result<Parsed<'a>> {
     let mut expire_ms = None;
     let mut access = Access::None;
     loop {
@@ -248,13 +383,13 @@ fn parse_item(input: &mut Input<'_>, db: u64) -> Result<Parsed> {
             opcode::MODULE_AUX => return Err(Error::Module),
             opcode::EOF => return Ok(Parsed::End),
             kind => {
-                let key = input.bytes()?.into_owned();
+                let key = input.bytes()?;
                 let mut value_input = input.clone();
                 let from = value_input.pos();
                 skip_value(kind, &mut value_input)?;
                 let len = value_input.pos() - from;
-                let value = input.take(len as u64)?.to_vec();
-                Item::Entry(RawEntry { db, key, kind, value, expire_ms, access })
+                let value = input.take(len as u64)?;
+                return Ok(Parsed::Entry { key, kind, value, expire_ms, access });
             }
         };
         return Ok(Parsed::Item(item));

@@ -13,17 +13,24 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
 
-use shoal_engine::{locate, Entry, ExclusiveKind};
+use shoal_engine::{locate, Entry, ExclusiveKind, ShardIndex, SHARD_COUNT};
 use shoal_resp::reply::{Protocol, ReplyBuf};
 use shoal_persist::aof::{AofReader, Entry as AofEntry, Manifest, ReadError};
-use shoal_persist::rdb::{self, Item, RawEntry, Reader};
+use shoal_persist::rdb::{self, EntryBatch, Item, Reader, Step};
 
 use crate::server::Server;
 
-/// Entries handed to a loader thread at once.
-const BATCH: usize = 512;
+/// Entries handed to a loader thread at once, unless their bytes reach
+/// `BATCH_BYTES` first.
+const BATCH: usize = 4096;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches a loader thread may have waiting.
+const QUEUED: usize = 4;
+/// The fewest bytes an entry takes in a file (type, key length, key,
+/// value): RESIZEDB's claim is believed up to the file's size over this.
+const MIN_ENTRY_BYTES: u64 = 4;
 
 /// What a load found.
 #[derive(Default, Debug)]
@@ -133,49 +140,59 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
     let now_ms = shoal_engine::now_ms();
     let limits = server.tunables.encodings.rdb_decode_limits();
     std::thread::scope(|scope| {
-        let mut senders: Vec<SyncSender<Vec<RawEntry>>> = Vec::new();
+        // Batches go to the loaders in turn and come back empty to be
+        // filled again; each loader sorts its batch by shard.
+        let (spent_tx, spent) = channel::<EntryBatch>();
+        let mut senders: Vec<SyncSender<EntryBatch>> = Vec::new();
         let mut handles = Vec::new();
         for i in 0..loaders {
-            let (tx, rx) = sync_channel::<Vec<RawEntry>>(4);
+            let (tx, rx) = sync_channel::<EntryBatch>(QUEUED);
             senders.push(tx);
             let limits = &limits;
+            let spent_tx = spent_tx.clone();
             handles.push(std::thread::Builder::new().name(format!("shoal-load-{i}")).spawn_scoped(scope, move || {
                 let mut loaded = Loaded::default();
                 for batch in rx {
-                    fill(server, batch, limits, now_ms, merge, &mut loaded)?;
+                    fill(server, batch, &spent_tx, limits, now_ms, merge, &mut loaded)?;
                 }
                 Ok::<Loaded, LoadError>(loaded)
             }));
         }
-        let mut batches: Vec<Vec<RawEntry>> = (0..loaders).map(|_| Vec::with_capacity(BATCH)).collect();
+        drop(spent_tx);
+        let mut batch = EntryBatch::default();
+        let mut turn = 0;
+        let mut db = 0;
         let mut read_error = None;
         loop {
-            match reader.next_item() {
-                Ok(Some(Item::Entry(entry))) => {
-                    if entry.db >= dbs {
+            match reader.next_into(&mut batch) {
+                Ok(Some(Step::Batched)) => {
+                    if batch.len() >= BATCH || batch.byte_len() >= BATCH_BYTES {
+                        let next = spent.try_recv().unwrap_or_default();
+                        if senders[turn].send(std::mem::replace(&mut batch, next)).is_err() {
+                            break;
+                        }
+                        turn = (turn + 1) % loaders;
+                        server.persistence.loading.loaded_bytes.store(reader.consumed() as u64, Ordering::Relaxed);
+                    }
+                }
+                Ok(Some(Step::Item(Item::SelectDb(selected)))) => {
+                    if selected >= dbs {
                         read_error = Some(LoadError::from(format!(
                             "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
                         )));
                         break;
                     }
-                    let loader = locate(&entry.key).shard as usize % loaders;
-                    batches[loader].push(entry);
-                    if batches[loader].len() >= BATCH {
-                        let full = std::mem::replace(&mut batches[loader], Vec::with_capacity(BATCH));
-                        if senders[loader].send(full).is_err() {
-                            break;
-                        }
-                        server.persistence.loading.loaded_bytes.store(reader.consumed() as u64, Ordering::Relaxed);
-                    }
+                    db = selected as usize;
                 }
-                Ok(Some(Item::Aux { key, value })) => aux_field(server, &key, &value),
-                Ok(Some(Item::Function(_))) => {
+                Ok(Some(Step::Item(Item::ResizeDb { keys, .. }))) => reserve(server, db, keys),
+                Ok(Some(Step::Item(Item::Aux { key, value }))) => aux_field(server, &key, &value),
+                Ok(Some(Step::Item(Item::Function(_)))) => {
                     read_error = Some(LoadError::from(
                         "The RDB file holds function libraries, which Shoal cannot load yet".to_string(),
                     ));
                     break;
                 }
-                Ok(Some(_)) => {}
+                Ok(Some(Step::Item(Item::Entry(_)))) => unreachable!("next_into batches entries"),
                 Ok(None) => break,
                 Err(e) => {
                     let message = format!("Internal error in RDB reading offset {}: {e}", reader.consumed());
@@ -187,10 +204,8 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                 }
             }
         }
-        for (loader, batch) in batches.into_iter().enumerate() {
-            if !batch.is_empty() {
-                let _ = senders[loader].send(batch);
-            }
+        if !batch.is_empty() {
+            let _ = senders[turn].send(batch);
         }
         drop(senders);
         let mut total = Loaded::default();
@@ -217,12 +232,29 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
     })
 }
 
+/// Grows database `db`'s tables ahead of the `keys` keys RESIZEDB
+/// announces, as far as the file's size makes the claim believable.
+fn reserve(server: &Server, db: usize, keys: u64) {
+    let believable = server.persistence.loading.total_bytes.load(Ordering::Relaxed) / MIN_ENTRY_BYTES;
+    let per_shard = keys.min(believable) as usize / SHARD_COUNT;
+    if per_shard == 0 {
+        return;
+    }
+    // Keys spread evenly over the shards; an eighth more for the spread.
+    let per_shard = per_shard + per_shard / 8;
+    for shard in 0..SHARD_COUNT as ShardIndex {
+        let mut locks = server.engine.keyspace.lock_one(shard);
+        locks.shard(shard).dbs[db].reserve(per_shard);
+    }
+}
+
 /// Decodes a batch of entries, outside any lock, and puts them in their
 /// shards, taking each shard's lock once for all of the batch's entries
-/// in it.
+/// in it. The emptied batch goes back to the reader.
 fn fill(
     server: &Server,
-    batch: Vec<RawEntry>,
+    mut batch: EntryBatch,
+    spent: &Sender<EntryBatch>,
     limits: &rdb::DecodeLimits,
     now_ms: i64,
     merge: bool,
@@ -230,7 +262,7 @@ fn fill(
 ) -> Result<(), LoadError> {
     key_load_delay(server, batch.len());
     let mut ready = Vec::with_capacity(batch.len());
-    for entry in batch {
+    for entry in batch.iter() {
         let value = match entry.decode(limits) {
             Ok(value) => value,
             Err(rdb::Error::EmptyKey) => {
@@ -239,12 +271,12 @@ fn fill(
                 if loaded.empty_skipped <= EMPTY_KEYS_LOGGED {
                     server
                         .log
-                        .warning(&format!("RDB loading skipping empty key: {}", String::from_utf8_lossy(&entry.key)));
+                        .warning(&format!("RDB loading skipping empty key: {}", String::from_utf8_lossy(entry.key)));
                 }
                 continue;
             }
             Err(e) => {
-                let key = String::from_utf8_lossy(&entry.key);
+                let key = String::from_utf8_lossy(entry.key);
                 return Err(LoadError::corrupt(format!("Internal error in RDB reading key '{key}': {e}")));
             }
         };
@@ -255,8 +287,10 @@ fn fill(
         }
         let access = server.access_on_load(entry.access, now_ms);
         let expire = entry.expire_ms.unwrap_or(shoal_engine::NO_EXPIRE);
-        ready.push((locate(&entry.key), entry.db as usize, Entry::new(&entry.key, value, expire, access)));
+        ready.push((locate(entry.key), entry.db as usize, Entry::new(entry.key, value, expire, access)));
     }
+    batch.clear();
+    let _ = spent.send(batch);
     ready.sort_unstable_by_key(|(at, _, _)| at.shard);
     let count = ready.len();
     let mut ready = ready.into_iter().peekable();
