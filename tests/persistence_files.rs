@@ -730,3 +730,37 @@ fn aof_disable_auto_gc_keeps_history_until_turned_off() {
         ["appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]
     );
 }
+
+#[test]
+fn automatic_rewrites_back_off_after_repeated_failures_and_a_rewrite_by_hand_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().display().to_string();
+    let log = dir.path().join("shoal.log");
+    let log_text = log.display().to_string();
+    let shoal = ServerProcess::shoal(&args(&dir_text, &["--appendonly", "yes", "--logfile", &log_text]));
+    let mut c = loaded(&shoal);
+    // Where a rewrite writes its new base stands a directory: it fails.
+    let blocker = dir.path().join("appendonlydir").join(format!("temp-bgsave-{}.rdb", shoal.pid()));
+    std::fs::create_dir_all(&blocker).unwrap();
+    for failures in 1..=3 {
+        assert!(matches!(c.cmd("BGREWRITEAOF"), Value::Error(_)), "a rewrite that cannot create its file");
+        assert_eq!(support::persistence_field(&mut c, "aof_rewrites_consecutive_failures"), failures.to_string());
+    }
+    let limits = || std::fs::read_to_string(&log).unwrap().matches("triggered the limit").count();
+    assert_eq!(limits(), 0);
+    // Growth that would start an automatic rewrite: it waits instead.
+    c.cmd("CONFIG SET auto-aof-rewrite-min-size 1");
+    c.cmd("CONFIG SET auto-aof-rewrite-percentage 1");
+    c.call(&[b"SET", b"x", &[b'x'; 4096]]);
+    wait_until("the back-off", || limits() == 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(limits(), 1, "the limit is logged once, when it starts");
+    assert_eq!(support::persistence_field(&mut c, "aof_rewrites_consecutive_failures"), "3", "no rewrite tried meanwhile");
+    assert_eq!(support::persistence_field(&mut c, "aof_rewrite_in_progress"), "0");
+    // A rewrite asked for by hand is not held back, and its success ends the back-off.
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(c.cmd("BGREWRITEAOF"), simple("Background append only file rewriting started"));
+    wait_until("the rewrite", || support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0");
+    assert_eq!(support::persistence_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(support::persistence_field(&mut c, "aof_rewrites_consecutive_failures"), "0");
+}

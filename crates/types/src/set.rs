@@ -212,6 +212,22 @@ impl Set {
         *self = Set::Table(Box::new(table));
     }
 
+    /// A set of `members`, which are distinct, in the encoding a set built
+    /// by adding them one by one would end in.
+    pub fn from_distinct(members: &[&[u8]], max_intset: usize) -> Set {
+        if members.len() <= max_intset.min(INTSET_HARD_LIMIT) {
+            let ints: Option<Vec<i64>> = members.iter().map(|m| parse_int(m)).collect();
+            if let Some(ints) = ints {
+                let mut set = IntSet::new();
+                for v in ints {
+                    set.insert(v);
+                }
+                return Set::Ints(set);
+            }
+        }
+        Set::strings_from(members.iter().copied(), members.len())
+    }
+
     /// A string set holding `members` (distinct), sized for `expected`.
     fn strings_from<'a>(members: impl ExactSizeIterator<Item = &'a [u8]>, expected: usize) -> Set {
         let members: Vec<&[u8]> = members.collect();

@@ -175,12 +175,22 @@ fn quicklist(input: &mut Input<'_>, v2: bool, limits: &DecodeLimits) -> Result<V
     list(items.iter().map(|v| &v[..]), limits)
 }
 
+/// Sets up to this many members are built from all of them at once.
+const SMALL_SET: usize = 128;
+
 fn set_plain(input: &mut Input<'_>, limits: &DecodeLimits) -> Result<Value> {
     let n = input.count(1)?;
     if n == 0 {
         return Err(Error::EmptyKey);
     }
     let max_intset = limits.set_max_intset.min(INTSET_HARD_LIMIT);
+    if n <= SMALL_SET {
+        // Small sets are built at once rather than member by member.
+        let members = (0..n).map(|_| input.bytes()).collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&[u8]> = members.iter().map(|m| &m[..]).collect();
+        check_unique(refs.iter().copied(), "duplicate set members")?;
+        return Ok(Value::Set(Set::from_distinct(&refs, max_intset)));
+    }
     let mut set = if n > max_intset { Set::Small(Compact::new()) } else { Set::new_intset() };
     for _ in 0..n {
         let member = input.bytes()?;
@@ -272,7 +282,19 @@ fn hash_from(pairs: Pairs<'_>, packed: bool) -> Result<Value> {
     Ok(Value::Hash(Hash::Table(Box::new(table))))
 }
 
-fn check_unique<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>, what: &'static str) -> Result<()> {
+/// Collections up to this size are checked for duplicates pair by pair:
+/// cheaper than hashing for the small encodings.
+const PAIRWISE_UNIQUE: usize = 16;
+
+fn check_unique<'a>(items: impl ExactSizeIterator<Item = &'a [u8]> + Clone, what: &'static str) -> Result<()> {
+    if items.len() <= PAIRWISE_UNIQUE {
+        for (i, a) in items.clone().enumerate() {
+            if items.clone().skip(i + 1).any(|b| a == b) {
+                return Err(Error::Corrupt(what));
+            }
+        }
+        return Ok(());
+    }
     let mut seen = HashSet::with_capacity(items.len());
     for item in items {
         if !seen.insert(item) {

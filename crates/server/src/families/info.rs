@@ -301,7 +301,7 @@ fn persistence_section(server: &Server, out: &mut String) {
     let rewrite_ok = persistence.aof_last_rewrite_ok.load(Ordering::Relaxed);
     field!(out, "aof_last_bgrewrite_status", if rewrite_ok { "ok" } else { "err" });
     field!(out, "aof_rewrites", persistence.aof_rewrites.load(Ordering::Relaxed));
-    field!(out, "aof_rewrites_consecutive_failures", if rewrite_ok { 0 } else { 1 });
+    field!(out, "aof_rewrites_consecutive_failures", persistence.aof_rewrite_failures.load(Ordering::Relaxed));
     let write_ok = persistence.aof_write_ok.load(Ordering::Relaxed);
     field!(out, "aof_last_write_status", if write_ok { "ok" } else { "err" });
     field!(out, "aof_last_cow_size", persistence.aof_last_cow_bytes.load(Ordering::Relaxed));

@@ -17,6 +17,10 @@ use crate::server::Server;
 use crate::state::aof::{Aof, Fsync};
 use crate::state::persistence::{AofOn, SnapshotKind};
 
+/// Failed rewrites in a row after which automatic ones back off.
+const LIMIT_AFTER_FAILURES: u64 = 3;
+const LIMIT_MAX_MINUTES: i64 = 60;
+
 pub const REWRITE_SCHEDULED: &str = "Background append only file rewriting scheduled";
 pub const REWRITE_STARTED: &str = "Background append only file rewriting started";
 
@@ -196,6 +200,8 @@ pub fn bgrewriteaof(server: &Server, locks: &ShardLocks<'_>) -> Result<&'static 
         Some(SnapshotKind::AofRewrite) => Err(super::AOF_ALREADY_IN_PROGRESS.to_string()),
         Some(SnapshotKind::Rdb) => {
             server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+            // Asked for by hand: not held back by earlier failures.
+            server.persistence.aof_rewrite_failures.store(0, Ordering::Relaxed);
             Ok(REWRITE_SCHEDULED)
         }
         None => start_rewrite(server, locks).map(|()| REWRITE_STARTED),
@@ -243,12 +249,13 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
                 Ok(()) => {
                     persistence.aof_rewrites.fetch_add(1, Ordering::Relaxed);
                     persistence.aof_last_rewrite_ok.store(true, Ordering::Relaxed);
+                    persistence.aof_rewrite_failures.store(0, Ordering::Relaxed);
                     server.log.notice("Background AOF rewrite terminated with success");
                     server.log.notice("Background AOF rewrite finished successfully");
                 }
                 Err(_) if cancelled => server.log.warning("Background AOF rewrite terminated by signal 10"),
                 Err(e) => {
-                    persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+                    rewrite_failed(server);
                     server.log.warning(&format!("Background AOF rewrite terminated with error: {e}"));
                 }
             }
@@ -271,7 +278,7 @@ pub fn start_rewrite(server: &Server, locks: &ShardLocks<'_>) -> Result<(), Stri
             Ok(())
         }
         None => {
-            server.persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+            rewrite_failed(server);
             Err("Can't create the AOF base file".to_string())
         }
     }
@@ -325,25 +332,56 @@ fn install_base(server: &Server, base_name: &str, rdb: bool) -> Result<(), Strin
 pub fn cron(server: &Server) -> bool {
     let persistence = &server.persistence;
     let scheduled = persistence.aof_rewrite_scheduled.load(Ordering::Relaxed);
-    let automatic = persistence.aof().is_some_and(|aof| {
+    let growth = persistence.aof().and_then(|aof| {
         let percentage = server.config.get_int("auto-aof-rewrite-percentage");
         let min_size = server.config.get_int("auto-aof-rewrite-min-size").max(0) as u64;
         let current = aof.current_size.load(Ordering::Relaxed);
         let base = aof.base_size.load(Ordering::Relaxed).max(1);
         let growth = (current * 100 / base) as i64 - 100;
-        let due = percentage > 0 && current > min_size && growth >= percentage;
-        if due {
-            server.log.notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
-        }
-        due
+        (percentage > 0 && current > min_size && growth >= percentage).then_some(growth)
     });
-    if !scheduled && !automatic {
+    if !scheduled && growth.is_none() || rewrite_limited(server) {
         return false;
+    }
+    if let (false, Some(growth)) = (scheduled, growth) {
+        server.log.notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
     }
     let locks = server.engine.keyspace.lock_all();
     if let Err(e) = start_rewrite(server, &locks) {
         server.log.warning(&e);
     }
+    true
+}
+
+fn rewrite_failed(server: &Server) {
+    server.persistence.aof_last_rewrite_ok.store(false, Ordering::Relaxed);
+    server.persistence.aof_rewrite_failures.fetch_add(1, Ordering::Relaxed);
+}
+
+/// After repeated failures, a rewrite the cron thread would start waits:
+/// a minute, then twice as long each time, up to an hour. A success or a
+/// rewrite asked for by hand ends the back-off.
+fn rewrite_limited(server: &Server) -> bool {
+    let persistence = &server.persistence;
+    let mut limit = persistence.aof_rewrite_limit.lock();
+    if persistence.aof_rewrite_failures.load(Ordering::Relaxed) < LIMIT_AFTER_FAILURES {
+        *limit = Default::default();
+        return false;
+    }
+    let now = shoal_engine::now_ms();
+    if limit.next_ms != 0 {
+        if now < limit.next_ms {
+            return true;
+        }
+        limit.next_ms = 0;
+        return false;
+    }
+    limit.delay_minutes = if limit.delay_minutes == 0 { 1 } else { (limit.delay_minutes * 2).min(LIMIT_MAX_MINUTES) };
+    limit.next_ms = now + limit.delay_minutes * 60_000;
+    server.log.warning(&format!(
+        "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+        limit.delay_minutes
+    ));
     true
 }
 

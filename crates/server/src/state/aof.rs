@@ -177,6 +177,12 @@ impl Aof {
     /// always`), without blocking the worker thread.
     pub async fn wait_durable(&self) {
         let target = self.appended();
+        if self.durable() >= target {
+            return;
+        }
+        if !self.write_here() {
+            self.wake.notify_one();
+        }
         while self.durable() < target {
             let listener = self.durable_event.listen();
             if self.durable() >= target || self.stopping.load(Ordering::Relaxed) || self.gives_up_waiting() {
@@ -184,6 +190,42 @@ impl Aof {
             }
             listener.await;
         }
+    }
+
+    /// Under `everysec` and `no`, the thread whose reply waits writes what
+    /// is pending itself when nobody else is writing: a write to the page
+    /// cache costs less than waking the writer thread and being woken by
+    /// it (Redis too writes the file before it replies, on its one
+    /// thread). The writer still syncs, writes what nobody waits for, and
+    /// handles errors: a batch that fails here goes back to it. True if
+    /// everything appended is now written.
+    fn write_here(&self) -> bool {
+        if self.fsync_policy() == Fsync::Always
+            || self.flush_sleep_us.load(Ordering::Relaxed) > 0
+            || !self.last_write_ok.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let Some(mut files) = self.files.try_lock() else { return false };
+        let (batch, upto) = {
+            let mut pending = self.pending.lock();
+            (std::mem::take(&mut pending.bytes), self.appended())
+        };
+        if batch.is_empty() {
+            // Taken by the writer, which is about to say so.
+            return false;
+        }
+        if files.file.append(&batch).is_err() {
+            let mut pending = self.pending.lock();
+            pending.bytes.splice(0..0, batch);
+            return false;
+        }
+        files.unsynced = true;
+        self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        drop(files);
+        self.durable.fetch_max(upto, Ordering::AcqRel);
+        self.durable_event.notify(usize::MAX);
+        true
     }
 
     /// While the file refuses writes, replies stop waiting for it except
@@ -249,7 +291,8 @@ impl Aof {
                 }
             }
             drop(files);
-            self.durable.store(upto, Ordering::Release);
+            // `write_here` may have written a later batch meanwhile.
+            self.durable.fetch_max(upto, Ordering::AcqRel);
             self.durable_event.notify(usize::MAX);
             if stopping && self.pending.lock().bytes.is_empty() {
                 return;
@@ -337,7 +380,9 @@ impl AofSink for Aof {
         }
         pending.bytes.extend_from_slice(bytes);
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
-        let wake = pending.writer_idle;
+        // Under `everysec` and `no`, a reply that waits for the write does
+        // it (`write_here`); the writer looks every 100 ms for the rest.
+        let wake = pending.writer_idle && self.fsync_policy() == Fsync::Always;
         drop(pending);
         if wake {
             self.wake.notify_one();

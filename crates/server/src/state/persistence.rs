@@ -44,6 +44,17 @@ pub struct Loading {
     pub depth: AtomicU32,
 }
 
+/// The back-off of automatic AOF rewrites that keep failing: each failed
+/// rewrite leaves an incr file behind, so they are not retried at every
+/// cron tick.
+#[derive(Default, Debug)]
+pub struct RewriteLimit {
+    /// The current wait, doubled at each limit up to a maximum.
+    pub delay_minutes: i64,
+    /// When the next attempt may start (0: not waiting).
+    pub next_ms: i64,
+}
+
 pub struct Persistence {
     pub running: Mutex<Option<Running>>,
     pub aof: Mutex<Option<AofOn>>,
@@ -58,6 +69,10 @@ pub struct Persistence {
     /// BGSAVE runs, CONFIG SET appendonly yes).
     pub aof_rewrite_scheduled: AtomicBool,
     pub aof_last_rewrite_ok: AtomicBool,
+    /// Rewrites that failed in a row, and when automatic ones may be
+    /// tried again after repeated failures.
+    pub aof_rewrite_failures: AtomicU64,
+    pub aof_rewrite_limit: Mutex<RewriteLimit>,
     pub aof_last_rewrite_secs: AtomicI64,
     pub aof_rewrites: AtomicU64,
     /// BGSAVE SCHEDULE: start one when nothing else runs.
@@ -90,6 +105,8 @@ impl Default for Persistence {
             aof_flush_sleep_us: AtomicU64::new(0),
             aof_rewrite_scheduled: AtomicBool::new(false),
             aof_last_rewrite_ok: AtomicBool::new(true),
+            aof_rewrite_failures: AtomicU64::new(0),
+            aof_rewrite_limit: Mutex::new(RewriteLimit::default()),
             aof_last_rewrite_secs: AtomicI64::new(-1),
             aof_rewrites: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
