@@ -20,12 +20,16 @@ Then, for each server:
             file is loaded into a fresh redis-server afterwards: it must
             hold the data as of the BGSAVE (the run fails otherwise).
             Redis only schedules a BGSAVE sent in a transaction.
-  aof       SET throughput and p99 with appendonly yes, appendfsync always
-            and everysec (redis-benchmark -c 50 -d 16 -r 100000), on fresh
-            servers.
+  aof       SET throughput, p99 and server CPU per request with appendonly
+            yes, appendfsync always and everysec (redis-benchmark -c 50
+            -d 16), on fresh servers: uniform keys (-r 100000), and one hot
+            key (every client sets the same key). Each runs --aof-rounds
+            times (default 3), the servers' order alternating between
+            rounds; the table shows medians (fsync times on a shared disk
+            vary a lot from run to run).
 
     cargo build --release
-    python3 benches/persistence.py [--keys N] [--requests N] [--output markdown]
+    python3 benches/persistence.py [--keys N] [--requests N] [--aof-rounds N] [--output markdown]
 
 Standard library only; reuses bench.py's server and client helpers.
 """
@@ -34,6 +38,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,16 +185,18 @@ def bgsave_under_writes(server, rb, n, redis_server, workdir, ports):
     return dict(seconds=seconds, before=before, peak=max(peak), cow=int(stats.get("rdb_last_cow_size", 0)))
 
 
-def aof_throughput(rb, server, requests):
+def aof_throughput(rb, server, requests, hot):
     cmd = [rb, "-h", "127.0.0.1", "-p", str(server.port), "-c", "50", "-n", str(requests),
-           "-r", "100000", "-d", "16", "-t", "set", "--csv"]
+           "-d", "16", "-t", "set", "--csv"] + ([] if hot else ["-r", "100000"])
+    cpu = server.cpu_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    cpu = server.cpu_seconds() - cpu
     if proc.returncode != 0:
         raise bench.BenchError("%s: redis-benchmark failed: %s" % (server.name, proc.stderr))
     lines = [l for l in proc.stdout.splitlines() if l.startswith('"')]
     header = [h.strip('"') for h in lines[0].split(",")]
     row = dict(zip(header, [v.strip('"') for v in lines[1].split(",")]))
-    return dict(rps=float(row["rps"]), p99=float(row["p99_latency_ms"]))
+    return dict(rps=float(row["rps"]), p99=float(row["p99_latency_ms"]), cpu_us=cpu * 1e6 / requests)
 
 
 def main():
@@ -201,6 +208,8 @@ def main():
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--redis-benchmark", default=shutil.which("redis-benchmark") or "redis-benchmark")
     ap.add_argument("--skip-aof", action="store_true")
+    ap.add_argument("--aof-rounds", type=int, default=3,
+                    help="rounds of each appendfsync run, the servers' order alternating; medians are shown")
     args = ap.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="shoal-bench-persistence-")
@@ -257,17 +266,23 @@ def main():
         ]
         if not args.skip_aof:
             for policy in ("always", "everysec"):
-                print("SET with appendfsync %s" % policy, file=sys.stderr, flush=True)
-                out = {}
-                for name, argv in zip(names, argvs):
-                    s = server(name, argv, ["--appendonly", "yes", "--appendfsync", policy])
-                    out[name] = aof_throughput(args.redis_benchmark, s, args.requests)
-                    s.stop()
-                a, b = out["Shoal"], out["Redis"]
-                rows.append(["SET, appendfsync %s (req/s)" % policy, bench.fmt_rps(a["rps"]), bench.fmt_rps(b["rps"]),
-                             bench.fmt_ratio(bench.ratio(a["rps"], b["rps"]))])
-                rows.append(["SET, appendfsync %s p99 (ms)" % policy, bench.fmt_ms(a["p99"]), bench.fmt_ms(b["p99"]),
-                             bench.fmt_ratio(bench.ratio(a["p99"], b["p99"]))])
+                for hot in (False, True):
+                    label = "%s%s" % (policy, ", hot key" if hot else "")
+                    print("SET with appendfsync %s" % label, file=sys.stderr, flush=True)
+                    runs = {name: [] for name in names}
+                    for round_ in range(args.aof_rounds):
+                        pairs = list(zip(names, argvs))
+                        for name, argv in (pairs if round_ % 2 == 0 else pairs[::-1]):
+                            s = server(name, argv, ["--appendonly", "yes", "--appendfsync", policy])
+                            runs[name].append(aof_throughput(args.redis_benchmark, s, args.requests, hot))
+                            s.stop()
+                    a, b = ({k: statistics.median(r[k] for r in runs[name]) for k in runs[name][0]} for name in names)
+                    rows.append(["SET, appendfsync %s (req/s)" % label, bench.fmt_rps(a["rps"]),
+                                 bench.fmt_rps(b["rps"]), bench.fmt_ratio(bench.ratio(a["rps"], b["rps"]))])
+                    rows.append(["SET, appendfsync %s p99 (ms)" % label, bench.fmt_ms(a["p99"]), bench.fmt_ms(b["p99"]),
+                                 bench.fmt_ratio(bench.ratio(a["p99"], b["p99"]))])
+                    rows.append(["SET, appendfsync %s CPU (us/req)" % label, bench.fmt_us(a["cpu_us"]),
+                                 bench.fmt_us(b["cpu_us"]), bench.fmt_ratio(bench.ratio(a["cpu_us"], b["cpu_us"]))])
     except bench.BenchError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1

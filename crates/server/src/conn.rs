@@ -80,7 +80,7 @@ pub enum Ended<S> {
 /// is asked to move to another worker.
 pub async fn serve<S>(server: Arc<Server>, mut stream: S, mut session: Box<Session>) -> Ended<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Socket,
 {
     let Session { client, out, input, parser } = &mut *session;
     match client_loop(&server, &mut stream, client, out, input, parser).await {
@@ -91,6 +91,38 @@ where
     session.close(&server);
     let _ = stream.shutdown().await;
     Ended::Closed
+}
+
+/// A connection's stream, which can be told that a read emptied it.
+pub trait Socket: AsyncRead + AsyncWrite + Unpin {
+    /// A read returned less than it had room for: the socket is drained.
+    /// The stream forgets that it was readable, so the next read waits for
+    /// the reactor instead of first trying a read that can only fail
+    /// with EAGAIN (one system call per request batch).
+    fn drained(&self) {}
+}
+
+/// Drops the stream's read readiness without a system call; a readiness
+/// event that arrived since is not lost (the runtime only clears the one
+/// it had seen).
+macro_rules! forget_readable {
+    ($stream:expr) => {{
+        let _ = $stream.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(std::io::Error::from(std::io::ErrorKind::WouldBlock))
+        });
+    }};
+}
+
+impl Socket for tokio::net::TcpStream {
+    fn drained(&self) {
+        forget_readable!(self);
+    }
+}
+
+impl Socket for tokio::net::UnixStream {
+    fn drained(&self) {
+        forget_readable!(self);
+    }
 }
 
 /// What the connection does after its loop.
@@ -108,7 +140,7 @@ async fn client_loop<S>(
     parser: &mut RequestParser,
 ) -> Result<Next, String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Socket,
 {
     loop {
         if client.info.is_killed() {
@@ -169,7 +201,7 @@ async fn read_some<S>(
     parser: &RequestParser,
 ) -> Result<Woke, String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Socket,
 {
     // Read big bulks in growing steps, but never reserve more than has
     // already arrived: the buffer at most doubles per read.
@@ -178,6 +210,7 @@ where
         None => READ_CHUNK_BYTES,
     };
     input.reserve(want);
+    let room = input.capacity() - input.len();
     // CLIENT KILL shuts the socket down, which ends this read: the common
     // path registers no waker besides the socket's own (and a timer only
     // when `timeout` is set).
@@ -214,6 +247,9 @@ where
     match read {
         Ok(0) => Err("connection closed by peer".into()),
         Ok(n) => {
+            if n < room {
+                stream.drained();
+            }
             server.engine.stats.add(Stat::NetInputBytes, n as u64);
             client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
             Ok(Woke::Input)

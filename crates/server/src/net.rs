@@ -186,7 +186,7 @@ async fn serve(server: Arc<Server>, index: usize, connection: Incoming) {
 
 /// A socket type a worker can serve and hand on to another worker.
 trait WorkerSocket: Sized {
-    type Async: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin;
+    type Async: crate::conn::Socket;
     fn register(self) -> std::io::Result<Self::Async>;
     fn deregister(socket: Self::Async) -> std::io::Result<Self>;
     fn moving(self, session: Box<Session>) -> Incoming;

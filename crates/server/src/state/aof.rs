@@ -62,10 +62,6 @@ struct Pending {
     bytes: Vec<u8>,
     /// Second of the last `#TS:` annotation (aof-timestamp-enabled).
     last_timestamp: i64,
-    /// The writer waits for data and must be woken by the next append
-    /// (otherwise it is writing, and takes what was appended meanwhile
-    /// when it comes back: no wake-up per append under load).
-    writer_idle: bool,
 }
 
 /// The writer's side: the manifest and the file appended to.
@@ -138,7 +134,7 @@ impl Aof {
             disk,
             dir,
             prefix,
-            pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0, writer_idle: false }),
+            pending: Mutex::new(Pending { bytes: Vec::new(), last_timestamp: 0 }),
             wake: Condvar::new(),
             files: Mutex::new(Files { manifest, file, temp_incr, unsynced: false, last_sync: Instant::now() }),
             appended: AtomicU64::new(0),
@@ -180,7 +176,12 @@ impl Aof {
         if self.durable() >= target {
             return;
         }
-        if !self.write_here() {
+        // The worker's other connections that are ready append first (the
+        // runtime runs them, and looks for input, before a task that
+        // yielded): one write and one sync then serve them all, as Redis
+        // writes the file once per pass of its event loop.
+        tokio::task::yield_now().await;
+        if self.durable() < target && !self.write_here() {
             self.wake.notify_one();
         }
         while self.durable() < target {
@@ -192,18 +193,16 @@ impl Aof {
         }
     }
 
-    /// Under `everysec` and `no`, the thread whose reply waits writes what
-    /// is pending itself when nobody else is writing: a write to the page
-    /// cache costs less than waking the writer thread and being woken by
-    /// it (Redis too writes the file before it replies, on its one
-    /// thread). The writer still syncs, writes what nobody waits for, and
-    /// handles errors: a batch that fails here goes back to it. True if
-    /// everything appended is now written.
+    /// The thread whose reply waits writes what is pending itself when
+    /// nobody else is writing (and syncs it under `always`): cheaper than
+    /// waking the writer thread and being woken by it, and Redis too
+    /// writes (and syncs) the file on its one thread before it replies.
+    /// The writer thread syncs once a second under `everysec`, writes what
+    /// nobody waits for, and handles errors: a batch that fails here goes
+    /// back to it, a failed sync is its to retry. True if everything
+    /// appended is now written (synced under `always`).
     fn write_here(&self) -> bool {
-        if self.fsync_policy() == Fsync::Always
-            || self.flush_sleep_us.load(Ordering::Relaxed) > 0
-            || !self.last_write_ok.load(Ordering::Relaxed)
-        {
+        if self.flush_sleep_us.load(Ordering::Relaxed) > 0 || !self.last_write_ok.load(Ordering::Relaxed) {
             return false;
         }
         let Some(mut files) = self.files.try_lock() else { return false };
@@ -222,6 +221,14 @@ impl Aof {
         }
         files.unsynced = true;
         self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if self.fsync_policy() == Fsync::Always {
+            if files.file.sync().is_err() {
+                return false;
+            }
+            files.unsynced = false;
+            files.last_sync = Instant::now();
+            self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+        }
         drop(files);
         self.durable.fetch_max(upto, Ordering::AcqRel);
         self.durable_event.notify(usize::MAX);
@@ -256,9 +263,7 @@ impl Aof {
             {
                 let mut pending = self.pending.lock();
                 while pending.bytes.is_empty() && !self.stopping.load(Ordering::Relaxed) {
-                    pending.writer_idle = true;
                     let timed_out = self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out();
-                    pending.writer_idle = false;
                     if timed_out {
                         break;
                     }
@@ -380,13 +385,8 @@ impl AofSink for Aof {
         }
         pending.bytes.extend_from_slice(bytes);
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
-        // Under `everysec` and `no`, a reply that waits for the write does
-        // it (`write_here`); the writer looks every 100 ms for the rest.
-        let wake = pending.writer_idle && self.fsync_policy() == Fsync::Always;
-        drop(pending);
-        if wake {
-            self.wake.notify_one();
-        }
+        // A reply that waits for the write does it (`write_here`), or
+        // wakes the writer; the writer looks every 100 ms for the rest.
         end
     }
 }
