@@ -103,6 +103,10 @@ pub struct Aof {
     pub last_fsync_ms: AtomicI64,
     /// DEBUG AOF-FLUSH-SLEEP: microseconds to wait before each write.
     pub flush_sleep_us: AtomicU64,
+    /// A sync failed under `always` on a thread that is not the writer:
+    /// the writer ends the process (what was written may never reach the
+    /// disk, and a later sync could succeed without it).
+    sync_failure: Mutex<Option<String>>,
 }
 
 impl Aof {
@@ -149,6 +153,7 @@ impl Aof {
             base_size: AtomicU64::new(base_size),
             last_fsync_ms: AtomicI64::new(shoal_engine::now_ms()),
             flush_sleep_us: AtomicU64::new(0),
+            sync_failure: Mutex::new(None),
         }))
     }
 
@@ -202,7 +207,10 @@ impl Aof {
     /// back to it, a failed sync is its to retry. True if everything
     /// appended is now written (synced under `always`).
     fn write_here(&self) -> bool {
-        if self.flush_sleep_us.load(Ordering::Relaxed) > 0 || !self.last_write_ok.load(Ordering::Relaxed) {
+        if self.flush_sleep_us.load(Ordering::Relaxed) > 0
+            || !self.last_write_ok.load(Ordering::Relaxed)
+            || self.sync_failure.lock().is_some()
+        {
             return false;
         }
         let Some(mut files) = self.files.try_lock() else { return false };
@@ -222,7 +230,9 @@ impl Aof {
         files.unsynced = true;
         self.current_size.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if self.fsync_policy() == Fsync::Always {
-            if files.file.sync().is_err() {
+            if let Err(e) = files.file.sync() {
+                *self.sync_failure.lock() = Some(e.to_string());
+                self.wake.notify_one();
                 return false;
             }
             files.unsynced = false;
@@ -262,12 +272,18 @@ impl Aof {
         loop {
             {
                 let mut pending = self.pending.lock();
-                while pending.bytes.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+                while pending.bytes.is_empty()
+                    && !self.stopping.load(Ordering::Relaxed)
+                    && self.sync_failure.lock().is_none()
+                {
                     let timed_out = self.wake.wait_for(&mut pending, Duration::from_millis(100)).timed_out();
                     if timed_out {
                         break;
                     }
                 }
+            }
+            if let Some(e) = self.sync_failure.lock().take() {
+                fsync_failed_under_always(log, &e);
             }
             let stopping = self.stopping.load(Ordering::Relaxed);
             // The batch is taken with the file held (files before pending,
@@ -292,6 +308,7 @@ impl Aof {
                         files.last_sync = Instant::now();
                         self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
                     }
+                    Err(e) if policy == Fsync::Always => fsync_failed_under_always(log, &e.to_string()),
                     Err(e) => log(&format!("Can't fsync the append only file: {e}")),
                 }
             }
@@ -391,6 +408,15 @@ impl AofSink for Aof {
     }
 }
 
+/// Under `always` nothing may be acknowledged that is not on disk, and
+/// after a failed sync nothing can be known to be (the kernel may have
+/// dropped the dirty pages): the process ends, as Redis's does, before any
+/// reply waiting for the sync is sent.
+fn fsync_failed_under_always(log: &(dyn Fn(&str) + Send + Sync), error: &str) -> ! {
+    log(&format!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {error}. Exiting..."));
+    std::process::exit(1);
+}
+
 /// Total size of the incr files of `manifest`.
 fn incr_bytes(disk: &dyn Disk, dir: &Path, manifest: &Manifest) -> std::io::Result<u64> {
     let mut total = 0;
@@ -398,4 +424,54 @@ fn incr_bytes(disk: &dyn Disk, dir: &Path, manifest: &Manifest) -> std::io::Resu
         total += disk.size(&dir.join(&file.name))?.unwrap_or(0);
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_persist::aof::disk::Op;
+    use shoal_persist::aof::FaultDisk;
+
+    fn open(disk: &FaultDisk, fsync: Fsync) -> Arc<Aof> {
+        let dir = PathBuf::from("aofdir");
+        let (ok, prefix) = (Arc::new(AtomicBool::new(true)), "appendonly.aof".to_string());
+        Aof::open(Arc::new(disk.clone()), dir, prefix, Manifest::default(), 0, fsync, false, ok, false).unwrap()
+    }
+
+    #[test]
+    fn a_reply_writes_and_syncs_the_batch_itself_under_always() {
+        let disk = FaultDisk::new();
+        let aof = open(&disk, Fsync::Always);
+        let end = aof.append(b"*1\r\n$4\r\nPING\r\n");
+        let syncs = disk.count(Op::Sync);
+        assert!(aof.write_here());
+        assert_eq!(aof.durable(), end);
+        assert_eq!(disk.count(Op::Sync), syncs + 1);
+    }
+
+    #[test]
+    fn a_failed_sync_under_always_acknowledges_nothing_and_is_fatal() {
+        let disk = FaultDisk::new();
+        let aof = open(&disk, Fsync::Always);
+        aof.append(b"*1\r\n$4\r\nPING\r\n");
+        disk.fail(Op::Sync, 0);
+        assert!(!aof.write_here());
+        assert_eq!(aof.durable(), 0, "a write whose sync failed is not durable");
+        assert!(aof.sync_failure.lock().is_some(), "the writer is told to end the process");
+        // A later sync that succeeds would not make the lost pages durable:
+        // nothing else writes here meanwhile.
+        assert!(!aof.write_here());
+        assert_eq!(aof.durable(), 0);
+    }
+
+    #[test]
+    fn under_everysec_a_reply_writes_without_syncing() {
+        let disk = FaultDisk::new();
+        let aof = open(&disk, Fsync::EverySec);
+        let end = aof.append(b"*1\r\n$4\r\nPING\r\n");
+        let syncs = disk.count(Op::Sync);
+        assert!(aof.write_here());
+        assert_eq!(aof.durable(), end);
+        assert_eq!(disk.count(Op::Sync), syncs);
+    }
 }
