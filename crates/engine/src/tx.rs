@@ -74,6 +74,10 @@ pub struct Tx<'a> {
     /// holds runs on the keys as they were when it was written, as in
     /// Redis, which expires nothing while loading).
     pub loading: bool,
+    /// Applying the master's stream on a replica: the effects go to the
+    /// append-only file only (the replica forwards the master's bytes to
+    /// its own replicas verbatim).
+    pub from_master: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -95,6 +99,7 @@ impl<'a> Tx<'a> {
             broadcast: Vec::new(),
             client_id: 0,
             loading: false,
+            from_master: false,
         }
     }
 
@@ -143,7 +148,7 @@ impl<'a> Tx<'a> {
     /// one (served blocked clients propagate as units of their own).
     pub fn publish_effects(&mut self) {
         if !self.effects.is_empty() {
-            self.engine.propagation.publish(&self.effects, self.wrap_effects);
+            self.engine.propagation.publish(&self.effects, self.wrap_effects, !self.from_master);
             self.effects.clear();
         }
         if !self.events.is_empty() {

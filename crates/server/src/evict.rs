@@ -13,7 +13,7 @@ use crate::server::Server;
 /// Bytes Redis leaves out of the eviction decision: the replication
 /// stream queued for replicas (Shoal has no AOF buffer).
 pub fn not_counted_bytes(server: &Server) -> usize {
-    server.replicas.queued_bytes()
+    server.engine.propagation.pending_total() as usize
 }
 
 /// Runs eviction if memory is over maxmemory. Called before each command

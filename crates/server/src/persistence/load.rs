@@ -330,6 +330,9 @@ fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
                 server.log.notice(&format!("RDB memory usage when created {:.2} Mb", bytes as f64 / (1024.0 * 1024.0)));
             }
         }
+        b"repl-id" if value.len() == 40 => server.persistence.loaded_replication.lock().id = Some(value.into_owned()),
+        b"repl-offset" => server.persistence.loaded_replication.lock().offset = value.parse().ok(),
+        b"repl-stream-db" => server.persistence.loaded_replication.lock().stream_db = value.parse().ok(),
         _ => {}
     }
 }

@@ -270,7 +270,7 @@ pub fn start_snapshot(
     target: PathBuf,
     done: Done,
 ) -> Result<Option<()>, String> {
-    let mut running = server.persistence.running.lock();
+    let running = server.persistence.running.lock();
     if let Some(other) = running.as_ref() {
         return Err(match (other.kind, kind) {
             (SnapshotKind::Rdb, SnapshotKind::Rdb) => ALREADY_IN_PROGRESS.to_string(),
@@ -285,9 +285,29 @@ pub fn start_snapshot(
             return Ok(None);
         }
     };
+    drop(running);
+    start_snapshot_into(server, locks, kind, format.serializer(server), Box::new(file), done).map(Some)
+}
+
+/// Starts a background snapshot of `kind` whose chunks go to `sink` (a
+/// file, or replicas' sockets for a diskless sync), taking its cut now
+/// (the caller holds every shard). Err when another snapshot runs.
+pub fn start_snapshot_into(
+    server: &Server,
+    locks: &ShardLocks<'_>,
+    kind: SnapshotKind,
+    serializer: Box<dyn shoal_engine::snapshot::ShardSerializer>,
+    sink: Box<dyn ChunkSink>,
+    done: Done,
+) -> Result<(), String> {
+    let mut running = server.persistence.running.lock();
+    if running.is_some() {
+        sink.abandon();
+        return Err(ALREADY_IN_PROGRESS.to_string());
+    }
     let started_ms = shoal_engine::now_ms();
     let keys_total = key_count(locks);
-    let snapshot = Snapshot::begin(&server.engine, locks, format.serializer(server), Box::new(file));
+    let snapshot = Snapshot::begin(&server.engine, locks, serializer, sink);
     *running = Some(Running { kind, snapshot: snapshot.clone(), started_ms, keys_total });
     let server = server.arc();
     let spawned = std::thread::Builder::new().name("shoal-snapshot".into()).spawn({
@@ -320,7 +340,7 @@ pub fn start_snapshot(
         *running = None;
         return Err(format!("Can't save in background: {e}"));
     }
-    Ok(Some(()))
+    Ok(())
 }
 
 /// Stops a running background save (its temporary file is removed).

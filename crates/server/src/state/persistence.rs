@@ -32,6 +32,14 @@ pub struct AofOn {
     pub writer: Option<std::thread::JoinHandle<()>>,
 }
 
+/// An RDB file's replication AUX fields, as far as they were present.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedReplication {
+    pub id: Option<String>,
+    pub offset: Option<u64>,
+    pub stream_db: Option<usize>,
+}
+
 /// Start-up loading in progress (INFO loading_*).
 #[derive(Default)]
 pub struct Loading {
@@ -58,6 +66,9 @@ pub struct Persistence {
     /// BGSAVE runs, CONFIG SET appendonly yes).
     pub aof_rewrite_scheduled: AtomicBool,
     pub aof_last_rewrite_ok: AtomicBool,
+    /// The replication position the last RDB loaded recorded (repl-id,
+    /// repl-offset, repl-stream-db), which start-up continues from.
+    pub loaded_replication: Mutex<LoadedReplication>,
     pub aof_last_rewrite_secs: AtomicI64,
     pub aof_rewrites: AtomicU64,
     /// BGSAVE SCHEDULE: start one when nothing else runs.
@@ -90,6 +101,7 @@ impl Default for Persistence {
             aof_flush_sleep_us: AtomicU64::new(0),
             aof_rewrite_scheduled: AtomicBool::new(false),
             aof_last_rewrite_ok: AtomicBool::new(true),
+            loaded_replication: Default::default(),
             aof_last_rewrite_secs: AtomicI64::new(-1),
             aof_rewrites: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
