@@ -48,6 +48,7 @@ pub fn replicaof(server: &Server, target: Option<(String, u16)>, by: &str) -> bo
     match target {
         None => {
             server.engine.replica.store(false, Ordering::Relaxed);
+            server.log.set_replica(false);
             link.set_state(LinkState::Connect);
             link.synced.store(false, Ordering::Relaxed);
             // A new history starts here; replicas of this server can
@@ -61,6 +62,7 @@ pub fn replicaof(server: &Server, target: Option<(String, u16)>, by: &str) -> bo
         }
         Some((host, port)) => {
             server.engine.replica.store(true, Ordering::Relaxed);
+            server.log.set_replica(true);
             link.set_state(LinkState::Connect);
             link.down_since_ms.store(0, Ordering::Relaxed);
             // The data so far continues under this server's own id: a
@@ -415,10 +417,15 @@ fn load_payload(server: &Arc<Server>, payload: Payload, id: &str, offset: u64) -
     server.engine.propagation.adopt(id, offset, crate::replication::backlog_size(server));
     server.master.stream_db.store(0, Ordering::Relaxed);
     drop(guard);
-    if let Err(e) = loaded {
-        server.log.warning(&format!("Failed trying to load the MASTER synchronization DB from disk: {}", e.message));
-        return Err("MASTER <-> REPLICA sync: loading failed".to_string());
-    }
+    server.persistence.loaded_replication.lock().clone_from(&Default::default());
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            server.log.warning(&format!("Failed trying to load the MASTER synchronization DB from disk: {}", e.message));
+            return Err("MASTER <-> REPLICA sync: loading failed".to_string());
+        }
+    };
+    server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
     server.engine.reset_dirty(server.engine.dirty());
     if server.persistence.aof().is_some() {
         // The file must be rebuilt from the new dataset.
@@ -558,6 +565,7 @@ pub fn startup(server: &Server) {
     if let Some(target) = target {
         *server.master.master.lock() = Some(target);
         server.engine.replica.store(true, Ordering::Relaxed);
+        server.log.set_replica(true);
         server.master.generation.fetch_add(1, Ordering::AcqRel);
         start_link(server);
     }
