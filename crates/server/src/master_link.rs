@@ -208,6 +208,7 @@ impl Conn {
 async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Result<(), String> {
     let timeout = Duration::from_secs(server.config.get_int("repl-timeout").max(1) as u64);
     let mut conn = Conn { stream, input: Vec::new(), timeout };
+    server.master.set_state(LinkState::Handshake);
     handshake(server, &mut conn).await?;
     let link = &server.master;
     let propagation = &server.engine.propagation;
@@ -228,6 +229,7 @@ async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Re
             return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
         };
         server.log.notice(&format!("Full resync from master: {id}:{offset}"));
+        link.set_state(LinkState::Transfer);
         if !current(server, generation) {
             return Ok(());
         }

@@ -31,9 +31,16 @@ where
     // A diskless replica gets the stream once it acknowledged loading.
     let mut wait_for_ack = false;
     if let Some((started, announce)) = link.full {
-        let start = tokio::select! {
-            start = started => start.map_err(|_| "the full sync could not start".to_string())?,
-            _ = client.info.kill_signal.notified() => return Err("killed".into()),
+        // Until the snapshot starts, a newline a second keeps the
+        // replica's read timeout at bay, as Redis sends them.
+        let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(1));
+        tokio::pin!(started);
+        let start = loop {
+            tokio::select! {
+                start = &mut started => break start.map_err(|_| "the full sync could not start".to_string())?,
+                _ = keepalive.tick() => write(server, stream, b"\n").await?,
+                _ = client.info.kill_signal.notified() => return Err("killed".into()),
+            }
         };
         if announce {
             let line = format!("+FULLRESYNC {} {}\r\n", start.replication_id, start.offset);
@@ -125,6 +132,7 @@ async fn send_file<S>(server: &Server, stream: &mut S, client: &mut Client, info
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let finished = job.finished.notified();
         tokio::pin!(finished);
@@ -136,6 +144,7 @@ where
         }
         tokio::select! {
             _ = finished => {}
+            _ = keepalive.tick() => write(server, stream, b"\n").await?,
             _ = client.info.kill_signal.notified() => return Err("killed".into()),
         }
     }

@@ -204,6 +204,7 @@ pub fn cron(server: &Server) {
             start_full_sync(server, &locks);
         }
     }
+    drop_stuck_replicas(server, now_ms);
     let alone_since = server.replicas.alone_since_ms.load(Ordering::Relaxed);
     let ttl_ms = server.config.get_int("repl-backlog-ttl") * 1000;
     if alone_since > 0 && ttl_ms > 0 && now_ms - alone_since > ttl_ms && !server.master.is_replica() {
@@ -215,6 +216,37 @@ pub fn cron(server: &Server) {
             propagation.free_backlog();
         }
         server.replicas.alone_since_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Disconnects online replicas that acknowledged nothing for repl-timeout
+/// seconds, and replicas whose pending stream stayed over the soft
+/// output limit for its seconds (the hard limit is the stream's own).
+fn drop_stuck_replicas(server: &Server, now_ms: i64) {
+    let timeout_ms = server.config.get_int("repl-timeout") * 1000;
+    let limit = *server.tunables.replica_output_limit.lock();
+    for replica in server.replicas.all() {
+        let name = replica_name(&replica);
+        if replica.state() == ReplicaState::Online && now_ms - replica.ack_ms.load(Ordering::Relaxed) > timeout_ms {
+            server.log.warning(&format!("Disconnecting timedout replica (streaming sync): {name}"));
+            server.clients.kill(replica.client_id);
+            continue;
+        }
+        let reader = replica.reader_id.load(Ordering::Acquire);
+        let over = limit.soft_bytes > 0 && reader != 0 && server.engine.propagation.pending(reader) > limit.soft_bytes;
+        if !over {
+            replica.over_soft_since_ms.store(0, Ordering::Relaxed);
+            continue;
+        }
+        let since = replica.over_soft_since_ms.load(Ordering::Relaxed);
+        if since == 0 {
+            replica.over_soft_since_ms.store(now_ms, Ordering::Relaxed);
+        } else if now_ms - since >= limit.soft_seconds as i64 * 1000 {
+            server.log.warning(&format!(
+                "Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."
+            ));
+            server.clients.kill(replica.client_id);
+        }
     }
 }
 

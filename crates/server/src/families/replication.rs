@@ -226,6 +226,7 @@ fn role(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
         out.bulk_str(match server.master.state() {
             LinkState::Connect => "connect",
             LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
             LinkState::Transfer => "sync",
             LinkState::Connected => "connected",
         });

@@ -13,8 +13,10 @@ use parking_lot::Mutex;
 pub enum LinkState {
     /// Not connected; a connection will be attempted.
     Connect = 0,
-    /// Connecting and handshaking.
+    /// Connecting.
     Connecting = 1,
+    /// Connected, handshaking until PSYNC's reply.
+    Handshake = 4,
     /// Receiving the full sync's payload.
     Transfer = 2,
     /// Applying the master's stream.
@@ -60,6 +62,7 @@ impl MasterLink {
             1 => LinkState::Connecting,
             2 => LinkState::Transfer,
             3 => LinkState::Connected,
+            4 => LinkState::Handshake,
             _ => LinkState::Connect,
         }
     }

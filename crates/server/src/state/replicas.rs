@@ -52,6 +52,8 @@ pub struct ReplicaInfo {
     /// Set when the replica sends its first ACK (a diskless replica goes
     /// online then, once it has loaded the snapshot).
     pub acked: AtomicBool,
+    /// Since when its pending output is over the soft limit (ms; 0: not).
+    pub over_soft_since_ms: AtomicI64,
 }
 
 impl ReplicaInfo {
@@ -66,6 +68,7 @@ impl ReplicaInfo {
             reader_id: AtomicU64::new(0),
             wake: Notify::new(),
             acked: AtomicBool::new(false),
+            over_soft_since_ms: AtomicI64::new(0),
         }
     }
 
