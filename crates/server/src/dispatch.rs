@@ -205,10 +205,14 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         tx.client_id = client_id;
         if from_master {
             // The master's stream: no key counts as expired (only the
-            // master's DELs remove them), and its bytes reach this
-            // server's replicas verbatim, not as re-encoded effects.
+            // master's DELs remove them).
             tx.loading = true;
-            tx.from_master = true;
+        }
+        if server.master.is_replica() {
+            // Its master's bytes reach this server's replicas verbatim;
+            // its clients' writes (a writable replica) stay local.
+            tx.file_only = true;
+            tx.delete_expired = !from_master && cmd.is(CommandFlags::WRITE);
         }
     }
     let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);

@@ -70,7 +70,12 @@ pub fn replicaof(server: &Server, target: Option<(String, u16)>, by: &str) -> bo
             link.synced.store(false, Ordering::Relaxed);
             link.cached.store(true, Ordering::Relaxed);
             if !was_replica {
-                disconnect_replicas(server);
+                // Clients blocked on a master would wait for writes that
+                // can no longer come from them.
+                for client in server.clients.all().into_iter().filter(|c| c.has_flag(flags::BLOCKED)) {
+                    client.unblock_mode.store(crate::blocking::UNBLOCK_ROLE_CHANGE, Ordering::Release);
+                    client.unblock_signal.notify_one();
+                }
             }
             if !by.is_empty() {
                 server.log.notice(&format!("REPLICAOF {host}:{port} enabled (user request from '{by}')"));
@@ -340,6 +345,9 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
         (None, false) => server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"),
         (None, true) => server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to memory"),
     }
+    // A diskless load is a load from its first byte: clients get
+    // -LOADING, and the old data stays until the whole payload arrived.
+    let _loading = diskless_load.then(|| crate::persistence::load::LoadingGuard::begin(server, length.unwrap_or(0)));
     link.set_state(LinkState::Transfer);
     link.transfer_size.store(length.map_or(-1, |n| n as i64), Ordering::Relaxed);
     link.transfer_read.store(0, Ordering::Relaxed);
