@@ -235,6 +235,19 @@ impl Propagation {
         }
     }
 
+    /// Memory of the replication buffer: (all of it, the part that is the
+    /// backlog's; the rest is held only for replicas).
+    pub fn buffer_memory(&self) -> (u64, u64) {
+        let state = self.state.lock();
+        match &state.backlog {
+            Some(b) => {
+                let total = b.blocks.iter().map(|block| block.capacity() as u64).sum::<u64>();
+                (total, total.min(b.size))
+            }
+            None => (0, 0),
+        }
+    }
+
     /// Creates the backlog (at the current offset) unless there is one.
     pub fn create_backlog(&self, size: u64) {
         let mut state = self.state.lock();

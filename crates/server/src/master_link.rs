@@ -570,6 +570,12 @@ pub fn startup(server: &Server) {
             propagation.adopt(&id, offset, size);
             propagation.switch_id(&shoal_engine::propagate::random_hex_id());
             server.replicas.alone_since_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+            // What expired while the file rested is deleted in the
+            // history too, so replicas that continue it drop it as well.
+            for (db, key) in loaded.expired_keys {
+                let del = shoal_engine::Effect::new(db, vec![b"DEL".to_vec(), key]);
+                propagation.publish(&[del], false, true);
+            }
         }
     }
     if let Some(target) = target {

@@ -36,11 +36,13 @@ where
         let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(1));
         tokio::pin!(started);
         let start = loop {
-            tokio::select! {
+            let event = tokio::select! {
                 start = &mut started => break start.map_err(|_| "the full sync could not start".to_string())?,
-                _ = keepalive.tick() => write(server, stream, b"\n").await?,
-                _ = client.info.kill_signal.notified() => return Err("killed".into()),
-            }
+                _ = keepalive.tick() => Waited::Tick,
+                read = stream.read_buf(&mut input) => Waited::Read(read),
+                _ = client.info.kill_signal.notified() => Waited::Killed,
+            };
+            handle(server, stream, event).await?;
         };
         if announce {
             let line = format!("+FULLRESYNC {} {}\r\n", start.replication_id, start.offset);
@@ -48,11 +50,11 @@ where
         }
         match start.source {
             SyncSource::Disk(job) => {
-                send_file(server, stream, client, &info, &job).await?;
+                send_file(server, stream, client, &mut input, &info, &job).await?;
                 crate::replication::online(server, &info);
             }
             SyncSource::Diskless(queue) => {
-                let sent = send_diskless(server, stream, client, &queue).await;
+                let sent = send_diskless(server, stream, client, &mut input, &queue).await;
                 queue.chunks.lock().gone = true;
                 sent?;
                 server.log.notice(&format!(
@@ -62,6 +64,9 @@ where
                 wait_for_ack = true;
             }
         }
+    }
+    if !input.is_empty() {
+        run_input(server, client, &mut input, &mut parser);
     }
     let mut chunk = Vec::with_capacity(WRITE_BYTES);
     loop {
@@ -102,6 +107,30 @@ where
     }
 }
 
+/// What woke a connection waiting for its payload.
+enum Waited {
+    /// The awaited thing happened.
+    Done,
+    /// Time for a keep-alive newline.
+    Tick,
+    /// The replica sent something (kept for later) or closed the link.
+    Read(std::io::Result<usize>),
+    Killed,
+}
+
+/// Acts on a wake-up while waiting for the payload: a closed link or a
+/// kill ends the replica (so a replica that went away during a long
+/// snapshot is forgotten at once).
+async fn handle<S: AsyncWrite + Unpin>(server: &Server, stream: &mut S, event: Waited) -> Result<(), String> {
+    match event {
+        Waited::Done | Waited::Read(Ok(1..)) => Ok(()),
+        Waited::Tick => write(server, stream, b"\n").await,
+        Waited::Read(Ok(_)) => Err("replica closed the link".into()),
+        Waited::Read(Err(e)) => Err(format!("read error: {e}")),
+        Waited::Killed => Err("killed".into()),
+    }
+}
+
 async fn write<S: AsyncWrite + Unpin>(server: &Server, stream: &mut S, bytes: &[u8]) -> Result<(), String> {
     stream.write_all(bytes).await.map_err(|e| format!("write error: {e}"))?;
     server.engine.stats.add(shoal_engine::Stat::NetOutputBytes, bytes.len() as u64);
@@ -128,7 +157,14 @@ fn run_input(server: &Server, client: &mut Client, input: &mut Vec<u8>, parser: 
 
 /// A disk-backed sync: waits for the file, then sends `$<length>` and its
 /// bytes.
-async fn send_file<S>(server: &Server, stream: &mut S, client: &mut Client, info: &ReplicaInfo, job: &Arc<DiskJob>) -> Result<(), String>
+async fn send_file<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    input: &mut Vec<u8>,
+    info: &ReplicaInfo,
+    job: &Arc<DiskJob>,
+) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -142,11 +178,13 @@ where
             Some(Err(e)) => return Err(format!("the snapshot failed: {e}")),
             None => {}
         }
-        tokio::select! {
-            _ = finished => {}
-            _ = keepalive.tick() => write(server, stream, b"\n").await?,
-            _ = client.info.kill_signal.notified() => return Err("killed".into()),
-        }
+        let event = tokio::select! {
+            _ = finished => Waited::Done,
+            _ = keepalive.tick() => Waited::Tick,
+            read = stream.read_buf(input) => Waited::Read(read),
+            _ = client.info.kill_signal.notified() => Waited::Killed,
+        };
+        handle(server, stream, event).await?;
     }
     info.set_state(ReplicaState::SendBulk);
     let mut file = std::fs::File::open(&job.path).map_err(|e| format!("can't open the RDB file: {e}"))?;
@@ -164,7 +202,13 @@ where
 }
 
 /// A diskless sync: the payload's chunks as the snapshot queues them.
-async fn send_diskless<S>(server: &Server, stream: &mut S, client: &mut Client, queue: &DisklessQueue) -> Result<(), String>
+async fn send_diskless<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    input: &mut Vec<u8>,
+    queue: &DisklessQueue,
+) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -188,10 +232,12 @@ where
             None => return Ok(()),
             Some(chunk) if !chunk.is_empty() => write(server, stream, &chunk).await?,
             Some(_) => {
-                tokio::select! {
-                    _ = arrived => {}
-                    _ = client.info.kill_signal.notified() => return Err("killed".into()),
-                }
+                let event = tokio::select! {
+                    _ = arrived => Waited::Done,
+                    read = stream.read_buf(input) => Waited::Read(read),
+                    _ = client.info.kill_signal.notified() => Waited::Killed,
+                };
+                handle(server, stream, event).await?;
             }
         }
     }

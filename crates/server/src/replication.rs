@@ -196,7 +196,7 @@ fn fail_sync(server: &Server, waiting: Vec<Waiting>, why: &str) {
 pub fn cron(server: &Server) {
     let propagation = &server.engine.propagation;
     propagation.set_backlog_size(backlog_size(server));
-    propagation.set_reader_limit(server.tunables.replica_output_limit.lock().hard_bytes);
+    propagation.set_reader_limit(replica_hard_limit(server));
     let now_ms = shoal_engine::now_ms();
     if sync_due(server, now_ms) {
         let locks = server.engine.keyspace.lock_all();
@@ -225,6 +225,7 @@ pub fn cron(server: &Server) {
 fn drop_stuck_replicas(server: &Server, now_ms: i64) {
     let timeout_ms = server.config.get_int("repl-timeout") * 1000;
     let limit = *server.tunables.replica_output_limit.lock();
+    let hard = replica_hard_limit(server);
     for replica in server.replicas.all() {
         let name = replica_name(&replica);
         if replica.state() == ReplicaState::Online && now_ms - replica.ack_ms.load(Ordering::Relaxed) > timeout_ms {
@@ -233,7 +234,14 @@ fn drop_stuck_replicas(server: &Server, now_ms: i64) {
             continue;
         }
         let reader = replica.reader_id.load(Ordering::Acquire);
-        let over = limit.soft_bytes > 0 && reader != 0 && server.engine.propagation.pending(reader) > limit.soft_bytes;
+        let pending = if reader == 0 { 0 } else { server.engine.propagation.pending(reader) };
+        if hard > 0 && pending > hard {
+            // Its connection may be stuck writing: the kill ends the write.
+            server.log.warning(&format!("Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."));
+            server.clients.kill(replica.client_id);
+            continue;
+        }
+        let over = limit.soft_bytes > 0 && pending > limit.soft_bytes;
         if !over {
             replica.over_soft_since_ms.store(0, Ordering::Relaxed);
             continue;
@@ -247,6 +255,18 @@ fn drop_stuck_replicas(server: &Server, now_ms: i64) {
             ));
             server.clients.kill(replica.client_id);
         }
+    }
+}
+
+/// The hard output limit of a replica: never below the backlog's size
+/// (a replica that continued from the backlog may be that far behind), as
+/// Redis rules; 0: none.
+fn replica_hard_limit(server: &Server) -> u64 {
+    let hard = server.tunables.replica_output_limit.lock().hard_bytes;
+    if hard == 0 {
+        0
+    } else {
+        hard.max(backlog_size(server))
     }
 }
 

@@ -229,8 +229,10 @@ fn memory_section(server: &Server, out: &mut String) {
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     let replica_bytes = crate::evict::not_counted_bytes(server);
     field!(out, "mem_not_counted_for_evict", replica_bytes);
-    field!(out, "mem_replication_backlog", 0);
-    field!(out, "mem_clients_slaves", replica_bytes);
+    let (buffers, backlog) = server.engine.propagation.buffer_memory();
+    field!(out, "mem_replication_backlog", backlog);
+    field!(out, "mem_total_replication_buffers", buffers);
+    field!(out, "mem_clients_slaves", buffers - backlog);
     field!(out, "mem_clients_normal", 0);
     field!(out, "mem_aof_buffer", 0);
     field!(out, "mem_allocator", crate::alloc::ALLOCATOR_NAME);

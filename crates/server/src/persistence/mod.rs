@@ -56,7 +56,7 @@ pub fn startup(server: &Server) -> Result<(), String> {
     } else {
         let path = rdb_path(server);
         if path.exists() {
-            let loaded = match load::load_rdb_file(server, &path) {
+            let mut loaded = match load::load_rdb_file(server, &path) {
                 Ok(loaded) => loaded,
                 Err(e) if e.corrupt => return Err(rdb_read_failure(server, &path, &e.message)),
                 Err(e) => return Err(e.message),
@@ -65,6 +65,7 @@ pub fn startup(server: &Server) -> Result<(), String> {
             persistence.last_load_keys_loaded.store(loaded.keys, Ordering::Relaxed);
             persistence.last_load_keys_expired.store(loaded.expired, Ordering::Relaxed);
             let (keys, expired) = (loaded.keys, loaded.expired);
+            server.persistence.loaded_replication.lock().expired_keys = std::mem::take(&mut loaded.expired_keys);
             if loaded.empty_skipped > 0 {
                 server.log.warning(&format!(
                     "Done loading RDB, keys loaded: {keys}, keys expired: {expired}, empty keys skipped: {}.",

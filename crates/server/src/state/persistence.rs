@@ -38,6 +38,8 @@ pub struct LoadedReplication {
     pub id: Option<String>,
     pub offset: Option<u64>,
     pub stream_db: Option<usize>,
+    /// Keys the load dropped as expired (database, key).
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
 }
 
 /// Start-up loading in progress (INFO loading_*).

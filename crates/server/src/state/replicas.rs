@@ -171,6 +171,13 @@ impl Replicas {
         self.full_syncs.load(Ordering::Relaxed)
     }
 
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        self.full_syncs.store(0, Ordering::Relaxed);
+        self.partial_ok.store(0, Ordering::Relaxed);
+        self.partial_err.store(0, Ordering::Relaxed);
+    }
+
     pub fn partial_ok(&self) -> u64 {
         self.partial_ok.load(Ordering::Relaxed)
     }
