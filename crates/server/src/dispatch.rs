@@ -152,7 +152,9 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message);
         return Outcome::Continue;
     }
-    if !from_master && !cmd.is(CommandFlags::STALE) && stale_refused(server) {
+    let denies_stale = !cmd.is(CommandFlags::STALE)
+        || (is_exec && client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| !table().get(q.command).is(CommandFlags::STALE))));
+    if !from_master && denies_stale && stale_refused(server) {
         let message = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;

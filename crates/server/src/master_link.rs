@@ -154,7 +154,17 @@ async fn run(server: &Arc<Server>, generation: u64) {
 async fn connect(server: &Server, host: &str, port: u16) -> Result<TcpStream, String> {
     let timeout = Duration::from_secs(server.config.get_int("repl-timeout").max(1) as u64);
     let address = (host, port).to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| crate::persistence::strerror(&e))?;
+    let source = server.config.get_string("bind-source-addr");
+    if !source.is_empty() {
+        let ip: std::net::IpAddr = source.parse().map_err(|_| format!("Invalid bind-source-addr {source}"))?;
+        socket.bind((ip, 0).into()).map_err(|e| crate::persistence::strerror(&e))?;
+    }
+    let stream = tokio::time::timeout(timeout, socket.connect(address))
         .await
         .map_err(|_| "connection timed out".to_string())?
         .map_err(|e| crate::persistence::strerror(&e))?;

@@ -289,6 +289,7 @@ pub fn remember_master(server: &Server, target: Option<&(String, u16)>) {
     if let Some((index, _)) = crate::config::lookup("replicaof") {
         let words = target.map(|(host, port)| vec![host.clone(), port.to_string()]).unwrap_or_default();
         server.config.restore(vec![(index, crate::config::Value::Words(words))]);
+        // (restore applies the replica class of oom-score-adj-values too)
     }
 }
 
