@@ -206,51 +206,62 @@ fn sync_counts(master: &ServerProcess) -> (i64, i64) {
     (info_number(&mut c, "stats", "sync_full"), info_number(&mut c, "stats", "sync_partial_ok"))
 }
 
-#[test]
-fn a_redis_replica_of_shoal_gets_everything_and_resumes_partially() {
-    let master = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync-delay", "0"]].concat());
+/// Which side breaks the link mid-load.
+enum Kill {
+    /// The master drops its replica (CLIENT KILL TYPE replica).
+    OnMaster,
+    /// The replica drops its master (CLIENT KILL TYPE master).
+    OnReplica,
+}
+
+/// Syncs `replica` from `master` under the write load, breaks the link
+/// mid-load and checks it resumes with a partial resync (no second full
+/// sync), then that both hold the same data.
+fn sync_under_load_and_resume(master: &ServerProcess, replica: &ServerProcess, kill: Kill, seed: u64) {
     master.client().cmd("SET before-sync 1");
-    let replica = ServerProcess::redis(&DEBUG);
     let stop = Arc::new(AtomicBool::new(false));
-    let load = write_load(master.port, 1, stop.clone());
-    replicaof(&replica, &master);
-    wait_link_up(&replica);
+    let load = write_load(master.port, seed, stop.clone());
+    replicaof(replica, master);
+    wait_link_up(replica);
     std::thread::sleep(Duration::from_millis(500));
-    let (full, partial) = sync_counts(&master);
+    let (full, partial) = sync_counts(master);
     assert_eq!(full, 1);
-    // Break the link mid-load: the replica comes back with PSYNC.
-    assert_eq!(text(&master.client().cmd("CLIENT KILL TYPE replica")), "1");
+    let killed = match kill {
+        Kill::OnMaster => master.client().cmd("CLIENT KILL TYPE replica"),
+        Kill::OnReplica => replica.client().cmd("CLIENT KILL TYPE master"),
+    };
+    assert_eq!(text(&killed), "1");
     let mut m = master.client();
     eventually("a partial resync", 60, || info_number(&mut m, "stats", "sync_partial_ok") > partial);
     std::thread::sleep(Duration::from_millis(500));
     stop_load(&stop, load);
-    assert_eq!(sync_counts(&master).0, 1, "no second full sync");
-    assert_same_data(&master, &[&replica]);
+    assert_eq!(sync_counts(master).0, 1, "no second full sync");
+    assert_same_data(master, &[replica]);
     assert_eq!(text(&replica.client().cmd("GET before-sync")), "1");
+}
+
+#[test]
+fn a_redis_replica_of_shoal_gets_everything_and_resumes_partially() {
+    let master = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync-delay", "0"]].concat());
+    let replica = ServerProcess::redis(&DEBUG);
+    sync_under_load_and_resume(&master, &replica, Kill::OnMaster, 1);
 }
 
 #[test]
 fn shoal_replicates_redis_and_resumes_partially() {
     let master = ServerProcess::redis(&[&DEBUG[..], &["--repl-diskless-sync-delay", "0"]].concat());
-    master.client().cmd("SET before-sync 1");
     let replica = ServerProcess::shoal(&DEBUG);
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = write_load(master.port, 2, stop.clone());
-    replicaof(&replica, &master);
-    wait_link_up(&replica);
-    std::thread::sleep(Duration::from_millis(500));
-    let (full, partial) = sync_counts(&master);
-    assert_eq!(full, 1);
-    assert_eq!(text(&replica.client().cmd("CLIENT KILL TYPE master")), "1");
-    let mut m = master.client();
-    eventually("a partial resync", 60, || info_number(&mut m, "stats", "sync_partial_ok") > partial);
-    std::thread::sleep(Duration::from_millis(500));
-    stop_load(&stop, load);
-    assert_eq!(sync_counts(&master).0, 1, "no second full sync");
-    assert_same_data(&master, &[&replica]);
+    sync_under_load_and_resume(&master, &replica, Kill::OnReplica, 2);
     // A replica refuses writes from its clients.
     let refused = text(&replica.client().cmd("SET x 1"));
     assert!(refused.starts_with("READONLY"), "{refused}");
+}
+
+#[test]
+fn a_disk_backed_sync_from_shoal_to_shoal_resumes_partially() {
+    let master = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync", "no"]].concat());
+    let replica = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-load", "swapdb"]].concat());
+    sync_under_load_and_resume(&master, &replica, Kill::OnReplica, 4);
 }
 
 #[test]

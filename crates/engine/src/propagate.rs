@@ -430,6 +430,12 @@ impl Propagation {
         f(state.offset, &state.ids, state.selected_db.unwrap_or(0))
     }
 
+    /// The next unit starts with a SELECT (a full sync's cut: replicas
+    /// starting from a snapshot know no selected database).
+    pub fn select_again(&self) {
+        self.state.lock().selected_db = None;
+    }
+
     fn refresh_active(&self, state: &StreamState) {
         self.active.store(state.backlog.is_some() || state.aof.is_some(), Ordering::Release);
     }

@@ -509,10 +509,8 @@ async fn apply_stream(server: &Arc<Server>, generation: u64, conn: &mut Conn, cl
             let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
             let getack = argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
             if getack {
-                let offset = server.engine.propagation.offset().to_string();
-                let mut ack = Vec::new();
-                shoal_engine::propagate::encode(&mut ack, &[b"REPLCONF", b"ACK", offset.as_bytes()]);
-                conn.stream.write_all(&ack).await.map_err(|e| format!("Error writing to MASTER: {e}"))?;
+                // The offset before the GETACK itself, as Redis answers.
+                send_ack(server, conn).await?;
             } else if !argv.is_empty() {
                 run_command(server, client, &mut replies, &argv).await;
                 link.stream_db.store(client.db, Ordering::Relaxed);

@@ -124,6 +124,7 @@ fn start_full_sync(server: &Server, locks: &ShardLocks<'_>) {
     let diskless = server.config.get_bool("repl-diskless-sync") && waiting.iter().all(|w| w.eof_capable);
     let propagation = &server.engine.propagation;
     propagation.create_backlog(backlog_size(server));
+    propagation.select_again();
     let (offset, replication_id) = propagation.at_cut(|offset, ids, _| (offset, ids.id.clone()));
     let (sink, sources): (Box<dyn ChunkSink>, Vec<SyncSource>) = if diskless {
         let queues: Vec<Arc<DisklessQueue>> = waiting.iter().map(|_| Arc::new(DisklessQueue::default())).collect();

@@ -278,6 +278,9 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
 fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
     let missing = |what: &str, reason: &str| Err(format!("{what} is not supported yet: {reason}"));
     match (def.name, value) {
+        ("replica-ignore-maxmemory", Value::Bool(false)) => {
+            missing("replica-ignore-maxmemory no", "a replica never evicts; its master's DELs remove keys")
+        }
         ("daemonize", Value::Bool(true)) => missing("daemonize yes", "run Shoal under a supervisor instead"),
         ("supervised", Value::Enum(i)) if *i != 3 => {
             missing("supervised", "Shoal does not notify upstart or systemd; use supervised no")
