@@ -144,10 +144,13 @@ async fn run(server: &Arc<Server>, generation: u64) {
             server.log.warning(&e);
         }
         link.set_state(LinkState::Connect);
-        if link.down_since_ms.load(Ordering::Relaxed) == 0 {
+        // A link that was up tries again at once (the backlog is only so
+        // long); failed attempts are a second apart.
+        let was_up = link.down_since_ms.load(Ordering::Relaxed) == 0;
+        if was_up {
             link.down_since_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(if was_up { Duration::from_millis(100) } else { Duration::from_secs(1) }).await;
     }
 }
 
@@ -475,8 +478,7 @@ async fn stream_from_master(server: &Arc<Server>, generation: u64, mut conn: Con
     let _ = link.client_id.compare_exchange(info.id, 0, Ordering::AcqRel, Ordering::Relaxed);
     if current(server, generation) {
         server.log.notice("Connection with master lost.");
-        server.log.notice("* Caching the disconnected master state.");
-        link.down_since_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+        server.log.notice("Caching the disconnected master state.");
     }
     result
 }
@@ -488,39 +490,47 @@ async fn apply_stream(server: &Arc<Server>, generation: u64, conn: &mut Conn, cl
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let limits = Limits { max_bulk_bytes: i64::MAX, unauthenticated: false, from_master: true };
     let mut position = 0;
+    // Bytes of applied commands not yet fed to this server's own stream.
+    let mut fed = 0;
     send_ack(server, conn).await?;
     loop {
         loop {
             if !current(server, generation) || client.info.is_killed() {
+                server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
                 return Ok(());
             }
             let consumed = match parser.parse(&conn.input[position..], &limits) {
                 Ok(Parsed::Command { consumed }) => consumed,
                 Ok(Parsed::Nothing { consumed }) => {
                     // Blank lines (keep-alives) count as stream bytes too.
-                    server.engine.propagation.feed_verbatim(&conn.input[position..position + consumed]);
                     position += consumed;
                     continue;
                 }
                 Ok(_) => break,
-                Err(e) => return Err(format!("Protocol error from MASTER: {e:?}")),
+                Err(e) => {
+                    server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
+                    return Err(format!("Protocol error from MASTER: {e:?}"));
+                }
             };
             let request = &conn.input[position..position + consumed];
             let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
             let getack = argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before the GETACK itself, as Redis answers.
+                server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
+                fed = position;
                 send_ack(server, conn).await?;
             } else if !argv.is_empty() {
                 run_command(server, client, &mut replies, &argv).await;
                 link.stream_db.store(client.db, Ordering::Relaxed);
             }
-            let bytes = conn.input[position..position + consumed].to_vec();
-            server.engine.propagation.feed_verbatim(&bytes);
             position += consumed;
         }
+        // The commands applied go on to this server's replicas at once.
+        server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
         conn.input.drain(..position);
         position = 0;
+        fed = 0;
         tokio::select! {
             read = conn.read_more() => {
                 read?;

@@ -33,7 +33,7 @@ where
     if let Some((started, announce)) = link.full {
         // Until the snapshot starts, a newline a second keeps the
         // replica's read timeout at bay, as Redis sends them.
-        let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut keepalive = keepalive_timer();
         tokio::pin!(started);
         let start = loop {
             let event = tokio::select! {
@@ -168,7 +168,7 @@ async fn send_file<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut keepalive = keepalive_timer();
     loop {
         let finished = job.finished.notified();
         tokio::pin!(finished);
@@ -241,4 +241,11 @@ where
             }
         }
     }
+}
+
+/// Ticks every second, the first one a second from now: a keep-alive
+/// newline goes only to a replica that has waited.
+fn keepalive_timer() -> tokio::time::Interval {
+    let period = std::time::Duration::from_secs(1);
+    tokio::time::interval_at(tokio::time::Instant::now() + period, period)
 }
