@@ -178,6 +178,19 @@ impl Default for Propagation {
     }
 }
 
+thread_local! {
+    /// Bytes of the master's command being applied on this thread, fed
+    /// when its unit ends (`Propagation::feed_staged`).
+    static STAGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stages the bytes of the master's command about to be applied on this
+/// thread: fed to the stream by the unit that applies it, or by the
+/// caller after it ran if it opened no unit.
+pub fn stage_verbatim(bytes: &[u8]) {
+    STAGED.with(|staged| staged.borrow_mut().extend_from_slice(bytes));
+}
+
 /// A 40-character hex id, as Redis uses for replication ids and run ids.
 pub fn random_hex_id() -> String {
     (0..40).map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0')).collect()
@@ -391,6 +404,20 @@ impl Propagation {
         state.ids.second_offset = state.offset as i64 + 1;
         // The next command of this server's own stream selects its db.
         state.selected_db = None;
+    }
+
+    /// Feeds what `stage_verbatim` staged on this thread, if anything.
+    /// `Tx::finish` calls it for a replica's unit, under the unit's shard
+    /// locks: a snapshot's cut (every shard locked) then sees a command of
+    /// the master's stream applied exactly when its bytes are counted.
+    pub fn feed_staged(&self) {
+        STAGED.with(|staged| {
+            let mut staged = staged.borrow_mut();
+            if !staged.is_empty() {
+                self.feed_verbatim(&staged);
+                staged.clear();
+            }
+        })
     }
 
     /// Appends bytes received from this server's master as they are (a

@@ -145,6 +145,9 @@ impl<'a> Tx<'a> {
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
         self.publish_effects();
+        if self.file_only {
+            self.engine.propagation.feed_staged();
+        }
         self.engine.add_dirty(self.dirty);
         self.dirty
     }

@@ -490,47 +490,44 @@ async fn apply_stream(server: &Arc<Server>, generation: u64, conn: &mut Conn, cl
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let limits = Limits { max_bulk_bytes: i64::MAX, unauthenticated: false, from_master: true };
     let mut position = 0;
-    // Bytes of applied commands not yet fed to this server's own stream.
-    let mut fed = 0;
     send_ack(server, conn).await?;
     loop {
         loop {
             if !current(server, generation) || client.info.is_killed() {
-                server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
                 return Ok(());
             }
             let consumed = match parser.parse(&conn.input[position..], &limits) {
                 Ok(Parsed::Command { consumed }) => consumed,
                 Ok(Parsed::Nothing { consumed }) => {
                     // Blank lines (keep-alives) count as stream bytes too.
+                    server.engine.propagation.feed_verbatim(&conn.input[position..position + consumed]);
                     position += consumed;
                     continue;
                 }
                 Ok(_) => break,
-                Err(e) => {
-                    server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
-                    return Err(format!("Protocol error from MASTER: {e:?}"));
-                }
+                Err(e) => return Err(format!("Protocol error from MASTER: {e:?}")),
             };
             let request = &conn.input[position..position + consumed];
             let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
             let getack = argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before the GETACK itself, as Redis answers.
-                server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
-                fed = position;
                 send_ack(server, conn).await?;
-            } else if !argv.is_empty() {
-                run_command(server, client, &mut replies, &argv).await;
-                link.stream_db.store(client.db, Ordering::Relaxed);
+                server.engine.propagation.feed_verbatim(&conn.input[position..position + consumed]);
+            } else {
+                // Its bytes are counted by the unit that applies it (or
+                // right after it, if it opened none).
+                shoal_engine::propagate::stage_verbatim(request);
+                if !argv.is_empty() {
+                    run_command(server, client, &mut replies, &argv).await;
+                    link.stream_db.store(client.db, Ordering::Relaxed);
+                }
+                server.engine.propagation.feed_staged();
             }
             position += consumed;
         }
-        // The commands applied go on to this server's replicas at once.
-        server.engine.propagation.feed_verbatim(&conn.input[fed..position]);
         conn.input.drain(..position);
         position = 0;
-        fed = 0;
         tokio::select! {
             read = conn.read_more() => {
                 read?;
