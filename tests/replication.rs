@@ -22,7 +22,9 @@ const DEBUG: [&str; 4] = ["--enable-debug-command", "yes", "--repl-backlog-size"
 
 fn text(v: &Value) -> String {
     match v {
-        Value::Bulk(b) | Value::Simple(b) | Value::Error(b) | Value::Verbatim(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Bulk(b) | Value::Simple(b) | Value::Error(b) | Value::Verbatim(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
         Value::Int(i) => i.to_string(),
         other => format!("{other:?}"),
     }
@@ -217,7 +219,12 @@ fn assert_same_data(master: &ServerProcess, replicas: &[&ServerProcess]) {
         assert_ne!(digest(master), "0".repeat(40), "the load wrote something");
         let (on_master, on_replica) = (dataset(master), dataset(replica));
         let differ: Vec<_> = on_master.iter().zip(&on_replica).filter(|(m, r)| m != r).take(3).collect();
-        assert!(on_master.len() == on_replica.len() && differ.is_empty(), "{} vs {} keys; first differences: {differ:?}", on_master.len(), on_replica.len());
+        assert!(
+            on_master.len() == on_replica.len() && differ.is_empty(),
+            "{} vs {} keys; first differences: {differ:?}",
+            on_master.len(),
+            on_replica.len()
+        );
     }
 }
 
@@ -302,7 +309,10 @@ fn a_chain_redis_shoal_redis_agrees_from_end_to_end() {
     // Offsets agree along the chain: the middle forwards bytes verbatim.
     let mut b = bottom.client();
     let mut t = top.client();
-    assert_eq!(info_number(&mut b, "replication", "slave_repl_offset"), info_number(&mut t, "replication", "master_repl_offset"));
+    assert_eq!(
+        info_number(&mut b, "replication", "slave_repl_offset"),
+        info_number(&mut t, "replication", "master_repl_offset")
+    );
 }
 
 #[test]
@@ -349,8 +359,14 @@ fn wait_counts_only_replicas_that_acknowledged() {
 
 #[test]
 fn min_replicas_to_write_refuses_writes_once_the_replica_is_gone() {
-    let master =
-        ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"]);
+    let master = ServerProcess::shoal(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--min-replicas-to-write",
+        "1",
+        "--min-replicas-max-lag",
+        "2",
+    ]);
     let mut c = master.client();
     assert!(text(&c.cmd("SET k 1")).starts_with("NOREPLICAS"));
     let mut replica = ServerProcess::redis(&[]);

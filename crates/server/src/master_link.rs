@@ -235,10 +235,7 @@ async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Re
         false => ("?".to_string(), "-1".to_string()),
     };
     if psync.0 != "?" {
-        server.log.notice(&format!(
-            "Trying a partial resynchronization (request {}:{}).",
-            psync.0, psync.1
-        ));
+        server.log.notice(&format!("Trying a partial resynchronization (request {}:{}).", psync.0, psync.1));
     }
     let reply = conn.command(&[b"PSYNC", psync.0.as_bytes(), psync.1.as_bytes()]).await?;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
@@ -321,7 +318,9 @@ enum Payload {
 impl Payload {
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         match self {
-            Payload::File(file, _) => file.write_all(bytes).map_err(|e| format!("Write error writing the payload: {e}")),
+            Payload::File(file, _) => {
+                file.write_all(bytes).map_err(|e| format!("Write error writing the payload: {e}"))
+            }
             Payload::Memory(buffer) => {
                 buffer.extend_from_slice(bytes);
                 Ok(())
@@ -348,15 +347,25 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
     let mut payload = if diskless_load {
         Payload::Memory(Vec::new())
     } else {
-        let temp = std::path::PathBuf::from(format!("temp-{}.{}.rdb", shoal_engine::now_ms() / 1000, std::process::id()));
-        let file = std::fs::File::create(&temp).map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
+        let temp =
+            std::path::PathBuf::from(format!("temp-{}.{}.rdb", shoal_engine::now_ms() / 1000, std::process::id()));
+        let file = std::fs::File::create(&temp)
+            .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
         Payload::File(file, temp)
     };
     match (length, diskless_load) {
-        (Some(n), false) => server.log.notice(&format!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk")),
-        (Some(n), true) => server.log.notice(&format!("MASTER <-> REPLICA sync: receiving {n} bytes from master to memory")),
-        (None, false) => server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"),
-        (None, true) => server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to memory"),
+        (Some(n), false) => {
+            server.log.notice(&format!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"))
+        }
+        (Some(n), true) => {
+            server.log.notice(&format!("MASTER <-> REPLICA sync: receiving {n} bytes from master to memory"))
+        }
+        (None, false) => {
+            server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk")
+        }
+        (None, true) => {
+            server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to memory")
+        }
     }
     // A diskless load is a load from its first byte: clients get
     // -LOADING, and the old data stays until the whole payload arrived.
@@ -377,7 +386,13 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
 
 /// Copies the payload from the socket: `length` bytes, or up to the EOF
 /// mark (whose bytes are not part of the RDB).
-async fn receive(server: &Server, conn: &mut Conn, payload: &mut Payload, length: Option<u64>, mark: Option<&[u8]>) -> Result<(), String> {
+async fn receive(
+    server: &Server,
+    conn: &mut Conn,
+    payload: &mut Payload,
+    length: Option<u64>,
+    mark: Option<&[u8]>,
+) -> Result<(), String> {
     let link = &server.master;
     let mut left = length.unwrap_or(u64::MAX);
     // With an EOF mark, the last bytes seen are held back until more come.
@@ -430,8 +445,12 @@ fn load_payload(server: &Arc<Server>, payload: Payload, id: &str, offset: u64) -
         Payload::File(file, temp) => {
             drop(file);
             let target = crate::persistence::rdb_path(server);
-            std::fs::rename(&temp, &target)
-                .map_err(|e| format!("Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}", target.display()))?;
+            std::fs::rename(&temp, &target).map_err(|e| {
+                format!(
+                    "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                    target.display()
+                )
+            })?;
             crate::persistence::load::load_rdb_path(server, &target, false)
         }
         Payload::Memory(buffer) => crate::persistence::load::load_rdb(server, buffer.as_slice(), false),
@@ -444,7 +463,9 @@ fn load_payload(server: &Arc<Server>, payload: Payload, id: &str, offset: u64) -
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            server.log.warning(&format!("Failed trying to load the MASTER synchronization DB from disk: {}", e.message));
+            server
+                .log
+                .warning(&format!("Failed trying to load the MASTER synchronization DB from disk: {}", e.message));
             return Err("MASTER <-> REPLICA sync: loading failed".to_string());
         }
     };
@@ -483,7 +504,12 @@ async fn stream_from_master(server: &Arc<Server>, generation: u64, mut conn: Con
     result
 }
 
-async fn apply_stream(server: &Arc<Server>, generation: u64, conn: &mut Conn, client: &mut Client) -> Result<(), String> {
+async fn apply_stream(
+    server: &Arc<Server>,
+    generation: u64,
+    conn: &mut Conn,
+    client: &mut Client,
+) -> Result<(), String> {
     let link = &server.master;
     let mut parser = RequestParser::new();
     let mut replies = ReplyBuf::new(Protocol::Resp2);
@@ -509,7 +535,8 @@ async fn apply_stream(server: &Arc<Server>, generation: u64, conn: &mut Conn, cl
             };
             let request = &conn.input[position..position + consumed];
             let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
-            let getack = argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
+            let getack =
+                argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before the GETACK itself, as Redis answers.
                 send_ack(server, conn).await?;

@@ -21,7 +21,12 @@ use crate::state::replicas::{DiskJob, DisklessQueue, ReplicaInfo, ReplicaState, 
 /// Bytes of the stream (or of a payload file) written at once.
 const WRITE_BYTES: usize = 64 * 1024;
 
-pub async fn stream_to_replica<S>(server: &Server, stream: &mut S, client: &mut Client, link: ReplicaStream) -> Result<(), String>
+pub async fn stream_to_replica<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    link: ReplicaStream,
+) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -143,7 +148,9 @@ fn run_input(server: &Server, client: &mut Client, input: &mut Vec<u8>, parser: 
     let limits = Limits::default();
     let mut replies = ReplyBuf::new(Protocol::Resp2);
     let mut position = 0;
-    while let Ok(Parsed::Command { consumed }) | Ok(Parsed::Nothing { consumed }) = parser.parse(&input[position..], &limits) {
+    while let Ok(Parsed::Command { consumed }) | Ok(Parsed::Nothing { consumed }) =
+        parser.parse(&input[position..], &limits)
+    {
         let request = &input[position..position + consumed];
         let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
         if !argv.is_empty() {

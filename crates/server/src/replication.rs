@@ -75,9 +75,7 @@ pub fn request_full_sync(server: &Server, locks: Option<&ShardLocks<'_>>, waitin
         let job = server.replicas.disk_job.lock().clone();
         if let Some(job) = job.filter(|j| j.done.lock().is_none()) {
             let waker = Arc::new(Waker(waiting.info.clone()));
-            if let Some((reader, _)) =
-                server.engine.propagation.attach(waker, Some(job.offset), backlog_size(server))
-            {
+            if let Some((reader, _)) = server.engine.propagation.attach(waker, Some(job.offset), backlog_size(server)) {
                 server.log.notice("Waiting for end of BGSAVE for SYNC");
                 waiting.info.reader_id.store(reader, Ordering::Release);
                 let start = SyncStart {
@@ -238,7 +236,9 @@ fn drop_stuck_replicas(server: &Server, now_ms: i64) {
         let pending = if reader == 0 { 0 } else { server.engine.propagation.pending(reader) };
         if hard > 0 && pending > hard {
             // Its connection may be stuck writing: the kill ends the write.
-            server.log.warning(&format!("Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."));
+            server
+                .log
+                .warning(&format!("Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."));
             server.clients.kill(replica.client_id);
             continue;
         }
@@ -251,9 +251,9 @@ fn drop_stuck_replicas(server: &Server, now_ms: i64) {
         if since == 0 {
             replica.over_soft_since_ms.store(now_ms, Ordering::Relaxed);
         } else if now_ms - since >= limit.soft_seconds as i64 * 1000 {
-            server.log.warning(&format!(
-                "Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."
-            ));
+            server
+                .log
+                .warning(&format!("Client {name} scheduled to be closed ASAP for overcoming of output buffer limits."));
             server.clients.kill(replica.client_id);
         }
     }
@@ -285,7 +285,12 @@ impl DisklessSink {
     fn new(server: &Server, queues: Vec<Arc<DisklessQueue>>) -> io::Result<DisklessSink> {
         let mark = shoal_engine::propagate::random_hex_id().into_bytes();
         debug_assert_eq!(mark.len(), EOF_MARK_BYTES);
-        let mut sink = DisklessSink { queues, checksum: rdb::Checksum::default(), checksums: server.config.get_bool("rdbchecksum"), mark };
+        let mut sink = DisklessSink {
+            queues,
+            checksum: rdb::Checksum::default(),
+            checksums: server.config.get_bool("rdbchecksum"),
+            mark,
+        };
         let mut preamble = b"$EOF:".to_vec();
         preamble.extend_from_slice(&sink.mark);
         preamble.extend_from_slice(b"\r\n");
@@ -346,9 +351,6 @@ pub fn online(server: &Server, info: &ReplicaInfo) {
     if info.state() != ReplicaState::Online {
         info.set_state(ReplicaState::Online);
         info.ack_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
-        server.log.notice(&format!(
-            "Synchronization with replica {} succeeded",
-            replica_name(info)
-        ));
+        server.log.notice(&format!("Synchronization with replica {} succeeded", replica_name(info)));
     }
 }

@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
-use crate::server::Server;
 use crate::replication::{backlog_size, replica_name, request_full_sync};
+use crate::server::Server;
 use crate::state::master::LinkState;
 use crate::state::replicas::{ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
 
@@ -78,10 +78,7 @@ fn partial_resync(ctx: &mut Ctx<'_>, info: &Arc<ReplicaInfo>, id: &str, offset: 
                     ids.id, ids.id2
                 )
             } else {
-                format!(
-                    "Requested offset for second ID was {offset}, but I can reply up to {}",
-                    ids.second_offset
-                )
+                format!("Requested offset for second ID was {offset}, but I can reply up to {}", ids.second_offset)
             };
             server.log.notice(&format!("Partial resynchronization not accepted: {reason}"));
         }
@@ -155,10 +152,7 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             // GETACK is answered by a replica to its master (master_link).
             return Ok(());
         } else if !(parse::is(option, "rdb-only") || parse::is(option, "rdb-filter-only")) {
-            return Err(CmdError::err(format!(
-                "Unrecognized REPLCONF option: {}",
-                String::from_utf8_lossy(option)
-            )));
+            return Err(CmdError::err(format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(option))));
         }
     }
     ctx.out.ok();
@@ -302,4 +296,3 @@ pub fn register(r: &mut Registrar) {
     r.plain("wait", wait);
     r.plain("role", role);
 }
-

@@ -200,7 +200,9 @@ impl Replicas {
         self.list
             .lock()
             .iter()
-            .filter(|r| r.state() == ReplicaState::Online && now_ms - r.ack_ms.load(Ordering::Relaxed) <= max_lag_secs * 1000)
+            .filter(|r| {
+                r.state() == ReplicaState::Online && now_ms - r.ack_ms.load(Ordering::Relaxed) <= max_lag_secs * 1000
+            })
             .count()
     }
 
