@@ -254,8 +254,13 @@ impl Propagation {
         let state = self.state.lock();
         match &state.backlog {
             Some(b) => {
-                let total = b.blocks.iter().map(|block| block.capacity() as u64).sum::<u64>();
-                (total, total.min(b.size))
+                // The blocks and the list holding them (which grows with a
+                // slow replica's lag too).
+                let list = (b.blocks.capacity() * std::mem::size_of::<Vec<u8>>()) as u64;
+                let total = list + b.blocks.iter().map(|block| block.capacity() as u64).sum::<u64>();
+                // Without replicas everything held is the backlog's.
+                let backlog = if state.readers.is_empty() { total } else { total.min(b.size) };
+                (total, backlog)
             }
             None => (0, 0),
         }
