@@ -38,7 +38,7 @@ pub use events::{Event, EventSink, KeyEvent};
 pub use hook::{BeforeChange, ChangeHook};
 pub use keyspace::{shard_of, Busy, ExclusiveKind, Gate, GateTicket, Keyspace, ShardIndex, ShardList, ShardLocks, Watcher, SHARD_COUNT};
 pub use locate::{locate, At, Hints};
-pub use propagate::{Effect, Propagation, StreamSink};
+pub use propagate::{Effect, Propagation, StreamReader};
 pub use stats::{Stat, Stats};
 pub use tx::{Lookup, Tx};
 
@@ -126,6 +126,9 @@ pub struct Engine {
     pub active_expire: AtomicBool,
     /// When set, expired keys are hidden but not deleted (replicas, paused writes).
     pub keep_expired: AtomicBool,
+    /// This server replicates a master: expired keys read as missing but
+    /// only the master's DELs remove them.
+    pub replica: AtomicBool,
     /// Time of the last successful save, seconds since the epoch.
     pub last_save: AtomicI64,
     /// Enabled keyspace event classes (notify-keyspace-events).
@@ -151,6 +154,7 @@ impl Engine {
             dirty: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
             keep_expired: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
             last_save: AtomicI64::new(now_ms() / 1000),
             notify_flags: AtomicU32::new(0),
             event_sink: OnceLock::new(),
@@ -188,7 +192,7 @@ impl Engine {
     }
 
     pub fn may_delete_expired(&self) -> bool {
-        !self.keep_expired.load(Ordering::Relaxed)
+        !self.keep_expired.load(Ordering::Relaxed) && !self.replica.load(Ordering::Relaxed)
     }
 
     pub fn add_dirty(&self, n: u64) {

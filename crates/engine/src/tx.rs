@@ -74,6 +74,14 @@ pub struct Tx<'a> {
     /// holds runs on the keys as they were when it was written, as in
     /// Redis, which expires nothing while loading).
     pub loading: bool,
+    /// A replica's unit: the effects go to the append-only file only (a
+    /// replica forwards its master's bytes to its own replicas verbatim,
+    /// and its clients' writes stay local).
+    pub file_only: bool,
+    /// A write on a writable replica: an expired key it meets is deleted
+    /// (as a write lookup does in Redis) even though the server otherwise
+    /// leaves expired keys to its master's DELs.
+    pub delete_expired: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -95,6 +103,8 @@ impl<'a> Tx<'a> {
             broadcast: Vec::new(),
             client_id: 0,
             loading: false,
+            file_only: false,
+            delete_expired: false,
         }
     }
 
@@ -135,6 +145,9 @@ impl<'a> Tx<'a> {
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
         self.publish_effects();
+        if self.file_only {
+            self.engine.propagation.feed_staged();
+        }
         self.engine.add_dirty(self.dirty);
         self.dirty
     }
@@ -143,7 +156,7 @@ impl<'a> Tx<'a> {
     /// one (served blocked clients propagate as units of their own).
     pub fn publish_effects(&mut self) {
         if !self.effects.is_empty() {
-            self.engine.propagation.publish(&self.effects, self.wrap_effects);
+            self.engine.propagation.publish(&self.effects, self.wrap_effects, !self.file_only);
             self.effects.clear();
         }
         if !self.events.is_empty() {
@@ -262,7 +275,7 @@ impl<'a> Tx<'a> {
         if !self.expired(table.entry(slot)) {
             return Some(slot);
         }
-        if !self.engine.may_delete_expired() {
+        if !self.engine.may_delete_expired() && !self.delete_expired {
             // A replica (or a write-paused server) reports the key as gone
             // but leaves the deletion to its master.
             return None;

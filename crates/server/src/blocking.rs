@@ -229,6 +229,8 @@ pub fn finished(server: &Server, info: &ClientInfo) {
 /// CLIENT UNBLOCK's modes.
 pub const UNBLOCK_TIMEOUT: u8 = 1;
 pub const UNBLOCK_ERROR: u8 = 2;
+/// The server became a replica (REPLICAOF): blocked clients get an error.
+pub const UNBLOCK_ROLE_CHANGE: u8 = 3;
 
 /// The reply a wait ended by timeout or CLIENT UNBLOCK gets. The error
 /// form counts as the blocked command's failed call and as an error
@@ -239,6 +241,9 @@ pub fn write_unblocked_reply(server: &Server, out: &mut ReplyBuf, blocked: &Bloc
         if let Some(cmd) = blocked.argv.first().and_then(|name| table().lookup(name)) {
             server.counters(cmd.id).failed.fetch_add(1, Ordering::Relaxed);
         }
+    } else if mode == UNBLOCK_ROLE_CHANGE {
+        let message = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+        crate::exec::error_reply(server, out, message);
     } else {
         out.null_array();
     }

@@ -191,6 +191,19 @@ pub enum ReplyMode {
     Skipping,
 }
 
+/// A replica's REPLCONF announcements.
+#[derive(Clone, Debug, Default)]
+pub struct ReplConf {
+    /// listening-port (0: not announced).
+    pub port: u16,
+    /// ip-address (None: the connection's peer address).
+    pub ip: Option<String>,
+    /// capa eof: accepts a diskless payload.
+    pub capa_eof: bool,
+    /// capa psync2: understands `+CONTINUE <new id>`.
+    pub capa_psync2: bool,
+}
+
 /// Connection-owned state.
 pub struct Client {
     pub info: Arc<ClientInfo>,
@@ -205,6 +218,10 @@ pub struct Client {
     pub is_replica: bool,
     /// Set by SYNC: the stream this connection forwards once replies are out.
     pub replica_stream: Option<crate::state::replicas::ReplicaStream>,
+    /// What a replica announced with REPLCONF before its PSYNC.
+    pub repl_conf: ReplConf,
+    /// This replica connection's shared state (REPLCONF ACK updates it).
+    pub replica_info: Option<Arc<crate::state::replicas::ReplicaInfo>>,
     pub subscriptions: crate::state::pubsub::Subscriptions,
     /// Reply-buffer position up to which the running command's output is
     /// pushes (see `dispatch::apply_reply_mode`).
@@ -236,6 +253,8 @@ impl Client {
             close_after_reply: false,
             is_replica: false,
             replica_stream: None,
+            repl_conf: ReplConf::default(),
+            replica_info: None,
             subscriptions: Default::default(),
             pushed_to: 0,
             after_reply: Vec::new(),

@@ -36,7 +36,7 @@ pub fn run(server: Arc<Server>) {
         // A unit holding the whole keyspace (a script, a load) stops the
         // clock of expiry as in Redis; the cron must not wait for it.
         let exclusive = server.engine.keyspace.exclusive().is_some();
-        if server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive {
+        if server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive && server.engine.may_delete_expired() {
             // Redis spends at most a quarter of each tick on expiry, two
             // percent more per step of active-expire-effort.
             let effort = (server.config.get_int("active-expire-effort").clamp(1, 10) - 1) as u32;
@@ -68,9 +68,13 @@ pub fn run(server: Arc<Server>) {
         }
         let ping_period = Duration::from_secs(server.config.get_int("repl-ping-replica-period").max(1) as u64);
         if last_ping.elapsed() >= ping_period {
-            server.engine.propagation.publish_raw(&[b"PING"]);
+            // A replica's own replicas get its master's pings, verbatim.
+            if !server.master.is_replica() {
+                server.engine.propagation.publish_raw(&[b"PING"]);
+            }
             last_ping = Instant::now();
         }
+        crate::replication::cron(&server);
         crate::persistence::cron(&server);
         server.placement.balance(&server.config, &server.clients, &server.engine.stats);
         std::thread::sleep(period.saturating_sub(started.elapsed()));

@@ -117,7 +117,8 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
     };
     let is_write = cmd.is(CommandFlags::WRITE) || queued(CommandFlags::WRITE);
     let is_denyoom = cmd.is(CommandFlags::DENYOOM) || queued(CommandFlags::DENYOOM);
-    if out_of_memory(server) {
+    let from_master = client.info.has_flag(flags::MASTER);
+    if !from_master && out_of_memory(server) {
         let transaction_control = matches!(cmd.name, "exec" | "discard" | "quit" | "reset");
         if is_denyoom || (client.in_multi() && !transaction_control) {
             let message = "OOM command not allowed when used memory > 'maxmemory'.".to_string();
@@ -135,6 +136,10 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());
         return Outcome::Continue;
     }
+    if is_write && !from_master && server.master.is_replica() && server.config.get_bool("replica-read-only") {
+        reject(server, client, out, Some(cmd), "READONLY You can't write against a read only replica.".to_string());
+        return Outcome::Continue;
+    }
     if client.is_replica && (cmd.is(CommandFlags::WRITE) || cmd.is(CommandFlags::READONLY)) {
         reject(server, client, out, Some(cmd), "ERR Replica can't interact with the keyspace".to_string());
         return Outcome::Continue;
@@ -145,6 +150,13 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
             cmd.name
         );
         reject(server, client, out, Some(cmd), message);
+        return Outcome::Continue;
+    }
+    let denies_stale = !cmd.is(CommandFlags::STALE)
+        || (is_exec && client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| !table().get(q.command).is(CommandFlags::STALE))));
+    if !from_master && denies_stale && stale_refused(server) {
+        let message = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+        reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
     if let Some(message) = exclusive_refusal(server, cmd) {
@@ -184,6 +196,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         Err(busy) => return Outcome::Busy(busy),
     };
     let (db, client_id) = (client.db, client.id());
+    let from_master = client.info.has_flag(flags::MASTER);
     // The unit is built in the context (it is large: no moves).
     let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
     // The command's time starts once its locks are held (one clock read
@@ -192,6 +205,17 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     if let Some(tx) = ctx.tx.as_mut() {
         tx.wrap_effects = !cmd.is(CommandFlags::TOUCHES_ARBITRARY_KEYS);
         tx.client_id = client_id;
+        if from_master {
+            // The master's stream: no key counts as expired (only the
+            // master's DELs remove them).
+            tx.loading = true;
+        }
+        if server.master.is_replica() {
+            // Its master's bytes reach this server's replicas verbatim;
+            // its clients' writes (a writable replica) stay local.
+            tx.file_only = true;
+            tx.delete_expired = !from_master && cmd.is(CommandFlags::WRITE);
+        }
     }
     let result = execute(&mut ctx, Caller::Client, handler, argv, started_ns);
     let become_replica = ctx.become_replica.take();
@@ -345,12 +369,20 @@ fn out_of_memory(server: &Server) -> bool {
     crate::evict::perform(server) == shoal_engine::evict::Outcome::Fail
 }
 
-/// min-replicas-to-write: enough replicas are connected (replicas that
-/// have not acknowledged within min-replicas-max-lag are not yet tracked).
+/// min-replicas-to-write: enough online replicas acknowledged within
+/// min-replicas-max-lag seconds.
 fn enough_good_replicas(server: &Server) -> bool {
     let wanted = server.tunables.min_replicas_to_write.load(Ordering::Relaxed);
     let max_lag = server.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
-    wanted == 0 || max_lag == 0 || server.replicas.count() as i64 >= wanted
+    wanted == 0 || max_lag == 0 || server.master.is_replica() || server.replicas.good(shoal_engine::now_ms(), max_lag) as i64 >= wanted
+}
+
+/// A replica whose link is down refuses commands without the `stale`
+/// flag when `replica-serve-stale-data` is off.
+fn stale_refused(server: &Server) -> bool {
+    server.master.is_replica()
+        && server.master.state() != crate::state::master::LinkState::Connected
+        && !server.config.get_bool("replica-serve-stale-data")
 }
 
 fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {

@@ -13,7 +13,8 @@ use crate::server::Server;
 /// Bytes Redis leaves out of the eviction decision: the replication
 /// stream queued for replicas (Shoal has no AOF buffer).
 pub fn not_counted_bytes(server: &Server) -> usize {
-    server.replicas.queued_bytes()
+    let (buffers, backlog) = server.engine.propagation.buffer_memory();
+    (buffers - backlog) as usize
 }
 
 /// Runs eviction if memory is over maxmemory. Called before each command

@@ -216,7 +216,7 @@ impl<'a> Ctx<'a> {
         match self.tx.as_mut() {
             Some(tx) => tx.propagate_effect(effect),
             None => {
-                self.server.engine.propagation.publish(&[effect], true);
+                self.server.engine.propagation.publish(&[effect], true, true);
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod families;
 pub mod lazyfree;
 pub mod log;
+pub mod master_link;
 pub mod monitor;
 pub mod net;
 pub mod outbox;
@@ -99,6 +100,7 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     exec::install_handlers(families::register_all);
+    let _ = families::replication::REPLICAOF.set(master_link::replicaof);
     let server = Server::new(config, threads, executable);
     // Keyspace events reach subscribers through Pub/Sub.
     let events = pubsub::KeyspaceEvents(Arc::downgrade(&server));
@@ -183,6 +185,7 @@ fn start(server: Arc<Server>) -> i32 {
             return startup_failed(&server, &e);
         }
     }
+    master_link::startup(&server);
     drop(loading);
     if !unix_path.is_empty() {
         server.log.notice(&format!("The server is now ready to accept connections at {unix_path}"));

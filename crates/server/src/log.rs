@@ -32,11 +32,13 @@ pub struct Logger {
     level: AtomicU8,
     /// Empty: standard output.
     path: Mutex<String>,
+    /// The role letter of each line: 'M' (master) or 'S' (replica).
+    role: std::sync::atomic::AtomicU8,
 }
 
 impl Logger {
     pub fn new(config: &Config) -> Logger {
-        let logger = Logger { level: AtomicU8::new(Level::Notice as u8), path: Mutex::new(String::new()) };
+        let logger = Logger { level: AtomicU8::new(Level::Notice as u8), path: Mutex::new(String::new()), role: AtomicU8::new(b'M') };
         logger.refresh(config);
         logger
     }
@@ -56,7 +58,8 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), level.mark(), message);
+        let role = self.role.load(Ordering::Relaxed) as char;
+        let line = format!("{}:{role} {} {} {}\n", std::process::id(), timestamp(), level.mark(), message);
         let path = self.path.lock();
         if path.is_empty() {
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
@@ -64,6 +67,11 @@ impl Logger {
         } else if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&*path) {
             let _ = f.write_all(line.as_bytes());
         }
+    }
+
+    /// Lines say 'S' while the server is a replica, as Redis's do.
+    pub fn set_replica(&self, replica: bool) {
+        self.role.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
     }
 
     pub fn notice(&self, message: &str) {

@@ -344,6 +344,8 @@ pub struct Server {
     pub tracking: crate::state::tracking::Tracking,
     /// Replicas streaming from this server.
     pub replicas: crate::state::replicas::Replicas,
+    /// The replica side: the master this server replicates, if any.
+    pub master: crate::state::master::MasterLink,
     /// Snapshots to disk and loading.
     pub persistence: crate::state::persistence::Persistence,
     /// DEBUG PAUSE-CRON: the cron thread does no periodic work.
@@ -400,6 +402,7 @@ impl Server {
             pubsub: Default::default(),
             monitors: Default::default(),
             replicas: Default::default(),
+            master: Default::default(),
             persistence: Default::default(),
             tracking: Default::default(),
             ops_per_sec: AtomicU64::new(0),

@@ -116,4 +116,7 @@ pub const COMMANDS: &[Spec] = &[
         .keys(&[key("RO access", 1), unknown("RO access")])
         .special_keys()
         .doc("7.0.0", "O(N+M*log(M)), M = returned elements", "Read-only form of SORT that returns the sorted elements."),
+    Spec::new("wait", 3, "noscript", "slow connection")
+        .tips("request_policy:all_shards response_policy:agg_min")
+        .doc("3.0.0", "O(1)", "Blocks until the replicas acknowledged the writes this connection sent, or a timeout."),
 ];

@@ -90,10 +90,16 @@ pub const COMMANDS: &[Spec] = &[
         .doc("2.8.0", "O(1)", "Internal command replicas use to start partial or full sync."),
     Spec::new("replconf", -1, "admin noscript loading stale allow_busy", "admin slow dangerous")
         .doc("3.0.0", "O(1)", "Internal command for exchanging replication settings."),
+    Spec::new("replicaof", 3, "admin noscript stale no_async_loading", "admin slow dangerous")
+        .doc("5.0.0", "O(1)", "Makes the server a replica of another one, or a master again (NO ONE)."),
+    Spec::new("role", 1, "noscript loading stale fast", "admin fast dangerous")
+        .doc("2.8.12", "O(1)", "Reports the server's replication role with its offsets and peers."),
     Spec::new("save", 1, "admin noscript no_async_loading no_multi", "admin slow dangerous")
         .doc("1.0.0", "O(N), N = total number of keys", "Saves the dataset to disk, waiting until it is written."),
     Spec::new("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "admin slow dangerous")
         .doc("1.0.0", "O(N), N = keys saved before exit", "Stops the server, optionally saving data first."),
+    Spec::new("slaveof", 3, "admin noscript stale no_async_loading", "admin slow dangerous")
+        .doc("1.0.0", "O(1)", "The old name of REPLICAOF."),
     Spec::new("swapdb", 3, "write fast", "keyspace write fast dangerous")
         .doc("4.0.0", "O(N), N = clients watching or blocked on keys", "Exchanges the contents of two databases."),
     Spec::new("sync", 1, "admin noscript no_async_loading no_multi", "admin slow dangerous")

@@ -70,10 +70,29 @@ impl<W: Write> Writer<W> {
     /// The auxiliary fields Redis 7.0 starts a file with (`aof_base`:
     /// the file is the base of an append-only file).
     pub fn standard_aux(&mut self, redis_version: &str, ctime_secs: i64, used_memory: u64, aof_base: bool) -> io::Result<()> {
+        self.standard_aux_with(redis_version, ctime_secs, used_memory, None, aof_base)
+    }
+
+    /// The standard fields with the replication position at the cut
+    /// (`repl-stream-db`, `repl-id`, `repl-offset`), which a replica
+    /// loading the file continues from, and a restarted master too.
+    pub fn standard_aux_with(
+        &mut self,
+        redis_version: &str,
+        ctime_secs: i64,
+        used_memory: u64,
+        replication: Option<ReplicationAux<'_>>,
+        aof_base: bool,
+    ) -> io::Result<()> {
         self.aux(b"redis-ver", redis_version.as_bytes())?;
         self.aux(b"redis-bits", b"64")?;
         self.aux(b"ctime", ctime_secs.to_string().as_bytes())?;
         self.aux(b"used-mem", used_memory.to_string().as_bytes())?;
+        if let Some(r) = replication {
+            self.aux(b"repl-stream-db", r.stream_db.to_string().as_bytes())?;
+            self.aux(b"repl-id", r.id.as_bytes())?;
+            self.aux(b"repl-offset", r.offset.to_string().as_bytes())?;
+        }
         self.aux(b"aof-base", if aof_base { b"1" } else { b"0" })
     }
 
@@ -142,4 +161,12 @@ impl<W: Write> Writer<W> {
         self.sink.flush()?;
         Ok(self.sink)
     }
+}
+
+/// The replication position an RDB file records (its AUX fields).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicationAux<'a> {
+    pub stream_db: usize,
+    pub id: &'a str,
+    pub offset: u64,
 }

@@ -32,7 +32,7 @@ pub use decode::{decode_value, DecodeLimits};
 pub use dump::{decode_payload, dump_payload, verify_payload};
 pub use encode::{encode_value, EncodeOptions};
 pub use error::Error;
-pub use file::{Access, Writer};
+pub use file::{Access, ReplicationAux, Writer};
 pub use reader::{EntryBatch, EntryRef, Item, RawEntry, Reader, Step};
 
 /// The version this module writes; it reads 1 to this.

@@ -278,8 +278,8 @@ fn parse_special(which: Special, args: &[String]) -> Result<Value, ConfigError> 
 fn refuse_unsupported(def: &Def, value: &Value) -> Result<(), ConfigError> {
     let missing = |what: &str, reason: &str| Err(format!("{what} is not supported yet: {reason}"));
     match (def.name, value) {
-        ("replicaof", Value::Words(w)) if !w.is_empty() => {
-            missing("replicaof", "Shoal cannot be a replica yet (it serves replicas as a master)")
+        ("replica-ignore-maxmemory", Value::Bool(false)) => {
+            missing("replica-ignore-maxmemory no", "a replica never evicts; its master's DELs remove keys")
         }
         ("daemonize", Value::Bool(true)) => missing("daemonize yes", "run Shoal under a supervisor instead"),
         ("supervised", Value::Enum(i)) if *i != 3 => {

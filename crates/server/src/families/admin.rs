@@ -60,6 +60,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     server.command_stats.reset();
     server.error_stats.lock().clear();
     server.lazyfree.reset_stats();
+    server.replicas.reset_stats();
     ctx.out.ok();
     Ok(())
 }

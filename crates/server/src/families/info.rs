@@ -229,8 +229,10 @@ fn memory_section(server: &Server, out: &mut String) {
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     let replica_bytes = crate::evict::not_counted_bytes(server);
     field!(out, "mem_not_counted_for_evict", replica_bytes);
-    field!(out, "mem_replication_backlog", 0);
-    field!(out, "mem_clients_slaves", replica_bytes);
+    let (buffers, backlog) = server.engine.propagation.buffer_memory();
+    field!(out, "mem_replication_backlog", backlog);
+    field!(out, "mem_total_replication_buffers", buffers);
+    field!(out, "mem_clients_slaves", buffers - backlog);
     field!(out, "mem_clients_normal", 0);
     field!(out, "mem_aof_buffer", 0);
     field!(out, "mem_allocator", crate::alloc::ALLOCATOR_NAME);
@@ -333,8 +335,8 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "instantaneous_output_repl_kbps", "0.00");
     field!(out, "rejected_connections", stats.get(Stat::RejectedConnections));
     field!(out, "sync_full", server.replicas.full_syncs());
-    field!(out, "sync_partial_ok", 0);
-    field!(out, "sync_partial_err", 0);
+    field!(out, "sync_partial_ok", server.replicas.partial_ok());
+    field!(out, "sync_partial_err", server.replicas.partial_err());
     field!(out, "expired_keys", stats.get(Stat::ExpiredKeys));
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", stats.get(Stat::ExpiredTimeCapReached));
@@ -374,25 +376,70 @@ fn stats_section(server: &Server, out: &mut String) {
 }
 
 fn replication_section(server: &Server, out: &mut String) {
+    use crate::state::master::LinkState;
     let propagation = &server.engine.propagation;
-    let replicas = server.replicas.addresses();
     let offset = propagation.offset();
+    let now_ms = shoal_engine::now_ms();
     out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", replicas.len());
-    for (i, addr) in replicas.iter().enumerate() {
-        let (ip, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "0"));
-        let _ = write!(out, "slave{i}:ip={ip},port={port},state=online,offset={offset},lag=0\r\n");
+    if let Some((host, port)) = server.master.master() {
+        let link = &server.master;
+        let state = link.state();
+        field!(out, "role", "slave");
+        field!(out, "master_host", host);
+        field!(out, "master_port", port);
+        field!(out, "master_link_status", if state == LinkState::Connected { "up" } else { "down" });
+        let last_io = match state {
+            LinkState::Connected => (now_ms - link.last_io_ms.load(Ordering::Relaxed)) / 1000,
+            _ => -1,
+        };
+        field!(out, "master_last_io_seconds_ago", last_io);
+        field!(out, "master_sync_in_progress", u8::from(state == LinkState::Transfer));
+        field!(out, "slave_read_repl_offset", offset);
+        field!(out, "slave_repl_offset", offset);
+        if state == LinkState::Transfer {
+            let total = link.transfer_size.load(Ordering::Relaxed);
+            let read = link.transfer_read.load(Ordering::Relaxed) as i64;
+            field!(out, "master_sync_total_bytes", total);
+            field!(out, "master_sync_read_bytes", read);
+            field!(out, "master_sync_left_bytes", if total < 0 { -1 } else { total - read });
+            let percent = if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 };
+            field!(out, "master_sync_perc", format!("{percent:.2}"));
+            field!(out, "master_sync_last_io_seconds_ago", (now_ms - link.last_io_ms.load(Ordering::Relaxed)) / 1000);
+        }
+        if state != LinkState::Connected {
+            let since = link.down_since_ms.load(Ordering::Relaxed);
+            field!(out, "master_link_down_since_seconds", if since == 0 { -1 } else { (now_ms - since) / 1000 });
+        }
+        field!(out, "slave_priority", server.config.get_int("replica-priority"));
+        field!(out, "slave_read_only", u8::from(server.config.get_bool("replica-read-only")));
+        field!(out, "replica_announced", u8::from(server.config.get_bool("replica-announced")));
+    } else {
+        field!(out, "role", "master");
     }
+    let replicas = server.replicas.all();
+    field!(out, "connected_slaves", replicas.len());
+    for (i, replica) in replicas.iter().enumerate() {
+        let ack_offset = replica.ack_offset.load(Ordering::Relaxed);
+        let lag = (now_ms - replica.ack_ms.load(Ordering::Relaxed)).max(0) / 1000;
+        let _ = write!(
+            out,
+            "slave{i}:ip={},port={},state={},offset={ack_offset},lag={lag}\r\n",
+            replica.ip,
+            replica.port,
+            replica.state().name()
+        );
+    }
+    let ids = propagation.ids();
+    let backlog = propagation.backlog_info();
     field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", propagation.replication_id());
-    field!(out, "master_replid2", "0000000000000000000000000000000000000000");
+    field!(out, "master_replid", ids.id);
+    field!(out, "master_replid2", ids.id2);
     field!(out, "master_repl_offset", offset);
-    field!(out, "second_repl_offset", -1);
-    field!(out, "repl_backlog_active", if replicas.is_empty() { 0 } else { 1 });
+    field!(out, "second_repl_offset", ids.second_offset);
+    field!(out, "repl_backlog_active", u8::from(backlog.active));
     field!(out, "repl_backlog_size", server.config.get_int("repl-backlog-size"));
-    field!(out, "repl_backlog_first_byte_offset", 0);
-    field!(out, "repl_backlog_histlen", 0);
+    field!(out, "repl_backlog_first_byte_offset", backlog.first_byte);
+    field!(out, "repl_backlog_histlen", backlog.histlen);
 }
 
 fn cpu_section(out: &mut String) {

@@ -66,7 +66,7 @@ pub fn debug_plan(_cmd: &Command, argv: &[&[u8]]) -> LockPlan {
 /// (`-LOADING`) from then on until `guard` ends: the first half of DEBUG
 /// RELOAD and LOADAOF. As in Redis, the whole server waits for them (the
 /// worker thread waits for the shards).
-fn flush_for_reload<'a>(server: &'a Server, save_first: bool, total_bytes: u64) -> Result<LoadingGuard<'a>, CmdError> {
+pub(crate) fn flush_for_reload<'a>(server: &'a Server, save_first: bool, total_bytes: u64) -> Result<LoadingGuard<'a>, CmdError> {
     let locks = server.engine.keyspace.lock_all();
     if save_first && persistence::save(server, &locks).is_err() {
         return Err(CmdError::err("Error trying to save the DB"));

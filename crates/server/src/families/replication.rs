@@ -1,76 +1,122 @@
-//! The master side of replication as far as the foundation needs it: SYNC
-//! and PSYNC send a full snapshot and then stream every propagated write;
-//! REPLCONF accepts the replica's announcements.
+//! Replication commands: the master side's SYNC, PSYNC and REPLCONF, WAIT,
+//! ROLE, and REPLICAOF/SLAVEOF (which start or stop the replica side,
+//! `master_link`).
 //!
-//! The snapshot and the stream meet exactly: the snapshot is taken and the
-//! stream attached while every shard is locked.
+//! A full sync's snapshot and the replica's stream meet exactly: the
+//! stream's reader is attached at the snapshot's cut, taken while every
+//! shard is locked (`replication::request_full_sync`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use shoal_persist::rdb;
-use tokio::sync::mpsc::unbounded_channel;
+use tokio::sync::oneshot;
 
-use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
-use crate::replication::ChannelSink;
-use crate::server::REDIS_VERSION;
-use crate::state::replicas::ReplicaStream;
+use crate::exec::{Ctx, Registrar};
+use crate::replication::{backlog_size, replica_name, request_full_sync};
+use crate::server::Server;
+use crate::state::master::LinkState;
+use crate::state::replicas::{ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
 
 fn sync(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    full_sync(ctx, false)
+    start_sync(ctx, None)
 }
 
-fn psync(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    full_sync(ctx, true)
+fn psync(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let offset = parse::int(argv[2])?;
+    start_sync(ctx, Some((argv[1], offset)))
 }
 
-fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
+/// SYNC (`request` None) and PSYNC <replication id> <offset>.
+fn start_sync(ctx: &mut Ctx<'_>, request: Option<(&[u8], i64)>) -> CmdResult {
     if ctx.client.is_replica {
         return Ok(());
     }
     let server = ctx.server;
-    let snapshot = {
-        let tx = ctx.tx.as_mut().expect("SYNC locks every shard");
-        let now = tx.now_ms;
-        let mut writer = rdb::Writer::new(Vec::with_capacity(4096), server.rdb_encode_options(), server.config.get_bool("rdbchecksum"));
-        let written: std::io::Result<()> = (|| {
-            let used = crate::alloc::allocated_bytes() as u64;
-            writer.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, used, false)?;
-            for db in 0..server.engine.db_count() {
-                let (keys, volatile) =
-                    tx.locks.iter().fold((0, 0), |(k, v), s| (k + s.dbs[db].len(), v + s.dbs[db].volatile_len()));
-                if keys == 0 {
-                    continue;
-                }
-                writer.select_db(db, keys, volatile)?;
-                for shard in tx.locks.iter() {
-                    for entry in shard.dbs[db].iter() {
-                        let expire = entry.has_expire().then(|| entry.expire_at());
-                        writer.entry(entry.key(), entry.value(), expire, server.rdb_access(entry.access(), now))?;
-                    }
-                }
-            }
-            Ok(())
-        })();
-        written.and_then(|()| writer.finish()).expect("writing to memory cannot fail")
-    };
-    let (sender, receiver) = unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let hard_limit = server.tunables.replica_output_limit.lock().hard_bytes as usize;
-    let sink = Arc::new(ChannelSink { sender, queued: queued.clone(), hard_limit });
-    // Still holding every shard: nothing can be written between the
-    // snapshot and the start of the stream.
-    let (sink_id, offset) = server.engine.propagation.attach(sink);
-    if announce {
-        let line = format!("FULLRESYNC {} {}", server.engine.propagation.replication_id(), offset);
-        ctx.out.simple(&line);
+    if server.master.is_replica() && server.master.state() != LinkState::Connected {
+        return Err(CmdError::custom("NOMASTERLINK Can't SYNC while not connected with my master"));
     }
-    ctx.out.raw(format!("${}\r\n", snapshot.len()).as_bytes());
-    ctx.out.raw(&snapshot);
+    let conf = &ctx.client.repl_conf;
+    let ip = conf.ip.clone().unwrap_or_else(|| peer_ip(&ctx.client.info.addr));
+    let info = Arc::new(ReplicaInfo::new(ctx.client.id(), ip, conf.port));
+    let name = replica_name(&info);
+    server.log.notice(&format!("Replica {name} asks for synchronization"));
+    if let Some((id, offset)) = request {
+        let id = String::from_utf8_lossy(id).into_owned();
+        if partial_resync(ctx, &info, &id, offset) {
+            return Ok(());
+        }
+        if id != "?" {
+            server.replicas.partial_err.fetch_add(1, Ordering::Relaxed);
+        } else {
+            server.log.notice(&format!("Full resync requested by replica {name}"));
+        }
+    }
     server.replicas.full_syncs.fetch_add(1, Ordering::Relaxed);
-    ctx.become_replica = Some(ReplicaStream { sink_id, receiver, queued });
+    let (start, started) = oneshot::channel();
+    let eof_capable = ctx.client.repl_conf.capa_eof;
+    let waiting = Waiting { info: info.clone(), eof_capable, since_ms: shoal_engine::now_ms(), start };
+    let locks = ctx.tx.as_ref().map(|tx| &tx.locks);
+    request_full_sync(server, locks, waiting);
+    ctx.become_replica = Some(ReplicaStream { info, full: Some((started, request.is_some())) });
     Ok(())
+}
+
+/// Continues a replica's stream from `offset` when the backlog holds it
+/// (+CONTINUE); false when a full sync is needed (logged why).
+fn partial_resync(ctx: &mut Ctx<'_>, info: &Arc<ReplicaInfo>, id: &str, offset: i64) -> bool {
+    let server = ctx.server;
+    let propagation = &server.engine.propagation;
+    let ids = propagation.ids();
+    let name = replica_name(info);
+    if id != ids.id && (id != ids.id2 || offset > ids.second_offset) {
+        if id != "?" {
+            let reason = if id != ids.id && id != ids.id2 {
+                format!(
+                    "Replication ID mismatch (Replica asked for '{id}', my replication IDs are '{}' and '{}')",
+                    ids.id, ids.id2
+                )
+            } else {
+                format!("Requested offset for second ID was {offset}, but I can reply up to {}", ids.second_offset)
+            };
+            server.log.notice(&format!("Partial resynchronization not accepted: {reason}"));
+        }
+        return false;
+    }
+    let Some(bytes) = (offset > 0).then(|| propagation.can_continue(id, offset as u64)).flatten() else {
+        server.log.notice(&format!(
+            "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {offset})."
+        ));
+        return false;
+    };
+    let waker = Arc::new(Waker(info.clone()));
+    let Some((reader, _)) = propagation.attach(waker, Some(offset as u64 - 1), backlog_size(server)) else {
+        return false;
+    };
+    info.reader_id.store(reader, Ordering::Release);
+    info.set_state(ReplicaState::Online);
+    info.ack_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+    info.ack_offset.store(offset as u64 - 1, Ordering::Relaxed);
+    let line = match ctx.client.repl_conf.capa_psync2 {
+        true => format!("CONTINUE {}", ids.id),
+        false => "CONTINUE".to_string(),
+    };
+    ctx.out.simple(&line);
+    server.replicas.partial_ok.fetch_add(1, Ordering::Relaxed);
+    server.log.notice(&format!(
+        "Partial resynchronization request from {name} accepted. Sending {bytes} bytes of backlog starting from offset {offset}."
+    ));
+    ctx.become_replica = Some(ReplicaStream { info: info.clone(), full: None });
+    true
+}
+
+/// The IP part of a connection's `ip:port` address.
+fn peer_ip(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((ip, _)) => ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => addr.to_string(),
+    }
 }
 
 fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -78,25 +124,175 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     for pair in argv[1..].chunks(2) {
-        let option = pair[0];
-        if parse::is(option, "ack") || parse::is(option, "fack") {
+        let (option, value) = (pair[0], pair[1]);
+        if parse::is(option, "listening-port") {
+            let port = parse::int(value)?;
+            ctx.client.repl_conf.port = u16::try_from(port).map_err(|_| CmdError::NotInteger)?;
+        } else if parse::is(option, "ip-address") {
+            if value.len() >= 46 {
+                return Err(CmdError::err(format!(
+                    "REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    value.len()
+                )));
+            }
+            ctx.client.repl_conf.ip = Some(String::from_utf8_lossy(value).into_owned());
+        } else if parse::is(option, "capa") {
+            if parse::is(value, "eof") {
+                ctx.client.repl_conf.capa_eof = true;
+            } else if parse::is(value, "psync2") {
+                ctx.client.repl_conf.capa_psync2 = true;
+            }
+        } else if parse::is(option, "ack") {
             // Acknowledgements get no reply.
+            if let (Some(info), Ok(offset)) = (ctx.client.replica_info.clone(), parse::int(value)) {
+                acknowledged(ctx, &info, offset.max(0) as u64);
+            }
             return Ok(());
-        }
-        let known = ["listening-port", "ip-address", "capa", "getack", "rdb-only", "rdb-filter-only"];
-        if !known.iter().any(|k| parse::is(option, k)) {
-            return Err(CmdError::err(format!(
-                "Unrecognized REPLCONF option: {}",
-                String::from_utf8_lossy(option)
-            )));
+        } else if parse::is(option, "getack") || parse::is(option, "fack") {
+            // GETACK is answered by a replica to its master (master_link).
+            return Ok(());
+        } else if !(parse::is(option, "rdb-only") || parse::is(option, "rdb-filter-only")) {
+            return Err(CmdError::err(format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(option))));
         }
     }
     ctx.out.ok();
     Ok(())
 }
 
+/// REPLCONF ACK from a replica: its offset, its lag; a diskless replica
+/// goes online with its first one (it has loaded the payload).
+fn acknowledged(ctx: &Ctx<'_>, info: &ReplicaInfo, offset: u64) {
+    info.ack_offset.fetch_max(offset, Ordering::Relaxed);
+    info.ack_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+    info.acked.store(true, Ordering::Release);
+    info.wake.notify_one();
+    let _ = ctx;
+}
+
+/// WAIT numreplicas timeout: blocks until that many replicas acknowledged
+/// everything written so far, or the timeout (ms; 0 forever) passes;
+/// replies how many did.
+fn wait(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if let Some(output) = ctx.resumed.take() {
+        let count = output.downcast::<usize>().map(|c| *c).unwrap_or(0);
+        ctx.out.int(count as i64);
+        return Ok(());
+    }
+    let server = ctx.server;
+    if server.master.is_replica() {
+        return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let wanted = parse::int(argv[1])?;
+    let timeout_ms = parse::int(argv[2]).map_err(|_| CmdError::TIMEOUT_NOT_INTEGER)?;
+    if timeout_ms < 0 {
+        return Err(CmdError::TIMEOUT_NEGATIVE);
+    }
+    let offset = server.engine.propagation.offset();
+    let count = server.replicas.acked(offset);
+    if ctx.in_exec || count as i64 >= wanted {
+        ctx.out.int(count as i64);
+        return Ok(());
+    }
+    server.engine.propagation.publish_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    let server = server.arc();
+    ctx.suspend = Some(Box::pin(async move {
+        let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
+        loop {
+            let count = server.replicas.acked(offset);
+            if count as i64 >= wanted || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return Box::new(count) as Box<dyn std::any::Any>;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }));
+    Ok(())
+}
+
+/// ROLE: master with its replicas, or replica with its master's state.
+fn role(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    let out = &mut *ctx.out;
+    if let Some((host, port)) = server.master.master() {
+        out.array(5);
+        out.bulk_str("slave");
+        out.bulk_str(&host);
+        out.int(port as i64);
+        out.bulk_str(match server.master.state() {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        });
+        let offset = match server.master.synced.load(Ordering::Relaxed) {
+            true => server.engine.propagation.offset() as i64,
+            false => -1,
+        };
+        out.int(offset);
+        return Ok(());
+    }
+    let replicas: Vec<_> = server.replicas.all().into_iter().filter(|r| r.state() == ReplicaState::Online).collect();
+    out.array(3);
+    out.bulk_str("master");
+    out.int(server.engine.propagation.offset() as i64);
+    out.array(replicas.len());
+    for replica in replicas {
+        out.array(3);
+        out.bulk_str(&replica.ip);
+        out.bulk_str(&replica.port.to_string());
+        out.bulk_str(&replica.ack_offset.load(Ordering::Relaxed).to_string());
+    }
+    Ok(())
+}
+
+/// What REPLICAOF changes (installed by start-up: the replica side sits
+/// above the command families): the new master (None: NO ONE) and the
+/// client asking, for the log; false when nothing changed.
+pub type ReplicaOfFn = fn(&Server, Option<(String, u16)>, &str) -> bool;
+pub static REPLICAOF: std::sync::OnceLock<ReplicaOfFn> = std::sync::OnceLock::new();
+
+/// REPLICAOF host port | NO ONE (and SLAVEOF).
+fn replicaof(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    let target = if parse::is(argv[1], "no") && parse::is(argv[2], "one") {
+        None
+    } else {
+        if ctx.client.is_replica {
+            return Err(CmdError::err("Command is not valid when client is a replica."));
+        }
+        let port = parse::int(argv[2])?;
+        let port = u16::try_from(port).map_err(|_| CmdError::err("Invalid master port"))?;
+        Some((String::from_utf8_lossy(argv[1]).into_owned(), port))
+    };
+    let by = crate::client::client_line(&ctx.client.info);
+    let change = REPLICAOF.get().expect("start-up installs the replica side");
+    let changed = change(server, target.clone(), &by);
+    remember_master(server, target.as_ref());
+    match (changed, target) {
+        (false, Some(_)) => {
+            server.log.notice("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            ctx.out.simple("OK Already connected to specified master");
+        }
+        _ => ctx.out.ok(),
+    }
+    Ok(())
+}
+
+/// Keeps the `replicaof` directive current (CONFIG GET, CONFIG REWRITE).
+pub fn remember_master(server: &Server, target: Option<&(String, u16)>) {
+    if let Some((index, _)) = crate::config::lookup("replicaof") {
+        let words = target.map(|(host, port)| vec![host.clone(), port.to_string()]).unwrap_or_default();
+        server.config.restore(vec![(index, crate::config::Value::Words(words))]);
+        // (restore applies the replica class of oom-score-adj-values too)
+    }
+}
+
 pub fn register(r: &mut Registrar) {
+    r.plain("replicaof", replicaof);
+    r.plain("slaveof", replicaof);
     r.all("sync", sync);
     r.all("psync", psync);
     r.plain("replconf", replconf);
+    r.plain("wait", wait);
+    r.plain("role", role);
 }

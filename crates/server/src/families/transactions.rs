@@ -148,6 +148,9 @@ fn exec_command(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.in_exec = false;
     if let Some(tx) = ctx.tx.as_mut() {
         tx.db = ctx.client.db;
+        // A transaction that made this server a replica (REPLICAOF inside
+        // it) reaches no replica, as in Redis.
+        tx.file_only |= ctx.server.master.is_replica();
     }
     discard_state(ctx.client);
     Ok(())

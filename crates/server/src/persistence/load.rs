@@ -41,6 +41,9 @@ pub struct Loaded {
     pub empty_skipped: u64,
     /// Bytes of the RDB stream read (an old AOF's commands follow them).
     pub rdb_bytes: u64,
+    /// The keys a master dropped as expired (database, key): their DELs
+    /// go to its replication history once it is restored.
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
 }
 
 /// Empty keys skipped are logged one by one up to this many.
@@ -219,6 +222,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                     total.keys += loaded.keys;
                     total.expired += loaded.expired;
                     total.empty_skipped += loaded.empty_skipped;
+                    total.expired_keys.extend(loaded.expired_keys);
                 }
                 Ok(Err(e)) | Err(e) => fill_error = fill_error.or(Some(e)),
             }
@@ -248,6 +252,12 @@ fn reserve(server: &Server, db: usize, keys: u64) {
     }
 }
 
+/// A replica, or a server about to become one (the `replicaof`
+/// directive at start-up), keeps expired keys it loads.
+fn is_replica_on_load(server: &Server) -> bool {
+    server.master.is_replica() || matches!(server.config.get("replicaof"), crate::config::Value::Words(w) if !w.is_empty())
+}
+
 /// Decodes a batch of entries, outside any lock, and puts them in their
 /// shards, taking each shard's lock once for all of the batch's entries
 /// in it. The emptied batch goes back to the reader.
@@ -261,6 +271,7 @@ fn fill(
     loaded: &mut Loaded,
 ) -> Result<(), LoadError> {
     key_load_delay(server, batch.len());
+    let keeps_expired = is_replica_on_load(server);
     let mut ready = Vec::with_capacity(batch.len());
     for entry in batch.iter() {
         let value = match entry.decode(limits) {
@@ -280,9 +291,11 @@ fn fill(
                 return Err(LoadError::corrupt(format!("Internal error in RDB reading key '{key}': {e}")));
             }
         };
-        if entry.expire_ms.is_some_and(|at| at < now_ms) {
-            // A master drops what expired while the file rested.
+        if entry.expire_ms.is_some_and(|at| at < now_ms) && !keeps_expired {
+            // A master drops what expired while the file rested (a replica
+            // keeps it until its master's DEL, as Redis does).
             loaded.expired += 1;
+            loaded.expired_keys.push((entry.db as usize, entry.key.to_vec()));
             continue;
         }
         let access = server.access_on_load(entry.access, now_ms);
@@ -330,6 +343,9 @@ fn aux_field(server: &Server, key: &[u8], value: &[u8]) {
                 server.log.notice(&format!("RDB memory usage when created {:.2} Mb", bytes as f64 / (1024.0 * 1024.0)));
             }
         }
+        b"repl-id" if value.len() == 40 => server.persistence.loaded_replication.lock().id = Some(value.into_owned()),
+        b"repl-offset" => server.persistence.loaded_replication.lock().offset = value.parse().ok(),
+        b"repl-stream-db" => server.persistence.loaded_replication.lock().stream_db = value.parse().ok(),
         _ => {}
     }
 }

@@ -56,7 +56,7 @@ pub fn startup(server: &Server) -> Result<(), String> {
     } else {
         let path = rdb_path(server);
         if path.exists() {
-            let loaded = match load::load_rdb_file(server, &path) {
+            let mut loaded = match load::load_rdb_file(server, &path) {
                 Ok(loaded) => loaded,
                 Err(e) if e.corrupt => return Err(rdb_read_failure(server, &path, &e.message)),
                 Err(e) => return Err(e.message),
@@ -65,6 +65,7 @@ pub fn startup(server: &Server) -> Result<(), String> {
             persistence.last_load_keys_loaded.store(loaded.keys, Ordering::Relaxed);
             persistence.last_load_keys_expired.store(loaded.expired, Ordering::Relaxed);
             let (keys, expired) = (loaded.keys, loaded.expired);
+            server.persistence.loaded_replication.lock().expired_keys = std::mem::take(&mut loaded.expired_keys);
             if loaded.empty_skipped > 0 {
                 server.log.warning(&format!(
                     "Done loading RDB, keys loaded: {keys}, keys expired: {expired}, empty keys skipped: {}.",
@@ -270,7 +271,7 @@ pub fn start_snapshot(
     target: PathBuf,
     done: Done,
 ) -> Result<Option<()>, String> {
-    let mut running = server.persistence.running.lock();
+    let running = server.persistence.running.lock();
     if let Some(other) = running.as_ref() {
         return Err(match (other.kind, kind) {
             (SnapshotKind::Rdb, SnapshotKind::Rdb) => ALREADY_IN_PROGRESS.to_string(),
@@ -285,9 +286,29 @@ pub fn start_snapshot(
             return Ok(None);
         }
     };
+    drop(running);
+    start_snapshot_into(server, locks, kind, format.serializer(server), Box::new(file), done).map(Some)
+}
+
+/// Starts a background snapshot of `kind` whose chunks go to `sink` (a
+/// file, or replicas' sockets for a diskless sync), taking its cut now
+/// (the caller holds every shard). Err when another snapshot runs.
+pub fn start_snapshot_into(
+    server: &Server,
+    locks: &ShardLocks<'_>,
+    kind: SnapshotKind,
+    serializer: Box<dyn shoal_engine::snapshot::ShardSerializer>,
+    sink: Box<dyn ChunkSink>,
+    done: Done,
+) -> Result<(), String> {
+    let mut running = server.persistence.running.lock();
+    if running.is_some() {
+        sink.abandon();
+        return Err(ALREADY_IN_PROGRESS.to_string());
+    }
     let started_ms = shoal_engine::now_ms();
     let keys_total = key_count(locks);
-    let snapshot = Snapshot::begin(&server.engine, locks, format.serializer(server), Box::new(file));
+    let snapshot = Snapshot::begin(&server.engine, locks, serializer, sink);
     *running = Some(Running { kind, snapshot: snapshot.clone(), started_ms, keys_total });
     let server = server.arc();
     let spawned = std::thread::Builder::new().name("shoal-snapshot".into()).spawn({
@@ -320,7 +341,7 @@ pub fn start_snapshot(
         *running = None;
         return Err(format!("Can't save in background: {e}"));
     }
-    Ok(Some(()))
+    Ok(())
 }
 
 /// Stops a running background save (its temporary file is removed).

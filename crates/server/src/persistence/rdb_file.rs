@@ -119,6 +119,25 @@ pub fn temp_path(dir: &Path, background: bool, format: Format) -> PathBuf {
     })
 }
 
+/// An RDB file's header: the signature and the AUX fields, with the
+/// replication position at this instant when there is a replication
+/// history to continue (a backlog), as Redis records it. Written at a
+/// snapshot's cut (every shard held), so the position is the cut's.
+pub fn rdb_header(server: &Server, aof_base: bool) -> io::Result<Vec<u8>> {
+    let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
+    let now_secs = shoal_engine::now_ms() / 1000;
+    let used = crate::alloc::allocated_bytes() as u64;
+    let propagation = &server.engine.propagation;
+    let with_history = propagation.backlog_info().active && !aof_base;
+    let replica_db = server.master.is_replica().then(|| server.master.stream_db.load(std::sync::atomic::Ordering::Relaxed));
+    propagation.at_cut(|offset, ids, stream_db| {
+        let stream_db = replica_db.unwrap_or(stream_db);
+        let replication = with_history.then_some(rdb::ReplicationAux { stream_db, id: &ids.id, offset });
+        header.standard_aux_with(REDIS_VERSION, now_secs, used, replication, aof_base)
+    })?;
+    header.into_inner()
+}
+
 /// A snapshot file being written.
 pub struct RdbFile {
     out: BufWriter<File>,
@@ -144,10 +163,7 @@ impl RdbFile {
             }
             header
         } else {
-            let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
-            let aof_base = format == Format::RdbAofBase;
-            header.standard_aux(REDIS_VERSION, now_secs, crate::alloc::allocated_bytes() as u64, aof_base)?;
-            header.into_inner()?
+            rdb_header(server, format == Format::RdbAofBase)?
         };
         let mut rdb = RdbFile {
             out: BufWriter::with_capacity(1 << 16, file),

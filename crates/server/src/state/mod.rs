@@ -5,6 +5,7 @@
 
 pub mod aof;
 pub mod channels;
+pub mod master;
 pub mod migrate;
 pub mod monitors;
 pub mod net;

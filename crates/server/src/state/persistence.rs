@@ -32,6 +32,16 @@ pub struct AofOn {
     pub writer: Option<std::thread::JoinHandle<()>>,
 }
 
+/// An RDB file's replication AUX fields, as far as they were present.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedReplication {
+    pub id: Option<String>,
+    pub offset: Option<u64>,
+    pub stream_db: Option<usize>,
+    /// Keys the load dropped as expired (database, key).
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
+}
+
 /// Start-up loading in progress (INFO loading_*).
 #[derive(Default)]
 pub struct Loading {
@@ -73,6 +83,9 @@ pub struct Persistence {
     /// tried again after repeated failures.
     pub aof_rewrite_failures: AtomicU64,
     pub aof_rewrite_limit: Mutex<RewriteLimit>,
+    /// The replication position the last RDB loaded recorded (repl-id,
+    /// repl-offset, repl-stream-db), which start-up continues from.
+    pub loaded_replication: Mutex<LoadedReplication>,
     pub aof_last_rewrite_secs: AtomicI64,
     pub aof_rewrites: AtomicU64,
     /// BGSAVE SCHEDULE: start one when nothing else runs.
@@ -107,6 +120,7 @@ impl Default for Persistence {
             aof_last_rewrite_ok: AtomicBool::new(true),
             aof_rewrite_failures: AtomicU64::new(0),
             aof_rewrite_limit: Mutex::new(RewriteLimit::default()),
+            loaded_replication: Default::default(),
             aof_last_rewrite_secs: AtomicI64::new(-1),
             aof_rewrites: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),

@@ -1,0 +1,404 @@
+//! Replication with redis-server 7.0, both ways: a redis-server replica of
+//! Shoal, Shoal as a replica of redis-server, and a chain redis-server →
+//! Shoal → redis-server, each under a write load of every type with
+//! expiries, blocking pops and MULTI/EXEC; the link killed mid-load must
+//! resume with a partial resync. Afterwards DEBUG DIGEST and a key-by-key
+//! comparison agree. Also WAIT's durability and min-replicas-to-write.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shoal_resp::Value;
+use support::{RawClient, ServerProcess};
+
+/// Every server of these tests: DEBUG DIGEST, and a backlog that holds
+/// the stream of a broken link's reconnection under the write load.
+const DEBUG: [&str; 4] = ["--enable-debug-command", "yes", "--repl-backlog-size", "64mb"];
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Bulk(b) | Value::Simple(b) | Value::Error(b) | Value::Verbatim(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn info_field(c: &mut RawClient, section: &str, field: &str) -> String {
+    let info = text(&c.cmd(&format!("INFO {section}")));
+    let prefix = format!("{field}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}: {info}"))
+}
+
+fn info_number(c: &mut RawClient, section: &str, field: &str) -> i64 {
+    info_field(c, section, field).parse().unwrap()
+}
+
+/// Waits (generously) until `f` holds.
+fn eventually(what: &str, seconds: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn replicaof(replica: &ServerProcess, master: &ServerProcess) {
+    let reply = replica.client().cmd(&format!("REPLICAOF 127.0.0.1 {}", master.port));
+    assert_eq!(text(&reply), "OK");
+}
+
+fn wait_link_up(replica: &ServerProcess) {
+    let mut c = replica.client();
+    eventually("the replica's link to come up", 60, || info_field(&mut c, "replication", "master_link_status") == "up");
+}
+
+/// Waits until the replica processed everything the master produced.
+fn wait_caught_up(master: &ServerProcess, replica: &ServerProcess) {
+    let (mut m, mut r) = (master.client(), replica.client());
+    eventually("the replica to catch up", 60, || {
+        let master_offset = info_number(&mut m, "replication", "master_repl_offset");
+        info_field(&mut r, "replication", "master_link_status") == "up"
+            && info_number(&mut r, "replication", "slave_repl_offset") == master_offset
+    });
+}
+
+/// The write load: every type, expiries (some short enough to expire
+/// during the run), MULTI/EXEC, a second database, and blocking pops
+/// served by pushes. Runs until `stop`.
+fn write_load(port: u16, seed: u64, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+    let mut threads = Vec::new();
+    for worker in 0..2u64 {
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut c = RawClient::connect(port).unwrap();
+            let mut rng = StdRng::seed_from_u64(seed * 10 + worker);
+            while !stop.load(Ordering::Relaxed) {
+                one_write(&mut c, &mut rng);
+            }
+        }));
+    }
+    // Blocking pops, each answered by a push from another connection.
+    let stop_pops = stop.clone();
+    threads.push(std::thread::spawn(move || {
+        let mut popper = RawClient::connect(port).unwrap();
+        let mut pusher = RawClient::connect(port).unwrap();
+        let mut i = 0u64;
+        while !stop_pops.load(Ordering::Relaxed) {
+            popper.send(&[b"BLPOP", b"queue", b"5"]);
+            std::thread::sleep(Duration::from_millis(2));
+            let value = format!("job{i}");
+            pusher.call(&[b"RPUSH", b"queue", value.as_bytes(), b"extra"]);
+            let _ = popper.read();
+            popper.call(&[b"BLMOVE", b"queue", b"done", b"LEFT", b"RIGHT", b"1"]);
+            i += 1;
+        }
+    }));
+    threads
+}
+
+fn one_write(c: &mut RawClient, rng: &mut StdRng) {
+    let key = |rng: &mut StdRng, kind: &str| format!("{kind}:{}", rng.random_range(0..40));
+    let n = rng.random_range(0..1000).to_string();
+    match rng.random_range(0..22) {
+        0 => c.cmd(&format!("SET {} {n}", key(rng, "s"))),
+        1 => c.cmd(&format!("SET {} {n} EX {}", key(rng, "s"), rng.random_range(1..3))),
+        2 => c.cmd(&format!("SET {} {n} PX 500000", key(rng, "s"))),
+        3 => c.cmd(&format!("INCRBYFLOAT {} 1.{n}", key(rng, "f"))),
+        4 => c.cmd(&format!("APPEND {} x{n}", key(rng, "s"))),
+        5 => c.cmd(&format!("RPUSH {} {n} a{n} b", key(rng, "l"))),
+        6 => c.cmd(&format!("LPOP {}", key(rng, "l"))),
+        7 => c.cmd(&format!("HSET {} f{} {n}", key(rng, "h"), rng.random_range(0..200))),
+        8 => c.cmd(&format!("HINCRBY {} n {n}", key(rng, "h"))),
+        9 => c.cmd(&format!("SADD {} {n} m{}", key(rng, "set"), rng.random_range(0..300))),
+        10 => c.cmd(&format!("SPOP {}", key(rng, "set"))),
+        11 => c.cmd(&format!("ZADD {} {n} m{}", key(rng, "z"), rng.random_range(0..200))),
+        12 => c.cmd(&format!("ZINCRBY {} 2.5 m{}", key(rng, "z"), rng.random_range(0..200))),
+        13 => c.cmd(&format!("XADD {} MAXLEN ~ 50 * f {n}", key(rng, "x"))),
+        14 => c.cmd(&format!("PFADD {} {n} e{n}", key(rng, "hll"))),
+        15 => c.cmd(&format!("SETBIT {} {n} 1", key(rng, "bits"))),
+        16 => c.cmd(&format!("EXPIRE {} {}", key(rng, "h"), rng.random_range(1..4))),
+        17 => c.cmd(&format!("DEL {}", key(rng, "l"))),
+        18 => {
+            c.cmd("MULTI");
+            c.cmd(&format!("INCR {}", key(rng, "n")));
+            c.cmd(&format!("LPUSH {} {n}", key(rng, "l")));
+            c.cmd(&format!("ZADD {} {n} tx", key(rng, "z")));
+            c.cmd("EXEC")
+        }
+        19 => {
+            c.cmd("SELECT 5");
+            c.cmd(&format!("SET {} {n}", key(rng, "db5")));
+            c.cmd(&format!("HSET {} a {n}", key(rng, "db5h")));
+            c.cmd("SELECT 0")
+        }
+        20 => c.cmd(&format!("GETEX {} PX {}", key(rng, "s"), rng.random_range(100..3000))),
+        _ => c.cmd(&format!("SRANDMEMBER {} -3", key(rng, "set"))),
+    };
+}
+
+fn stop_load(stop: &Arc<AtomicBool>, threads: Vec<std::thread::JoinHandle<()>>) {
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn digest(server: &ServerProcess) -> String {
+    text(&server.client().cmd("DEBUG DIGEST"))
+}
+
+/// The whole dataset as comparable text: every key of every database
+/// with its type, whether it has a TTL, and its contents.
+fn dataset(server: &ServerProcess) -> Vec<String> {
+    let mut c = server.client();
+    let mut out = Vec::new();
+    for db in 0..16 {
+        c.cmd(&format!("SELECT {db}"));
+        let Value::Array(keys) = c.cmd("KEYS *") else { panic!("KEYS failed") };
+        let mut keys: Vec<Vec<u8>> = keys.iter().map(|k| text(k).into_bytes()).collect();
+        keys.sort();
+        for key in keys {
+            let kind = text(&c.call(&[b"TYPE", &key]));
+            let ttl = text(&c.call(&[b"PTTL", &key])) != "-1";
+            let contents = match kind.as_str() {
+                "string" => text(&c.call(&[b"GET", &key])),
+                "list" => format!("{:?}", c.call(&[b"LRANGE", &key, b"0", b"-1"])),
+                "hash" => sorted(c.call(&[b"HGETALL", &key])),
+                "set" => sorted(c.call(&[b"SMEMBERS", &key])),
+                "zset" => format!("{:?}", c.call(&[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"])),
+                "stream" => format!("{:?}", c.call(&[b"XRANGE", &key, b"-", b"+"])),
+                other => other.to_string(),
+            };
+            out.push(format!("{db} {} {kind} ttl={ttl} {contents}", String::from_utf8_lossy(&key)));
+        }
+    }
+    out
+}
+
+/// True while some key of the master expires within ten seconds.
+fn has_short_ttls(server: &ServerProcess) -> bool {
+    let mut c = server.client();
+    (0..16).any(|db| {
+        c.cmd(&format!("SELECT {db}"));
+        let Value::Array(keys) = c.cmd("KEYS *") else { panic!("KEYS failed") };
+        keys.iter().any(|key| {
+            let Value::Int(ttl) = c.call(&[b"PTTL", text(key).as_bytes()]) else { return false };
+            (0..10_000).contains(&ttl)
+        })
+    })
+}
+
+fn sorted(v: Value) -> String {
+    let Value::Array(items) = v else { return format!("{v:?}") };
+    let mut items: Vec<String> = items.iter().map(text).collect();
+    items.sort();
+    items.join(",")
+}
+
+/// After the load: both sides hold the same data (DEBUG DIGEST and key by
+/// key), once keys that expired during the load are gone on the master
+/// (the replica drops them with the master's DELs).
+fn assert_same_data(master: &ServerProcess, replicas: &[&ServerProcess]) {
+    // Keys with a short TTL left by the load are gone first: a comparison
+    // running while one expires would see it on one side only.
+    eventually("the load's short TTLs to run out", 60, || !has_short_ttls(master));
+    for replica in replicas {
+        eventually("digests to agree", 60, || {
+            wait_caught_up(master, replica);
+            digest(master) == digest(replica)
+        });
+        assert_ne!(digest(master), "0".repeat(40), "the load wrote something");
+        let (on_master, on_replica) = (dataset(master), dataset(replica));
+        let differ: Vec<_> = on_master.iter().zip(&on_replica).filter(|(m, r)| m != r).take(3).collect();
+        assert!(
+            on_master.len() == on_replica.len() && differ.is_empty(),
+            "{} vs {} keys; first differences: {differ:?}",
+            on_master.len(),
+            on_replica.len()
+        );
+    }
+}
+
+fn sync_counts(master: &ServerProcess) -> (i64, i64) {
+    let mut c = master.client();
+    (info_number(&mut c, "stats", "sync_full"), info_number(&mut c, "stats", "sync_partial_ok"))
+}
+
+/// Which side breaks the link mid-load.
+enum Kill {
+    /// The master drops its replica (CLIENT KILL TYPE replica).
+    OnMaster,
+    /// The replica drops its master (CLIENT KILL TYPE master).
+    OnReplica,
+}
+
+/// Syncs `replica` from `master` under the write load, breaks the link
+/// mid-load and checks it resumes with a partial resync (no second full
+/// sync), then that both hold the same data.
+fn sync_under_load_and_resume(master: &ServerProcess, replica: &ServerProcess, kill: Kill, seed: u64) {
+    master.client().cmd("SET before-sync 1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(master.port, seed, stop.clone());
+    replicaof(replica, master);
+    wait_link_up(replica);
+    std::thread::sleep(Duration::from_millis(500));
+    let (full, partial) = sync_counts(master);
+    assert_eq!(full, 1);
+    let killed = match kill {
+        Kill::OnMaster => master.client().cmd("CLIENT KILL TYPE replica"),
+        Kill::OnReplica => replica.client().cmd("CLIENT KILL TYPE master"),
+    };
+    assert_eq!(text(&killed), "1");
+    let mut m = master.client();
+    eventually("a partial resync", 60, || info_number(&mut m, "stats", "sync_partial_ok") > partial);
+    std::thread::sleep(Duration::from_millis(500));
+    stop_load(&stop, load);
+    assert_eq!(sync_counts(master).0, 1, "no second full sync");
+    assert_same_data(master, &[replica]);
+    assert_eq!(text(&replica.client().cmd("GET before-sync")), "1");
+}
+
+#[test]
+fn a_redis_replica_of_shoal_gets_everything_and_resumes_partially() {
+    let master = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync-delay", "0"]].concat());
+    let replica = ServerProcess::redis(&DEBUG);
+    sync_under_load_and_resume(&master, &replica, Kill::OnMaster, 1);
+}
+
+#[test]
+fn shoal_replicates_redis_and_resumes_partially() {
+    let master = ServerProcess::redis(&[&DEBUG[..], &["--repl-diskless-sync-delay", "0"]].concat());
+    let replica = ServerProcess::shoal(&DEBUG);
+    sync_under_load_and_resume(&master, &replica, Kill::OnReplica, 2);
+    // A replica refuses writes from its clients.
+    let refused = text(&replica.client().cmd("SET x 1"));
+    assert!(refused.starts_with("READONLY"), "{refused}");
+}
+
+#[test]
+fn a_disk_backed_sync_from_shoal_to_shoal_resumes_partially() {
+    let master = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync", "no"]].concat());
+    let replica = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-load", "swapdb"]].concat());
+    sync_under_load_and_resume(&master, &replica, Kill::OnReplica, 4);
+}
+
+#[test]
+fn a_chain_redis_shoal_redis_agrees_from_end_to_end() {
+    let top = ServerProcess::redis(&[&DEBUG[..], &["--repl-diskless-sync", "no"]].concat());
+    let middle = ServerProcess::shoal(&[&DEBUG[..], &["--repl-diskless-sync", "no"]].concat());
+    let bottom = ServerProcess::redis(&DEBUG);
+    replicaof(&middle, &top);
+    replicaof(&bottom, &middle);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(top.port, 3, stop.clone());
+    wait_link_up(&middle);
+    wait_link_up(&bottom);
+    std::thread::sleep(Duration::from_secs(2));
+    stop_load(&stop, load);
+    assert_same_data(&top, &[&middle]);
+    assert_same_data(&top, &[&bottom]);
+    // Offsets agree along the chain: the middle forwards bytes verbatim.
+    let mut b = bottom.client();
+    let mut t = top.client();
+    assert_eq!(
+        info_number(&mut b, "replication", "slave_repl_offset"),
+        info_number(&mut t, "replication", "master_repl_offset")
+    );
+}
+
+#[test]
+fn a_write_acknowledged_by_wait_is_on_the_replica_when_the_master_dies() {
+    let mut master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let replica = ServerProcess::redis(&[]);
+    replicaof(&replica, &master);
+    wait_link_up(&replica);
+    let mut c = master.client();
+    for i in 0..200 {
+        c.cmd(&format!("SET counter {i}"));
+        assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
+    }
+    // Killed right after the acknowledgement: nothing to flush any more.
+    unsafe { libc::kill(master.pid() as i32, libc::SIGKILL) };
+    master.wait_exit();
+    assert_eq!(text(&replica.client().cmd("GET counter")), "199");
+}
+
+#[test]
+fn wait_counts_only_replicas_that_acknowledged() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let mut c = master.client();
+    assert_eq!(c.cmd("WAIT 1 100"), Value::Int(0), "no replica: WAIT times out with 0");
+    let replica = ServerProcess::shoal(&[]);
+    replicaof(&replica, &master);
+    wait_link_up(&replica);
+    c.cmd("SET k v");
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
+    // A paused replica acknowledges nothing more.
+    let mut r = replica.client();
+    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    c.cmd("SET k w");
+    assert_eq!(c.cmd("WAIT 1 300"), Value::Int(0));
+    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
+    assert_eq!(text(&r.cmd("GET k")), "w");
+    let role = c.cmd("ROLE");
+    let Value::Array(parts) = role else { panic!("ROLE: {role:?}") };
+    assert_eq!(text(&parts[0]), "master");
+    let Value::Array(replicas) = &parts[2] else { panic!("ROLE replicas") };
+    assert_eq!(replicas.len(), 1);
+}
+
+#[test]
+fn min_replicas_to_write_refuses_writes_once_the_replica_is_gone() {
+    let master = ServerProcess::shoal(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--min-replicas-to-write",
+        "1",
+        "--min-replicas-max-lag",
+        "2",
+    ]);
+    let mut c = master.client();
+    assert!(text(&c.cmd("SET k 1")).starts_with("NOREPLICAS"));
+    let mut replica = ServerProcess::redis(&[]);
+    replicaof(&replica, &master);
+    wait_link_up(&replica);
+    eventually("writes to be accepted", 30, || text(&c.cmd("SET k 2")) == "OK");
+    unsafe { libc::kill(replica.pid() as i32, libc::SIGKILL) };
+    replica.wait_exit();
+    eventually("writes to be refused", 30, || text(&c.cmd("SET k 3")).starts_with("NOREPLICAS"));
+}
+
+#[test]
+fn a_replica_promoted_with_no_one_keeps_serving_its_replicas_history() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let middle = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let bottom = ServerProcess::redis(&[]);
+    replicaof(&middle, &master);
+    replicaof(&bottom, &middle);
+    wait_link_up(&bottom);
+    master.client().cmd("SET a 1");
+    wait_caught_up(&master, &middle);
+    wait_caught_up(&master, &bottom);
+    // Promote the middle: the bottom continues with a partial resync
+    // under the middle's new id (replid2 keeps the old history).
+    let (_, partial_before) = sync_counts(&middle);
+    assert_eq!(text(&middle.client().cmd("REPLICAOF NO ONE")), "OK");
+    let mut m = middle.client();
+    eventually("the bottom to continue", 60, || info_number(&mut m, "stats", "sync_partial_ok") > partial_before);
+    assert_eq!(info_number(&mut m, "stats", "sync_full"), 1);
+    middle.client().cmd("SET b 2");
+    wait_caught_up(&middle, &bottom);
+    assert_eq!(text(&bottom.client().cmd("GET b")), "2");
+    let second = info_number(&mut m, "replication", "second_repl_offset");
+    assert!(second > 0);
+}
