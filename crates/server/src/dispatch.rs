@@ -31,6 +31,9 @@ pub enum Outcome {
     /// The command waits for network I/O (see `exec::Suspended`): the
     /// connection awaits it, then calls `resume`, which writes the reply.
     Suspended(Box<Suspension>),
+    /// The command needs the Lua VM: nothing ran. The connection hands the
+    /// request to the script thread (`crate::offload`), which dispatches it.
+    Offload,
 }
 
 /// A suspended command: its arguments and the I/O it waits for.
@@ -50,6 +53,9 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
     let reply_start = out.len();
     client.pushed_to = reply_start;
     let outcome = dispatch_checked(server, client, out, argv);
+    if matches!(outcome, Outcome::Offload) {
+        return outcome;
+    }
     if matches!(outcome, Outcome::Continue) {
         pushes_before_reply(client, out, reply_start);
         apply_reply_mode(client, out, reply_start);
@@ -80,7 +86,7 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
     let outcome = check_and_call(server, client, out, argv);
     // A command that found its shards busy has not run yet: it counts
     // when it does.
-    if !matches!(outcome, Outcome::Busy(_)) {
+    if !matches!(outcome, Outcome::Busy(_) | Outcome::Offload) {
         server.engine.stats.incr(Stat::CommandsProcessed);
     }
     outcome
@@ -169,6 +175,9 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
 fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
+    if !crate::state::scripts::on_script_thread() && needs_script_thread(cmd, client) {
+        return Outcome::Offload;
+    }
     let Some(handler) = handlers().get(cmd.id) else {
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;
@@ -212,6 +221,15 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         crate::replication::attach(server, ctx.client, stream);
     }
     outcome
+}
+
+/// True for commands that use the Lua VM, and for an EXEC that queued one:
+/// they run on the script thread (see `state::scripts`).
+fn needs_script_thread(cmd: &Command, client: &Client) -> bool {
+    let uses_vm = crate::families::scripting::uses_vm;
+    uses_vm(cmd)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|m| !m.aborted && m.queue.iter().any(|q| uses_vm(table().get(q.command)))))
 }
 
 /// Runs the second half of a suspended command once its I/O is done

@@ -20,6 +20,7 @@ pub mod lazyfree;
 pub mod log;
 pub mod monitor;
 pub mod net;
+pub mod offload;
 pub mod outbox;
 pub mod persistence;
 pub mod placement;

@@ -357,6 +357,8 @@ pub struct Server {
     pub lazyfree: crate::lazyfree::LazyFree,
     /// MIGRATE's connections to target servers.
     pub migrate_sockets: crate::state::migrate::MigrateSockets,
+    /// The script thread, the running script, scripting counts.
+    pub scripts: crate::state::scripts::Scripts,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -407,6 +409,7 @@ impl Server {
             skip_checksum_validation: AtomicBool::new(false),
             lazyfree: Default::default(),
             migrate_sockets: Default::default(),
+            scripts: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),
