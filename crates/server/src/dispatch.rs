@@ -137,7 +137,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
             return Outcome::Continue;
         }
     }
-    if is_write && !enough_good_replicas(server) {
+    if is_write && !server.enough_good_replicas() {
         reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());
         return Outcome::Continue;
     }
@@ -361,14 +361,6 @@ fn strip_code(message: &[u8]) -> &[u8] {
 fn out_of_memory(server: &Server) -> bool {
     // Evicts first under the maxmemory-policy (crate::evict).
     crate::evict::perform(server) == shoal_engine::evict::Outcome::Fail
-}
-
-/// min-replicas-to-write: enough replicas are connected (replicas that
-/// have not acknowledged within min-replicas-max-lag are not yet tracked).
-fn enough_good_replicas(server: &Server) -> bool {
-    let wanted = server.tunables.min_replicas_to_write.load(Ordering::Relaxed);
-    let max_lag = server.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
-    wanted == 0 || max_lag == 0 || server.replicas.count() as i64 >= wanted
 }
 
 fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {

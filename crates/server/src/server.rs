@@ -426,6 +426,14 @@ impl Server {
     }
 
     /// This server as a shared handle.
+    /// min-replicas-to-write: enough replicas are connected (replicas that
+    /// have not acknowledged within min-replicas-max-lag are not yet tracked).
+    pub fn enough_good_replicas(&self) -> bool {
+        let wanted = self.tunables.min_replicas_to_write.load(Ordering::Relaxed);
+        let max_lag = self.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
+        wanted == 0 || max_lag == 0 || self.replicas.count() as i64 >= wanted
+    }
+
     pub fn arc(&self) -> Arc<Server> {
         self.me.upgrade().expect("the server outlives its commands")
     }

@@ -70,6 +70,8 @@ pub struct Scripts {
     /// The running script has changed data.
     pub wrote: AtomicBool,
     pub function: Mutex<Option<RunningFunction>>,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run noscript commands.
+    pub deny_scripts_disabled: AtomicBool,
     /// INFO: scripts in the EVAL cache and their bytes, libraries and
     /// functions loaded, the VM's memory.
     pub cached_scripts: AtomicU64,
@@ -77,7 +79,11 @@ pub struct Scripts {
     pub libraries: AtomicU64,
     pub functions: AtomicU64,
     pub vm_bytes: AtomicU64,
+    pub functions_vm_bytes: AtomicU64,
     pub functions_bytes: AtomicU64,
+    /// The libraries' code, for snapshots and AOF rewrites (the script
+    /// thread owns the libraries themselves).
+    pub library_codes: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Scripts {

@@ -1,4 +1,5 @@
-//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION,
+//! FCALL and FCALL_RO.
 //!
 //! Everything that touches the VM runs on the script thread (see
 //! `state::scripts` and `crate::offload`); EVAL and its kin also hold every
@@ -9,6 +10,7 @@
 //! A script's writes propagate as their effects, wrapped in MULTI/EXEC when
 //! there are several (`Tx::finish`).
 
+mod functions;
 mod libs;
 mod redis_lib;
 mod vm;
@@ -30,7 +32,24 @@ use vm::{CallError, Vm};
 
 /// Commands that use the VM, and so run on the script thread.
 pub fn uses_vm(cmd: &Command) -> bool {
-    matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script|load" | "script|exists" | "script|flush")
+    matches!(
+        cmd.name,
+        "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "script|load"
+            | "script|exists"
+            | "script|flush"
+            | "function|load"
+            | "function|delete"
+            | "function|flush"
+            | "function|list"
+            | "function|dump"
+            | "function|restore"
+    )
 }
 
 /// The hex SHA-1 of `data`, lower case (script names, `redis.sha1hex`).
@@ -51,6 +70,31 @@ struct ScriptFlags {
     allow_cross_slot_keys: bool,
 }
 
+/// Flag names as scripts and functions declare them, with their field.
+const FLAG_NAMES: &[(&str, fn(&ScriptFlags) -> bool)] = &[
+    ("no-writes", |f| f.no_writes),
+    ("allow-oom", |f| f.allow_oom),
+    ("allow-stale", |f| f.allow_stale),
+    ("no-cluster", |f| f.no_cluster),
+    ("allow-cross-slot-keys", |f| f.allow_cross_slot_keys),
+];
+
+impl ScriptFlags {
+    /// Sets the flag `name`; false if there is no such flag.
+    fn set(&mut self, name: &[u8]) -> bool {
+        let field = match name {
+            b"no-writes" => &mut self.no_writes,
+            b"allow-oom" => &mut self.allow_oom,
+            b"allow-stale" => &mut self.allow_stale,
+            b"no-cluster" => &mut self.no_cluster,
+            b"allow-cross-slot-keys" => &mut self.allow_cross_slot_keys,
+            _ => return false,
+        };
+        *field = true;
+        true
+    }
+}
+
 /// A cached EVAL script.
 struct Script {
     flags: ScriptFlags,
@@ -66,11 +110,17 @@ struct Engine {
     client: ScriptClient,
     /// Runs since the last garbage-collection step.
     runs: u32,
+    /// The function libraries (their own VM), created on first use.
+    functions: Option<functions::Functions>,
 }
 
 impl Engine {
     fn new() -> Engine {
-        Engine { vm: Vm::new(), scripts: HashMap::new(), client: ScriptClient::new(), runs: 0 }
+        Engine { vm: Vm::new(false), scripts: HashMap::new(), client: ScriptClient::new(), runs: 0, functions: None }
+    }
+
+    fn functions(&mut self) -> &mut functions::Functions {
+        self.functions.get_or_insert_with(functions::Functions::new)
     }
 }
 
@@ -149,8 +199,13 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_comma
             checks_oom_per_command: !flags.declared,
             function: false,
             name: sha.as_bytes(),
+            running: None,
         };
-        run(ctx, engine, function, keys, args, options)
+        engine.vm.set_global_array("KEYS", keys);
+        engine.vm.set_global_array("ARGV", args);
+        let result = run(ctx, &engine.vm, &mut engine.client, function, |_| 0, options);
+        engine.after_run(ctx.server);
+        result
     })
 }
 
@@ -164,6 +219,9 @@ fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags, read_only_command: bool) -> Cm
     }
     if !flags.no_writes && !flags.allow_oom && crate::evict::over_limit(ctx.server) {
         return Err(CmdError::Fixed("OOM command not allowed when used memory > 'maxmemory'."));
+    }
+    if !flags.no_writes && !ctx.server.enough_good_replicas() {
+        return Err(CmdError::Fixed("NOREPLICAS Not enough good replicas to write."));
     }
     Ok(())
 }
@@ -203,13 +261,8 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, std::borrow::Cow<'_, [u8]>
             return Err(CmdError::err(format!("Unknown lua shebang option: {word}")));
         };
         for flag in list.split(',').filter(|f| !f.is_empty()) {
-            match flag {
-                "no-writes" => flags.no_writes = true,
-                "allow-oom" => flags.allow_oom = true,
-                "allow-stale" => flags.allow_stale = true,
-                "no-cluster" => flags.no_cluster = true,
-                "allow-cross-slot-keys" => flags.allow_cross_slot_keys = true,
-                other => return Err(CmdError::err(format!("Unexpected flag in script shebang: {other}"))),
+            if !flags.set(flag.as_bytes()) {
+                return Err(CmdError::err(format!("Unexpected flag in script shebang: {flag}")));
             }
         }
     }
@@ -225,27 +278,33 @@ struct RunOptions<'n> {
     function: bool,
     /// The script's SHA-1 or the function's name, for error messages.
     name: &'n [u8],
+    /// What FUNCTION STATS reports while it runs.
+    running: Option<crate::state::scripts::RunningFunction>,
 }
 
-/// Runs a compiled script in exclusive mode and writes its reply.
-fn run(ctx: &mut Ctx<'_>, engine: &mut Engine, function: c_int, keys: &[&[u8]], args: &[&[u8]], options: RunOptions<'_>) -> CmdResult {
+/// Runs a compiled script (or a function, with the arguments `push_args`
+/// pushes) in exclusive mode and writes its reply.
+fn run(
+    ctx: &mut Ctx<'_>,
+    vm: &Vm,
+    client: &mut ScriptClient,
+    function: c_int,
+    push_args: impl FnOnce(*mut mlua_sys::lua_State) -> c_int,
+    options: RunOptions<'_>,
+) -> CmdResult {
     let server = ctx.server;
     let holds_all = ctx.tx.as_ref().is_some_and(|tx| tx.locks.holds_all());
     debug_assert!(holds_all, "a script runs holding every shard");
     if holds_all {
         server.engine.keyspace.set_exclusive(ExclusiveKind::Script, shoal_engine::now_ms());
     }
-    server.scripts.start(if options.function { Running::Function } else { Running::Eval }, None);
-    if !options.function {
-        engine.vm.set_global_array("KEYS", keys);
-        engine.vm.set_global_array("ARGV", args);
-    }
-    engine.client.client.select(ctx.client.db);
-    let state = engine.vm.state;
+    server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.clone());
+    client.client.select(ctx.client.db);
+    let state = vm.state;
     let top = unsafe { mlua_sys::lua_gettop(state) };
-    let mut run = Run::new(ctx, &mut engine.client, options.read_only, options.function);
+    let mut run = Run::new(ctx, client, options.read_only, options.function);
     run.checks_oom_per_command = options.checks_oom_per_command;
-    let outcome = run.enter(|| engine.vm.call(function, |_| 0));
+    let outcome = run.enter(|| vm.call(function, push_args));
     let result = match outcome {
         Ok(()) => {
             unsafe { write_result(ctx, state) };
@@ -264,16 +323,36 @@ fn run(ctx: &mut Ctx<'_>, engine: &mut Engine, function: c_int, keys: &[&[u8]], 
         }
     };
     unsafe { mlua_sys::lua_settop(state, top) };
+    if server.scripts.kill_requested() && server.shutting_down.load(Ordering::Acquire) {
+        // SHUTDOWN NOSAVE ended a script that wrote: the server exits, and
+        // the file and replicas must not get half of it.
+        if let Some(tx) = ctx.tx.as_mut() {
+            tx.effects.clear();
+        }
+    }
     server.scripts.end();
     if holds_all {
         server.engine.keyspace.clear_exclusive();
     }
-    engine.runs += 1;
-    if engine.runs % 50 == 0 {
-        engine.vm.collect_step();
-    }
-    server.scripts.vm_bytes.store(engine.vm.memory_bytes(), Ordering::Relaxed);
     result
+}
+
+impl Engine {
+    /// Bookkeeping after a run: a step of garbage collection now and
+    /// then, the VMs' memory for INFO.
+    fn after_run(&mut self, server: &crate::server::Server) {
+        self.runs += 1;
+        if self.runs % 50 == 0 {
+            self.vm.collect_step();
+            if let Some(functions) = &self.functions {
+                functions.vm.collect_step();
+            }
+        }
+        server.scripts.vm_bytes.store(self.vm.memory_bytes(), Ordering::Relaxed);
+        if let Some(functions) = &self.functions {
+            server.scripts.functions_vm_bytes.store(functions.vm.memory_bytes(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Ends a script with an error reply. One a command already got was
@@ -302,14 +381,12 @@ fn write_error_line(out: &mut shoal_resp::ReplyBuf, message: &[u8]) {
 /// table returned is the script's error reply: counted unless it came
 /// from a command (`redis.pcall`), and the script's call fails.
 unsafe fn write_result(ctx: &mut Ctx<'_>, state: *mut mlua_sys::lua_State) {
+    // Raw reads only: the value is the script's, its metatable may raise,
+    // and no error handler is in place any more.
     if mlua_sys::lua_type(state, -1) == mlua_sys::LUA_TTABLE {
-        mlua_sys::lua_getfield_(state, -1, c"err".as_ptr());
-        let message = vm::borrow_bytes(state, -1).map(|m| m.to_vec());
-        mlua_sys::lua_pop(state, 1);
-        if let Some(message) = message {
-            mlua_sys::lua_getfield_(state, -1, c"ignore_error_stats_update".as_ptr());
-            let counted = mlua_sys::lua_toboolean(state, -1) != 0;
-            mlua_sys::lua_pop(state, 1);
+        let table = mlua_sys::lua_gettop(state);
+        if let Some(message) = redis_lib::raw_string_field(state, table, c"err") {
+            let counted = redis_lib::raw_field_type(state, table, c"ignore_error_stats_update") == mlua_sys::LUA_TBOOLEAN;
             write_error_line(ctx.out, &message);
             if !counted {
                 ctx.server.engine.stats.incr(shoal_engine::Stat::TotalErrorReplies);
@@ -438,19 +515,327 @@ fn script_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 // ---------------------------------------------------------------------
-// FUNCTION (only FLUSH so far).
+// FCALL and FUNCTION.
+
+fn fcall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    fcall_generic(ctx, argv, false)
+}
+
+fn fcall_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    fcall_generic(ctx, argv, true)
+}
+
+fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> CmdResult {
+    let n = parse::int(argv[2]).map_err(|_| CmdError::err("Bad number of keys provided"))?;
+    if n < 0 {
+        return Err(CmdError::err("Number of keys can't be negative"));
+    }
+    if n as u64 > (argv.len() - 3) as u64 {
+        return Err(CmdError::err("Number of keys can't be greater than number of args"));
+    }
+    let (keys, args) = argv[3..].split_at(n as usize);
+    crate::monitor::feed_line(ctx.server, ctx.client, argv);
+    with_engine(|engine| {
+        let name = String::from_utf8_lossy(argv[1]).into_owned();
+        let functions = engine.functions();
+        let function = functions.find(&name).ok_or(CmdError::Fixed("ERR Function not found"))?;
+        let (flags, callback) = (function.flags, function.callback);
+        check_flags(ctx, flags, read_only_command)?;
+        let running = crate::state::scripts::RunningFunction {
+            name: argv[1].to_vec(),
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+            started_ms: shoal_engine::now_ms(),
+        };
+        let options = RunOptions {
+            read_only: read_only_command || flags.no_writes,
+            checks_oom_per_command: false,
+            function: true,
+            name: argv[1],
+            running: Some(running),
+        };
+        let push_args = |state: *mut mlua_sys::lua_State| unsafe {
+            for list in [keys, args] {
+                mlua_sys::lua_createtable(state, list.len() as c_int, 0);
+                for (i, item) in list.iter().enumerate() {
+                    vm::push_bytes(state, item);
+                    mlua_sys::lua_rawseti_(state, -2, i as c_int + 1);
+                }
+            }
+            2
+        };
+        let Engine { functions, client, .. } = engine;
+        let functions = functions.as_ref().expect("created above");
+        let result = run(ctx, &functions.vm, client, callback, push_args, options);
+        engine.after_run(ctx.server);
+        result
+    })
+}
+
+/// After a change to the libraries: the counts INFO and FUNCTION STATS
+/// report, and the codes snapshots save.
+fn publish_libraries(ctx: &Ctx<'_>, functions: &functions::Functions) {
+    let scripts = &ctx.server.scripts;
+    scripts.libraries.store(functions.libraries.len() as u64, Ordering::Relaxed);
+    scripts.functions.store(functions.function_count() as u64, Ordering::Relaxed);
+    let codes: Vec<Vec<u8>> = functions.libraries.values().map(|l| l.code.clone()).collect();
+    let bytes = codes.iter().map(|c| c.len() as u64).sum();
+    scripts.functions_bytes.store(bytes, Ordering::Relaxed);
+    *scripts.library_codes.lock() = codes;
+    scripts.functions_vm_bytes.store(functions.vm.memory_bytes(), Ordering::Relaxed);
+}
+
+fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let (replace, code) = match argv.len() {
+        3 => (false, argv[2]),
+        4 if parse::is(argv[2], "replace") => (true, argv[3]),
+        4 => return Err(CmdError::err(format!("Unknown option given: {}", String::from_utf8_lossy(argv[2])))),
+        _ => return Err(CmdError::wrong_arity(ctx.cmd.name)),
+    };
+    let name = with_engine(|engine| {
+        let functions = engine.functions();
+        let name = functions.load(code, replace)?;
+        publish_libraries(ctx, functions);
+        Ok::<_, CmdError>(name)
+    })?;
+    ctx.tx().add_dirty(1);
+    ctx.out.bulk(name.as_bytes());
+    Ok(())
+}
+
+fn function_delete(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let name = String::from_utf8_lossy(argv[2]).into_owned();
+    with_engine(|engine| {
+        let functions = engine.functions();
+        let library = functions.remove(&name).ok_or(CmdError::Fixed("ERR Library not found"))?;
+        functions.release(library);
+        publish_libraries(ctx, functions);
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.tx().add_dirty(1);
+    ctx.out.ok();
+    Ok(())
+}
 
 fn function_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !flush_mode_ok(argv) {
         return Err(CmdError::err("Bad flushing mode, only ASYNC and SYNC are supported"));
     }
+    with_engine(|engine| {
+        engine.functions = None;
+        publish_libraries(ctx, engine.functions());
+    });
     // FUNCTION FLUSH is a write: it reaches replicas even with nothing loaded.
     ctx.tx().add_dirty(1);
     ctx.out.ok();
     Ok(())
 }
 
-/// An execution unit with no shards: enough to propagate.
+fn function_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let (mut with_code, mut pattern) = (false, None);
+    let mut i = 2;
+    while i < argv.len() {
+        if parse::is(argv[i], "withcode") && !with_code {
+            with_code = true;
+        } else if parse::is(argv[i], "libraryname") && pattern.is_none() {
+            i += 1;
+            pattern = Some(*argv.get(i).ok_or(CmdError::Fixed("ERR library name argument was not given"))?);
+        } else {
+            return Err(CmdError::err(format!("Unknown argument {}", String::from_utf8_lossy(argv[i]))));
+        }
+        i += 1;
+    }
+    let out = &mut *ctx.out;
+    with_engine(|engine| {
+        let functions = engine.functions();
+        let libraries: Vec<(&String, &functions::Library)> = functions
+            .libraries
+            .iter()
+            .filter(|(name, _)| pattern.is_none_or(|p| shoal_types::glob::glob_match(p, name.as_bytes(), false)))
+            .collect();
+        out.array(libraries.len());
+        for (name, library) in libraries {
+            out.map(if with_code { 4 } else { 3 });
+            out.bulk(b"library_name");
+            out.bulk(name.as_bytes());
+            out.bulk(b"engine");
+            out.bulk(b"LUA");
+            out.bulk(b"functions");
+            out.array(library.functions.len());
+            for f in &library.functions {
+                out.map(3);
+                out.bulk(b"name");
+                out.bulk(f.name.as_bytes());
+                out.bulk(b"description");
+                match &f.description {
+                    Some(d) => out.bulk(d),
+                    None => out.null(),
+                }
+                out.bulk(b"flags");
+                let names = functions::flag_names(&f.flags);
+                out.set(names.len());
+                for flag in names {
+                    out.simple(flag);
+                }
+            }
+            if with_code {
+                out.bulk(b"library_code");
+                out.bulk(&library.code);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn function_dump(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let compress = ctx.server.config.get_bool("rdbcompression");
+    let payload = with_engine(|engine| {
+        let functions = engine.functions();
+        let codes: Vec<&[u8]> = functions.libraries.values().map(|l| l.code.as_slice()).collect();
+        shoal_persist::rdb::function_dump_payload(&codes, compress)
+    });
+    ctx.out.bulk(&payload);
+    Ok(())
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: all or nothing.
+fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    #[derive(PartialEq)]
+    enum Policy {
+        Append,
+        Replace,
+        Flush,
+    }
+    let policy = match argv.get(3) {
+        None => Policy::Append,
+        Some(p) if argv.len() == 4 && parse::is(p, "append") => Policy::Append,
+        Some(p) if argv.len() == 4 && parse::is(p, "replace") => Policy::Replace,
+        Some(p) if argv.len() == 4 && parse::is(p, "flush") => Policy::Flush,
+        Some(_) => return Err(CmdError::err("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")),
+    };
+    let check_crc = !ctx.server.skip_checksum_validation.load(Ordering::Relaxed);
+    let codes = shoal_persist::rdb::function_restore_codes(argv[2], check_crc)
+        .map_err(|why| CmdError::err(format!("DUMP {why}")))?;
+    with_engine(|engine| {
+        // Loaded into a fresh set first, so a failure changes nothing.
+        let mut fresh = functions::Functions::new();
+        for code in &codes {
+            fresh.load(code, false)?;
+        }
+        let current = engine.functions();
+        if policy != Policy::Flush {
+            for (name, library) in &current.libraries {
+                if fresh.libraries.contains_key(name) {
+                    if policy == Policy::Append {
+                        return Err(CmdError::err(format!("Library {name} already exists")));
+                    }
+                    continue;
+                }
+                for f in &library.functions {
+                    if fresh.index.contains_key(&f.name) {
+                        return Err(CmdError::err(format!("Function {} already exists", f.name)));
+                    }
+                }
+                fresh.load(&library.code, false)?;
+            }
+        }
+        publish_libraries(ctx, &fresh);
+        engine.functions = Some(fresh);
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.tx().add_dirty(1);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION STATS: served on the caller's worker, also while a function
+/// runs.
+fn function_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let scripts = &ctx.server.scripts;
+    let running = scripts.function.lock().clone();
+    let out = &mut *ctx.out;
+    out.map(2);
+    out.bulk(b"running_script");
+    match running.filter(|_| scripts.running() == Some(Running::Function)) {
+        None => out.null(),
+        Some(f) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(&f.name);
+            out.bulk(b"command");
+            out.array(f.argv.len());
+            for a in &f.argv {
+                out.bulk(a);
+            }
+            out.bulk(b"duration_ms");
+            out.int(shoal_engine::now_ms() - f.started_ms);
+        }
+    }
+    out.bulk(b"engines");
+    out.map(1);
+    out.bulk(b"LUA");
+    out.map(2);
+    out.bulk(b"libraries_count");
+    out.int(scripts.libraries.load(Ordering::Relaxed) as i64);
+    out.bulk(b"functions_count");
+    out.int(scripts.functions.load(Ordering::Relaxed) as i64);
+    Ok(())
+}
+
+fn function_kill(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    kill(ctx, Running::Function)
+}
+
+fn function_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+    let lines = [
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LOAD [REPLACE] <FUNCTION CODE>",
+        "    Create a new library with the given library name and code.",
+        "DELETE <LIBRARY NAME>",
+        "    Delete the given library.",
+        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+        "    Return general information on all the libraries:",
+        "    * Library name",
+        "    * The engine used to run the Library",
+        "    * Library description",
+        "    * Functions list",
+        "    * Library code (if WITHCODE is given)",
+        "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+        "STATS",
+        "    Return information about the current function running:",
+        "    * Function name",
+        "    * Command used to run the function",
+        "    * Duration in MS that the function is running",
+        "    If no function is running, return nil",
+        "    In addition, returns a list of available engines.",
+        "KILL",
+        "    Kill the current running function.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete all the libraries.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the libraries.",
+        "    * SYNC: Synchronously flush the libraries.",
+        "DUMP",
+        "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+        "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+        "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+        "    control how to handle existing libraries (default APPEND):",
+        "    * FLUSH: delete all existing libraries.",
+        "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+        "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+        "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+        "      in case of functions name collision with another library).",
+        "HELP",
+        "    Print this help.",
+    ];
+    ctx.out.array(lines.len());
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    Ok(())
+}
+
+/// A unit holding no shard: FUNCTION's writes need one to propagate.
 fn no_shards(_cmd: &shoal_commands::Command, _argv: &[&[u8]]) -> LockPlan {
     LockPlan::Shards(Default::default())
 }
@@ -460,11 +845,21 @@ pub fn register(r: &mut Registrar) {
     r.all("eval_ro", eval_ro);
     r.all("evalsha", evalsha);
     r.all("evalsha_ro", evalsha_ro);
+    r.all("fcall", fcall);
+    r.all("fcall_ro", fcall_ro);
     r.plain("script|load", script_load);
     r.plain("script|exists", script_exists);
     r.plain("script|flush", script_flush);
     r.plain("script|kill", script_kill);
     r.plain("script|debug", script_debug);
     r.plain("script|help", script_help);
+    r.custom("function|load", function_load, no_shards);
+    r.custom("function|delete", function_delete, no_shards);
     r.custom("function|flush", function_flush, no_shards);
+    r.custom("function|restore", function_restore, no_shards);
+    r.plain("function|list", function_list);
+    r.plain("function|dump", function_dump);
+    r.plain("function|stats", function_stats);
+    r.plain("function|kill", function_kill);
+    r.plain("function|help", function_help);
 }

@@ -109,10 +109,11 @@ pub fn kill_message() -> Option<&'static str> {
     })
 }
 
-/// Registers the `redis` table.
-pub unsafe fn open(state: *mut lua_State) {
+/// Registers the `redis` table (without the debugger's functions and
+/// `replicate_commands` in the functions VM, as in Redis).
+pub unsafe fn open(state: *mut lua_State, functions: bool) {
     lua::lua_createtable(state, 0, 32);
-    let functions: &[(&std::ffi::CStr, lua::lua_CFunction)] = &[
+    let table_functions: &[(&std::ffi::CStr, lua::lua_CFunction)] = &[
         (c"call", redis_call),
         (c"pcall", redis_pcall),
         (c"error_reply", error_reply),
@@ -126,7 +127,10 @@ pub unsafe fn open(state: *mut lua_State) {
         (c"debug", debug),
         (c"acl_check_cmd", acl_check_cmd),
     ];
-    for (name, f) in functions {
+    for (name, f) in table_functions {
+        if functions && [c"replicate_commands", c"breakpoint", c"debug"].contains(name) {
+            continue;
+        }
         lua::lua_pushcfunction(state, *f);
         lua::lua_setfield(state, -2, name.as_ptr());
     }
@@ -224,6 +228,9 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
             }
         }
     }
+    // The arguments are copied: free their stack slots for the reply (a
+    // call may use the whole stack for its arguments).
+    lua::lua_settop(state, 0);
     let Some(run) = current() else {
         push_error_table(state, b"ERR redis.call is only available while a script runs", false);
         return true;
@@ -265,7 +272,7 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
     let Some(handler) = handlers().get(cmd.id) else {
         return refuse("ERR This Redis command is not allowed from script");
     };
-    if cmd.is(CommandFlags::NOSCRIPT) {
+    if cmd.is(CommandFlags::NOSCRIPT) && !ctx.server.scripts.deny_scripts_disabled.load(Ordering::Relaxed) {
         return refuse("ERR This Redis command is not allowed from script");
     }
     if let Some(message) = rejection(ctx.server, run, cmd) {
@@ -323,6 +330,9 @@ fn rejection(server: &Server, run: &Run, cmd: &Command) -> Option<&'static str> 
     }
     if run.checks_oom_per_command && cmd.is(CommandFlags::DENYOOM) && crate::evict::over_limit(server) {
         return Some("OOM command not allowed when used memory > 'maxmemory'.");
+    }
+    if writes && !server.enough_good_replicas() {
+        return Some("NOREPLICAS Not enough good replicas to write.");
     }
     None
 }
@@ -486,7 +496,8 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
         return;
     }
     if raw_field_type(state, index, c"double") == lua::LUA_TNUMBER {
-        lua::lua_getfield_(state, index, c"double".as_ptr());
+        push_str(state, "double");
+        lua::lua_rawget_(state, index);
         let d = lua::lua_tonumber(state, -1);
         lua::lua_pop(state, 1);
         out.double(d);
@@ -497,19 +508,22 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
         return;
     }
     if raw_field_type(state, index, c"map") == lua::LUA_TTABLE {
-        lua::lua_getfield_(state, index, c"map".as_ptr());
+        push_str(state, "map");
+        lua::lua_rawget_(state, index);
         write_pairs(state, out, depth, true);
         lua::lua_pop(state, 1);
         return;
     }
     if raw_field_type(state, index, c"set") == lua::LUA_TTABLE {
-        lua::lua_getfield_(state, index, c"set".as_ptr());
+        push_str(state, "set");
+        lua::lua_rawget_(state, index);
         write_pairs(state, out, depth, false);
         lua::lua_pop(state, 1);
         return;
     }
     if raw_field_type(state, index, c"verbatim_string") == lua::LUA_TTABLE {
-        lua::lua_getfield_(state, index, c"verbatim_string".as_ptr());
+        push_str(state, "verbatim_string");
+        lua::lua_rawget_(state, index);
         let format = raw_string_field(state, lua::lua_gettop(state), c"format");
         let text = raw_string_field(state, lua::lua_gettop(state), c"string");
         lua::lua_pop(state, 1);
@@ -552,7 +566,7 @@ unsafe fn write_pairs(state: *mut lua_State, out: &mut ReplyBuf, depth: usize, i
     out.finish_deferred(deferred, len);
 }
 
-unsafe fn raw_field_type(state: *mut lua_State, index: c_int, name: &std::ffi::CStr) -> c_int {
+pub unsafe fn raw_field_type(state: *mut lua_State, index: c_int, name: &std::ffi::CStr) -> c_int {
     push_bytes(state, name.to_bytes());
     lua::lua_rawget_(state, index);
     let t = lua::lua_type(state, -1);
@@ -560,7 +574,7 @@ unsafe fn raw_field_type(state: *mut lua_State, index: c_int, name: &std::ffi::C
     t
 }
 
-unsafe fn raw_string_field(state: *mut lua_State, index: c_int, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+pub unsafe fn raw_string_field(state: *mut lua_State, index: c_int, name: &std::ffi::CStr) -> Option<Vec<u8>> {
     push_bytes(state, name.to_bytes());
     lua::lua_rawget_(state, index);
     let value = if lua::lua_type(state, -1) == lua::LUA_TSTRING { to_bytes(state, -1) } else { None };

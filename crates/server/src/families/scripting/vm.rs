@@ -109,8 +109,9 @@ pub enum CallError {
 }
 
 impl Vm {
-    /// A VM with Redis 7.0's libraries and sandbox.
-    pub fn new() -> Vm {
+    /// A VM with Redis 7.0's libraries and sandbox; the functions VM's
+    /// `redis` table lacks what only EVAL scripts have.
+    pub fn new(functions: bool) -> Vm {
         unsafe {
             let state = lua::luaL_newstate();
             assert!(!state.is_null(), "Lua could not allocate its state");
@@ -126,7 +127,7 @@ impl Vm {
                 lua::lua_call(state, 1, 0);
             }
             libs::open_all(state);
-            redis_lib::open(state);
+            redis_lib::open(state, functions);
             let error_handler = run_chunk_to_ref(state, ERROR_HANDLER, "=error_handler");
             // Redis exposes its error handler as a global of this name.
             lua::lua_rawgeti_(state, lua::LUA_REGISTRYINDEX, error_handler);
@@ -260,13 +261,13 @@ unsafe fn read_error(state: *mut lua_State, index: c_int) -> CallError {
     }
     let index = lua::lua_absindex(state, index);
     let message = field_bytes(state, index, c"err").unwrap_or_else(|| b"ERR unknown error".to_vec());
-    lua::lua_getfield_(state, index, c"source".as_ptr());
+    raw_get(state, index, c"source");
     let source = to_bytes(state, -1);
     lua::lua_pop(state, 1);
-    lua::lua_getfield_(state, index, c"line".as_ptr());
+    raw_get(state, index, c"line");
     let line = (lua::lua_type(state, -1) == lua::LUA_TNUMBER).then(|| lua::lua_tonumber(state, -1) as i64);
     lua::lua_pop(state, 1);
-    lua::lua_getfield_(state, index, c"ignore_error_stats_update".as_ptr());
+    raw_get(state, index, c"ignore_error_stats_update");
     let counted = lua::lua_toboolean(state, -1) != 0;
     lua::lua_pop(state, 1);
     CallError::Raised { message, location: source.zip(line), counted }
@@ -274,14 +275,21 @@ unsafe fn read_error(state: *mut lua_State, index: c_int) -> CallError {
 
 /// Field `name` of the table at `index` as bytes, if it is a string or a
 /// number.
-pub unsafe fn field_bytes(state: *mut lua_State, index: c_int, name: &CStr) -> Option<Vec<u8>> {
-    lua::lua_getfield_(state, index, name.as_ptr());
+unsafe fn field_bytes(state: *mut lua_State, index: c_int, name: &CStr) -> Option<Vec<u8>> {
+    raw_get(state, index, name);
     let value = match lua::lua_type(state, -1) {
         lua::LUA_TSTRING | lua::LUA_TNUMBER => to_bytes(state, -1),
         _ => None,
     };
     lua::lua_pop(state, 1);
     value
+}
+
+/// Pushes field `name` of the table at (absolute) `index`, without
+/// metamethods: tables from scripts may have any.
+unsafe fn raw_get(state: *mut lua_State, index: c_int, name: &CStr) {
+    push_bytes(state, name.to_bytes());
+    lua::lua_rawget_(state, index);
 }
 
 /// The string (or number, converted) at `index`.
