@@ -27,6 +27,8 @@ pub struct Function {
 
 /// A loaded library.
 pub struct Library {
+    /// As given (the maps are keyed by its lower case).
+    pub name: String,
     pub code: Vec<u8>,
     pub functions: Vec<Function>,
     /// The library's environment table (registry reference).
@@ -36,8 +38,9 @@ pub struct Library {
 /// The functions VM and what it holds.
 pub struct Functions {
     pub vm: Vm,
+    /// By lower-case name.
     pub libraries: BTreeMap<String, Library>,
-    /// Function name to its library.
+    /// Function name (lower case) to its library's key.
     pub index: BTreeMap<String, String>,
     /// The environment library code loads in (registry reference).
     load_globals: c_int,
@@ -86,7 +89,7 @@ impl Functions {
     /// Returns the library's name.
     pub fn load(&mut self, code: &[u8], replace: bool) -> Result<String, CmdError> {
         let (name, source) = parse_library_shebang(code)?;
-        if self.libraries.contains_key(&name) && !replace {
+        if self.libraries.contains_key(&name.to_ascii_lowercase()) && !replace {
             return Err(CmdError::err(format!("Library '{name}' already exists")));
         }
         let chunk = self.vm.compile(&source, c"@user_function").map_err(|message| {
@@ -102,32 +105,34 @@ impl Functions {
                 return Err(CmdError::Raw(text));
             }
         };
-        let conflict = functions.iter().find(|f| self.index.get(&f.name).is_some_and(|lib| *lib != name));
+        let key = name.to_ascii_lowercase();
+        let conflict = functions.iter().find(|f| self.index.get(&f.name.to_ascii_lowercase()).is_some_and(|lib| *lib != key));
         let error = if functions.is_empty() {
             Some("ERR No functions registered".to_string())
         } else {
             conflict.map(|f| format!("ERR Function {} already exists", f.name))
         };
         if let Some(message) = error {
-            self.release(Library { code: Vec::new(), functions, environment });
+            self.release(Library { name: String::new(), code: Vec::new(), functions, environment });
             return Err(CmdError::custom(message));
         }
         unsafe { self.open_environment(environment) };
-        if let Some(old) = self.remove(&name) {
+        if let Some(old) = self.remove(&key) {
             self.release(old);
         }
         for f in &functions {
-            self.index.insert(f.name.clone(), name.clone());
+            self.index.insert(f.name.to_ascii_lowercase(), key.clone());
         }
-        self.libraries.insert(name.clone(), Library { code: code.to_vec(), functions, environment });
+        self.libraries.insert(key, Library { name: name.clone(), code: code.to_vec(), functions, environment });
         Ok(name)
     }
 
     /// Takes a library out of the maps (its references stay taken).
+    /// Names are case-insensitive.
     pub fn remove(&mut self, name: &str) -> Option<Library> {
-        let library = self.libraries.remove(name)?;
+        let library = self.libraries.remove(&name.to_ascii_lowercase())?;
         for f in &library.functions {
-            self.index.remove(&f.name);
+            self.index.remove(&f.name.to_ascii_lowercase());
         }
         Some(library)
     }
@@ -144,8 +149,8 @@ impl Functions {
 
     /// The function `name`.
     pub fn find(&self, name: &str) -> Option<&Function> {
-        let library = self.libraries.get(self.index.get(name)?)?;
-        library.functions.iter().find(|f| f.name == name)
+        let library = self.libraries.get(self.index.get(&name.to_ascii_lowercase())?)?;
+        library.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// Runs the library's main chunk in a fresh load-time environment,
@@ -176,7 +181,7 @@ impl Functions {
                 Ok((registered, environment))
             }
             Err(CallError::Raised { message, .. }) => {
-                self.release(Library { code: Vec::new(), functions: registered, environment });
+                self.release(Library { name: String::new(), code: Vec::new(), functions: registered, environment });
                 Err(message)
             }
         }
@@ -268,9 +273,16 @@ unsafe extern "C-unwind" fn register_function(state: *mut lua_State) -> c_int {
     }
     let parsed = match lua::lua_gettop(state) {
         1 if lua::lua_type(state, 1) == lua::LUA_TTABLE => named_arguments(state),
+        1 => Err("ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."),
         2 => positional_arguments(state),
         _ => Err("ERR wrong number of arguments to redis.register_function"),
     };
+    let duplicate = parsed.as_ref().is_ok_and(|(name, _, _)| {
+        REGISTERING.with(|r| r.borrow().as_ref().is_some_and(|list| list.iter().any(|f| f.name.eq_ignore_ascii_case(name))))
+    });
+    if duplicate {
+        raise_message(state, "ERR Function already exists in the library");
+    }
     let (name, flags, description) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => raise_message(state, message),
@@ -289,9 +301,9 @@ type Registration = (String, ScriptFlags, Option<Vec<u8>>);
 
 /// `(name, callback)`: leaves the callback on top.
 unsafe fn positional_arguments(state: *mut lua_State) -> Result<Registration, &'static str> {
-    let name = function_name(state, 1)?;
+    let name = function_name(state, 1, "ERR first argument to redis.register_function must be a string")?;
     if lua::lua_type(state, 2) != lua::LUA_TFUNCTION {
-        return Err("ERR callback argument given to redis.register_function must be a function");
+        return Err("ERR second argument to redis.register_function must be a function");
     }
     lua::lua_pushvalue(state, 2);
     Ok((name, ScriptFlags { declared: true, ..ScriptFlags::default() }, None))
@@ -308,7 +320,15 @@ unsafe fn named_arguments(state: *mut lua_State) -> Result<Registration, &'stati
     while lua::lua_next(state, 1) != 0 {
         let key = borrow_bytes(state, -2).unwrap_or_default().to_vec();
         match key.as_slice() {
-            b"function_name" => name = Some(function_name(state, -1)?),
+            b"function_name" => {
+                match function_name(state, -1, "ERR function_name argument given to redis.register_function must be a string") {
+                    Ok(n) => name = Some(n),
+                    Err(e) => {
+                        lua::lua_pop(state, 2);
+                        return Err(e);
+                    }
+                }
+            }
             b"callback" => {
                 if lua::lua_type(state, -1) != lua::LUA_TFUNCTION {
                     lua::lua_pop(state, 2);
@@ -316,8 +336,8 @@ unsafe fn named_arguments(state: *mut lua_State) -> Result<Registration, &'stati
                 }
                 has_callback = true;
             }
-            b"description" => match borrow_bytes(state, -1) {
-                Some(text) => description = Some(text.to_vec()),
+            b"description" => match string_or_number(state, -1) {
+                Some(text) => description = Some(text),
                 None => {
                     lua::lua_pop(state, 2);
                     return Err("ERR description argument given to redis.register_function must be a string");
@@ -344,9 +364,22 @@ unsafe fn named_arguments(state: *mut lua_State) -> Result<Registration, &'stati
     Ok((name, flags, description))
 }
 
-unsafe fn function_name(state: *mut lua_State, index: c_int) -> Result<String, &'static str> {
-    let name = borrow_bytes(state, index).ok_or("ERR function name argument given to redis.register_function must be a string")?;
-    let name = String::from_utf8_lossy(name).into_owned();
+/// A string argument (a number is taken as its string, as Lua does).
+unsafe fn string_or_number(state: *mut lua_State, index: c_int) -> Option<Vec<u8>> {
+    match lua::lua_type(state, index) {
+        lua::LUA_TSTRING => borrow_bytes(state, index).map(|b| b.to_vec()),
+        lua::LUA_TNUMBER => {
+            let mut text = Vec::new();
+            shoal_resp::number::write_f64_g17(&mut text, lua::lua_tonumber(state, index));
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+unsafe fn function_name(state: *mut lua_State, index: c_int, not_string: &'static str) -> Result<String, &'static str> {
+    let name = string_or_number(state, index).ok_or(not_string)?;
+    let name = String::from_utf8_lossy(&name).into_owned();
     if !valid_name(&name) {
         return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
     }

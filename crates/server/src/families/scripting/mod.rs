@@ -585,12 +585,15 @@ fn publish_libraries(ctx: &Ctx<'_>, functions: &functions::Functions) {
 }
 
 fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let (replace, code) = match argv.len() {
-        3 => (false, argv[2]),
-        4 if parse::is(argv[2], "replace") => (true, argv[3]),
-        4 => return Err(CmdError::err(format!("Unknown option given: {}", String::from_utf8_lossy(argv[2])))),
-        _ => return Err(CmdError::wrong_arity(ctx.cmd.name)),
-    };
+    let (options, code) = argv[2..].split_at(argv.len() - 3);
+    let code = code[0];
+    let mut replace = false;
+    for option in options {
+        if !parse::is(option, "replace") {
+            return Err(CmdError::err(format!("Unknown option given: {}", String::from_utf8_lossy(option))));
+        }
+        replace = true;
+    }
     let name = with_engine(|engine| {
         let functions = engine.functions();
         let name = functions.load(code, replace)?;
@@ -617,8 +620,11 @@ fn function_delete(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::err("unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP."));
+    }
     if !flush_mode_ok(argv) {
-        return Err(CmdError::err("Bad flushing mode, only ASYNC and SYNC are supported"));
+        return Err(CmdError::err("FUNCTION FLUSH only supports SYNC|ASYNC option"));
     }
     with_engine(|engine| {
         engine.functions = None;
@@ -647,13 +653,14 @@ fn function_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let out = &mut *ctx.out;
     with_engine(|engine| {
         let functions = engine.functions();
-        let libraries: Vec<(&String, &functions::Library)> = functions
+        let libraries: Vec<&functions::Library> = functions
             .libraries
-            .iter()
-            .filter(|(name, _)| pattern.is_none_or(|p| shoal_types::glob::glob_match(p, name.as_bytes(), false)))
+            .values()
+            .filter(|l| pattern.is_none_or(|p| shoal_types::glob::glob_match(p, l.name.as_bytes(), false)))
             .collect();
         out.array(libraries.len());
-        for (name, library) in libraries {
+        for library in libraries {
+            let name = &library.name;
             out.map(if with_code { 4 } else { 3 });
             out.bulk(b"library_name");
             out.bulk(name.as_bytes());
@@ -705,6 +712,9 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Replace,
         Flush,
     }
+    if argv.len() > 4 {
+        return Err(CmdError::err("unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."));
+    }
     let policy = match argv.get(3) {
         None => Policy::Append,
         Some(p) if argv.len() == 4 && parse::is(p, "append") => Policy::Append,
@@ -723,15 +733,15 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         let current = engine.functions();
         if policy != Policy::Flush {
-            for (name, library) in &current.libraries {
-                if fresh.libraries.contains_key(name) {
+            for (key, library) in &current.libraries {
+                if fresh.libraries.contains_key(key) {
                     if policy == Policy::Append {
-                        return Err(CmdError::err(format!("Library {name} already exists")));
+                        return Err(CmdError::err(format!("Library {} already exists", library.name)));
                     }
                     continue;
                 }
                 for f in &library.functions {
-                    if fresh.index.contains_key(&f.name) {
+                    if fresh.index.contains_key(&f.name.to_ascii_lowercase()) {
                         return Err(CmdError::err(format!("Function {} already exists", f.name)));
                     }
                 }

@@ -503,7 +503,9 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
         out.double(d);
         return;
     }
-    if let Some(digits) = raw_string_field(state, index, c"big_number") {
+    if let Some(mut digits) = raw_string_field(state, index, c"big_number") {
+        // A line of its own in RESP3: newlines become spaces, as Redis does.
+        digits.iter_mut().filter(|c| **c == b'\r' || **c == b'\n').for_each(|c| *c = b' ');
         out.big_number(&digits);
         return;
     }
