@@ -37,6 +37,9 @@ fn full_sync(ctx: &mut Ctx<'_>, announce: bool) -> CmdResult {
         let written: std::io::Result<()> = (|| {
             let used = crate::alloc::allocated_bytes() as u64;
             writer.standard_aux(REDIS_VERSION, shoal_engine::now_ms() / 1000, used, false)?;
+            for code in server.scripts.library_codes.lock().iter() {
+                writer.function(code)?;
+            }
             for db in 0..server.engine.db_count() {
                 let (keys, volatile) =
                     tx.locks.iter().fold((0, 0), |(k, v), s| (k + s.dbs[db].len(), v + s.dbs[db].volatile_len()));

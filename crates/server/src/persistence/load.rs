@@ -169,11 +169,11 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                     }
                 }
                 Ok(Some(Item::Aux { key, value })) => aux_field(server, &key, &value),
-                Ok(Some(Item::Function(_))) => {
-                    read_error = Some(LoadError::from(
-                        "The RDB file holds function libraries, which Shoal cannot load yet".to_string(),
-                    ));
-                    break;
+                Ok(Some(Item::Function(code))) => {
+                    if let Err(why) = crate::families::scripting::load_library(server, code, merge) {
+                        read_error = Some(LoadError::from(format!("Failed loading library: {why}")));
+                        break;
+                    }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,

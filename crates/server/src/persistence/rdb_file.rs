@@ -142,11 +142,19 @@ impl RdbFile {
             if server.config.get_bool("aof-timestamp-enabled") {
                 shoal_persist::aof::AofEncoder::new(true).timestamp(&mut header, now_secs);
             }
+            // The libraries first, as FUNCTION LOAD commands.
+            for code in server.scripts.library_codes.lock().iter() {
+                let load: [&[u8]; 3] = [b"FUNCTION", b"LOAD", code];
+                shoal_engine::propagate::encode(&mut header, &load);
+            }
             header
         } else {
             let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
             let aof_base = format == Format::RdbAofBase;
             header.standard_aux(REDIS_VERSION, now_secs, crate::alloc::allocated_bytes() as u64, aof_base)?;
+            for code in server.scripts.library_codes.lock().iter() {
+                header.function(code)?;
+            }
             header.into_inner()?
         };
         let mut rdb = RdbFile {

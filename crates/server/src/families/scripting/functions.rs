@@ -172,7 +172,7 @@ impl Functions {
         let with_env = lua::luaL_ref(state, lua::LUA_REGISTRYINDEX);
         lua::luaL_unref(state, lua::LUA_REGISTRYINDEX, chunk);
         REGISTERING.with(|r| *r.borrow_mut() = Some(Vec::new()));
-        let outcome = self.vm.call(with_env, |_| 0);
+        let outcome = super::vm::with_load_deadline(|| self.vm.call(with_env, |_| 0));
         let registered = REGISTERING.with(|r| r.borrow_mut().take()).unwrap_or_default();
         lua::luaL_unref(state, lua::LUA_REGISTRYINDEX, with_env);
         match outcome {

@@ -26,6 +26,7 @@ use shoal_engine::ExclusiveKind;
 
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, LockPlan, Registrar};
+use crate::server::Server;
 use crate::state::scripts::{KillRefused, Running};
 use redis_lib::{Run, ScriptClient};
 use vm::{CallError, Vm};
@@ -137,6 +138,55 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     })
 }
 
+/// Runs `f` on the script thread and waits for it: inline when already
+/// there (a client's command, offloaded), else as a job (loading a file,
+/// DEBUG RELOAD: threads that may wait).
+fn on_script_thread<R: Send + 'static>(server: &Server, f: impl FnOnce(&Server) -> R + Send + 'static) -> R {
+    if crate::state::scripts::on_script_thread() {
+        return f(server);
+    }
+    let server = server.arc();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let job_server = server.clone();
+    server.scripts.submit(Box::new(move || {
+        let _ = sender.send(f(&job_server));
+    }));
+    receiver.recv().expect("the script thread runs every job")
+}
+
+/// Loads a library read from an RDB file (an error names why it failed);
+/// `replace` (DEBUG RELOAD MERGE) replaces a library of the same name.
+pub fn load_library(server: &Server, code: Vec<u8>, replace: bool) -> Result<(), String> {
+    on_script_thread(server, move |server| {
+        with_engine(|engine| {
+            let functions = engine.functions();
+            let loaded = functions.load(&code, replace).map(|_| ());
+            publish_libraries(server, functions);
+            loaded.map_err(|e| String::from_utf8_lossy(&e.bytes()).into_owned())
+        })
+    })
+}
+
+/// Removes every library (a dataset reload replaces them).
+pub fn flush_functions(server: &Server) {
+    on_script_thread(server, |server| {
+        with_engine(|engine| {
+            engine.functions = None;
+            publish_libraries(server, engine.functions());
+        })
+    })
+}
+
+/// EVAL and FCALL run only on the script thread (an old AOF's EVAL is
+/// not replayed).
+fn require_script_thread() -> CmdResult {
+    if crate::state::scripts::on_script_thread() {
+        Ok(())
+    } else {
+        Err(CmdError::err("scripts cannot run while a file is loaded"))
+    }
+}
+
 // ---------------------------------------------------------------------
 // EVAL and its kin.
 
@@ -171,6 +221,7 @@ fn key_count(argument: &[u8], available: usize) -> Result<usize, CmdError> {
 const NO_SCRIPT: CmdError = CmdError::Fixed("NOSCRIPT No matching script. Please use EVAL.");
 
 fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
+    require_script_thread()?;
     let count = key_count(argv[2], argv.len() - 3)?;
     let (keys, args) = argv[3..].split_at(count);
     // EVAL is not shown after it ran (its commands are, as they run):
@@ -305,9 +356,10 @@ fn run(
     let mut run = Run::new(ctx, client, options.read_only, options.function);
     run.checks_oom_per_command = options.checks_oom_per_command;
     let outcome = run.enter(|| vm.call(function, push_args));
+    let resp3 = run.resp3;
     let result = match outcome {
         Ok(()) => {
-            unsafe { write_result(ctx, state) };
+            unsafe { write_result(ctx, state, resp3) };
             Ok(())
         }
         Err(CallError::Raised { message, location, counted }) => {
@@ -340,7 +392,7 @@ fn run(
 impl Engine {
     /// Bookkeeping after a run: a step of garbage collection now and
     /// then, the VMs' memory for INFO.
-    fn after_run(&mut self, server: &crate::server::Server) {
+    fn after_run(&mut self, server: &Server) {
         self.runs += 1;
         if self.runs % 50 == 0 {
             self.vm.collect_step();
@@ -380,7 +432,7 @@ fn write_error_line(out: &mut shoal_resp::ReplyBuf, message: &[u8]) {
 /// Writes the value the script returned (top of the stack). An error
 /// table returned is the script's error reply: counted unless it came
 /// from a command (`redis.pcall`), and the script's call fails.
-unsafe fn write_result(ctx: &mut Ctx<'_>, state: *mut mlua_sys::lua_State) {
+unsafe fn write_result(ctx: &mut Ctx<'_>, state: *mut mlua_sys::lua_State, resp3: bool) {
     // Raw reads only: the value is the script's, its metatable may raise,
     // and no error handler is in place any more.
     if mlua_sys::lua_type(state, -1) == mlua_sys::LUA_TTABLE {
@@ -397,7 +449,7 @@ unsafe fn write_result(ctx: &mut Ctx<'_>, state: *mut mlua_sys::lua_State) {
             return;
         }
     }
-    redis_lib::write_value(state, -1, ctx.out, 0);
+    redis_lib::write_value(state, -1, ctx.out, 0, resp3);
 }
 
 // ---------------------------------------------------------------------
@@ -526,6 +578,7 @@ fn fcall_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> CmdResult {
+    require_script_thread()?;
     let n = parse::int(argv[2]).map_err(|_| CmdError::err("Bad number of keys provided"))?;
     if n < 0 {
         return Err(CmdError::err("Number of keys can't be negative"));
@@ -573,8 +626,8 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
 
 /// After a change to the libraries: the counts INFO and FUNCTION STATS
 /// report, and the codes snapshots save.
-fn publish_libraries(ctx: &Ctx<'_>, functions: &functions::Functions) {
-    let scripts = &ctx.server.scripts;
+fn publish_libraries(server: &Server, functions: &functions::Functions) {
+    let scripts = &server.scripts;
     scripts.libraries.store(functions.libraries.len() as u64, Ordering::Relaxed);
     scripts.functions.store(functions.function_count() as u64, Ordering::Relaxed);
     let codes: Vec<Vec<u8>> = functions.libraries.values().map(|l| l.code.clone()).collect();
@@ -594,11 +647,14 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         replace = true;
     }
-    let name = with_engine(|engine| {
-        let functions = engine.functions();
-        let name = functions.load(code, replace)?;
-        publish_libraries(ctx, functions);
-        Ok::<_, CmdError>(name)
+    let code = code.to_vec();
+    let name = on_script_thread(ctx.server, move |server| {
+        with_engine(|engine| {
+            let functions = engine.functions();
+            let name = functions.load(&code, replace)?;
+            publish_libraries(server, functions);
+            Ok::<_, CmdError>(name)
+        })
     })?;
     ctx.tx().add_dirty(1);
     ctx.out.bulk(name.as_bytes());
@@ -607,12 +663,14 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn function_delete(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let name = String::from_utf8_lossy(argv[2]).into_owned();
-    with_engine(|engine| {
-        let functions = engine.functions();
-        let library = functions.remove(&name).ok_or(CmdError::Fixed("ERR Library not found"))?;
-        functions.release(library);
-        publish_libraries(ctx, functions);
-        Ok::<_, CmdError>(())
+    on_script_thread(ctx.server, move |server| {
+        with_engine(|engine| {
+            let functions = engine.functions();
+            let library = functions.remove(&name).ok_or(CmdError::Fixed("ERR Library not found"))?;
+            functions.release(library);
+            publish_libraries(server, functions);
+            Ok::<_, CmdError>(())
+        })
     })?;
     ctx.tx().add_dirty(1);
     ctx.out.ok();
@@ -626,10 +684,7 @@ fn function_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !flush_mode_ok(argv) {
         return Err(CmdError::err("FUNCTION FLUSH only supports SYNC|ASYNC option"));
     }
-    with_engine(|engine| {
-        engine.functions = None;
-        publish_libraries(ctx, engine.functions());
-    });
+    flush_functions(ctx.server);
     // FUNCTION FLUSH is a write: it reaches replicas even with nothing loaded.
     ctx.tx().add_dirty(1);
     ctx.out.ok();
@@ -725,7 +780,7 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let check_crc = !ctx.server.skip_checksum_validation.load(Ordering::Relaxed);
     let codes = shoal_persist::rdb::function_restore_codes(argv[2], check_crc)
         .map_err(|why| CmdError::err(format!("DUMP {why}")))?;
-    with_engine(|engine| {
+    on_script_thread(ctx.server, move |server| with_engine(|engine| {
         // Loaded into a fresh set first, so a failure changes nothing.
         let mut fresh = functions::Functions::new();
         for code in &codes {
@@ -748,10 +803,10 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 fresh.load(&library.code, false)?;
             }
         }
-        publish_libraries(ctx, &fresh);
+        publish_libraries(server, &fresh);
         engine.functions = Some(fresh);
         Ok::<_, CmdError>(())
-    })?;
+    }))?;
     ctx.tx().add_dirty(1);
     ctx.out.ok();
     Ok(())

@@ -452,7 +452,10 @@ unsafe fn push_field_table(state: *mut lua_State, field: &std::ffi::CStr, value:
 /// numbers truncated to integers, `true` as 1, `false` and nil as null,
 /// tables by their `err`/`ok`/`double`/`big_number`/`map`/`set`/
 /// `verbatim_string` field or as arrays up to the first nil).
-pub unsafe fn write_value(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, depth: usize) {
+///
+/// Booleans follow the script's own protocol (`redis.setresp`): in RESP2
+/// `true` is 1 and `false` null, in RESP3 they are booleans.
+pub unsafe fn write_value(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, depth: usize, resp3: bool) {
     if lua::lua_checkstack(state, 4) == 0 || depth > super::vm::MAX_REPLY_DEPTH {
         out.error("ERR reached lua stack limit");
         return;
@@ -461,14 +464,17 @@ pub unsafe fn write_value(state: *mut lua_State, index: c_int, out: &mut ReplyBu
     match lua::lua_type(state, index) {
         lua::LUA_TSTRING => out.bulk(borrow_bytes(state, index).unwrap_or_default()),
         lua::LUA_TBOOLEAN => {
-            if lua::lua_toboolean(state, index) != 0 {
+            let value = lua::lua_toboolean(state, index) != 0;
+            if resp3 {
+                out.bool(value);
+            } else if value {
                 out.int(1);
             } else {
                 out.null();
             }
         }
         lua::LUA_TNUMBER => out.int(number_to_i64(lua::lua_tonumber(state, index))),
-        lua::LUA_TTABLE => write_table(state, index, out, depth),
+        lua::LUA_TTABLE => write_table(state, index, out, depth, resp3),
         _ => out.null(),
     }
 }
@@ -483,7 +489,7 @@ fn number_to_i64(n: f64) -> i64 {
     }
 }
 
-unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, depth: usize) {
+unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, depth: usize, resp3: bool) {
     if let Some(message) = raw_string_field(state, index, c"err") {
         let mut line = vec![b'-'];
         line.extend(message.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
@@ -512,14 +518,14 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
     if raw_field_type(state, index, c"map") == lua::LUA_TTABLE {
         push_str(state, "map");
         lua::lua_rawget_(state, index);
-        write_pairs(state, out, depth, true);
+        write_pairs(state, out, depth, true, resp3);
         lua::lua_pop(state, 1);
         return;
     }
     if raw_field_type(state, index, c"set") == lua::LUA_TTABLE {
         push_str(state, "set");
         lua::lua_rawget_(state, index);
-        write_pairs(state, out, depth, false);
+        write_pairs(state, out, depth, false, resp3);
         lua::lua_pop(state, 1);
         return;
     }
@@ -543,7 +549,7 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
             lua::lua_pop(state, 1);
             break;
         }
-        write_value(state, -1, out, depth + 1);
+        write_value(state, -1, out, depth + 1, resp3);
         lua::lua_pop(state, 1);
         len += 1;
     }
@@ -551,16 +557,16 @@ unsafe fn write_table(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, d
 }
 
 /// The table on top of the stack as a map (or set: its keys).
-unsafe fn write_pairs(state: *mut lua_State, out: &mut ReplyBuf, depth: usize, is_map: bool) {
+unsafe fn write_pairs(state: *mut lua_State, out: &mut ReplyBuf, depth: usize, is_map: bool, resp3: bool) {
     let table = lua::lua_gettop(state);
     let kind = if is_map { shoal_resp::reply::Aggregate::Map } else { shoal_resp::reply::Aggregate::Set };
     let deferred = out.begin_deferred(kind);
     let mut len = 0;
     lua::lua_pushnil(state);
     while lua::lua_next(state, table) != 0 {
-        write_value(state, -2, out, depth + 1);
+        write_value(state, -2, out, depth + 1, resp3);
         if is_map {
-            write_value(state, -1, out, depth + 1);
+            write_value(state, -1, out, depth + 1, resp3);
         }
         lua::lua_pop(state, 1);
         len += 1;
@@ -592,10 +598,21 @@ unsafe extern "C-unwind" fn error_reply(state: *mut lua_State) -> c_int {
         push_error_table(state, b"ERR wrong number or type of arguments", false);
         return 1;
     }
-    let message = borrow_bytes(state, 1).unwrap_or_default();
-    let message = message.strip_prefix(b"-").unwrap_or(message).to_vec();
+    let message = error_text(borrow_bytes(state, 1).unwrap_or_default());
     push_error_table(state, &message, false);
     1
+}
+
+/// An error text as Redis stores it in an error table: a leading `-`
+/// dropped, `ERR ` added when there is no code (a first word followed by
+/// more), trailing newlines trimmed.
+fn error_text(message: &[u8]) -> Vec<u8> {
+    let body = message.strip_prefix(b"-").unwrap_or(message);
+    let mut text = if body.contains(&b' ') { body.to_vec() } else { [b"ERR ".as_slice(), body].concat() };
+    while text.last().is_some_and(|&c| c == b'\r' || c == b'\n') {
+        text.pop();
+    }
+    text
 }
 
 unsafe extern "C-unwind" fn status_reply(state: *mut lua_State) -> c_int {

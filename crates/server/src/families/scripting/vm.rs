@@ -337,12 +337,30 @@ unsafe fn run_chunk_to_ref(state: *mut lua_State, source: &str, name: &str) -> c
     lua::luaL_ref(state, lua::LUA_REGISTRYINDEX)
 }
 
+thread_local! {
+    /// While a library's code runs at FUNCTION LOAD: when it must be done.
+    static LOAD_DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// How long a library's code may run at load (Redis's limit).
+pub const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `f` with the load deadline set (`LOAD_TIMEOUT` from now).
+pub fn with_load_deadline<R>(f: impl FnOnce() -> R) -> R {
+    LOAD_DEADLINE.with(|d| d.set(Some(std::time::Instant::now() + LOAD_TIMEOUT)));
+    let result = f();
+    LOAD_DEADLINE.with(|d| d.set(None));
+    result
+}
+
 /// Called every `HOOK_INSTRUCTIONS` instructions: a kill request (SCRIPT
 /// KILL, FUNCTION KILL, SHUTDOWN NOSAVE) ends the script with an error the
 /// script cannot catch: once killed, the hook fires on every line, so a
 /// `pcall` that swallows the error gets it again at once.
 unsafe extern "C-unwind" fn kill_hook(state: *mut lua_State, _debug: *mut lua::lua_Debug) {
-    let Some(message) = redis_lib::kill_message() else { return };
+    let deadline_passed = LOAD_DEADLINE.with(|d| d.get().is_some_and(|at| std::time::Instant::now() >= at));
+    let message = if deadline_passed { Some("ERR FUNCTION LOAD timeout") } else { redis_lib::kill_message() };
+    let Some(message) = message else { return };
     lua::lua_sethook(state, Some(kill_hook), lua::LUA_MASKLINE, 0);
     lua::lua_createtable(state, 0, 1);
     push_str(state, message);
