@@ -157,7 +157,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
-    if !client.is_replica && must_wait_for_pause(server, client, cmd, is_exec) {
+    if !client.is_replica && must_wait_for_pause(server, client, cmd, argv, is_exec) {
         return Outcome::Postpone;
     }
     if let Some(multi) = client.multi.as_mut() {
@@ -226,7 +226,7 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
 /// True for commands that use the Lua VM, and for an EXEC that queued one:
 /// they run on the script thread (see `state::scripts`).
 fn needs_script_thread(cmd: &Command, client: &Client) -> bool {
-    let uses_vm = crate::families::scripting::uses_vm;
+    let uses_vm = crate::state::scripts::uses_vm;
     uses_vm(cmd)
         || (cmd.name == "exec"
             && client.multi.as_ref().is_some_and(|m| !m.aborted && m.queue.iter().any(|q| uses_vm(table().get(q.command)))))
@@ -245,7 +245,7 @@ pub fn resume(
 ) -> Outcome {
     let cmd = table().resolve(argv).expect("a suspended command is in the table");
     let handler = handlers().get(cmd.id).expect("a suspended command has a handler");
-    if must_wait_for_pause(server, client, cmd, false) {
+    if must_wait_for_pause(server, client, cmd, argv, false) {
         return Outcome::Postpone;
     }
     let hints = Hints::new();
@@ -417,18 +417,27 @@ fn allowed_while_subscribed(cmd: &Command) -> bool {
     )
 }
 
-fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, is_exec: bool) -> bool {
+fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, argv: &[&[u8]], is_exec: bool) -> bool {
     let Some((kind, _)) = server.pause.current() else { return false };
     match kind {
         PauseKind::All => true,
         PauseKind::Write => {
-            let writes = |c: &Command| c.is(CommandFlags::WRITE) || c.is(CommandFlags::MAY_REPLICATE);
+            let writes = |c: &Command, argv: &[&[u8]]| {
+                c.is(CommandFlags::WRITE)
+                    || c.is(CommandFlags::MAY_REPLICATE)
+                    || crate::families::scripting::may_write(server, c, argv)
+            };
             if is_exec {
-                client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| writes(table().get(q.command))))
+                client.multi.as_ref().is_some_and(|m| {
+                    m.queue.iter().any(|q| {
+                        let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+                        writes(table().get(q.command), &argv)
+                    })
+                })
             } else if client.in_multi() {
                 false
             } else {
-                writes(cmd)
+                writes(cmd, argv)
             }
         }
     }

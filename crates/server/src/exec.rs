@@ -328,7 +328,11 @@ fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult
         }
     };
     if let Some(tx) = ctx.tx.as_mut() {
-        crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
+        // A script's commands leave their invalidations to the script's
+        // own end, where the calling client is known (NOLOOP).
+        if !ctx.in_script {
+            crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
+        }
         if result.is_ok() {
             crate::tracking::remember(ctx.server, tx, ctx.client, ctx.cmd, argv);
         }
@@ -411,6 +415,14 @@ pub(crate) fn run_loading(server: &Server, client: &mut Client, out: &mut ReplyB
     let Some(handler) = handlers().get(cmd.id).filter(|_| cmd.arity_ok(argv.len())) else {
         return Err(format!("Wrong command '{}' reading the append only file", name()));
     };
+    if crate::state::scripts::uses_vm(cmd) && !crate::state::scripts::on_script_thread() {
+        // An old AOF's EVAL, a FUNCTION LOAD: the VM is the script thread's.
+        let mut result = Ok(());
+        crate::state::scripts::run_on_script_thread(&server.scripts, &mut || {
+            result = run_loading(server, client, out, argv);
+        });
+        return result;
+    }
     let keyspace = &server.engine.keyspace;
     let locks = match plan(cmd, handler.locking, argv, None) {
         LockPlan::Nothing => None,

@@ -11,6 +11,7 @@
 //! its worker goes on serving the others.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::OnceLock;
@@ -31,6 +32,49 @@ thread_local! {
 /// True on a server's script thread.
 pub fn on_script_thread() -> bool {
     ON_SCRIPT_THREAD.with(|c| c.get())
+}
+
+/// Commands that use the VM, and so run on the script thread.
+pub fn uses_vm(cmd: &shoal_commands::Command) -> bool {
+    matches!(
+        cmd.name,
+        "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "script|load"
+            | "script|exists"
+            | "script|flush"
+            | "function|load"
+            | "function|delete"
+            | "function|flush"
+            | "function|list"
+            | "function|dump"
+            | "function|restore"
+    )
+}
+
+/// Runs `job` on the script thread and waits for it: for threads that
+/// may wait (a file's loader), and inline on the script thread itself.
+pub fn run_on_script_thread(scripts: &Scripts, job: &mut (dyn FnMut() + Send)) {
+    if on_script_thread() {
+        job();
+        return;
+    }
+    struct Borrowed(*mut (dyn FnMut() + Send + 'static));
+    // SAFETY: the caller waits below until the job has run.
+    unsafe impl Send for Borrowed {}
+    // SAFETY: only the lifetime is erased; the borrow outlives the wait.
+    let borrowed = Borrowed(unsafe { std::mem::transmute::<*mut (dyn FnMut() + Send + '_), *mut (dyn FnMut() + Send + 'static)>(job) });
+    let (sender, receiver) = channel();
+    scripts.submit(Box::new(move || {
+        let borrowed = borrowed;
+        unsafe { (*borrowed.0)() };
+        let _ = sender.send(());
+    }));
+    receiver.recv().expect("the script thread runs every job");
 }
 
 /// What kind of script is running.
@@ -84,6 +128,11 @@ pub struct Scripts {
     /// The libraries' code, for snapshots and AOF rewrites (the script
     /// thread owns the libraries themselves).
     pub library_codes: Mutex<Vec<Vec<u8>>>,
+    /// Whether each cached script (by SHA-1) and each function (by lower
+    /// case name) may write, for the checks made before a command runs
+    /// (CLIENT PAUSE WRITE) on threads that have no VM.
+    pub script_writes: Mutex<HashMap<String, bool>>,
+    pub function_writes: Mutex<HashMap<String, bool>>,
 }
 
 impl Scripts {

@@ -12,8 +12,9 @@ use std::ffi::c_int;
 use mlua_sys as lua;
 use mlua_sys::lua_State;
 
-use super::vm::{borrow_bytes, push_str, raise, CallError, Vm};
-use super::{ScriptFlags, FLAG_NAMES};
+use super::flags::{ScriptFlags, FLAG_NAMES};
+use super::lua::{borrow_bytes, lua_enablereadonlytable, push_str, raise};
+use super::vm::{CallError, Vm};
 use crate::error::CmdError;
 
 /// One registered function.
@@ -27,7 +28,6 @@ pub struct Function {
 
 /// A loaded library.
 pub struct Library {
-    /// As given (the maps are keyed by its lower case).
     pub name: String,
     pub code: Vec<u8>,
     pub functions: Vec<Function>,
@@ -38,9 +38,9 @@ pub struct Library {
 /// The functions VM and what it holds.
 pub struct Functions {
     pub vm: Vm,
-    /// By lower-case name.
+    /// By name.
     pub libraries: BTreeMap<String, Library>,
-    /// Function name (lower case) to its library's key.
+    /// Function name (lower case) to its library's name.
     pub index: BTreeMap<String, String>,
     /// The environment library code loads in (registry reference).
     load_globals: c_int,
@@ -70,10 +70,6 @@ return function(register, log, redis)
 end
 "#;
 
-extern "C-unwind" {
-    fn lua_enablereadonlytable(state: *mut lua_State, idx: c_int, enabled: c_int);
-}
-
 impl Functions {
     pub fn new() -> Functions {
         let vm = Vm::new(true);
@@ -89,7 +85,7 @@ impl Functions {
     /// Returns the library's name.
     pub fn load(&mut self, code: &[u8], replace: bool) -> Result<String, CmdError> {
         let (name, source) = parse_library_shebang(code)?;
-        if self.libraries.contains_key(&name.to_ascii_lowercase()) && !replace {
+        if self.libraries.contains_key(&name) && !replace {
             return Err(CmdError::err(format!("Library '{name}' already exists")));
         }
         let chunk = self.vm.compile(&source, c"@user_function").map_err(|message| {
@@ -105,7 +101,7 @@ impl Functions {
                 return Err(CmdError::Raw(text));
             }
         };
-        let key = name.to_ascii_lowercase();
+        let key = name.clone();
         let conflict = functions.iter().find(|f| self.index.get(&f.name.to_ascii_lowercase()).is_some_and(|lib| *lib != key));
         let error = if functions.is_empty() {
             Some("ERR No functions registered".to_string())
@@ -128,9 +124,9 @@ impl Functions {
     }
 
     /// Takes a library out of the maps (its references stay taken).
-    /// Names are case-insensitive.
+    /// Library names are case-sensitive, function names not (as in Redis).
     pub fn remove(&mut self, name: &str) -> Option<Library> {
-        let library = self.libraries.remove(&name.to_ascii_lowercase())?;
+        let library = self.libraries.remove(name)?;
         for f in &library.functions {
             self.index.remove(&f.name.to_ascii_lowercase());
         }
@@ -232,15 +228,18 @@ fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), CmdError> {
     }
     let line_end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
     let line = String::from_utf8_lossy(&code[..line_end]).into_owned();
-    let mut words = line[2..].split(' ').filter(|w| !w.is_empty());
-    let engine = words.next().unwrap_or_default();
+    let (engine, rest) = line[2..].split_once(' ').unwrap_or((&line[2..], ""));
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(CmdError::err(format!("Engine '{engine}' not found")));
     }
     let mut name = None;
-    for word in words {
+    for word in rest.split(' ').filter(|w| !w.is_empty()) {
         match word.strip_prefix("name=") {
-            Some(value) => name = Some(value.to_string()),
+            Some(_) if name.is_some() => {
+                return Err(CmdError::err("Invalid metadata value, name argument was given multiple times"));
+            }
+            // A quoted name is the text between the quotes.
+            Some(value) => name = Some(value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value).to_string()),
             None => return Err(CmdError::err(format!("Invalid metadata value given: {word}"))),
         }
     }

@@ -10,8 +10,10 @@
 //! A script's writes propagate as their effects, wrapped in MULTI/EXEC when
 //! there are several (`Tx::finish`).
 
+mod flags;
 mod functions;
 mod libs;
+mod lua;
 mod redis_lib;
 mod vm;
 
@@ -20,7 +22,6 @@ use std::collections::HashMap;
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;
 
-use sha1::{Digest, Sha1};
 use shoal_commands::Command;
 use shoal_engine::ExclusiveKind;
 
@@ -28,73 +29,30 @@ use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, LockPlan, Registrar};
 use crate::server::Server;
 use crate::state::scripts::{KillRefused, Running};
-use redis_lib::{Run, ScriptClient};
+use flags::ScriptFlags;
+use redis_lib::{sha1_hex, Run, ScriptClient};
 use vm::{CallError, Vm};
 
-/// Commands that use the VM, and so run on the script thread.
-pub fn uses_vm(cmd: &Command) -> bool {
-    matches!(
-        cmd.name,
-        "eval"
-            | "evalsha"
-            | "eval_ro"
-            | "evalsha_ro"
-            | "fcall"
-            | "fcall_ro"
-            | "script|load"
-            | "script|exists"
-            | "script|flush"
-            | "function|load"
-            | "function|delete"
-            | "function|flush"
-            | "function|list"
-            | "function|dump"
-            | "function|restore"
-    )
-}
 
-/// The hex SHA-1 of `data`, lower case (script names, `redis.sha1hex`).
-pub fn sha1_hex(data: &[u8]) -> String {
-    let digest = Sha1::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Flags a script declares in its shebang (`#!lua flags=...`).
-#[derive(Clone, Copy, Default, Debug)]
-struct ScriptFlags {
-    /// The script has a shebang: flags were declared, even none.
-    declared: bool,
-    no_writes: bool,
-    allow_oom: bool,
-    allow_stale: bool,
-    no_cluster: bool,
-    allow_cross_slot_keys: bool,
-}
-
-/// Flag names as scripts and functions declare them, with their field.
-const FLAG_NAMES: &[(&str, fn(&ScriptFlags) -> bool)] = &[
-    ("no-writes", |f| f.no_writes),
-    ("allow-oom", |f| f.allow_oom),
-    ("allow-stale", |f| f.allow_stale),
-    ("no-cluster", |f| f.no_cluster),
-    ("allow-cross-slot-keys", |f| f.allow_cross_slot_keys),
-];
-
-impl ScriptFlags {
-    /// Sets the flag `name`; false if there is no such flag.
-    fn set(&mut self, name: &[u8]) -> bool {
-        let field = match name {
-            b"no-writes" => &mut self.no_writes,
-            b"allow-oom" => &mut self.allow_oom,
-            b"allow-stale" => &mut self.allow_stale,
-            b"no-cluster" => &mut self.no_cluster,
-            b"allow-cross-slot-keys" => &mut self.allow_cross_slot_keys,
-            _ => return false,
-        };
-        *field = true;
-        true
+/// Whether EVAL, EVALSHA or FCALL may write, as Redis decides before
+/// running it: a script without a shebang (or unknown) may; one with
+/// declared flags unless `no-writes`. Other commands: false.
+pub fn may_write(server: &Server, cmd: &Command, argv: &[&[u8]]) -> bool {
+    let Some(&name) = argv.get(1) else { return false };
+    match cmd.name {
+        "eval" => parse_shebang(name).map_or(true, |(flags, _)| !flags.declared || !flags.no_writes),
+        "evalsha" => {
+            let sha = String::from_utf8_lossy(name).to_ascii_lowercase();
+            server.scripts.script_writes.lock().get(&sha).copied().unwrap_or(true)
+        }
+        "fcall" => {
+            let function = String::from_utf8_lossy(name).to_ascii_lowercase();
+            server.scripts.function_writes.lock().get(&function).copied().unwrap_or(true)
+        }
+        _ => false,
     }
 }
+
 
 /// A cached EVAL script.
 struct Script {
@@ -177,13 +135,14 @@ pub fn flush_functions(server: &Server) {
     })
 }
 
-/// EVAL and FCALL run only on the script thread (an old AOF's EVAL is
-/// not replayed).
+/// EVAL and FCALL run only on the script thread (`exec::run_loading`
+/// and the dispatcher bring them there).
 fn require_script_thread() -> CmdResult {
+    debug_assert!(crate::state::scripts::on_script_thread());
     if crate::state::scripts::on_script_thread() {
         Ok(())
     } else {
-        Err(CmdError::err("scripts cannot run while a file is loaded"))
+        Err(CmdError::err("scripts run only on the script thread"))
     }
 }
 
@@ -251,6 +210,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_comma
             function: false,
             name: sha.as_bytes(),
             running: None,
+            keys,
         };
         engine.vm.set_global_array("KEYS", keys);
         engine.vm.set_global_array("ARGV", args);
@@ -288,6 +248,7 @@ fn load_script(ctx: &Ctx<'_>, engine: &mut Engine, body: &[u8], sha: String) -> 
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.fetch_add(1, Ordering::Relaxed);
     scripts.cached_script_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+    scripts.script_writes.lock().insert(sha.clone(), !flags.declared || !flags.no_writes);
     engine.scripts.insert(sha, Script { flags, function });
     Ok(())
 }
@@ -331,6 +292,20 @@ struct RunOptions<'n> {
     name: &'n [u8],
     /// What FUNCTION STATS reports while it runs.
     running: Option<crate::state::scripts::RunningFunction>,
+    /// The keys the caller declared.
+    keys: &'n [&'n [u8]],
+}
+
+/// Client-side caching: a script that read something makes a tracking
+/// caller track the keys it declared (Redis's rule), found as EVAL_RO's
+/// key specs find them.
+fn track_declared_keys(ctx: &mut Ctx<'_>, keys: &[&[u8]]) {
+    let Some(tx) = ctx.tx.as_mut() else { return };
+    let Some(cmd) = shoal_commands::table().lookup(b"eval_ro") else { return };
+    let count = keys.len().to_string();
+    let mut argv: Vec<&[u8]> = vec![b"eval_ro", b"", count.as_bytes()];
+    argv.extend_from_slice(keys);
+    crate::tracking::remember(ctx.server, tx, ctx.client, cmd, &argv);
 }
 
 /// Runs a compiled script (or a function, with the arguments `push_args`
@@ -346,7 +321,9 @@ fn run(
     let server = ctx.server;
     let holds_all = ctx.tx.as_ref().is_some_and(|tx| tx.locks.holds_all());
     debug_assert!(holds_all, "a script runs holding every shard");
-    if holds_all {
+    // While a file loads the keyspace stays in Loading mode (-LOADING).
+    let marks = holds_all && server.engine.keyspace.exclusive().is_none();
+    if marks {
         server.engine.keyspace.set_exclusive(ExclusiveKind::Script, shoal_engine::now_ms());
     }
     server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.clone());
@@ -355,8 +332,12 @@ fn run(
     let top = unsafe { mlua_sys::lua_gettop(state) };
     let mut run = Run::new(ctx, client, options.read_only, options.function);
     run.checks_oom_per_command = options.checks_oom_per_command;
+    run.name = options.name.to_vec();
     let outcome = run.enter(|| vm.call(function, push_args));
     let resp3 = run.resp3;
+    if run.called_readonly {
+        track_declared_keys(ctx, options.keys);
+    }
     let result = match outcome {
         Ok(()) => {
             unsafe { write_result(ctx, state, resp3) };
@@ -383,7 +364,7 @@ fn run(
         }
     }
     server.scripts.end();
-    if holds_all {
+    if marks {
         server.engine.keyspace.clear_exclusive();
     }
     result
@@ -496,6 +477,7 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.store(0, Ordering::Relaxed);
     scripts.cached_script_bytes.store(0, Ordering::Relaxed);
+    scripts.script_writes.lock().clear();
     scripts.vm_bytes.store(0, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
@@ -605,12 +587,13 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
             function: true,
             name: argv[1],
             running: Some(running),
+            keys,
         };
         let push_args = |state: *mut mlua_sys::lua_State| unsafe {
             for list in [keys, args] {
                 mlua_sys::lua_createtable(state, list.len() as c_int, 0);
                 for (i, item) in list.iter().enumerate() {
-                    vm::push_bytes(state, item);
+                    lua::push_bytes(state, item);
                     mlua_sys::lua_rawseti_(state, -2, i as c_int + 1);
                 }
             }
@@ -634,6 +617,12 @@ fn publish_libraries(server: &Server, functions: &functions::Functions) {
     let bytes = codes.iter().map(|c| c.len() as u64).sum();
     scripts.functions_bytes.store(bytes, Ordering::Relaxed);
     *scripts.library_codes.lock() = codes;
+    *scripts.function_writes.lock() = functions
+        .libraries
+        .values()
+        .flat_map(|l| l.functions.iter())
+        .map(|f| (f.name.to_ascii_lowercase(), !f.flags.no_writes))
+        .collect();
     scripts.functions_vm_bytes.store(functions.vm.memory_bytes(), Ordering::Relaxed);
 }
 

@@ -18,7 +18,7 @@ use mlua_sys::lua_State;
 use shoal_commands::{table, Command, CommandFlags};
 use shoal_resp::{number, Protocol, ReplyBuf};
 
-use super::vm::{borrow_bytes, push_bytes, push_str, raise, to_bytes};
+use super::lua::{borrow_bytes, push_bytes, push_str, raise, to_bytes, MAX_REPLY_DEPTH};
 use crate::client::{Client, ClientInfo};
 use crate::exec::{execute, handlers, Caller, Ctx};
 use crate::log::Level;
@@ -55,6 +55,13 @@ pub struct Run {
     pub repl: u8,
     /// Running a function (FCALL), not an EVAL script.
     pub function: bool,
+    /// The script's SHA-1 or the function's name (for the log).
+    pub name: Vec<u8>,
+    /// The script ran a read-only command: a tracking caller tracks the
+    /// declared keys, as in Redis.
+    pub called_readonly: bool,
+    started: std::time::Instant,
+    slow_logged: bool,
 }
 
 /// `redis.set_repl` flags (Redis's values).
@@ -78,6 +85,10 @@ impl Run {
             resp3: false,
             repl: REPL_ALL,
             function,
+            name: Vec::new(),
+            called_readonly: false,
+            started: std::time::Instant::now(),
+            slow_logged: false,
         }
     }
 
@@ -107,6 +118,33 @@ pub fn kill_message() -> Option<&'static str> {
     } else {
         "ERR Script killed by user with SCRIPT KILL..."
     })
+}
+
+/// The hex SHA-1 of `data`, lower case (script names, `redis.sha1hex`).
+pub fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Logs once, as Redis does, that the running script has passed
+/// busy-reply-threshold (called from the VM's hook).
+pub fn note_if_slow() {
+    let Some(run) = (unsafe { current() }) else { return };
+    if run.slow_logged {
+        return;
+    }
+    let server = unsafe { (*run.ctx).server };
+    let elapsed = run.started.elapsed().as_millis() as i64;
+    if elapsed < server.tunables.busy_reply_threshold_ms() {
+        return;
+    }
+    run.slow_logged = true;
+    let kill = if run.function { "FUNCTION KILL" } else { "SCRIPT KILL" };
+    server.log.warning(&format!(
+        "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {kill} command. Script name is: {}.",
+        String::from_utf8_lossy(&run.name)
+    ));
 }
 
 /// Registers the `redis` table (without the debugger's functions and
@@ -295,6 +333,7 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
         (tx.dirty, tx.effects.len())
     });
     let _ = execute(ctx, Caller::Script, handler, argv, shoal_engine::clock_hint::start_ns());
+    run.called_readonly |= cmd.is(CommandFlags::READONLY);
     ctx.cmd = saved_cmd;
     ctx.in_script = saved_in_script;
     std::mem::swap(ctx.client, &mut script_client.client);
@@ -351,7 +390,7 @@ fn count_error(server: &Server, message: &[u8]) {
 /// conversion: RESP2 nulls as false, status and error replies as tables
 /// with `ok`/`err`, RESP3 types as tables naming their type).
 unsafe fn push_reply(state: *mut lua_State, bytes: &[u8], position: &mut usize, depth: usize) {
-    if lua::lua_checkstack(state, 4) == 0 || depth > super::vm::MAX_REPLY_DEPTH {
+    if lua::lua_checkstack(state, 4) == 0 || depth > MAX_REPLY_DEPTH {
         lua::lua_pushnil(state);
         return;
     }
@@ -456,7 +495,7 @@ unsafe fn push_field_table(state: *mut lua_State, field: &std::ffi::CStr, value:
 /// Booleans follow the script's own protocol (`redis.setresp`): in RESP2
 /// `true` is 1 and `false` null, in RESP3 they are booleans.
 pub unsafe fn write_value(state: *mut lua_State, index: c_int, out: &mut ReplyBuf, depth: usize, resp3: bool) {
-    if lua::lua_checkstack(state, 4) == 0 || depth > super::vm::MAX_REPLY_DEPTH {
+    if lua::lua_checkstack(state, 4) == 0 || depth > MAX_REPLY_DEPTH {
         out.error("ERR reached lua stack limit");
         return;
     }
@@ -630,7 +669,7 @@ unsafe extern "C-unwind" fn sha1hex(state: *mut lua_State) -> c_int {
         raise_message(state, "ERR wrong number of arguments");
     }
     let data = to_bytes(state, 1).unwrap_or_default();
-    let hex = super::sha1_hex(&data);
+    let hex = sha1_hex(&data);
     push_bytes(state, hex.as_bytes());
     1
 }

@@ -19,30 +19,16 @@ use mlua_sys as lua;
 use mlua_sys::lua_State;
 
 use super::libs;
+use super::lua::{lua_enablereadonlytable, push_bytes, push_str, raise, raw_get, to_bytes};
 use super::redis_lib;
 
-extern "C-unwind" {
-    // Declared here rather than through mlua-sys: these are the plain 5.1
-    // entry points (and the read-only tables of our patched Lua).
-    #[link_name = "lua_error"]
-    fn lua_error_raw(state: *mut lua_State) -> c_int;
-    fn lua_enablereadonlytable(state: *mut lua_State, idx: c_int, enabled: c_int);
-}
 
-/// Raises the error value on top of the stack. The caller must hold no
-/// value with a destructor.
-pub unsafe fn raise(state: *mut lua_State) -> ! {
-    lua_error_raw(state);
-    unreachable!("lua_error returns only by unwinding")
-}
+/// NUL bytes after a chunk's source while it compiles.
+const SOURCE_PADDING_BYTES: usize = 64;
 
 /// Instructions between two calls of the hook that notices SCRIPT KILL
 /// (Redis's figure: about a millisecond of Lua).
 pub const HOOK_INSTRUCTIONS: c_int = 100_000;
-
-/// Nesting a reply may have before its conversion gives up (Lua's own
-/// C stack limit is 200 C calls; the table walk is ours and bounded here).
-pub const MAX_REPLY_DEPTH: usize = 7_900;
 
 /// Libraries visible to scripts as globals, besides the base functions.
 const LIBRARY_GLOBALS: &[&str] = &["string", "table", "math", "coroutine", "redis", "bit", "cjson", "cmsgpack", "struct"];
@@ -193,9 +179,16 @@ impl Vm {
     /// messages) and keeps the function in the registry; returns its
     /// reference, or Lua's error message.
     pub fn compile(&self, source: &[u8], name: &CStr) -> Result<c_int, Vec<u8>> {
+        // The lexer reads from a copy followed by NUL bytes, so a read past
+        // the end of the chunk (the class of CVE-2025-46819) stays inside
+        // memory we own and reads zeros; Lua strings (`loadstring`) are
+        // NUL-terminated already.
+        let mut padded = Vec::with_capacity(source.len() + SOURCE_PADDING_BYTES);
+        padded.extend_from_slice(source);
+        padded.resize(source.len() + SOURCE_PADDING_BYTES, 0);
         unsafe {
             let state = self.state;
-            let status = lua::luaL_loadbuffer(state, source.as_ptr() as *const c_char, source.len(), name.as_ptr());
+            let status = lua::luaL_loadbuffer(state, padded.as_ptr() as *const c_char, source.len(), name.as_ptr());
             if status != 0 {
                 let message = to_bytes(state, -1).unwrap_or_default();
                 lua::lua_pop(state, 1);
@@ -285,38 +278,6 @@ unsafe fn field_bytes(state: *mut lua_State, index: c_int, name: &CStr) -> Optio
     value
 }
 
-/// Pushes field `name` of the table at (absolute) `index`, without
-/// metamethods: tables from scripts may have any.
-unsafe fn raw_get(state: *mut lua_State, index: c_int, name: &CStr) {
-    push_bytes(state, name.to_bytes());
-    lua::lua_rawget_(state, index);
-}
-
-/// The string (or number, converted) at `index`.
-pub unsafe fn to_bytes(state: *mut lua_State, index: c_int) -> Option<Vec<u8>> {
-    let mut len = 0usize;
-    let p = lua::lua_tolstring(state, index, &mut len);
-    (!p.is_null()).then(|| std::slice::from_raw_parts(p as *const u8, len).to_vec())
-}
-
-/// The string at `index` borrowed from Lua (valid while it stays on the stack).
-pub unsafe fn borrow_bytes<'s>(state: *mut lua_State, index: c_int) -> Option<&'s [u8]> {
-    if lua::lua_type(state, index) != lua::LUA_TSTRING {
-        return None;
-    }
-    let mut len = 0usize;
-    let p = lua::lua_tolstring(state, index, &mut len);
-    Some(std::slice::from_raw_parts(p as *const u8, len))
-}
-
-pub unsafe fn push_bytes(state: *mut lua_State, bytes: &[u8]) {
-    lua::lua_pushlstring_(state, bytes.as_ptr() as *const c_char, bytes.len());
-}
-
-pub unsafe fn push_str(state: *mut lua_State, s: &str) {
-    push_bytes(state, s.as_bytes());
-}
-
 unsafe fn set_global(state: *mut lua_State, name: &str) {
     push_str(state, name);
     lua::lua_insert(state, -2);
@@ -359,6 +320,9 @@ pub fn with_load_deadline<R>(f: impl FnOnce() -> R) -> R {
 /// `pcall` that swallows the error gets it again at once.
 unsafe extern "C-unwind" fn kill_hook(state: *mut lua_State, _debug: *mut lua::lua_Debug) {
     let deadline_passed = LOAD_DEADLINE.with(|d| d.get().is_some_and(|at| std::time::Instant::now() >= at));
+    if !deadline_passed {
+        redis_lib::note_if_slow();
+    }
     let message = if deadline_passed { Some("ERR FUNCTION LOAD timeout") } else { redis_lib::kill_message() };
     let Some(message) = message else { return };
     lua::lua_sethook(state, Some(kill_hook), lua::LUA_MASKLINE, 0);

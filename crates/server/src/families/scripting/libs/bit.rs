@@ -101,7 +101,7 @@ unsafe extern "C-unwind" fn tohex(state: *mut lua_State) -> c_int {
     let bits = arg(state, 1);
     let n = if lua::lua_type(state, 2) <= lua::LUA_TNIL { 8 } else { to_bits(lua::luaL_checknumber(state, 2)) as i32 as i64 };
     let text = hex_digits(bits, n);
-    super::super::vm::push_bytes(state, text.as_bytes());
+    super::super::lua::push_bytes(state, text.as_bytes());
     1
 }
 

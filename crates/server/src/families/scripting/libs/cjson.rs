@@ -10,7 +10,7 @@ use std::ffi::{c_int, CStr};
 use mlua_sys as lua;
 use mlua_sys::lua_State;
 
-use super::super::vm::{borrow_bytes, push_bytes, push_str};
+use super::super::lua::{borrow_bytes, push_bytes, push_str};
 use super::{check_bytes, error, fail};
 
 pub const FUNCTIONS: &[(&CStr, lua::lua_CFunction)] = &[

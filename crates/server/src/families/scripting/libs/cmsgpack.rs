@@ -8,7 +8,7 @@ use std::ffi::{c_int, CStr};
 use mlua_sys as lua;
 use mlua_sys::lua_State;
 
-use super::super::vm::push_bytes;
+use super::super::lua::push_bytes;
 use super::{check_bytes, error};
 
 pub const FUNCTIONS: &[(&CStr, lua::lua_CFunction)] = &[
@@ -38,7 +38,7 @@ unsafe extern "C-unwind" fn pack(state: *mut lua_State) -> c_int {
 unsafe fn encode(state: *mut lua_State, index: c_int, out: &mut Vec<u8>, level: usize) {
     let index = lua::lua_absindex(state, index);
     match lua::lua_type(state, index) {
-        lua::LUA_TSTRING => encode_bytes(super::super::vm::borrow_bytes(state, index).unwrap_or_default(), out),
+        lua::LUA_TSTRING => encode_bytes(super::super::lua::borrow_bytes(state, index).unwrap_or_default(), out),
         lua::LUA_TBOOLEAN => out.push(if lua::lua_toboolean(state, index) != 0 { 0xc3 } else { 0xc2 }),
         lua::LUA_TNUMBER => encode_number(lua::lua_tonumber(state, index), out),
         lua::LUA_TTABLE if level < MAX_NESTING => encode_table(state, index, out, level),

@@ -39,18 +39,18 @@ unsafe fn register(state: *mut lua_State, name: &CStr, functions: &[(&CStr, lua:
 /// Lua code that called the library function, as `luaL_error` does.
 unsafe fn error(state: *mut lua_State, message: &str) -> ! {
     lua::luaL_where(state, 1);
-    super::vm::push_str(state, message);
+    super::lua::push_str(state, message);
     lua::lua_concat(state, 2);
-    super::vm::raise(state)
+    super::lua::raise(state)
 }
 
 /// `error` for an owned message (dropped before raising).
 unsafe fn fail(state: *mut lua_State, message: String) -> ! {
     lua::luaL_where(state, 1);
-    super::vm::push_str(state, &message);
+    super::lua::push_str(state, &message);
     drop(message);
     lua::lua_concat(state, 2);
-    super::vm::raise(state)
+    super::lua::raise(state)
 }
 
 /// The bytes of the string argument `index` (numbers converted), or a

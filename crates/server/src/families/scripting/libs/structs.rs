@@ -8,7 +8,7 @@ use std::ffi::{c_int, CStr};
 use mlua_sys as lua;
 use mlua_sys::lua_State;
 
-use super::super::vm::push_bytes;
+use super::super::lua::push_bytes;
 use super::{check_bytes, error, fail};
 
 pub const FUNCTIONS: &[(&CStr, lua::lua_CFunction)] = &[(c"pack", pack), (c"unpack", unpack), (c"size", size)];
