@@ -139,6 +139,27 @@ const CASES: &[&[&str]] = &[
     &["script", "flush", "nope"],
 ];
 
+/// Sends every case to both servers; the divergences, described.
+fn divergences(r: &mut RawClient, s: &mut RawClient, cases: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for case in cases {
+        let words: Vec<&str> = case.iter().map(String::as_str).collect();
+        let (expected, got) = (raw(r, &words), raw(s, &words));
+        if expected != got {
+            found.push(format!(
+                "{words:?}\n  redis: {}\n  shoal: {}",
+                String::from_utf8_lossy(&expected),
+                String::from_utf8_lossy(&got)
+            ));
+        }
+    }
+    found
+}
+
+fn owned(cases: &[&[&str]]) -> Vec<Vec<String>> {
+    cases.iter().map(|c| c.iter().map(|w| w.to_string()).collect()).collect()
+}
+
 fn compare_cases(resp3: bool) {
     let redis = ServerProcess::redis(&[]);
     let shoal = ServerProcess::shoal(&[]);
@@ -147,18 +168,8 @@ fn compare_cases(resp3: bool) {
         r.cmd("HELLO 3");
         s.cmd("HELLO 3");
     }
-    let mut divergences = Vec::new();
-    for case in CASES {
-        let (expected, got) = (raw(&mut r, case), raw(&mut s, case));
-        if expected != got {
-            divergences.push(format!(
-                "{case:?}\n  redis: {}\n  shoal: {}",
-                String::from_utf8_lossy(&expected),
-                String::from_utf8_lossy(&got)
-            ));
-        }
-    }
-    assert!(divergences.is_empty(), "resp3 {resp3}: {} divergences:\n{}", divergences.len(), divergences.join("\n"));
+    let found = divergences(&mut r, &mut s, owned(CASES));
+    assert!(found.is_empty(), "resp3 {resp3}: {} divergences:\n{}", found.len(), found.join("\n"));
 }
 
 #[test]
@@ -535,14 +546,8 @@ fn function_replies_and_errors_equal_redis() {
     let redis = ServerProcess::redis(&[]);
     let shoal = ServerProcess::shoal(&[]);
     let (mut r, mut s) = (redis.client(), shoal.client());
-    let mut divergences = Vec::new();
-    for case in FUNCTION_CASES {
-        let (expected, got) = (raw(&mut r, case), raw(&mut s, case));
-        if expected != got {
-            divergences.push(format!("{case:?}\n  redis: {}\n  shoal: {}", String::from_utf8_lossy(&expected), String::from_utf8_lossy(&got)));
-        }
-    }
-    assert!(divergences.is_empty(), "{} divergences:\n{}", divergences.len(), divergences.join("\n"));
+    let found = divergences(&mut r, &mut s, owned(FUNCTION_CASES));
+    assert!(found.is_empty(), "{} divergences:\n{}", found.len(), found.join("\n"));
 }
 
 /// FUNCTION DUMP / RESTORE round trip, and libraries survive a restart
@@ -628,25 +633,19 @@ fn seeded_scripts_over_every_type_equal_redis() {
     let values = ["1", "2", "-7", "abc", "0.5", "", "10"];
     for seed in 0..4u64 {
         let mut rng = Seeded(seed);
-        let mut divergences = Vec::new();
-        for step in 0..300 {
-            let body = (rng.next() % BODIES.len() as u64) as usize;
-            let (key, a, b) = (rng.pick(&keys), rng.pick(&values), rng.pick(&values));
-            let name = format!("b{body}");
-            let command: Vec<&str> = if rng.next() % 2 == 0 {
-                vec!["eval", BODIES[body], "1", key, a, b]
-            } else {
-                vec!["fcall", &name, "1", key, a, b]
-            };
-            let (expected, got) = (raw(&mut r, &command), raw(&mut s, &command));
-            if expected != got {
-                divergences.push(format!(
-                    "seed {seed} step {step} {command:?}\n  redis: {}\n  shoal: {}",
-                    String::from_utf8_lossy(&expected),
-                    String::from_utf8_lossy(&got)
-                ));
-            }
-        }
-        assert!(divergences.is_empty(), "{} divergences:\n{}", divergences.len(), divergences.join("\n"));
+        let cases: Vec<Vec<String>> = (0..300)
+            .map(|_| {
+                let body = (rng.next() % BODIES.len() as u64) as usize;
+                let (key, a, b) = (rng.pick(&keys), rng.pick(&values), rng.pick(&values));
+                let (command, target) = if rng.next() % 2 == 0 {
+                    ("eval", BODIES[body].to_string())
+                } else {
+                    ("fcall", format!("b{body}"))
+                };
+                [command, &target, "1", key, a, b].iter().map(|w| w.to_string()).collect()
+            })
+            .collect();
+        let found = divergences(&mut r, &mut s, cases);
+        assert!(found.is_empty(), "seed {seed}: {} divergences:\n{}", found.len(), found.join("\n"));
     }
 }

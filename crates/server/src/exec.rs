@@ -333,7 +333,9 @@ fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult
         if !ctx.in_script {
             crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
         }
-        if result.is_ok() {
+        // EVAL_RO and FCALL_RO track what their script read, not their
+        // declared keys as such (the scripting family decides).
+        if result.is_ok() && !crate::state::scripts::uses_vm(ctx.cmd) {
             crate::tracking::remember(ctx.server, tx, ctx.client, ctx.cmd, argv);
         }
     }

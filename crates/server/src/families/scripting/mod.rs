@@ -523,7 +523,6 @@ fn script_debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn script_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let lines = [
-        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DEBUG (YES|SYNC|NO)",
         "    Set the debug mode for subsequent scripts executed (only NO is supported).",
         "EXISTS <sha1> [<sha1> ...]",
@@ -538,13 +537,8 @@ fn script_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
         "    Kill the currently executing Lua script.",
         "LOAD <script>",
         "    Load a script into the scripts cache without executing it.",
-        "HELP",
-        "    Print this help.",
     ];
-    ctx.out.array(lines.len());
-    for line in lines {
-        ctx.out.simple(line);
-    }
+    crate::families::help::write_help(ctx.out, "SCRIPT", &lines);
     Ok(())
 }
 
@@ -841,7 +835,6 @@ fn function_kill(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 
 fn function_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let lines = [
-        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "LOAD [REPLACE] <FUNCTION CODE>",
         "    Create a new library with the given library name and code.",
         "DELETE <LIBRARY NAME>",
@@ -879,13 +872,8 @@ fn function_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
         "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
         "      libraries with the new libraries (notice that even on this option there is a chance of failure",
         "      in case of functions name collision with another library).",
-        "HELP",
-        "    Print this help.",
     ];
-    ctx.out.array(lines.len());
-    for line in lines {
-        ctx.out.simple(line);
-    }
+    crate::families::help::write_help(ctx.out, "FUNCTION", &lines);
     Ok(())
 }
 
