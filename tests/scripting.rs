@@ -649,3 +649,14 @@ fn seeded_scripts_over_every_type_equal_redis() {
         assert!(found.is_empty(), "seed {seed}: {} divergences:\n{}", found.len(), found.join("\n"));
     }
 }
+
+/// CVE-2024-31449: `bit.tohex` with the most negative digit count
+/// overflowed a buffer in Redis's C library; here the count is clamped.
+#[test]
+fn cve_2024_31449_bit_tohex_clamps_its_count() {
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    assert_eq!(call(&mut c, &["eval", "return bit.tohex(65535, -2147483648)", "0"]), support::bulk("0000FFFF"));
+    assert_eq!(call(&mut c, &["eval", "return bit.tohex(65535, 2147483647)", "0"]), support::bulk("0000ffff"));
+    assert_eq!(call(&mut c, &["eval", "return bit.tohex(-1, -3)", "0"]), support::bulk("FFF"));
+}
