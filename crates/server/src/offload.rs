@@ -16,13 +16,18 @@ use crate::dispatch::{dispatch, Outcome};
 use crate::server::Server;
 
 /// Runs `argv` (whose command needs the Lua VM) on the script thread. If
-/// the thread is busy with another client's command, nothing runs and the
+/// the thread is busy with another client's script, nothing runs and the
 /// outcome says to wait: the running script holds every shard, so the
 /// caller waits for one (getting `-BUSY` past the threshold, like any
-/// client) and dispatches again.
+/// client) and dispatches again. A command that holds no shard (SCRIPT
+/// LOAD, FUNCTION LOAD, at most its 500 ms) is waited for here.
 pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
-    if !server.scripts.claim() {
-        return Outcome::Busy(Busy::Shard(0));
+    while !server.scripts.claim() {
+        let keyspace = &server.engine.keyspace;
+        if keyspace.exclusive().is_some() || !keyspace.is_free(Busy::Shard(0)) {
+            return Outcome::Busy(Busy::Shard(0));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(CLAIM_RETRY_MS)).await;
     }
     let done = Arc::new(Done::default());
     let job = Borrowed { server, client, out, argv: Borrowed::new_argv(argv), done: done.clone() };
@@ -49,6 +54,10 @@ pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv:
         Finished::Busy(busy) => Outcome::Busy(busy),
     }
 }
+
+/// How often a connection looks again for the script thread while it runs
+/// a command that holds no shard.
+const CLAIM_RETRY_MS: u64 = 1;
 
 /// What the script thread reports back (an `Outcome` that can cross threads).
 enum Finished {
