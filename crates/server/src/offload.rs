@@ -15,27 +15,24 @@ use crate::client::Client;
 use crate::dispatch::{dispatch, Outcome};
 use crate::server::Server;
 
-/// Runs `argv` (whose command needs the Lua VM) on the script thread. If
-/// the thread is busy with another client's script, nothing runs and the
-/// outcome says to wait: the running script holds every shard, so the
-/// caller waits for one (getting `-BUSY` past the threshold, like any
-/// client) and dispatches again. A command that holds no shard (SCRIPT
-/// LOAD, FUNCTION LOAD, at most its 500 ms) is waited for here.
+/// Runs `argv` (whose command needs the Lua VM) on the script thread:
+/// the request joins the thread's queue and the connection awaits its
+/// outcome. A request still queued when the script running ahead of it
+/// passes `busy-reply-threshold` is withdrawn: the outcome then says to
+/// wait for the shards (that script holds them all), and the request,
+/// dispatched again, gets `-BUSY` like any other client's.
 pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
-    while !server.scripts.claim() {
-        let keyspace = &server.engine.keyspace;
-        if keyspace.exclusive().is_some() || !keyspace.is_free(Busy::Shard(0)) {
-            return Outcome::Busy(Busy::Shard(0));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(CLAIM_RETRY_MS)).await;
-    }
     let done = Arc::new(Done::default());
     let job = Borrowed { server, client, out, argv: Borrowed::new_argv(argv), done: done.clone() };
     // Waits for the job in its drop if this future is dropped first: the
     // job borrows the client, the reply buffer and the arguments.
-    let mut waiting = Waiting { done, finished: false };
+    let mut waiting = Waiting { done: done.clone(), finished: false };
     server.scripts.submit(Box::new(move || {
         let job = job;
+        if !job.done.start() {
+            // Withdrawn by its connection, which no longer waits for it.
+            return;
+        }
         // SAFETY: the connection that owns these waits for `done` (here
         // or in `Waiting`'s drop) and does not touch them meanwhile.
         let (server, client, out, argv) = unsafe { (&*job.server, &mut *job.client, &mut *job.out, &*job.argv) };
@@ -45,19 +42,37 @@ pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv:
             // What needs the VM never blocks, suspends or moves again.
             _ => Finished::Continue,
         };
-        server.scripts.release();
         job.done.finish(outcome);
     }));
-    match waiting.wait().await {
+    let finished = loop {
+        tokio::select! {
+            outcome = waiting.wait() => break outcome,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(QUEUE_CHECK_MS)) => {
+                if busy_script(server) && done.withdraw() {
+                    waiting.finished = true;
+                    return Outcome::Busy(Busy::Shard(0));
+                }
+            }
+        }
+    };
+    match finished {
         Finished::Continue => Outcome::Continue,
         Finished::Postpone => Outcome::Postpone,
         Finished::Busy(busy) => Outcome::Busy(busy),
     }
 }
 
-/// How often a connection looks again for the script thread while it runs
-/// a command that holds no shard.
-const CLAIM_RETRY_MS: u64 = 1;
+/// How often a queued request looks whether the script ahead of it has
+/// become busy.
+const QUEUE_CHECK_MS: u64 = 10;
+
+/// True once a script has run past `busy-reply-threshold`.
+fn busy_script(server: &Server) -> bool {
+    server.engine.keyspace.exclusive().is_some_and(|(kind, since_ms)| {
+        kind == shoal_engine::ExclusiveKind::Script
+            && shoal_engine::now_ms() - since_ms >= server.tunables.busy_reply_threshold_ms()
+    })
+}
 
 /// What the script thread reports back (an `Outcome` that can cross threads).
 enum Finished {
@@ -87,12 +102,30 @@ impl Borrowed {
 
 #[derive(Default)]
 struct Done {
+    /// `QUEUED`, `RUNNING` or `WITHDRAWN`.
+    state: std::sync::atomic::AtomicU8,
     result: Mutex<Option<Finished>>,
     finished: Condvar,
     notify: Notify,
 }
 
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
 impl Done {
+    /// The script thread takes the job; false if it was withdrawn.
+    fn start(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.state.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The connection takes the job back; false if it already runs.
+    fn withdraw(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.state.compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
     fn finish(&self, outcome: Finished) {
         *self.result.lock() = Some(outcome);
         self.finished.notify_all();
@@ -120,7 +153,7 @@ impl Waiting {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if self.finished {
+        if self.finished || self.done.withdraw() {
             return;
         }
         let mut result = self.done.result.lock();

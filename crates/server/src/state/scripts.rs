@@ -106,8 +106,6 @@ pub enum KillRefused {
 #[derive(Default)]
 pub struct Scripts {
     queue: OnceLock<Mutex<Sender<Job>>>,
-    /// A connection has handed the script thread a command (one at a time).
-    claimed: AtomicBool,
     /// 0: nothing runs; else `Running`.
     running: AtomicU8,
     kill: AtomicBool,
@@ -136,15 +134,6 @@ pub struct Scripts {
 }
 
 impl Scripts {
-    /// Takes the script thread for one command; false if it is taken.
-    pub fn claim(&self) -> bool {
-        self.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    }
-
-    pub fn release(&self) {
-        self.claimed.store(false, Ordering::Release);
-    }
-
     /// Queues `job` on the script thread (started on first use).
     pub fn submit(&self, job: Job) {
         let queue = self.queue.get_or_init(|| {
