@@ -299,7 +299,12 @@ where
                 let argv: SmallVec<[&[u8]; 8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
                 // Pushes sent before this command ran precede its reply.
                 client.info.outbox.drain_into(&mut out.buf);
-                let outcome = dispatch(server, client, out, &argv);
+                let mut outcome = dispatch(server, client, out, &argv);
+                if matches!(outcome, Outcome::Offload) {
+                    // A script may run long: what earlier requests got goes out first.
+                    flush(server, stream, client, out).await?;
+                    outcome = crate::offload::run(server, client, out, &argv).await;
+                }
                 drop(hints);
                 if !matches!(outcome, Outcome::Postpone | Outcome::Busy(_)) {
                     position += consumed;
@@ -340,6 +345,8 @@ where
                 flush(server, stream, client, out).await?;
                 run_suspended(server, stream, client, out, *suspension).await?;
             }
+            // Handled where it was returned, with the request's arguments.
+            Outcome::Offload => unreachable!("offloaded requests are run before the outcome is matched"),
         }
     }
     input.drain(..position);
@@ -427,7 +434,11 @@ where
             Some(Wakeup::Retry) | None => {
                 let argv: Vec<&[u8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
                 loop {
-                    match dispatch(server, client, out, &argv) {
+                    let mut outcome = dispatch(server, client, out, &argv);
+                    if matches!(outcome, Outcome::Offload) {
+                        outcome = crate::offload::run(server, client, out, &argv).await;
+                    }
+                    match outcome {
                         Outcome::Busy(busy) => wait_for_shards(server, stream, client, out, busy).await?,
                         Outcome::Blocked(again) => {
                             blocked = *again;

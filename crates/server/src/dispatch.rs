@@ -31,6 +31,9 @@ pub enum Outcome {
     /// The command waits for network I/O (see `exec::Suspended`): the
     /// connection awaits it, then calls `resume`, which writes the reply.
     Suspended(Box<Suspension>),
+    /// The command needs the Lua VM: nothing ran. The connection hands the
+    /// request to the script thread (`crate::offload`), which dispatches it.
+    Offload,
 }
 
 /// A suspended command: its arguments and the I/O it waits for.
@@ -50,6 +53,9 @@ pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: 
     let reply_start = out.len();
     client.pushed_to = reply_start;
     let outcome = dispatch_checked(server, client, out, argv);
+    if matches!(outcome, Outcome::Offload) {
+        return outcome;
+    }
     if matches!(outcome, Outcome::Continue) {
         pushes_before_reply(client, out, reply_start);
         apply_reply_mode(client, out, reply_start);
@@ -80,7 +86,7 @@ fn dispatch_checked(server: &Server, client: &mut Client, out: &mut ReplyBuf, ar
     let outcome = check_and_call(server, client, out, argv);
     // A command that found its shards busy has not run yet: it counts
     // when it does.
-    if !matches!(outcome, Outcome::Busy(_)) {
+    if !matches!(outcome, Outcome::Busy(_) | Outcome::Offload) {
         server.engine.stats.incr(Stat::CommandsProcessed);
     }
     outcome
@@ -132,7 +138,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
             return Outcome::Continue;
         }
     }
-    if is_write && !enough_good_replicas(server) {
+    if is_write && !server.enough_good_replicas() {
         reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());
         return Outcome::Continue;
     }
@@ -163,7 +169,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
-    if !client.is_replica && must_wait_for_pause(server, client, cmd, is_exec) {
+    if !client.is_replica && must_wait_for_pause(server, client, cmd, argv, is_exec) {
         return Outcome::Postpone;
     }
     if let Some(multi) = client.multi.as_mut() {
@@ -181,6 +187,9 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
 fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
+    if !crate::state::scripts::on_script_thread() && needs_script_thread(cmd, client) {
+        return Outcome::Offload;
+    }
     let Some(handler) = handlers().get(cmd.id) else {
         reject(server, client, out, Some(cmd), format!("ERR command '{}' is not available", cmd.name));
         return Outcome::Continue;
@@ -238,6 +247,15 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     outcome
 }
 
+/// True for commands that use the Lua VM, and for an EXEC that queued one:
+/// they run on the script thread (see `state::scripts`).
+fn needs_script_thread(cmd: &Command, client: &Client) -> bool {
+    let uses_vm = crate::state::scripts::uses_vm;
+    uses_vm(cmd)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|m| !m.aborted && m.queue.iter().any(|q| uses_vm(table().get(q.command)))))
+}
+
 /// Runs the second half of a suspended command once its I/O is done
 /// (`output`, taken when the handler runs): in a unit over the command's
 /// keys like its first half, and, as every write, not during a CLIENT
@@ -251,7 +269,7 @@ pub fn resume(
 ) -> Outcome {
     let cmd = table().resolve(argv).expect("a suspended command is in the table");
     let handler = handlers().get(cmd.id).expect("a suspended command has a handler");
-    if must_wait_for_pause(server, client, cmd, false) {
+    if must_wait_for_pause(server, client, cmd, argv, false) {
         return Outcome::Postpone;
     }
     let hints = Hints::new();
@@ -369,14 +387,6 @@ fn out_of_memory(server: &Server) -> bool {
     crate::evict::perform(server) == shoal_engine::evict::Outcome::Fail
 }
 
-/// min-replicas-to-write: enough online replicas acknowledged within
-/// min-replicas-max-lag seconds.
-fn enough_good_replicas(server: &Server) -> bool {
-    let wanted = server.tunables.min_replicas_to_write.load(Ordering::Relaxed);
-    let max_lag = server.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
-    wanted == 0 || max_lag == 0 || server.master.is_replica() || server.replicas.good(shoal_engine::now_ms(), max_lag) as i64 >= wanted
-}
-
 /// A replica whose link is down refuses commands without the `stale`
 /// flag when `replica-serve-stale-data` is off.
 fn stale_refused(server: &Server) -> bool {
@@ -439,18 +449,27 @@ fn allowed_while_subscribed(cmd: &Command) -> bool {
     )
 }
 
-fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, is_exec: bool) -> bool {
+fn must_wait_for_pause(server: &Server, client: &Client, cmd: &Command, argv: &[&[u8]], is_exec: bool) -> bool {
     let Some((kind, _)) = server.pause.current() else { return false };
     match kind {
         PauseKind::All => true,
         PauseKind::Write => {
-            let writes = |c: &Command| c.is(CommandFlags::WRITE) || c.is(CommandFlags::MAY_REPLICATE);
+            let writes = |c: &Command, argv: &[&[u8]]| {
+                c.is(CommandFlags::WRITE)
+                    || c.is(CommandFlags::MAY_REPLICATE)
+                    || crate::families::scripting::may_write(server, c, argv)
+            };
             if is_exec {
-                client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| writes(table().get(q.command))))
+                client.multi.as_ref().is_some_and(|m| {
+                    m.queue.iter().any(|q| {
+                        let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+                        writes(table().get(q.command), &argv)
+                    })
+                })
             } else if client.in_multi() {
                 false
             } else {
-                writes(cmd)
+                writes(cmd, argv)
             }
         }
     }

@@ -47,3 +47,12 @@ pub fn perform(server: &Server) -> Outcome {
     })
 }
 
+
+/// True when counted memory is over maxmemory, without evicting: for the
+/// commands a script calls, which run while the script holds every shard
+/// (Redis checks them against the state found before the script started,
+/// after that command's own eviction).
+pub fn over_limit(server: &Server) -> bool {
+    let limit = server.tunables.maxmemory.load(Ordering::Relaxed);
+    limit > 0 && crate::alloc::allocated_bytes() as i64 - not_counted_bytes(server) as i64 > limit
+}

@@ -134,6 +134,8 @@ pub struct Ctx<'a> {
     /// Set by handlers that changed data but must not propagate themselves.
     no_propagate: bool,
     pub in_exec: bool,
+    /// Running a command a Lua script called (`redis.call`).
+    pub in_script: bool,
     /// Set by SYNC/PSYNC: the connection turns into a replica stream.
     pub become_replica: Option<crate::state::replicas::ReplicaStream>,
     /// Set by a handler that found nothing and wants to block.
@@ -175,6 +177,7 @@ impl<'a> Ctx<'a> {
             propagate_as: None,
             no_propagate: false,
             in_exec: false,
+            in_script: false,
             become_replica: None,
             block: None,
             serving_blocked: false,
@@ -232,7 +235,7 @@ impl<'a> Ctx<'a> {
     /// True when the command may block (not inside EXEC or a script:
     /// there, blocking commands behave as if their timeout expired).
     pub fn can_block(&self) -> bool {
-        !self.in_exec
+        !self.in_exec && !self.in_script
     }
 
     /// Blocks the client on `keys` (the handler writes no reply).
@@ -243,7 +246,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Who runs a command; `execute` decides from it what is counted and shown.
-/// (Lua scripts, the master's stream and loading will be callers too.)
+/// (The master's stream and loading will be callers too.)
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Caller {
     /// A client's own command, after the dispatcher's checks.
@@ -259,6 +262,10 @@ pub(crate) enum Caller {
     /// I/O: its call was counted, logged and shown to MONITOR when it
     /// began; only an error it ends with is counted now.
     Resumed,
+    /// A command a Lua script runs (`redis.call`), inside the script's
+    /// unit, as the script's client: counted in commandstats and shown to
+    /// MONITOR, never logged to SLOWLOG on its own (the script is).
+    Script,
 }
 
 /// The one way a command runs, whoever runs it: the handler, its
@@ -284,6 +291,10 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, caller: Caller, handler: Handler, argv:
         error_reply(server, ctx.out, e.bytes());
     }
     let elapsed = finish_counters(server, cmd, started_ns, result.is_err());
+    if caller == Caller::Script {
+        crate::monitor::feed(server, ctx.client, cmd, argv);
+        return result;
+    }
     // A command that blocked is logged once it is served.
     if ctx.block.is_none() && !cmd.is(CommandFlags::SKIP_SLOWLOG) {
         crate::slowlog::record(server, ctx.client, argv, elapsed);
@@ -306,7 +317,7 @@ fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
             let wrote = ctx.tx.as_ref().is_some_and(|t| t.dirty > dirty_before);
-            if wrote || ctx.in_exec || ctx.cmd.is(CommandFlags::WRITE) || ctx.cmd.is(CommandFlags::MAY_REPLICATE) {
+            if wrote || ctx.in_exec || ctx.in_script || ctx.cmd.is(CommandFlags::WRITE) || ctx.cmd.is(CommandFlags::MAY_REPLICATE) {
                 // The data may be half changed and nothing of it reached the
                 // replicas: stop rather than serve a split dataset.
                 crash_report(ctx, argv, &what);
@@ -317,8 +328,14 @@ fn run_handler(ctx: &mut Ctx<'_>, handler: Handler, argv: &[&[u8]]) -> CmdResult
         }
     };
     if let Some(tx) = ctx.tx.as_mut() {
-        crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
-        if result.is_ok() {
+        // A script's commands leave their invalidations to the script's
+        // own end, where the calling client is known (NOLOOP).
+        if !ctx.in_script {
+            crate::tracking::invalidate(ctx.server, tx, Some(&mut *ctx.client));
+        }
+        // EVAL_RO and FCALL_RO track what their script read, not their
+        // declared keys as such (the scripting family decides).
+        if result.is_ok() && !crate::state::scripts::uses_vm(ctx.cmd) {
             crate::tracking::remember(ctx.server, tx, ctx.client, ctx.cmd, argv);
         }
     }
@@ -400,6 +417,14 @@ pub(crate) fn run_loading(server: &Server, client: &mut Client, out: &mut ReplyB
     let Some(handler) = handlers().get(cmd.id).filter(|_| cmd.arity_ok(argv.len())) else {
         return Err(format!("Wrong command '{}' reading the append only file", name()));
     };
+    if crate::state::scripts::uses_vm(cmd) && !crate::state::scripts::on_script_thread() {
+        // An old AOF's EVAL, a FUNCTION LOAD: the VM is the script thread's.
+        let mut result = Ok(());
+        crate::state::scripts::run_on_script_thread(&server.scripts, &mut || {
+            result = run_loading(server, client, out, argv);
+        });
+        return result;
+    }
     let keyspace = &server.engine.keyspace;
     let locks = match plan(cmd, handler.locking, argv, None) {
         LockPlan::Nothing => None,

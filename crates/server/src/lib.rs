@@ -21,6 +21,7 @@ pub mod log;
 pub mod master_link;
 pub mod monitor;
 pub mod net;
+pub mod offload;
 pub mod outbox;
 pub mod persistence;
 pub mod placement;

@@ -579,13 +579,18 @@ async fn send_ack(server: &Server, conn: &mut Conn) -> Result<(), String> {
 /// dropped.
 async fn run_command(server: &Server, client: &mut Client, replies: &mut ReplyBuf, argv: &[&[u8]]) {
     loop {
-        match crate::dispatch::dispatch(server, client, replies, argv) {
+        let mut outcome = crate::dispatch::dispatch(server, client, replies, argv);
+        if matches!(outcome, Outcome::Offload) {
+            // Scripts and functions run on the script thread.
+            outcome = crate::offload::run(server, client, replies, argv).await;
+        }
+        match outcome {
             Outcome::Busy(busy) => {
                 let listener = server.engine.keyspace.listen(busy);
                 let _ = tokio::time::timeout(Duration::from_millis(10), listener).await;
             }
             Outcome::Postpone => tokio::time::sleep(Duration::from_millis(1)).await,
-            Outcome::Continue | Outcome::Blocked(_) | Outcome::Suspended(_) => break,
+            Outcome::Continue | Outcome::Blocked(_) | Outcome::Suspended(_) | Outcome::Offload => break,
         }
     }
     replies.buf.clear();

@@ -359,6 +359,8 @@ pub struct Server {
     pub lazyfree: crate::lazyfree::LazyFree,
     /// MIGRATE's connections to target servers.
     pub migrate_sockets: crate::state::migrate::MigrateSockets,
+    /// The script thread, the running script, scripting counts.
+    pub scripts: crate::state::scripts::Scripts,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -410,6 +412,7 @@ impl Server {
             skip_checksum_validation: AtomicBool::new(false),
             lazyfree: Default::default(),
             migrate_sockets: Default::default(),
+            scripts: Default::default(),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),
@@ -423,6 +426,17 @@ impl Server {
         });
         server.refresh_notify_flags();
         server
+    }
+
+    /// min-replicas-to-write: enough online replicas acknowledged within
+    /// min-replicas-max-lag seconds.
+    pub fn enough_good_replicas(&self) -> bool {
+        let wanted = self.tunables.min_replicas_to_write.load(Ordering::Relaxed);
+        let max_lag = self.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
+        wanted == 0
+            || max_lag == 0
+            || self.master.is_replica()
+            || self.replicas.good(shoal_engine::now_ms(), max_lag) as i64 >= wanted
     }
 
     /// This server as a shared handle.

@@ -29,7 +29,7 @@ mod ziplist;
 mod zipmap;
 
 pub use decode::{decode_value, DecodeLimits};
-pub use dump::{decode_payload, dump_payload, verify_payload};
+pub use dump::{decode_payload, dump_payload, function_dump_payload, function_restore_codes, verify_payload};
 pub use encode::{encode_value, EncodeOptions};
 pub use error::Error;
 pub use file::{Access, ReplicationAux, Writer};

@@ -131,10 +131,23 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     } else {
         crate::persistence::kill_bgsave(server);
     }
+    // A script holding the keyspace ends at its next hook, written or not.
+    server.scripts.force_kill();
     server.request_shutdown();
     // No reply: the connection closes as the server exits.
     ctx.client.close_after_reply = true;
     Ok(())
+}
+
+/// SHUTDOWN NOSAVE needs no shard, so it is served even while a script
+/// holds the whole keyspace (one of the two ways out of a busy script);
+/// saving first needs every shard.
+fn shutdown_plan(_cmd: &shoal_commands::Command, argv: &[&[u8]]) -> crate::exec::LockPlan {
+    if argv[1..].iter().any(|a| parse::is(a, "nosave")) {
+        crate::exec::LockPlan::Nothing
+    } else {
+        crate::exec::LockPlan::All
+    }
 }
 
 fn command_count(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
@@ -342,6 +355,11 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             }
             ctx.out.ok();
         }
+        "set-disable-deny-scripts" if argv.len() == 3 => {
+            let disabled = parse::int(argv[2])? != 0;
+            ctx.server.scripts.deny_scripts_disabled.store(disabled, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -444,6 +462,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Reply with a sample of a RESP type.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    List elements of at least <size> bytes get a node of their own (0: default).",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    Let scripts run commands flagged noscript (for tests).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn the active expiry cycle off or on.",
                 "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
@@ -538,7 +558,7 @@ pub fn register(r: &mut Registrar) {
     r.plain("config|rewrite", config_rewrite);
     r.plain("config|help", config_help);
     r.plain("time", time);
-    r.all("shutdown", shutdown);
+    r.custom("shutdown", shutdown, shutdown_plan);
     r.plain("command", command);
     r.plain("command|count", command_count);
     r.plain("command|info", command_info);

@@ -199,6 +199,28 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The scripting part of INFO memory, in Redis 7.0's order: the two Lua
+/// VMs (EVAL's and the functions'), the script cache and the libraries.
+fn scripting_memory_fields(server: &Server, out: &mut String) {
+    let scripts = &server.scripts;
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let (vm_eval, vm_functions) = (load(&scripts.vm_bytes), load(&scripts.functions_vm_bytes));
+    let (scripts_eval, functions) = (load(&scripts.cached_script_bytes), load(&scripts.functions_bytes));
+    field!(out, "used_memory_lua", vm_eval);
+    field!(out, "used_memory_vm_eval", vm_eval);
+    field!(out, "used_memory_lua_human", human_bytes(vm_eval));
+    field!(out, "used_memory_scripts_eval", scripts_eval);
+    field!(out, "number_of_cached_scripts", load(&scripts.cached_scripts));
+    field!(out, "number_of_functions", load(&scripts.functions));
+    field!(out, "number_of_libraries", load(&scripts.libraries));
+    field!(out, "used_memory_vm_functions", vm_functions);
+    field!(out, "used_memory_vm_total", vm_eval + vm_functions);
+    field!(out, "used_memory_vm_total_human", human_bytes(vm_eval + vm_functions));
+    field!(out, "used_memory_functions", functions);
+    field!(out, "used_memory_scripts", scripts_eval + functions);
+    field!(out, "used_memory_scripts_human", human_bytes(scripts_eval + functions));
+}
+
 fn memory_section(server: &Server, out: &mut String) {
     let used = crate::alloc::allocated_bytes() as u64;
     let peak = crate::alloc::peak_bytes() as u64;
@@ -217,11 +239,7 @@ fn memory_section(server: &Server, out: &mut String) {
     field!(out, "used_memory_dataset", used);
     field!(out, "total_system_memory", crate::alloc::total_system_memory());
     field!(out, "total_system_memory_human", human_bytes(crate::alloc::total_system_memory()));
-    field!(out, "used_memory_lua", 0);
-    field!(out, "used_memory_scripts", 0);
-    field!(out, "number_of_cached_scripts", 0);
-    field!(out, "number_of_functions", 0);
-    field!(out, "number_of_libraries", 0);
+    scripting_memory_fields(server, out);
     field!(out, "maxmemory", maxmemory);
     field!(out, "maxmemory_human", human_bytes(maxmemory));
     field!(out, "maxmemory_policy", server.config.get_string("maxmemory-policy"));

@@ -77,6 +77,8 @@ pub(crate) fn flush_for_reload<'a>(server: &'a Server, save_first: bool, total_b
     crate::families::keys::flush_databases(&mut tx, &dbs, None);
     tx.effects.clear();
     tx.finish();
+    // The file brings its own function libraries.
+    crate::families::scripting::flush_functions(server);
     Ok(guard)
 }
 

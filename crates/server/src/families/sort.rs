@@ -108,6 +108,7 @@ struct Item {
 fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only: bool) -> CmdResult {
     let mut o = parse_options(argv, read_only)?;
     let list_limits = crate::families::lists::limits(ctx);
+    let in_script = ctx.in_script;
     let tx = ctx.tx();
     let kind = match tx.lookup(argv[1], Lookup::READ).map(|e| e.value()) {
         None => Kind::Missing,
@@ -117,7 +118,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only: bool) -> CmdResult
         Some(_) => return Err(CmdError::WrongType),
     };
     // A set has no order of its own: stored or scripted results are sorted.
-    if o.dont_sort && kind == Kind::Set && o.store.is_some() {
+    if o.dont_sort && kind == Kind::Set && (o.store.is_some() || in_script) {
         o.dont_sort = false;
         o.alpha = true;
         o.by = None;

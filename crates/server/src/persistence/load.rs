@@ -189,11 +189,11 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                 }
                 Ok(Some(Step::Item(Item::ResizeDb { keys, .. }))) => reserve(server, db, keys),
                 Ok(Some(Step::Item(Item::Aux { key, value }))) => aux_field(server, &key, &value),
-                Ok(Some(Step::Item(Item::Function(_)))) => {
-                    read_error = Some(LoadError::from(
-                        "The RDB file holds function libraries, which Shoal cannot load yet".to_string(),
-                    ));
-                    break;
+                Ok(Some(Step::Item(Item::Function(code)))) => {
+                    if let Err(why) = crate::families::scripting::load_library(server, code, merge) {
+                        read_error = Some(LoadError::from(format!("Failed loading library: {why}")));
+                        break;
+                    }
                 }
                 Ok(Some(Step::Item(Item::Entry(_)))) => unreachable!("next_into batches entries"),
                 Ok(None) => break,

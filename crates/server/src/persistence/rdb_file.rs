@@ -135,6 +135,9 @@ pub fn rdb_header(server: &Server, aof_base: bool) -> io::Result<Vec<u8>> {
         let replication = with_history.then_some(rdb::ReplicationAux { stream_db, id: &ids.id, offset });
         header.standard_aux_with(REDIS_VERSION, now_secs, used, replication, aof_base)
     })?;
+    for code in server.scripts.library_codes.lock().iter() {
+        header.function(code)?;
+    }
     header.into_inner()
 }
 
@@ -160,6 +163,11 @@ impl RdbFile {
             let mut header = Vec::new();
             if server.config.get_bool("aof-timestamp-enabled") {
                 shoal_persist::aof::AofEncoder::new(true).timestamp(&mut header, now_secs);
+            }
+            // The libraries first, as FUNCTION LOAD commands.
+            for code in server.scripts.library_codes.lock().iter() {
+                let load: [&[u8]; 3] = [b"FUNCTION", b"LOAD", code];
+                shoal_engine::propagate::encode(&mut header, &load);
             }
             header
         } else {

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod persistence;
 pub mod pubsub;
 pub mod replicas;
+pub mod scripts;
 pub mod session;
 pub mod slowlog;
 pub mod tracking;

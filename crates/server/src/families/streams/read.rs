@@ -326,6 +326,10 @@ fn has_data(stream: &Stream, group: Option<&[u8]>, start: Start, serving: bool) 
 
 fn read_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
     let args = parse_args(argv, xreadgroup)?;
+    if args.block.is_some() && ctx.in_script {
+        let name = if xreadgroup { "xreadgroup" } else { "xread" };
+        return Err(CmdError::err(format!("{name} command is not allowed with BLOCK option from scripts")));
+    }
     if ctx.serving_blocked {
         check_still_readable(ctx, argv, &args)?;
     }

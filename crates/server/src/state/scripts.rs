@@ -1,0 +1,200 @@
+//! Scripting state shared by every thread: the script thread's queue,
+//! which script runs (for SCRIPT KILL, FUNCTION KILL, FUNCTION STATS), and
+//! the counts INFO reports. The Lua VM itself belongs to the script thread
+//! (`families::scripting`); nothing here touches it.
+//!
+//! Why a thread of its own: a script holds the whole keyspace for as long
+//! as it runs, possibly seconds. Run on a worker, it would also hold every
+//! other connection of that worker, which then could neither get `-BUSY`
+//! nor send SCRIPT KILL. So a connection hands commands that need the VM
+//! to the script thread and waits asynchronously (`crate::offload`), and
+//! its worker goes on serving the others.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+/// Work for the script thread.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// The script thread's stack: converting a deeply nested reply recurses
+/// once per level (up to `MAX_REPLY_DEPTH`).
+const SCRIPT_THREAD_STACK_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static ON_SCRIPT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on a server's script thread.
+pub fn on_script_thread() -> bool {
+    ON_SCRIPT_THREAD.with(|c| c.get())
+}
+
+/// Commands that use the VM, and so run on the script thread.
+pub fn uses_vm(cmd: &shoal_commands::Command) -> bool {
+    matches!(
+        cmd.name,
+        "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "script|load"
+            | "script|exists"
+            | "script|flush"
+            | "function|load"
+            | "function|delete"
+            | "function|flush"
+            | "function|list"
+            | "function|dump"
+            | "function|restore"
+    )
+}
+
+/// Runs `job` on the script thread and waits for it: for threads that
+/// may wait (a file's loader), and inline on the script thread itself.
+pub fn run_on_script_thread(scripts: &Scripts, job: &mut (dyn FnMut() + Send)) {
+    if on_script_thread() {
+        job();
+        return;
+    }
+    struct Borrowed(*mut (dyn FnMut() + Send + 'static));
+    // SAFETY: the caller waits below until the job has run.
+    unsafe impl Send for Borrowed {}
+    // SAFETY: only the lifetime is erased; the borrow outlives the wait.
+    let borrowed = Borrowed(unsafe { std::mem::transmute::<*mut (dyn FnMut() + Send + '_), *mut (dyn FnMut() + Send + 'static)>(job) });
+    let (sender, receiver) = channel();
+    scripts.submit(Box::new(move || {
+        let borrowed = borrowed;
+        unsafe { (*borrowed.0)() };
+        let _ = sender.send(());
+    }));
+    receiver.recv().expect("the script thread runs every job");
+}
+
+/// What kind of script is running.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Running {
+    Eval = 1,
+    Function = 2,
+}
+
+/// The running function, for FUNCTION STATS.
+#[derive(Clone, Default)]
+pub struct RunningFunction {
+    pub name: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub started_ms: i64,
+}
+
+/// Why a kill request was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KillRefused {
+    /// Nothing of that kind runs.
+    NotBusy,
+    /// The script has written: killing it would leave half its work.
+    Unkillable,
+    /// SCRIPT KILL while a function runs, or FUNCTION KILL while a script does.
+    OtherKind,
+}
+
+#[derive(Default)]
+pub struct Scripts {
+    queue: OnceLock<Mutex<Sender<Job>>>,
+    /// 0: nothing runs; else `Running`.
+    running: AtomicU8,
+    kill: AtomicBool,
+    /// The running script has changed data.
+    pub wrote: AtomicBool,
+    pub function: Mutex<Option<RunningFunction>>,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run noscript commands.
+    pub deny_scripts_disabled: AtomicBool,
+    /// INFO: scripts in the EVAL cache and their bytes, libraries and
+    /// functions loaded, the VM's memory.
+    pub cached_scripts: AtomicU64,
+    pub cached_script_bytes: AtomicU64,
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
+    pub vm_bytes: AtomicU64,
+    pub functions_vm_bytes: AtomicU64,
+    pub functions_bytes: AtomicU64,
+    /// The libraries' code, for snapshots and AOF rewrites (the script
+    /// thread owns the libraries themselves).
+    pub library_codes: Mutex<Vec<Vec<u8>>>,
+    /// Whether each cached script (by SHA-1) and each function (by lower
+    /// case name) may write, for the checks made before a command runs
+    /// (CLIENT PAUSE WRITE) on threads that have no VM.
+    pub script_writes: Mutex<HashMap<String, bool>>,
+    pub function_writes: Mutex<HashMap<String, bool>>,
+}
+
+impl Scripts {
+    /// Queues `job` on the script thread (started on first use).
+    pub fn submit(&self, job: Job) {
+        let queue = self.queue.get_or_init(|| {
+            let (sender, receiver) = channel::<Job>();
+            std::thread::Builder::new()
+                .name("shoal-script".into())
+                .stack_size(SCRIPT_THREAD_STACK_BYTES)
+                .spawn(move || {
+                    ON_SCRIPT_THREAD.with(|c| c.set(true));
+                    while let Ok(job) = receiver.recv() {
+                        job();
+                    }
+                })
+                .expect("the script thread starts");
+            Mutex::new(sender)
+        });
+        queue.lock().send(job).expect("the script thread lives as long as the server");
+    }
+
+    /// A script starts running (on the script thread, holding every shard).
+    pub fn start(&self, kind: Running, function: Option<RunningFunction>) {
+        self.kill.store(false, Ordering::Release);
+        self.wrote.store(false, Ordering::Release);
+        *self.function.lock() = function;
+        self.running.store(kind as u8, Ordering::Release);
+    }
+
+    pub fn end(&self) {
+        self.running.store(0, Ordering::Release);
+        self.kill.store(false, Ordering::Release);
+        *self.function.lock() = None;
+    }
+
+    pub fn running(&self) -> Option<Running> {
+        match self.running.load(Ordering::Acquire) {
+            1 => Some(Running::Eval),
+            2 => Some(Running::Function),
+            _ => None,
+        }
+    }
+
+    /// SCRIPT KILL (`Eval`) or FUNCTION KILL (`Function`): asks the running
+    /// script to stop at its next hook.
+    pub fn request_kill(&self, kind: Running) -> Result<(), KillRefused> {
+        match self.running() {
+            None => Err(KillRefused::NotBusy),
+            Some(running) if running != kind => Err(KillRefused::OtherKind),
+            Some(_) if self.wrote.load(Ordering::Acquire) => Err(KillRefused::Unkillable),
+            Some(_) => {
+                self.kill.store(true, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// SHUTDOWN NOSAVE: stop whatever runs, written or not.
+    pub fn force_kill(&self) {
+        self.kill.store(true, Ordering::Release);
+    }
+
+    pub fn kill_requested(&self) -> bool {
+        self.kill.load(Ordering::Acquire)
+    }
+}
