@@ -1030,8 +1030,6 @@ mod tests {
     #[test]
     fn directives_needing_missing_features_are_refused_but_defaults_pass() {
         let refused = [
-            "replicaof 127.0.0.1 6380",
-            "slaveof 127.0.0.1 6380",
             "daemonize yes",
             "supervised systemd",
             "syslog-enabled yes",
