@@ -161,13 +161,8 @@ fn owned(cases: &[&[&str]]) -> Vec<Vec<String>> {
 }
 
 fn compare_cases(resp3: bool) {
-    let redis = ServerProcess::redis(&[]);
-    let shoal = ServerProcess::shoal(&[]);
-    let (mut r, mut s) = (redis.client(), shoal.client());
-    if resp3 {
-        r.cmd("HELLO 3");
-        s.cmd("HELLO 3");
-    }
+    let pair = support::Pair::start(resp3);
+    let (mut r, mut s) = (pair.redis_client, pair.shoal_client);
     let found = divergences(&mut r, &mut s, owned(CASES));
     assert!(found.is_empty(), "resp3 {resp3}: {} divergences:\n{}", found.len(), found.join("\n"));
 }

@@ -177,13 +177,8 @@ fn script() -> Vec<String> {
 }
 
 fn compare_with_redis(resp3: bool) {
-    let shoal = ServerProcess::shoal(&[]);
-    let redis = ServerProcess::redis(&[]);
-    let (mut s, mut r) = (shoal.client(), redis.client());
-    if resp3 {
-        s.cmd("HELLO 3");
-        r.cmd("HELLO 3");
-    }
+    let pair = support::Pair::start(resp3);
+    let (mut s, mut r) = (pair.shoal_client, pair.redis_client);
     for line in script() {
         let (ours, theirs) = (call(&mut s, &line), call(&mut r, &line));
         assert_eq!(

@@ -290,18 +290,34 @@ pub fn unordered(v: Value) -> Value {
     }
 }
 
+/// A redis-server and a shoal-server side by side, each with a client
+/// speaking RESP3 when asked.
+pub struct Pair {
+    pub redis: ServerProcess,
+    pub shoal: ServerProcess,
+    pub redis_client: RawClient,
+    pub shoal_client: RawClient,
+}
+
+impl Pair {
+    pub fn start(resp3: bool) -> Pair {
+        let (redis, shoal) = (ServerProcess::redis(&[]), ServerProcess::shoal(&[]));
+        let (mut redis_client, mut shoal_client) = (redis.client(), shoal.client());
+        if resp3 {
+            redis_client.cmd("HELLO 3");
+            shoal_client.cmd("HELLO 3");
+        }
+        Pair { redis, shoal, redis_client, shoal_client }
+    }
+}
+
 /// Runs `script` (one command per line, words separated by spaces) on
 /// redis-server and shoal-server and compares the replies: as bytes, or
 /// sorted when the line starts with "~ ". Lines starting with '#' are
 /// comments.
 pub fn compare_script_with_redis(script: &str, resp3: bool) {
-    let redis = ServerProcess::redis(&[]);
-    let shoal = ServerProcess::shoal(&[]);
-    let (mut r, mut s) = (redis.client(), shoal.client());
-    if resp3 {
-        r.cmd("HELLO 3");
-        s.cmd("HELLO 3");
-    }
+    let pair = Pair::start(resp3);
+    let (mut r, mut s) = (pair.redis_client, pair.shoal_client);
     for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (sorted, command) = match line.strip_prefix("~ ") {
             Some(rest) => (true, rest),
