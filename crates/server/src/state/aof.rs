@@ -204,7 +204,8 @@ impl Aof {
     /// writes (and syncs) the file on its one thread before it replies.
     /// The writer thread syncs once a second under `everysec`, writes what
     /// nobody waits for, and handles errors: a batch that fails here goes
-    /// back to it, a failed sync is its to retry. True if everything
+    /// back to it to retry, a failed sync (under `always`) for it to end
+    /// the process. True if everything
     /// appended is now written (synced under `always`).
     fn write_here(&self) -> bool {
         if self.flush_sleep_us.load(Ordering::Relaxed) > 0
@@ -235,14 +236,19 @@ impl Aof {
                 self.wake.notify_one();
                 return false;
             }
-            files.unsynced = false;
-            files.last_sync = Instant::now();
-            self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+            self.synced(&mut files);
         }
         drop(files);
         self.durable.fetch_max(upto, Ordering::AcqRel);
         self.durable_event.notify(usize::MAX);
         true
+    }
+
+    /// Records a successful sync of the current file.
+    fn synced(&self, files: &mut Files) {
+        files.unsynced = false;
+        files.last_sync = Instant::now();
+        self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
     }
 
     /// While the file refuses writes, replies stop waiting for it except
@@ -303,11 +309,7 @@ impl Aof {
             };
             if due {
                 match files.file.sync() {
-                    Ok(()) => {
-                        files.unsynced = false;
-                        files.last_sync = Instant::now();
-                        self.last_fsync_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
-                    }
+                    Ok(()) => self.synced(&mut files),
                     Err(e) if policy == Fsync::Always => fsync_failed_under_always(log, &e.to_string()),
                     Err(e) => log(&format!("Can't fsync the append only file: {e}")),
                 }
