@@ -654,11 +654,17 @@ impl Gen {
                 a
             }
             10..=11 => {
-                let mut a = argv!["EXPIRE", k, self.pick(&["1000", "2000", "3000"])];
+                // A flag compares the new time with the key's: relative
+                // times equal to another command's (EX 1000, then EXPIRE
+                // 1000 GT) would compare the milliseconds between the two
+                // commands, so flagged forms use absolute times.
                 if self.rng.percent(40) {
+                    let mut a = argv!["EXPIREAT", k, self.pick(&["4102444000", "4102445000", "4102446000"])];
                     a.push(self.pick(&["NX", "XX", "GT", "LT"]).as_bytes().to_vec());
+                    a
+                } else {
+                    argv!["EXPIRE", k, self.pick(&["1000", "2000", "3000"])]
                 }
-                a
             }
             12 => argv!["EXPIRE", k, "-1"],
             13 => argv!["PEXPIREAT", k, "1"],

@@ -284,3 +284,57 @@ fn pipelined_batches_reply_like_redis_with_and_without_prefetch() {
         }
     }
 }
+
+/// Sends `requests` (without reading) from one thread while the test
+/// thread waits, then reads `replies` replies of `reply_len` bytes each.
+/// Returns false when the writer could not finish: the server stopped
+/// reading because the client was not reading its replies.
+fn pipeline_without_reading(port: u16, requests: Vec<u8>, replies: usize, reply_len: usize) -> bool {
+    let mut writer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut reader = writer.try_clone().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        // Fails only when the guard below shut the socket down.
+        if writer.write_all(&requests).is_ok() {
+            let _ = done.send(());
+        }
+        writer
+    });
+    // A hang guard, not a timing assertion: the writer needs well under a
+    // second on either server; stuck, it would wait forever.
+    if finished.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = reader.shutdown(std::net::Shutdown::Both);
+        let _ = sender.join();
+        return false;
+    }
+    let _writer = sender.join().expect("the writer thread");
+    let mut left = replies * reply_len;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = std::io::Read::read(&mut reader, &mut buf).unwrap();
+        assert!(n > 0, "connection closed with {left} reply bytes unread");
+        left = left.checked_sub(n).expect("more reply bytes than requested");
+    }
+    true
+}
+
+#[test]
+fn a_client_that_sends_everything_before_reading_is_served_like_redis() {
+    // 24 MB of GETs whose 107 MB of replies stay unread until the last
+    // request is sent: more than the socket buffers hold either way. Redis
+    // keeps reading and buffers the replies (the normal class has no output
+    // limit by default), as a client library sending a whole pipeline
+    // before reading it expects.
+    const GETS: usize = 1_000_000;
+    let value = "v".repeat(100);
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
+    let reply_len = format!("${}\r\n{}\r\n", value.len(), value).len();
+    for server in [ServerProcess::redis(&[]), ServerProcess::shoal(&[])] {
+        let mut client = server.client();
+        assert_eq!(client.cmd(&format!("SET key {value}")), simple("OK"));
+        let requests = request.repeat(GETS);
+        let served = pipeline_without_reading(server.port, requests, GETS, reply_len);
+        assert!(served, "port {}: the server stopped reading a client that sent before reading", server.port);
+        assert_eq!(client.cmd("GET key"), bulk(&value), "the server still answers afterwards");
+    }
+}

@@ -4,10 +4,15 @@
 //! A read brings whatever arrived; the parser resumes where it stopped, so
 //! large or slow requests cost linear time; nothing is reserved on the
 //! strength of a claimed length. Replies of a whole pipeline batch leave
-//! in one write call.
+//! in one write call. A client that keeps sending without reading its
+//! replies is still read, as Redis reads it: its replies wait in memory
+//! (bounded by `client-output-buffer-limit`) until it reads them.
 
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use shoal_engine::{now_ms, Hints, Stat, WaitEnd};
@@ -156,16 +161,20 @@ where
             flush(server, stream, client, out).await?;
             continue;
         }
-        let limit = server.tunables.client_query_buffer_limit.load(Ordering::Relaxed);
-        if input.len() as i64 > limit {
-            server.log.warning("Closing client that reached max query buffer length");
-            return Err("query buffer limit".into());
+        loop {
+            check_query_buffer(server, input)?;
+            // As in Redis, CLIENT LIST shows the whole buffer while its
+            // requests run, and what is left of it between reads.
+            show_query_buffer(&client.info, input);
+            process_input(server, stream, client, out, input, parser).await?;
+            if client.close_after_reply || client.replica_stream.is_some() {
+                flush(server, stream, client, out).await?;
+                break;
+            }
+            if flush_or_read(server, stream, client, out, input).await? {
+                break;
+            }
         }
-        // As in Redis, CLIENT LIST shows the whole buffer while its
-        // requests run, and what is left of it between reads.
-        show_query_buffer(&client.info, input);
-        process_input(server, stream, client, out, input, parser).await?;
-        flush(server, stream, client, out).await?;
         if client.close_after_reply {
             return Ok(Next::Close);
         }
@@ -175,6 +184,16 @@ where
         }
         show_query_buffer(&client.info, input);
     }
+}
+
+/// Closes a client whose unprocessed input passed `client-query-buffer-limit`.
+fn check_query_buffer(server: &Server, input: &[u8]) -> Result<(), String> {
+    let limit = server.tunables.client_query_buffer_limit.load(Ordering::Relaxed);
+    if input.len() as i64 > limit {
+        server.log.warning("Closing client that reached max query buffer length");
+        return Err("query buffer limit".into());
+    }
+    Ok(())
 }
 
 /// The query buffer's size and spare room, for CLIENT LIST.
@@ -250,12 +269,16 @@ where
             if n < room {
                 stream.drained();
             }
-            server.engine.stats.add(Stat::NetInputBytes, n as u64);
-            client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
+            count_input(server, client, n);
             Ok(Woke::Input)
         }
         Err(e) => Err(format!("read error: {e}")),
     }
+}
+
+fn count_input(server: &Server, client: &Client, bytes: usize) {
+    server.engine.stats.add(Stat::NetInputBytes, bytes as u64);
+    client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
 }
 
 /// Parses and runs every complete request in `input`.
@@ -275,6 +298,7 @@ where
     let mut position = 0;
     let batch_size = server.tunables.prefetch_batch.load(Ordering::Relaxed).max(0) as usize;
     let mut batch = Batch::default();
+    let mut write_at = FLUSH_THRESHOLD_BYTES;
     loop {
         if client.close_after_reply || client.replica_stream.is_some() {
             break;
@@ -301,8 +325,9 @@ where
                 client.info.outbox.drain_into(&mut out.buf);
                 let mut outcome = dispatch(server, client, out, &argv);
                 if matches!(outcome, Outcome::Offload) {
-                    // A script may run long: what earlier requests got goes out first.
-                    flush(server, stream, client, out).await?;
+                    // A script may run long: what earlier requests got goes
+                    // out first, as far as the client reads it.
+                    write_now(server, stream, client, out).await?;
                     outcome = crate::offload::run(server, client, out, &argv).await;
                 }
                 drop(hints);
@@ -325,8 +350,11 @@ where
         };
         match outcome {
             Outcome::Continue => {
-                if out.len() > FLUSH_THRESHOLD_BYTES {
-                    flush(server, stream, client, out).await?;
+                if out.len() > write_at {
+                    // Never waits for the client to read: one that sends
+                    // its whole pipeline before reading would wait for us.
+                    write_now(server, stream, client, out).await?;
+                    write_at = out.len() + FLUSH_THRESHOLD_BYTES;
                 }
             }
             Outcome::Postpone => {
@@ -338,7 +366,8 @@ where
                 wait_blocked(server, stream, client, out, input, *blocked).await?;
             }
             Outcome::Busy(busy) => {
-                flush(server, stream, client, out).await?;
+                // The command retries after each short wait, writing again.
+                write_now(server, stream, client, out).await?;
                 wait_for_shards(server, stream, client, out, busy).await?;
             }
             Outcome::Suspended(suspension) => {
@@ -559,15 +588,15 @@ where
     Ok(())
 }
 
-/// Writes all pending replies, and the pushes other threads queued.
-pub async fn flush<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
-where
-    S: AsyncWrite + Unpin,
-{
+/// Readies pending replies for writing: takes in the pushes other threads
+/// queued, waits until what they acknowledge is in the append-only file,
+/// and checks them against the client's output limit. False when there is
+/// nothing to write.
+async fn ready_to_write(server: &Server, client: &Client, out: &mut ReplyBuf) -> Result<bool, String> {
     let info = &client.info;
     info.outbox.drain_into(&mut out.buf);
     if out.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     // Nothing is acknowledged before it is in the append-only file (on
     // disk under appendfsync always).
@@ -583,14 +612,102 @@ where
         return Err("output buffer limit".into());
     }
     info.output_bytes.store(out.len(), Ordering::Relaxed);
-    let written = stream.write_all(&out.buf).await;
-    info.output_bytes.store(0, Ordering::Relaxed);
-    shoal_engine::clock_hint::forget();
-    written.map_err(|e| format!("write error: {e}"))?;
-    server.engine.stats.add(Stat::NetOutputBytes, out.len() as u64);
-    out.buf.clear();
-    if out.buf.capacity() > FLUSH_THRESHOLD_BYTES * 4 {
+    Ok(true)
+}
+
+/// Accounts for `sent` bytes of `out` written: drops them, and once the
+/// buffer is empty gives back a large one's memory.
+fn written(server: &Server, client: &Client, out: &mut ReplyBuf, sent: usize) {
+    server.engine.stats.add(Stat::NetOutputBytes, sent as u64);
+    out.buf.drain(..sent);
+    client.info.output_bytes.store(out.len(), Ordering::Relaxed);
+    if out.is_empty() && out.buf.capacity() > FLUSH_THRESHOLD_BYTES * 4 {
         out.buf.shrink_to(4096);
     }
+}
+
+/// Writes all pending replies, and the pushes other threads queued.
+pub async fn flush<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
+    if !ready_to_write(server, client, out).await? {
+        return Ok(());
+    }
+    let result = stream.write_all(&out.buf).await;
+    shoal_engine::clock_hint::forget();
+    result.map_err(|e| format!("write error: {e}"))?;
+    written(server, client, out, out.len());
     Ok(())
+}
+
+/// Writes what the socket takes now of the pending replies, without
+/// waiting for the client to read; the rest stays in `out`.
+async fn write_now<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
+    if !ready_to_write(server, client, out).await? {
+        return Ok(());
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut sent = 0;
+    while sent < out.len() {
+        match Pin::new(&mut *stream).poll_write(&mut cx, &out.buf[sent..]) {
+            Poll::Ready(Ok(0)) => return Err("write error: connection closed".into()),
+            Poll::Ready(Ok(n)) => sent += n,
+            Poll::Ready(Err(e)) => return Err(format!("write error: {e}")),
+            Poll::Pending => break,
+        }
+    }
+    written(server, client, out, sent);
+    Ok(())
+}
+
+/// Writes the pending replies while reading what the client sends
+/// meanwhile, as Redis does: a client may send a whole pipeline before it
+/// reads a reply. True when everything was written; false when input
+/// arrived first (appended to `input`, the unwritten replies left in `out`).
+async fn flush_or_read<S>(
+    server: &Server,
+    stream: &mut S,
+    client: &Client,
+    out: &mut ReplyBuf,
+    input: &mut Vec<u8>,
+) -> Result<bool, String>
+where
+    S: Socket,
+{
+    if !ready_to_write(server, client, out).await? {
+        return Ok(true);
+    }
+    enum Step {
+        Wrote(usize),
+        Read(usize),
+    }
+    let mut sent = 0;
+    let mut read = 0;
+    while sent < out.len() && read == 0 {
+        input.reserve(READ_CHUNK_BYTES);
+        let step = poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut *stream).poll_write(cx, &out.buf[sent..]) {
+                return Poll::Ready(r.map(Step::Wrote));
+            }
+            pin!(stream.read_buf(&mut *input)).poll(cx).map(|r| r.map(Step::Read))
+        })
+        .await;
+        match step {
+            Ok(Step::Wrote(0)) => return Err("write error: connection closed".into()),
+            Ok(Step::Wrote(n)) => sent += n,
+            Ok(Step::Read(0)) => return Err("connection closed by peer".into()),
+            Ok(Step::Read(n)) => {
+                count_input(server, client, n);
+                read = n;
+            }
+            Err(e) => return Err(format!("write or read error: {e}")),
+        }
+    }
+    shoal_engine::clock_hint::forget();
+    written(server, client, out, sent);
+    Ok(read == 0)
 }
