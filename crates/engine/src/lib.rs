@@ -231,7 +231,7 @@ impl Engine {
 
     /// An execution unit over `locks` (from `try_lock_unit` or
     /// `Keyspace::try_lock_all`).
-    #[inline]
+    #[inline(always)]
     pub fn unit<'e>(&'e self, locks: ShardLocks<'e>, db: usize) -> Tx<'e> {
         let started = if locks.holds_all() { clock_hint::fresh() } else { clock_hint::start_ns() };
         Tx::new(self, locks, db, started)

@@ -86,7 +86,7 @@ pub struct Tx<'a> {
 
 impl<'a> Tx<'a> {
     /// A unit starting at `now_ns` (nanoseconds since the epoch).
-    #[inline]
+    #[inline(always)]
     pub fn new(engine: &'a Engine, locks: ShardLocks<'a>, db: usize, now_ns: i64) -> Tx<'a> {
         Tx {
             engine,
@@ -144,6 +144,13 @@ impl<'a> Tx<'a> {
     /// Publishes the effects and returns the change count. Must be called
     /// before the locks are released (the `Tx` holds them).
     pub fn finish(mut self) -> u64 {
+        self.complete()
+    }
+
+    /// `finish` for a unit that stays in place (a unit is large: moving it
+    /// out to finish it copies it): publishes what it did; the locks are
+    /// released when it is dropped, which must follow.
+    pub fn complete(&mut self) -> u64 {
         self.publish_effects();
         if self.file_only {
             self.engine.propagation.feed_staged();

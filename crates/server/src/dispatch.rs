@@ -207,7 +207,10 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
     let (db, client_id) = (client.db, client.id());
     let from_master = client.info.has_flag(flags::MASTER);
     // The unit is built in the context (it is large: no moves).
-    let mut ctx = Ctx::new(server, client, out, locks.map(|locks| server.engine.unit(locks, db)), cmd);
+    let mut ctx = Ctx::new(server, client, out, None, cmd);
+    if let Some(locks) = locks {
+        ctx.tx = Some(server.engine.unit(locks, db));
+    }
     // The command's time starts once its locks are held (one clock read
     // serves the unit's frozen time and commandstats).
     let started_ns = ctx.tx.as_ref().map_or_else(shoal_engine::clock_hint::start_ns, |t| t.started_ns);
@@ -238,9 +241,11 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
         }
         _ => crate::blocking::serve_ready(&mut ctx),
     }
-    if let Some(tx) = ctx.tx.take() {
-        tx.finish();
+    if let Some(tx) = ctx.tx.as_mut() {
+        tx.complete();
     }
+    // Dropped in place: the locks go.
+    ctx.tx = None;
     if let Some(stream) = become_replica {
         crate::replication::attach(server, ctx.client, stream);
     }

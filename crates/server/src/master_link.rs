@@ -35,14 +35,9 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 /// the log. Returns false when the server already replicates that master.
 pub fn replicaof(server: &Server, target: Option<(String, u16)>, by: &str) -> bool {
     let link = &server.master;
-    let mut master = link.master.lock();
-    if *master == target {
+    let Some(was_replica) = link.switch_master(target.clone()) else {
         return false;
-    }
-    let was_replica = master.is_some();
-    *master = target.clone();
-    link.generation.fetch_add(1, Ordering::AcqRel);
-    drop(master);
+    };
     kill_master_client(server);
     let propagation = &server.engine.propagation;
     match target {
@@ -626,10 +621,9 @@ pub fn startup(server: &Server) {
         }
     }
     if let Some(target) = target {
-        *server.master.master.lock() = Some(target);
+        server.master.switch_master(Some(target));
         server.engine.replica.store(true, Ordering::Relaxed);
         server.log.set_replica(true);
-        server.master.generation.fetch_add(1, Ordering::AcqRel);
         start_link(server);
     }
 }

@@ -27,7 +27,9 @@ pub enum LinkState {
 #[derive(Default)]
 pub struct MasterLink {
     /// REPLICAOF's host and port (None: this server is a master).
-    pub master: Mutex<Option<(String, u16)>>,
+    master: Mutex<Option<(String, u16)>>,
+    /// `master` is Some: read by every command, without the lock.
+    replica: AtomicBool,
     /// Bumped by every REPLICAOF: a link task whose generation is not the
     /// current one stops.
     pub generation: AtomicU64,
@@ -73,7 +75,22 @@ impl MasterLink {
 
     /// True when this server replicates a master.
     pub fn is_replica(&self) -> bool {
-        self.master.lock().is_some()
+        self.replica.load(Ordering::Acquire)
+    }
+
+    /// Makes `target` the master this server replicates (None: none) and
+    /// starts a new link generation. Returns whether it replicated one
+    /// before, or None when `target` was already the master.
+    pub fn switch_master(&self, target: Option<(String, u16)>) -> Option<bool> {
+        let mut master = self.master.lock();
+        if *master == target {
+            return None;
+        }
+        let was_replica = master.is_some();
+        self.replica.store(target.is_some(), Ordering::Release);
+        *master = target;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Some(was_replica)
     }
 
     pub fn master(&self) -> Option<(String, u16)> {
