@@ -35,6 +35,7 @@ fn run(seed: u64) -> Outcome {
     let mut world = World::new(seed);
     world.run_until(WARMUP_MS);
     let chaos_end = WARMUP_MS + CHAOS_MS;
+    world.chaos = true;
     loop {
         let step = world.rng.range(500, 8000);
         world.run_until((world.now + step).min(chaos_end));
@@ -43,6 +44,7 @@ fn run(seed: u64) -> Outcome {
         }
         inject_fault(&mut world);
     }
+    world.chaos = false;
     heal_everything(&mut world);
     let limit = world.now + CONVERGENCE_LIMIT_MS;
     loop {

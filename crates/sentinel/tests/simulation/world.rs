@@ -156,6 +156,8 @@ enum Ev {
     Broken { s: usize, inc: u32, link: LinkId },
     NodeTick,
     Resume { s: usize },
+    Crash { s: usize },
+    Restart { s: usize },
 }
 
 /// An event in the queue, ordered by time, then by the order it was scheduled in.
@@ -207,6 +209,9 @@ pub struct World {
     configs: BTreeMap<u64, Addr>,
     pub violations: Vec<Violation>,
     pub events_processed: u64,
+    /// During the chaos phase, faults are also aimed at the moments that matter (a
+    /// sentinel crashing right after it voted).
+    pub chaos: bool,
     /// `SENTINEL_SIM_TRACE=1`: print every sentinel event and fault.
     tracing: bool,
 }
@@ -277,6 +282,7 @@ impl World {
             configs: BTreeMap::from([(0, node_addr(0))]),
             violations: Vec::new(),
             events_processed: 0,
+            chaos: false,
             tracing: std::env::var_os("SENTINEL_SIM_TRACE").is_some(),
         };
         for s in 0..world.sentinels.len() {
@@ -380,6 +386,8 @@ impl World {
             Ev::Resume { s } => {
                 self.sentinels[s].paused_until = None;
             }
+            Ev::Crash { s } => self.crash_sentinel(s),
+            Ev::Restart { s } => self.restart_sentinel(s),
         }
     }
 
@@ -484,6 +492,14 @@ impl World {
 
     /// Records what the safety checks need from the events.
     fn observe(&mut self, s: usize, event: &Event) {
+        if event.kind == "+vote-for-leader" && self.chaos && self.rng.chance(100) {
+            // Crash before or after the vote reached the disk? The vote's FlushConfig
+            // came first, so either way the restarted sentinel must remember it.
+            let crash = self.now + self.rng.range(0, 50);
+            let restart = crash + self.rng.range(1, 500);
+            self.schedule(crash, Ev::Crash { s });
+            self.schedule(restart, Ev::Restart { s });
+        }
         let machine = self.sentinels[s].machine.as_ref().expect("running");
         match event.kind {
             "+elected-leader" => {
@@ -843,7 +859,7 @@ fn event_sentinel(event: &Ev) -> Option<usize> {
         | Ev::Reply { s, .. }
         | Ev::Hello { s, .. }
         | Ev::Broken { s, .. } => Some(*s),
-        Ev::Command { .. } | Ev::NodeTick | Ev::Resume { .. } => None,
+        Ev::Command { .. } | Ev::NodeTick | Ev::Resume { .. } | Ev::Crash { .. } | Ev::Restart { .. } => None,
     }
 }
 
