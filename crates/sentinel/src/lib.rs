@@ -14,11 +14,13 @@
 //! failover-timeout, TILT and the events it publishes); ARCHITECTURE.md lists where it
 //! deliberately differs.
 
+mod config;
 mod hello;
 mod info;
 mod machine;
 mod types;
 
+pub use config::{ConfigError, MasterConfig, SentinelConfig};
 pub use hello::Hello;
 pub use info::{InfoReport, ReportedRole};
 pub use machine::{FailoverProgress, Persisted, PersistedMaster, Sentinel, SentinelOptions};
