@@ -391,7 +391,11 @@ impl Sentinel {
     /// SENTINEL GET-MASTER-ADDR-BY-NAME: the promoted replica's address once it has
     /// accepted the promotion, the master's before.
     pub fn master_addr(&self, name: &str) -> Option<Addr> {
-        self.masters.get(name).map(|m| m.current_addr().clone())
+        self.master_addr_ref(name).cloned()
+    }
+
+    pub fn master_addr_ref(&self, name: &str) -> Option<&Addr> {
+        self.masters.get(name).map(|m| m.current_addr())
     }
 
     pub fn config_epoch(&self, name: &str) -> Option<u64> {
@@ -530,10 +534,7 @@ impl Sentinel {
             node.link.last_pubsub_activity = now;
         }
         // Our own hellos come back on the channel too; they only prove the link lives.
-        if payload.contains(self.ctx.myid.as_str()) {
-            return;
-        }
-        if let Some(hello) = Hello::parse(payload) {
+        if let Some(hello) = Hello::parse(payload).filter(|h| h.runid != self.ctx.myid) {
             self.process_hello(&hello);
         }
     }
@@ -792,13 +793,9 @@ impl Ctx {
         std::mem::take(&mut self.out)
     }
 
-    /// The next pseudo-random number derived from the input's entropy (splitmix64).
+    /// The next pseudo-random number derived from the input's entropy.
     fn random(&mut self) -> u64 {
-        self.entropy = self.entropy.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.entropy;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64(&mut self.entropy)
     }
 
     fn desync(&mut self) -> Millis {
@@ -1105,7 +1102,7 @@ impl Ctx {
             *counts.entry(vote).or_default() += 1;
         }
         let (winner, votes) = best(&counts)?;
-        (votes >= voters / 2 + 1 && votes >= master.quorum as u64).then_some(winner)
+        (votes > voters / 2 && votes >= master.quorum as u64).then_some(winner)
     }
 
     fn start_failover_if_needed(&mut self, master: &mut Master) -> bool {
@@ -1483,6 +1480,16 @@ impl Ctx {
             self.event(Level::Notice, "+slave-reconf-done", Some(&master.name), ident);
         }
     }
+}
+
+/// splitmix64: a tiny generator, the same on every platform and version, for the
+/// randomness derived from an input's entropy (and for drivers that need a seeded one).
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Makes the next tick send hellos for this master everywhere.

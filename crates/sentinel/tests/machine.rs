@@ -338,3 +338,32 @@ fn replicas_are_discovered_from_the_masters_info() {
     assert!(h.events().contains(&"+slave slave 10.0.0.5:6379 10.0.0.5 6379 @ mymaster 10.0.0.1 6379".to_string()));
     assert!(h.actions.contains(&Action::FlushConfig));
 }
+
+/// Found by the simulator (seed 6704): a leader reconfiguring replicas learns a newer
+/// configuration naming the old master. It must adopt it whole (address and epoch) and end
+/// its failover, not keep the epoch and later switch to its own replica under it.
+#[test]
+fn a_newer_configuration_naming_the_old_master_ends_a_promoted_failover() {
+    let r = |i: u8| Addr::new(format!("10.0.0.{i}"), 6379);
+    let mut h = with_replicas(&[(r(2), 'a', 100, 500), (r(3), 'b', 100, 400)]);
+    assert_eq!(promoted_by_forced_failover(&mut h), r(2));
+    h.tick(400);
+    h.reply(500, &r(2), Reply::Done);
+    h.reply(500, &r(2), Reply::Info(format!("run_id:{}\r\nrole:master\r\n", "a".repeat(40))));
+    assert_eq!((h.sentinel.master_addr("mymaster"), h.sentinel.config_epoch("mymaster")), (Some(r(2)), Some(1)));
+    let actions = h.sentinel.receive_hello(600, &format!("10.0.1.1,26379,{PEER_A},5,mymaster,10.0.0.1,6379,5"));
+    h.take(600, actions);
+    assert_eq!(h.sentinel.failover("mymaster"), None, "the newer configuration ends the failover");
+    assert_eq!(
+        (h.sentinel.master_addr("mymaster"), h.sentinel.config_epoch("mymaster")),
+        (Some(master_addr()), Some(5))
+    );
+    assert!(
+        h.events().contains(&"+switch-master mymaster 10.0.0.2 6379 10.0.0.1 6379".to_string()),
+        "{:?}",
+        h.events()
+    );
+    // Ticking on does not bring the promoted replica back under epoch 5.
+    h.tick_through(700, 3000);
+    assert_eq!(h.sentinel.master_addr("mymaster"), Some(master_addr()));
+}

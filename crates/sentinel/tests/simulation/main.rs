@@ -74,33 +74,21 @@ fn inject_fault(world: &mut World) {
     let sentinels = world.sentinels.len();
     let endpoints = nodes + sentinels;
     let endpoint = |i: usize| if i < nodes { Endpoint::Node(i) } else { Endpoint::Sentinel(i - nodes) };
-    match world.rng.range(0, 13) {
+    let fault = world.rng.range(0, 13);
+    // Drawn whatever the fault, so that each arm stays one line.
+    let (node, sentinel, any) = (world.rng.index(nodes), world.rng.index(sentinels), world.rng.index(endpoints));
+    match fault {
         0 | 1 => {
             // The node that currently acts as master, to provoke failovers.
             if let Some(n) = world.nodes.iter().position(|n| n.up && n.role == Role::Master) {
                 world.crash_node(n);
             }
         }
-        2 => {
-            let n = world.rng.range(0, nodes as u64 - 1) as usize;
-            world.crash_node(n);
-        }
-        3 | 4 => {
-            let n = world.rng.range(0, nodes as u64 - 1) as usize;
-            world.restart_node(n);
-        }
-        5 => {
-            let s = world.rng.range(0, sentinels as u64 - 1) as usize;
-            world.crash_sentinel(s);
-        }
-        6 => {
-            let s = world.rng.range(0, sentinels as u64 - 1) as usize;
-            world.restart_sentinel(s);
-        }
-        7 | 8 => {
-            let i = world.rng.range(0, endpoints as u64 - 1) as usize;
-            world.set_group(endpoint(i), 1);
-        }
+        2 => world.crash_node(node),
+        3 | 4 => world.restart_node(node),
+        5 => world.crash_sentinel(sentinel),
+        6 => world.restart_sentinel(sentinel),
+        7 | 8 => world.set_group(endpoint(any), 1),
         9 => {
             for i in 0..endpoints {
                 let group = world.rng.range(0, 1) as u8;
@@ -109,9 +97,8 @@ fn inject_fault(world: &mut World) {
         }
         10 | 11 => world.heal(),
         12 => {
-            let s = world.rng.range(0, sentinels as u64 - 1) as usize;
             let until = world.now + world.rng.range(500, 5000);
-            world.pause_sentinel(s, until);
+            world.pause_sentinel(sentinel, until);
         }
         _ => world.loss_per_mille = if world.loss_per_mille == 0 { world.rng.range(1, 50) } else { 0 },
     }

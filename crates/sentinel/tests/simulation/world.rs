@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{Hash, Hasher};
 
 use shoal_sentinel::{
-    Action, Addr, Command, Event, Input, LinkId, Millis, Persisted, PersistedMaster, Reply, Sentinel, SentinelOptions,
-    Timing,
+    splitmix64, Action, Addr, Command, Event, Input, LinkId, Millis, Persisted, PersistedMaster, Reply, Sentinel,
+    SentinelOptions, Timing,
 };
 
 pub const MASTER_NAME: &str = "mymaster";
 const NODE_TICK_MS: Millis = 100;
 const WRITES_PER_NODE_TICK: u64 = 100;
 
-/// splitmix64: tiny, fast, and the same on every platform and crate version.
+/// The run's one random generator (splitmix64, the state machine's own).
 #[derive(Clone)]
 pub struct Rng(u64);
 
@@ -25,11 +25,12 @@ impl Rng {
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64(&mut self.0)
+    }
+
+    /// An index below `count`.
+    pub fn index(&mut self, count: usize) -> usize {
+        self.range(0, count as u64 - 1) as usize
     }
 
     /// A number in `low..=high`.
@@ -52,7 +53,13 @@ impl Hasher for TraceHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        // FNV-1a over 8-byte words: the trace hashes every action, so it must be cheap.
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.0 ^= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+        for &b in chunks.remainder() {
             self.0 ^= b as u64;
             self.0 = self.0.wrapping_mul(0x100_0000_01b3);
         }
@@ -164,7 +171,8 @@ enum Ev {
 struct Queued {
     at: Millis,
     seq: u64,
-    event: Ev,
+    // Boxed: the heap moves entries around, and commands are large.
+    event: Box<Ev>,
 }
 
 impl PartialEq for Queued {
@@ -299,14 +307,14 @@ impl World {
             let Reverse(next) = self.queue.pop().expect("peeked");
             self.now = next.at;
             self.events_processed += 1;
-            self.process(next.event);
+            self.process(*next.event);
         }
         self.now = until;
     }
 
     fn schedule(&mut self, at: Millis, event: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued { at, seq: self.seq, event }));
+        self.queue.push(Reverse(Queued { at, seq: self.seq, event: Box::new(event) }));
     }
 
     fn delay(&mut self) -> Millis {
@@ -454,16 +462,13 @@ impl World {
     fn check_config(&mut self, s: usize) {
         let Some(machine) = self.sentinels[s].machine.as_ref() else { return };
         let epoch = machine.config_epoch(MASTER_NAME).expect("monitored");
-        let addr = machine.master_addr(MASTER_NAME).expect("monitored");
-        match self.configs.get(&epoch) {
-            Some(known) if *known != addr => {
-                let text = format!("config epoch {epoch} names {known} and, at sentinel {s}, {addr}");
-                self.violations.push(Violation(text));
-            }
-            Some(_) => {}
-            None => {
-                self.configs.insert(epoch, addr);
-            }
+        let addr = machine.master_addr_ref(MASTER_NAME).expect("monitored");
+        if self.configs.get(&epoch).is_some_and(|known| known == addr) {
+            return; // the common case, without a clone
+        }
+        if let Some((known, addr)) = first_claim(&mut self.configs, epoch, addr.clone()) {
+            let text = format!("config epoch {epoch} names {known} and, at sentinel {s}, {addr}");
+            self.violations.push(Violation(text));
         }
     }
 
@@ -501,34 +506,23 @@ impl World {
             self.schedule(restart, Ev::Restart { s });
         }
         let machine = self.sentinels[s].machine.as_ref().expect("running");
-        match event.kind {
+        let problem = match event.kind {
             "+elected-leader" => {
                 let epoch = machine.failover(MASTER_NAME).expect("elected during a failover").epoch;
                 let me = machine.myid().to_string();
-                match self.leaders.get(&epoch) {
-                    Some(other) if *other != me => {
-                        let text = format!("two leaders in epoch {epoch}: {other} and {me}");
-                        self.violations.push(Violation(text));
-                    }
-                    _ => {
-                        self.leaders.insert(epoch, me);
-                    }
-                }
+                first_claim(&mut self.leaders, epoch, me)
+                    .map(|(old, new)| format!("two leaders in epoch {epoch}: {old} and {new}"))
             }
             "+promoted-slave" => {
                 let epoch = machine.config_epoch(MASTER_NAME).expect("monitored");
                 let addr = machine.failover(MASTER_NAME).and_then(|p| p.promoted).expect("promotion in progress");
-                match self.promotions.get(&epoch) {
-                    Some(other) if *other != addr => {
-                        let text = format!("config epoch {epoch} names two masters: {other} and {addr}");
-                        self.violations.push(Violation(text));
-                    }
-                    _ => {
-                        self.promotions.insert(epoch, addr);
-                    }
-                }
+                first_claim(&mut self.promotions, epoch, addr)
+                    .map(|(old, new)| format!("config epoch {epoch} names two masters: {old} and {new}"))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(text) = problem {
+            self.violations.push(Violation(text));
         }
     }
 
@@ -848,6 +842,18 @@ impl World {
         }
         for (s, link) in broken {
             self.answer(s, link, target, |inc| Ev::Broken { s, inc, link });
+        }
+    }
+}
+
+/// Records `value` as the one for `key`; if another was recorded first, returns both.
+fn first_claim<K: Ord, V: PartialEq + Clone>(map: &mut BTreeMap<K, V>, key: K, value: V) -> Option<(V, V)> {
+    match map.get(&key) {
+        Some(first) if *first != value => Some((first.clone(), value)),
+        Some(_) => None,
+        None => {
+            map.insert(key, value);
+            None
         }
     }
 }
