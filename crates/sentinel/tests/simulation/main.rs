@@ -24,8 +24,37 @@ const CHAOS_MS: Millis = 45_000;
 const CONVERGENCE_LIMIT_MS: Millis = 600_000;
 const DEFAULT_RUNS: u64 = 10_000;
 
+/// Paths the faults must keep exercising: each event must appear in a large batch of runs.
+const EXPECTED_EVENTS: [&str; 24] = [
+    "+sdown",
+    "-sdown",
+    "+odown",
+    "-odown",
+    "+new-epoch",
+    "+try-failover",
+    "+vote-for-leader",
+    "+elected-leader",
+    "+selected-slave",
+    "+promoted-slave",
+    "+slave-reconf-sent",
+    "+slave-reconf-inprog",
+    "+slave-reconf-done",
+    "+failover-end",
+    "+failover-end-for-timeout",
+    "+switch-master",
+    "+config-update-from",
+    "-failover-abort-not-elected",
+    "-failover-abort-no-good-slave",
+    "+convert-to-slave",
+    "+fix-slave-config",
+    "+reboot",
+    "+tilt",
+    "-tilt",
+];
+
 struct Outcome {
     trace: u64,
+    event_counts: std::collections::BTreeMap<&'static str, u64>,
     events: u64,
     violations: Vec<Violation>,
     promotions: usize,
@@ -65,6 +94,7 @@ fn run(seed: u64) -> Outcome {
         trace: world.trace.finish(),
         events: world.events_processed,
         promotions: world.promotions.len(),
+        event_counts: world.event_counts,
         violations: world.violations,
     }
 }
@@ -201,9 +231,19 @@ fn seeded_runs_keep_the_invariants() {
     let failures: Vec<String> =
         results.iter().filter(|(_, o)| !o.violations.is_empty()).map(|(seed, o)| report(*seed, o)).collect();
     assert!(failures.is_empty(), "{} of {} runs failed:\n{}", failures.len(), results.len(), failures.join("\n"));
-    // The faults must actually exercise failovers, or the run proves little.
-    if seeds.len() >= 100 {
+    let mut counts = std::collections::BTreeMap::new();
+    for (_, outcome) in &results {
+        for (kind, n) in &outcome.event_counts {
+            *counts.entry(*kind).or_insert(0u64) += n;
+        }
+    }
+    eprintln!("events published: {counts:?}");
+    // The faults must actually exercise failovers and their rarer paths, or the runs
+    // prove little.
+    if seeds.len() >= 1000 {
         assert!(with_failover * 2 > results.len(), "only {with_failover} runs promoted a replica");
+        let missing: Vec<&str> = EXPECTED_EVENTS.iter().copied().filter(|k| !counts.contains_key(k)).collect();
+        assert!(missing.is_empty(), "no run published {missing:?}");
     }
 }
 

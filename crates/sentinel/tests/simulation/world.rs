@@ -217,6 +217,8 @@ pub struct World {
     configs: BTreeMap<u64, Addr>,
     pub violations: Vec<Violation>,
     pub events_processed: u64,
+    /// How many times each sentinel event was published, over all sentinels.
+    pub event_counts: BTreeMap<&'static str, u64>,
     /// During the chaos phase, faults are also aimed at the moments that matter (a
     /// sentinel crashing right after it voted).
     pub chaos: bool,
@@ -290,6 +292,7 @@ impl World {
             configs: BTreeMap::from([(0, node_addr(0))]),
             violations: Vec::new(),
             events_processed: 0,
+            event_counts: BTreeMap::new(),
             chaos: false,
             tracing: std::env::var_os("SENTINEL_SIM_TRACE").is_some(),
         };
@@ -497,6 +500,7 @@ impl World {
 
     /// Records what the safety checks need from the events.
     fn observe(&mut self, s: usize, event: &Event) {
+        *self.event_counts.entry(event.kind).or_default() += 1;
         if event.kind == "+vote-for-leader" && self.chaos && self.rng.chance(100) {
             // Crash before or after the vote reached the disk? The vote's FlushConfig
             // came first, so either way the restarted sentinel must remember it.
