@@ -5,6 +5,8 @@
 //! `entropy`; it returns the actions to carry out in order. Maps are `BTreeMap`s so that the
 //! iteration order, and therefore the whole behaviour, depends on the inputs only.
 
+mod report;
+
 use std::collections::BTreeMap;
 
 use crate::hello::Hello;
@@ -79,6 +81,8 @@ pub struct FailoverProgress {
     pub began: Millis,
     pub promoted: Option<Addr>,
 }
+
+pub use report::{Field, Fields};
 
 pub struct Sentinel {
     ctx: Ctx,
