@@ -23,7 +23,10 @@ mod types;
 pub use config::{ConfigError, MasterConfig, SentinelConfig};
 pub use hello::Hello;
 pub use info::{InfoReport, ReportedRole};
-pub use machine::{splitmix64, FailoverProgress, Field, Fields, Persisted, PersistedMaster, Sentinel, SentinelOptions};
+pub use machine::{
+    splitmix64, FailoverProgress, Field, Fields, MasterOption, Persisted, PersistedMaster, QuorumCheck, Sentinel,
+    SentinelOptions,
+};
 pub use types::{
     Action, Addr, Command, Event, FailoverState, Input, IsMasterDownReply, Level, LinkId, Millis, ReconfigRole, Reply,
     Timing,

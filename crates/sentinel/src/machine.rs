@@ -5,6 +5,7 @@
 //! `entropy`; it returns the actions to carry out in order. Maps are `BTreeMap`s so that the
 //! iteration order, and therefore the whole behaviour, depends on the inputs only.
 
+mod admin;
 mod report;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,7 @@ pub struct FailoverProgress {
     pub promoted: Option<Addr>,
 }
 
+pub use admin::{MasterOption, QuorumCheck};
 pub use report::{Field, Fields};
 
 pub struct Sentinel {
@@ -778,6 +780,31 @@ impl Master {
         !gone.is_empty()
     }
 
+    /// Closes the master's links, forgets its replicas (and, with `sentinels`, its
+    /// sentinels) and its down and failover state, and monitors `addr` from scratch; a
+    /// failover may start at once.
+    fn forget(&mut self, ctx: &mut Ctx, addr: Addr, sentinels: bool) {
+        ctx.close(&mut self.node.link);
+        for (_, mut replica) in std::mem::take(&mut self.replicas) {
+            ctx.close(&mut replica.node.link);
+        }
+        if sentinels {
+            for (_, mut peer) in std::mem::take(&mut self.sentinels) {
+                ctx.close(&mut peer.node.link);
+            }
+        }
+        self.node = Node::new(addr, ReportedRole::Master, ctx.now);
+        self.o_down = false;
+        self.o_down_since = 0;
+        self.rebooted = false;
+        self.leader = None;
+        self.failover = FailoverState::None;
+        self.failover_state_change = 0;
+        self.failover_start = None;
+        self.forced = false;
+        self.promoted = None;
+    }
+
     fn looks_sane(&self, ctx: &Ctx) -> bool {
         self.node.role_reported == ReportedRole::Master
             && !self.node.s_down
@@ -1303,21 +1330,8 @@ impl Ctx {
         if master.node.addr != new {
             replicas.push(master.node.addr.clone());
         }
-        for (_, mut replica) in std::mem::take(&mut master.replicas) {
-            self.close(&mut replica.node.link);
-        }
-        self.close(&mut master.node.link);
+        master.forget(self, new, false);
         let now = self.now;
-        master.node = Node::new(new, ReportedRole::Master, now);
-        master.o_down = false;
-        master.o_down_since = 0;
-        master.rebooted = false;
-        master.leader = None;
-        master.failover = FailoverState::None;
-        master.failover_state_change = 0;
-        master.failover_start = None;
-        master.forced = false;
-        master.promoted = None;
         for addr in replicas {
             master.replicas.insert(addr.clone(), Replica::new(addr.clone(), now));
             self.event(Level::Notice, "+slave", Some(&master.name), master.replica_ident(&addr));

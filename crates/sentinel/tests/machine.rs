@@ -367,3 +367,40 @@ fn a_newer_configuration_naming_the_old_master_ends_a_promoted_failover() {
     h.tick_through(700, 3000);
     assert_eq!(h.sentinel.master_addr("mymaster"), Some(master_addr()));
 }
+
+#[test]
+fn remove_reset_set_and_quorum_checks() {
+    use shoal_sentinel::MasterOption;
+    let mut h = Harness::new(2, &[(PEER_A, peer_addr(1)), (PEER_B, peer_addr(2))], &[Addr::new("10.0.0.2", 6379)]);
+    h.tick(0);
+    let check = h.sentinel.check_quorum("mymaster").unwrap();
+    assert_eq!((check.usable, check.quorum_reachable, check.majority_reachable), (3, true, true));
+    assert_eq!(check.reply(), "+OK 3 usable Sentinels. Quorum and failover authorization can be reached");
+    // Both peers silent past down-after: one usable sentinel of three.
+    h.tick_through(100, 5200);
+    let check = h.sentinel.check_quorum("mymaster").unwrap();
+    assert_eq!(
+        check.reply(),
+        "-NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this \
+         master. Not enough available Sentinels to reach the majority and authorize a failover"
+    );
+
+    let actions = h.sentinel.set_option(5300, "mymaster", MasterOption::Quorum(1), "quorum 1").unwrap();
+    assert!(actions.iter().any(|a| matches!(a, Action::Event(e) if e.kind == "+set"
+        && e.text == "master mymaster 10.0.0.1 6379 quorum 1")));
+    assert!(h.sentinel.set_option(5300, "nosuch", MasterOption::Quorum(1), "quorum 1").is_none());
+
+    let (count, actions) = h.sentinel.reset(5400, "my*");
+    assert_eq!(count, 1);
+    assert!(actions.iter().any(|a| matches!(a, Action::Event(e) if e.kind == "+reset-master")));
+    assert!(actions.iter().filter(|a| matches!(a, Action::Close(_))).count() >= 3, "links closed: {actions:?}");
+    assert!(h.sentinel.replicas("mymaster").is_empty() && h.sentinel.sentinels("mymaster").is_empty());
+    assert_eq!(h.sentinel.down_state("mymaster"), Some((false, false)));
+    assert_eq!(h.sentinel.reset(5400, "other*").0, 0);
+
+    let actions = h.sentinel.remove(5500, "mymaster").unwrap();
+    assert!(actions.iter().any(|a| matches!(a, Action::Event(e) if e.kind == "-monitor")));
+    assert_eq!(actions.last(), Some(&Action::FlushConfig));
+    assert!(h.sentinel.master_names().is_empty());
+    assert!(h.sentinel.persisted().masters.is_empty());
+}

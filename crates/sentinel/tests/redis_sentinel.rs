@@ -257,4 +257,14 @@ fn instance_reports_list_redis_sentinels_fields() {
     let ours_sentinels = ours.describe_sentinels(0, "mymaster").unwrap();
     assert_eq!(sentinels.len(), 1);
     assert_eq!(stable(our_fields(&ours_sentinels[0])), stable(redis_fields(&sentinels[0])));
+
+    let Value::Simple(theirs) = redis.command(&["SENTINEL", "CKQUORUM", "mymaster"]) else { panic!() };
+    let ours_check = ours.check_quorum("mymaster").unwrap().reply();
+    assert_eq!(ours_check, format!("+{}", String::from_utf8_lossy(&theirs)));
+    let Value::Bulk(info) = redis.command(&["INFO", "sentinel"]) else { panic!() };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    let theirs: Vec<&str> = info.lines().filter(|l| l.starts_with("master")).collect();
+    let (tilt, tilt_since, ours_lines) = ours.info_masters(0);
+    assert_eq!(ours_lines, theirs);
+    assert!(info.contains(&format!("sentinel_tilt:{}\r\nsentinel_tilt_since_seconds:{tilt_since}\r\n", tilt as u8)));
 }
