@@ -26,26 +26,16 @@ impl Sentinel {
     /// SENTINEL MASTER <name>.
     pub fn describe_master(&self, now: Millis, name: &str) -> Option<Fields> {
         let master = self.masters.get(name)?;
-        let mut flags = vec![];
-        if master.node.s_down {
-            flags.push("s_down");
-        }
-        if master.o_down {
-            flags.push("o_down");
-        }
-        flags.push("master");
-        if !master.node.link.connected {
-            flags.push("disconnected");
-        }
-        if master.failover != FailoverState::None {
-            flags.push("failover_in_progress");
-        }
-        if master.forced {
-            flags.push("force_failover");
-        }
-        if master.node.script_kill_sent {
-            flags.push("script_kill_sent");
-        }
+        let flags = flags(
+            &master.node,
+            &[(master.o_down, "o_down")],
+            "master",
+            &[
+                (master.failover != FailoverState::None, "failover_in_progress"),
+                (master.forced, "force_failover"),
+                (master.node.script_kill_sent, "script_kill_sent"),
+            ],
+        );
         let mut fields = base(&master.node, &master.name, &flags);
         if master.failover != FailoverState::None {
             fields.push(("failover-state", Field::Text(master.failover.name().to_string())));
@@ -76,26 +66,18 @@ impl Sentinel {
 
 fn describe_replica(now: Millis, master: &Master, replica: &Replica) -> Fields {
     let node = &replica.node;
-    let mut flags = vec![];
-    if node.s_down {
-        flags.push("s_down");
-    }
-    flags.push("slave");
-    if !node.link.connected {
-        flags.push("disconnected");
-    }
-    if replica.promoted {
-        flags.push("promoted");
-    }
-    match replica.reconf {
-        Reconf::Sent(_) => flags.push("reconf_sent"),
-        Reconf::InProgress => flags.push("reconf_inprog"),
-        Reconf::Done => flags.push("reconf_done"),
-        Reconf::None => {}
-    }
-    if node.script_kill_sent {
-        flags.push("script_kill_sent");
-    }
+    let flags = flags(
+        node,
+        &[],
+        "slave",
+        &[
+            (replica.promoted, "promoted"),
+            (matches!(replica.reconf, Reconf::Sent(_)), "reconf_sent"),
+            (replica.reconf == Reconf::InProgress, "reconf_inprog"),
+            (replica.reconf == Reconf::Done, "reconf_done"),
+            (node.script_kill_sent, "script_kill_sent"),
+        ],
+    );
     let mut fields = base(node, &node.addr.to_string(), &flags);
     timings(now, node, None, master.down_after, &mut fields);
     data_node(now, node, &mut fields);
@@ -111,23 +93,36 @@ fn describe_replica(now: Millis, master: &Master, replica: &Replica) -> Fields {
 
 fn describe_peer(now: Millis, master: &Master, peer: &Peer) -> Fields {
     let node = &peer.node;
-    let mut flags = vec![];
-    if node.s_down {
-        flags.push("s_down");
-    }
-    flags.push("sentinel");
-    if !node.link.connected {
-        flags.push("disconnected");
-    }
-    if peer.master_down {
-        flags.push("master_down");
-    }
+    let flags = flags(node, &[], "sentinel", &[(peer.master_down, "master_down")]);
     let mut fields = base(node, &peer.runid, &flags);
     timings(now, node, None, master.down_after, &mut fields);
     fields.push(("last-hello-message", Field::Int(now.saturating_sub(peer.last_hello) as i64)));
     fields.push(("voted-leader", Field::Text(peer.leader.clone().unwrap_or_else(|| "?".to_string()))));
     fields.push(("voted-leader-epoch", Field::Int(peer.leader_epoch as i64)));
     fields
+}
+
+/// The `flags` field: `s_down`, those of `before` that hold, the kind, `disconnected`,
+/// those of `after` that hold, in redis-sentinel's order.
+fn flags(
+    node: &Node,
+    before: &[(bool, &'static str)],
+    kind: &'static str,
+    after: &[(bool, &'static str)],
+) -> Vec<&'static str> {
+    let holding =
+        |list: &[(bool, &'static str)]| list.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect::<Vec<_>>();
+    let mut flags = Vec::new();
+    if node.s_down {
+        flags.push("s_down");
+    }
+    flags.extend(holding(before));
+    flags.push(kind);
+    if !node.link.connected {
+        flags.push("disconnected");
+    }
+    flags.extend(holding(after));
+    flags
 }
 
 /// name, ip, port, runid, flags and the link's counters.
