@@ -1237,26 +1237,31 @@ impl Ctx {
     /// checks whether the failover is over.
     fn failover_reconf_next(&mut self, master: &mut Master) {
         let promoted = master.promoted.clone().expect("promoted replica chosen before this state");
+        // Replicas told long ago that never moved count as done (the others fix them
+        // later). Checked for every replica first: redis-sentinel checks inside the loop
+        // that stops at parallel-syncs, so with that many replicas stuck the check never
+        // runs and the failover waits for its whole timeout.
+        let timeout = self.timing.slave_reconf_timeout_ms;
+        let addrs: Vec<Addr> = master.replicas.keys().cloned().collect();
+        for addr in &addrs {
+            let replica = &master.replicas[addr];
+            if matches!(replica.reconf, Reconf::Sent(at) if self.now.saturating_sub(at) > timeout) {
+                let ident = master.replica_ident(addr);
+                self.event(Level::Notice, "-slave-reconf-sent-timeout", Some(&master.name), ident);
+                master.replicas.get_mut(addr).expect("key taken from the map").reconf = Reconf::Done;
+            }
+        }
         let mut in_progress =
             master.replicas.values().filter(|r| matches!(r.reconf, Reconf::Sent(_) | Reconf::InProgress)).count()
                 as u32;
-        let addrs: Vec<Addr> = master.replicas.keys().cloned().collect();
         for addr in addrs {
             if in_progress >= master.parallel_syncs {
                 break;
             }
             let ident = master.replica_ident(&addr);
             let replica = master.replicas.get_mut(&addr).expect("key taken from the map");
-            if replica.promoted || replica.reconf == Reconf::Done {
-                continue;
-            }
-            if let Reconf::Sent(at) = replica.reconf {
-                if self.now.saturating_sub(at) > self.timing.slave_reconf_timeout_ms {
-                    self.event(Level::Notice, "-slave-reconf-sent-timeout", Some(&master.name), ident.clone());
-                    replica.reconf = Reconf::Done;
-                }
-            }
-            if matches!(replica.reconf, Reconf::Sent(_) | Reconf::InProgress) || !replica.node.link.connected {
+            let waiting = !replica.promoted && replica.reconf == Reconf::None;
+            if !waiting || !replica.node.link.connected {
                 continue;
             }
             if self.send(&mut replica.node.link, Command::ReplicaOf(Some(promoted.clone()))) {

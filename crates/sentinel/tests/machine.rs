@@ -404,3 +404,35 @@ fn remove_reset_set_and_quorum_checks() {
     assert!(h.sentinel.master_names().is_empty());
     assert!(h.sentinel.persisted().masters.is_empty());
 }
+
+/// A replica told to follow the new master that never reports doing so counts as done
+/// after slave-reconf-timeout (10 s), and the failover ends.
+#[test]
+fn a_replica_that_never_follows_times_out_and_the_failover_ends() {
+    let r = |i: u8| Addr::new(format!("10.0.0.{i}"), 6379);
+    let mut h = with_replicas(&[(r(2), 'a', 100, 500), (r(3), 'b', 100, 400)]);
+    assert_eq!(promoted_by_forced_failover(&mut h), r(2));
+    h.tick(400);
+    h.reply(500, &r(2), Reply::Info(format!("run_id:{}\r\nrole:master\r\n", "a".repeat(40))));
+    h.tick(600);
+    assert!(h.sent_to(&r(3)).contains(&Command::ReplicaOf(Some(r(2)))));
+    let mut now = 700;
+    while now <= 10_500 {
+        h.tick(now);
+        // Both answer PING (a down replica would not hold the failover up), but the
+        // other replica never follows the new master.
+        h.reply(now, &r(2), Reply::Ping("PONG".into()));
+        h.reply(now, &r(3), Reply::Ping("PONG".into()));
+        now += 100;
+    }
+    assert!(!h.has_event("-slave-reconf-sent-timeout"), "not before 10 s");
+    while now <= 11_000 {
+        h.tick(now);
+        h.reply(now, &r(2), Reply::Ping("PONG".into()));
+        h.reply(now, &r(3), Reply::Ping("PONG".into()));
+        now += 100;
+    }
+    assert!(h.has_event("-slave-reconf-sent-timeout"), "{:?}", h.events());
+    assert!(h.has_event("+failover-end") && h.has_event("+switch-master"), "{:?}", h.events());
+    assert_eq!(h.sentinel.master_addr("mymaster"), Some(r(2)));
+}
