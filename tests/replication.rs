@@ -563,8 +563,10 @@ fn failover_to_a_replica_promotes_it_without_a_full_sync() {
         wait_caught_up(&master, &target);
         wait_caught_up(&master, &other);
         let (full_before, partial_before) = sync_counts(&target);
-        // The target stopped: the master waits for it, writes paused.
+        // The target stopped, behind by a write: the master waits for it,
+        // writes paused.
         unsafe { libc::kill(target.pid() as i32, libc::SIGSTOP) };
+        m.cmd("SET behind 1");
         assert_eq!(text(&m.cmd(&format!("FAILOVER TO 127.0.0.1 {}", target.port))), "OK", "{case}");
         assert_eq!(failover_state(&master), "waiting-for-sync", "{case}");
         let mut writer = master.client();
@@ -745,4 +747,39 @@ fn a_diskless_sync_survives_one_replica_dropping_and_stops_when_all_drop() {
     alone.wait_exit();
     eventually("the snapshot to stop", 60, || info_field(&mut m, "persistence", "rdb_bgsave_in_progress") == "0");
     assert_eq!(text(&m.cmd("PING")), "PONG");
+}
+
+/// A replica killed and a backlog shrunk in the same transaction, then
+/// more written than the new size: the replica's reconnection cannot
+/// continue (the killed replica's stream no longer holds the old bytes,
+/// and the smaller backlog applies at once), so it gets a full sync, as
+/// from Redis, and with repl-diskless-load swapdb the master's dataset
+/// replaces what the (writable) replica held.
+#[test]
+fn a_killed_replica_and_a_smaller_backlog_release_the_old_stream_at_once() {
+    for master_kind in [Kind::Shoal, Kind::Redis] {
+        let master = start(master_kind, &["--repl-diskless-sync-delay", "0", "--repl-backlog-size", "1mb"]);
+        let replica = ServerProcess::shoal(&["--repl-diskless-load", "swapdb", "--replica-read-only", "no"]);
+        replicaof(&replica, &master);
+        wait_caught_up(&master, &replica);
+        assert_eq!(text(&replica.client().cmd("SET replica-only 1")), "OK");
+        let (full_before, partial_before) = sync_counts(&master);
+        let mut m = master.client();
+        let value = "A".repeat(16384);
+        m.cmd("MULTI");
+        m.cmd("CLIENT KILL TYPE replica");
+        m.cmd("CONFIG SET repl-backlog-size 16384");
+        for i in 0..10 {
+            m.call(&[b"SET", format!("k{i}").as_bytes(), value.as_bytes()]);
+        }
+        let Value::Array(replies) = m.cmd("EXEC") else { panic!("EXEC failed") };
+        assert_eq!(replies[0], Value::Int(1), "{master_kind:?}");
+        eventually("the replica to sync again", 60, || sync_counts(&master) != (full_before, partial_before));
+        wait_caught_up(&master, &replica);
+        assert_eq!(sync_counts(&master), (full_before + 1, partial_before), "{master_kind:?}: a full sync");
+        let mut r = replica.client();
+        assert_eq!(text(&r.cmd("STRLEN k9")), "16384");
+        assert_eq!(r.cmd("GET replica-only"), Value::Null, "{master_kind:?}: the master's dataset replaced the replica's");
+        assert_eq!(r.cmd("DBSIZE"), m.cmd("DBSIZE"));
+    }
 }

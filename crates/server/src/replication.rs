@@ -57,6 +57,20 @@ pub fn detach(server: &Server, client: &mut Client) {
     server.replicas.waiting.lock().retain(|w| w.info.client_id != id);
 }
 
+/// Detaches the stream reader of the replica on connection `client_id`
+/// (CLIENT KILL), so the blocks only it kept are released now; its
+/// connection then finds its stream gone and ends.
+pub fn release_reader(server: &Server, client_id: u64) {
+    let replica = server.replicas.list.lock().iter().find(|r| r.client_id == client_id).cloned();
+    if let Some(replica) = replica {
+        let reader = replica.reader_id.swap(0, Ordering::AcqRel);
+        if reader != 0 {
+            server.engine.propagation.detach(reader);
+        }
+        replica.wake.notify_one();
+    }
+}
+
 /// How Redis names a replica in its log lines: `ip:port`.
 pub fn replica_name(info: &ReplicaInfo) -> String {
     format!("{}:{}", info.ip, info.port)

@@ -560,6 +560,9 @@ impl Server {
         self.tunables.refresh(&self.config);
         self.refresh_notify_flags();
         self.log.refresh(&self.config);
+        // At once, as Redis resizes its backlog: a PSYNC right after a
+        // smaller repl-backlog-size must not continue from what it drops.
+        self.engine.propagation.set_backlog_size(crate::replication::backlog_size(self));
     }
 
     /// Starts an orderly shutdown.
