@@ -199,6 +199,26 @@ def aof_throughput(rb, server, requests, hot):
     return dict(rps=float(row["rps"]), p99=float(row["p99_latency_ms"]), cpu_us=cpu * 1e6 / requests)
 
 
+def stop_all(servers, workdir):
+    """Stops every server started and removes the work directory."""
+    for s in servers:
+        s.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def starter(workdir, ports, servers):
+    """A function that starts a server (name, argv, extra directives) with
+    DEBUG on, in a directory of its own under workdir, on a free port not
+    in ports, and adds it to servers (to stop at the end)."""
+    def server(name, argv, extra):
+        d = tempfile.mkdtemp(prefix=name.lower() + "-", dir=workdir)
+        s = bench.Server(name, argv, d, ports, extra=DEBUG + extra)
+        servers.append(s)
+        s.start()
+        return s
+    return server
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=1_000_000)
@@ -215,13 +235,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="shoal-bench-persistence-")
     ports, servers = set(), []
 
-    def server(name, argv, extra):
-        d = tempfile.mkdtemp(prefix=name.lower() + "-", dir=workdir)
-        s = bench.Server(name, argv, d, ports, extra=DEBUG + extra)
-        servers.append(s)
-        s.start()
-        return s
-
+    server = starter(workdir, ports, servers)
     names = ("Shoal", "Redis")
     argvs = ([args.shoal], [args.redis_server])
     rows = []
@@ -287,9 +301,7 @@ def main():
         print("error: %s" % e, file=sys.stderr)
         return 1
     finally:
-        for s in servers:
-            s.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_all(servers, workdir)
     print("%d keys of mixed types; %s" % (args.keys, time.strftime("%Y-%m-%d")))
     print(bench.render(["", "Shoal", "Redis", "Shoal/Redis"], rows, args.output == "markdown"))
     return 0

@@ -330,7 +330,14 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
         ["appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
     );
     c.cmd("SET k0 after");
-    let before = digest(&mut c);
+    let (_restarted, mut s) = restart_with_same_data(shoal, &mut c);
+    assert_eq!(s.cmd("GET k0"), support::bulk("after"));
+}
+
+/// Stops `shoal` (SIGTERM) and starts it again on its directory with
+/// appendonly yes: the dataset read back must be the one it had.
+fn restart_with_same_data(shoal: ServerProcess, c: &mut RawClient) -> (ServerProcess, RawClient) {
+    let before = digest(c);
     let dir = shoal.dir.path().display().to_string();
     let mut shoal = shoal;
     // SAFETY: kill(2) on our own child.
@@ -339,7 +346,31 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
     let restarted = ServerProcess::shoal(&args(&dir, &["--appendonly", "yes"]));
     let mut s = loaded(&restarted);
     assert_eq!(digest(&mut s), before);
-    assert_eq!(s.cmd("GET k0"), support::bulk("after"));
+    (restarted, s)
+}
+
+/// CONFIG SET appendonly yes inside MULTI/EXEC: the transaction's unit
+/// holds its keys' shards, so the rewrite that starts the file is deferred
+/// to after EXEC (it used to wait for every shard from inside the unit and
+/// hang). The file then holds what the transaction wrote.
+#[test]
+fn config_set_appendonly_yes_inside_exec_starts_the_file_after_the_transaction() {
+    let shoal = ServerProcess::shoal(&DEBUG);
+    let mut c = shoal.client();
+    assert_eq!(c.cmd("MULTI"), simple("OK"));
+    assert_eq!(c.cmd("SET x 1"), simple("QUEUED"));
+    assert_eq!(c.cmd("CONFIG SET appendonly yes"), simple("QUEUED"));
+    assert_eq!(c.cmd("SET y 2"), simple("QUEUED"));
+    // The client's read timeout turns a hang into a failure.
+    assert_eq!(c.cmd("EXEC"), Value::Array(vec![simple("OK"), simple("OK"), simple("OK")]));
+    wait_until("the first rewrite", || {
+        support::persistence_field(&mut c, "aof_rewrites") == "1"
+            && support::persistence_field(&mut c, "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(support::persistence_field(&mut c, "aof_enabled"), "1");
+    let (_restarted, mut s) = restart_with_same_data(shoal, &mut c);
+    assert_eq!(s.cmd("GET x"), support::bulk("1"));
+    assert_eq!(s.cmd("GET y"), support::bulk("2"));
 }
 
 /// Random writes of every type on `keys` keys of db 0 until `stop`, from

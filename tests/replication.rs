@@ -316,23 +316,6 @@ fn a_chain_redis_shoal_redis_agrees_from_end_to_end() {
 }
 
 #[test]
-fn a_write_acknowledged_by_wait_is_on_the_replica_when_the_master_dies() {
-    let mut master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
-    let replica = ServerProcess::redis(&[]);
-    replicaof(&replica, &master);
-    wait_link_up(&replica);
-    let mut c = master.client();
-    for i in 0..200 {
-        c.cmd(&format!("SET counter {i}"));
-        assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
-    }
-    // Killed right after the acknowledgement: nothing to flush any more.
-    unsafe { libc::kill(master.pid() as i32, libc::SIGKILL) };
-    master.wait_exit();
-    assert_eq!(text(&replica.client().cmd("GET counter")), "199");
-}
-
-#[test]
 fn wait_counts_only_replicas_that_acknowledged() {
     let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
     let mut c = master.client();
@@ -358,27 +341,6 @@ fn wait_counts_only_replicas_that_acknowledged() {
 }
 
 #[test]
-fn min_replicas_to_write_refuses_writes_once_the_replica_is_gone() {
-    let master = ServerProcess::shoal(&[
-        "--repl-diskless-sync-delay",
-        "0",
-        "--min-replicas-to-write",
-        "1",
-        "--min-replicas-max-lag",
-        "2",
-    ]);
-    let mut c = master.client();
-    assert!(text(&c.cmd("SET k 1")).starts_with("NOREPLICAS"));
-    let mut replica = ServerProcess::redis(&[]);
-    replicaof(&replica, &master);
-    wait_link_up(&replica);
-    eventually("writes to be accepted", 30, || text(&c.cmd("SET k 2")) == "OK");
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGKILL) };
-    replica.wait_exit();
-    eventually("writes to be refused", 30, || text(&c.cmd("SET k 3")).starts_with("NOREPLICAS"));
-}
-
-#[test]
 fn a_replica_promoted_with_no_one_keeps_serving_its_replicas_history() {
     let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
     let middle = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
@@ -401,4 +363,409 @@ fn a_replica_promoted_with_no_one_keeps_serving_its_replicas_history() {
     assert_eq!(text(&bottom.client().cmd("GET b")), "2");
     let second = info_number(&mut m, "replication", "second_repl_offset");
     assert!(second > 0);
+}
+
+/// A server of either kind, for tests that run both ways.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Shoal,
+    Redis,
+}
+
+fn start(kind: Kind, extra: &[&str]) -> ServerProcess {
+    match kind {
+        Kind::Shoal => ServerProcess::shoal(extra),
+        Kind::Redis => ServerProcess::redis(extra),
+    }
+}
+
+/// A write WAIT 1 0 acknowledged is on the replica even when the master
+/// is killed (SIGKILL) right after: a Shoal master counts an ACK only for
+/// what the replica reported, and a Shoal replica acknowledges an offset
+/// only once the commands up to it are applied. Both ways with
+/// redis-server.
+#[test]
+fn a_write_acknowledged_by_wait_is_on_the_replica_when_the_master_dies() {
+    for (master_kind, replica_kind) in [(Kind::Shoal, Kind::Redis), (Kind::Shoal, Kind::Shoal), (Kind::Redis, Kind::Shoal)] {
+        let mut master = start(master_kind, &["--repl-diskless-sync-delay", "0"]);
+        let replica = start(replica_kind, &[]);
+        replicaof(&replica, &master);
+        wait_link_up(&replica);
+        let mut c = master.client();
+        for i in 0..200 {
+            c.cmd(&format!("RPUSH list {i}"));
+            assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1), "{master_kind:?} master");
+        }
+        unsafe { libc::kill(master.pid() as i32, libc::SIGKILL) };
+        master.wait_exit();
+        let mut r = replica.client();
+        assert_eq!(r.cmd("LLEN list"), Value::Int(200), "{master_kind:?} master");
+        assert_eq!(text(&r.cmd("LINDEX list -1")), "199");
+    }
+}
+
+/// min-replicas-to-write: writes are refused without a replica; accepted
+/// once one acknowledges; refused again once its last ACK is older than
+/// min-replicas-max-lag while its link stays open (stopped), accepted when
+/// it resumes, and refused once it is gone (killed).
+#[test]
+fn min_replicas_to_write_refuses_writes_when_the_replica_lags_or_is_gone() {
+    for replica_kind in [Kind::Shoal, Kind::Redis] {
+        let master = ServerProcess::shoal(&[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--min-replicas-to-write",
+            "1",
+            "--min-replicas-max-lag",
+            "2",
+        ]);
+        let mut c = master.client();
+        assert!(text(&c.cmd("SET k 1")).starts_with("NOREPLICAS"));
+        let replica = start(replica_kind, &[]);
+        replicaof(&replica, &master);
+        wait_link_up(&replica);
+        eventually("writes to be accepted", 30, || text(&c.cmd("SET k 2")) == "OK");
+        unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+        eventually("writes to be refused", 30, || text(&c.cmd("SET k 3")).starts_with("NOREPLICAS"));
+        assert_eq!(info_number(&mut c, "replication", "connected_slaves"), 1, "the link is still open");
+        unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+        eventually("writes to be accepted again", 30, || text(&c.cmd("SET k 4")) == "OK");
+        wait_caught_up(&master, &replica);
+        assert_eq!(text(&replica.client().cmd("GET k")), "4", "{replica_kind:?} replica");
+        let mut replica = replica;
+        unsafe { libc::kill(replica.pid() as i32, libc::SIGKILL) };
+        replica.wait_exit();
+        eventually("writes to be refused", 30, || text(&c.cmd("SET k 5")).starts_with("NOREPLICAS"));
+    }
+}
+
+/// A Shoal replica whose own client runs a script past
+/// busy-reply-threshold keeps its master's stream: the master's commands
+/// wait for the script to end instead of being refused with -BUSY.
+#[test]
+fn the_masters_stream_waits_for_a_busy_script_on_the_replica() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+    let replica = ServerProcess::shoal(&["--busy-reply-threshold", "50", "--enable-debug-command", "yes"]);
+    replicaof(&replica, &master);
+    wait_link_up(&replica);
+    let mut m = master.client();
+    m.cmd("SET before 1");
+    wait_caught_up(&master, &replica);
+    let mut script = replica.client();
+    script.send(&[b"EVAL", b"while true do end", b"0"]);
+    let mut r = replica.client();
+    eventually("the script to be busy", 30, || text(&r.cmd("PING")).starts_with("BUSY"));
+    for i in 0..50 {
+        m.cmd(&format!("SET during{i} {i}"));
+    }
+    // Time for the stream to reach the replica while the script runs.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(text(&r.cmd("PING")).starts_with("BUSY"), "still busy");
+    assert_eq!(text(&r.cmd("SCRIPT KILL")), "OK");
+    assert!(text(&script.read()).contains("killed"));
+    wait_caught_up(&master, &replica);
+    for i in 0..50 {
+        assert_eq!(text(&r.cmd(&format!("GET during{i}"))), i.to_string());
+    }
+    assert_eq!(digest(&master), digest(&replica));
+}
+
+/// FAILOVER's argument checks and refusals, beside redis-server's.
+#[test]
+fn failover_refusals_match_redis() {
+    let lines = [
+        "FAILOVER",
+        "FAILOVER ABORT",
+        "FAILOVER ABORT NOW",
+        "FAILOVER TO 127.0.0.1 1",
+        "FAILOVER TO 127.0.0.1 notaport",
+        "FAILOVER TIMEOUT 0",
+        "FAILOVER TIMEOUT -5",
+        "FAILOVER TIMEOUT x",
+        "FAILOVER TIMEOUT 10 TIMEOUT 20",
+        "FAILOVER FORCE",
+        "FAILOVER FORCE FORCE",
+        "FAILOVER TO",
+        "FAILOVER BOGUS",
+        "PSYNC ? -1 FAILOVER",
+    ];
+    let mut pair = support::Pair::start(false);
+    for line in lines {
+        assert_eq!(pair.shoal_client.cmd(line), pair.redis_client.cmd(line), "{line}");
+    }
+    // With a replica connected: the target must be one of them, FORCE
+    // needs a target and a timeout, a replica cannot fail over.
+    let with_replica = |master: &ServerProcess, kind: Kind| {
+        let replica = start(kind, &[]);
+        replicaof(&replica, master);
+        wait_link_up(&replica);
+        let mut c = master.client();
+        eventually("the replica to be online", 30, || info_field(&mut c, "replication", "slave0").contains("online"));
+        let mut replies: Vec<Value> = ["FAILOVER TO 127.0.0.1 1", "FAILOVER TO nohost 1", "FAILOVER FORCE TIMEOUT 100"]
+            .iter()
+            .map(|line| c.cmd(line))
+            .collect();
+        replies.push(c.cmd(&format!("FAILOVER TO 127.0.0.1 {} FORCE", replica.port)));
+        replies.push(replica.client().cmd(&format!("FAILOVER TO 127.0.0.1 {}", replica.port)));
+        replies.push(c.cmd("FAILOVER ABORT"));
+        replies
+    };
+    let on_shoal = with_replica(&pair.shoal, Kind::Shoal);
+    let on_redis = with_replica(&pair.redis, Kind::Redis);
+    assert!(on_redis.iter().all(|r| text(r).starts_with("ERR")), "{on_redis:?}");
+    assert_eq!(on_shoal, on_redis);
+}
+
+fn failover_state(server: &ServerProcess) -> String {
+    info_field(&mut server.client(), "replication", "master_failover_state")
+}
+
+fn role(server: &ServerProcess) -> String {
+    let Value::Array(parts) = server.client().cmd("ROLE") else { panic!("ROLE failed") };
+    text(&parts[0])
+}
+
+/// FAILOVER TO a replica: the master pauses writes, waits for the target
+/// to acknowledge everything, becomes its replica and sends PSYNC ...
+/// FAILOVER, which promotes the target; the old master continues the same
+/// history (a partial resync, no full sync), and so does another replica
+/// moved to the new master. A write paused meanwhile runs after the
+/// failover, on what is a replica by then. Every direction between
+/// shoal-server and redis-server.
+#[test]
+fn failover_to_a_replica_promotes_it_without_a_full_sync() {
+    for (master_kind, target_kind) in [(Kind::Shoal, Kind::Shoal), (Kind::Shoal, Kind::Redis), (Kind::Redis, Kind::Shoal)] {
+        let case = format!("{master_kind:?} master, {target_kind:?} target");
+        let master = start(master_kind, &["--repl-diskless-sync-delay", "0"]);
+        let target = start(target_kind, &["--repl-diskless-sync-delay", "0"]);
+        let other = ServerProcess::shoal(&[]);
+        replicaof(&target, &master);
+        replicaof(&other, &master);
+        let mut m = master.client();
+        for i in 0..100 {
+            m.cmd(&format!("SET k{i} {i}"));
+            m.cmd(&format!("HSET h f{i} {i}"));
+        }
+        wait_caught_up(&master, &target);
+        wait_caught_up(&master, &other);
+        let (full_before, partial_before) = sync_counts(&target);
+        // The target stopped, behind by a write: the master waits for it,
+        // writes paused.
+        unsafe { libc::kill(target.pid() as i32, libc::SIGSTOP) };
+        m.cmd("SET behind 1");
+        assert_eq!(text(&m.cmd(&format!("FAILOVER TO 127.0.0.1 {}", target.port))), "OK", "{case}");
+        assert_eq!(failover_state(&master), "waiting-for-sync", "{case}");
+        let mut writer = master.client();
+        writer.send(&[b"SET", b"paused", b"1"]);
+        assert_eq!(text(&m.cmd("GET k1")), "1", "{case}: reads go on");
+        assert_eq!(text(&m.cmd("FAILOVER")), "ERR FAILOVER already in progress.", "{case}");
+        unsafe { libc::kill(target.pid() as i32, libc::SIGCONT) };
+        eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
+        assert!(text(&writer.read()).starts_with("READONLY"), "{case}: the paused write ran on a replica");
+        assert_eq!(role(&master), "slave", "{case}");
+        assert_eq!(role(&target), "master", "{case}");
+        let mut t = target.client();
+        eventually("the old master to continue", 60, || {
+            info_number(&mut t, "stats", "sync_partial_ok") == partial_before + 1
+        });
+        replicaof(&other, &target);
+        eventually("the other replica to continue", 60, || {
+            info_number(&mut t, "stats", "sync_partial_ok") == partial_before + 2
+        });
+        assert_eq!(info_number(&mut t, "stats", "sync_full"), full_before, "{case}: no full sync");
+        t.cmd("SET after 1");
+        wait_caught_up(&target, &master);
+        wait_caught_up(&target, &other);
+        assert_eq!(text(&m.cmd("GET after")), "1", "{case}");
+        assert_eq!(digest(&master), digest(&target), "{case}");
+        assert_eq!(digest(&other), digest(&target), "{case}");
+    }
+}
+
+/// FAILOVER without a target picks the replica that caught up; a stopped
+/// one cannot be it.
+#[test]
+fn failover_to_any_replica_picks_one_that_caught_up() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let (stopped, ready) = (ServerProcess::shoal(&[]), ServerProcess::shoal(&[]));
+    replicaof(&stopped, &master);
+    replicaof(&ready, &master);
+    wait_caught_up(&master, &stopped);
+    wait_caught_up(&master, &ready);
+    unsafe { libc::kill(stopped.pid() as i32, libc::SIGSTOP) };
+    let mut m = master.client();
+    m.cmd("SET case 1");
+    assert_eq!(text(&m.cmd("FAILOVER")), "OK");
+    eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
+    unsafe { libc::kill(stopped.pid() as i32, libc::SIGCONT) };
+    assert_eq!(role(&ready), "master");
+    assert_eq!(role(&master), "slave");
+    assert_eq!(text(&ready.client().cmd("GET case")), "1");
+}
+
+/// FAILOVER ABORT, and a TIMEOUT without FORCE, leave the master a master
+/// with writes resumed; with FORCE the master fails over at the timeout
+/// even though the target had not caught up.
+#[test]
+fn failover_abort_timeout_and_force() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0"]);
+    let replica = ServerProcess::shoal(&[]);
+    replicaof(&replica, &master);
+    wait_caught_up(&master, &replica);
+    let mut m = master.client();
+    let to = format!("FAILOVER TO 127.0.0.1 {}", replica.port);
+    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    m.cmd("SET case 1");
+    assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 60000"))), "OK");
+    let mut writer = master.client();
+    writer.send(&[b"SET", b"paused", b"1"]);
+    assert_eq!(failover_state(&master), "waiting-for-sync");
+    assert_eq!(text(&m.cmd("FAILOVER ABORT")), "OK");
+    assert_eq!(text(&writer.read()), "OK", "the paused write runs on the master");
+    assert_eq!(failover_state(&master), "no-failover");
+    assert_eq!(text(&m.cmd("FAILOVER ABORT")), "ERR No failover in progress.");
+    // A timeout without FORCE gives up.
+    assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 100"))), "OK");
+    eventually("the failover to give up", 60, || failover_state(&master) == "no-failover");
+    assert_eq!(role(&master), "master");
+    assert_eq!(text(&m.cmd("SET case 2")), "OK");
+    // With FORCE it fails over to the stopped target anyway.
+    assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 100 FORCE"))), "OK");
+    eventually("the failover to start", 60, || failover_state(&master) == "failover-in-progress");
+    assert_eq!(role(&master), "slave");
+    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+    eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
+    assert_eq!(role(&replica), "master");
+    wait_caught_up(&replica, &master);
+    assert_eq!(digest(&master), digest(&replica));
+}
+
+/// A command of the master's stream that fails on the replica (DEBUG
+/// REPLICATE sends one only to the replicas) is logged as Redis logs it;
+/// with propagation-error-behavior panic the replica stops instead of
+/// diverging further.
+#[test]
+fn a_replica_logs_a_master_command_it_fails_on_and_panics_when_asked() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("replica.log");
+    let mut replica = ServerProcess::shoal(&["--logfile", log.to_str().unwrap()]);
+    replicaof(&replica, &master);
+    wait_caught_up(&master, &replica);
+    let mut m = master.client();
+    assert_eq!(text(&m.cmd("DEBUG REPLICATE fake-command-1 x")), "OK");
+    assert_eq!(text(&m.cmd("DEBUG REPLICATE INCR")), "OK");
+    m.cmd("SET after 1");
+    wait_caught_up(&master, &replica);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let critical: Vec<&str> = logged.lines().filter(|l| l.contains("== CRITICAL ==")).collect();
+    assert_eq!(critical.len(), 2, "{logged}");
+    assert!(critical[0].contains("fake-command-1"), "{}", critical[0]);
+    assert!(critical[1].contains("'incr'") && critical[1].contains("wrong number of arguments"), "{}", critical[1]);
+    assert_eq!(text(&replica.client().cmd("GET after")), "1", "the stream goes on");
+    assert_eq!(text(&replica.client().cmd("CONFIG SET propagation-error-behavior panic")), "OK");
+    m.cmd("DEBUG REPLICATE fake-command-2");
+    eventually("the replica to stop", 30, || !replica.alive());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("panicked sending an error to its master"), "{logged}");
+}
+
+/// DEBUG OBJECT reports a key whose TTL has passed but which is still
+/// stored (on a replica, until its master's DEL), as Redis's does.
+#[test]
+fn debug_object_finds_a_logically_expired_key_on_a_replica() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+    let replica = ServerProcess::shoal(&["--enable-debug-command", "yes"]);
+    replicaof(&replica, &master);
+    wait_caught_up(&master, &replica);
+    let mut m = master.client();
+    assert_eq!(text(&m.cmd("DEBUG SET-ACTIVE-EXPIRE 0")), "OK");
+    m.cmd("SET k 1 PX 50");
+    wait_caught_up(&master, &replica);
+    let mut r = replica.client();
+    eventually("the key to expire on the replica", 30, || r.cmd("EXISTS k") == Value::Int(0));
+    assert!(text(&r.cmd("DEBUG OBJECT k")).starts_with("Value at:"));
+    assert!(text(&r.cmd("DEBUG OBJECT nosuchkey")).starts_with("ERR no such key"));
+}
+
+/// A diskless full sync serving two replicas goes on for the one left when
+/// the other dies mid-transfer; when every replica is gone the snapshot
+/// stops instead of running to its end (rdb-key-save-delay makes it slow).
+#[test]
+fn a_diskless_sync_survives_one_replica_dropping_and_stops_when_all_drop() {
+    let master = ServerProcess::shoal(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "30",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+        "--rdb-key-save-delay",
+        "2000",
+    ]);
+    let mut m = master.client();
+    m.cmd("DEBUG POPULATE 2000 key 10");
+    let (mut dying, staying) = (ServerProcess::shoal(&[]), ServerProcess::shoal(&["--enable-debug-command", "yes"]));
+    replicaof(&dying, &master);
+    replicaof(&staying, &master);
+    eventually("the transfer to start", 60, || {
+        let info = text(&m.cmd("INFO replication"));
+        info.matches("state=wait_bgsave").count() + info.matches("state=send_bulk").count() == 2
+            && info_field(&mut m, "persistence", "rdb_bgsave_in_progress") == "1"
+    });
+    unsafe { libc::kill(dying.pid() as i32, libc::SIGKILL) };
+    dying.wait_exit();
+    wait_link_up(&staying);
+    assert_eq!(staying.client().cmd("DBSIZE"), Value::Int(2000));
+    assert_eq!(digest(&master), digest(&staying));
+    // Now a single replica, killed during its transfer: the snapshot ends
+    // early (2000 keys at 2 ms each would take 4 s more).
+    m.cmd("CONFIG SET repl-diskless-sync-max-replicas 1");
+    m.cmd("CONFIG SET rdb-key-save-delay 100000");
+    let mut alone = ServerProcess::shoal(&[]);
+    replicaof(&alone, &master);
+    eventually("the second transfer to start", 60, || {
+        info_field(&mut m, "persistence", "rdb_bgsave_in_progress") == "1"
+    });
+    unsafe { libc::kill(alone.pid() as i32, libc::SIGKILL) };
+    alone.wait_exit();
+    eventually("the snapshot to stop", 60, || info_field(&mut m, "persistence", "rdb_bgsave_in_progress") == "0");
+    assert_eq!(text(&m.cmd("PING")), "PONG");
+}
+
+/// A replica killed and a backlog shrunk in the same transaction, then
+/// more written than the new size: the replica's reconnection cannot
+/// continue (the killed replica's stream no longer holds the old bytes,
+/// and the smaller backlog applies at once), so it gets a full sync, as
+/// from Redis, and with repl-diskless-load swapdb the master's dataset
+/// replaces what the (writable) replica held.
+#[test]
+fn a_killed_replica_and_a_smaller_backlog_release_the_old_stream_at_once() {
+    for master_kind in [Kind::Shoal, Kind::Redis] {
+        let master = start(master_kind, &["--repl-diskless-sync-delay", "0", "--repl-backlog-size", "1mb"]);
+        let replica = ServerProcess::shoal(&["--repl-diskless-load", "swapdb", "--replica-read-only", "no"]);
+        replicaof(&replica, &master);
+        wait_caught_up(&master, &replica);
+        assert_eq!(text(&replica.client().cmd("SET replica-only 1")), "OK");
+        let (full_before, partial_before) = sync_counts(&master);
+        let mut m = master.client();
+        let value = "A".repeat(16384);
+        m.cmd("MULTI");
+        m.cmd("CLIENT KILL TYPE replica");
+        m.cmd("CONFIG SET repl-backlog-size 16384");
+        for i in 0..10 {
+            m.call(&[b"SET", format!("k{i}").as_bytes(), value.as_bytes()]);
+        }
+        let Value::Array(replies) = m.cmd("EXEC") else { panic!("EXEC failed") };
+        assert_eq!(replies[0], Value::Int(1), "{master_kind:?}");
+        eventually("the replica to sync again", 60, || sync_counts(&master) != (full_before, partial_before));
+        wait_caught_up(&master, &replica);
+        assert_eq!(sync_counts(&master), (full_before + 1, partial_before), "{master_kind:?}: a full sync");
+        let mut r = replica.client();
+        assert_eq!(text(&r.cmd("STRLEN k9")), "16384");
+        assert_eq!(r.cmd("GET replica-only"), Value::Null, "{master_kind:?}: the master's dataset replaced the replica's");
+        assert_eq!(r.cmd("DBSIZE"), m.cmd("DBSIZE"));
+    }
 }

@@ -68,8 +68,10 @@ pub fn run(server: Arc<Server>) {
         }
         let ping_period = Duration::from_secs(server.config.get_int("repl-ping-replica-period").max(1) as u64);
         if last_ping.elapsed() >= ping_period {
-            // A replica's own replicas get its master's pings, verbatim.
-            if !server.master.is_replica() {
+            // A replica's own replicas get its master's pings, verbatim;
+            // a failover waits for a replica to reach a still offset.
+            let failing_over = server.replicas.failover_state() != crate::state::replicas::FailoverState::None;
+            if !server.master.is_replica() && !failing_over {
                 server.engine.propagation.publish_raw(&[b"PING"]);
             }
             last_ping = Instant::now();

@@ -165,7 +165,10 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
-    if let Some(message) = exclusive_refusal(server, cmd) {
+    // The master's stream is never refused: its commands wait for a
+    // script past busy-reply-threshold to end (as Busy shards), or they
+    // would be lost while their bytes still count in the offset.
+    if let Some(message) = exclusive_refusal(server, cmd).filter(|_| !from_master) {
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }

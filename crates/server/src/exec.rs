@@ -373,6 +373,53 @@ pub(crate) fn crash_report(ctx: &Ctx<'_>, argv: &[&[u8]], what: &str) -> ! {
     std::process::abort()
 }
 
+/// Who sent a command whose reply nobody reads.
+pub(crate) enum Unread {
+    /// The master's stream, on this replica.
+    Master,
+    /// The append-only file being loaded.
+    Aof,
+    /// A replica's own commands, on its master (the link answers nothing).
+    Replica,
+}
+
+/// A command from the master's stream or the AOF failed here (`reply` is
+/// an error): the dataset may now differ from its source (or a replica
+/// sent its master a command that failed). Logged as Redis
+/// does (tests and operators look for it). With
+/// `propagation-error-behavior panic` (or `panic-on-replicas` for the
+/// stream) the server stops rather than go on diverging, except a writable
+/// replica, which may legitimately differ from its master.
+pub(crate) fn unread_error(server: &Server, reply: &[u8], argv: &[&[u8]], who: Unread) {
+    if reply.first() != Some(&b'-') || argv.is_empty() {
+        return;
+    }
+    let end = reply.iter().position(|&b| b == b'\r').unwrap_or(reply.len());
+    let error = String::from_utf8_lossy(&reply[1..end]);
+    let name = match table().resolve(argv) {
+        Some(cmd) => cmd.name,
+        None => "<unknown>",
+    };
+    let (from, to) = match who {
+        Unread::Master => ("replica", "master"),
+        Unread::Aof => ("server", "AOF-loading-client"),
+        Unread::Replica => ("master", "replica"),
+    };
+    server.log.warning(&format!(
+        "== CRITICAL == This {from} is sending an error to its {to}: '{error}' after processing the command '{name}'"
+    ));
+    let behavior = server.config.get_string("propagation-error-behavior");
+    let panics = match who {
+        Unread::Master => behavior != "ignore" && server.config.get_bool("replica-read-only"),
+        Unread::Aof => behavior == "panic",
+        Unread::Replica => false,
+    };
+    if panics {
+        server.log.warning(&format!("This {from} panicked sending an error to its {to} after processing the command '{name}'"));
+        std::process::abort();
+    }
+}
+
 thread_local! {
     /// Reused for key extraction so planning a command allocates nothing.
     static KEY_SCRATCH: std::cell::RefCell<Vec<KeyRef>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -25,6 +25,7 @@ use crate::client::{flags, Client, ClientInfo};
 use crate::dispatch::Outcome;
 use crate::server::Server;
 use crate::state::master::LinkState;
+use crate::state::replicas::FailoverState;
 
 /// Bytes read from the master at once.
 const READ_BYTES: usize = 64 * 1024;
@@ -51,7 +52,7 @@ pub fn replicaof(server: &Server, target: Option<(String, u16)>, by: &str) -> bo
             propagation.create_backlog(crate::replication::backlog_size(server));
             propagation.switch_id(&shoal_engine::propagate::random_hex_id());
             disconnect_replicas(server);
-            if was_replica {
+            if was_replica && !by.is_empty() {
                 server.log.notice(&format!("MASTER MODE enabled (user request from '{by}')"));
             }
         }
@@ -232,7 +233,30 @@ async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Re
     if psync.0 != "?" {
         server.log.notice(&format!("Trying a partial resynchronization (request {}:{}).", psync.0, psync.1));
     }
-    let reply = conn.command(&[b"PSYNC", psync.0.as_bytes(), psync.1.as_bytes()]).await?;
+    // A master failing over to this one asks it to take over (PSYNC ...
+    // FAILOVER); its reply decides the failover.
+    let failing_over = server.replicas.failover_state() == FailoverState::InProgress;
+    let reply = match failing_over {
+        false => conn.command(&[b"PSYNC", psync.0.as_bytes(), psync.1.as_bytes()]).await?,
+        true => {
+            let reply = conn.command(&[b"PSYNC", psync.0.as_bytes(), psync.1.as_bytes(), b"FAILOVER"]).await;
+            match reply {
+                Ok(line) if line.starts_with("+FULLRESYNC") || line.starts_with("+CONTINUE") => {
+                    crate::replication::failover_done(server);
+                    line
+                }
+                Ok(line) => {
+                    server.log.warning(&format!("Failover target refused PSYNC FAILOVER: {line}"));
+                    crate::replication::abort_failover(server, "Failover target rejected psync request");
+                    return Ok(());
+                }
+                Err(e) => {
+                    crate::replication::abort_failover(server, "Write error to failover target");
+                    return Err(e);
+                }
+            }
+        }
+    };
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split(' ');
         let (Some(id), Some(offset)) = (parts.next(), parts.next().and_then(|o| o.parse::<u64>().ok())) else {
@@ -588,6 +612,7 @@ async fn run_command(server: &Server, client: &mut Client, replies: &mut ReplyBu
             Outcome::Continue | Outcome::Blocked(_) | Outcome::Suspended(_) | Outcome::Offload => break,
         }
     }
+    crate::exec::unread_error(server, &replies.buf, argv, crate::exec::Unread::Master);
     replies.buf.clear();
 }
 

@@ -71,7 +71,7 @@ where
         }
     }
     if !input.is_empty() {
-        run_input(server, client, &mut input, &mut parser);
+        run_input(server, client, &mut input, &mut parser)?;
     }
     let mut chunk = Vec::with_capacity(WRITE_BYTES);
     loop {
@@ -104,7 +104,7 @@ where
                 match read {
                     Ok(0) => return Err("replica closed the link".into()),
                     Err(e) => return Err(format!("read error: {e}")),
-                    Ok(_) => run_input(server, client, &mut input, &mut parser),
+                    Ok(_) => run_input(server, client, &mut input, &mut parser)?,
                 }
             }
             _ = client.info.kill_signal.notified() => return Err("killed".into()),
@@ -142,9 +142,10 @@ async fn write<S: AsyncWrite + Unpin>(server: &Server, stream: &mut S, bytes: &[
     Ok(())
 }
 
-/// Runs what the replica sent (REPLCONF ACK, PING) for its side effects;
-/// replies are dropped, as Redis never answers a replica's ACKs.
-fn run_input(server: &Server, client: &mut Client, input: &mut Vec<u8>, parser: &mut RequestParser) {
+/// Runs what the replica sent (REPLCONF ACK) for its side effects. The
+/// link carries the stream only: a command that would answer something
+/// ends the replica's connection, as in Redis.
+fn run_input(server: &Server, client: &mut Client, input: &mut Vec<u8>, parser: &mut RequestParser) -> Result<(), String> {
     let limits = Limits::default();
     let mut replies = ReplyBuf::new(Protocol::Resp2);
     let mut position = 0;
@@ -155,11 +156,23 @@ fn run_input(server: &Server, client: &mut Client, input: &mut Vec<u8>, parser: 
         let argv: Vec<&[u8]> = parser.args().iter().map(|&a| parser.arg(request, a)).collect();
         if !argv.is_empty() {
             crate::dispatch::dispatch(server, client, &mut replies, &argv);
+            if !replies.buf.is_empty() {
+                crate::exec::unread_error(server, &replies.buf, &argv, crate::exec::Unread::Replica);
+                let name = match shoal_commands::table().resolve(&argv) {
+                    Some(cmd) => cmd.name.to_string(),
+                    None => String::from_utf8_lossy(argv[0]).to_lowercase(),
+                };
+                server.log.warning(&format!(
+                    "Replica generated a reply to command '{name}', disconnecting it: {}",
+                    crate::client::client_line(&client.info)
+                ));
+                return Err("the replica sent a command with a reply".into());
+            }
         }
         position += consumed;
-        replies.buf.clear();
     }
     input.drain(..position);
+    Ok(())
 }
 
 /// A disk-backed sync: waits for the file, then sends `$<length>` and its

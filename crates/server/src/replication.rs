@@ -18,7 +18,8 @@ use crate::persistence::rdb_file::{rdb_header, Format};
 use crate::server::Server;
 use crate::state::persistence::SnapshotKind;
 use crate::state::replicas::{
-    DiskJob, DisklessQueue, ReplicaInfo, ReplicaState, ReplicaStream, SyncSource, SyncStart, Waiting, Waker,
+    DiskJob, DisklessQueue, Failover, FailoverState, ReplicaInfo, ReplicaState, ReplicaStream, SyncSource, SyncStart,
+    Waiting, Waker,
 };
 
 /// A diskless payload's end marker length (Redis's RDB_EOF_MARK_SIZE).
@@ -54,6 +55,20 @@ pub fn detach(server: &Server, client: &mut Client) {
     }
     drop(list);
     server.replicas.waiting.lock().retain(|w| w.info.client_id != id);
+}
+
+/// Detaches the stream reader of the replica on connection `client_id`
+/// (CLIENT KILL), so the blocks only it kept are released now; its
+/// connection then finds its stream gone and ends.
+pub fn release_reader(server: &Server, client_id: u64) {
+    let replica = server.replicas.list.lock().iter().find(|r| r.client_id == client_id).cloned();
+    if let Some(replica) = replica {
+        let reader = replica.reader_id.swap(0, Ordering::AcqRel);
+        if reader != 0 {
+            server.engine.propagation.detach(reader);
+        }
+        replica.wake.notify_one();
+    }
 }
 
 /// How Redis names a replica in its log lines: `ip:port`.
@@ -204,6 +219,7 @@ pub fn cron(server: &Server) {
         }
     }
     drop_stuck_replicas(server, now_ms);
+    update_failover(server);
     let alone_since = server.replicas.alone_since_ms.load(Ordering::Relaxed);
     let ttl_ms = server.config.get_int("repl-backlog-ttl") * 1000;
     if alone_since > 0 && ttl_ms > 0 && now_ms - alone_since > ttl_ms && !server.master.is_replica() {
@@ -353,4 +369,84 @@ pub fn online(server: &Server, info: &ReplicaInfo) {
         info.ack_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
         server.log.notice(&format!("Synchronization with replica {} succeeded", replica_name(info)));
     }
+}
+
+/// FAILOVER's periodic step while it waits for a replica: gives up (or,
+/// with FORCE, fails over anyway) at the timeout; otherwise fails over to
+/// the target, or to the first replica, once it acknowledged everything
+/// this master wrote (writes are paused, so the offset stands still).
+pub fn update_failover(server: &Server) {
+    let mut failover = server.replicas.failover.lock();
+    if failover.state != FailoverState::WaitForSync {
+        return;
+    }
+    if failover.end_ms != 0 && failover.end_ms <= shoal_engine::now_ms() {
+        match (failover.force, failover.target.clone()) {
+            (true, Some((host, port))) => {
+                server.log.notice(&format!("FAILOVER to {host}:{port} time out exceeded, failing over."));
+                failover.state = FailoverState::InProgress;
+                drop(failover);
+                set_master(server, Some((host, port)));
+            }
+            _ => {
+                drop(failover);
+                abort_failover(server, "Replica never caught up before timeout");
+            }
+        }
+        return;
+    }
+    let offset = server.engine.propagation.offset();
+    let caught_up = |r: &Arc<ReplicaInfo>| {
+        r.state() == ReplicaState::Online && r.ack_offset.load(Ordering::Relaxed) == offset
+    };
+    let replica = match &failover.target {
+        Some((host, port)) => server.replicas.find(host, *port).filter(caught_up),
+        None => server.replicas.all().into_iter().find(caught_up),
+    };
+    let Some(replica) = replica else { return };
+    let target = (replica.ip.clone(), replica.port);
+    server.log.notice(&format!("Failover target {}:{} is synced, failing over.", target.0, target.1));
+    failover.target = Some(target.clone());
+    failover.state = FailoverState::InProgress;
+    drop(failover);
+    set_master(server, Some(target));
+}
+
+/// Ends a failover without promoting anyone: a server that already
+/// became the target's replica is a master again (under a new history id,
+/// as after REPLICAOF NO ONE), and writes resume.
+pub fn abort_failover(server: &Server, why: &str) {
+    let mut failover = server.replicas.failover.lock();
+    let previous = std::mem::take(&mut *failover);
+    drop(failover);
+    match &previous.target {
+        _ if previous.state == FailoverState::None => return,
+        Some((host, port)) => server.log.notice(&format!("FAILOVER to {host}:{port} aborted: {why}")),
+        None => server.log.notice(&format!("FAILOVER to any replica aborted: {why}")),
+    }
+    if previous.state == FailoverState::InProgress {
+        set_master(server, None);
+    }
+    resume_writes(server);
+}
+
+/// The target accepted PSYNC ... FAILOVER: this server is its replica
+/// now, and the failover is over.
+pub fn failover_done(server: &Server) {
+    *server.replicas.failover.lock() = Failover::default();
+    resume_writes(server);
+}
+
+fn resume_writes(server: &Server) {
+    server.pause.set_failover(false);
+    if server.pause.current().is_none() {
+        server.engine.keep_expired.store(false, Ordering::Relaxed);
+    }
+}
+
+/// REPLICAOF on the failover's behalf.
+fn set_master(server: &Server, target: Option<(String, u16)>) {
+    let change = crate::families::replication::REPLICAOF.get().expect("start-up installs the replica side");
+    change(server, target.clone(), "");
+    crate::families::replication::remember_master(server, target.as_ref());
 }

@@ -217,6 +217,9 @@ pub struct Pause {
     /// 0: none, 1: writes paused, 2: everything paused.
     kind: AtomicU8,
     until_ms: AtomicI64,
+    /// FAILOVER's pause of writes, which lasts until the failover ends
+    /// (CLIENT UNPAUSE does not end it).
+    failover: AtomicBool,
     pub changed: Notify,
 }
 
@@ -245,18 +248,31 @@ impl Pause {
         self.changed.notify_waiters();
     }
 
+    /// FAILOVER pauses writes (true) until it ends (false).
+    pub fn set_failover(&self, paused: bool) {
+        self.failover.store(paused, Ordering::Release);
+        if !paused {
+            self.changed.notify_waiters();
+        }
+    }
+
     /// The pause in force now, if any (expired pauses end themselves).
     pub fn current(&self) -> Option<(PauseKind, i64)> {
+        let failover = self.failover.load(Ordering::Acquire).then_some((PauseKind::Write, i64::MAX));
         let kind = self.kind.load(Ordering::Acquire);
         if kind == 0 {
-            return None;
+            return failover;
         }
         let until = self.until_ms.load(Ordering::Acquire);
         if until <= now_ms() {
             self.end();
-            return None;
+            return failover;
         }
-        Some((if kind == 1 { PauseKind::Write } else { PauseKind::All }, until))
+        match (kind, failover) {
+            (1, Some(failover)) => Some(failover),
+            (1, None) => Some((PauseKind::Write, until)),
+            _ => Some((PauseKind::All, until)),
+        }
     }
 }
 
@@ -544,6 +560,9 @@ impl Server {
         self.tunables.refresh(&self.config);
         self.refresh_notify_flags();
         self.log.refresh(&self.config);
+        // At once, as Redis resizes its backlog: a PSYNC right after a
+        // smaller repl-backlog-size must not continue from what it drops.
+        self.engine.propagation.set_backlog_size(crate::replication::backlog_size(self));
     }
 
     /// Starts an orderly shutdown.

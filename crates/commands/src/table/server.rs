@@ -86,6 +86,8 @@ pub const COMMANDS: &[Spec] = &[
             .doc("2.2.12", "O(N), N = entries in the slow log", "Empties the slow log."),
     ])
     .doc("2.2.12", "Varies by subcommand", "Groups commands for reading and clearing the slow log."),
+    Spec::new("failover", -1, "admin noscript stale", "admin slow dangerous")
+        .doc("6.2.0", "O(1)", "Hands the master role to one of this master's replicas, in step with it."),
     Spec::new("psync", -3, "admin noscript no_async_loading no_multi", "admin slow dangerous")
         .doc("2.8.0", "O(1)", "Internal command replicas use to start partial or full sync."),
     Spec::new("replconf", -1, "admin noscript loading stale allow_busy", "admin slow dangerous")

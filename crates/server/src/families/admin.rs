@@ -49,7 +49,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.server.config_changed();
-    crate::persistence::aof::config_changed(ctx.server, &changed);
+    crate::persistence::aof::config_changed(ctx.server, &changed, ctx.in_exec);
     ctx.out.ok();
     Ok(())
 }
@@ -360,6 +360,12 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.server.scripts.deny_scripts_disabled.store(disabled, Ordering::Relaxed);
             ctx.out.ok();
         }
+        "replicate" if argv.len() >= 3 => {
+            // Into the stream only (tests of how replicas treat a command
+            // they fail on): nothing runs here.
+            ctx.server.engine.propagation.publish_raw(&argv[2..]);
+            ctx.out.ok();
+        }
         "set-active-expire" if argv.len() == 3 => {
             let on = parse::int(argv[2])? != 0;
             ctx.server.engine.active_expire.store(on, Ordering::Relaxed);
@@ -368,7 +374,9 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         "object" if argv.len() == 3 => {
             let engine = &ctx.server.engine;
             let tx = ctx.tx.as_mut().expect("debug locks everything");
-            let Some(entry) = tx.lookup(argv[2], Lookup::QUIET) else { return Err(CmdError::NoSuchKey) };
+            // The stored entry, even if its TTL has passed (as Redis's
+            // DEBUG OBJECT, which never expires what it looks at).
+            let Some(entry) = tx.peek_stored_in(tx.db, argv[2]) else { return Err(CmdError::NoSuchKey) };
             let value = entry.value();
             let length = value.string_len().unwrap_or(0);
             let text = format!(
@@ -462,6 +470,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
                 "    Reply with a sample of a RESP type.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    List elements of at least <size> bytes get a node of their own (0: default).",
+                "REPLICATE <command> [<arg> ...]",
+                "    Send a command to the replicas only, in the replication stream, without running it.",
                 "SET-DISABLE-DENY-SCRIPTS <0|1>",
                 "    Let scripts run commands flagged noscript (for tests).",
                 "SET-ACTIVE-EXPIRE <0|1>",

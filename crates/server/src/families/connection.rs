@@ -344,6 +344,9 @@ fn kill_client(ctx: &mut Ctx<'_>, target: &ClientInfo, me: u64) {
     if target.id == me {
         ctx.client.close_after_reply = true;
     } else {
+        // A replica's stream stops counting at once (its backlog share is
+        // released before its connection notices the kill).
+        crate::replication::release_reader(ctx.server, target.id);
         ctx.server.clients.kill(target.id);
     }
 }

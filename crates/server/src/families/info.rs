@@ -449,7 +449,7 @@ fn replication_section(server: &Server, out: &mut String) {
     }
     let ids = propagation.ids();
     let backlog = propagation.backlog_info();
-    field!(out, "master_failover_state", "no-failover");
+    field!(out, "master_failover_state", server.replicas.failover_state().name());
     field!(out, "master_replid", ids.id);
     field!(out, "master_replid2", ids.id2);
     field!(out, "master_repl_offset", offset);

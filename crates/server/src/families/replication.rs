@@ -17,15 +17,45 @@ use crate::exec::{Ctx, Registrar};
 use crate::replication::{backlog_size, replica_name, request_full_sync};
 use crate::server::Server;
 use crate::state::master::LinkState;
-use crate::state::replicas::{ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
+use crate::state::replicas::{Failover, FailoverState, ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
 
 fn sync(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     start_sync(ctx, None)
 }
 
 fn psync(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let offset = parse::int(argv[2])?;
+    if !ctx.client.is_replica && argv.len() > 3 && parse::is(argv[3], "failover") {
+        promote_for_failover(ctx, argv[1])?;
+    }
+    let Ok(offset) = parse::int(argv[2]) else {
+        let conf = &ctx.client.repl_conf;
+        let ip = conf.ip.clone().unwrap_or_else(|| peer_ip(&ctx.client.info.addr));
+        let name = format!("{ip}:{}", conf.port);
+        ctx.server.log.warning(&format!("Replica {name} asks for synchronization but with a wrong offset"));
+        return Err(CmdError::NotInteger);
+    };
     start_sync(ctx, Some((argv[1], offset)))
+}
+
+/// PSYNC <id> <offset> FAILOVER: a master failing over to this replica
+/// asks it to become a master; it continues the same history, so the
+/// PSYNC that follows is a partial resync.
+fn promote_for_failover(ctx: &mut Ctx<'_>, id: &[u8]) -> Result<(), CmdError> {
+    let server = ctx.server;
+    let id = String::from_utf8_lossy(id);
+    server.log.warning(&format!("Failover request received for replid {id}."));
+    if !server.master.is_replica() {
+        return Err(CmdError::err("PSYNC FAILOVER can't be sent to a master."));
+    }
+    if id != server.engine.propagation.replication_id() {
+        return Err(CmdError::err("PSYNC FAILOVER replid must match my replid."));
+    }
+    let change = REPLICAOF.get().expect("start-up installs the replica side");
+    change(server, None, "");
+    remember_master(server, None);
+    let by = crate::client::client_line(&ctx.client.info);
+    server.log.notice(&format!("MASTER MODE enabled (failover request from '{by}')"));
+    Ok(())
 }
 
 /// SYNC (`request` None) and PSYNC <replication id> <offset>.
@@ -34,6 +64,9 @@ fn start_sync(ctx: &mut Ctx<'_>, request: Option<(&[u8], i64)>) -> CmdResult {
         return Ok(());
     }
     let server = ctx.server;
+    if server.replicas.failover_state() != FailoverState::None {
+        return Err(CmdError::custom("NOMASTERLINK Can't SYNC while failing over"));
+    }
     if server.master.is_replica() && server.master.state() != LinkState::Connected {
         return Err(CmdError::custom("NOMASTERLINK Can't SYNC while not connected with my master"));
     }
@@ -193,7 +226,11 @@ fn wait(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(count as i64);
         return Ok(());
     }
-    server.engine.propagation.publish_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    // A failover waits for a replica to reach the current offset: no
+    // GETACK moves it meanwhile (the replicas acknowledge every second).
+    if server.replicas.failover_state() == FailoverState::None {
+        server.engine.propagation.publish_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    }
     let server = server.arc();
     ctx.suspend = Some(Box::pin(async move {
         let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
@@ -254,6 +291,9 @@ pub static REPLICAOF: std::sync::OnceLock<ReplicaOfFn> = std::sync::OnceLock::ne
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 fn replicaof(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
+    if server.replicas.failover_state() != FailoverState::None {
+        return Err(CmdError::err("REPLICAOF not allowed while failing over."));
+    }
     let target = if parse::is(argv[1], "no") && parse::is(argv[2], "one") {
         None
     } else {
@@ -287,7 +327,82 @@ pub fn remember_master(server: &Server, target: Option<&(String, u16)>) {
     }
 }
 
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: pauses writes,
+/// waits (the cron, `replication::update_failover`) for the target (or any
+/// replica) to acknowledge the whole stream, then becomes its replica and
+/// sends PSYNC ... FAILOVER, which promotes it.
+fn failover(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    if argv.len() == 2 && parse::is(argv[1], "abort") {
+        if server.replicas.failover_state() == FailoverState::None {
+            return Err(CmdError::err("No failover in progress."));
+        }
+        crate::replication::abort_failover(server, "Failover manually aborted");
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut timeout_ms, mut force, mut target) = (0i64, false, None);
+    let mut i = 1;
+    while i < argv.len() {
+        let left = argv.len() - i - 1;
+        if parse::is(argv[i], "timeout") && left >= 1 && timeout_ms == 0 {
+            timeout_ms = parse::int(argv[i + 1])?;
+            if timeout_ms <= 0 {
+                return Err(CmdError::err("FAILOVER timeout must be greater than 0"));
+            }
+            i += 2;
+        } else if parse::is(argv[i], "to") && left >= 2 && target.is_none() {
+            let port = parse::int(argv[i + 2])?;
+            target = Some((String::from_utf8_lossy(argv[i + 1]).into_owned(), port));
+            i += 3;
+        } else if parse::is(argv[i], "force") && !force {
+            force = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let mut failover = server.replicas.failover.lock();
+    if failover.state != FailoverState::None {
+        return Err(CmdError::err("FAILOVER already in progress."));
+    }
+    if server.master.is_replica() {
+        return Err(CmdError::err("FAILOVER is not valid when server is a replica."));
+    }
+    if server.replicas.count() == 0 {
+        return Err(CmdError::err("FAILOVER requires connected replicas."));
+    }
+    if force && (timeout_ms == 0 || target.is_none()) {
+        return Err(CmdError::err("FAILOVER with force option requires both a timeout and target HOST and IP."));
+    }
+    let target = match target {
+        Some((host, port)) => {
+            let found = u16::try_from(port).ok().and_then(|port| server.replicas.find(&host, port));
+            let Some(replica) = found else {
+                return Err(CmdError::err("FAILOVER target HOST and PORT is not a replica."));
+            };
+            if replica.state() != ReplicaState::Online {
+                return Err(CmdError::err("FAILOVER target replica is not online."));
+            }
+            server.log.notice(&format!("FAILOVER requested to {host}:{port}."));
+            Some((host, replica.port))
+        }
+        None => {
+            server.log.notice("FAILOVER requested to any replica.");
+            None
+        }
+    };
+    let end_ms = if timeout_ms > 0 { shoal_engine::now_ms().saturating_add(timeout_ms) } else { 0 };
+    *failover = Failover { state: FailoverState::WaitForSync, target, end_ms, force };
+    drop(failover);
+    server.pause.set_failover(true);
+    server.engine.keep_expired.store(true, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn register(r: &mut Registrar) {
+    r.plain("failover", failover);
     r.plain("replicaof", replicaof);
     r.plain("slaveof", replicaof);
     r.all("sync", sync);

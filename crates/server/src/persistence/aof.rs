@@ -164,8 +164,9 @@ fn close(server: &Server) {
     }
 }
 
-/// CONFIG SET of the AOF's parameters.
-pub fn config_changed(server: &Server, changed: &[&str]) {
+/// CONFIG SET of the AOF's parameters; `in_exec` when the CONFIG SET is
+/// part of a transaction, whose unit already holds some shards.
+pub fn config_changed(server: &Server, changed: &[&str], in_exec: bool) {
     if changed.contains(&"aof-disable-auto-gc") {
         delete_history(server);
     }
@@ -173,7 +174,16 @@ pub fn config_changed(server: &Server, changed: &[&str]) {
         if server.config.get_bool("appendonly") {
             // The file starts with a rewrite (its base), at once as in
             // Redis, or once a running save ends (the cron thread).
-            if server.persistence.aof().is_none() {
+            if server.persistence.aof().is_none() && in_exec {
+                // The rewrite's cut needs every shard, and EXEC's unit
+                // holds some of them: the cron starts it after EXEC, as
+                // Redis defers it out of a transaction too. Its snapshot
+                // then holds what the transaction wrote.
+                server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+                server.log.notice(
+                    "AOF turned on inside MULTI/EXEC: the AOF background was scheduled to start when possible.",
+                );
+            } else if server.persistence.aof().is_none() {
                 let started = server.persistence.running_kind().is_none() && {
                     let locks = server.engine.keyspace.lock_all();
                     start_rewrite(server, &locks).inspect_err(|e| server.log.warning(e)).is_ok()

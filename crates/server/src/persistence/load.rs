@@ -528,6 +528,7 @@ impl<'a> Replay<'a> {
         let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         self.out.buf.clear();
         crate::exec::run_loading(self.server, &mut self.client, &mut self.out, &args)?;
+        crate::exec::unread_error(self.server, &self.out.buf, &args, crate::exec::Unread::Aof);
         key_load_delay(self.server, 1);
         Ok(())
     }

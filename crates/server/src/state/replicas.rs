@@ -163,6 +163,42 @@ pub struct Replicas {
     /// When the last replica left (ms; 0: some are connected or there never
     /// was one), for repl-backlog-ttl.
     pub(crate) alone_since_ms: AtomicI64,
+    /// FAILOVER in progress, if any.
+    pub failover: Mutex<Failover>,
+}
+
+/// Where a FAILOVER is (INFO's `master_failover_state`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailoverState {
+    #[default]
+    None,
+    /// Writes are paused until a replica acknowledges the whole stream.
+    WaitForSync,
+    /// This server is a replica of the target, whose PSYNC FAILOVER reply
+    /// decides: it accepted (done) or refused (back to master).
+    InProgress,
+}
+
+impl FailoverState {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailoverState::None => "no-failover",
+            FailoverState::WaitForSync => "waiting-for-sync",
+            FailoverState::InProgress => "failover-in-progress",
+        }
+    }
+}
+
+/// A FAILOVER's parameters.
+#[derive(Clone, Debug, Default)]
+pub struct Failover {
+    pub state: FailoverState,
+    /// The replica to promote (None: the first that catches up).
+    pub target: Option<(String, u16)>,
+    /// When waiting for the replica gives up (ms since the epoch; 0: never).
+    pub end_ms: i64,
+    /// At `end_ms`, fail over anyway instead of aborting.
+    pub force: bool,
 }
 
 impl Replicas {
@@ -204,6 +240,15 @@ impl Replicas {
                 r.state() == ReplicaState::Online && now_ms - r.ack_ms.load(Ordering::Relaxed) <= max_lag_secs * 1000
             })
             .count()
+    }
+
+    /// The connected replica that announced this address.
+    pub fn find(&self, host: &str, port: u16) -> Option<Arc<ReplicaInfo>> {
+        self.list.lock().iter().find(|r| r.ip.eq_ignore_ascii_case(host) && r.port == port).cloned()
+    }
+
+    pub fn failover_state(&self) -> FailoverState {
+        self.failover.lock().state
     }
 
     /// Replicas that acknowledged `offset` or beyond (WAIT).
