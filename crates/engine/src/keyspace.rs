@@ -535,8 +535,15 @@ impl Drop for ShardLocks<'_> {
 /// released, so that others get their turn.
 const HELD_REUSES_MAX: u32 = 32;
 
+/// Kept locks older than this are released by `release_stale_held`, so a
+/// thread busy with work that locks nothing (PINGs, pub/sub) does not
+/// keep everyone else waiting until it parks.
+const HELD_MAX: std::time::Duration = std::time::Duration::from_micros(500);
+
 struct Held {
     enabled: bool,
+    /// When the kept locks were first kept.
+    since: Option<std::time::Instant>,
     /// Units that reused the kept locks since they were taken.
     reused: u32,
     locks: Option<ShardLocks<'static>>,
@@ -546,7 +553,7 @@ struct Held {
 
 thread_local! {
     static HELD: std::cell::RefCell<Held> =
-        const { std::cell::RefCell::new(Held { enabled: false, reused: 0, locks: None, keepalive: None }) };
+        const { std::cell::RefCell::new(Held { enabled: false, since: None, reused: 0, locks: None, keepalive: None }) };
 }
 
 /// From now on this thread keeps the locks of a lock-all unit that ends
@@ -572,10 +579,23 @@ pub fn release_held() {
         }
         held.enabled = false;
         held.reused = 0;
+        held.since = None;
         (held.locks.take(), held.keepalive.take())
     });
     drop(locks);
     drop(keepalive);
+}
+
+/// Releases the locks this thread kept if it has kept them for longer
+/// than `HELD_MAX` (cheap when it keeps none).
+pub fn release_stale_held() {
+    let stale = HELD.with(|held| {
+        let held = held.borrow();
+        held.locks.is_some() && held.since.is_some_and(|since| since.elapsed() > HELD_MAX)
+    });
+    if stale {
+        release_held();
+    }
 }
 
 /// The kept locks, if this thread keeps those of `keyspace`.
@@ -587,6 +607,7 @@ fn take_held(keyspace: &Keyspace) -> Option<ShardLocks<'_>> {
                 held.reused += 1;
                 if held.reused > HELD_REUSES_MAX {
                     held.reused = 0;
+                    held.since = None;
                     (None, held.locks.take())
                 } else {
                     (held.locks.take(), None)
@@ -619,6 +640,9 @@ fn park_held(locks: &mut ShardLocks<'_>) -> bool {
         // SAFETY: only the lifetime is erased; `keepalive` keeps the
         // keyspace alive, and `release_held` drops the locks before it.
         held.locks = Some(unsafe { std::mem::transmute::<ShardLocks<'_>, ShardLocks<'static>>(kept) });
+        if held.since.is_none() {
+            held.since = Some(std::time::Instant::now());
+        }
         true
     })
 }
