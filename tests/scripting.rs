@@ -214,6 +214,20 @@ fn script_cache_survives_until_flushed() {
     assert!(String::from_utf8_lossy(&info).contains("number_of_cached_scripts:0\r\n"));
 }
 
+/// SCRIPT FLUSH empties the script cache and leaves function libraries
+/// alone, as in Redis.
+#[test]
+fn script_flush_keeps_function_libraries() {
+    let shoal = ServerProcess::shoal(&[]);
+    let mut c = shoal.client();
+    let library = "#!lua name=keep\nredis.register_function('seven', function() return 7 end)";
+    assert_eq!(call(&mut c, &["function", "load", library]), support::bulk("keep"));
+    let Value::Bulk(sha) = call(&mut c, &["script", "load", "return 1"]) else { panic!() };
+    assert_eq!(c.cmd("SCRIPT FLUSH"), support::simple("OK"));
+    assert_eq!(call(&mut c, &["evalsha", &String::from_utf8(sha).unwrap(), "0"]), support::error("NOSCRIPT No matching script. Please use EVAL."));
+    assert_eq!(call(&mut c, &["fcall", "seven", "0"]), Value::Int(7));
+}
+
 /// Scripts read and write keys they did not declare, on many shards, while
 /// other clients (on other workers) write the same keys. Each script moves
 /// one unit between two random keys of a fixed set and checks the total:

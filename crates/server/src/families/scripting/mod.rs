@@ -560,7 +560,12 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !flush_mode_ok(argv) {
         return Err(CmdError::err("SCRIPT FLUSH only support SYNC|ASYNC option"));
     }
-    with_engine(ctx.server, |engine| *engine = Engine::new());
+    // The function libraries (their own VM) are not scripts: they stay.
+    with_engine(ctx.server, |engine| {
+        let functions = engine.functions.take();
+        *engine = Engine::new();
+        engine.functions = functions;
+    });
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.store(0, Ordering::Relaxed);
     scripts.cached_script_bytes.store(0, Ordering::Relaxed);
