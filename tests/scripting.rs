@@ -214,6 +214,20 @@ fn script_cache_survives_until_flushed() {
     assert!(String::from_utf8_lossy(&info).contains("number_of_cached_scripts:0\r\n"));
 }
 
+/// SCRIPT FLUSH empties the script cache and leaves function libraries
+/// alone, as in Redis.
+#[test]
+fn script_flush_keeps_function_libraries() {
+    let shoal = ServerProcess::shoal(&[]);
+    let mut c = shoal.client();
+    let library = "#!lua name=keep\nredis.register_function('seven', function() return 7 end)";
+    assert_eq!(call(&mut c, &["function", "load", library]), support::bulk("keep"));
+    let Value::Bulk(sha) = call(&mut c, &["script", "load", "return 1"]) else { panic!() };
+    assert_eq!(c.cmd("SCRIPT FLUSH"), support::simple("OK"));
+    assert_eq!(call(&mut c, &["evalsha", &String::from_utf8(sha).unwrap(), "0"]), support::error("NOSCRIPT No matching script. Please use EVAL."));
+    assert_eq!(call(&mut c, &["fcall", "seven", "0"]), Value::Int(7));
+}
+
 /// Scripts read and write keys they did not declare, on many shards, while
 /// other clients (on other workers) write the same keys. Each script moves
 /// one unit between two random keys of a fixed set and checks the total:
@@ -654,4 +668,78 @@ fn cve_2024_31449_bit_tohex_clamps_its_count() {
     assert_eq!(call(&mut c, &["eval", "return bit.tohex(65535, -2147483648)", "0"]), support::bulk("0000FFFF"));
     assert_eq!(call(&mut c, &["eval", "return bit.tohex(65535, 2147483647)", "0"]), support::bulk("0000ffff"));
     assert_eq!(call(&mut c, &["eval", "return bit.tohex(-1, -3)", "0"]), support::bulk("FFF"));
+}
+
+/// Encodes commands as one pipeline (a single write).
+fn pipeline(commands: &[Vec<&str>]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for words in commands {
+        bytes.extend_from_slice(format!("*{}\r\n", words.len()).as_bytes());
+        for w in words {
+            bytes.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+        }
+    }
+    bytes
+}
+
+/// Script calls that follow each other in a pipeline cross to the script
+/// thread together: every reply still comes in order and equals Redis's,
+/// with a refused call, plain commands and a transaction in between.
+#[test]
+fn pipelined_script_calls_reply_in_order_like_redis() {
+    let pair = support::Pair::start(false);
+    let (mut r, mut s) = (pair.redis_client, pair.shoal_client);
+    let body = "redis.call('get', KEYS[1]) local n = redis.call('incr', KEYS[1]) redis.call('expire', KEYS[1], 100) return n";
+    let library = "#!lua name=pipelib\nredis.register_function('bump', function(keys) return redis.call('incrby', keys[1], 10) end)";
+    let mut sha = String::new();
+    for c in [&mut r, &mut s] {
+        let Value::Bulk(loaded) = call(c, &["script", "load", body]) else { panic!("SCRIPT LOAD failed") };
+        sha = String::from_utf8(loaded).unwrap();
+        assert_eq!(call(c, &["function", "load", library]), support::bulk("pipelib"));
+    }
+    let bad = "0".repeat(40);
+    let calls: Vec<Vec<&str>> = vec![
+        vec!["evalsha", &sha, "1", "k"],
+        vec!["evalsha", &sha, "1", "k"],
+        vec!["fcall", "bump", "1", "k"],
+        vec!["evalsha", &bad, "1", "k"],
+        vec!["evalsha", &sha, "1", "{k}other"],
+        vec!["get", "k"],
+        vec!["eval", "return redis.call('get', KEYS[1])", "1", "k"],
+        vec!["multi"],
+        vec!["evalsha", &sha, "1", "k"],
+        vec!["exec"],
+        vec!["fcall", "bump", "1", "k"],
+        vec!["evalsha", &sha, "1", "k"],
+        vec!["ttl", "k"],
+    ];
+    let bytes = pipeline(&calls);
+    r.send_raw(&bytes);
+    s.send_raw(&bytes);
+    for words in &calls {
+        let (expected, got) = (r.read_raw(), s.read_raw());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{words:?}");
+    }
+    assert_eq!(call(&mut s, &["get", "k"]), support::bulk("24"));
+}
+
+/// A write pause stops a pipeline of script calls at the first one that
+/// may write: the read-only call before it replies at once, the writing
+/// one only after the pause ends.
+#[test]
+fn a_write_pause_holds_a_pipelined_script_call_that_writes() {
+    let shoal = ServerProcess::shoal(&[]);
+    let (mut admin, mut c) = (shoal.client(), shoal.client());
+    assert_eq!(admin.cmd("CLIENT PAUSE 100000 WRITE"), support::simple("OK"));
+    c.send_raw(&pipeline(&[
+        vec!["eval", "#!lua flags=no-writes\nreturn 1", "0"],
+        vec!["eval", "return redis.call('incr', 'x')", "0"],
+        vec!["eval", "#!lua flags=no-writes\nreturn 3", "0"],
+    ]));
+    assert_eq!(c.read(), Value::Int(1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(support::no_reply_yet(&mut c), "the writing script ran during the pause");
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), support::simple("OK"));
+    assert_eq!(c.read(), Value::Int(1));
+    assert_eq!(c.read(), Value::Int(3));
 }

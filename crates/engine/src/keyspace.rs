@@ -227,6 +227,7 @@ impl Keyspace {
     /// all are free right now, else none. Units holding no gate ticket
     /// find the keyspace busy while the gate is up.
     pub fn try_lock(&self, shards: &mut [ShardIndex], ticket: bool) -> Result<ShardLocks<'_>, Busy> {
+        release_held();
         if !ticket && self.gate.is_up() {
             return Err(Busy::Gate);
         }
@@ -251,7 +252,11 @@ impl Keyspace {
     /// Takes every shard if all are free right now, else none.
     pub fn try_lock_all(&self, ticket: bool) -> Result<ShardLocks<'_>, Busy> {
         if !ticket && self.gate.is_up() {
+            release_held();
             return Err(Busy::Gate);
+        }
+        if let Some(locks) = take_held(self) {
+            return Ok(locks);
         }
         let mut held = SmallVec::with_capacity(SHARD_COUNT);
         for (i, slot) in self.shards.iter().enumerate() {
@@ -358,6 +363,7 @@ impl Keyspace {
 
     /// Locks one shard if it is free right now.
     pub fn try_lock_one(&self, shard: ShardIndex) -> Option<ShardLocks<'_>> {
+        release_held();
         let guard = self.shards[shard as usize].0.try_lock()?;
         let mut held = SmallVec::new();
         held.push((shard, guard));
@@ -383,6 +389,7 @@ impl Keyspace {
 
     /// Locks one shard.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
+        release_held();
         let mut held = SmallVec::new();
         held.push((shard, self.shards[shard as usize].0.lock()));
         ShardLocks { keyspace: self, held, all: false }
@@ -390,6 +397,9 @@ impl Keyspace {
 
     /// Locks every shard.
     pub fn lock_all(&self) -> ShardLocks<'_> {
+        if let Some(locks) = take_held(self) {
+            return locks;
+        }
         let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
         ShardLocks { keyspace: self, held, all: true }
     }
@@ -491,6 +501,9 @@ impl Drop for ShardLocks<'_> {
     /// another of its shards, stops it), and a wake-up it swallowed must
     /// not leave the others, among them the gate's holder, asleep.
     fn drop(&mut self) {
+        if self.all && park_held(self) {
+            return;
+        }
         for (i, guard) in self.held.drain(..) {
             drop(guard);
             // The unlock is a locked read-modify-write (a full barrier on
@@ -502,4 +515,134 @@ impl Drop for ShardLocks<'_> {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------
+// Holding the whole keyspace from one unit to the next.
+//
+// A lock-all unit takes and releases 256 mutexes and touches as many cache
+// lines: several microseconds, more than a small script costs. The script
+// thread runs scripts back to back (a connection's pipeline, the queue of
+// every connection's calls), so while it says so (`hold_between_units`),
+// the locks of a lock-all unit that ends on this thread are kept for the
+// next lock-all unit of the same thread instead of being released, until
+// `release_held`. Nobody else can run between two such units, which is
+// what would happen anyway if they were one after the other on one
+// thread; the holder bounds how long it holds. Any other way of locking on
+// this thread releases first (it would otherwise wait for itself).
+
+/// At most this many units in a row reuse kept locks; then they are
+/// released, so that others get their turn.
+const HELD_REUSES_MAX: u32 = 32;
+
+/// Kept locks older than this are released by `release_stale_held`, so a
+/// thread busy with work that locks nothing (PINGs, pub/sub) does not
+/// keep everyone else waiting until it parks.
+const HELD_MAX: std::time::Duration = std::time::Duration::from_micros(500);
+
+struct Held {
+    enabled: bool,
+    /// When the kept locks were first kept.
+    since: Option<std::time::Instant>,
+    /// Units that reused the kept locks since they were taken.
+    reused: u32,
+    locks: Option<ShardLocks<'static>>,
+    /// Keeps the keyspace alive while `locks` points into it.
+    keepalive: Option<Box<dyn std::any::Any>>,
+}
+
+thread_local! {
+    static HELD: std::cell::RefCell<Held> =
+        const { std::cell::RefCell::new(Held { enabled: false, since: None, reused: 0, locks: None, keepalive: None }) };
+}
+
+/// From now on this thread keeps the locks of a lock-all unit that ends
+/// for its next one, until `release_held`. `keepalive` owns (a reference
+/// to) what holds the keyspace, so the kept locks cannot outlive it.
+pub fn hold_between_units(keepalive: Box<dyn std::any::Any>) {
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        held.enabled = true;
+        if held.locks.is_none() {
+            held.keepalive = Some(keepalive);
+        }
+    });
+}
+
+/// Releases the locks this thread kept (waking their waiters) and stops
+/// keeping them. Cheap when nothing is kept.
+pub fn release_held() {
+    let (locks, keepalive) = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if !held.enabled && held.locks.is_none() {
+            return (None, None);
+        }
+        held.enabled = false;
+        held.reused = 0;
+        held.since = None;
+        (held.locks.take(), held.keepalive.take())
+    });
+    drop(locks);
+    drop(keepalive);
+}
+
+/// Releases the locks this thread kept if it has kept them for longer
+/// than `HELD_MAX` (cheap when it keeps none).
+pub fn release_stale_held() {
+    let stale = HELD.with(|held| {
+        let held = held.borrow();
+        held.locks.is_some() && held.since.is_some_and(|since| since.elapsed() > HELD_MAX)
+    });
+    if stale {
+        release_held();
+    }
+}
+
+/// The kept locks, if this thread keeps those of `keyspace`.
+fn take_held(keyspace: &Keyspace) -> Option<ShardLocks<'_>> {
+    let (taken, expired): (Option<ShardLocks<'static>>, Option<ShardLocks<'static>>) = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        match &held.locks {
+            Some(locks) if std::ptr::eq(locks.keyspace, keyspace) => {
+                held.reused += 1;
+                if held.reused > HELD_REUSES_MAX {
+                    held.reused = 0;
+                    held.since = None;
+                    (None, held.locks.take())
+                } else {
+                    (held.locks.take(), None)
+                }
+            }
+            _ => (None, None),
+        }
+    });
+    // Released outside the borrow, for real (not kept again: `all` is
+    // what its drop looks at), to be locked again like any other unit's.
+    if let Some(mut expired) = expired {
+        expired.all = false;
+        drop(expired);
+        return None;
+    }
+    // SAFETY: only the lifetime changes: the locks are `keyspace`'s, which
+    // the caller borrows for as long as they live.
+    taken.map(|locks| unsafe { std::mem::transmute::<ShardLocks<'static>, ShardLocks<'_>>(locks) })
+}
+
+/// Keeps the locks of an ending lock-all unit if this thread holds
+/// between units; true if it took them.
+fn park_held(locks: &mut ShardLocks<'_>) -> bool {
+    HELD.with(|held| {
+        let Ok(mut held) = held.try_borrow_mut() else { return false };
+        if !held.enabled || held.locks.is_some() || held.keepalive.is_none() {
+            return false;
+        }
+        let kept = ShardLocks { keyspace: locks.keyspace, held: std::mem::take(&mut locks.held), all: true };
+        // SAFETY: only the lifetime is erased; `keepalive` keeps the
+        // keyspace alive, and `release_held` drops the locks before it.
+        held.locks = Some(unsafe { std::mem::transmute::<ShardLocks<'_>, ShardLocks<'static>>(kept) });
+        if held.since.is_none() {
+            held.since = Some(std::time::Instant::now());
+        }
+        true
+    })
 }

@@ -328,12 +328,17 @@ where
                     // A script may run long: what earlier requests got goes
                     // out first, as far as the client reads it.
                     write_now(server, stream, client, out).await?;
-                    outcome = crate::offload::run(server, client, out, &argv).await;
-                }
-                drop(hints);
-                if !matches!(outcome, Outcome::Postpone | Outcome::Busy(_)) {
+                    let (ran, ran_to, last) = offload_with_followers(server, client, out, input, argv, end).await;
+                    // What ran is consumed; a request that did not run
+                    // (busy, paused) is tried again from its start.
+                    if ran > 0 {
+                        position = ran_to;
+                    }
+                    outcome = last;
+                } else if !matches!(outcome, Outcome::Postpone | Outcome::Busy(_)) {
                     position += consumed;
                 }
+                drop(hints);
                 outcome
             }
             Ok(Parsed::Nothing { consumed }) => {
@@ -383,6 +388,54 @@ where
         input.shrink_to(READ_CHUNK_BYTES);
     }
     Ok(())
+}
+
+/// At most this many script calls of one pipeline cross to the script
+/// thread together.
+const OFFLOAD_BATCH_MAX: usize = 32;
+
+/// Runs `argv`, which needs the script thread, together with the script
+/// calls that directly follow it in `input` (from `end`): one crossing
+/// for the whole run. Returns how many ran, where the last one that ran
+/// ends in `input`, and the outcome of the last one tried.
+async fn offload_with_followers<'a>(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    input: &'a [u8],
+    argv: SmallVec<[&'a [u8]; 8]>,
+    end: usize,
+) -> (usize, usize, Outcome) {
+    let mut requests: SmallVec<[crate::offload::Request<'a>; 4]> = SmallVec::new();
+    let mut ends: SmallVec<[usize; 4]> = SmallVec::new();
+    requests.push(argv);
+    ends.push(end);
+    if client.authenticated {
+        let max_bulk_bytes = server.tunables.proto_max_bulk_len.load(Ordering::Relaxed);
+        while requests.len() < OFFLOAD_BATCH_MAX {
+            let at = ends[ends.len() - 1];
+            let Some((request, length)) = next_script_call(&input[at..], max_bulk_bytes) else { break };
+            requests.push(request);
+            ends.push(at + length);
+        }
+    }
+    let (ran, outcome) = crate::offload::run_batch(server, client, out, &requests).await;
+    (ran, if ran > 0 { ends[ran - 1] } else { 0 }, outcome)
+}
+
+/// The request at the start of `buf` and its length, if it is a complete,
+/// plainly spelled multibulk request for a command that runs on the
+/// script thread (EVALSHA, FCALL ...); anything else is left to the parser.
+fn next_script_call(buf: &[u8], max_bulk_bytes: i64) -> Option<(crate::offload::Request<'_>, usize)> {
+    const MAX_ARGS: usize = 64;
+    let mut ranges: SmallVec<[std::ops::Range<usize>; 8]> = SmallVec::new();
+    let length = shoal_resp::peek_request(buf, MAX_ARGS, |_, range| ranges.push(range))?;
+    if ranges.iter().any(|r| r.len() as i64 > max_bulk_bytes) {
+        return None;
+    }
+    let request: crate::offload::Request<'_> = ranges.into_iter().map(|r| &buf[r]).collect();
+    let cmd = shoal_commands::table().resolve(&request)?;
+    crate::state::scripts::uses_vm(cmd).then_some((request, length))
 }
 
 /// Waits until a blocked command is served, times out, is unblocked, or

@@ -129,10 +129,16 @@ fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Inc
         sched_batch();
     }
     server.placement.worker_started(index);
+    crate::offload::released_on_park();
     let (parking, unparked) = (server.clone(), server.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(move || parking.placement.parking(index))
+        .on_thread_park(move || {
+            // Locks kept from one script call to the next on this worker
+            // are not kept while it sleeps.
+            shoal_engine::keyspace::release_held();
+            parking.placement.parking(index)
+        })
         .on_thread_unpark(move || unparked.placement.unparked(index))
         .build()
         .expect("cannot build a runtime");

@@ -1,12 +1,15 @@
-//! Running a client's command on the script thread (see `state::scripts`
-//! for why it exists). The connection hands over the command with its
-//! client state and reply buffer, and awaits the outcome without holding
-//! up its worker; the script thread runs the whole request through
-//! `dispatch` as the connection would have.
+//! Running a client's commands that need the Lua VM: on the connection's
+//! own worker when the VM is free (on a coroutine, so that a long script
+//! can pause and let the worker serve its other connections), else on the
+//! script thread (see `state::scripts` for why it exists). Either way the
+//! runner dispatches the requests as the connection would have, with the
+//! connection's client state and reply buffer, while the connection
+//! awaits the outcome without holding up its worker.
 
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
+use smallvec::SmallVec;
 use shoal_engine::Busy;
 use shoal_resp::ReplyBuf;
 use tokio::sync::Notify;
@@ -22,8 +25,25 @@ use crate::server::Server;
 /// wait for the shards (that script holds them all), and the request,
 /// dispatched again, gets `-BUSY` like any other client's.
 pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
+    let request: Request<'_> = argv.iter().copied().collect();
+    run_batch(server, client, out, std::slice::from_ref(&request)).await.1
+}
+
+/// One request's arguments.
+pub type Request<'a> = SmallVec<[&'a [u8]; 8]>;
+
+/// Runs `requests` (the first needs the Lua VM; a connection passes the
+/// calls that follow it in its pipeline too) on the script thread in one
+/// crossing, one after the other as the connection would. Returns how
+/// many ran, and the outcome of the last one tried: when it is not
+/// `Continue`, that request did not run (`Busy`, `Postpone`).
+pub async fn run_batch(server: &Server, client: &mut Client, out: &mut ReplyBuf, requests: &[Request<'_>]) -> (usize, Outcome) {
+    debug_assert!(!requests.is_empty());
+    if let Some((ran, finished)) = run_here(server, client, out, requests).await {
+        return (ran, finished.into());
+    }
     let done = Arc::new(Done::default());
-    let job = Borrowed { server, client, out, argv: Borrowed::new_argv(argv), done: done.clone() };
+    let job = Borrowed { lent: Lent::new(server, client, out, requests), done: done.clone() };
     // Waits for the job in its drop if this future is dropped first: the
     // job borrows the client, the reply buffer and the arguments.
     let mut waiting = Waiting { done: done.clone(), finished: false };
@@ -35,30 +55,164 @@ pub async fn run(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv:
         }
         // SAFETY: the connection that owns these waits for `done` (here
         // or in `Waiting`'s drop) and does not touch them meanwhile.
-        let (server, client, out, argv) = unsafe { (&*job.server, &mut *job.client, &mut *job.out, &*job.argv) };
-        let outcome = match dispatch(server, client, out, argv) {
-            Outcome::Busy(busy) => Finished::Busy(busy),
-            Outcome::Postpone => Finished::Postpone,
-            // What needs the VM never blocks, suspends or moves again.
-            _ => Finished::Continue,
-        };
-        job.done.finish(outcome);
+        let (server, client, out, requests) = unsafe { job.lent.get() };
+        // Script calls queued back to back share one locking of the
+        // keyspace (the thread loop releases it when its queue is empty).
+        shoal_engine::keyspace::hold_between_units(Box::new(server.arc()));
+        let (ran, finished) = run_requests(server, client, out, requests);
+        job.done.finish(ran, finished);
     }));
-    let finished = loop {
+    let (ran, finished) = loop {
         tokio::select! {
             outcome = waiting.wait() => break outcome,
             _ = tokio::time::sleep(std::time::Duration::from_millis(QUEUE_CHECK_MS)) => {
                 if busy_script(server) && done.withdraw() {
                     waiting.finished = true;
-                    return Outcome::Busy(Busy::Shard(0));
+                    return (0, Outcome::Busy(Busy::Shard(0)));
                 }
             }
         }
     };
-    match finished {
-        Finished::Continue => Outcome::Continue,
-        Finished::Postpone => Outcome::Postpone,
-        Finished::Busy(busy) => Outcome::Busy(busy),
+    (ran, finished.into())
+}
+
+/// Dispatches `requests` one after the other as the connection would;
+/// stops at the first that must wait. How many ran, and how the last one
+/// tried ended.
+fn run_requests(server: &Server, client: &mut Client, out: &mut ReplyBuf, requests: &[Request<'_>]) -> (usize, Finished) {
+    let mut ran = 0;
+    let mut finished = Finished::Continue;
+    for argv in requests {
+        if ran > 0 {
+            if client.close_after_reply {
+                break;
+            }
+            // Pushes sent before this command ran precede its reply.
+            client.info.outbox.drain_into(&mut out.buf);
+        }
+        finished = match dispatch(server, client, out, argv) {
+            Outcome::Busy(busy) => Finished::Busy(busy),
+            Outcome::Postpone => Finished::Postpone,
+            // What needs the VM never blocks, suspends or moves again.
+            _ => Finished::Continue,
+        };
+        if !matches!(finished, Finished::Continue) {
+            break;
+        }
+        ran += 1;
+    }
+    (ran, finished)
+}
+
+impl From<Finished> for Outcome {
+    fn from(finished: Finished) -> Outcome {
+        match finished {
+            Finished::Continue => Outcome::Continue,
+            Finished::Postpone => Outcome::Postpone,
+            Finished::Busy(busy) => Outcome::Busy(busy),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Running script calls on the connection's own worker.
+//
+// Crossing to the script thread and back costs two thread wake-ups, more
+// than a small script. So when the VM is free (its lock taken without
+// waiting), a worker runs the calls itself, on a stack of its own (a
+// coroutine) so that a script that runs long can pause (`pausable`): its
+// connection then yields to the worker's other connections, which find
+// the keyspace held as with any script and get `-BUSY` past the threshold
+// or send SCRIPT KILL, and resumes it. When the VM is busy (a script runs,
+// the script thread loads a library), the calls cross as before.
+
+/// The coroutine's stack, as large as the script thread's (converting a
+/// deeply nested reply recurses once per level).
+const STACK_BYTES: usize = crate::state::scripts::SCRIPT_THREAD_STACK_BYTES;
+
+type Fiber = corosensei::Coroutine<(), (), (usize, Finished), corosensei::stack::DefaultStack>;
+
+thread_local! {
+    /// This thread's coroutine stack, kept between runs (mapped once).
+    static STACK: std::cell::RefCell<Option<corosensei::stack::DefaultStack>> = const { std::cell::RefCell::new(None) };
+    /// Set on worker threads, which release locks kept between units
+    /// when they go idle (`released_on_park`).
+    static RELEASES_ON_PARK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called on a worker thread at start: it releases the keyspace it kept
+/// between script calls whenever it parks (`shoal_engine::keyspace::release_held`
+/// in its runtime's park hook), so script calls of its connections
+/// may share one locking of the keyspace.
+pub fn released_on_park() {
+    RELEASES_ON_PARK.with(|r| r.set(true));
+}
+
+/// Runs `requests` here if the first is a script call and the VM is free
+/// right now; `None` if it must cross.
+async fn run_here(server: &Server, client: &mut Client, out: &mut ReplyBuf, requests: &[Request<'_>]) -> Option<(usize, Finished)> {
+    let cmd = shoal_commands::table().resolve(&requests[0])?;
+    if !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro") {
+        return None;
+    }
+    let mut slot_guard = server.scripts.vm.try_lock()?;
+    let stack = match STACK.with(|s| s.borrow_mut().take()) {
+        Some(stack) => stack,
+        None => corosensei::stack::DefaultStack::new(STACK_BYTES).expect("a script stack can be mapped"),
+    };
+    let lent = Lent::new(server, client, out, requests);
+    let slot: *mut crate::state::scripts::VmSlot = &mut *slot_guard;
+    let fiber: Fiber = corosensei::Coroutine::with_stack(stack, move |yielder: &corosensei::Yielder<(), ()>, ()| {
+        // SAFETY: the connection that owns these resumes this coroutine
+        // to its end (here or in `Running`'s drop) and does not touch
+        // them meanwhile; the VM lock is held until then.
+        let (server, client, out, requests) = unsafe { lent.get() };
+        let slot = unsafe { &mut *slot };
+        shoal_engine::keyspace::hold_between_units(Box::new(server.arc()));
+        crate::families::scripting::lend(slot, || {
+            crate::families::scripting::pausable(&|| yielder.suspend(()), || run_requests(server, client, out, requests))
+        })
+    });
+    let mut running = Running(Some(fiber));
+    let result = loop {
+        match running.resume() {
+            Some(result) => break result,
+            None => tokio::task::yield_now().await,
+        }
+    };
+    drop(slot_guard);
+    if !RELEASES_ON_PARK.with(|r| r.get()) {
+        shoal_engine::keyspace::release_held();
+    }
+    Some(result)
+}
+
+/// A coroutine running script calls; dropped before its end (its
+/// connection's future dropped), it runs to its end first: it borrows the
+/// connection's state and may hold the keyspace.
+struct Running(Option<Fiber>);
+
+impl Running {
+    /// Resumes the calls: their result once they ended, `None` if a script paused.
+    fn resume(&mut self) -> Option<(usize, Finished)> {
+        let fiber = self.0.as_mut().expect("resumed after its end");
+        match fiber.resume(()) {
+            corosensei::CoroutineResult::Yield(()) => None,
+            corosensei::CoroutineResult::Return(result) => {
+                let fiber = self.0.take().expect("present");
+                STACK.with(|s| *s.borrow_mut() = Some(fiber.into_stack()));
+                Some(result)
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A coroutine that panicked is done: its panic is unwinding now.
+        while self.0.as_ref().is_some_and(|fiber| !fiber.done()) {
+            let _ = self.resume();
+        }
     }
 }
 
@@ -81,22 +235,35 @@ enum Finished {
     Busy(Busy),
 }
 
-/// The connection's state, lent to the script thread for one command.
+/// The connection's state, lent to the script thread for its requests.
 struct Borrowed {
-    server: *const Server,
-    client: *mut Client,
-    out: *mut ReplyBuf,
-    argv: *const [&'static [u8]],
+    lent: Lent,
     done: Arc<Done>,
 }
 
-// SAFETY: the pointers are used by one thread at a time: the script thread
-// while the job runs, the connection after `done` says it has finished.
-unsafe impl Send for Borrowed {}
+/// A connection's state and requests, lent to whoever runs them (the
+/// script thread, or a coroutine on the connection's own worker).
+struct Lent {
+    server: *const Server,
+    client: *mut Client,
+    out: *mut ReplyBuf,
+    requests: *const [Request<'static>],
+}
 
-impl Borrowed {
-    fn new_argv(argv: &[&[u8]]) -> *const [&'static [u8]] {
-        argv as *const [&[u8]] as *const [&'static [u8]]
+// SAFETY: the pointers are used by one thread at a time: the runner while
+// the requests run, the connection after they have.
+unsafe impl Send for Lent {}
+
+impl Lent {
+    fn new(server: &Server, client: &mut Client, out: &mut ReplyBuf, requests: &[Request<'_>]) -> Lent {
+        let requests = requests as *const [Request<'_>] as *const [Request<'static>];
+        Lent { server, client, out, requests }
+    }
+
+    /// SAFETY: only while the connection that lent them waits for the
+    /// runner, and once at a time.
+    unsafe fn get<'a>(&self) -> (&'a Server, &'a mut Client, &'a mut ReplyBuf, &'a [Request<'static>]) {
+        (&*self.server, &mut *self.client, &mut *self.out, &*self.requests)
     }
 }
 
@@ -104,7 +271,8 @@ impl Borrowed {
 struct Done {
     /// `QUEUED`, `RUNNING` or `WITHDRAWN`.
     state: std::sync::atomic::AtomicU8,
-    result: Mutex<Option<Finished>>,
+    /// How many requests ran, and how the last one tried ended.
+    result: Mutex<Option<(usize, Finished)>>,
     finished: Condvar,
     notify: Notify,
 }
@@ -126,8 +294,8 @@ impl Done {
         self.state.compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    fn finish(&self, outcome: Finished) {
-        *self.result.lock() = Some(outcome);
+    fn finish(&self, ran: usize, outcome: Finished) {
+        *self.result.lock() = Some((ran, outcome));
         self.finished.notify_all();
         // Stores a permit if the connection is not waiting yet.
         self.notify.notify_one();
@@ -140,7 +308,7 @@ struct Waiting {
 }
 
 impl Waiting {
-    async fn wait(&mut self) -> Finished {
+    async fn wait(&mut self) -> (usize, Finished) {
         loop {
             if let Some(outcome) = self.done.result.lock().take() {
                 self.finished = true;

@@ -1,14 +1,16 @@
-//! Scripting state shared by every thread: the script thread's queue,
-//! which script runs (for SCRIPT KILL, FUNCTION KILL, FUNCTION STATS), and
-//! the counts INFO reports. The Lua VM itself belongs to the script thread
-//! (`families::scripting`); nothing here touches it.
+//! Scripting state shared by every thread: the script thread's queue, the
+//! lock over the Lua VMs, which script runs (for SCRIPT KILL, FUNCTION
+//! KILL, FUNCTION STATS), and the counts INFO reports. The VMs themselves
+//! are `families::scripting`'s; nothing here touches them.
 //!
 //! Why a thread of its own: a script holds the whole keyspace for as long
-//! as it runs, possibly seconds. Run on a worker, it would also hold every
-//! other connection of that worker, which then could neither get `-BUSY`
-//! nor send SCRIPT KILL. So a connection hands commands that need the VM
-//! to the script thread and waits asynchronously (`crate::offload`), and
-//! its worker goes on serving the others.
+//! as it runs, possibly seconds. Run plainly on a worker, it would also
+//! hold every other connection of that worker, which then could neither
+//! get `-BUSY` nor send SCRIPT KILL. So a worker runs a script call itself
+//! only on a coroutine that can pause (`crate::offload`), and only when it
+//! gets the VM lock without waiting; everything else that needs the VM is
+//! handed to the script thread, which may wait, while the connection waits
+//! asynchronously and its worker goes on serving the others.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -21,17 +23,28 @@ use parking_lot::Mutex;
 /// Work for the script thread.
 pub type Job = Box<dyn FnOnce() + Send>;
 
+/// At most this many queued jobs run back to back without releasing the
+/// keyspace in between (`shoal_engine::keyspace::hold_between_units`).
+const JOBS_PER_HOLD: usize = 32;
+
 /// The script thread's stack: converting a deeply nested reply recurses
 /// once per level (up to `MAX_REPLY_DEPTH`).
-const SCRIPT_THREAD_STACK_BYTES: usize = 64 << 20;
+pub const SCRIPT_THREAD_STACK_BYTES: usize = 64 << 20;
 
 thread_local! {
     static ON_SCRIPT_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// True on a server's script thread.
+/// True on a server's script thread, and on a worker while it runs
+/// script calls itself (holding the VM lock).
 pub fn on_script_thread() -> bool {
     ON_SCRIPT_THREAD.with(|c| c.get())
+}
+
+/// Says whether this thread now acts as the script thread; returns what
+/// it said before.
+pub fn set_on_script_thread(on: bool) -> bool {
+    ON_SCRIPT_THREAD.with(|c| c.replace(on))
 }
 
 /// Commands that use the VM, and so run on the script thread.
@@ -103,9 +116,17 @@ pub enum KillRefused {
     OtherKind,
 }
 
+/// What the VM lock guards: the scripting engine (the Lua VMs, the script
+/// cache, the libraries), a type this layer does not know, created on
+/// first use.
+pub type VmSlot = Option<Box<dyn std::any::Any + Send>>;
+
 #[derive(Default)]
 pub struct Scripts {
     queue: OnceLock<Mutex<Sender<Job>>>,
+    /// The scripting engine. The script thread waits for it; a worker only
+    /// tries it, and runs a script call itself when it gets it.
+    pub vm: Mutex<VmSlot>,
     /// 0: nothing runs; else `Running`.
     running: AtomicU8,
     kill: AtomicBool,
@@ -145,6 +166,16 @@ impl Scripts {
                     ON_SCRIPT_THREAD.with(|c| c.set(true));
                     while let Ok(job) = receiver.recv() {
                         job();
+                        // Jobs already queued run while the keyspace stays
+                        // locked from one script call to the next, a
+                        // bounded number of them, then everyone else's turn.
+                        for _ in 1..JOBS_PER_HOLD {
+                            match receiver.try_recv() {
+                                Ok(job) => job(),
+                                Err(_) => break,
+                            }
+                        }
+                        shoal_engine::keyspace::release_held();
                     }
                 })
                 .expect("the script thread starts");

@@ -1,8 +1,10 @@
 //! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION,
 //! FCALL and FCALL_RO.
 //!
-//! Everything that touches the VM runs on the script thread (see
-//! `state::scripts` and `crate::offload`); EVAL and its kin also hold every
+//! Everything that touches the VM runs on the thread holding the VM lock:
+//! the script thread, or a worker running a script call itself on a
+//! coroutine that pauses when the script runs long (see `state::scripts`
+//! and `crate::offload`); EVAL and its kin also hold every
 //! shard (`Locking::All`), so a script is atomic and isolated whatever keys
 //! it touches, declared or not. While it runs the keyspace is in exclusive
 //! `Script` mode: past `busy-reply-threshold` other clients get `-BUSY`, and
@@ -17,7 +19,6 @@ mod lua;
 mod redis_lib;
 mod vm;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;
@@ -83,17 +84,103 @@ impl Engine {
     }
 }
 
+// SAFETY: the VMs are used by one thread at a time: the holder of the
+// server's VM lock (`Scripts::vm`), through `lend`.
+unsafe impl Send for Engine {}
+
 thread_local! {
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The engine this thread holds the VM lock for, while it does.
+    static LENT: std::cell::Cell<*mut Engine> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
-/// Runs `f` with the script thread's engine (created on first use).
-fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
-    debug_assert!(crate::state::scripts::on_script_thread(), "the VM lives on the script thread");
-    ENGINE.with(|cell| {
-        let mut engine = cell.borrow_mut();
-        f(engine.get_or_insert_with(Engine::new))
-    })
+/// Runs `f` with the server's engine: the one this thread holds (a
+/// script running, an inline run), else taking the VM lock, which only
+/// the script thread may wait for.
+fn with_engine<R>(server: &Server, f: impl FnOnce(&mut Engine) -> R) -> R {
+    let lent = LENT.with(|l| l.get());
+    if !lent.is_null() {
+        // SAFETY: `lend` set it for as long as it holds the lock, on this thread.
+        return f(unsafe { &mut *lent });
+    }
+    debug_assert!(crate::state::scripts::on_script_thread(), "only the script thread waits for the VM");
+    let mut slot = server.scripts.vm.lock();
+    lend(&mut slot, || with_engine(server, f))
+}
+
+/// Makes the engine in `slot` (the VM lock's contents, the engine created
+/// on first use) this thread's while `f` runs.
+pub fn lend<R>(slot: &mut crate::state::scripts::VmSlot, f: impl FnOnce() -> R) -> R {
+    let engine = slot.get_or_insert_with(|| Box::new(Engine::new()));
+    let engine: *mut Engine = engine.downcast_mut::<Engine>().expect("the VM slot holds the engine");
+    struct Restore(*mut Engine);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LENT.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(LENT.with(|l| l.replace(engine)));
+    f()
+}
+
+/// The engine this thread lends, taken away while a paused script lets
+/// other connections of its worker run (`Pause`), and given back.
+fn take_lent() -> *mut Engine {
+    LENT.with(|l| l.replace(std::ptr::null_mut()))
+}
+
+fn give_back_lent(engine: *mut Engine) {
+    LENT.with(|l| l.set(engine));
+}
+
+// ---------------------------------------------------------------------
+// Script calls a worker runs itself.
+
+/// A script a worker runs pauses after running this long, then at every
+/// call of the VM's hook (about a millisecond of Lua), so the worker's
+/// other connections are served meanwhile: they find the keyspace held,
+/// get `-BUSY` past the threshold, and can send SCRIPT KILL.
+const PAUSE_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
+
+thread_local! {
+    /// How the script running on this thread pauses, when it may.
+    static PAUSE: std::cell::Cell<Option<*const dyn Fn()>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (script calls, on a stack of their own that a worker resumes)
+/// acting as the script thread; a script that runs long calls `pause`,
+/// which returns once the worker has served its other connections.
+pub fn pausable<R>(pause: &dyn Fn(), f: impl FnOnce() -> R) -> R {
+    // SAFETY: only the lifetime is erased; `PAUSE` is reset before `pause`
+    // goes out of scope (the guard below).
+    let pause: *const (dyn Fn() + 'static) = unsafe { std::mem::transmute(pause as *const dyn Fn()) };
+    struct Restore(Option<*const dyn Fn()>, bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PAUSE.with(|p| p.set(self.0));
+            crate::state::scripts::set_on_script_thread(self.1);
+        }
+    }
+    let _restore = Restore(PAUSE.with(|p| p.replace(Some(pause))), crate::state::scripts::set_on_script_thread(true));
+    f()
+}
+
+/// From the VM's hook: pauses the running script if it may and has run
+/// for `PAUSE_AFTER`. While it is paused, what is its own (the engine,
+/// the run) is off this thread, which is the script thread no more.
+fn pause_if_long() {
+    let Some(pause) = PAUSE.with(|p| p.get()) else { return };
+    if !redis_lib::running_for().is_some_and(|ran| ran >= PAUSE_AFTER) {
+        return;
+    }
+    let (engine, run) = (take_lent(), redis_lib::take_current());
+    PAUSE.with(|p| p.set(None));
+    let was = crate::state::scripts::set_on_script_thread(false);
+    // SAFETY: `pausable`, which set it, is still running (below us on this stack).
+    unsafe { (*pause)() };
+    crate::state::scripts::set_on_script_thread(was);
+    PAUSE.with(|p| p.set(Some(pause)));
+    redis_lib::give_back_current(run);
+    give_back_lent(engine);
 }
 
 /// Runs `f` on the script thread and waits for it: inline when already
@@ -116,7 +203,7 @@ fn on_script_thread<R: Send + 'static>(server: &Server, f: impl FnOnce(&Server) 
 /// `replace` (DEBUG RELOAD MERGE) replaces a library of the same name.
 pub fn load_library(server: &Server, code: Vec<u8>, replace: bool) -> Result<(), String> {
     on_script_thread(server, move |server| {
-        with_engine(|engine| {
+        with_engine(server, |engine| {
             let functions = engine.functions();
             let loaded = functions.load(&code, replace).map(|_| ());
             publish_libraries(server, functions);
@@ -128,7 +215,7 @@ pub fn load_library(server: &Server, code: Vec<u8>, replace: bool) -> Result<(),
 /// Removes every library (a dataset reload replaces them).
 pub fn flush_functions(server: &Server) {
     on_script_thread(server, |server| {
-        with_engine(|engine| {
+        with_engine(server, |engine| {
             engine.functions = None;
             publish_libraries(server, engine.functions());
         })
@@ -186,7 +273,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_comma
     // EVAL is not shown after it ran (its commands are, as they run):
     // MONITOR sees it first, as in Redis.
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
-    with_engine(|engine| {
+    with_engine(ctx.server, |engine| {
         let sha = if by_sha {
             if argv[1].len() != 40 {
                 return Err(NO_SCRIPT);
@@ -316,7 +403,7 @@ fn run(
     client: &mut ScriptClient,
     function: c_int,
     push_args: impl FnOnce(*mut mlua_sys::lua_State) -> c_int,
-    options: RunOptions<'_>,
+    mut options: RunOptions<'_>,
 ) -> CmdResult {
     let server = ctx.server;
     let holds_all = ctx.tx.as_ref().is_some_and(|tx| tx.locks.holds_all());
@@ -326,7 +413,7 @@ fn run(
     if marks {
         server.engine.keyspace.set_exclusive(ExclusiveKind::Script, shoal_engine::now_ms());
     }
-    server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.clone());
+    server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.take());
     client.client.select(ctx.client.db);
     let state = vm.state;
     let top = unsafe { mlua_sys::lua_gettop(state) };
@@ -439,7 +526,7 @@ unsafe fn write_result(ctx: &mut Ctx<'_>, state: *mut mlua_sys::lua_State, resp3
 fn script_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let body = argv[2];
     let sha = sha1_hex(body);
-    with_engine(|engine| {
+    with_engine(ctx.server, |engine| {
         if !engine.scripts.contains_key(&sha) {
             load_script(ctx, engine, body, sha.clone())?;
         }
@@ -452,7 +539,7 @@ fn script_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn script_exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let shas = &argv[2..];
     ctx.out.array(shas.len());
-    with_engine(|engine| {
+    with_engine(ctx.server, |engine| {
         for sha in shas {
             let name = String::from_utf8_lossy(sha).to_ascii_lowercase();
             ctx.out.int(i64::from(engine.scripts.contains_key(&name)));
@@ -473,7 +560,12 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !flush_mode_ok(argv) {
         return Err(CmdError::err("SCRIPT FLUSH only support SYNC|ASYNC option"));
     }
-    ENGINE.with(|cell| cell.borrow_mut().take());
+    // The function libraries (their own VM) are not scripts: they stay.
+    with_engine(ctx.server, |engine| {
+        let functions = engine.functions.take();
+        *engine = Engine::new();
+        engine.functions = functions;
+    });
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.store(0, Ordering::Relaxed);
     scripts.cached_script_bytes.store(0, Ordering::Relaxed);
@@ -564,7 +656,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
     }
     let (keys, args) = argv[3..].split_at(n as usize);
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
-    with_engine(|engine| {
+    with_engine(ctx.server, |engine| {
         let name = String::from_utf8_lossy(argv[1]).into_owned();
         let functions = engine.functions();
         let function = functions.find(&name).ok_or(CmdError::Fixed("ERR Function not found"))?;
@@ -632,7 +724,7 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let code = code.to_vec();
     let name = on_script_thread(ctx.server, move |server| {
-        with_engine(|engine| {
+        with_engine(server, |engine| {
             let functions = engine.functions();
             let name = functions.load(&code, replace)?;
             publish_libraries(server, functions);
@@ -647,7 +739,7 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn function_delete(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let name = String::from_utf8_lossy(argv[2]).into_owned();
     on_script_thread(ctx.server, move |server| {
-        with_engine(|engine| {
+        with_engine(server, |engine| {
             let functions = engine.functions();
             let library = functions.remove(&name).ok_or(CmdError::Fixed("ERR Library not found"))?;
             functions.release(library);
@@ -689,7 +781,7 @@ fn function_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         i += 1;
     }
     let out = &mut *ctx.out;
-    with_engine(|engine| {
+    with_engine(ctx.server, |engine| {
         let functions = engine.functions();
         let libraries: Vec<&functions::Library> = functions
             .libraries
@@ -733,7 +825,7 @@ fn function_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn function_dump(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let compress = ctx.server.config.get_bool("rdbcompression");
-    let payload = with_engine(|engine| {
+    let payload = with_engine(ctx.server, |engine| {
         let functions = engine.functions();
         let codes: Vec<&[u8]> = functions.libraries.values().map(|l| l.code.as_slice()).collect();
         shoal_persist::rdb::function_dump_payload(&codes, compress)
@@ -763,7 +855,7 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let check_crc = !ctx.server.skip_checksum_validation.load(Ordering::Relaxed);
     let codes = shoal_persist::rdb::function_restore_codes(argv[2], check_crc)
         .map_err(|why| CmdError::err(format!("DUMP {why}")))?;
-    on_script_thread(ctx.server, move |server| with_engine(|engine| {
+    on_script_thread(ctx.server, move |server| with_engine(server, |engine| {
         // Loaded into a fresh set first, so a failure changes nothing.
         let mut fresh = functions::Functions::new();
         for code in &codes {

@@ -17,6 +17,7 @@ use mlua_sys as lua;
 use mlua_sys::lua_State;
 use shoal_commands::{table, Command, CommandFlags};
 use shoal_resp::{number, Protocol, ReplyBuf};
+use smallvec::SmallVec;
 
 use super::lua::{borrow_bytes, push_bytes, push_str, raise, to_bytes, MAX_REPLY_DEPTH};
 use crate::client::{Client, ClientInfo};
@@ -104,6 +105,21 @@ impl Run {
 /// The current run: only inside `Run::enter`, from a callback of the VM.
 unsafe fn current<'r>() -> Option<&'r mut Run> {
     CURRENT.with(|c| c.get().as_mut())
+}
+
+/// How long the current run has been running, if one is.
+pub fn running_for() -> Option<std::time::Duration> {
+    unsafe { current() }.map(|run| run.started.elapsed())
+}
+
+/// Takes the current run off this thread (its script pauses while the
+/// thread serves others), to be given back with `give_back_current`.
+pub fn take_current() -> *mut Run {
+    CURRENT.with(|c| c.replace(std::ptr::null_mut()))
+}
+
+pub fn give_back_current(run: *mut Run) {
+    CURRENT.with(|c| c.set(run));
 }
 
 /// The message the kill hook raises, if the running script was asked to end.
@@ -251,14 +267,16 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
         push_error_table(state, b"ERR Please specify at least one argument for this redis lib call", false);
         return true;
     }
-    let mut args: Vec<Vec<u8>> = Vec::with_capacity(argc as usize);
+    // Strings are read where they are on the stack (they stay there, so
+    // alive, until the command has run); numbers are formatted.
+    let mut numbers: SmallVec<[(usize, SmallVec<[u8; 24]>); 2]> = SmallVec::new();
+    let mut argv: SmallVec<[&[u8]; 8]> = SmallVec::with_capacity(argc as usize);
     for i in 1..=argc {
         match lua::lua_type(state, i) {
-            lua::LUA_TSTRING => args.push(borrow_bytes(state, i).unwrap_or_default().to_vec()),
+            lua::LUA_TSTRING => argv.push(borrow_bytes(state, i).unwrap_or_default()),
             lua::LUA_TNUMBER => {
-                let mut text = Vec::new();
-                number::write_f64_g17(&mut text, lua::lua_tonumber(state, i));
-                args.push(text);
+                numbers.push((argv.len(), format_number(lua::lua_tonumber(state, i))));
+                argv.push(b"");
             }
             _ => {
                 push_error_table(state, b"ERR Lua redis lib command arguments must be strings or integers", false);
@@ -266,15 +284,20 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
             }
         }
     }
-    // The arguments are copied: free their stack slots for the reply (a
-    // call may use the whole stack for its arguments).
-    lua::lua_settop(state, 0);
+    for (at, text) in &numbers {
+        argv[*at] = text.as_slice();
+    }
     let Some(run) = current() else {
+        lua::lua_settop(state, 0);
         push_error_table(state, b"ERR redis.call is only available while a script runs", false);
         return true;
     };
-    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-    match run_command(run, &argv) {
+    let ran = run_command(run, &argv);
+    drop(argv);
+    // The arguments are used: free their stack slots for the reply (a
+    // call may use the whole stack for its arguments).
+    lua::lua_settop(state, 0);
+    match ran {
         Err((message, counted)) => {
             push_error_table(state, &message, counted);
             true
@@ -293,6 +316,25 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
             is_error
         }
     }
+}
+
+/// A number argument as Redis passes it to a command (`%.17g`), without
+/// going through printf for the usual case, a whole number.
+fn format_number(n: f64) -> SmallVec<[u8; 24]> {
+    let mut text = SmallVec::new();
+    if n.fract() == 0.0 && n.abs() < 1e15 && !(n == 0.0 && n.is_sign_negative()) {
+        let whole = n as i64;
+        if whole < 0 {
+            text.push(b'-');
+        }
+        let mut digits = [0u8; 20];
+        text.extend_from_slice(number::format_u64(&mut digits, whole.unsigned_abs()));
+    } else {
+        let mut printed = Vec::new();
+        number::write_f64_g17(&mut printed, n);
+        text.extend_from_slice(&printed);
+    }
+    text
 }
 
 /// Checks a script's command as Redis does, then runs it as the script's

@@ -1,9 +1,9 @@
 //! The Lua 5.1 VM scripts and functions run in: its creation and sandbox,
 //! compiling, calling with Redis's error conventions, and the kill hook.
 //!
-//! A server has one VM, owned by its script thread (`crate::offload`): every
-//! command that needs the VM runs there, one at a time, so the VM needs no
-//! lock. The sandbox is Redis 7.0's: a fixed set of libraries, globals and
+//! A server has one VM, in `Scripts::vm` under a lock: the thread that
+//! holds it (the script thread, or a worker running a script call itself,
+//! see `crate::offload`) is the only one using the VM. The sandbox is Redis 7.0's: a fixed set of libraries, globals and
 //! library tables read-only (a patched Lua, see vendor/lua-src/PATCHES.md),
 //! reading an unknown global an error, `debug` only for the error handler.
 //!
@@ -319,9 +319,13 @@ pub fn with_load_deadline<R>(f: impl FnOnce() -> R) -> R {
 /// script cannot catch: once killed, the hook fires on every line, so a
 /// `pcall` that swallows the error gets it again at once.
 unsafe extern "C-unwind" fn kill_hook(state: *mut lua_State, _debug: *mut lua::lua_Debug) {
-    let deadline_passed = LOAD_DEADLINE.with(|d| d.get().is_some_and(|at| std::time::Instant::now() >= at));
+    let loading = LOAD_DEADLINE.with(|d| d.get());
+    let deadline_passed = loading.is_some_and(|at| std::time::Instant::now() >= at);
     if !deadline_passed {
         redis_lib::note_if_slow();
+    }
+    if loading.is_none() {
+        super::pause_if_long();
     }
     let message = if deadline_passed { Some("ERR FUNCTION LOAD timeout") } else { redis_lib::kill_message() };
     let Some(message) = message else { return };
