@@ -769,3 +769,48 @@ fn a_killed_replica_and_a_smaller_backlog_release_the_old_stream_at_once() {
         assert_eq!(r.cmd("DBSIZE"), m.cmd("DBSIZE"));
     }
 }
+
+#[test]
+fn a_filtered_snapshot_is_refused_and_redis_cli_replica_still_streams() {
+    // redis-cli --functions-rdb asks for the functions alone; Shoal does
+    // not build such a snapshot and says so rather than sending every key.
+    let server = ServerProcess::shoal(&[]);
+    let mut c = server.client();
+    let reply = text(&c.cmd("REPLCONF rdb-filter-only functions"));
+    assert!(reply.contains("rdb-filter-only is not supported"), "{reply}");
+    // redis-cli --replica asks for an empty snapshot, goes on when refused
+    // (it discards the payload) and prints the stream.
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "--replica"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-cli runs");
+    let stdout = cli.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Online once its payload is through (after the diskless delay, and
+    // the ACK redis-cli sends a second later): what is written from then
+    // on is streamed, not in the discarded payload.
+    eventually("redis-cli --replica is online", 60, || {
+        text(&c.cmd("INFO replication")).lines().any(|l| l.starts_with("slave0:") && l.contains("state=online"))
+    });
+    c.cmd("SET streamed-key v");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("\"SET\",\"streamed-key\",\"v\"")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("redis-cli --replica did not print the SET: {seen:?}"),
+        }
+    }
+    let _ = cli.kill();
+    let _ = cli.wait();
+}

@@ -184,7 +184,12 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         } else if parse::is(option, "getack") || parse::is(option, "fack") {
             // GETACK is answered by a replica to its master (master_link).
             return Ok(());
-        } else if !(parse::is(option, "rdb-only") || parse::is(option, "rdb-filter-only")) {
+        } else if parse::is(option, "rdb-filter-only") {
+            // A filtered snapshot (functions only, or nothing) is not built:
+            // full syncs always carry the whole dataset. redis-cli --replica
+            // goes on without it; --functions-rdb stops with this error.
+            return Err(CmdError::err("REPLCONF rdb-filter-only is not supported: full syncs carry the whole dataset"));
+        } else if !parse::is(option, "rdb-only") {
             return Err(CmdError::err(format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(option))));
         }
     }
