@@ -1,7 +1,7 @@
 //! The hello message sentinels publish on `__sentinel__:hello` every two seconds: who the
 //! sender is, its current epoch, and the master configuration it believes in.
 
-use crate::types::Addr;
+use crate::addr::Addr;
 
 /// `ip,port,runid,current_epoch,master_name,master_ip,master_port,master_config_epoch`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -14,6 +14,7 @@
 //! failover-timeout, TILT and the events it publishes); ARCHITECTURE.md lists where it
 //! deliberately differs.
 
+mod addr;
 mod config;
 mod hello;
 mod info;

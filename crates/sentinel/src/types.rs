@@ -1,38 +1,13 @@
 //! The vocabulary between the state machine and its driver: addresses, links, inputs,
 //! commands, replies, actions and events.
 
-use std::fmt;
-
 use crate::hello::Hello;
+
+pub use crate::addr::Addr;
 
 /// Milliseconds on the driver's monotonic clock. The state machine only ever compares and
 /// subtracts them; it never reads a clock itself.
 pub type Millis = u64;
-
-/// A host (an IP address or, with `resolve-hostnames`, a name) and a port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Addr {
-    pub host: String,
-    pub port: u16,
-}
-
-impl Addr {
-    pub fn new(host: impl Into<String>, port: u16) -> Addr {
-        Addr { host: host.into(), port }
-    }
-
-    /// Redis compares a configured address with the host an instance reports
-    /// (`master_host:`) without regard to case.
-    pub fn same_host(&self, host: &str) -> bool {
-        self.host.eq_ignore_ascii_case(host)
-    }
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
 
 /// One connection the state machine asked the driver to open. Every input about a link
 /// carries its id; ids are never reused, so an input about a link the state machine has
