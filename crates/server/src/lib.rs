@@ -101,7 +101,7 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     exec::install_handlers(families::register_all);
-    let _ = families::replication::REPLICAOF.set(master_link::replicaof);
+    let _ = replication::REPLICAOF.set(master_link::replicaof);
     let server = Server::new(config, threads, executable);
     // Keyspace events reach subscribers through Pub/Sub.
     let events = pubsub::KeyspaceEvents(Arc::downgrade(&server));

@@ -78,7 +78,7 @@ pub fn replica_name(info: &ReplicaInfo) -> String {
 
 /// The backlog size the configuration asks for.
 pub fn backlog_size(server: &Server) -> u64 {
-    server.config.get_int("repl-backlog-size").max(1) as u64
+    server.repl_backlog_size()
 }
 
 /// Queues a replica for a full sync and starts it at once when it can
@@ -386,7 +386,7 @@ pub fn update_failover(server: &Server) {
                 server.log.notice(&format!("FAILOVER to {host}:{port} time out exceeded, failing over."));
                 failover.state = FailoverState::InProgress;
                 drop(failover);
-                set_master(server, Some((host, port)));
+                change_master(server, Some((host, port)), "");
             }
             _ => {
                 drop(failover);
@@ -409,7 +409,7 @@ pub fn update_failover(server: &Server) {
     failover.target = Some(target.clone());
     failover.state = FailoverState::InProgress;
     drop(failover);
-    set_master(server, Some(target));
+    change_master(server, Some(target), "");
 }
 
 /// Ends a failover without promoting anyone: a server that already
@@ -425,7 +425,7 @@ pub fn abort_failover(server: &Server, why: &str) {
         None => server.log.notice(&format!("FAILOVER to any replica aborted: {why}")),
     }
     if previous.state == FailoverState::InProgress {
-        set_master(server, None);
+        change_master(server, None, "");
     }
     resume_writes(server);
 }
@@ -444,9 +444,22 @@ fn resume_writes(server: &Server) {
     }
 }
 
-/// REPLICAOF on the failover's behalf.
-fn set_master(server: &Server, target: Option<(String, u16)>) {
-    let change = crate::families::replication::REPLICAOF.get().expect("start-up installs the replica side");
-    change(server, target.clone(), "");
-    crate::families::replication::remember_master(server, target.as_ref());
+/// What REPLICAOF changes (installed by start-up: the replica side sits
+/// above the command families): the new master (None: NO ONE) and the
+/// client asking, for the log; false when nothing changed.
+pub type ReplicaOfFn = fn(&Server, Option<(String, u16)>, &str) -> bool;
+pub static REPLICAOF: std::sync::OnceLock<ReplicaOfFn> = std::sync::OnceLock::new();
+
+/// REPLICAOF `target` (None: NO ONE) asked by `by` (for the log), and the
+/// `replicaof` directive kept current (CONFIG GET, CONFIG REWRITE); false
+/// when this server already replicated that master.
+pub fn change_master(server: &Server, target: Option<(String, u16)>, by: &str) -> bool {
+    let change = REPLICAOF.get().expect("start-up installs the replica side");
+    let changed = change(server, target.clone(), by);
+    if let Some((index, _)) = crate::config::lookup("replicaof") {
+        let words = target.map(|(host, port)| vec![host, port.to_string()]).unwrap_or_default();
+        // (restore applies the replica class of oom-score-adj-values too)
+        server.config.restore(vec![(index, crate::config::Value::Words(words))]);
+    }
+    changed
 }

@@ -562,7 +562,12 @@ impl Server {
         self.log.refresh(&self.config);
         // At once, as Redis resizes its backlog: a PSYNC right after a
         // smaller repl-backlog-size must not continue from what it drops.
-        self.engine.propagation.set_backlog_size(crate::replication::backlog_size(self));
+        self.engine.propagation.set_backlog_size(self.repl_backlog_size());
+    }
+
+    /// `repl-backlog-size` in bytes (at least one).
+    pub fn repl_backlog_size(&self) -> u64 {
+        self.config.get_int("repl-backlog-size").max(1) as u64
     }
 
     /// Starts an orderly shutdown.

@@ -15,7 +15,6 @@ use tokio::sync::oneshot;
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
 use crate::replication::{backlog_size, replica_name, request_full_sync};
-use crate::server::Server;
 use crate::state::master::LinkState;
 use crate::state::replicas::{Failover, FailoverState, ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
 
@@ -50,9 +49,7 @@ fn promote_for_failover(ctx: &mut Ctx<'_>, id: &[u8]) -> Result<(), CmdError> {
     if id != server.engine.propagation.replication_id() {
         return Err(CmdError::err("PSYNC FAILOVER replid must match my replid."));
     }
-    let change = REPLICAOF.get().expect("start-up installs the replica side");
-    change(server, None, "");
-    remember_master(server, None);
+    crate::replication::change_master(server, None, "");
     let by = crate::client::client_line(&ctx.client.info);
     server.log.notice(&format!("MASTER MODE enabled (failover request from '{by}')"));
     Ok(())
@@ -287,12 +284,6 @@ fn role(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// What REPLICAOF changes (installed by start-up: the replica side sits
-/// above the command families): the new master (None: NO ONE) and the
-/// client asking, for the log; false when nothing changed.
-pub type ReplicaOfFn = fn(&Server, Option<(String, u16)>, &str) -> bool;
-pub static REPLICAOF: std::sync::OnceLock<ReplicaOfFn> = std::sync::OnceLock::new();
-
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 fn replicaof(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
@@ -310,9 +301,7 @@ fn replicaof(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some((String::from_utf8_lossy(argv[1]).into_owned(), port))
     };
     let by = crate::client::client_line(&ctx.client.info);
-    let change = REPLICAOF.get().expect("start-up installs the replica side");
-    let changed = change(server, target.clone(), &by);
-    remember_master(server, target.as_ref());
+    let changed = crate::replication::change_master(server, target.clone(), &by);
     match (changed, target) {
         (false, Some(_)) => {
             server.log.notice("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
@@ -321,15 +310,6 @@ fn replicaof(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         _ => ctx.out.ok(),
     }
     Ok(())
-}
-
-/// Keeps the `replicaof` directive current (CONFIG GET, CONFIG REWRITE).
-pub fn remember_master(server: &Server, target: Option<&(String, u16)>) {
-    if let Some((index, _)) = crate::config::lookup("replicaof") {
-        let words = target.map(|(host, port)| vec![host.clone(), port.to_string()]).unwrap_or_default();
-        server.config.restore(vec![(index, crate::config::Value::Words(words))]);
-        // (restore applies the replica class of oom-score-adj-values too)
-    }
 }
 
 /// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: pauses writes,
