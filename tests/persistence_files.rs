@@ -127,6 +127,31 @@ fn clients_get_loading_while_the_dataset_loads() {
     assert_eq!(c.cmd("GET k1"), support::bulk("v"));
 }
 
+/// DEBUG RELOAD holds the whole keyspace while it loads, but not the worker
+/// thread of the client that sent it: with a single worker, another client
+/// is answered `-LOADING` meanwhile instead of waiting for the load.
+#[test]
+fn debug_reload_leaves_its_worker_answering_the_other_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().display().to_string();
+    let shoal = ServerProcess::shoal(&args(&dir_text, &["--threads", "1"]));
+    let mut reloader = shoal.client();
+    for i in 0..2000 {
+        reloader.call(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+    }
+    // 2000 keys at a millisecond each: seconds of loading.
+    assert_eq!(reloader.cmd("CONFIG SET key-load-delay 1000"), simple("OK"));
+    let mut other = shoal.client();
+    reloader.send(&[b"DEBUG", b"RELOAD"]);
+    wait_until("the reload to start", || support::persistence_field(&mut other, "loading") == "1");
+    let Value::Error(e) = other.cmd("GET k1") else { panic!("GET answered while loading") };
+    assert!(e.starts_with(b"LOADING "), "{}", String::from_utf8_lossy(&e));
+    assert_eq!(other.cmd("PING"), Value::Error(e.clone()), "PING is refused while loading, as in Redis");
+    assert_eq!(reloader.read(), simple("OK"));
+    assert_eq!(other.cmd("DBSIZE"), Value::Int(2000));
+    assert_eq!(other.cmd("GET k1999"), support::bulk("v"));
+}
+
 /// A stream of INCRs on `keys` keys from `clients` connections until the
 /// server dies or `until` passes; returns, per key, the last value each
 /// connection was told.

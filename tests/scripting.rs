@@ -362,8 +362,42 @@ fn a_script_that_wrote_is_unkillable_but_shutdown_nosave_works() {
     let Value::Error(e) = probe.cmd("SCRIPT KILL") else { panic!() };
     assert!(e.starts_with(b"UNKILLABLE Sorry the script already executed write commands"));
     probe.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    // As with redis-server, which exits before the connection closes:
+    // once SHUTDOWN's client sees it close, nobody can connect any more.
+    assert_eq!(probe.try_read_raw(), None, "SHUTDOWN has no reply");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(), "connected after SHUTDOWN");
     server.wait_exit();
     assert!(!server.alive());
+}
+
+/// `redis.set_repl` sends each write where the script says: REPL_NONE
+/// nowhere, REPL_AOF to the append-only file alone, REPL_ALL to both.
+#[test]
+fn set_repl_sends_each_write_only_where_the_script_says() {
+    let server = ServerProcess::shoal(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
+    let mut c = server.client();
+    let mut replica = support::start_sync(&server);
+    let script = "redis.call('set','a','1') redis.set_repl(redis.REPL_NONE) redis.call('set','b','2') \
+                  redis.set_repl(redis.REPL_AOF) redis.call('set','c','3') redis.set_repl(redis.REPL_ALL) \
+                  redis.call('set','d','4')";
+    call(&mut c, &["eval", script, "0"]);
+    c.cmd("SET marker 1");
+    let mut stream = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&stream).contains("marker") && Instant::now() < deadline {
+        if let Some(bytes) = replica.poll_raw(Duration::from_millis(100)) {
+            stream.extend_from_slice(&bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&stream).replace("\r\n", " ");
+    assert!(text.contains("*1 $5 MULTI *3 $3 set $1 a $1 1 *3 $3 set $1 d $1 4 *1 $4 EXEC"), "{text}");
+    assert!(!text.contains("$1 b") && !text.contains("$1 c"), "{text}");
+    let bulk = |v: &str| Value::Bulk(v.as_bytes().to_vec());
+    let everything = Value::Array(vec![bulk("1"), bulk("2"), bulk("3"), bulk("4")]);
+    assert_eq!(c.cmd("MGET a b c d"), everything, "the master has every write");
+    assert_eq!(c.cmd("DEBUG LOADAOF"), support::simple("OK"));
+    let from_file = Value::Array(vec![bulk("1"), Value::Null, bulk("3"), bulk("4")]);
+    assert_eq!(c.cmd("MGET a b c d"), from_file, "the file has all but b");
 }
 
 /// Until the threshold, a client that needs the keyspace waits for the

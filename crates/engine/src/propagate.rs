@@ -21,15 +21,18 @@ pub struct Effect {
     pub argv: Vec<Vec<u8>>,
     /// For replicas only, never for the append-only file (PUBLISH).
     pub replicas_only: bool,
+    /// For the append-only file only, never for replicas (a script's
+    /// `redis.set_repl(redis.REPL_AOF)`).
+    pub aof_only: bool,
 }
 
 impl Effect {
     pub fn new(db: usize, argv: Vec<Vec<u8>>) -> Effect {
-        Effect { db, argv, replicas_only: false }
+        Effect { db, argv, replicas_only: false, aof_only: false }
     }
 
     pub fn replicas_only(db: usize, argv: &[&[u8]]) -> Effect {
-        Effect { db, argv: argv.iter().map(|a| a.to_vec()).collect(), replicas_only: true }
+        Effect { db, argv: argv.iter().map(|a| a.to_vec()).collect(), replicas_only: true, aof_only: false }
     }
 }
 
@@ -486,9 +489,12 @@ impl Propagation {
         let mut state = self.state.lock();
         let state = &mut *state;
         if to_replicas && state.backlog.is_some() {
-            let mut bytes = Vec::with_capacity(64 * effects.len());
-            encode_unit(&mut state.selected_db, effects.iter(), may_wrap, &mut bytes);
-            self.send(state, &bytes);
+            let mut for_replicas = effects.iter().filter(|e| !e.aof_only).peekable();
+            if for_replicas.peek().is_some() {
+                let mut bytes = Vec::with_capacity(64 * effects.len());
+                encode_unit(&mut state.selected_db, for_replicas, may_wrap, &mut bytes);
+                self.send(state, &bytes);
+            }
         }
         let aof = state.aof.as_mut()?;
         let mut for_file = effects.iter().filter(|e| !e.replicas_only).peekable();

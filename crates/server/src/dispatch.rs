@@ -14,7 +14,7 @@ use shoal_engine::{Busy, ExclusiveKind, Gate, Hints, ShardLocks, Stat};
 use shoal_resp::ReplyBuf;
 
 use crate::client::{flags, Client, Multi, Queued, ReplyMode, NO_COMMAND};
-use crate::error::CmdError;
+use crate::error::{parse, CmdError};
 use crate::exec::{error_reply, execute, handlers, plan, Caller, Ctx, LockPlan};
 use crate::server::{PauseKind, Server};
 
@@ -193,7 +193,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
 
 /// Runs a command outside MULTI: locks, executes, propagates, counts.
 fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static Command, argv: &[&[u8]]) -> Outcome {
-    if !crate::state::scripts::on_script_thread() && needs_script_thread(cmd, client) {
+    if !crate::state::scripts::on_script_thread() && needs_script_thread(cmd, client, argv) {
         return Outcome::Offload;
     }
     let Some(handler) = handlers().get(cmd.id) else {
@@ -259,10 +259,16 @@ fn call(server: &Server, client: &mut Client, out: &mut ReplyBuf, cmd: &'static 
 }
 
 /// True for commands that use the Lua VM, and for an EXEC that queued one:
-/// they run on the script thread (see `state::scripts`).
-fn needs_script_thread(cmd: &Command, client: &Client) -> bool {
+/// they run on the script thread (see `state::scripts`). So do DEBUG
+/// RELOAD and LOADAOF, which hold the whole keyspace while they load (and
+/// replay the scripts a file holds): on the script thread, the worker of
+/// the client that sent them goes on answering its other clients, with
+/// `-LOADING` meanwhile, as every other worker does.
+fn needs_script_thread(cmd: &Command, client: &Client, argv: &[&[u8]]) -> bool {
     let uses_vm = crate::state::scripts::uses_vm;
+    let reloads = || cmd.name == "debug" && argv.get(1).is_some_and(|sub| parse::is(sub, "reload") || parse::is(sub, "loadaof"));
     uses_vm(cmd)
+        || reloads()
         || (cmd.name == "exec"
             && client.multi.as_ref().is_some_and(|m| !m.aborted && m.queue.iter().any(|q| uses_vm(table().get(q.command)))))
 }

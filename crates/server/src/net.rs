@@ -98,6 +98,17 @@ pub fn relisten(server: &Server) -> Result<(), String> {
     outcome.recv().map_err(|_| "the acceptor has stopped".to_string())?
 }
 
+/// Closes the TCP listeners (SHUTDOWN, before its client sees the
+/// connection close: a client that reconnects then is refused, as by a
+/// redis-server that has exited).
+pub fn stop_listening(server: &Server) {
+    let Some(control) = server.relisten.get() else { return };
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    if control.send(Relisten { binds: Vec::new(), port: 0, done }).is_ok() {
+        let _ = outcome.recv();
+    }
+}
+
 /// Starts the worker threads and the acceptor. Returns when the acceptor
 /// thread has been started.
 pub fn start(server: Arc<Server>, listeners: Listeners) -> Result<(), String> {

@@ -133,6 +133,7 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     // A script holding the keyspace ends at its next hook, written or not.
     server.scripts.force_kill();
+    crate::net::stop_listening(server);
     server.request_shutdown();
     // No reply: the connection closes as the server exits.
     ctx.client.close_after_reply = true;

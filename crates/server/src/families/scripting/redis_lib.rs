@@ -392,12 +392,13 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
 }
 
 /// `redis.set_repl`: keeps what the script's command would propagate only
-/// where the script said. (Shoal's effects go to both the AOF and replicas
-/// or to replicas only: REPL_AOF alone propagates to both.)
+/// where the script said: nowhere, to the append-only file alone, to
+/// replicas alone, or to both.
 fn apply_repl(effects: &mut Vec<shoal_engine::Effect>, from: usize, repl: u8) {
     match repl {
         REPL_NONE => effects.truncate(from),
         REPL_REPLICA => effects[from..].iter_mut().for_each(|e| e.replicas_only = true),
+        REPL_AOF => effects[from..].iter_mut().for_each(|e| e.aof_only = true),
         _ => {}
     }
 }
