@@ -777,3 +777,59 @@ fn a_write_pause_holds_a_pipelined_script_call_that_writes() {
     assert_eq!(c.read(), Value::Int(1));
     assert_eq!(c.read(), Value::Int(3));
 }
+
+/// What a replica lets scripts do, compared with redis-server: a stale one
+/// (link down, `replica-serve-stale-data no`) runs only scripts declaring
+/// `allow-stale`, and inside them only commands flagged stale; a read-only
+/// one refuses scripts that do not declare `no-writes`, and writes inside
+/// scripts without a shebang.
+#[test]
+fn replicas_refuse_scripts_as_redis_does() {
+    let stale_cases = owned(&[
+        &["eval", "return 1", "0"],
+        &["eval", "return redis.call('get','x')", "0"],
+        &["eval", "#!lua\nreturn 1", "0"],
+        &["eval", "#!lua flags=allow-stale\nreturn 1", "0"],
+        &["eval", "#!lua flags=allow-stale,no-writes\nreturn 1", "0"],
+        &["eval", "#!lua flags=allow-stale,no-writes\nreturn redis.call('get','x')", "0"],
+        &["eval", "#!lua flags=allow-stale,no-writes\nreturn redis.call('ping')", "0"],
+        &["eval", "#!lua flags=allow-stale,no-writes\nreturn type(redis.call('info','server'))", "0"],
+        &["eval_ro", "#!lua flags=allow-stale\nreturn 1", "0"],
+        &["script", "load", "#!lua flags=allow-stale,no-writes\nreturn 2"],
+        &["evalsha", "984f721caa982baf9119b5a31dea7f3a9812071e", "0"],
+        &["fcall", "nothing", "0"],
+    ]);
+    let dead = support::free_port().to_string();
+    let stale = ["--replicaof", "127.0.0.1", &dead, "--replica-serve-stale-data", "no"];
+    let (redis, shoal) = (ServerProcess::redis(&stale), ServerProcess::shoal(&stale));
+    let found = divergences(&mut redis.client(), &mut shoal.client(), stale_cases);
+    assert!(found.is_empty(), "stale replica: {} divergences:\n{}", found.len(), found.join("\n"));
+
+    // A read-only replica whose link is up.
+    let (redis_master, shoal_master) = (ServerProcess::redis(&[]), ServerProcess::shoal(&[]));
+    let mut pair = Vec::new();
+    for (master, replica) in [(&redis_master, ServerProcess::redis(&[])), (&shoal_master, ServerProcess::shoal(&[]))] {
+        master.client().cmd("SET x 1");
+        let mut c = replica.client();
+        call(&mut c, &["replicaof", "127.0.0.1", &master.port.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while call(&mut c, &["get", "x"]) != support::bulk("1") {
+            assert!(Instant::now() < deadline, "the replica did not sync");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pair.push((replica, c));
+    }
+    let read_only_cases = owned(&[
+        &["eval", "return redis.call('get','x')", "0"],
+        &["eval", "return redis.call('set','x','2')", "0"],
+        &["eval", "#!lua\nreturn redis.call('get','x')", "0"],
+        &["eval", "#!lua flags=no-writes\nreturn redis.call('get','x')", "0"],
+        &["eval", "#!lua flags=no-writes\nreturn redis.call('set','x','3')", "0"],
+        &["multi"],
+        &["eval", "#!lua\nreturn 1", "0"],
+        &["exec"],
+    ]);
+    let [(_, r), (_, s)] = &mut pair[..] else { unreachable!() };
+    let found = divergences(r, s, read_only_cases);
+    assert!(found.is_empty(), "read-only replica: {} divergences:\n{}", found.len(), found.join("\n"));
+}

@@ -121,11 +121,19 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         return Outcome::Continue;
     }
     let is_exec = cmd.name == "exec";
-    let queued = |flag: CommandFlags| {
-        is_exec && client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| table().get(q.command).is(flag)))
+    // Whether the command, or for EXEC a command it queued, has `flag`
+    // (`has`) or lacks it (`!has`).
+    let queued = |flag: CommandFlags, has: bool| {
+        is_exec
+            && client.multi.as_ref().is_some_and(|m| {
+                m.queue.iter().any(|q| {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+                    has_flag(server, table().get(q.command), &argv, flag) == has
+                })
+            })
     };
-    let is_write = cmd.is(CommandFlags::WRITE) || queued(CommandFlags::WRITE);
-    let is_denyoom = cmd.is(CommandFlags::DENYOOM) || queued(CommandFlags::DENYOOM);
+    let is_write = has_flag(server, cmd, argv, CommandFlags::WRITE) || queued(CommandFlags::WRITE, true);
+    let is_denyoom = has_flag(server, cmd, argv, CommandFlags::DENYOOM) || queued(CommandFlags::DENYOOM, true);
     let from_master = client.info.has_flag(flags::MASTER);
     if !from_master && out_of_memory(server) {
         let transaction_control = matches!(cmd.name, "exec" | "discard" | "quit" | "reset");
@@ -161,11 +169,9 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message);
         return Outcome::Continue;
     }
-    let denies_stale = !cmd.is(CommandFlags::STALE)
-        || (is_exec && client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|q| !table().get(q.command).is(CommandFlags::STALE))));
-    if !from_master && denies_stale && stale_refused(server) {
-        let message = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
-        reject(server, client, out, Some(cmd), message.to_string());
+    let denies_stale = !has_flag(server, cmd, argv, CommandFlags::STALE) || queued(CommandFlags::STALE, false);
+    if !from_master && denies_stale && server.stale_refused() {
+        reject(server, client, out, Some(cmd), CmdError::MASTERDOWN.message());
         return Outcome::Continue;
     }
     // The master's stream is never refused: its commands wait for a
@@ -404,13 +410,6 @@ fn out_of_memory(server: &Server) -> bool {
     crate::evict::perform(server) == shoal_engine::evict::Outcome::Fail
 }
 
-/// A replica whose link is down refuses commands without the `stale`
-/// flag when `replica-serve-stale-data` is off.
-fn stale_refused(server: &Server) -> bool {
-    server.master.is_replica()
-        && server.master.state() != crate::state::master::LinkState::Connected
-        && !server.config.get_bool("replica-serve-stale-data")
-}
 
 fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {
     let name = argv.first().copied().unwrap_or_default();
@@ -456,6 +455,24 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
         2 => client.info.is_local(),
         _ => false,
     }
+}
+
+/// Whether a command has `flag` (WRITE, DENYOOM or STALE) as Redis decides
+/// before running it: EVAL's and FCALL's come from the flags their script
+/// declares, when it declares some.
+#[inline]
+fn has_flag(server: &Server, cmd: &Command, argv: &[&[u8]], flag: CommandFlags) -> bool {
+    if cmd.is(CommandFlags::NO_MANDATORY_KEYS) {
+        if let Some(declared) = crate::families::scripting::declared_flags(server, cmd, argv) {
+            return match flag {
+                CommandFlags::WRITE => declared.writes,
+                CommandFlags::DENYOOM => declared.deny_oom,
+                CommandFlags::STALE => declared.stale,
+                _ => cmd.is(flag),
+            };
+        }
+    }
+    cmd.is(flag)
 }
 
 /// What a RESP2 client may run while it has subscriptions.

@@ -37,6 +37,10 @@ pub enum CmdError {
 pub type CmdResult = Result<(), CmdError>;
 
 impl CmdError {
+    /// A replica whose link is down, with `replica-serve-stale-data no`.
+    pub const MASTERDOWN: CmdError =
+        CmdError::Fixed("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+
     // Blocking commands' timeouts.
     pub const TIMEOUT_NOT_FLOAT: CmdError = CmdError::Fixed("ERR timeout is not a float or out of range");
     pub const TIMEOUT_NOT_INTEGER: CmdError = CmdError::Fixed("ERR timeout is not an integer or out of range");

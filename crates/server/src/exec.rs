@@ -165,6 +165,13 @@ pub struct Ctx<'a> {
 pub type Suspended = std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn std::any::Any>>>>;
 
 impl<'a> Ctx<'a> {
+    /// The command comes from a caller whose writes are never refused:
+    /// this server's master (its stream), or a file being loaded.
+    pub fn caller_is_obeyed(&self) -> bool {
+        self.client.info.has_flag(crate::client::flags::MASTER)
+            || self.server.persistence.loading.active.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The context of a client's command, in the unit `tx`.
     #[inline(always)]
     pub fn new(server: &'a Server, client: &'a mut Client, out: &'a mut ReplyBuf, tx: Option<Tx<'a>>, cmd: &'static Command) -> Ctx<'a> {

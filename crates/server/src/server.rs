@@ -446,6 +446,14 @@ impl Server {
 
     /// min-replicas-to-write: enough online replicas acknowledged within
     /// min-replicas-max-lag seconds.
+    /// A replica whose link is down refuses commands without the `stale`
+    /// flag when `replica-serve-stale-data` is off.
+    pub fn stale_refused(&self) -> bool {
+        self.master.is_replica()
+            && self.master.state() != crate::state::master::LinkState::Connected
+            && !self.config.get_bool("replica-serve-stale-data")
+    }
+
     pub fn enough_good_replicas(&self) -> bool {
         let wanted = self.tunables.min_replicas_to_write.load(Ordering::Relaxed);
         let max_lag = self.tunables.min_replicas_max_lag.load(Ordering::Relaxed);

@@ -147,11 +147,24 @@ pub struct Scripts {
     /// The libraries' code, for snapshots and AOF rewrites (the script
     /// thread owns the libraries themselves).
     pub library_codes: Mutex<Vec<Vec<u8>>>,
-    /// Whether each cached script (by SHA-1) and each function (by lower
-    /// case name) may write, for the checks made before a command runs
-    /// (CLIENT PAUSE WRITE) on threads that have no VM.
-    pub script_writes: Mutex<HashMap<String, bool>>,
-    pub function_writes: Mutex<HashMap<String, bool>>,
+    /// What the declared flags of each cached script with a shebang (by
+    /// SHA-1) and of each function (by lower case name) make of the
+    /// command that runs it, for the checks made before a command runs
+    /// (read-only replica, OOM, stale replica, CLIENT PAUSE WRITE) on
+    /// threads that have no VM. Scripts without a shebang are absent.
+    pub script_flags: Mutex<HashMap<String, DeclaredFlags>>,
+    pub function_flags: Mutex<HashMap<String, DeclaredFlags>>,
+}
+
+/// The command flags a script's declared flags stand for, as Redis derives
+/// EVAL's and FCALL's from them: a write unless `no-writes`, refused when
+/// out of memory unless `allow-oom` or `no-writes`, served by a stale
+/// replica only with `allow-stale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeclaredFlags {
+    pub writes: bool,
+    pub deny_oom: bool,
+    pub stale: bool,
 }
 
 impl Scripts {

@@ -23,6 +23,16 @@ pub const FLAG_NAMES: &[(&str, fn(&ScriptFlags) -> bool)] = &[
 ];
 
 impl ScriptFlags {
+    /// The command flags these stand for; None without a shebang (the
+    /// command's own flags apply).
+    pub fn command_flags(&self) -> Option<crate::state::scripts::DeclaredFlags> {
+        self.declared.then_some(crate::state::scripts::DeclaredFlags {
+            writes: !self.no_writes,
+            deny_oom: !self.no_writes && !self.allow_oom,
+            stale: self.allow_stale,
+        })
+    }
+
     /// Sets the flag `name`; false if there is no such flag.
     pub fn set(&mut self, name: &[u8]) -> bool {
         let field = match name {

@@ -29,7 +29,7 @@ use shoal_engine::ExclusiveKind;
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, LockPlan, Registrar};
 use crate::server::Server;
-use crate::state::scripts::{KillRefused, Running};
+use crate::state::scripts::{DeclaredFlags, KillRefused, Running};
 use flags::ScriptFlags;
 use redis_lib::{sha1_hex, Run, ScriptClient};
 use vm::{CallError, Vm};
@@ -39,18 +39,22 @@ use vm::{CallError, Vm};
 /// running it: a script without a shebang (or unknown) may; one with
 /// declared flags unless `no-writes`. Other commands: false.
 pub fn may_write(server: &Server, cmd: &Command, argv: &[&[u8]]) -> bool {
-    let Some(&name) = argv.get(1) else { return false };
+    matches!(cmd.name, "eval" | "evalsha" | "fcall") && declared_flags(server, cmd, argv).is_none_or(|f| f.writes)
+}
+
+/// The command flags the script an EVAL, EVALSHA or FCALL (or their
+/// read-only forms) runs declares, as Redis reads them before running the
+/// command: from the shebang of an EVAL's body or of a cached script, from
+/// a function's registration. None for a script without a shebang, an
+/// unknown one, and other commands: their own flags apply.
+pub fn declared_flags(server: &Server, cmd: &Command, argv: &[&[u8]]) -> Option<DeclaredFlags> {
+    let &name = argv.get(1)?;
+    let lower = || String::from_utf8_lossy(name).to_ascii_lowercase();
     match cmd.name {
-        "eval" => parse_shebang(name).map_or(true, |(flags, _)| !flags.declared || !flags.no_writes),
-        "evalsha" => {
-            let sha = String::from_utf8_lossy(name).to_ascii_lowercase();
-            server.scripts.script_writes.lock().get(&sha).copied().unwrap_or(true)
-        }
-        "fcall" => {
-            let function = String::from_utf8_lossy(name).to_ascii_lowercase();
-            server.scripts.function_writes.lock().get(&function).copied().unwrap_or(true)
-        }
-        _ => false,
+        "eval" | "eval_ro" => parse_shebang(name).ok()?.0.command_flags(),
+        "evalsha" | "evalsha_ro" => server.scripts.script_flags.lock().get(&lower()).copied(),
+        "fcall" | "fcall_ro" => server.scripts.function_flags.lock().get(&lower()).copied(),
+        _ => None,
     }
 }
 
@@ -307,22 +311,42 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_comma
     })
 }
 
-/// Refusals before a script with declared flags starts, as Redis makes them.
+/// Refusals before a script starts, as Redis makes them. Most of them the
+/// dispatcher has already made from the declared flags (`declared_flags`);
+/// these also cover a script's caller that it does not check (EXEC, the
+/// master's stream, a file being loaded).
 fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags, read_only_command: bool) -> CmdResult {
+    let server = ctx.server;
+    let stale = server.stale_refused();
     if !flags.declared {
-        return Ok(());
+        return match stale {
+            true => Err(CmdError::MASTERDOWN),
+            false => Ok(()),
+        };
     }
-    if read_only_command && !flags.no_writes {
-        return Err(CmdError::err("Can not execute a script with write flag using *_ro command."));
+    if stale && !flags.allow_stale {
+        return Err(CmdError::Fixed(
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.",
+        ));
     }
-    if !flags.no_writes && !flags.allow_oom && crate::evict::over_limit(ctx.server) {
-        return Err(CmdError::Fixed("OOM command not allowed when used memory > 'maxmemory'."));
+    if !flags.no_writes {
+        let obeyed = ctx.caller_is_obeyed();
+        if !obeyed && server.master.is_replica() && server.config.get_bool("replica-read-only") {
+            return Err(CmdError::Fixed("READONLY Can not run script with write flag on readonly replica"));
+        }
+        if read_only_command {
+            return Err(CmdError::err("Can not execute a script with write flag using *_ro command."));
+        }
+        if !server.enough_good_replicas() {
+            return Err(CmdError::Fixed("NOREPLICAS Not enough good replicas to write."));
+        }
     }
-    if !flags.no_writes && !ctx.server.enough_good_replicas() {
-        return Err(CmdError::Fixed("NOREPLICAS Not enough good replicas to write."));
+    if !flags.no_writes && !flags.allow_oom && crate::evict::over_limit(server) {
+        return Err(CmdError::Fixed("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"));
     }
     Ok(())
 }
+
 
 /// Compiles a script body into the cache under its SHA-1.
 fn load_script(ctx: &Ctx<'_>, engine: &mut Engine, body: &[u8], sha: String) -> CmdResult {
@@ -335,7 +359,9 @@ fn load_script(ctx: &Ctx<'_>, engine: &mut Engine, body: &[u8], sha: String) -> 
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.fetch_add(1, Ordering::Relaxed);
     scripts.cached_script_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-    scripts.script_writes.lock().insert(sha.clone(), !flags.declared || !flags.no_writes);
+    if let Some(declared) = flags.command_flags() {
+        scripts.script_flags.lock().insert(sha.clone(), declared);
+    }
     engine.scripts.insert(sha, Script { flags, function });
     Ok(())
 }
@@ -569,7 +595,7 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let scripts = &ctx.server.scripts;
     scripts.cached_scripts.store(0, Ordering::Relaxed);
     scripts.cached_script_bytes.store(0, Ordering::Relaxed);
-    scripts.script_writes.lock().clear();
+    scripts.script_flags.lock().clear();
     scripts.vm_bytes.store(0, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
@@ -703,11 +729,11 @@ fn publish_libraries(server: &Server, functions: &functions::Functions) {
     let bytes = codes.iter().map(|c| c.len() as u64).sum();
     scripts.functions_bytes.store(bytes, Ordering::Relaxed);
     *scripts.library_codes.lock() = codes;
-    *scripts.function_writes.lock() = functions
+    *scripts.function_flags.lock() = functions
         .libraries
         .values()
         .flat_map(|l| l.functions.iter())
-        .map(|f| (f.name.to_ascii_lowercase(), !f.flags.no_writes))
+        .filter_map(|f| Some((f.name.to_ascii_lowercase(), f.flags.command_flags()?)))
         .collect();
     scripts.functions_vm_bytes.store(functions.vm.memory_bytes(), Ordering::Relaxed);
 }

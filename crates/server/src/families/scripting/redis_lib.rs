@@ -9,6 +9,7 @@
 //! as the script's client (`ScriptClient`, shown as `lua` to MONITOR),
 //! whose reply buffer is then read back into a Lua value.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;
@@ -355,7 +356,7 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
     if cmd.is(CommandFlags::NOSCRIPT) && !ctx.server.scripts.deny_scripts_disabled.load(Ordering::Relaxed) {
         return refuse("ERR This Redis command is not allowed from script");
     }
-    if let Some(message) = rejection(ctx.server, run, cmd) {
+    if let Some(message) = rejection(ctx.server, run, cmd, ctx.caller_is_obeyed()) {
         // Rejected before running: counted as Redis counts a rejected call.
         ctx.server.counters(cmd.id).rejected.fetch_add(1, Ordering::Relaxed);
         count_error(ctx.server, message.as_bytes());
@@ -404,17 +405,34 @@ fn apply_repl(effects: &mut Vec<shoal_engine::Effect>, from: usize, repl: u8) {
 }
 
 /// Why a command the script calls must not run, as Redis decides it
-/// before calling: writes from read-only scripts, writes under OOM.
-fn rejection(server: &Server, run: &Run, cmd: &Command) -> Option<&'static str> {
+/// before calling: a stale replica, writes from read-only scripts, and —
+/// until the script's first write, after which it cannot stop halfway —
+/// writes on a read-only replica, after a persistence error, without
+/// enough good replicas, or under OOM. `obeyed`: the script's caller is
+/// the master's stream or a file being loaded.
+fn rejection(server: &Server, run: &Run, cmd: &Command, obeyed: bool) -> Option<Cow<'static, str>> {
+    if server.stale_refused() && !cmd.is(CommandFlags::STALE) {
+        return Some("ERR Can not execute the command on a stale replica".into());
+    }
     let writes = cmd.is(CommandFlags::WRITE);
     if run.read_only && (writes || cmd.is(CommandFlags::MAY_REPLICATE)) {
-        return Some("ERR Write commands are not allowed from read-only scripts.");
+        return Some("ERR Write commands are not allowed from read-only scripts.".into());
     }
-    if run.checks_oom_per_command && cmd.is(CommandFlags::DENYOOM) && crate::evict::over_limit(server) {
-        return Some("OOM command not allowed when used memory > 'maxmemory'.");
+    let wrote = server.scripts.wrote.load(Ordering::Acquire);
+    if writes && !wrote {
+        if !obeyed && server.master.is_replica() && server.config.get_bool("replica-read-only") {
+            return Some("READONLY You can't write against a read only replica.".into());
+        }
+        if let Some(message) = crate::persistence::writes_refused(server) {
+            return Some(message.into());
+        }
+        if !server.enough_good_replicas() {
+            return Some("NOREPLICAS Not enough good replicas to write.".into());
+        }
     }
-    if writes && !server.enough_good_replicas() {
-        return Some("NOREPLICAS Not enough good replicas to write.");
+    let deny_oom = run.checks_oom_per_command && cmd.is(CommandFlags::DENYOOM);
+    if deny_oom && !obeyed && !wrote && crate::evict::over_limit(server) {
+        return Some("OOM command not allowed when used memory > 'maxmemory'.".into());
     }
     None
 }
