@@ -1,5 +1,5 @@
-# Shared by run.sh (external mode) and spawn.sh (spawn mode); sourced, not
-# run. Expects `here` (this directory) and `root` (the repository) set.
+# Shared by run.sh (external mode), spawn.sh (spawn mode) and sentinel.sh
+# (the sentinel suite); sourced, not run. Expects `here` (this directory) and `root` (the repository) set.
 #
 # The suite comes from Debian's source package `redis` (fetched with
 # apt-get source on first use into target/redis-suite, never copied into
@@ -61,5 +61,101 @@ log_counts() {
 }
 
 strip_colours() {
-    sed 's/\x1b\[[0-9;]*m//g'
+    sed -u 's/\x1b\[[0-9;]*m//g'
+}
+
+# Lays out DIR as a mirror of the unpacked suite: every entry a symlink
+# into it, except src/ (empty: the caller puts the binaries under test
+# there) and the directories given as REAL (paths such as tests or
+# tests/sentinel, parents first), which are directories of their own whose
+# entries are mirrored the same way and whose tmp/ is their own and empty.
+mirror_suite() {
+    local dir=$1 entry rel; shift
+    mkdir -p "$dir/src"
+    _mirror_level "$dir" "" "$@"
+}
+
+_mirror_level() {
+    local dir=$1 sub=$2 entry rel real; shift 2
+    for entry in "$suite/$sub"*; do
+        rel=${entry#"$suite"/}
+        [ "$rel" = src ] && continue
+        if [ -n "$sub" ] && [ "$rel" = "${sub}tmp" ]; then
+            mkdir -p "$dir/$rel"
+            continue
+        fi
+        for real in "$@"; do
+            if [ "$rel" = "$real" ]; then
+                mkdir -p "$dir/$rel"
+                _mirror_level "$dir" "$rel/" "$@"
+                continue 2
+            fi
+        done
+        ln -s "$entry" "$dir/$rel"
+    done
+}
+
+# Writes an executable WRAPPER that appends "<its pid> BIN" to PIDS and
+# execs BIN with its own arguments followed by EXTRA (one word, optional).
+write_server_wrapper() {
+    local wrapper=$1 pids=$2 bin=$3 extra=${4:+ $4}
+    printf '#!/bin/sh\necho "$$ %s" >> "%s"\nexec "%s" "$@"%s\n' "$bin" "$pids" "$bin" "$extra" > "$wrapper"
+    chmod +x "$wrapper"
+}
+
+# The job pool: runs COMMAND... SLOT in the background once fewer than
+# $max_jobs jobs run, SLOT being the first of 0-63 no running job holds (a
+# job's port range comes from its slot).
+declare -a pool_slot_pid
+pool_run() {
+    local slot pid
+    while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n || true; done
+    for slot in $(seq 0 63); do
+        pid=${pool_slot_pid[$slot]:-}
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    done
+    "$@" "$slot" &
+    pool_slot_pid[$slot]=$!
+}
+
+# Creates the work directory $work (PREFIX.XXXXXX under TMPDIR), removed
+# on exit (kept when the caller's keep is 1) after stopping what the jobs
+# in it left running.
+start_work_dir() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    trap cleanup_work_dir EXIT
+    trap "exit 130" INT TERM
+}
+
+cleanup_work_dir() {
+    # On an interruption, jobs still running: their `timeout` passes the
+    # signal on to the harness's process group. Then servers a timed-out or
+    # aborted job left behind. Only pids a job recorded, and only while
+    # they still run what we started.
+    local file
+    for file in "$work"/*/harness-pid; do stop_recorded_harness "$file"; done
+    wait
+    for file in "$work"/*/server-pids; do kill_recorded_servers "$file"; done
+    if [ "${keep:-0}" -eq 1 ]; then echo "work trees kept in $work"; else rm -rf "$work"; fi
+}
+
+# Kills (SIGKILL) the servers write_server_wrapper recorded in PIDS that
+# are still running the binary recorded beside them: only what we started.
+kill_recorded_servers() {
+    local pids=$1 pid bin
+    [ -f "$pids" ] || return 0
+    while read -r pid bin; do
+        [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ] && kill -9 "$pid" 2>/dev/null
+    done < "$pids"
+    return 0
+}
+
+# Kills the `timeout` whose pid a job recorded in FILE (it passes the signal
+# on to the harness's process group), if it still runs.
+stop_recorded_harness() {
+    local file=$1 pid
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file")
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = timeout ] && kill "$pid" 2>/dev/null
+    return 0
 }

@@ -22,7 +22,7 @@
 # of the shoal-server under test; the system's tool with --redis);
 # redis-cli and redis-benchmark, the system's tools; redis-check-rdb,
 # shoal-check-rdb likewise;
-# redis-sentinel, Shoal has none yet.
+# redis-sentinel, the server under test with --sentinel.
 # Units run in parallel on disjoint --baseport ranges.
 #
 # Options: --redis, --compare (above); --jobs N (units at once, default
@@ -74,31 +74,7 @@ for s in "${servers[@]}"; do
 done
 tool() { command -v "$1" || echo "/nonexistent/$1"; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-spawn.XXXXXX")
-cleanup() {
-    # On an interruption, units still running: their `timeout` passes the
-    # signal on to the harness's process group. Then servers a timed-out or
-    # aborted unit left behind. Only pids this script recorded, and only
-    # while they still run what we started.
-    local file pid
-    for file in "$work"/*/harness-pid; do
-        [ -f "$file" ] || continue
-        pid=$(cat "$file")
-        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = timeout ] && kill "$pid" 2>/dev/null
-    done
-    wait
-    for file in "$work"/*/server-pids; do
-        [ -f "$file" ] || continue
-        while read -r pid; do
-            case $(readlink -f "/proc/$pid/exe" 2>/dev/null) in
-                "$(readlink -f "$(cat "$(dirname "$file")/server-bin")")") kill -9 "$pid" 2>/dev/null || true ;;
-            esac
-        done < "$file"
-    done
-    if [ "$keep" -eq 1 ]; then echo "work trees kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM
+start_work_dir shoal-spawn
 
 # Port ranges: the harness's own listener takes the 32 ports below
 # --baseport, servers take --portcount ports from it, and each server's
@@ -111,19 +87,9 @@ run_job() {
     local server=$1 unit=$2 slot=$3
     local dir=$work/$server-$(echo "$unit" | tr / _)
     local bin=${server_bin[$server]} entry
-    mkdir -p "$dir/tests/tmp" "$dir/src"
-    for entry in "$suite"/* "$suite"/tests/*; do
-        case ${entry#"$suite"/} in src|tests|tests/tmp) continue ;; esac
-        ln -s "$entry" "$dir/${entry#"$suite"/}"
-    done
-    echo "$bin" > "$dir/server-bin"
-    printf '#!/bin/sh\necho $$ >> "%s/server-pids"\nexec "%s" "$@"\n' "$dir" "$bin" > "$dir/src/redis-server"
-    if [ "$server" = redis ]; then
-        printf '#!/bin/sh\nexec "%s" "$@" --sentinel\n' "$bin" > "$dir/src/redis-sentinel"
-    else
-        printf '#!/bin/sh\necho "shoal has no Sentinel yet" >&2\nexit 1\n' > "$dir/src/redis-sentinel"
-    fi
-    chmod +x "$dir/src/redis-server" "$dir/src/redis-sentinel"
+    mirror_suite "$dir" tests
+    write_server_wrapper "$dir/src/redis-server" "$dir/server-pids" "$bin"
+    write_server_wrapper "$dir/src/redis-sentinel" "$dir/server-pids" "$bin" --sentinel
     for entry in redis-cli redis-benchmark; do
         ln -s "$(tool "$entry")" "$dir/src/$entry"
     done
@@ -152,19 +118,8 @@ run_job() {
     echo "$(log_counts "$dir.log" "$status") $((SECONDS - started))" > "$dir.counts"
 }
 
-# The job pool: at most $max_jobs units at once, each on a port slot no
-# running job holds.
-declare -a slot_pid
 for unit in "${units[@]}"; do
-    for server in "${servers[@]}"; do
-        while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n || true; done
-        for slot in $(seq 0 63); do
-            pid=${slot_pid[$slot]:-}
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-        done
-        run_job "$server" "$unit" "$slot" &
-        slot_pid[$slot]=$!
-    done
+    for server in "${servers[@]}"; do pool_run run_job "$server" "$unit"; done
 done
 wait
 

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts shoal-server with extra `--directive value` arguments.
     pub fn shoal(extra: &[&str]) -> ServerProcess {
-        Self::start(PathBuf::from(env!("CARGO_BIN_EXE_shoal-server")), extra)
+        Self::start(PathBuf::from(env!("CARGO_BIN_EXE_shoal-server")), None, extra)
+    }
+
+    /// Starts shoal-server with a config file (its first argument, where
+    /// redis-server takes it) and extra arguments.
+    pub fn shoal_with_config(conf: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start(PathBuf::from(env!("CARGO_BIN_EXE_shoal-server")), Some(conf), extra)
     }
 
     /// Starts the system's redis-server, for differential tests.
@@ -47,15 +53,21 @@ impl ServerProcess {
             "redis-server is required for differential tests (apt-get install redis-server); \
              scripts/test.sh installs it",
         );
-        Self::start(path, extra)
+        Self::start(path, None, extra)
     }
 
-    fn start(binary: PathBuf, extra: &[&str]) -> ServerProcess {
+    /// The system's redis-server with a config file and extra arguments.
+    pub fn redis_with_config(conf: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start(which("redis-server").expect("redis-server is required"), Some(conf), extra)
+    }
+
+    fn start(binary: PathBuf, conf: Option<&Path>, extra: &[&str]) -> ServerProcess {
         // A free port can be taken between the probe and the bind: retry.
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
-            let mut args: Vec<String> = vec![
+            let mut args: Vec<String> = conf.map(|c| c.display().to_string()).into_iter().collect();
+            args.extend([
                 "--port".into(),
                 port.to_string(),
                 "--bind".into(),
@@ -66,7 +78,7 @@ impl ServerProcess {
                 "no".into(),
                 "--dir".into(),
                 dir.path().display().to_string(),
-            ];
+            ]);
             args.extend(extra.iter().map(|s| s.to_string()));
             let child = Command::new(&binary)
                 .args(&args)
@@ -360,12 +372,14 @@ pub fn wait_blocked(c: &mut RawClient, count: usize) {
 
 /// A field of INFO persistence, as text.
 pub fn persistence_field(c: &mut RawClient, field: &str) -> String {
-    let Value::Bulk(text) = c.cmd("INFO persistence") else { panic!("INFO failed") };
+    info_value(c, "persistence", field).unwrap_or_else(|| panic!("INFO has no {field}"))
+}
+
+/// A field of an INFO section, as text (None: INFO does not show it).
+pub fn info_value(c: &mut RawClient, section: &str, field: &str) -> Option<String> {
+    let Value::Bulk(text) = c.cmd(&format!("INFO {section}")) else { panic!("INFO failed") };
     let prefix = format!("{field}:");
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| panic!("INFO has no {field}"))
+    String::from_utf8_lossy(&text).lines().find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
 }
 
 /// A connection turned into a replica stream by SYNC, read past the

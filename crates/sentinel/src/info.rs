@@ -23,6 +23,9 @@ pub struct InfoReport {
     pub priority: Option<u32>,
     pub repl_offset: Option<u64>,
     pub announced: Option<bool>,
+    /// `master_fenced:1`: a Shoal master that restarted with `master-fence-on-restart` and
+    /// takes no writes until a sentinel lifts the fence.
+    pub fenced: bool,
 }
 
 /// Run ids are 40 hex characters; redis-sentinel takes the first 40 of the field.
@@ -41,6 +44,7 @@ impl InfoReport {
             priority: None,
             repl_offset: None,
             announced: None,
+            fenced: false,
         };
         for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
             report.read_line(line.trim_end_matches('\r'));
@@ -54,6 +58,7 @@ impl InfoReport {
             "run_id" if value.len() >= RUN_ID_LEN => self.run_id = Some(value[..RUN_ID_LEN].to_string()),
             "role" if value.starts_with("master") => self.role = Some(ReportedRole::Master),
             "role" if value.starts_with("slave") => self.role = Some(ReportedRole::Replica),
+            "master_fenced" => self.fenced = value.trim() == "1",
             "master_link_down_since_seconds" => {
                 self.master_link_down_ms = value.parse::<i64>().unwrap_or(0).saturating_mul(1000)
             }
@@ -134,6 +139,13 @@ mod tests {
         assert_eq!(report.repl_offset, Some(4242));
         assert_eq!(report.priority, Some(0));
         assert_eq!(report.announced, Some(false));
+    }
+
+    #[test]
+    fn a_fenced_master() {
+        assert!(InfoReport::parse("role:master\r\nmaster_fenced:1\r\nconnected_slaves:0\r\n").fenced);
+        assert!(!InfoReport::parse("role:master\r\nmaster_fenced:0\r\n").fenced);
+        assert!(!InfoReport::parse("role:master\r\nconnected_slaves:0\r\n").fenced);
     }
 
     #[test]

@@ -165,6 +165,8 @@ struct Node {
     role_reported_time: Millis,
     master_link_down_ms: i64,
     script_kill_sent: bool,
+    /// Since when its INFO has reported `master_fenced:1` without a break.
+    fenced_since: Option<Millis>,
 }
 
 impl Node {
@@ -181,6 +183,7 @@ impl Node {
             role_reported_time: now,
             master_link_down_ms: 0,
             script_kill_sent: false,
+            fenced_since: None,
         }
     }
 
@@ -480,6 +483,8 @@ impl Sentinel {
             node.link.id = None;
             node.link.connected = false;
             node.link.pending = 0;
+            // A fence seen again after a reconnection settles from then on.
+            node.fenced_since = None;
         }
     }
 
@@ -888,7 +893,10 @@ impl Ctx {
         let down_after = master.down_after;
         let name = master.name.clone();
         self.reconnect(&mut master.node, || Owner::Master(name.clone()), true);
-        self.periodic(&mut master.node, Some(self.timing.info_period_ms), down_after, &hello);
+        // A fenced node is watched every second, so that its fence is lifted (or it is
+        // converted) soon after it settled.
+        let master_info_period = if master.node.fenced_since.is_some() { 1000 } else { self.timing.info_period_ms };
+        self.periodic(&mut master.node, Some(master_info_period), down_after, &hello);
         if self.acting() {
             let now = self.now;
             let node = &master.node;
@@ -919,7 +927,7 @@ impl Ctx {
         for (addr, replica) in master.replicas.iter_mut() {
             self.reconnect(&mut replica.node, || Owner::Replica(name.clone(), addr.clone()), true);
             // Replicas of a failing master are watched every second.
-            let fast = fast_info || replica.node.master_link_down_ms != 0;
+            let fast = fast_info || replica.node.master_link_down_ms != 0 || replica.node.fenced_since.is_some();
             let info_period = if fast { 1000 } else { self.timing.info_period_ms };
             self.periodic(&mut replica.node, Some(info_period), down_after, &hello);
             if self.acting() {
@@ -1369,6 +1377,42 @@ impl Ctx {
         self.role_change(&master.name, &mut master.node, role, true, &ident);
         // A master that reports itself a replica is left alone: it looks down to us, and a
         // failover follows.
+        if role == ReportedRole::Master
+            && report.fenced
+            && !self.tilt
+            && master.failover == FailoverState::None
+            && !master.o_down
+            && self.fence_settled(&master.node)
+        {
+            // The node this sentinel names master restarted fenced: confirm it.
+            if self.send(&mut master.node.link, Command::Unfence) {
+                self.event(Level::Notice, "+unfence", Some(&master.name), ident);
+            }
+        }
+    }
+
+    /// A fence seen for a hello period: long enough for the hellos of the other sentinels,
+    /// published through the fenced node, to bring a newer configuration that names another
+    /// master (this sentinel may have been cut off while a failover happened).
+    fn fence_settled(&self, node: &Node) -> bool {
+        node.fenced_since.is_some_and(|since| self.now.saturating_sub(since) >= self.timing.publish_period_ms)
+    }
+
+    /// A node known as a replica reports itself a fenced master: it restarted with the role
+    /// its config file gave it and has taken no write since, so it is sent to the master at
+    /// once (once the fence settled) instead of after the wait for a master that may have
+    /// taken writes.
+    fn convert_fenced(&mut self, master: &mut Master, addr: &Addr) {
+        let replica = &master.replicas[addr];
+        if !master.looks_sane(self) || !self.fence_settled(&replica.node) {
+            return;
+        }
+        let target = master.node.addr.clone();
+        let ident = master.replica_ident(addr);
+        let replica = master.replicas.get_mut(addr).expect("caller's key");
+        if self.send(&mut replica.node.link, Command::ReplicaOf(Some(target))) {
+            self.event(Level::Notice, "+convert-to-slave", Some(&master.name), ident);
+        }
     }
 
     fn replica_info(&mut self, master: &mut Master, addr: &Addr, report: &InfoReport) {
@@ -1406,6 +1450,10 @@ impl Ctx {
             return;
         }
         match role {
+            // (A promoted replica that restarted fenced is still the promotion we asked for.)
+            ReportedRole::Master if report.fenced && !master.replicas[addr].promoted => {
+                self.convert_fenced(master, addr)
+            }
             ReportedRole::Master => self.replica_became_master(master, addr),
             ReportedRole::Replica => self.replica_follows(master, addr),
         }
@@ -1415,6 +1463,7 @@ impl Ctx {
     fn refresh_common(&mut self, node: &mut Node, report: &InfoReport) {
         node.master_link_down_ms = report.master_link_down_ms;
         node.info_refresh = Some(self.now);
+        node.fenced_since = if report.fenced { Some(node.fenced_since.unwrap_or(self.now)) } else { None };
     }
 
     /// Records the reported role; true when it changed to replica.

@@ -90,6 +90,9 @@ pub enum Command {
     ReplicaOf(Option<Addr>),
     /// `SCRIPT KILL`, sent once to an instance that answers PING with -BUSY.
     ScriptKill,
+    /// `CONFIG SET master-fenced no`: lifts the fence of a Shoal master that restarted with
+    /// `master-fence-on-restart` (INFO `master_fenced:1`); answered by one [`Reply::Done`].
+    Unfence,
 }
 
 /// The reply to a [`Command`], as the driver understood it.
@@ -104,7 +107,7 @@ pub enum Reply {
     /// IS-MASTER-DOWN-BY-ADDR's three elements, or `None` for an error or a malformed reply.
     MasterDown(Option<IsMasterDownReply>),
     /// Any reply to a command whose reply the sentinel ignores (REPLICAOF's transaction,
-    /// SCRIPT KILL).
+    /// SCRIPT KILL, the unfencing CONFIG SET).
     Done,
 }
 

@@ -436,3 +436,52 @@ fn a_replica_that_never_follows_times_out_and_the_failover_ends() {
     assert!(h.has_event("+failover-end") && h.has_event("+switch-master"), "{:?}", h.events());
     assert_eq!(h.sentinel.master_addr("mymaster"), Some(r(2)));
 }
+
+fn fenced_master_info(run_id: char) -> String {
+    format!("run_id:{}\r\nrole:master\r\nmaster_fenced:1\r\n", run_id.to_string().repeat(40))
+}
+
+/// The master this sentinel names restarted fenced: it is watched every second and
+/// confirmed (`CONFIG SET master-fenced no`) once the fence has been seen for a hello
+/// period, and no more once its INFO says it is unfenced.
+#[test]
+fn a_fenced_master_is_confirmed_once_the_fence_settled() {
+    let mut h = Harness::new(1, &[], &[]);
+    h.tick(0);
+    h.reply(10, &master_addr(), Reply::Info(fenced_master_info('0')));
+    assert!(!h.sent_to(&master_addr()).contains(&Command::Unfence), "not before a hello period");
+    h.actions.clear();
+    h.tick_through(100, 1100);
+    assert!(h.sent_to(&master_addr()).contains(&Command::Info), "a fenced master's INFO is read every second");
+    h.reply(1200, &master_addr(), Reply::Info(fenced_master_info('0')));
+    assert!(!h.sent_to(&master_addr()).contains(&Command::Unfence), "1190 ms: not settled yet");
+    h.reply(2100, &master_addr(), Reply::Info(fenced_master_info('0')));
+    assert!(h.sent_to(&master_addr()).contains(&Command::Unfence), "{:?}", h.actions);
+    assert!(h.events().contains(&"+unfence master mymaster 10.0.0.1 6379".to_string()), "{:?}", h.events());
+    h.actions.clear();
+    h.reply(2200, &master_addr(), Reply::Info(format!("{}master_fenced:0\r\n", master_info(&[]))));
+    h.tick_through(2300, 15_000);
+    assert!(!h.sent_to(&master_addr()).contains(&Command::Unfence));
+}
+
+/// A node known as a replica that reports itself a master: redis-sentinel converts it
+/// only after 4 hello periods (it may have taken writes); a fenced one has taken none and
+/// is converted once the fence settled.
+#[test]
+fn a_fenced_node_known_as_a_replica_is_converted_without_the_usual_wait() {
+    let r = Addr::new("10.0.0.5", 6379);
+    for fenced in [true, false] {
+        let mut h = Harness::new(1, &[], &[r.clone()]);
+        h.tick(0);
+        let report =
+            if fenced { fenced_master_info('c') } else { format!("run_id:{}\r\nrole:master\r\n", "c".repeat(40)) };
+        h.reply(10, &master_addr(), Reply::Info(master_info(&[&r])));
+        h.reply(20, &r, Reply::Info(report.clone()));
+        assert!(!h.sent_to(&r).iter().any(|c| matches!(c, Command::ReplicaOf(_))), "not before a hello period");
+        h.reply(2100, &master_addr(), Reply::Info(master_info(&[&r])));
+        h.reply(2100, &r, Reply::Info(report));
+        let converted = h.sent_to(&r).contains(&Command::ReplicaOf(Some(master_addr())));
+        assert_eq!(converted, fenced, "fenced: {fenced}, {:?}", h.events());
+        assert_eq!(h.has_event("+convert-to-slave"), fenced);
+    }
+}

@@ -144,7 +144,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         }
     }
     if is_write || cmd.name == "ping" {
-        if let Some(message) = crate::persistence::writes_refused(server) {
+        if let Some(message) = server.writes_refused() {
             reject(server, client, out, Some(cmd), message);
             return Outcome::Continue;
         }
@@ -153,8 +153,8 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), "NOREPLICAS Not enough good replicas to write.".to_string());
         return Outcome::Continue;
     }
-    if is_write && !from_master && server.master.is_replica() && server.config.get_bool("replica-read-only") {
-        reject(server, client, out, Some(cmd), "READONLY You can't write against a read only replica.".to_string());
+    if let Some(message) = server.role_refuses_writes().filter(|_| is_write && !from_master) {
+        reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
     if client.is_replica && (cmd.is(CommandFlags::WRITE) || cmd.is(CommandFlags::READONLY)) {

@@ -168,8 +168,7 @@ impl<'a> Ctx<'a> {
     /// The command comes from a caller whose writes are never refused:
     /// this server's master (its stream), or a file being loaded.
     pub fn caller_is_obeyed(&self) -> bool {
-        self.client.info.has_flag(crate::client::flags::MASTER)
-            || self.server.persistence.loading.active.load(std::sync::atomic::Ordering::Relaxed)
+        self.client.info.has_flag(crate::client::flags::MASTER) || self.tx.as_ref().is_some_and(|tx| tx.loading)
     }
 
     /// The context of a client's command, in the unit `tx`.

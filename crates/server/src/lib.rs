@@ -167,6 +167,7 @@ fn start(server: Arc<Server>) -> i32 {
     // during the load and get -LOADING until it is done and the file is on
     // (a write accepted before the file is on would be acknowledged and
     // never logged).
+    replication::fence_at_startup(&server);
     let load_first = persistence::nothing_to_load(&server);
     let mut loading = Some(persistence::load::LoadingGuard::begin(&server, 0));
     if load_first {
@@ -228,7 +229,7 @@ fn save_on_signal(server: &Server, directive: &str) -> bool {
     let value = server.config.get_string(directive);
     let words: Vec<&str> = value.split_whitespace().collect();
     let has = |w: &str| words.contains(&w);
-    if has("nosave") || !(has("save") || persistence::has_save_points(server)) {
+    if has("nosave") || !(has("save") || server.has_save_points()) {
         persistence::kill_bgsave(server);
         return true;
     }

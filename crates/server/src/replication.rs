@@ -454,6 +454,11 @@ pub static REPLICAOF: std::sync::OnceLock<ReplicaOfFn> = std::sync::OnceLock::ne
 /// `replicaof` directive kept current (CONFIG GET, CONFIG REWRITE); false
 /// when this server already replicated that master.
 pub fn change_master(server: &Server, target: Option<(String, u16)>, by: &str) -> bool {
+    if server.tunables.master_fenced.load(Ordering::Relaxed) {
+        // An explicit role (a sentinel's REPLICAOF, or NO ONE) ends a fence.
+        set_fenced(server, false);
+        server.log.notice(&format!("Fence lifted by REPLICAOF from {by}"));
+    }
     let change = REPLICAOF.get().expect("start-up installs the replica side");
     let changed = change(server, target.clone(), by);
     if let Some((index, _)) = crate::config::lookup("replicaof") {
@@ -462,4 +467,26 @@ pub fn change_master(server: &Server, target: Option<(String, u16)>, by: &str) -
         server.config.restore(vec![(index, crate::config::Value::Words(words))]);
     }
     changed
+}
+
+/// `master-fence-on-restart`: a server that starts as a master (no
+/// `replicaof` directive) starts fenced, refusing writes until a sentinel
+/// (or anyone) sets `master-fenced no` or sends REPLICAOF. Called before
+/// any client can connect.
+pub fn fence_at_startup(server: &Server) {
+    let replica = matches!(server.config.get("replicaof"), crate::config::Value::Words(w) if !w.is_empty());
+    if server.config.get_bool("master-fence-on-restart") && !replica {
+        set_fenced(server, true);
+    }
+    if server.tunables.master_fenced.load(Ordering::Relaxed) && !replica {
+        server.log.notice("Fenced: this master takes no writes until a sentinel confirms it (master-fenced no)");
+    }
+}
+
+/// Sets `master-fenced` (so CONFIG GET and CONFIG REWRITE show it).
+fn set_fenced(server: &Server, fenced: bool) {
+    if let Some((index, _)) = crate::config::lookup("master-fenced") {
+        server.config.restore(vec![(index, crate::config::Value::Bool(fenced))]);
+    }
+    server.tunables.master_fenced.store(fenced, Ordering::Relaxed);
 }

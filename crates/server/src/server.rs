@@ -49,6 +49,8 @@ pub struct Tunables {
     pub tracking_table_max_keys: AtomicI64,
     /// `busy-reply-threshold`, milliseconds.
     pub busy_reply_threshold: AtomicI64,
+    /// `master-fenced`: a master refuses writes as a read-only replica does.
+    pub master_fenced: AtomicBool,
     /// Encoding thresholds of the collection types.
     pub encodings: EncodingLimits,
 }
@@ -153,6 +155,7 @@ impl Tunables {
             prefetch_batch: AtomicI64::new(16),
             tracking_table_max_keys: AtomicI64::new(0),
             busy_reply_threshold: AtomicI64::new(5000),
+            master_fenced: AtomicBool::new(false),
             encodings: EncodingLimits::default(),
         };
         t.refresh(config);
@@ -170,6 +173,7 @@ impl Tunables {
         self.prefetch_batch.store(config.get_int("prefetch-batch-max-size"), r);
         self.tracking_table_max_keys.store(config.get_int("tracking-table-max-keys"), r);
         self.busy_reply_threshold.store(config.get_int("busy-reply-threshold"), r);
+        self.master_fenced.store(config.get_bool("master-fenced"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
         let pass = config.get_string("requirepass");
         *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
@@ -454,6 +458,33 @@ impl Server {
             && !self.config.get_bool("replica-serve-stale-data")
     }
 
+    /// `save` has at least one save point.
+    pub fn has_save_points(&self) -> bool {
+        matches!(self.config.get("save"), crate::config::Value::Save(points) if !points.is_empty())
+    }
+
+    /// MISCONF: after a failed background save, with save points and
+    /// `stop-writes-on-bgsave-error yes`, or while the append-only file cannot
+    /// be written, writes are refused. The message, if so.
+    #[inline]
+    pub fn writes_refused(&self) -> Option<String> {
+        let persistence = &self.persistence;
+        if persistence.last_bgsave_ok.load(Ordering::Relaxed) && persistence.aof_write_ok.load(Ordering::Relaxed) {
+            return None;
+        }
+        if !persistence.last_bgsave_ok.load(Ordering::Relaxed)
+            && self.config.get_bool("stop-writes-on-bgsave-error")
+            && self.has_save_points()
+        {
+            return Some(MISCONF.to_string());
+        }
+        let aof = persistence.aof()?;
+        if aof.last_write_ok.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(format!("MISCONF Errors writing to the AOF file: {}", aof.last_write_error.lock()))
+    }
+
     pub fn enough_good_replicas(&self) -> bool {
         let wanted = self.tunables.min_replicas_to_write.load(Ordering::Relaxed);
         let max_lag = self.tunables.min_replicas_max_lag.load(Ordering::Relaxed);
@@ -461,6 +492,22 @@ impl Server {
             || max_lag == 0
             || self.master.is_replica()
             || self.replicas.good(shoal_engine::now_ms(), max_lag) as i64 >= wanted
+    }
+
+    /// Why this server's role refuses its clients' writes: a read-only
+    /// replica, or a master fenced by `master-fenced` (it restarted and
+    /// waits for a sentinel to confirm it). None: writes are taken.
+    pub fn role_refuses_writes(&self) -> Option<&'static str> {
+        if self.master.is_replica() {
+            return self
+                .config
+                .get_bool("replica-read-only")
+                .then_some("READONLY You can't write against a read only replica.");
+        }
+        self.tunables
+            .master_fenced
+            .load(Ordering::Relaxed)
+            .then_some("READONLY You can't write against a fenced master (it waits for a sentinel to confirm it).")
     }
 
     /// This server as a shared handle.
@@ -589,3 +636,5 @@ impl Server {
         self.started.elapsed().as_secs()
     }
 }
+
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";

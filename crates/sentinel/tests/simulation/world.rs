@@ -127,6 +127,9 @@ pub struct DataNode {
     pub link_down_since: Millis,
     pub sync_done_at: Option<Millis>,
     pub priority: u32,
+    /// Started as a master with `master-fence-on-restart` and not confirmed yet: takes
+    /// no writes, and INFO says `master_fenced:1`.
+    pub fenced: bool,
 }
 
 struct SimLink {
@@ -224,6 +227,9 @@ pub struct World {
     pub chaos: bool,
     /// `SENTINEL_SIM_TRACE=1`: print every sentinel event and fault.
     tracing: bool,
+    /// The data nodes run with `master-fence-on-restart` (odd seeds; decided without
+    /// drawing from the generator, so even seeds run as they did before fencing existed).
+    pub fencing: bool,
 }
 
 impl World {
@@ -246,6 +252,7 @@ impl World {
                     link_down_since: 0,
                     sync_done_at: None,
                     priority: scenario.priorities[i],
+                    fenced: false,
                 }
             })
             .collect();
@@ -295,6 +302,7 @@ impl World {
             event_counts: BTreeMap::new(),
             chaos: false,
             tracing: std::env::var_os("SENTINEL_SIM_TRACE").is_some(),
+            fencing: seed % 2 == 1,
         };
         for s in 0..world.sentinels.len() {
             let at = world.rng.range(0, 100);
@@ -487,7 +495,12 @@ impl World {
                 Action::Close(link) => {
                     self.sentinels[s].links.remove(&link);
                 }
-                Action::Send(link, command) => self.send(s, link, command),
+                Action::Send(link, command) => {
+                    if command == Command::Unfence {
+                        self.check_unfence(s, link);
+                    }
+                    self.send(s, link, command)
+                }
                 Action::Event(event) => self.observe(s, &event),
                 Action::ClientReconfig { .. } => {}
                 Action::FlushConfig => {
@@ -495,6 +508,22 @@ impl World {
                     sentinel.persisted = sentinel.machine.as_ref().expect("running").persisted();
                 }
             }
+        }
+    }
+
+    /// A sentinel lifts only the fence of the node its configuration names master.
+    fn check_unfence(&mut self, s: usize, link: LinkId) {
+        let target = self.sentinels[s].links.get(&link).map(|l| l.target);
+        let named = self.sentinels[s].machine.as_ref().and_then(|m| m.master_addr(MASTER_NAME));
+        let ok = match target {
+            Some(Endpoint::Node(n)) => named.as_ref() == Some(&self.nodes[n].addr),
+            // A link the world no longer has: the command goes nowhere.
+            None => true,
+            Some(Endpoint::Sentinel(_)) => false,
+        };
+        if !ok {
+            let text = format!("sentinel {s} unfences {target:?} while it names {named:?} master");
+            self.violations.push(Violation(text));
         }
     }
 
@@ -634,7 +663,7 @@ impl World {
                 self.act(peer, actions);
                 Reply::MasterDown(Some(reply))
             }
-            Command::Info | Command::ReplicaOf(_) | Command::ScriptKill => Reply::Done,
+            Command::Info | Command::ReplicaOf(_) | Command::ScriptKill | Command::Unfence => Reply::Done,
         }
     }
 
@@ -654,6 +683,7 @@ impl World {
                     None => Role::Master,
                 };
                 node.saved_role = node.role.clone();
+                node.fenced = false;
                 if node.link_up {
                     node.link_down_since = self.now;
                 }
@@ -663,6 +693,10 @@ impl World {
             }
             Command::IsMasterDownByAddr { .. } => Reply::MasterDown(None),
             Command::ScriptKill => Reply::Done,
+            Command::Unfence => {
+                self.nodes[n].fenced = false;
+                Reply::Done
+            }
         }
     }
 
@@ -693,6 +727,9 @@ impl World {
         match &node.role {
             Role::Master => {
                 text.push_str("role:master\r\n");
+                if self.fencing {
+                    text.push_str(&format!("master_fenced:{}\r\n", u8::from(node.fenced)));
+                }
                 let replicas: Vec<&DataNode> = self
                     .nodes
                     .iter()
@@ -735,7 +772,9 @@ impl World {
             }
             let master = match &self.nodes[n].role {
                 Role::Master => {
-                    self.nodes[n].offset += WRITES_PER_NODE_TICK;
+                    if !self.nodes[n].fenced {
+                        self.nodes[n].offset += WRITES_PER_NODE_TICK;
+                    }
                     continue;
                 }
                 Role::Replica(addr) => self.nodes.iter().position(|m| m.addr == *addr),
@@ -794,6 +833,7 @@ impl World {
         node.up = true;
         node.run_id = run_id;
         node.role = node.saved_role.clone();
+        node.fenced = self.fencing && node.role == Role::Master;
         node.link_down_since = now;
     }
 

@@ -638,7 +638,7 @@ impl Config {
         }
         let mut appended = false;
         for (i, def) in defs().iter().enumerate() {
-            if written[i] || def.flags & HIDDEN != 0 {
+            if written[i] {
                 continue;
             }
             let default = parse(def, &split_default(def)).ok();

@@ -169,6 +169,12 @@ pub const DEFS: &[Def] = &[
     int("repl-backlog-ttl", "", MODIFIABLE, 0, LONG_MAX, "3600"),
     int("replica-priority", "slave-priority", MODIFIABLE, 0, INT_MAX, "100"),
     boolean("replica-announced", "", MODIFIABLE, true),
+    // Shoal's (ARCHITECTURE.md, "Fencing a restarted master"): a server that
+    // starts as a master with master-fence-on-restart on starts fenced,
+    // refusing writes with -READONLY until `master-fenced no` (a Shoal
+    // sentinel sets it; REPLICAOF lifts it too).
+    boolean("master-fence-on-restart", "", MODIFIABLE, false),
+    boolean("master-fenced", "", MODIFIABLE, false),
     int("min-replicas-to-write", "min-slaves-to-write", MODIFIABLE, 0, INT_MAX, "0"),
     int("min-replicas-max-lag", "min-slaves-max-lag", MODIFIABLE, 0, INT_MAX, "10"),
     string("replica-announce-ip", "slave-announce-ip", MODIFIABLE, ""),

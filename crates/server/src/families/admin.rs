@@ -123,7 +123,7 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let server = ctx.server;
     ctx.server.log.warning("User requested shutdown...");
-    if !nosave && (save || crate::persistence::has_save_points(server)) {
+    if !nosave && (save || server.has_save_points()) {
         let tx = ctx.tx.as_ref().expect("SHUTDOWN locks every shard");
         if crate::persistence::save_before_exit(server, &tx.locks).is_err() && !force {
             return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));

@@ -433,6 +433,11 @@ fn replication_section(server: &Server, out: &mut String) {
         field!(out, "replica_announced", u8::from(server.config.get_bool("replica-announced")));
     } else {
         field!(out, "role", "master");
+        // Shoal's: shown where fencing is in use (a sentinel reads it).
+        let fenced = server.tunables.master_fenced.load(Ordering::Relaxed);
+        if fenced || server.config.get_bool("master-fence-on-restart") {
+            field!(out, "master_fenced", u8::from(fenced));
+        }
     }
     let replicas = server.replicas.all();
     field!(out, "connected_slaves", replicas.len());

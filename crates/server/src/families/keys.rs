@@ -646,7 +646,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     // points the empty dataset is saved at once (no change is then left
     // unsaved); without, every removed key counts as a change.
     crate::persistence::kill_bgsave(server);
-    let saved = crate::persistence::has_save_points(server)
+    let saved = server.has_save_points()
         && crate::persistence::save(server, &ctx.tx().locks).is_ok();
     if !saved {
         ctx.tx().add_dirty(removed as u64 + 1);

@@ -414,11 +414,3 @@ pub fn delete_history(server: &Server) {
     }
 }
 
-/// MISCONF after the file refused a write.
-pub fn write_error(server: &Server) -> Option<String> {
-    let aof = server.persistence.aof()?;
-    if aof.last_write_ok.load(Ordering::Relaxed) {
-        return None;
-    }
-    Some(format!("MISCONF Errors writing to the AOF file: {}", aof.last_write_error.lock()))
-}

@@ -129,10 +129,6 @@ pub fn rdb_path(server: &Server) -> PathBuf {
 }
 
 /// True when the `save` directive has at least one save point.
-pub fn has_save_points(server: &Server) -> bool {
-    !save_points(server).is_empty()
-}
-
 fn save_points(server: &Server) -> Vec<(u64, u64)> {
     match server.config.get("save") {
         crate::config::Value::Save(points) => points,
@@ -383,26 +379,6 @@ pub fn cron(server: &Server) {
         server.log.warning(&e);
     }
 }
-
-/// MISCONF: after a failed background save, with save points and
-/// `stop-writes-on-bgsave-error yes`, or while the append-only file cannot
-/// be written, writes are refused. The message, if so.
-#[inline]
-pub fn writes_refused(server: &Server) -> Option<String> {
-    let persistence = &server.persistence;
-    if persistence.last_bgsave_ok.load(Ordering::Relaxed) && persistence.aof_write_ok.load(Ordering::Relaxed) {
-        return None;
-    }
-    if !persistence.last_bgsave_ok.load(Ordering::Relaxed)
-        && server.config.get_bool("stop-writes-on-bgsave-error")
-        && has_save_points(server)
-    {
-        return Some(MISCONF.to_string());
-    }
-    aof::write_error(server)
-}
-
-pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// The save before exiting (SHUTDOWN, SIGTERM): a running background save
 /// is stopped first. `Err` means the server must not exit.

@@ -317,7 +317,8 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_comma
 /// master's stream, a file being loaded).
 fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags, read_only_command: bool) -> CmdResult {
     let server = ctx.server;
-    let stale = server.stale_refused();
+    let obeyed = ctx.caller_is_obeyed();
+    let stale = server.stale_refused() && !obeyed;
     if !flags.declared {
         return match stale {
             true => Err(CmdError::MASTERDOWN),
@@ -330,9 +331,11 @@ fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags, read_only_command: bool) -> Cm
         ));
     }
     if !flags.no_writes {
-        let obeyed = ctx.caller_is_obeyed();
-        if !obeyed && server.master.is_replica() && server.config.get_bool("replica-read-only") {
-            return Err(CmdError::Fixed("READONLY Can not run script with write flag on readonly replica"));
+        if let Some(message) = server.role_refuses_writes().filter(|_| !obeyed) {
+            return Err(CmdError::Fixed(match server.master.is_replica() {
+                true => "READONLY Can not run script with write flag on readonly replica",
+                false => message,
+            }));
         }
         if read_only_command {
             return Err(CmdError::err("Can not execute a script with write flag using *_ro command."));

@@ -407,11 +407,12 @@ fn apply_repl(effects: &mut Vec<shoal_engine::Effect>, from: usize, repl: u8) {
 /// Why a command the script calls must not run, as Redis decides it
 /// before calling: a stale replica, writes from read-only scripts, and —
 /// until the script's first write, after which it cannot stop halfway —
-/// writes on a read-only replica, after a persistence error, without
+/// writes on a read-only replica or a fenced master, after a persistence
+/// error, without
 /// enough good replicas, or under OOM. `obeyed`: the script's caller is
 /// the master's stream or a file being loaded.
 fn rejection(server: &Server, run: &Run, cmd: &Command, obeyed: bool) -> Option<Cow<'static, str>> {
-    if server.stale_refused() && !cmd.is(CommandFlags::STALE) {
+    if !obeyed && server.stale_refused() && !cmd.is(CommandFlags::STALE) {
         return Some("ERR Can not execute the command on a stale replica".into());
     }
     let writes = cmd.is(CommandFlags::WRITE);
@@ -420,10 +421,10 @@ fn rejection(server: &Server, run: &Run, cmd: &Command, obeyed: bool) -> Option<
     }
     let wrote = server.scripts.wrote.load(Ordering::Acquire);
     if writes && !wrote {
-        if !obeyed && server.master.is_replica() && server.config.get_bool("replica-read-only") {
-            return Some("READONLY You can't write against a read only replica.".into());
+        if let Some(message) = server.role_refuses_writes().filter(|_| !obeyed) {
+            return Some(message.into());
         }
-        if let Some(message) = crate::persistence::writes_refused(server) {
+        if let Some(message) = server.writes_refused() {
             return Some(message.into());
         }
         if !server.enough_good_replicas() {
