@@ -14,21 +14,27 @@ SIGKILL. Measured:
                  another node (the promoted replica);
   lost           writes acknowledged (by the old master before the kill,
                  or by anyone after) that the new master does not hold
-                 once the surviving replica follows it;
+                 once the surviving replica follows it; with --wait each
+                 acknowledged SET is followed by WAIT 1 100, and the writes
+                 WAIT confirmed on a replica are counted apart (the ones a
+                 failover must never lose);
   rejoin         the old master is then restarted from its own config
                  file (no persistence: it comes back empty and, since it
                  crashed before any rewrite, believing it is a master). A
                  client that still talks to it (a stale address) writes
                  every 10 ms: how long it accepts writes before it becomes
                  a replica, and how many it acknowledged, all of which are
-                 lost when it resyncs.
+                 lost when it resyncs. With --fence, Shoal data nodes run
+                 with master-fence-on-restart yes (ARCHITECTURE.md): the
+                 restarted node refuses writes until a sentinel lifts the
+                 fence or makes it a replica.
 
 Sentinels use down-after-milliseconds and failover-timeout from the
 command line (defaults 1000 and 10000 ms), quorum 2, parallel-syncs 1.
 Each combination runs --rounds times; the table shows medians.
 
     cargo build --release
-    python3 benches/failover.py [--rounds N] [--down-after MS] [--output markdown]
+    python3 benches/failover.py [--rounds N] [--down-after MS] [--output markdown] [--wait] [--fence]
                                 [--combos shoal/shoal,shoal/redis,redis/shoal,redis/redis]
 
 A combination is data nodes / sentinels. Combinations with Shoal
@@ -51,6 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 MASTER_NAME = "mymaster"
+WAIT_TIMEOUT_MS = 100
 
 
 class Node:
@@ -132,9 +139,11 @@ def fields(pairs):
 class Writer(threading.Thread):
     """Writes SET k<n> <n> one at a time to the master the sentinels name."""
 
-    def __init__(self, sentinels, prefix, fixed_port=None):
+    def __init__(self, sentinels, prefix, fixed_port=None, wait=False):
         super().__init__(daemon=True)
         self.sentinels = sentinels
+        self.wait = wait
+        self.confirmed = []  # n of writes WAIT 1 confirmed on a replica
         self.prefix = prefix
         self.fixed_port = fixed_port
         self.stop_flag = threading.Event()
@@ -175,6 +184,8 @@ class Writer(threading.Thread):
                 reply = conn.call("SET", "%s%d" % (self.prefix, n), n)
                 if reply == "OK":
                     self.acked.append((n, port, time.monotonic()))
+                    if self.wait and conn.call("WAIT", 1, WAIT_TIMEOUT_MS) >= 1:
+                        self.confirmed.append(n)
                 if self.fixed_port is not None:
                     time.sleep(0.01)
             except bench.ReplyError:
@@ -213,6 +224,8 @@ def run_round(combo, binaries, args, workdir, taken):
         taken.add(p)
         ports.append(p)
     common = ['save ""', "appendonly no", "repl-diskless-sync-delay 0"]
+    if args.fence and data_kind == "shoal":
+        common.append("master-fence-on-restart yes")
     master = Node("master", data_argv, workdir, ports[0], common)
     replicas = [Node("replica%d" % i, data_argv, workdir, ports[1 + i],
                      common + ["replicaof 127.0.0.1 %d" % ports[0]]) for i in range(2)]
@@ -237,7 +250,7 @@ def run_round(combo, binaries, args, workdir, taken):
         wait_for("sentinels to discover each other and the replicas",
                  lambda: all(discovered(s) for s in sentinels), 60)
 
-        writer = Writer(sentinels, "k")
+        writer = Writer(sentinels, "k", wait=args.wait)
         writer.start()
         time.sleep(2.0)
         killed_at = time.monotonic()
@@ -256,6 +269,7 @@ def run_round(combo, binaries, args, workdir, taken):
             and "master_link_status:up" in other.call("INFO", "replication").decode()), 120)
         acked = [n for n, _, _ in writer.acked]
         lost = missing_keys(new_port, "k", acked)
+        confirmed_lost = missing_keys(new_port, "k", writer.confirmed) if writer.confirmed else 0
 
         # The old master comes back empty, still a master by its config.
         master.start()
@@ -271,6 +285,7 @@ def run_round(combo, binaries, args, workdir, taken):
         stale_acked = [n for n, _, _ in stale.acked]
         stale_lost = missing_keys(new_port, "old", stale_acked) if stale_acked else 0
         return dict(downtime=downtime, acked=len(acked), lost=lost,
+                    confirmed=len(writer.confirmed), confirmed_lost=confirmed_lost,
                     window=window, stale_acked=len(stale_acked), stale_lost=stale_lost)
     finally:
         for node in nodes:
@@ -297,6 +312,10 @@ def main():
     ap.add_argument("--failover-timeout", type=int, default=10000, metavar="MS")
     ap.add_argument("--combos", default="shoal/shoal,shoal/redis,redis/shoal,redis/redis",
                     help="data nodes/sentinels, comma-separated")
+    ap.add_argument("--wait", action="store_true",
+                    help="follow each acknowledged SET with WAIT 1 %d; report the confirmed writes lost" % WAIT_TIMEOUT_MS)
+    ap.add_argument("--fence", action="store_true",
+                    help="Shoal data nodes run with master-fence-on-restart yes")
     ap.add_argument("--shoal", default=str(bench.DEFAULT_SHOAL))
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--output", choices=("text", "markdown"), default="text")
@@ -317,19 +336,25 @@ def main():
             for combo in (combos if r % 2 == 0 else list(reversed(combos))):
                 res = run_round(combo, binaries, args, workdir, taken)
                 results[combo].append(res)
-                print("  round %d %-12s downtime %.2f s, acked %d, lost %d; old master took writes for "
-                      "%.2f s (%d acked, %d lost)" % (r + 1, combo, res["downtime"], res["acked"], res["lost"],
-                                                    res["window"], res["stale_acked"], res["stale_lost"]),
+                print("  round %d %-12s downtime %.2f s, acked %d, lost %d (WAIT-confirmed %d, lost %d); "
+                      "old master took writes for %.2f s (%d acked, %d lost)"
+                      % (r + 1, combo, res["downtime"], res["acked"], res["lost"], res["confirmed"],
+                         res["confirmed_lost"], res["window"], res["stale_acked"], res["stale_lost"]),
                       file=sys.stderr)
         headers = ["data nodes / sentinels", "downtime s", "writes acked", "acked then lost",
+                   "WAIT 1 confirmed", "confirmed then lost",
                    "restarted old master: accepted writes for s", "its acked writes", "of them lost"]
         rows = []
         for combo, rs in results.items():
             med = lambda k: statistics.median(x[k] for x in rs)  # noqa: E731
             rows.append([combo, "%.2f" % med("downtime"), "%d" % med("acked"), "%d" % med("lost"),
+                         "%d" % med("confirmed") if args.wait else "-",
+                         "%d" % med("confirmed_lost") if args.wait else "-",
                          "%.2f" % med("window"), "%d" % med("stale_acked"), "%d" % med("stale_lost")])
-        print("- down-after-milliseconds %d, failover-timeout %d, quorum 2, %d round(s), medians"
-              % (args.down_after, args.failover_timeout, args.rounds))
+        print("- down-after-milliseconds %d, failover-timeout %d, quorum 2, %d round(s), medians%s%s"
+              % (args.down_after, args.failover_timeout, args.rounds,
+                 ", every write followed by WAIT 1 %d" % WAIT_TIMEOUT_MS if args.wait else "",
+                 ", Shoal nodes with master-fence-on-restart yes" if args.fence else ""))
         print(bench.render(headers, rows, args.output == "markdown"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -201,7 +201,7 @@ fn acknowledged(ctx: &Ctx<'_>, info: &ReplicaInfo, offset: u64) {
     info.ack_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
     info.acked.store(true, Ordering::Release);
     info.wake.notify_one();
-    let _ = ctx;
+    ctx.server.replicas.acks.notify_waiters();
 }
 
 /// WAIT numreplicas timeout: blocks until that many replicas acknowledged
@@ -237,11 +237,18 @@ fn wait(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     ctx.suspend = Some(Box::pin(async move {
         let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
         loop {
+            // Registered before the count is read, so an ACK between the
+            // two still wakes this client.
+            let acked = server.replicas.acks.notified();
             let count = server.replicas.acked(offset);
             if count as i64 >= wanted || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Box::new(count) as Box<dyn std::any::Any>;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Woken by the next ACK; a periodic look as well, as replicas
+            // that go online or away change the count without one.
+            let look = tokio::time::Instant::now() + Duration::from_millis(100);
+            let until = deadline.map_or(look, |d| d.min(look));
+            let _ = tokio::time::timeout_at(until, acked).await;
         }
     }));
     Ok(())

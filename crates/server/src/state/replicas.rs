@@ -165,6 +165,8 @@ pub struct Replicas {
     pub(crate) alone_since_ms: AtomicI64,
     /// FAILOVER in progress, if any.
     pub failover: Mutex<Failover>,
+    /// Signalled on every REPLCONF ACK, for the clients in WAIT.
+    pub acks: Notify,
 }
 
 /// Where a FAILOVER is (INFO's `master_failover_state`).
