@@ -214,7 +214,7 @@ pub struct Client {
     pub watcher: Arc<Watcher>,
     pub reply_mode: ReplyMode,
     pub close_after_reply: bool,
-    /// SCRIPT DEBUG SYNC: the next EVAL or EVALSHA runs under the debugger.
+    /// SCRIPT DEBUG SYNC: the next EVAL or EVAL_RO runs under the debugger.
     pub lua_debug: bool,
     /// This connection is a replica streaming from us.
     pub is_replica: bool,

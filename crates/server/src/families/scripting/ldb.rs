@@ -1,6 +1,6 @@
 //! The Lua debugger (Redis's LDB) in its synchronous mode: after SCRIPT
-//! DEBUG SYNC, a client's next EVAL or EVALSHA runs as a debugging
-//! session. The script stops at its first line; the client then sends
+//! DEBUG SYNC, a client's next EVAL (or EVAL_RO) runs as a debugging
+//! session (EVALSHA is refused meanwhile, as in Redis). The script stops at its first line; the client then sends
 //! debugger commands (`step`, `continue`, `list`, `print`, `break`,
 //! `eval`, `redis`, ...) as RESP arrays and gets each answer as an array
 //! of status lines; when the script ends the client gets an

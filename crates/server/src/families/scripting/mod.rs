@@ -274,15 +274,23 @@ const NO_SCRIPT: CmdError = CmdError::Fixed("NOSCRIPT No matching script. Please
 fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
     require_script_thread()?;
     if ctx.client.lua_debug && !ctx.in_exec && !ctx.in_script && ctx.client.info.fd >= 0 {
+        if by_sha {
+            // As Redis: a session needs the source, which EVALSHA lacks.
+            crate::monitor::feed_line(ctx.server, ctx.client, argv);
+            if argv[1].len() != 40 {
+                return Err(NO_SCRIPT);
+            }
+            return Err(CmdError::err("Please use EVAL instead of EVALSHA for debugging"));
+        }
         return eval_debugging(ctx, argv, by_sha, read_only_command);
     }
     eval_plain(ctx, argv, by_sha, read_only_command)
 }
 
-/// EVAL or EVALSHA after SCRIPT DEBUG SYNC: runs as a debugging session
-/// (`ldb`), whatever its outcome, then the connection closes once the
-/// reply is out, as in Redis. As in Redis, the session's source is the
-/// EVAL's first argument (an EVALSHA's is its SHA-1).
+/// EVAL or EVAL_RO after SCRIPT DEBUG SYNC: runs as a debugging session
+/// (`ldb`) over the script's source, whatever its outcome (a compile
+/// error too), then the connection closes once the reply is out, as in
+/// Redis.
 fn eval_debugging(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
     let server = ctx.server;
     let threshold = server.tunables.busy_reply_threshold_ms();
@@ -674,8 +682,8 @@ fn kill(ctx: &mut Ctx<'_>, kind: Running) -> CmdResult {
     }
 }
 
-/// SCRIPT DEBUG SYNC: the client's next EVAL or EVALSHA runs under the
-/// Lua debugger (`ldb`); NO turns that off. YES (Redis's forked session,
+/// SCRIPT DEBUG SYNC: the client's next EVAL or EVAL_RO runs under the
+/// Lua debugger (`ldb`; EVALSHA is refused meanwhile, as in Redis); NO turns that off. YES (Redis's forked session,
 /// whose writes are rolled back) needs a fork of the server, which Shoal
 /// does not make: it is refused, naming SYNC.
 fn script_debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
