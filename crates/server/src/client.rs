@@ -214,6 +214,8 @@ pub struct Client {
     pub watcher: Arc<Watcher>,
     pub reply_mode: ReplyMode,
     pub close_after_reply: bool,
+    /// SCRIPT DEBUG SYNC: the next EVAL or EVAL_RO runs under the debugger.
+    pub lua_debug: bool,
     /// This connection is a replica streaming from us.
     pub is_replica: bool,
     /// Set by SYNC: the stream this connection forwards once replies are out.
@@ -251,6 +253,7 @@ impl Client {
             watcher: Arc::new(Watcher::default()),
             reply_mode: ReplyMode::On,
             close_after_reply: false,
+            lua_debug: false,
             is_replica: false,
             replica_stream: None,
             repl_conf: ReplConf::default(),

@@ -155,6 +155,11 @@ async fn run_here(server: &Server, client: &mut Client, out: &mut ReplyBuf, requ
     if !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro") {
         return None;
     }
+    // A debugging session (SCRIPT DEBUG SYNC) waits for its client as long
+    // as it likes: on the script thread, never on a worker.
+    if client.lua_debug {
+        return None;
+    }
     let mut slot_guard = server.scripts.vm.try_lock()?;
     let stack = match STACK.with(|s| s.borrow_mut().take()) {
         Some(stack) => stack,

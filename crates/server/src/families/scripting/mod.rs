@@ -14,6 +14,7 @@
 
 mod flags;
 mod functions;
+mod ldb;
 mod libs;
 mod lua;
 mod redis_lib;
@@ -272,6 +273,57 @@ const NO_SCRIPT: CmdError = CmdError::Fixed("NOSCRIPT No matching script. Please
 
 fn eval_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
     require_script_thread()?;
+    if ctx.client.lua_debug && !ctx.in_exec && !ctx.in_script && ctx.client.info.fd >= 0 {
+        if by_sha {
+            // As Redis: a session needs the source, which EVALSHA lacks.
+            crate::monitor::feed_line(ctx.server, ctx.client, argv);
+            if argv[1].len() != 40 {
+                return Err(NO_SCRIPT);
+            }
+            return Err(CmdError::err("Please use EVAL instead of EVALSHA for debugging"));
+        }
+        return eval_debugging(ctx, argv, by_sha, read_only_command);
+    }
+    eval_plain(ctx, argv, by_sha, read_only_command)
+}
+
+/// EVAL or EVAL_RO after SCRIPT DEBUG SYNC: runs as a debugging session
+/// (`ldb`) over the script's source, whatever its outcome (a compile
+/// error too), then the connection closes once the reply is out, as in
+/// Redis.
+fn eval_debugging(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
+    let server = ctx.server;
+    let threshold = server.tunables.busy_reply_threshold_ms();
+    let timeout = std::time::Duration::from_millis(if threshold > 0 { threshold as u64 } else { 5000 });
+    let info = ctx.client.info.clone();
+    let killed = Box::new(move || info.killed.load(Ordering::Acquire));
+    if !ldb::start(ctx.client.info.fd, argv[1], timeout, killed) {
+        return eval_plain(ctx, argv, by_sha, read_only_command);
+    }
+    server.log.warning("Redis synchronous debugging eval session started");
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            ldb::end();
+        }
+    }
+    let result = {
+        let _end = End;
+        eval_plain(ctx, argv, by_sha, read_only_command)
+    };
+    server.log.warning("Redis synchronous debugging eval session ended");
+    ctx.client.lua_debug = false;
+    ctx.client.close_after_reply = true;
+    result
+}
+
+/// Why a script stopped in the debugger must end now: SCRIPT KILL or
+/// SHUTDOWN NOSAVE.
+fn interruption() -> Option<&'static str> {
+    redis_lib::kill_message()
+}
+
+fn eval_plain(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
     let count = key_count(argv[2], argv.len() - 3)?;
     let (keys, args) = argv[3..].split_at(count);
     // EVAL is not shown after it ran (its commands are, as they run):
@@ -630,14 +682,31 @@ fn kill(ctx: &mut Ctx<'_>, kind: Running) -> CmdResult {
     }
 }
 
-/// SCRIPT DEBUG: the Lua debugger is not available; NO (its default) is.
+/// SCRIPT DEBUG SYNC: the client's next EVAL or EVAL_RO runs under the
+/// Lua debugger (`ldb`; EVALSHA is refused meanwhile, as in Redis); NO turns that off. YES (Redis's forked session,
+/// whose writes are rolled back) needs a fork of the server, which Shoal
+/// does not make: it is refused, naming SYNC.
 fn script_debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    if ctx.in_exec || ctx.in_script || ctx.client.in_multi() {
+        return Err(CmdError::err("SCRIPT DEBUG must be called outside MULTI"));
+    }
+    if !ctx.out.buf.is_empty() {
+        return Err(CmdError::err("SCRIPT DEBUG must be called outside a pipeline"));
+    }
     match argv[2].to_ascii_lowercase().as_slice() {
         b"no" => {
+            ctx.client.lua_debug = false;
             ctx.out.ok();
             Ok(())
         }
-        b"yes" | b"sync" => Err(CmdError::err("SCRIPT DEBUG is not supported: Shoal has no Lua debugger")),
+        b"sync" => {
+            ctx.client.lua_debug = true;
+            ctx.out.ok();
+            Ok(())
+        }
+        b"yes" => Err(CmdError::err(
+            "SCRIPT DEBUG YES (a forked session whose changes are rolled back) is not supported: Shoal does not fork. Use SCRIPT DEBUG SYNC (changes are kept)",
+        )),
         _ => Err(CmdError::err("Use SCRIPT DEBUG YES/SYNC/NO")),
     }
 }
@@ -645,7 +714,7 @@ fn script_debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn script_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let lines = [
         "DEBUG (YES|SYNC|NO)",
-        "    Set the debug mode for subsequent scripts executed (only NO is supported).",
+        "    Set the debug mode for subsequent scripts executed (SYNC or NO; YES is not supported).",
         "EXISTS <sha1> [<sha1> ...]",
         "    Return information about the existence of the scripts in the script cache.",
         "FLUSH [ASYNC|SYNC]",

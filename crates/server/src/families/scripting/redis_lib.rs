@@ -288,6 +288,10 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
     for (at, text) in &numbers {
         argv[*at] = text.as_slice();
     }
+    let logging = super::ldb::logging();
+    if logging {
+        super::ldb::log_command(&argv);
+    }
     let Some(run) = current() else {
         lua::lua_settop(state, 0);
         push_error_table(state, b"ERR redis.call is only available while a script runs", false);
@@ -300,6 +304,9 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
     lua::lua_settop(state, 0);
     match ran {
         Err((message, counted)) => {
+            if logging {
+                super::ldb::log_error(&message);
+            }
             push_error_table(state, &message, counted);
             true
         }
@@ -307,6 +314,15 @@ unsafe fn call_and_push(state: *mut lua_State) -> bool {
             let reply = std::mem::take(&mut (*run.script_client).out.buf);
             let mut position = 0;
             let is_error = reply.first() == Some(&b'-');
+            if logging {
+                if is_error {
+                    let end = reply.windows(2).position(|w| w == b"\r\n").unwrap_or(reply.len());
+                    let mut line = b"<error> ".to_vec();
+                    line.extend_from_slice(&reply[..end]);
+                    super::ldb::log(line);
+                }
+                super::ldb::log_reply(&reply);
+            }
             push_reply(state, &reply, &mut position, 0);
             if is_error {
                 // A command's error was counted when it was replied.
@@ -798,15 +814,18 @@ unsafe extern "C-unwind" fn replicate_commands(state: *mut lua_State) -> c_int {
     1
 }
 
-/// The Lua debugger is not available: a breakpoint is never taken.
+/// `redis.breakpoint()`: in a debugging session, the script stops at
+/// its next line (true); otherwise nothing happens (false).
 unsafe extern "C-unwind" fn breakpoint(state: *mut lua_State) -> c_int {
-    lua::lua_pushboolean(state, 0);
+    lua::lua_pushboolean(state, c_int::from(super::ldb::breakpoint()));
     1
 }
 
-/// Without the debugger, `redis.debug` does nothing (as in Redis outside
-/// a debugging session).
-unsafe extern "C-unwind" fn debug(_state: *mut lua_State) -> c_int {
+/// `redis.debug(...)`: in a debugging session, shows the values to the
+/// client; otherwise does nothing (as in Redis).
+unsafe extern "C-unwind" fn debug(state: *mut lua_State) -> c_int {
+    let argc = lua::lua_gettop(state);
+    super::ldb::debug(state, argc);
     0
 }
 

@@ -209,7 +209,11 @@ impl Vm {
             let handler_index = lua::lua_gettop(state);
             lua::lua_rawgeti_(state, lua::LUA_REGISTRYINDEX, function);
             let nargs = push_args(state);
-            lua::lua_sethook(state, Some(kill_hook), lua::LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+            if super::ldb::active() {
+                lua::lua_sethook(state, Some(debug_hook), lua::LUA_MASKLINE | lua::LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+            } else {
+                lua::lua_sethook(state, Some(kill_hook), lua::LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+            }
             let status = lua::lua_pcall(state, nargs, 1, handler_index);
             lua::lua_sethook(state, None, 0, 0);
             lua::lua_remove(state, handler_index);
@@ -312,6 +316,30 @@ pub fn with_load_deadline<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     LOAD_DEADLINE.with(|d| d.set(None));
     result
+}
+
+/// The hook of a script run under the debugger (`ldb`): at every line
+/// and every `HOOK_INSTRUCTIONS` instructions. The debugger may stop the
+/// script there and serve its client; a kill request (SHUTDOWN NOSAVE,
+/// SCRIPT KILL) or the debugger (`abort`, a protocol error) may end it.
+unsafe extern "C-unwind" fn debug_hook(state: *mut lua_State, debug: *mut lua::lua_Debug) {
+    if (*debug).event == lua::LUA_HOOKCOUNT {
+        redis_lib::note_if_slow();
+    }
+    let mut message = redis_lib::kill_message().map(|m| m.as_bytes().to_vec());
+    if message.is_none() {
+        message = super::ldb::hook(state, debug);
+    }
+    let Some(message) = message else { return };
+    if redis_lib::kill_message().is_some() {
+        // Killed: no `pcall` of the script may swallow it.
+        lua::lua_sethook(state, Some(kill_hook), lua::LUA_MASKLINE, 0);
+    }
+    lua::lua_createtable(state, 0, 1);
+    push_bytes(state, &message);
+    drop(message);
+    lua::lua_setfield(state, -2, c"err".as_ptr());
+    raise(state)
 }
 
 /// Called every `HOOK_INSTRUCTIONS` instructions: a kill request (SCRIPT
