@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shoal_resp::Value;
-use support::{RawClient, ServerProcess};
+use support::{replication_report, RawClient, ServerProcess};
 
 /// Every server of these tests: DEBUG DIGEST, and a backlog that holds
 /// the stream of a broken link's reconnection under the write load.
@@ -51,6 +51,15 @@ fn eventually(what: &str, seconds: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `eventually`, and on a timeout INFO replication of `servers` too.
+fn eventually_on(servers: &[&ServerProcess], what: &str, seconds: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}{}", replication_report(servers));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn replicaof(replica: &ServerProcess, master: &ServerProcess) {
     let reply = replica.client().cmd(&format!("REPLICAOF 127.0.0.1 {}", master.port));
     assert_eq!(text(&reply), "OK");
@@ -58,13 +67,13 @@ fn replicaof(replica: &ServerProcess, master: &ServerProcess) {
 
 fn wait_link_up(replica: &ServerProcess) {
     let mut c = replica.client();
-    eventually("the replica's link to come up", 60, || info_field(&mut c, "replication", "master_link_status") == "up");
+    eventually_on(&[replica], "the replica's link to come up", 60, || info_field(&mut c, "replication", "master_link_status") == "up");
 }
 
 /// Waits until the replica processed everything the master produced.
 fn wait_caught_up(master: &ServerProcess, replica: &ServerProcess) {
     let (mut m, mut r) = (master.client(), replica.client());
-    eventually("the replica to catch up", 60, || {
+    eventually_on(&[master, replica], "the replica to catch up", 60, || {
         let master_offset = info_number(&mut m, "replication", "master_repl_offset");
         info_field(&mut r, "replication", "master_link_status") == "up"
             && info_number(&mut r, "replication", "slave_repl_offset") == master_offset
@@ -324,20 +333,23 @@ fn wait_counts_only_replicas_that_acknowledged() {
     replicaof(&replica, &master);
     wait_link_up(&replica);
     c.cmd("SET k v");
-    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
-    // A paused replica acknowledges nothing more.
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1), "{}", replication_report(&[&master, &replica]));
+    // A stopped replica acknowledges nothing more (pause returns once it
+    // is really stopped, so it cannot acknowledge the write below).
     let mut r = replica.client();
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    replica.pause();
     c.cmd("SET k w");
-    assert_eq!(c.cmd("WAIT 1 300"), Value::Int(0));
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
-    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
+    let waited = c.cmd("WAIT 1 300");
+    let report = replication_report(&[&master]);
+    replica.resume();
+    assert_eq!(waited, Value::Int(0), "the stopped replica acknowledged{report}");
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1), "{}", replication_report(&[&master, &replica]));
     assert_eq!(text(&r.cmd("GET k")), "w");
     let role = c.cmd("ROLE");
     let Value::Array(parts) = role else { panic!("ROLE: {role:?}") };
     assert_eq!(text(&parts[0]), "master");
     let Value::Array(replicas) = &parts[2] else { panic!("ROLE replicas") };
-    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas.len(), 1, "{}", replication_report(&[&master, &replica]));
 }
 
 #[test]
@@ -425,10 +437,10 @@ fn min_replicas_to_write_refuses_writes_when_the_replica_lags_or_is_gone() {
         replicaof(&replica, &master);
         wait_link_up(&replica);
         eventually("writes to be accepted", 30, || text(&c.cmd("SET k 2")) == "OK");
-        unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+        replica.pause();
         eventually("writes to be refused", 30, || text(&c.cmd("SET k 3")).starts_with("NOREPLICAS"));
         assert_eq!(info_number(&mut c, "replication", "connected_slaves"), 1, "the link is still open");
-        unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+        replica.resume();
         eventually("writes to be accepted again", 30, || text(&c.cmd("SET k 4")) == "OK");
         wait_caught_up(&master, &replica);
         assert_eq!(text(&replica.client().cmd("GET k")), "4", "{replica_kind:?} replica");
@@ -551,7 +563,7 @@ fn failover_to_a_replica_promotes_it_without_a_full_sync() {
         let (full_before, partial_before) = sync_counts(&target);
         // The target stopped, behind by a write: the master waits for it,
         // writes paused.
-        unsafe { libc::kill(target.pid() as i32, libc::SIGSTOP) };
+        target.pause();
         m.cmd("SET behind 1");
         assert_eq!(text(&m.cmd(&format!("FAILOVER TO 127.0.0.1 {}", target.port))), "OK", "{case}");
         assert_eq!(failover_state(&master), "waiting-for-sync", "{case}");
@@ -559,7 +571,7 @@ fn failover_to_a_replica_promotes_it_without_a_full_sync() {
         writer.send(&[b"SET", b"paused", b"1"]);
         assert_eq!(text(&m.cmd("GET k1")), "1", "{case}: reads go on");
         assert_eq!(text(&m.cmd("FAILOVER")), "ERR FAILOVER already in progress.", "{case}");
-        unsafe { libc::kill(target.pid() as i32, libc::SIGCONT) };
+        target.resume();
         eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
         assert!(text(&writer.read()).starts_with("READONLY"), "{case}: the paused write ran on a replica");
         assert_eq!(role(&master), "slave", "{case}");
@@ -592,12 +604,12 @@ fn failover_to_any_replica_picks_one_that_caught_up() {
     replicaof(&ready, &master);
     wait_caught_up(&master, &stopped);
     wait_caught_up(&master, &ready);
-    unsafe { libc::kill(stopped.pid() as i32, libc::SIGSTOP) };
+    stopped.pause();
     let mut m = master.client();
     m.cmd("SET case 1");
     assert_eq!(text(&m.cmd("FAILOVER")), "OK");
     eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
-    unsafe { libc::kill(stopped.pid() as i32, libc::SIGCONT) };
+    stopped.resume();
     assert_eq!(role(&ready), "master");
     assert_eq!(role(&master), "slave");
     assert_eq!(text(&ready.client().cmd("GET case")), "1");
@@ -614,7 +626,7 @@ fn failover_abort_timeout_and_force() {
     wait_caught_up(&master, &replica);
     let mut m = master.client();
     let to = format!("FAILOVER TO 127.0.0.1 {}", replica.port);
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    replica.pause();
     m.cmd("SET case 1");
     assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 60000"))), "OK");
     let mut writer = master.client();
@@ -633,7 +645,7 @@ fn failover_abort_timeout_and_force() {
     assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 100 FORCE"))), "OK");
     eventually("the failover to start", 60, || failover_state(&master) == "failover-in-progress");
     assert_eq!(role(&master), "slave");
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+    replica.resume();
     eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
     assert_eq!(role(&replica), "master");
     wait_caught_up(&replica, &master);
