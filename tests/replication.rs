@@ -826,3 +826,45 @@ fn a_filtered_snapshot_is_refused_and_redis_cli_replica_still_streams() {
     let _ = cli.kill();
     let _ = cli.wait();
 }
+
+/// A writable replica expires the keys its own clients wrote with a TTL
+/// (INFO stats `slave_expires_tracked_keys` counts them), actively, while
+/// a key of its master's whose time passed stays until the master's DEL
+/// (the master's active expiry is off here, so none comes). The same
+/// with a redis-server replica.
+#[test]
+fn a_writable_replica_expires_the_keys_its_clients_gave_a_ttl() {
+    for replica_kind in [Kind::Shoal, Kind::Redis] {
+        let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+        let replica = start(replica_kind, &["--replica-read-only", "no"]);
+        replicaof(&replica, &master);
+        wait_caught_up(&master, &replica);
+        let mut m = master.client();
+        assert_eq!(text(&m.cmd("DEBUG SET-ACTIVE-EXPIRE 0")), "OK");
+        m.cmd("SET from-master 1 PX 50");
+        wait_caught_up(&master, &replica);
+        let mut r = replica.client();
+        r.cmd("SELECT 5");
+        assert_eq!(text(&r.cmd("SET own1 1 PX 300")), "OK");
+        assert_eq!(text(&r.cmd("SET own2 2")), "OK");
+        assert_eq!(r.cmd("PEXPIRE own2 300"), Value::Int(1));
+        assert_eq!(text(&r.cmd("SET own3 3 EX 1000")), "OK");
+        assert_eq!(
+            info_number(&mut r, "stats", "slave_expires_tracked_keys"),
+            3,
+            "{replica_kind:?}{}",
+            replication_report(&[&replica])
+        );
+        eventually_on(&[&master, &replica], "the replica's own keys to expire", 30, || {
+            r.cmd("DBSIZE") == Value::Int(1)
+        });
+        assert_eq!(r.cmd("EXISTS own3"), Value::Int(1), "{replica_kind:?}: a key whose time has not come stays");
+        assert_eq!(info_number(&mut r, "stats", "slave_expires_tracked_keys"), 1, "{replica_kind:?}");
+        r.cmd("SELECT 0");
+        assert_eq!(r.cmd("GET from-master"), Value::Null, "{replica_kind:?}: expired, so it reads as missing");
+        assert_eq!(r.cmd("DBSIZE"), Value::Int(1), "{replica_kind:?}: but the master's key waits for its DEL");
+        // FLUSHALL forgets every tracked key.
+        assert_eq!(text(&r.cmd("FLUSHALL")), "OK");
+        assert_eq!(info_number(&mut r, "stats", "slave_expires_tracked_keys"), 0, "{replica_kind:?}");
+    }
+}

@@ -372,7 +372,7 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "latest_fork_usec", 0);
     field!(out, "total_forks", 0);
     field!(out, "migrate_cached_sockets", server.migrate_sockets.count());
-    field!(out, "slave_expires_tracked_keys", 0);
+    field!(out, "slave_expires_tracked_keys", server.engine.replica_expires.count());
     field!(out, "active_defrag_hits", 0);
     field!(out, "active_defrag_misses", 0);
     field!(out, "active_defrag_key_hits", 0);

@@ -688,6 +688,10 @@ pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize], lazy: Option<&crate::lazy
         _ => drop(garbage),
     }
     mark_ready(tx, ready);
+    if dbs.len() == tx.engine.db_count() {
+        // Nothing is left for a writable replica to expire itself.
+        tx.engine.replica_expires.clear();
+    }
     removed
 }
 
