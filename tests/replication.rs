@@ -782,16 +782,58 @@ fn a_killed_replica_and_a_smaller_backlog_release_the_old_stream_at_once() {
     }
 }
 
+/// redis-cli --functions-rdb / --rdb against a server of `kind`: the file
+/// it wrote, loaded by a fresh Shoal, holds the functions and `keys` keys.
+fn cli_rdb_loads(kind: Kind, diskless: &str, functions_only: bool) -> (Value, String) {
+    let server = start(kind, &["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+    let mut c = server.client();
+    c.cmd("DEBUG POPULATE 1000 key 10");
+    let lib = "#!lua name=lib1\nredis.register_function('func1', function() return 123 end)";
+    assert_eq!(text(&c.call(&[b"FUNCTION", b"LOAD", lib.as_bytes()])), "lib1");
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("cli.rdb");
+    let flag = if functions_only { "--functions-rdb" } else { "--rdb" };
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), flag, file.to_str().unwrap()])
+        .output()
+        .expect("redis-cli runs");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("Transfer finished with success"), "{kind:?} {flag} diskless {diskless}: {said}");
+    let loader_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, loader_dir.path().join("dump.rdb")).unwrap();
+    let dir = loader_dir.path().to_str().unwrap().to_string();
+    let loaded = ServerProcess::shoal(&["--dir", &dir, "--dbfilename", "dump.rdb"]);
+    let mut l = loaded.client();
+    eventually("the file to be loaded", 60, || !matches!(l.cmd("DBSIZE"), Value::Error(_)));
+    (l.cmd("DBSIZE"), text(&l.cmd("FCALL func1 0")))
+}
+
+/// REPLCONF rdb-only / rdb-filter-only as Redis 7.0: redis-cli
+/// --functions-rdb gets a snapshot of the functions alone and --rdb the
+/// whole dataset, from a disk-backed or a diskless master alike; the
+/// refusals match redis-server's.
 #[test]
-fn a_filtered_snapshot_is_refused_and_redis_cli_replica_still_streams() {
-    // redis-cli --functions-rdb asks for the functions alone; Shoal does
-    // not build such a snapshot and says so rather than sending every key.
+fn redis_cli_rdb_and_functions_rdb_get_what_they_ask_for() {
+    for diskless in ["no", "yes"] {
+        for kind in [Kind::Shoal, Kind::Redis] {
+            assert_eq!(cli_rdb_loads(kind, diskless, true), (Value::Int(0), "123".into()), "{kind:?} diskless {diskless}");
+            assert_eq!(cli_rdb_loads(kind, diskless, false), (Value::Int(1000), "123".into()), "{kind:?} diskless {diskless}");
+        }
+    }
+    let pair = support::Pair::start(false);
+    let (mut shoal, mut redis) = (pair.shoal_client, pair.redis_client);
+    for line in ["REPLCONF rdb-filter-only bogus", "REPLCONF rdb-only 2", "REPLCONF rdb-only x", "REPLCONF rdb-filter-only functions", "SYNC"] {
+        assert_eq!(shoal.cmd(line), redis.cmd(line), "{line}");
+    }
+}
+
+/// redis-cli --replica: an empty snapshot, then the stream.
+#[test]
+fn redis_cli_replica_streams_after_an_empty_snapshot() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let reply = text(&c.cmd("REPLCONF rdb-filter-only functions"));
-    assert!(reply.contains("rdb-filter-only is not supported"), "{reply}");
-    // redis-cli --replica asks for an empty snapshot, goes on when refused
-    // (it discards the payload) and prints the stream.
+    // redis-cli --replica asks for an empty snapshot (rdb-filter-only ""),
+    // discards it and prints the stream.
     let mut cli = std::process::Command::new("redis-cli")
         .args(["-p", &server.port.to_string(), "--replica"])
         .stdout(std::process::Stdio::piped())
