@@ -910,3 +910,69 @@ fn a_writable_replica_expires_the_keys_its_clients_gave_a_ttl() {
         assert_eq!(info_number(&mut r, "stats", "slave_expires_tracked_keys"), 0, "{replica_kind:?}");
     }
 }
+
+/// repl-diskless-load swapdb, a full sync within the replica's own
+/// history (its master's id is its own): the replica loads aside
+/// (INFO async_loading:1, loading:0) and keeps serving its old dataset
+/// and functions, refuses REPLICAOF and CONFIG SET appendonly with
+/// -LOADING meanwhile, then swaps the new dataset and functions in.
+#[test]
+fn async_loading_serves_the_old_dataset_until_the_new_one_is_swapped_in() {
+    let master = ServerProcess::shoal(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let replica = ServerProcess::shoal(&[
+        "--repl-diskless-load",
+        "swapdb",
+        "--replica-read-only",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    replicaof(&replica, &master);
+    wait_caught_up(&master, &replica);
+    let mut m = master.client();
+    let mut r = replica.client();
+    m.cmd("DEBUG POPULATE 500 master 10");
+    let old_lib = "#!lua name=test\nredis.register_function('test', function() return 'hello1' end)";
+    let new_lib = "#!lua name=test\nredis.register_function('test', function() return 'hello2' end)";
+    assert_eq!(text(&m.call(&[b"FUNCTION", b"LOAD", new_lib.as_bytes()])), "test");
+    wait_caught_up(&master, &replica);
+    // The replica's own additions, which the new dataset replaces.
+    assert_eq!(text(&r.cmd("SET mykey myvalue")), "OK");
+    assert_eq!(text(&r.call(&[b"FUNCTION", b"LOAD", b"REPLACE", old_lib.as_bytes()])), "test");
+    let size_before = r.cmd("DBSIZE");
+    // A full sync again, in the same history, and a slow one.
+    m.cmd("CONFIG SET rdb-key-save-delay 10000");
+    m.cmd("MULTI");
+    m.cmd("CLIENT KILL TYPE replica");
+    m.cmd("CONFIG SET repl-backlog-size 16384");
+    let value = "A".repeat(16384);
+    for i in 0..10 {
+        m.call(&[b"SET", format!("big{i}").as_bytes(), value.as_bytes()]);
+    }
+    m.cmd("EXEC");
+    eventually_on(&[&master, &replica], "the replica to load asynchronously", 60, || {
+        info_field(&mut r, "persistence", "async_loading") == "1"
+    });
+    assert_eq!(info_field(&mut r, "persistence", "loading"), "0");
+    assert_eq!(text(&r.cmd("GET mykey")), "myvalue", "the old dataset is served");
+    assert_eq!(text(&r.cmd("FCALL test 0")), "hello1", "the old functions are served");
+    assert_eq!(r.cmd("DBSIZE"), size_before, "(DEBUG POPULATE is not replicated)");
+    assert!(text(&r.cmd("REPLICAOF NO ONE")).starts_with("LOADING"));
+    assert!(text(&r.cmd("CONFIG SET appendonly no")).starts_with("LOADING"));
+    assert_eq!(info_field(&mut r, "persistence", "async_loading"), "1", "{}", replication_report(&[&master, &replica]));
+    m.cmd("CONFIG SET rdb-key-save-delay 0");
+    wait_caught_up(&master, &replica);
+    assert_eq!(info_field(&mut r, "persistence", "async_loading"), "0");
+    assert_eq!(r.cmd("GET mykey"), Value::Null, "the new dataset replaced the old");
+    assert_eq!(text(&r.cmd("FCALL test 0")), "hello2", "and the master's functions the replica's");
+    assert_eq!(r.cmd("DBSIZE"), Value::Int(510));
+    assert_eq!(m.cmd("DBSIZE"), Value::Int(510));
+    assert_eq!(digest(&master), digest(&replica));
+}

@@ -263,7 +263,8 @@ fn persistence_section(server: &Server, out: &mut String) {
     let persistence = &server.persistence;
     let now_ms = shoal_engine::now_ms();
     let loading = &persistence.loading;
-    let is_loading = persistence.is_loading();
+    let is_async_loading = persistence.is_async_loading();
+    let is_loading = persistence.is_loading() && !is_async_loading;
     let progress = crate::persistence::save_progress(server);
     let save_started_ms = progress.started_ms;
     use crate::state::persistence::SnapshotKind;
@@ -271,8 +272,8 @@ fn persistence_section(server: &Server, out: &mut String) {
     let rewriting = progress.kind == Some(SnapshotKind::AofRewrite);
     out.push_str("# Persistence\r\n");
     field!(out, "loading", is_loading as u8);
-    field!(out, "async_loading", 0);
-    if is_loading {
+    field!(out, "async_loading", is_async_loading as u8);
+    if is_loading || is_async_loading {
         let started = loading.started_ms.load(Ordering::Relaxed);
         let total = loading.total_bytes.load(Ordering::Relaxed);
         let loaded = loading.loaded_bytes.load(Ordering::Relaxed);
