@@ -976,3 +976,50 @@ fn async_loading_serves_the_old_dataset_until_the_new_one_is_swapped_in() {
     assert_eq!(m.cmd("DBSIZE"), Value::Int(510));
     assert_eq!(digest(&master), digest(&replica));
 }
+
+/// INFO replication of a replica whose master is still writing the
+/// snapshot (after +FULLRESYNC, before the payload's `$` line): the
+/// master_sync_* fields as redis-server shows them (size unknown: -1,
+/// nothing read, -0.00 percent), from a Shoal and a redis-server replica
+/// of the same slow disk-backed sync.
+#[test]
+fn a_replica_waiting_for_its_snapshot_reports_as_redis_does() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync", "no", "--enable-debug-command", "yes"]);
+    let mut m = master.client();
+    m.cmd("DEBUG POPULATE 200 key 10");
+    m.cmd("CONFIG SET rdb-key-save-delay 100000");
+    let (shoal, redis) = (ServerProcess::shoal(&[]), ServerProcess::redis(&[]));
+    replicaof(&shoal, &master);
+    replicaof(&redis, &master);
+    let fields = [
+        "master_link_status",
+        "master_last_io_seconds_ago",
+        "master_sync_in_progress",
+        "master_sync_total_bytes",
+        "master_sync_read_bytes",
+        "master_sync_left_bytes",
+        "master_sync_perc",
+    ];
+    let read = |server: &ServerProcess| -> Vec<String> {
+        let info = text(&server.client().cmd("INFO replication"));
+        fields
+            .iter()
+            .map(|f| {
+                let prefix = format!("{f}:");
+                info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or("(missing)").trim().to_string()
+            })
+            .collect()
+    };
+    eventually_on(&[&master, &shoal, &redis], "both replicas to wait for the payload", 60, || {
+        let mut m = master.client();
+        let info = text(&m.cmd("INFO replication"));
+        info.matches("state=wait_bgsave").count() == 2 && read(&shoal)[2] == "1" && read(&redis)[2] == "1"
+    });
+    let (on_shoal, on_redis) = (read(&shoal), read(&redis));
+    assert_eq!(on_shoal, on_redis, "{}", replication_report(&[&shoal, &redis]));
+    assert_eq!(on_shoal[3], "-1", "the size is not known yet");
+    m.cmd("CONFIG SET rdb-key-save-delay 0");
+    wait_caught_up(&master, &shoal);
+    wait_caught_up(&master, &redis);
+    assert_eq!(read(&shoal)[2], "0");
+}

@@ -263,6 +263,12 @@ async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Re
             return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
         };
         server.log.notice(&format!("Full resync from master: {id}:{offset}"));
+        // Waiting for the payload counts as the transfer (INFO
+        // master_sync_*), its size unknown (-1) until the `$` line, as in
+        // Redis.
+        link.transfer_size.store(-1, Ordering::Relaxed);
+        link.transfer_read.store(0, Ordering::Relaxed);
+        link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
         link.set_state(LinkState::Transfer);
         if !current(server, generation) {
             return Ok(());
@@ -352,7 +358,22 @@ impl Payload {
 /// dataset with it and adopts the master's id and offset.
 async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64) -> Result<(), String> {
     let link = &server.master;
-    let header = conn.line().await?;
+    // The master's keep-alive newlines, while it prepares the snapshot,
+    // count as I/O for master_sync_last_io_seconds_ago.
+    let header = loop {
+        while conn.input.first() == Some(&b'\n') {
+            conn.input.remove(0);
+            link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+        }
+        if conn.input.windows(2).any(|w| w == b"\r\n") {
+            break conn.line().await?;
+        }
+        if conn.input.len() > MAX_LINE_BYTES {
+            return Err("Master sent a too long reply line".to_string());
+        }
+        conn.read_more().await?;
+        link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+    };
     let Some(size) = header.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
     };
@@ -399,7 +420,8 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
         .then(|| crate::persistence::load::LoadingGuard::begin(server, length.unwrap_or(0)));
     let _async_loading = async_load.then(|| AsyncLoading::begin(server, length.unwrap_or(0)));
     link.set_state(LinkState::Transfer);
-    link.transfer_size.store(length.map_or(-1, |n| n as i64), Ordering::Relaxed);
+    // An EOF-marked payload's size reads 0 (Redis sets it so).
+    link.transfer_size.store(length.map_or(0, |n| n as i64), Ordering::Relaxed);
     link.transfer_read.store(0, Ordering::Relaxed);
     link.transfer_started_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
     let received = receive(server, conn, &mut payload, length, eof_mark.as_deref()).await;

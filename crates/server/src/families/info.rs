@@ -420,8 +420,10 @@ fn replication_section(server: &Server, out: &mut String) {
             let read = link.transfer_read.load(Ordering::Relaxed) as i64;
             field!(out, "master_sync_total_bytes", total);
             field!(out, "master_sync_read_bytes", read);
-            field!(out, "master_sync_left_bytes", if total < 0 { -1 } else { total - read });
-            let percent = if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 };
+            // As Redis computes them: while the size is unknown (-1) the
+            // percentage is -0.00; an EOF-marked payload's size is 0.
+            field!(out, "master_sync_left_bytes", total - read);
+            let percent = if total != 0 { read as f64 / total as f64 * 100.0 } else { 0.0 };
             field!(out, "master_sync_perc", format!("{percent:.2}"));
             field!(out, "master_sync_last_io_seconds_ago", (now_ms - link.last_io_ms.load(Ordering::Relaxed)) / 1000);
         }
