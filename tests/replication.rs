@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shoal_resp::Value;
-use support::{RawClient, ServerProcess};
+use support::{replication_report, RawClient, ServerProcess};
 
 /// Every server of these tests: DEBUG DIGEST, and a backlog that holds
 /// the stream of a broken link's reconnection under the write load.
@@ -51,6 +51,15 @@ fn eventually(what: &str, seconds: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `eventually`, and on a timeout INFO replication of `servers` too.
+fn eventually_on(servers: &[&ServerProcess], what: &str, seconds: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}{}", replication_report(servers));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn replicaof(replica: &ServerProcess, master: &ServerProcess) {
     let reply = replica.client().cmd(&format!("REPLICAOF 127.0.0.1 {}", master.port));
     assert_eq!(text(&reply), "OK");
@@ -58,13 +67,13 @@ fn replicaof(replica: &ServerProcess, master: &ServerProcess) {
 
 fn wait_link_up(replica: &ServerProcess) {
     let mut c = replica.client();
-    eventually("the replica's link to come up", 60, || info_field(&mut c, "replication", "master_link_status") == "up");
+    eventually_on(&[replica], "the replica's link to come up", 60, || info_field(&mut c, "replication", "master_link_status") == "up");
 }
 
 /// Waits until the replica processed everything the master produced.
 fn wait_caught_up(master: &ServerProcess, replica: &ServerProcess) {
     let (mut m, mut r) = (master.client(), replica.client());
-    eventually("the replica to catch up", 60, || {
+    eventually_on(&[master, replica], "the replica to catch up", 60, || {
         let master_offset = info_number(&mut m, "replication", "master_repl_offset");
         info_field(&mut r, "replication", "master_link_status") == "up"
             && info_number(&mut r, "replication", "slave_repl_offset") == master_offset
@@ -324,20 +333,23 @@ fn wait_counts_only_replicas_that_acknowledged() {
     replicaof(&replica, &master);
     wait_link_up(&replica);
     c.cmd("SET k v");
-    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
-    // A paused replica acknowledges nothing more.
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1), "{}", replication_report(&[&master, &replica]));
+    // A stopped replica acknowledges nothing more (pause returns once it
+    // is really stopped, so it cannot acknowledge the write below).
     let mut r = replica.client();
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    replica.pause();
     c.cmd("SET k w");
-    assert_eq!(c.cmd("WAIT 1 300"), Value::Int(0));
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
-    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1));
+    let waited = c.cmd("WAIT 1 300");
+    let report = replication_report(&[&master]);
+    replica.resume();
+    assert_eq!(waited, Value::Int(0), "the stopped replica acknowledged{report}");
+    assert_eq!(c.cmd("WAIT 1 0"), Value::Int(1), "{}", replication_report(&[&master, &replica]));
     assert_eq!(text(&r.cmd("GET k")), "w");
     let role = c.cmd("ROLE");
     let Value::Array(parts) = role else { panic!("ROLE: {role:?}") };
     assert_eq!(text(&parts[0]), "master");
     let Value::Array(replicas) = &parts[2] else { panic!("ROLE replicas") };
-    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas.len(), 1, "{}", replication_report(&[&master, &replica]));
 }
 
 #[test]
@@ -425,10 +437,10 @@ fn min_replicas_to_write_refuses_writes_when_the_replica_lags_or_is_gone() {
         replicaof(&replica, &master);
         wait_link_up(&replica);
         eventually("writes to be accepted", 30, || text(&c.cmd("SET k 2")) == "OK");
-        unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+        replica.pause();
         eventually("writes to be refused", 30, || text(&c.cmd("SET k 3")).starts_with("NOREPLICAS"));
         assert_eq!(info_number(&mut c, "replication", "connected_slaves"), 1, "the link is still open");
-        unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+        replica.resume();
         eventually("writes to be accepted again", 30, || text(&c.cmd("SET k 4")) == "OK");
         wait_caught_up(&master, &replica);
         assert_eq!(text(&replica.client().cmd("GET k")), "4", "{replica_kind:?} replica");
@@ -551,7 +563,7 @@ fn failover_to_a_replica_promotes_it_without_a_full_sync() {
         let (full_before, partial_before) = sync_counts(&target);
         // The target stopped, behind by a write: the master waits for it,
         // writes paused.
-        unsafe { libc::kill(target.pid() as i32, libc::SIGSTOP) };
+        target.pause();
         m.cmd("SET behind 1");
         assert_eq!(text(&m.cmd(&format!("FAILOVER TO 127.0.0.1 {}", target.port))), "OK", "{case}");
         assert_eq!(failover_state(&master), "waiting-for-sync", "{case}");
@@ -559,7 +571,7 @@ fn failover_to_a_replica_promotes_it_without_a_full_sync() {
         writer.send(&[b"SET", b"paused", b"1"]);
         assert_eq!(text(&m.cmd("GET k1")), "1", "{case}: reads go on");
         assert_eq!(text(&m.cmd("FAILOVER")), "ERR FAILOVER already in progress.", "{case}");
-        unsafe { libc::kill(target.pid() as i32, libc::SIGCONT) };
+        target.resume();
         eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
         assert!(text(&writer.read()).starts_with("READONLY"), "{case}: the paused write ran on a replica");
         assert_eq!(role(&master), "slave", "{case}");
@@ -592,12 +604,12 @@ fn failover_to_any_replica_picks_one_that_caught_up() {
     replicaof(&ready, &master);
     wait_caught_up(&master, &stopped);
     wait_caught_up(&master, &ready);
-    unsafe { libc::kill(stopped.pid() as i32, libc::SIGSTOP) };
+    stopped.pause();
     let mut m = master.client();
     m.cmd("SET case 1");
     assert_eq!(text(&m.cmd("FAILOVER")), "OK");
     eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
-    unsafe { libc::kill(stopped.pid() as i32, libc::SIGCONT) };
+    stopped.resume();
     assert_eq!(role(&ready), "master");
     assert_eq!(role(&master), "slave");
     assert_eq!(text(&ready.client().cmd("GET case")), "1");
@@ -614,7 +626,7 @@ fn failover_abort_timeout_and_force() {
     wait_caught_up(&master, &replica);
     let mut m = master.client();
     let to = format!("FAILOVER TO 127.0.0.1 {}", replica.port);
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGSTOP) };
+    replica.pause();
     m.cmd("SET case 1");
     assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 60000"))), "OK");
     let mut writer = master.client();
@@ -633,7 +645,7 @@ fn failover_abort_timeout_and_force() {
     assert_eq!(text(&m.cmd(&format!("{to} TIMEOUT 100 FORCE"))), "OK");
     eventually("the failover to start", 60, || failover_state(&master) == "failover-in-progress");
     assert_eq!(role(&master), "slave");
-    unsafe { libc::kill(replica.pid() as i32, libc::SIGCONT) };
+    replica.resume();
     eventually("the failover to end", 60, || failover_state(&master) == "no-failover");
     assert_eq!(role(&replica), "master");
     wait_caught_up(&replica, &master);
@@ -770,16 +782,58 @@ fn a_killed_replica_and_a_smaller_backlog_release_the_old_stream_at_once() {
     }
 }
 
+/// redis-cli --functions-rdb / --rdb against a server of `kind`: the file
+/// it wrote, loaded by a fresh Shoal, holds the functions and `keys` keys.
+fn cli_rdb_loads(kind: Kind, diskless: &str, functions_only: bool) -> (Value, String) {
+    let server = start(kind, &["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+    let mut c = server.client();
+    c.cmd("DEBUG POPULATE 1000 key 10");
+    let lib = "#!lua name=lib1\nredis.register_function('func1', function() return 123 end)";
+    assert_eq!(text(&c.call(&[b"FUNCTION", b"LOAD", lib.as_bytes()])), "lib1");
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("cli.rdb");
+    let flag = if functions_only { "--functions-rdb" } else { "--rdb" };
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), flag, file.to_str().unwrap()])
+        .output()
+        .expect("redis-cli runs");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("Transfer finished with success"), "{kind:?} {flag} diskless {diskless}: {said}");
+    let loader_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, loader_dir.path().join("dump.rdb")).unwrap();
+    let dir = loader_dir.path().to_str().unwrap().to_string();
+    let loaded = ServerProcess::shoal(&["--dir", &dir, "--dbfilename", "dump.rdb"]);
+    let mut l = loaded.client();
+    eventually("the file to be loaded", 60, || !matches!(l.cmd("DBSIZE"), Value::Error(_)));
+    (l.cmd("DBSIZE"), text(&l.cmd("FCALL func1 0")))
+}
+
+/// REPLCONF rdb-only / rdb-filter-only as Redis 7.0: redis-cli
+/// --functions-rdb gets a snapshot of the functions alone and --rdb the
+/// whole dataset, from a disk-backed or a diskless master alike; the
+/// refusals match redis-server's.
 #[test]
-fn a_filtered_snapshot_is_refused_and_redis_cli_replica_still_streams() {
-    // redis-cli --functions-rdb asks for the functions alone; Shoal does
-    // not build such a snapshot and says so rather than sending every key.
+fn redis_cli_rdb_and_functions_rdb_get_what_they_ask_for() {
+    for diskless in ["no", "yes"] {
+        for kind in [Kind::Shoal, Kind::Redis] {
+            assert_eq!(cli_rdb_loads(kind, diskless, true), (Value::Int(0), "123".into()), "{kind:?} diskless {diskless}");
+            assert_eq!(cli_rdb_loads(kind, diskless, false), (Value::Int(1000), "123".into()), "{kind:?} diskless {diskless}");
+        }
+    }
+    let pair = support::Pair::start(false);
+    let (mut shoal, mut redis) = (pair.shoal_client, pair.redis_client);
+    for line in ["REPLCONF rdb-filter-only bogus", "REPLCONF rdb-only 2", "REPLCONF rdb-only x", "REPLCONF rdb-filter-only functions", "SYNC"] {
+        assert_eq!(shoal.cmd(line), redis.cmd(line), "{line}");
+    }
+}
+
+/// redis-cli --replica: an empty snapshot, then the stream.
+#[test]
+fn redis_cli_replica_streams_after_an_empty_snapshot() {
     let server = ServerProcess::shoal(&[]);
     let mut c = server.client();
-    let reply = text(&c.cmd("REPLCONF rdb-filter-only functions"));
-    assert!(reply.contains("rdb-filter-only is not supported"), "{reply}");
-    // redis-cli --replica asks for an empty snapshot, goes on when refused
-    // (it discards the payload) and prints the stream.
+    // redis-cli --replica asks for an empty snapshot (rdb-filter-only ""),
+    // discards it and prints the stream.
     let mut cli = std::process::Command::new("redis-cli")
         .args(["-p", &server.port.to_string(), "--replica"])
         .stdout(std::process::Stdio::piped())
@@ -813,4 +867,159 @@ fn a_filtered_snapshot_is_refused_and_redis_cli_replica_still_streams() {
     }
     let _ = cli.kill();
     let _ = cli.wait();
+}
+
+/// A writable replica expires the keys its own clients wrote with a TTL
+/// (INFO stats `slave_expires_tracked_keys` counts them), actively, while
+/// a key of its master's whose time passed stays until the master's DEL
+/// (the master's active expiry is off here, so none comes). The same
+/// with a redis-server replica.
+#[test]
+fn a_writable_replica_expires_the_keys_its_clients_gave_a_ttl() {
+    for replica_kind in [Kind::Shoal, Kind::Redis] {
+        let master = ServerProcess::shoal(&["--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"]);
+        let replica = start(replica_kind, &["--replica-read-only", "no"]);
+        replicaof(&replica, &master);
+        wait_caught_up(&master, &replica);
+        let mut m = master.client();
+        assert_eq!(text(&m.cmd("DEBUG SET-ACTIVE-EXPIRE 0")), "OK");
+        m.cmd("SET from-master 1 PX 50");
+        wait_caught_up(&master, &replica);
+        let mut r = replica.client();
+        r.cmd("SELECT 5");
+        assert_eq!(text(&r.cmd("SET own1 1 PX 300")), "OK");
+        assert_eq!(text(&r.cmd("SET own2 2")), "OK");
+        assert_eq!(r.cmd("PEXPIRE own2 300"), Value::Int(1));
+        assert_eq!(text(&r.cmd("SET own3 3 EX 1000")), "OK");
+        assert_eq!(
+            info_number(&mut r, "stats", "slave_expires_tracked_keys"),
+            3,
+            "{replica_kind:?}{}",
+            replication_report(&[&replica])
+        );
+        eventually_on(&[&master, &replica], "the replica's own keys to expire", 30, || {
+            r.cmd("DBSIZE") == Value::Int(1)
+        });
+        assert_eq!(r.cmd("EXISTS own3"), Value::Int(1), "{replica_kind:?}: a key whose time has not come stays");
+        assert_eq!(info_number(&mut r, "stats", "slave_expires_tracked_keys"), 1, "{replica_kind:?}");
+        r.cmd("SELECT 0");
+        assert_eq!(r.cmd("GET from-master"), Value::Null, "{replica_kind:?}: expired, so it reads as missing");
+        assert_eq!(r.cmd("DBSIZE"), Value::Int(1), "{replica_kind:?}: but the master's key waits for its DEL");
+        // FLUSHALL forgets every tracked key.
+        assert_eq!(text(&r.cmd("FLUSHALL")), "OK");
+        assert_eq!(info_number(&mut r, "stats", "slave_expires_tracked_keys"), 0, "{replica_kind:?}");
+    }
+}
+
+/// repl-diskless-load swapdb, a full sync within the replica's own
+/// history (its master's id is its own): the replica loads aside
+/// (INFO async_loading:1, loading:0) and keeps serving its old dataset
+/// and functions, refuses REPLICAOF and CONFIG SET appendonly with
+/// -LOADING meanwhile, then swaps the new dataset and functions in.
+#[test]
+fn async_loading_serves_the_old_dataset_until_the_new_one_is_swapped_in() {
+    let master = ServerProcess::shoal(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let replica = ServerProcess::shoal(&[
+        "--repl-diskless-load",
+        "swapdb",
+        "--replica-read-only",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    replicaof(&replica, &master);
+    wait_caught_up(&master, &replica);
+    let mut m = master.client();
+    let mut r = replica.client();
+    m.cmd("DEBUG POPULATE 500 master 10");
+    let old_lib = "#!lua name=test\nredis.register_function('test', function() return 'hello1' end)";
+    let new_lib = "#!lua name=test\nredis.register_function('test', function() return 'hello2' end)";
+    assert_eq!(text(&m.call(&[b"FUNCTION", b"LOAD", new_lib.as_bytes()])), "test");
+    wait_caught_up(&master, &replica);
+    // The replica's own additions, which the new dataset replaces.
+    assert_eq!(text(&r.cmd("SET mykey myvalue")), "OK");
+    assert_eq!(text(&r.call(&[b"FUNCTION", b"LOAD", b"REPLACE", old_lib.as_bytes()])), "test");
+    let size_before = r.cmd("DBSIZE");
+    // A full sync again, in the same history, and a slow one.
+    m.cmd("CONFIG SET rdb-key-save-delay 10000");
+    m.cmd("MULTI");
+    m.cmd("CLIENT KILL TYPE replica");
+    m.cmd("CONFIG SET repl-backlog-size 16384");
+    let value = "A".repeat(16384);
+    for i in 0..10 {
+        m.call(&[b"SET", format!("big{i}").as_bytes(), value.as_bytes()]);
+    }
+    m.cmd("EXEC");
+    eventually_on(&[&master, &replica], "the replica to load asynchronously", 60, || {
+        info_field(&mut r, "persistence", "async_loading") == "1"
+    });
+    assert_eq!(info_field(&mut r, "persistence", "loading"), "0");
+    assert_eq!(text(&r.cmd("GET mykey")), "myvalue", "the old dataset is served");
+    assert_eq!(text(&r.cmd("FCALL test 0")), "hello1", "the old functions are served");
+    assert_eq!(r.cmd("DBSIZE"), size_before, "(DEBUG POPULATE is not replicated)");
+    assert!(text(&r.cmd("REPLICAOF NO ONE")).starts_with("LOADING"));
+    assert!(text(&r.cmd("CONFIG SET appendonly no")).starts_with("LOADING"));
+    assert_eq!(info_field(&mut r, "persistence", "async_loading"), "1", "{}", replication_report(&[&master, &replica]));
+    m.cmd("CONFIG SET rdb-key-save-delay 0");
+    wait_caught_up(&master, &replica);
+    assert_eq!(info_field(&mut r, "persistence", "async_loading"), "0");
+    assert_eq!(r.cmd("GET mykey"), Value::Null, "the new dataset replaced the old");
+    assert_eq!(text(&r.cmd("FCALL test 0")), "hello2", "and the master's functions the replica's");
+    assert_eq!(r.cmd("DBSIZE"), Value::Int(510));
+    assert_eq!(m.cmd("DBSIZE"), Value::Int(510));
+    assert_eq!(digest(&master), digest(&replica));
+}
+
+/// INFO replication of a replica whose master is still writing the
+/// snapshot (after +FULLRESYNC, before the payload's `$` line): the
+/// master_sync_* fields as redis-server shows them (size unknown: -1,
+/// nothing read, -0.00 percent), from a Shoal and a redis-server replica
+/// of the same slow disk-backed sync.
+#[test]
+fn a_replica_waiting_for_its_snapshot_reports_as_redis_does() {
+    let master = ServerProcess::shoal(&["--repl-diskless-sync", "no", "--enable-debug-command", "yes"]);
+    let mut m = master.client();
+    m.cmd("DEBUG POPULATE 200 key 10");
+    m.cmd("CONFIG SET rdb-key-save-delay 100000");
+    let (shoal, redis) = (ServerProcess::shoal(&[]), ServerProcess::redis(&[]));
+    replicaof(&shoal, &master);
+    replicaof(&redis, &master);
+    let fields = [
+        "master_link_status",
+        "master_last_io_seconds_ago",
+        "master_sync_in_progress",
+        "master_sync_total_bytes",
+        "master_sync_read_bytes",
+        "master_sync_left_bytes",
+        "master_sync_perc",
+    ];
+    let read = |server: &ServerProcess| -> Vec<String> {
+        let info = text(&server.client().cmd("INFO replication"));
+        fields
+            .iter()
+            .map(|f| {
+                let prefix = format!("{f}:");
+                info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or("(missing)").trim().to_string()
+            })
+            .collect()
+    };
+    eventually_on(&[&master, &shoal, &redis], "both replicas to wait for the payload", 60, || {
+        let mut m = master.client();
+        let info = text(&m.cmd("INFO replication"));
+        info.matches("state=wait_bgsave").count() == 2 && read(&shoal)[2] == "1" && read(&redis)[2] == "1"
+    });
+    let (on_shoal, on_redis) = (read(&shoal), read(&redis));
+    assert_eq!(on_shoal, on_redis, "{}", replication_report(&[&shoal, &redis]));
+    assert_eq!(on_shoal[3], "-1", "the size is not known yet");
+    m.cmd("CONFIG SET rdb-key-save-delay 0");
+    wait_caught_up(&master, &shoal);
+    wait_caught_up(&master, &redis);
+    assert_eq!(read(&shoal)[2], "0");
 }

@@ -110,6 +110,22 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Stops the process (SIGSTOP) and returns once every thread of it is
+    /// really stopped, so what the test does next meets a frozen server
+    /// (a signal is delivered asynchronously; under load a thread can run
+    /// on for a while after kill() returns).
+    pub fn pause(&self) {
+        unsafe { libc::kill(self.pid() as i32, libc::SIGSTOP) };
+        wait_thread_states(self.pid(), true);
+    }
+
+    /// Continues a process stopped by `pause` (SIGCONT) and returns once
+    /// every thread of it runs again.
+    pub fn resume(&self) {
+        unsafe { libc::kill(self.pid() as i32, libc::SIGCONT) };
+        wait_thread_states(self.pid(), false);
+    }
+
     /// True while the process is running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -130,6 +146,52 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits (up to 30 s) until every thread of `pid` is stopped (`stopped`)
+/// or none is, as /proc tells: the state letter follows the command name's
+/// closing parenthesis in /proc/<pid>/task/<tid>/stat.
+fn wait_thread_states(pid: u32, stopped: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process exists");
+        let all = tasks.filter_map(Result::ok).all(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+            // A thread that exited meanwhile has no stat left: it counts as done.
+            match state {
+                Some(s) => matches!(s, 'T' | 't') == stopped,
+                None => true,
+            }
+        });
+        if all {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not {}", if stopped { "stop" } else { "continue" });
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// INFO replication of each server, labelled by port, for assertion
+/// messages of replication tests (what each side believed when it failed).
+pub fn replication_report(servers: &[&ServerProcess]) -> String {
+    let mut out = String::new();
+    for server in servers {
+        let info = match RawClient::connect(server.port) {
+            Ok(mut c) => {
+                // A stopped or dying server must not hang the report.
+                let _ = c.stream.set_read_timeout(Some(Duration::from_secs(2)));
+                c.send(&[b"INFO", b"replication"]);
+                match c.try_read_raw().and_then(|raw| parse_value(&raw).ok().flatten().map(|(v, _)| v)) {
+                    Some(Value::Bulk(text)) => String::from_utf8_lossy(&text).into_owned(),
+                    other => format!("(no INFO: {other:?})"),
+                }
+            }
+            Err(e) => format!("(cannot connect: {e})"),
+        };
+        out.push_str(&format!("\n--- INFO replication of the server on port {} ---\n{}", server.port, info.trim_end()));
+    }
+    out
 }
 
 fn wait_ready(child: &mut Child, port: u16) -> bool {

@@ -395,6 +395,12 @@ impl Keyspace {
         ShardLocks { keyspace: self, held, all: false }
     }
 
+    /// The databases of every shard, in shard order, taken out of a
+    /// keyspace nobody else uses (an async load's staging keyspace).
+    pub fn into_shard_dbs(self) -> Vec<Box<[Db]>> {
+        self.shards.into_vec().into_iter().map(|p| p.0.into_inner().dbs).collect()
+    }
+
     /// Locks every shard.
     pub fn lock_all(&self) -> ShardLocks<'_> {
         if let Some(locks) = take_held(self) {

@@ -6,7 +6,8 @@
 //!   WATCH invalidation and effect collection go through it.
 //! - `propagate`: the one point where effects leave for replicas and the
 //!   append-only file, in a single total order.
-//! - `expire`: the active expiry cycle.
+//! - `expire`: the active expiry cycle; `replica_expires`: a writable
+//!   replica's own keys with a TTL, which it expires itself.
 //! - `evict`: eviction under maxmemory (policies, sampling, LFU counters).
 //! - `snapshot`: point-in-time snapshots while writes continue (no fork).
 //! - `stats`: per-thread counters summed for INFO.
@@ -24,6 +25,7 @@ pub mod hook;
 pub mod keyspace;
 pub mod locate;
 pub mod propagate;
+pub mod replica_expires;
 pub mod snapshot;
 pub mod stats;
 pub mod tx;
@@ -129,6 +131,8 @@ pub struct Engine {
     /// This server replicates a master: expired keys read as missing but
     /// only the master's DELs remove them.
     pub replica: AtomicBool,
+    /// Keys this replica's own clients gave a TTL, which it expires itself.
+    pub replica_expires: replica_expires::ReplicaExpires,
     /// Time of the last successful save, seconds since the epoch.
     pub last_save: AtomicI64,
     /// Enabled keyspace event classes (notify-keyspace-events).
@@ -155,6 +159,7 @@ impl Engine {
             active_expire: AtomicBool::new(true),
             keep_expired: AtomicBool::new(false),
             replica: AtomicBool::new(false),
+            replica_expires: Default::default(),
             last_save: AtomicI64::new(now_ms() / 1000),
             notify_flags: AtomicU32::new(0),
             event_sink: OnceLock::new(),

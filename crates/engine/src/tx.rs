@@ -469,6 +469,7 @@ impl<'a> Tx<'a> {
         let clock = self.new_access();
         let signal = can_block(&value);
         self.table(at, db).insert(at.hash, Entry::new(key, value, expire_at, clock));
+        self.remember_replica_expire(db, key, expire_at);
         self.notify_in(db, events::NEW, key);
         if signal {
             self.signal_at(db, key, at);
@@ -551,8 +552,19 @@ impl<'a> Tx<'a> {
         let at = Self::locate(key);
         let Some(slot) = self.live_slot(db, key, at) else { return false };
         self.table(at, db).set_expire(slot, at.hash, when);
+        self.remember_replica_expire(db, key, when);
         self.touch_at(db, key, at);
         true
+    }
+
+    /// A replica's own client gave `key` a TTL: the replica must expire
+    /// it itself (`replica_expires`). Its master's stream and files being
+    /// loaded (`loading`) do not count: those keys go by the master's DELs.
+    #[inline]
+    fn remember_replica_expire(&mut self, db: usize, key: &[u8], when: ExpireAt) {
+        if when != NO_EXPIRE && !self.loading && self.engine.replica.load(std::sync::atomic::Ordering::Relaxed) {
+            self.engine.replica_expires.remember(db, key);
+        }
     }
 
     /// Expiry of a live key: None if absent, Some(NO_EXPIRE) if persistent.

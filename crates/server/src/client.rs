@@ -202,6 +202,11 @@ pub struct ReplConf {
     pub capa_eof: bool,
     /// capa psync2: understands `+CONTINUE <new id>`.
     pub capa_psync2: bool,
+    /// rdb-only 1: wants the snapshot alone, no stream (redis-cli --rdb).
+    pub rdb_only: bool,
+    /// rdb-filter-only: the snapshot holds no keys, and the functions only
+    /// when the filter names them (None: the whole dataset).
+    pub rdb_filter: Option<crate::state::replicas::RdbFilter>,
 }
 
 /// Connection-owned state.

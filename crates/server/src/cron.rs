@@ -36,7 +36,12 @@ pub fn run(server: Arc<Server>) {
         // A unit holding the whole keyspace (a script, a load) stops the
         // clock of expiry as in Redis; the cron must not wait for it.
         let exclusive = server.engine.keyspace.exclusive().is_some();
-        if server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive && server.engine.may_delete_expired() {
+        let may_expire = server.engine.active_expire.load(Ordering::Relaxed) && !paused && !exclusive;
+        if may_expire && server.engine.replica.load(Ordering::Relaxed) {
+            // A replica expires only the keys its own clients gave a TTL
+            // (its master's go by the master's DELs), as Redis's replicas.
+            server.engine.replica_expires.run(&server.engine, period / 4);
+        } else if may_expire && server.engine.may_delete_expired() {
             // Redis spends at most a quarter of each tick on expiry, two
             // percent more per step of active-expire-effort.
             let effort = (server.config.get_int("active-expire-effort").clamp(1, 10) - 1) as u32;

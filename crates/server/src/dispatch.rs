@@ -181,6 +181,16 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message.to_string());
         return Outcome::Continue;
     }
+    // While an async load serves the old dataset, what would change the
+    // replication or persistence state (REPLICAOF, SAVE, SYNC...) waits
+    // for it, refused as in Redis (an EXEC that queued one too).
+    if server.persistence.is_async_loading()
+        && !from_master
+        && (cmd.is(CommandFlags::NO_ASYNC_LOADING) || queued(CommandFlags::NO_ASYNC_LOADING, true))
+    {
+        reject(server, client, out, Some(cmd), "LOADING Redis is loading the dataset in memory".to_string());
+        return Outcome::Continue;
+    }
     if !client.is_replica && must_wait_for_pause(server, client, cmd, argv, is_exec) {
         return Outcome::Postpone;
     }

@@ -263,6 +263,12 @@ async fn session(server: &Arc<Server>, generation: u64, stream: TcpStream) -> Re
             return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
         };
         server.log.notice(&format!("Full resync from master: {id}:{offset}"));
+        // Waiting for the payload counts as the transfer (INFO
+        // master_sync_*), its size unknown (-1) until the `$` line, as in
+        // Redis.
+        link.transfer_size.store(-1, Ordering::Relaxed);
+        link.transfer_read.store(0, Ordering::Relaxed);
+        link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
         link.set_state(LinkState::Transfer);
         if !current(server, generation) {
             return Ok(());
@@ -352,7 +358,22 @@ impl Payload {
 /// dataset with it and adopts the master's id and offset.
 async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64) -> Result<(), String> {
     let link = &server.master;
-    let header = conn.line().await?;
+    // The master's keep-alive newlines, while it prepares the snapshot,
+    // count as I/O for master_sync_last_io_seconds_ago.
+    let header = loop {
+        while conn.input.first() == Some(&b'\n') {
+            conn.input.remove(0);
+            link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+        }
+        if conn.input.windows(2).any(|w| w == b"\r\n") {
+            break conn.line().await?;
+        }
+        if conn.input.len() > MAX_LINE_BYTES {
+            return Err("Master sent a too long reply line".to_string());
+        }
+        conn.read_more().await?;
+        link.last_io_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+    };
     let Some(size) = header.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
     };
@@ -386,11 +407,21 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
             server.log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to memory")
         }
     }
-    // A diskless load is a load from its first byte: clients get
-    // -LOADING, and the old data stays until the whole payload arrived.
-    let _loading = diskless_load.then(|| crate::persistence::load::LoadingGuard::begin(server, length.unwrap_or(0)));
+    // With swapdb, a sync that continues this server's own history (the
+    // master's id is ours) loads asynchronously, as Redis 7.0's
+    // async_loading: the old dataset stays served until the new one,
+    // loaded aside, is swapped in. Any other diskless load is a load from
+    // its first byte: clients get -LOADING (the old data stays until the
+    // whole payload arrived).
+    let async_load = diskless_load
+        && server.config.get_string("repl-diskless-load") == "swapdb"
+        && id == server.engine.propagation.replication_id();
+    let _loading = (diskless_load && !async_load)
+        .then(|| crate::persistence::load::LoadingGuard::begin(server, length.unwrap_or(0)));
+    let _async_loading = async_load.then(|| AsyncLoading::begin(server, length.unwrap_or(0)));
     link.set_state(LinkState::Transfer);
-    link.transfer_size.store(length.map_or(-1, |n| n as i64), Ordering::Relaxed);
+    // An EOF-marked payload's size reads 0 (Redis sets it so).
+    link.transfer_size.store(length.map_or(0, |n| n as i64), Ordering::Relaxed);
     link.transfer_read.store(0, Ordering::Relaxed);
     link.transfer_started_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
     let received = receive(server, conn, &mut payload, length, eof_mark.as_deref()).await;
@@ -400,7 +431,91 @@ async fn full_sync(server: &Arc<Server>, conn: &mut Conn, id: &str, offset: u64)
         }
         return Err(e);
     }
-    load_payload(server, payload, id, offset)
+    match (payload, async_load) {
+        (Payload::Memory(buffer), true) => load_payload_async(server, buffer, id, offset),
+        (payload, _) => load_payload(server, payload, id, offset),
+    }
+}
+
+/// The async-loading state (INFO `async_loading:1`) while alive.
+struct AsyncLoading<'a> {
+    server: &'a Server,
+}
+
+impl<'a> AsyncLoading<'a> {
+    fn begin(server: &'a Server, total_bytes: u64) -> AsyncLoading<'a> {
+        let loading = &server.persistence.loading;
+        loading.started_ms.store(shoal_engine::now_ms(), Ordering::Relaxed);
+        loading.total_bytes.store(total_bytes, Ordering::Relaxed);
+        loading.loaded_bytes.store(0, Ordering::Relaxed);
+        loading.loaded_keys.store(0, Ordering::Relaxed);
+        loading.async_active.store(true, Ordering::Relaxed);
+        AsyncLoading { server }
+    }
+}
+
+impl Drop for AsyncLoading<'_> {
+    fn drop(&mut self) {
+        self.server.persistence.loading.async_active.store(false, Ordering::Relaxed);
+    }
+}
+
+/// An async load's end: the payload loads into a keyspace of its own
+/// while clients keep reading (and a writable replica's clients writing)
+/// the old dataset; then, with every shard held, the old databases are
+/// flushed and the new ones put in their place, and the function
+/// libraries are replaced. A payload that fails to load leaves the old
+/// dataset as it was.
+fn load_payload_async(server: &Arc<Server>, buffer: Vec<u8>, id: &str, offset: u64) -> Result<(), String> {
+    use crate::persistence::load::{load_rdb_into, Staged};
+    server.log.notice("MASTER <-> REPLICA sync: Loading DB in memory");
+    server.persistence.loading.total_bytes.store(buffer.len() as u64, Ordering::Relaxed);
+    let mut staged = Staged::new(server);
+    let loaded = match load_rdb_into(server, buffer.as_slice(), false, Some(&mut staged)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            server
+                .log
+                .warning(&format!("Failed trying to load the MASTER synchronization DB from socket: {}", e.message));
+            server.log.notice("MASTER <-> REPLICA sync: Discarding temporary DB in background");
+            server.lazyfree.free_later(Box::new(staged.keyspace), 0);
+            return Err("MASTER <-> REPLICA sync: loading failed".to_string());
+        }
+    };
+    drop(buffer);
+    server.log.notice("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+    let functions = std::mem::take(&mut staged.functions);
+    let new_dbs = staged.keyspace.into_shard_dbs();
+    {
+        let locks = server.engine.keyspace.lock_all();
+        let mut tx = server.engine.unit(locks, 0);
+        let removed = crate::families::keys::swap_in_databases(&mut tx, new_dbs, Some(&server.lazyfree));
+        tx.effects.clear();
+        tx.finish();
+        if removed > 0 {
+            server.log.notice("MASTER <-> REPLICA sync: Discarding old DB in background");
+        }
+        // Whatever the new data, the dataset now follows the master's
+        // history (taken while every shard is held: no client write of
+        // a writable replica falls between).
+        server.engine.propagation.adopt(id, offset, crate::replication::backlog_size(server));
+        server.master.stream_db.store(0, Ordering::Relaxed);
+    }
+    shoal_engine::keyspace::release_held();
+    crate::families::scripting::flush_functions(server);
+    for code in functions {
+        if let Err(why) = crate::families::scripting::load_library(server, code, false) {
+            server.log.warning(&format!("Failed loading library from the MASTER synchronization: {why}"));
+        }
+    }
+    server.persistence.loaded_replication.lock().clone_from(&Default::default());
+    server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
+    server.engine.reset_dirty(server.engine.dirty());
+    if server.persistence.aof().is_some() {
+        server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+    }
+    server.log.notice("MASTER <-> REPLICA sync: Finished with success");
+    Ok(())
 }
 
 /// Copies the payload from the socket: `length` bytes, or up to the EOF

@@ -56,12 +56,18 @@ where
         match start.source {
             SyncSource::Disk(job) => {
                 send_file(server, stream, client, &mut input, &info, &job).await?;
+                if info.rdb_only.load(Ordering::Relaxed) {
+                    return rdb_only_done(server, stream, &info).await;
+                }
                 crate::replication::online(server, &info);
             }
             SyncSource::Diskless(queue) => {
                 let sent = send_diskless(server, stream, client, &mut input, &queue).await;
                 queue.chunks.lock().gone = true;
                 sent?;
+                if info.rdb_only.load(Ordering::Relaxed) {
+                    return rdb_only_done(server, stream, &info).await;
+                }
                 server.log.notice(&format!(
                     "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming",
                     replica_name(&info)
@@ -110,6 +116,18 @@ where
             _ = client.info.kill_signal.notified() => return Err("killed".into()),
         }
     }
+}
+
+/// A replica that asked for the snapshot alone (REPLCONF rdb-only) has it:
+/// it is closed (Redis closes it as soon as it can), once what was
+/// written has left.
+async fn rdb_only_done<S: AsyncWrite + Unpin>(server: &Server, stream: &mut S, info: &ReplicaInfo) -> Result<(), String> {
+    server.log.notice(&format!(
+        "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
+        replica_name(info)
+    ));
+    let _ = stream.flush().await;
+    Ok(())
 }
 
 /// What woke a connection waiting for its payload.

@@ -14,12 +14,12 @@ use shoal_engine::ShardLocks;
 use shoal_persist::rdb;
 
 use crate::client::{flags, Client};
-use crate::persistence::rdb_file::{rdb_header, Format};
+use crate::persistence::rdb_file::{rdb_header_with, Format};
 use crate::server::Server;
 use crate::state::persistence::SnapshotKind;
 use crate::state::replicas::{
-    DiskJob, DisklessQueue, Failover, FailoverState, ReplicaInfo, ReplicaState, ReplicaStream, SyncSource, SyncStart,
-    Waiting, Waker,
+    DiskJob, DisklessQueue, Failover, FailoverState, RdbFilter, ReplicaInfo, ReplicaState, ReplicaStream, SyncSource,
+    SyncStart, Waiting, Waker,
 };
 
 /// A diskless payload's end marker length (Redis's RDB_EOF_MARK_SIZE).
@@ -86,6 +86,9 @@ pub fn backlog_size(server: &Server) -> u64 {
 /// sync whose snapshot is being written, or starting one now unless the
 /// diskless delay asks to wait for more replicas.
 pub fn request_full_sync(server: &Server, locks: Option<&ShardLocks<'_>>, waiting: Waiting) {
+    if let Some(filter) = waiting.filter {
+        return filtered_sync(server, waiting, filter);
+    }
     if !waiting.eof_capable || !server.config.get_bool("repl-diskless-sync") {
         let job = server.replicas.disk_job.lock().clone();
         if let Some(job) = job.filter(|j| j.done.lock().is_none()) {
@@ -109,6 +112,36 @@ pub fn request_full_sync(server: &Server, locks: Option<&ShardLocks<'_>>, waitin
             start_full_sync(server, locks);
         }
     }
+}
+
+/// REPLCONF rdb-filter-only: a snapshot without keys needs no walk of the
+/// keyspace, so it is made at once for this replica alone (it shares no
+/// snapshot with unfiltered replicas, as in Redis) and streamed with the
+/// EOF framing: the header with the replication position at this instant,
+/// the function libraries if the filter names them, the trailer. Its
+/// stream, if it wants one, starts at that position.
+fn filtered_sync(server: &Server, waiting: Waiting, filter: RdbFilter) {
+    let propagation = &server.engine.propagation;
+    propagation.create_backlog(backlog_size(server));
+    propagation.select_again();
+    let queue = Arc::new(DisklessQueue::default());
+    let (offset, replication_id) = propagation.at_cut(|offset, ids, _| (offset, ids.id.clone()));
+    let sink = match DisklessSink::new(server, vec![queue.clone()], filter.functions) {
+        Ok(sink) => sink,
+        Err(e) => return fail_sync(server, vec![waiting], &e.to_string()),
+    };
+    if let Err(e) = Box::new(sink).finish() {
+        return fail_sync(server, vec![waiting], &e.to_string());
+    }
+    server.log.notice("Starting BGSAVE for SYNC with target: replicas sockets");
+    if !waiting.info.rdb_only.load(Ordering::Relaxed) {
+        let waker = Arc::new(Waker(waiting.info.clone()));
+        if let Some((reader, _)) = propagation.attach(waker, Some(offset), backlog_size(server)) {
+            waiting.info.reader_id.store(reader, Ordering::Release);
+        }
+    }
+    let start = SyncStart { replication_id, offset, source: SyncSource::Diskless(queue) };
+    let _ = waiting.start.send(start);
 }
 
 /// True when the replicas waiting should get their snapshot now.
@@ -141,7 +174,7 @@ fn start_full_sync(server: &Server, locks: &ShardLocks<'_>) {
     let (offset, replication_id) = propagation.at_cut(|offset, ids, _| (offset, ids.id.clone()));
     let (sink, sources): (Box<dyn ChunkSink>, Vec<SyncSource>) = if diskless {
         let queues: Vec<Arc<DisklessQueue>> = waiting.iter().map(|_| Arc::new(DisklessQueue::default())).collect();
-        let sink = match DisklessSink::new(server, queues.clone()) {
+        let sink = match DisklessSink::new(server, queues.clone(), true) {
             Ok(sink) => sink,
             Err(e) => return fail_sync(server, waiting, &e.to_string()),
         };
@@ -298,7 +331,9 @@ struct DisklessSink {
 }
 
 impl DisklessSink {
-    fn new(server: &Server, queues: Vec<Arc<DisklessQueue>>) -> io::Result<DisklessSink> {
+    /// Starts the payload: the EOF preamble and the RDB header (with the
+    /// function libraries when `functions`).
+    fn new(server: &Server, queues: Vec<Arc<DisklessQueue>>, functions: bool) -> io::Result<DisklessSink> {
         let mark = shoal_engine::propagate::random_hex_id().into_bytes();
         debug_assert_eq!(mark.len(), EOF_MARK_BYTES);
         let mut sink = DisklessSink {
@@ -311,7 +346,7 @@ impl DisklessSink {
         preamble.extend_from_slice(&sink.mark);
         preamble.extend_from_slice(b"\r\n");
         sink.push(Arc::new(preamble));
-        let header = rdb_header(server, false)?;
+        let header = rdb_header_with(server, false, functions)?;
         sink.write_chunk(&header)?;
         Ok(sink)
     }

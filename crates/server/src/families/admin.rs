@@ -29,6 +29,15 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         .collect();
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let config = &ctx.server.config;
+    let persistence = &ctx.server.persistence;
+    if persistence.is_loading() || persistence.is_async_loading() {
+        // Parameters that would change what is being loaded or where
+        // (appendonly, dir, repl-diskless-load) wait for the load's end.
+        let deny = |name: &str| crate::config::lookup(name).is_some_and(|(_, def)| def.flags & crate::config::DENY_LOADING != 0);
+        if refs.iter().any(|(name, _)| deny(name)) {
+            return Err(CmdError::custom("LOADING Redis is loading the dataset in memory"));
+        }
+    }
     let names: Vec<&str> = refs.iter().map(|(name, _)| *name).collect();
     let backup = config.backup(&names);
     let changed = config.set_many_from(&refs, ctx.client.info.is_local()).map_err(|e| CmdError::custom(e.message()))?;

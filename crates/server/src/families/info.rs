@@ -263,7 +263,8 @@ fn persistence_section(server: &Server, out: &mut String) {
     let persistence = &server.persistence;
     let now_ms = shoal_engine::now_ms();
     let loading = &persistence.loading;
-    let is_loading = persistence.is_loading();
+    let is_async_loading = persistence.is_async_loading();
+    let is_loading = persistence.is_loading() && !is_async_loading;
     let progress = crate::persistence::save_progress(server);
     let save_started_ms = progress.started_ms;
     use crate::state::persistence::SnapshotKind;
@@ -271,8 +272,8 @@ fn persistence_section(server: &Server, out: &mut String) {
     let rewriting = progress.kind == Some(SnapshotKind::AofRewrite);
     out.push_str("# Persistence\r\n");
     field!(out, "loading", is_loading as u8);
-    field!(out, "async_loading", 0);
-    if is_loading {
+    field!(out, "async_loading", is_async_loading as u8);
+    if is_loading || is_async_loading {
         let started = loading.started_ms.load(Ordering::Relaxed);
         let total = loading.total_bytes.load(Ordering::Relaxed);
         let loaded = loading.loaded_bytes.load(Ordering::Relaxed);
@@ -372,7 +373,7 @@ fn stats_section(server: &Server, out: &mut String) {
     field!(out, "latest_fork_usec", 0);
     field!(out, "total_forks", 0);
     field!(out, "migrate_cached_sockets", server.migrate_sockets.count());
-    field!(out, "slave_expires_tracked_keys", 0);
+    field!(out, "slave_expires_tracked_keys", server.engine.replica_expires.count());
     field!(out, "active_defrag_hits", 0);
     field!(out, "active_defrag_misses", 0);
     field!(out, "active_defrag_key_hits", 0);
@@ -419,8 +420,10 @@ fn replication_section(server: &Server, out: &mut String) {
             let read = link.transfer_read.load(Ordering::Relaxed) as i64;
             field!(out, "master_sync_total_bytes", total);
             field!(out, "master_sync_read_bytes", read);
-            field!(out, "master_sync_left_bytes", if total < 0 { -1 } else { total - read });
-            let percent = if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 };
+            // As Redis computes them: while the size is unknown (-1) the
+            // percentage is -0.00; an EOF-marked payload's size is 0.
+            field!(out, "master_sync_left_bytes", total - read);
+            let percent = if total != 0 { read as f64 / total as f64 * 100.0 } else { 0.0 };
             field!(out, "master_sync_perc", format!("{percent:.2}"));
             field!(out, "master_sync_last_io_seconds_ago", (now_ms - link.last_io_ms.load(Ordering::Relaxed)) / 1000);
         }

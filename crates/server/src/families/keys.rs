@@ -688,6 +688,35 @@ pub fn flush_databases(tx: &mut Tx<'_>, dbs: &[usize], lazy: Option<&crate::lazy
         _ => drop(garbage),
     }
     mark_ready(tx, ready);
+    if dbs.len() == tx.engine.db_count() {
+        // Nothing is left for a writable replica to expire itself.
+        tx.engine.replica_expires.clear();
+    }
+    removed
+}
+
+/// Replaces every database with `staged` (one `Box<[Db]>` per shard, in
+/// shard order: an async load's new dataset), as a flush followed by the
+/// new keys' arrival: watchers of keys in the old or the new data are
+/// marked dirty, clients blocked on keys of either are looked at again.
+/// The caller holds every shard. Returns the number of keys removed.
+pub fn swap_in_databases(
+    tx: &mut Tx<'_>,
+    staged: Vec<Box<[shoal_engine::db::Db]>>,
+    lazy: Option<&crate::lazyfree::LazyFree>,
+) -> usize {
+    let dbs: Vec<usize> = (0..tx.engine.db_count()).collect();
+    let removed = flush_databases(tx, &dbs, lazy);
+    let mut ready = Vec::new();
+    for (index, mut new_dbs) in staged.into_iter().enumerate() {
+        let shard = tx.locks.shard(index as shoal_engine::ShardIndex);
+        for &db in &dbs {
+            shard.dbs[db] = new_dbs[db].take();
+            touch_watched_in_db(shard, db, None);
+            blocked_keys_present(shard, db, &[db], &mut ready);
+        }
+    }
+    mark_ready(tx, ready);
     removed
 }
 

@@ -16,7 +16,9 @@ use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
 use crate::replication::{backlog_size, replica_name, request_full_sync};
 use crate::state::master::LinkState;
-use crate::state::replicas::{Failover, FailoverState, ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker};
+use crate::state::replicas::{
+    Failover, FailoverState, RdbFilter, ReplicaInfo, ReplicaState, ReplicaStream, Waiting, Waker,
+};
 
 fn sync(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     start_sync(ctx, None)
@@ -68,8 +70,13 @@ fn start_sync(ctx: &mut Ctx<'_>, request: Option<(&[u8], i64)>) -> CmdResult {
         return Err(CmdError::custom("NOMASTERLINK Can't SYNC while not connected with my master"));
     }
     let conf = &ctx.client.repl_conf;
+    if conf.rdb_filter.is_some() && !conf.capa_eof {
+        // A filtered snapshot is only ever streamed (never the RDB file).
+        return Err(CmdError::err("Filtered replica requires EOF capability"));
+    }
     let ip = conf.ip.clone().unwrap_or_else(|| peer_ip(&ctx.client.info.addr));
     let info = Arc::new(ReplicaInfo::new(ctx.client.id(), ip, conf.port));
+    info.rdb_only.store(conf.rdb_only, Ordering::Relaxed);
     let name = replica_name(&info);
     server.log.notice(&format!("Replica {name} asks for synchronization"));
     if let Some((id, offset)) = request {
@@ -86,7 +93,8 @@ fn start_sync(ctx: &mut Ctx<'_>, request: Option<(&[u8], i64)>) -> CmdResult {
     server.replicas.full_syncs.fetch_add(1, Ordering::Relaxed);
     let (start, started) = oneshot::channel();
     let eof_capable = ctx.client.repl_conf.capa_eof;
-    let waiting = Waiting { info: info.clone(), eof_capable, since_ms: shoal_engine::now_ms(), start };
+    let filter = ctx.client.repl_conf.rdb_filter;
+    let waiting = Waiting { info: info.clone(), filter, eof_capable, since_ms: shoal_engine::now_ms(), start };
     let locks = ctx.tx.as_ref().map(|tx| &tx.locks);
     request_full_sync(server, locks, waiting);
     ctx.become_replica = Some(ReplicaStream { info, full: Some((started, request.is_some())) });
@@ -181,12 +189,31 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         } else if parse::is(option, "getack") || parse::is(option, "fack") {
             // GETACK is answered by a replica to its master (master_link).
             return Ok(());
+        } else if parse::is(option, "rdb-only") {
+            let wanted = parse::int(value)?;
+            if !(0..=1).contains(&wanted) {
+                return Err(CmdError::err("value is out of range, value must between 0 and 1"));
+            }
+            ctx.client.repl_conf.rdb_only = wanted == 1;
         } else if parse::is(option, "rdb-filter-only") {
-            // A filtered snapshot (functions only, or nothing) is not built:
-            // full syncs always carry the whole dataset. redis-cli --replica
-            // goes on without it; --functions-rdb stops with this error.
-            return Err(CmdError::err("REPLCONF rdb-filter-only is not supported: full syncs carry the whole dataset"));
-        } else if !parse::is(option, "rdb-only") {
+            // Include filters: none (an empty snapshot, redis-cli
+            // --replica) or `functions` (--functions-rdb).
+            let Some(filters) = shoal_resp::inline::split_args_owned(value) else {
+                return Err(CmdError::err("Missing rdb-filter-only values"));
+            };
+            let mut filter = RdbFilter { functions: false };
+            for name in &filters {
+                if parse::is(name, "functions") {
+                    filter.functions = true;
+                } else {
+                    return Err(CmdError::err(format!(
+                        "Unsupported rdb-filter-only option: {}",
+                        String::from_utf8_lossy(name)
+                    )));
+                }
+            }
+            ctx.client.repl_conf.rdb_filter = Some(filter);
+        } else {
             return Err(CmdError::err(format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(option))));
         }
     }

@@ -150,13 +150,41 @@ pub fn load_rdb_path(server: &Server, path: &Path, merge: bool) -> Result<Loaded
 
 /// Reads an RDB stream and fills the keyspace from it.
 pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Loaded, LoadError> {
+    load_rdb_into(server, source, merge, None)
+}
+
+/// Where an async load (`repl-diskless-load swapdb` within the same
+/// replication history) puts the new dataset while the old one is served:
+/// a keyspace of its own, and the function libraries' code, both swapped
+/// in once the whole payload loaded.
+pub struct Staged {
+    pub keyspace: shoal_engine::Keyspace,
+    pub functions: Vec<Vec<u8>>,
+}
+
+impl Staged {
+    pub fn new(server: &Server) -> Staged {
+        Staged { keyspace: shoal_engine::Keyspace::new(server.engine.db_count()), functions: Vec::new() }
+    }
+}
+
+/// `load_rdb`, into `staged` when given (else the server's keyspace and
+/// function libraries).
+pub fn load_rdb_into<R: Read>(
+    server: &Server,
+    source: R,
+    merge: bool,
+    mut staged: Option<&mut Staged>,
+) -> Result<Loaded, LoadError> {
     let mut reader = Reader::new(source).map_err(|e| format!("Short read or wrong signature loading the RDB: {e}"))?;
     reader.set_verify_checksum(server.config.get_bool("rdbchecksum"));
     let loaders = server.threads.clamp(1, 8);
     let dbs = server.engine.db_count() as u64;
     let now_ms = shoal_engine::now_ms();
     let limits = server.tunables.encodings.rdb_decode_limits();
-    std::thread::scope(|scope| {
+    let mut functions = staged.as_mut().map(|s| std::mem::take(&mut s.functions));
+    let target = staged.as_ref().map_or(&server.engine.keyspace, |s| &s.keyspace);
+    let result = std::thread::scope(|scope| {
         // Batches go to the loaders in turn and come back empty to be
         // filled again; each loader sorts its batch by shard.
         let (spent_tx, spent) = channel::<EntryBatch>();
@@ -170,7 +198,7 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
             handles.push(std::thread::Builder::new().name(format!("shoal-load-{i}")).spawn_scoped(scope, move || {
                 let mut loaded = Loaded::default();
                 for batch in rx {
-                    fill(server, batch, &spent_tx, limits, now_ms, merge, &mut loaded)?;
+                    fill(server, target, batch, &spent_tx, limits, now_ms, merge, &mut loaded)?;
                 }
                 Ok::<Loaded, LoadError>(loaded)
             }));
@@ -202,8 +230,11 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
                     }
                     db = selected as usize;
                 }
-                Ok(Some(Step::Item(Item::ResizeDb { keys, .. }))) => reserve(server, db, keys),
+                Ok(Some(Step::Item(Item::ResizeDb { keys, .. }))) => reserve(server, target, db, keys),
                 Ok(Some(Step::Item(Item::Aux { key, value }))) => aux_field(server, &key, &value),
+                Ok(Some(Step::Item(Item::Function(code)))) if functions.is_some() => {
+                    functions.as_mut().expect("staged").push(code);
+                }
                 Ok(Some(Step::Item(Item::Function(code)))) => {
                     if let Err(why) = crate::families::scripting::load_library(server, code, merge) {
                         read_error = Some(LoadError::from(format!("Failed loading library: {why}")));
@@ -249,12 +280,16 @@ pub fn load_rdb<R: Read>(server: &Server, source: R, merge: bool) -> Result<Load
             Some(e) => Err(e),
             None => Ok(total),
         }
-    })
+    });
+    if let (Some(staged), Some(functions)) = (staged, functions) {
+        staged.functions = functions;
+    }
+    result
 }
 
 /// Grows database `db`'s tables ahead of the `keys` keys RESIZEDB
 /// announces, as far as the file's size makes the claim believable.
-fn reserve(server: &Server, db: usize, keys: u64) {
+fn reserve(server: &Server, target: &shoal_engine::Keyspace, db: usize, keys: u64) {
     let believable = server.persistence.loading.total_bytes.load(Ordering::Relaxed) / MIN_ENTRY_BYTES;
     let per_shard = keys.min(believable) as usize / SHARD_COUNT;
     if per_shard == 0 {
@@ -263,7 +298,7 @@ fn reserve(server: &Server, db: usize, keys: u64) {
     // Keys spread evenly over the shards; an eighth more for the spread.
     let per_shard = per_shard + per_shard / 8;
     for shard in 0..SHARD_COUNT as ShardIndex {
-        let mut locks = server.engine.keyspace.lock_one(shard);
+        let mut locks = target.lock_one(shard);
         locks.shard(shard).dbs[db].reserve(per_shard);
     }
 }
@@ -277,8 +312,10 @@ fn is_replica_on_load(server: &Server) -> bool {
 /// Decodes a batch of entries, outside any lock, and puts them in their
 /// shards, taking each shard's lock once for all of the batch's entries
 /// in it. The emptied batch goes back to the reader.
+#[allow(clippy::too_many_arguments)]
 fn fill(
     server: &Server,
+    target: &shoal_engine::Keyspace,
     mut batch: EntryBatch,
     spent: &Sender<EntryBatch>,
     limits: &rdb::DecodeLimits,
@@ -323,7 +360,7 @@ fn fill(
     let count = ready.len();
     let mut ready = ready.into_iter().peekable();
     while let Some(&(first, _, _)) = ready.peek() {
-        let mut locks = server.engine.keyspace.lock_one(first.shard);
+        let mut locks = target.lock_one(first.shard);
         let shard = locks.shard(first.shard);
         while let Some((at, db, entry)) = ready.next_if(|(at, _, _)| at.shard == first.shard) {
             let table = &mut shard.dbs[db];

@@ -124,6 +124,12 @@ pub fn temp_path(dir: &Path, background: bool, format: Format) -> PathBuf {
 /// history to continue (a backlog), as Redis records it. Written at a
 /// snapshot's cut (every shard held), so the position is the cut's.
 pub fn rdb_header(server: &Server, aof_base: bool) -> io::Result<Vec<u8>> {
+    rdb_header_with(server, aof_base, true)
+}
+
+/// `rdb_header`, with the function libraries only when `functions` (a
+/// filtered snapshot for REPLCONF rdb-filter-only).
+pub fn rdb_header_with(server: &Server, aof_base: bool, functions: bool) -> io::Result<Vec<u8>> {
     let mut header = rdb::Writer::new(Vec::new(), server.rdb_encode_options(), false);
     let now_secs = shoal_engine::now_ms() / 1000;
     let used = crate::alloc::allocated_bytes() as u64;
@@ -135,8 +141,10 @@ pub fn rdb_header(server: &Server, aof_base: bool) -> io::Result<Vec<u8>> {
         let replication = with_history.then_some(rdb::ReplicationAux { stream_db, id: &ids.id, offset });
         header.standard_aux_with(REDIS_VERSION, now_secs, used, replication, aof_base)
     })?;
-    for code in server.scripts.library_codes.lock().iter() {
-        header.function(code)?;
+    if functions {
+        for code in server.scripts.library_codes.lock().iter() {
+            header.function(code)?;
+        }
     }
     header.into_inner()
 }

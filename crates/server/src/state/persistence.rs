@@ -52,6 +52,10 @@ pub struct Loading {
     pub loaded_keys: AtomicU64,
     /// Loading guards alive (start-up holds one around its loads).
     pub depth: AtomicU32,
+    /// An async load runs (`repl-diskless-load swapdb` within the same
+    /// replication history): the old dataset is served meanwhile; INFO
+    /// shows `async_loading:1` and `loading:0`.
+    pub async_active: AtomicBool,
 }
 
 /// The back-off of automatic AOF rewrites that keep failing: each failed
@@ -154,5 +158,10 @@ impl Persistence {
 
     pub fn is_loading(&self) -> bool {
         self.loading.active.load(Ordering::Relaxed)
+    }
+
+    /// True while an async load runs (see `Loading::async_active`).
+    pub fn is_async_loading(&self) -> bool {
+        self.loading.async_active.load(Ordering::Relaxed)
     }
 }

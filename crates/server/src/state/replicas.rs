@@ -54,6 +54,8 @@ pub struct ReplicaInfo {
     pub acked: AtomicBool,
     /// Since when its pending output is over the soft limit (ms; 0: not).
     pub over_soft_since_ms: AtomicI64,
+    /// REPLCONF rdb-only: closed once its snapshot is sent.
+    pub rdb_only: AtomicBool,
 }
 
 impl ReplicaInfo {
@@ -69,6 +71,7 @@ impl ReplicaInfo {
             wake: Notify::new(),
             acked: AtomicBool::new(false),
             over_soft_since_ms: AtomicI64::new(0),
+            rdb_only: AtomicBool::new(false),
         }
     }
 
@@ -83,6 +86,15 @@ impl ReplicaInfo {
     pub fn set_state(&self, state: ReplicaState) {
         self.state.store(state as u8, Ordering::Release);
     }
+}
+
+/// REPLCONF rdb-filter-only <filters>: a snapshot without keys, holding
+/// the function libraries only when `functions` (Redis 7.0's filtered
+/// RDB; redis-cli --functions-rdb asks for `functions`, --replica for
+/// nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RdbFilter {
+    pub functions: bool,
 }
 
 /// The stream wakes a replica's connection through its `Notify`.
@@ -142,6 +154,8 @@ pub struct DisklessChunks {
 /// A replica waiting for its full sync to start.
 pub struct Waiting {
     pub info: Arc<ReplicaInfo>,
+    /// REPLCONF rdb-filter-only: a snapshot of its own, without keys.
+    pub filter: Option<RdbFilter>,
     /// It announced `capa eof` (may receive a diskless payload).
     pub eof_capable: bool,
     pub since_ms: i64,
