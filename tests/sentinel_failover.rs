@@ -179,16 +179,26 @@ fn a_restarted_sentinel_remembers_the_failover() {
 /// client code.
 #[test]
 fn redis_py_follows_a_failover() {
-    let python_ok = std::process::Command::new("python3").args(["-c", "import redis"]).status();
-    assert!(
-        python_ok.is_ok_and(|s| s.success()),
-        "python3 with redis-py is required (apt-get install python3-redis)"
-    );
+    // The first python3 on PATH that has redis-py (a version manager's python3 may shadow
+    // the system's, which apt-get's python3-redis installs into).
+    let python = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("python3"))
+        .filter(|p| p.is_file())
+        .find(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import redis"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .expect("python3 with redis-py is required (apt-get install python3-redis)");
     let mut nodes = DataNodes::start(Kind::Shoal, 2);
     let sentinels = start_sentinels(Kind::Shoal, nodes.ports[0], 3);
     let ports: Vec<String> = sentinels.iter().map(|s| s.port.to_string()).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sentinel_redis_py.py");
-    let mut child = std::process::Command::new("python3")
+    let mut child = std::process::Command::new(python)
         .arg(script)
         .args(&ports)
         .stdin(std::process::Stdio::piped())

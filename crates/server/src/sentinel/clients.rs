@@ -187,7 +187,8 @@ fn text(arg: &[u8]) -> String {
 }
 
 /// Commands redis-sentinel 7.0 knows, with their arity (negative: at least).
-const COMMANDS: [(&str, i64); 14] = [
+const COMMANDS: [(&str, i64); 15] = [
+    ("acl", -2),
     ("auth", -2),
     ("client", -2),
     ("command", -1),
@@ -202,6 +203,22 @@ const COMMANDS: [(&str, i64); 14] = [
     ("shutdown", -1),
     ("subscribe", -2),
     ("unsubscribe", -1),
+];
+
+/// The subcommands COMMAND LIST names (`client|setname` ...), as redis-sentinel 7.0 has them.
+const COMMAND_SUBCOMMANDS: [(&str, &[&str]); 3] = [
+    (
+        "acl",
+        &["cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log", "save", "setuser", "users", "whoami"],
+    ),
+    (
+        "client",
+        &[
+            "caching", "getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "pause", "reply",
+            "setname", "tracking", "trackinginfo", "unblock", "unpause",
+        ],
+    ),
+    ("command", &["count", "docs", "getkeys", "getkeysandflags", "help", "info", "list"]),
 ];
 
 /// SENTINEL subcommands with their arity as the command table has it.
@@ -323,6 +340,14 @@ fn execute(shared: &Arc<SentinelShared>, session: &mut Session, args: Vec<Vec<u8
             std::process::exit(0);
         }
         "sentinel" => sentinel(shared, &mut st, &mut out, &args),
+        "acl" => match lower(&args[1]).as_str() {
+            "whoami" if args.len() == 2 => out.bulk_str("default"),
+            "users" if args.len() == 2 => {
+                out.array(1);
+                out.bulk_str("default");
+            }
+            _ => out.error("ERR ACL users are not supported by Shoal's sentinel (only the default user)"),
+        },
         _ => unknown_command(&mut out, &args),
     }
     out.buf
@@ -539,10 +564,7 @@ fn client(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf, arg
             out.array(1);
             out.simple("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are: ID, GETNAME, SETNAME, INFO, LIST, KILL, HELP");
         }
-        _ => out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            text(&args[1])
-        )),
+        _ => out.error(&format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", text(&args[1]))),
     }
 }
 
@@ -658,15 +680,22 @@ fn command(out: &mut ReplyBuf, args: &[Vec<u8>]) {
         }
         Some("count") => out.int(COMMANDS.len() as i64),
         Some("list") => {
-            out.array(COMMANDS.len());
+            let mut names: Vec<String> = Vec::new();
             for (name, _) in COMMANDS {
-                out.bulk_str(name);
+                names.push(name.to_string());
+                if name == "sentinel" {
+                    names.extend(SUBCOMMANDS.iter().map(|(sub, _)| format!("sentinel|{sub}")));
+                }
+                if let Some((_, subs)) = COMMAND_SUBCOMMANDS.iter().find(|(n, _)| *n == name) {
+                    names.extend(subs.iter().map(|sub| format!("{name}|{sub}")));
+                }
+            }
+            out.array(names.len());
+            for name in names {
+                out.bulk_str(&name);
             }
         }
-        Some(_) => out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-            text(&args[1])
-        )),
+        Some(_) => out.error(&format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", text(&args[1]))),
     }
 }
 
@@ -748,7 +777,7 @@ fn rusage(who: libc::c_int) -> (f64, f64) {
 }
 
 fn info(shared: &Arc<SentinelShared>, st: &SentinelState, out: &mut ReplyBuf, args: &[Vec<u8>]) {
-    const SECTIONS: [&str; 5] = ["server", "clients", "cpu", "stats", "sentinel"];
+    const SECTIONS: [&str; 5] = ["server", "clients", "stats", "cpu", "sentinel"];
     let mut wanted: Vec<&str> = Vec::new();
     let requested: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
     if requested.is_empty() || requested.iter().any(|r| matches!(r.as_str(), "all" | "default" | "everything")) {
@@ -935,10 +964,7 @@ fn sentinel(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut Repl
     let sub = lower(&args[1]);
     let now = shared.now();
     let Some(&(_, arity)) = SUBCOMMANDS.iter().find(|(n, _)| *n == sub) else {
-        out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SENTINEL HELP.",
-            text(&args[1])
-        ));
+        out.error(&format!("ERR unknown subcommand '{}'. Try SENTINEL HELP.", text(&args[1])));
         return;
     };
     if !arity_ok(arity, args.len()) {
@@ -1179,6 +1205,7 @@ fn monitor(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut Reply
             flush_and_reply(st, out);
             apply(shared, st, rest);
         }
+        Err("Duplicated master name") => out.error("ERR Duplicate master name."),
         Err(message) => out.error(&format!("ERR {message}")),
     }
 }

@@ -115,6 +115,14 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     let all_text = format!("{file_text}\n{}", command_line.options);
     let directives = server_directives(&all_text);
+    // As redis-server: `dir` takes effect before the sentinel directives are read, so
+    // script paths are relative to it.
+    if let Some(dir) = &directives.dir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("Can't chdir to '{dir}': {e}");
+            return 1;
+        }
+    }
     let timing = Timing::default();
     let mut config = match SentinelConfig::parse(&all_text, &timing, &executable) {
         Ok(c) => c,
@@ -126,12 +134,6 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    if let Some(dir) = &directives.dir {
-        if let Err(e) = std::env::set_current_dir(dir) {
-            eprintln!("Can't chdir to '{dir}': {e}");
-            return 1;
-        }
-    }
     let fresh_id = config.myid.is_none();
     if fresh_id {
         config.myid = Some(random_hex(40));
