@@ -911,11 +911,24 @@ const SENTINEL_HELP: [&str; 44] = [
     "    Set configuration parameters for certain masters.",
 ];
 
-fn fields_reply(out: &mut ReplyBuf, fields: &Fields) {
+/// The address a reply shows for a host: the host itself with `announce-hostnames yes`
+/// (or when it is an IP address), else the address it resolves to, as redis-sentinel does.
+fn announced(st: &SentinelState, host: &str) -> String {
+    if st.config.announce_hostnames || host.parse::<IpAddr>().is_ok() {
+        return host.to_string();
+    }
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<_> = (host, 0).to_socket_addrs().map(|a| a.collect()).unwrap_or_default();
+    let first = resolved.iter().find(|a: &&std::net::SocketAddr| a.is_ipv4()).or(resolved.first());
+    first.map_or_else(|| host.to_string(), |a| a.ip().to_string())
+}
+
+fn fields_reply(st: &SentinelState, out: &mut ReplyBuf, fields: &Fields) {
     out.map(fields.len());
     for (name, value) in fields {
         out.bulk_str(name);
         match value {
+            Field::Text(t) if *name == "ip" => out.bulk_str(&announced(st, t)),
             Field::Text(t) => out.bulk_str(t),
             Field::Int(n) => out.bulk_i64(*n),
         }
@@ -944,7 +957,7 @@ fn flush_and_reply(st: &mut SentinelState, out: &mut ReplyBuf) {
     if flush_config(st) {
         out.ok();
     } else {
-        out.error("ERR Failed to save config");
+        out.error("ERR Failed to save config file. Check server logs.");
     }
 }
 
@@ -989,18 +1002,18 @@ fn sentinel(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut Repl
             out.array(names.len());
             for n in names {
                 let fields = master_fields(st, now, &n).unwrap_or_default();
-                fields_reply(out, &fields);
+                fields_reply(st, out, &fields);
             }
         }
         "master" => match master_fields(st, now, &name) {
-            Some(fields) => fields_reply(out, &fields),
+            Some(fields) => fields_reply(st, out, &fields),
             None => no_such_master(out),
         },
         "replicas" | "slaves" => match st.machine.describe_replicas(now, &name) {
             Some(list) => {
                 out.array(list.len());
                 for fields in list {
-                    fields_reply(out, &fields);
+                    fields_reply(st, out, &fields);
                 }
             }
             None => no_such_master(out),
@@ -1009,7 +1022,7 @@ fn sentinel(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut Repl
             Some(list) => {
                 out.array(list.len());
                 for fields in list {
-                    fields_reply(out, &fields);
+                    fields_reply(st, out, &fields);
                 }
             }
             None => no_such_master(out),
@@ -1042,7 +1055,7 @@ fn sentinel(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut Repl
         "get-master-addr-by-name" => match st.machine.master_addr(&name) {
             Some(addr) => {
                 out.array(2);
-                out.bulk_str(&addr.host);
+                out.bulk_str(&announced(st, &addr.host));
                 out.bulk_i64(addr.port as i64);
             }
             None => out.null_array(),
@@ -1309,6 +1322,8 @@ fn set(shared: &Arc<SentinelShared>, st: &mut SentinelState, out: &mut ReplyBuf,
                     master.renamed_commands.push((from.clone(), to.clone()));
                 }
                 event_text = format!("{ident} {option} {from} {to}");
+                // Commands are named when a link opens: reopen the links.
+                drop_data_links(shared, st, &name);
                 j += 3;
             }
             _ => break Err(format!("ERR Unknown option or number of arguments for SENTINEL SET '{option}'")),
