@@ -150,7 +150,9 @@ pub fn run(args: Vec<String>) -> i32 {
         let listeners = match clients::bind(&directives.bind, directives.port).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("Could not create server TCP listening socket *:{}: {e}", directives.port);
+                // In the log, as redis-server reports it (stderr stays empty once a logfile is set).
+                let message = format!("Could not create server TCP listening socket *:{}: {e}", directives.port);
+                write_log(logfile.as_deref(), 3, &message);
                 return 1;
             }
         };
@@ -229,13 +231,18 @@ pub fn log(st: &SentinelState, level: u8, message: &str) {
     if level < st.loglevel {
         return;
     }
+    write_log(st.logfile.as_deref(), level, message);
+}
+
+/// Appends one line to `logfile`, or writes it to standard output.
+fn write_log(logfile: Option<&Path>, level: u8, message: &str) {
     let line = format!(
         "{}:X {} {} {message}\n",
         std::process::id(),
         timestamp(),
         LOG_CHARS[level.min(3) as usize]
     );
-    match &st.logfile {
+    match logfile {
         Some(path) => {
             if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
                 let _ = f.write_all(line.as_bytes());
