@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use shoal_resp::{parse_value, Value};
 
+pub mod sentinel;
+
 /// A port nobody listens on right now, and one no other test of this
 /// process was given: two tests probing the same port would race to bind
 /// it, and one test's probe could briefly listen where another test's

@@ -29,6 +29,7 @@ pub mod prefetch;
 pub mod pubsub;
 pub mod replica_link;
 pub mod replication;
+pub mod sentinel;
 pub mod server;
 pub mod slowlog;
 pub mod state;
@@ -69,6 +70,10 @@ pub fn run(args: Vec<String>) -> i32 {
             return 0;
         }
         _ => {}
+    }
+    // redis-server runs as a sentinel with --sentinel anywhere on its command line.
+    if args.iter().any(|a| a == "--sentinel") {
+        return sentinel::run(args.into_iter().filter(|a| a != "--sentinel").collect());
     }
     let command_line = config::parse_command_line(&args);
     let mut extra = command_line.options;

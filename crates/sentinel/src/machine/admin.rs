@@ -5,7 +5,7 @@
 use shoal_types::glob::glob_match;
 
 use super::Sentinel;
-use crate::types::{Action, Level, Millis};
+use crate::types::{Action, Level, Millis, Timing};
 
 /// A master option SENTINEL SET changes here, with its already validated value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,22 @@ impl QuorumCheck {
 }
 
 impl Sentinel {
+    /// The intervals in use (SENTINEL DEBUG shows them).
+    pub fn timing(&self) -> &Timing {
+        &self.ctx.timing
+    }
+
+    /// SENTINEL DEBUG <param> <value>: new intervals, used from the next input on.
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.ctx.timing = timing;
+    }
+
+    /// SENTINEL CONFIG SET announce-ip / announce-port: what the next hellos announce.
+    pub fn set_announce(&mut self, ip: Option<String>, port: u16) {
+        self.ctx.announce_ip = ip;
+        self.ctx.port = port;
+    }
+
     /// SENTINEL REMOVE: forgets a master, closing its links.
     pub fn remove(&mut self, now: Millis, name: &str) -> Option<Vec<Action>> {
         self.ctx.begin(now, 0);

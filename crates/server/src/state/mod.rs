@@ -14,6 +14,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod replicas;
 pub mod scripts;
+pub mod sentinel;
 pub mod session;
 pub mod slowlog;
 pub mod tracking;
