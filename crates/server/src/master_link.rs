@@ -460,6 +460,18 @@ impl Drop for AsyncLoading<'_> {
     }
 }
 
+/// The end of a successful full sync, however it was loaded: the log lines
+/// Redis writes (its tests wait for them), the loaded dataset counted as
+/// saved, and the append-only file rebuilt from it.
+fn sync_loaded(server: &Server, keys: u64, expired: u64) {
+    server.log.notice(&format!("Done loading RDB, keys loaded: {keys}, keys expired: {expired}."));
+    server.engine.reset_dirty(server.engine.dirty());
+    if server.persistence.aof().is_some() {
+        server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
+    }
+    server.log.notice("MASTER <-> REPLICA sync: Finished with success");
+}
+
 /// An async load's end: the payload loads into a keyspace of its own
 /// while clients keep reading (and a writable replica's clients writing)
 /// the old dataset; then, with every shard held, the old databases are
@@ -509,12 +521,7 @@ fn load_payload_async(server: &Arc<Server>, buffer: Vec<u8>, id: &str, offset: u
         }
     }
     server.persistence.loaded_replication.lock().clone_from(&Default::default());
-    server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
-    server.engine.reset_dirty(server.engine.dirty());
-    if server.persistence.aof().is_some() {
-        server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
-    }
-    server.log.notice("MASTER <-> REPLICA sync: Finished with success");
+    sync_loaded(server, loaded.keys, loaded.expired);
     Ok(())
 }
 
@@ -603,13 +610,7 @@ fn load_payload(server: &Arc<Server>, payload: Payload, id: &str, offset: u64) -
             return Err("MASTER <-> REPLICA sync: loading failed".to_string());
         }
     };
-    server.log.notice(&format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys, loaded.expired));
-    server.engine.reset_dirty(server.engine.dirty());
-    if server.persistence.aof().is_some() {
-        // The file must be rebuilt from the new dataset.
-        server.persistence.aof_rewrite_scheduled.store(true, Ordering::Relaxed);
-    }
-    server.log.notice("MASTER <-> REPLICA sync: Finished with success");
+    sync_loaded(server, loaded.keys, loaded.expired);
     Ok(())
 }
 

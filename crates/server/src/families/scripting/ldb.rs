@@ -23,6 +23,7 @@ use std::ffi::{c_char, c_int, CStr};
 
 use mlua_sys as lua;
 use mlua_sys::lua_State;
+use shoal_resp::inline::quote;
 
 use super::lua::push_bytes;
 
@@ -360,25 +361,6 @@ fn write_all(fd: c_int, mut bytes: &[u8]) -> bool {
 
 // ---------------------------------------------------------------------
 // Values and replies in readable form.
-
-/// A string quoted with C-style escapes (as Redis shows strings).
-fn quote(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for &c in bytes {
-        match c {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            7 => out.extend_from_slice(b"\\a"),
-            8 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(c),
-            _ => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
-}
 
 /// A number as C's `%g` writes it.
 fn format_g(value: f64) -> String {
