@@ -586,6 +586,51 @@ fn huge_reply_counts_are_refused_before_allocating() {
     assert_eq!(client.cmd("PING"), simple("PONG"));
 }
 
+/// The replies to one read count together against the output limit, as in
+/// Redis, which writes none of them before the whole read has run: also
+/// when Shoal wrote some of them early because a script in the middle of
+/// the pipeline ran on the script thread. Checked beside redis-server.
+#[test]
+fn replies_to_one_read_count_together_against_the_output_limit() {
+    for server in [ServerProcess::shoal(&[]), ServerProcess::redis(&[])] {
+        let mut c = server.client();
+        assert_eq!(c.call(&[b"CONFIG", b"SET", b"client-output-buffer-limit", b"normal 100000 0 0"]), simple("OK"));
+        c.call(&[b"SET", b"bigkey", "x".repeat(10_000).as_bytes()]);
+        let pipeline = |before: usize, after: usize| {
+            let mut bytes = b"GET bigkey\r\n".repeat(before);
+            bytes.extend_from_slice(b"EVAL \"return 1\" 0\r\n");
+            bytes.extend_from_slice(&b"GET bigkey\r\n".repeat(after));
+            bytes
+        };
+        // About 90 kB of replies: under the limit, every reply arrives.
+        let mut small = server.client();
+        small.send_raw(&pipeline(6, 3));
+        for _ in 0..6 {
+            assert_eq!(small.read(), Value::Bulk(vec![b'x'; 10_000]));
+        }
+        assert_eq!(small.read(), Value::Int(1));
+        for _ in 0..3 {
+            assert_eq!(small.read(), Value::Bulk(vec![b'x'; 10_000]));
+        }
+        // About 120 kB: the client is closed before it gets them all.
+        let mut big = server.client();
+        big.send_raw(&pipeline(6, 6));
+        big.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut received = 0;
+        let mut chunk = [0u8; 16384];
+        loop {
+            match std::io::Read::read(&mut big.stream, &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => received += n,
+                Err(e) => panic!("the connection stayed open ({received} bytes read): {e}"),
+            }
+        }
+        assert!(received < 12 * 10_000, "{received} bytes arrived");
+        let Value::Bulk(list) = c.cmd("CLIENT LIST") else { panic!() };
+        assert_eq!(String::from_utf8_lossy(&list).lines().count(), 2, "{}", String::from_utf8_lossy(&list));
+    }
+}
+
 /// enable-protected-configs local lets a loopback client change protected
 /// parameters (CONFIG SET passes the connection's locality); `no` refuses.
 #[test]

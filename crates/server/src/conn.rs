@@ -166,12 +166,12 @@ where
             // As in Redis, CLIENT LIST shows the whole buffer while its
             // requests run, and what is left of it between reads.
             show_query_buffer(&client.info, input);
-            process_input(server, stream, client, out, input, parser).await?;
+            let sent = process_input(server, stream, client, out, input, parser).await?;
             if client.close_after_reply || client.replica_stream.is_some() {
                 flush(server, stream, client, out).await?;
                 break;
             }
-            if flush_or_read(server, stream, client, out, input).await? {
+            if flush_or_read(server, stream, client, out, input, sent).await? {
                 break;
             }
         }
@@ -281,7 +281,11 @@ fn count_input(server: &Server, client: &Client, bytes: usize) {
     client.info.last_interaction_ms.store(crate::placement::coarse_now_ms(), Ordering::Relaxed);
 }
 
-/// Parses and runs every complete request in `input`.
+/// Parses and runs every complete request in `input`. Returns how many
+/// bytes of the replies it already wrote: the replies of one read count
+/// together against the client's output limit, as they do in Redis, which
+/// writes nothing until the whole read has run, even when some were
+/// written early (a command waited for busy shards, a script ran).
 async fn process_input<S>(
     server: &Server,
     stream: &mut S,
@@ -289,7 +293,7 @@ async fn process_input<S>(
     out: &mut ReplyBuf,
     input: &mut Vec<u8>,
     parser: &mut RequestParser,
-) -> Result<(), String>
+) -> Result<usize, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -299,6 +303,7 @@ where
     let batch_size = server.tunables.prefetch_batch.load(Ordering::Relaxed).max(0) as usize;
     let mut batch = Batch::default();
     let mut write_at = FLUSH_THRESHOLD_BYTES;
+    let mut sent = 0;
     loop {
         if client.close_after_reply || client.replica_stream.is_some() {
             break;
@@ -327,7 +332,7 @@ where
                 if matches!(outcome, Outcome::Offload) {
                     // A script may run long: what earlier requests got goes
                     // out first, as far as the client reads it.
-                    write_now(server, stream, client, out).await?;
+                    sent += write_now(server, stream, client, out, sent).await?;
                     let (ran, ran_to, last) = offload_with_followers(server, client, out, input, argv, end).await;
                     // What ran is consumed; a request that did not run
                     // (busy, paused) is tried again from its start.
@@ -358,25 +363,28 @@ where
                 if out.len() > write_at {
                     // Never waits for the client to read: one that sends
                     // its whole pipeline before reading would wait for us.
-                    write_now(server, stream, client, out).await?;
+                    sent += write_now(server, stream, client, out, sent).await?;
                     write_at = out.len() + FLUSH_THRESHOLD_BYTES;
                 }
             }
             Outcome::Postpone => {
                 flush(server, stream, client, out).await?;
+                sent = 0;
                 wait_for_unpause(server, stream, client, out).await?;
             }
             Outcome::Blocked(blocked) => {
                 flush(server, stream, client, out).await?;
+                sent = 0;
                 wait_blocked(server, stream, client, out, input, *blocked).await?;
             }
             Outcome::Busy(busy) => {
                 // The command retries after each short wait, writing again.
-                write_now(server, stream, client, out).await?;
+                sent += write_now(server, stream, client, out, sent).await?;
                 wait_for_shards(server, stream, client, out, busy).await?;
             }
             Outcome::Suspended(suspension) => {
                 flush(server, stream, client, out).await?;
+                sent = 0;
                 run_suspended(server, stream, client, out, *suspension).await?;
             }
             // Handled where it was returned, with the request's arguments.
@@ -387,7 +395,7 @@ where
     if input.is_empty() && input.capacity() > IDLE_BUFFER_KEEP_BYTES {
         input.shrink_to(READ_CHUNK_BYTES);
     }
-    Ok(())
+    Ok(sent)
 }
 
 /// At most this many script calls of one pipeline cross to the script
@@ -643,9 +651,10 @@ where
 
 /// Readies pending replies for writing: takes in the pushes other threads
 /// queued, waits until what they acknowledge is in the append-only file,
-/// and checks them against the client's output limit. False when there is
-/// nothing to write.
-async fn ready_to_write(server: &Server, client: &Client, out: &mut ReplyBuf) -> Result<bool, String> {
+/// and checks them, with `sent_earlier` bytes of the same read's replies
+/// already written, against the client's output limit. False when there
+/// is nothing to write.
+async fn ready_to_write(server: &Server, client: &Client, out: &mut ReplyBuf, sent_earlier: usize) -> Result<bool, String> {
     let info = &client.info;
     info.outbox.drain_into(&mut out.buf);
     if out.is_empty() {
@@ -660,7 +669,8 @@ async fn ready_to_write(server: &Server, client: &Client, out: &mut ReplyBuf) ->
     }
     // What is being written counts against the client's output limit
     // while the write waits for a slow reader.
-    if out.len() > OUTPUT_LIMIT_CHECK_BYTES && !crate::outbox::check_limit(server, info, out.len()) {
+    let counted = out.len() + sent_earlier;
+    if counted > OUTPUT_LIMIT_CHECK_BYTES && !crate::outbox::check_limit(server, info, counted) {
         out.buf.clear();
         return Err("output buffer limit".into());
     }
@@ -684,7 +694,7 @@ pub async fn flush<S>(server: &Server, stream: &mut S, client: &Client, out: &mu
 where
     S: AsyncWrite + Unpin,
 {
-    if !ready_to_write(server, client, out).await? {
+    if !ready_to_write(server, client, out, 0).await? {
         return Ok(());
     }
     let result = stream.write_all(&out.buf).await;
@@ -695,13 +705,14 @@ where
 }
 
 /// Writes what the socket takes now of the pending replies, without
-/// waiting for the client to read; the rest stays in `out`.
-async fn write_now<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf) -> Result<(), String>
+/// waiting for the client to read; the rest stays in `out`. Returns how
+/// many bytes it wrote.
+async fn write_now<S>(server: &Server, stream: &mut S, client: &Client, out: &mut ReplyBuf, sent_earlier: usize) -> Result<usize, String>
 where
     S: AsyncWrite + Unpin,
 {
-    if !ready_to_write(server, client, out).await? {
-        return Ok(());
+    if !ready_to_write(server, client, out, sent_earlier).await? {
+        return Ok(0);
     }
     let mut cx = Context::from_waker(Waker::noop());
     let mut sent = 0;
@@ -714,24 +725,26 @@ where
         }
     }
     written(server, client, out, sent);
-    Ok(())
+    Ok(sent)
 }
 
 /// Writes the pending replies while reading what the client sends
 /// meanwhile, as Redis does: a client may send a whole pipeline before it
 /// reads a reply. True when everything was written; false when input
 /// arrived first (appended to `input`, the unwritten replies left in `out`).
+/// `sent_earlier`: bytes of the same read's replies already written.
 async fn flush_or_read<S>(
     server: &Server,
     stream: &mut S,
     client: &Client,
     out: &mut ReplyBuf,
     input: &mut Vec<u8>,
+    sent_earlier: usize,
 ) -> Result<bool, String>
 where
     S: Socket,
 {
-    if !ready_to_write(server, client, out).await? {
+    if !ready_to_write(server, client, out, sent_earlier).await? {
         return Ok(true);
     }
     enum Step {
