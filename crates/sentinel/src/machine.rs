@@ -411,6 +411,12 @@ impl Sentinel {
         self.masters.get(name).map(|m| m.config_epoch)
     }
 
+    /// The epoch of the latest failover this sentinel started for `name`, in progress or
+    /// not (a failover can be elected and aborted within one tick).
+    pub fn last_failover_epoch(&self, name: &str) -> Option<u64> {
+        self.masters.get(name).map(|m| m.failover_epoch)
+    }
+
     pub fn failover(&self, name: &str) -> Option<FailoverProgress> {
         let master = self.masters.get(name)?;
         (master.failover != FailoverState::None).then(|| FailoverProgress {
@@ -854,6 +860,18 @@ impl Ctx {
         }
     }
 
+    /// Sends REPLICAOF (`None`: NO ONE) and asks for INFO right behind it: the reply shows
+    /// the new role and master at once, where redis-sentinel waits for the next INFO period
+    /// (up to a second during a failover, on average half the time a client cannot write
+    /// after a promotion).
+    fn send_replicaof(&mut self, link: &mut Link, target: Option<Addr>) -> bool {
+        if !self.send(link, Command::ReplicaOf(target)) {
+            return false;
+        }
+        self.send(link, Command::Info);
+        true
+    }
+
     fn close(&mut self, link: &mut Link) {
         if let Some(id) = link.id.take() {
             self.links.remove(&id);
@@ -916,7 +934,15 @@ impl Ctx {
             if self.start_failover_if_needed(master) {
                 self.ask_other_sentinels(master, true);
             }
-            self.failover_step(master);
+            // A state that can move on at once does so in the same tick (redis-sentinel
+            // takes one state per tick: a promotion started three ticks after the election).
+            loop {
+                let state = master.failover;
+                self.failover_step(master);
+                if master.failover == state {
+                    break;
+                }
+            }
             self.ask_other_sentinels(master, false);
         }
         let fast_info = master.o_down || master.failover != FailoverState::None;
@@ -1092,7 +1118,11 @@ impl Ctx {
             if !master.node.s_down || !peer.node.link.connected {
                 continue;
             }
-            if !forced && elapsed < ask {
+            // A peer that answered "not down" is asked again soon, unless a question is
+            // still on its way.
+            let confirmed_or_waiting = peer.master_down || peer.node.link.pending > 0;
+            let period = if confirmed_or_waiting { ask } else { self.timing.ask_retry_ms };
+            if !forced && elapsed < period {
                 continue;
             }
             let command = Command::IsMasterDownByAddr { addr: addr.clone(), epoch, runid: runid.clone() };
@@ -1234,7 +1264,7 @@ impl Ctx {
             }
             return;
         }
-        if !self.send(&mut replica.node.link, Command::ReplicaOf(None)) {
+        if !self.send_replicaof(&mut replica.node.link, None) {
             return;
         }
         self.event(Level::Notice, "+failover-state-wait-promotion", Some(&master.name), master.replica_ident(&addr));
@@ -1272,7 +1302,7 @@ impl Ctx {
             if !waiting || !replica.node.link.connected {
                 continue;
             }
-            if self.send(&mut replica.node.link, Command::ReplicaOf(Some(promoted.clone()))) {
+            if self.send_replicaof(&mut replica.node.link, Some(promoted.clone())) {
                 replica.reconf = Reconf::Sent(self.now);
                 self.event(Level::Notice, "+slave-reconf-sent", Some(&master.name), ident);
                 in_progress += 1;
@@ -1308,7 +1338,7 @@ impl Ctx {
                 if replica.promoted || matches!(replica.reconf, Reconf::Done | Reconf::Sent(_)) {
                     continue;
                 }
-                if self.send(&mut replica.node.link, Command::ReplicaOf(Some(promoted.clone()))) {
+                if self.send_replicaof(&mut replica.node.link, Some(promoted.clone())) {
                     replica.reconf = Reconf::Sent(self.now);
                     self.event(Level::Notice, "+slave-reconf-sent-be", Some(&master.name), ident);
                 }
@@ -1410,7 +1440,7 @@ impl Ctx {
         let target = master.node.addr.clone();
         let ident = master.replica_ident(addr);
         let replica = master.replicas.get_mut(addr).expect("caller's key");
-        if self.send(&mut replica.node.link, Command::ReplicaOf(Some(target))) {
+        if self.send_replicaof(&mut replica.node.link, Some(target)) {
             self.event(Level::Notice, "+convert-to-slave", Some(&master.name), ident);
         }
     }
@@ -1516,7 +1546,7 @@ impl Ctx {
             let target = master.node.addr.clone();
             let ident = master.replica_ident(addr);
             let replica = master.replicas.get_mut(addr).expect("caller's key");
-            if self.send(&mut replica.node.link, Command::ReplicaOf(Some(target))) {
+            if self.send_replicaof(&mut replica.node.link, Some(target)) {
                 self.event(Level::Notice, "+convert-to-slave", Some(&master.name), ident);
             }
         }
@@ -1536,7 +1566,7 @@ impl Ctx {
             let target = master.node.addr.clone();
             let ident = master.replica_ident(addr);
             let replica = master.replicas.get_mut(addr).expect("caller's key");
-            if self.send(&mut replica.node.link, Command::ReplicaOf(Some(target))) {
+            if self.send_replicaof(&mut replica.node.link, Some(target)) {
                 self.event(Level::Notice, "+fix-slave-config", Some(&master.name), ident);
             }
         }

@@ -22,6 +22,10 @@ pub struct Timing {
     pub ping_period_ms: Millis,
     pub info_period_ms: Millis,
     pub ask_period_ms: Millis,
+    /// Shoal's: how soon a sentinel asks again a peer that has not yet confirmed the
+    /// master down (redis-sentinel waits the whole ask period; the peer's own down-after
+    /// usually ends a tick after ours, so that wait delayed the ODOWN by up to a second).
+    pub ask_retry_ms: Millis,
     pub publish_period_ms: Millis,
     pub default_down_after_ms: Millis,
     pub tilt_trigger_ms: Millis,
@@ -43,6 +47,7 @@ impl Default for Timing {
             ping_period_ms: 1000,
             info_period_ms: 10_000,
             ask_period_ms: 1000,
+            ask_retry_ms: 100,
             publish_period_ms: 2000,
             default_down_after_ms: 30_000,
             tilt_trigger_ms: 2000,

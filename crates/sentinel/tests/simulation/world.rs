@@ -541,7 +541,7 @@ impl World {
         let machine = self.sentinels[s].machine.as_ref().expect("running");
         let problem = match event.kind {
             "+elected-leader" => {
-                let epoch = machine.failover(MASTER_NAME).expect("elected during a failover").epoch;
+                let epoch = machine.last_failover_epoch(MASTER_NAME).expect("monitored");
                 let me = machine.myid().to_string();
                 first_claim(&mut self.leaders, epoch, me)
                     .map(|(old, new)| format!("two leaders in epoch {epoch}: {old} and {new}"))
