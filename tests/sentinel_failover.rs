@@ -152,6 +152,48 @@ fn config_rewrite_survives_restart() {
     assert!(!a.config_text().contains("sentinel monitor other"));
 }
 
+/// The file's server directives are checked as redis-server checks them (a directive Shoal
+/// cannot honour is refused, not ignored), and a rewrite writes those that differ from
+/// redis-server's defaults, as redis-sentinel does, so a restart listens where it did.
+#[test]
+fn server_directives_are_checked_and_rewritten_like_redis_sentinel() {
+    let conf = monitor_conf(support::free_port(), 2, 1000);
+    let directives = |kind: Kind| {
+        let sentinel = SentinelProcess::start(kind, &conf);
+        assert_eq!(text(&sentinel.cmd("SENTINEL FLUSHCONFIG")), "OK");
+        let mut lines: Vec<String> = sentinel
+            .config_text()
+            .lines()
+            .filter(|l| ["port ", "bind ", "protected-mode ", "logfile "].iter().any(|p| l.starts_with(p)))
+            .map(|l| l.replace('"', ""))
+            .collect();
+        lines.sort();
+        (lines, sentinel.port)
+    };
+    let (shoal, shoal_port) = directives(Kind::Shoal);
+    let (redis, redis_port) = directives(Kind::Redis);
+    assert!(shoal.contains(&format!("port {shoal_port}")), "{shoal:?}");
+    let redis = redis.join("\n").replace(&redis_port.to_string(), &shoal_port.to_string());
+    assert_eq!(shoal.join("\n"), redis);
+
+    let dir = tempfile::tempdir().unwrap();
+    let start = |line: &str| {
+        let file = dir.path().join("bad.conf");
+        std::fs::write(&file, format!("{conf}{line}\n")).unwrap();
+        let port = support::free_port().to_string();
+        std::process::Command::new(env!("CARGO_BIN_EXE_shoal-server"))
+            .args([file.to_str().unwrap(), "--sentinel", "--port", &port])
+            .output()
+            .unwrap()
+    };
+    let bad = start("no-such-directive 1");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Bad directive or wrong number of arguments"));
+    let unsupported = start("daemonize yes");
+    assert!(!unsupported.status.success());
+    assert!(String::from_utf8_lossy(&unsupported.stderr).contains("daemonize yes is not supported"));
+}
+
 /// After a failover the new master and the epochs are what a restarted sentinel starts from.
 #[test]
 fn a_restarted_sentinel_remembers_the_failover() {

@@ -397,6 +397,17 @@ impl Config {
     /// Builds the configuration from an optional file and the command-line
     /// directives (already joined into "name value..." lines).
     pub fn load(file: Option<&Path>, extra: &str) -> Result<Config, LoadError> {
+        Config::load_as(file, extra, false)
+    }
+
+    /// The server directives of sentinel mode: the same parameters, checked the same way,
+    /// with redis-sentinel's own defaults (port 26379, every interface, protected mode
+    /// off); the `sentinel ...` lines are left to the sentinel's configuration.
+    pub fn load_sentinel(file: Option<&Path>, extra: &str) -> Result<Config, LoadError> {
+        Config::load_as(file, extra, true)
+    }
+
+    fn load_as(file: Option<&Path>, extra: &str, sentinel: bool) -> Result<Config, LoadError> {
         let mut values: Vec<Value> = Vec::with_capacity(defs().len());
         for def in defs() {
             let args = split_default(def);
@@ -407,6 +418,9 @@ impl Config {
         // the working directory (CONFIG REWRITE writes there).
         let absolute = file.map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
         let mut text = String::new();
+        if sentinel {
+            apply_lines("port 26379\nbind * -::*\nprotected-mode no\n", &mut values, None, false)?;
+        }
         if let Some(path) = file {
             text = std::fs::read_to_string(path).map_err(|e| LoadError {
                 line_number: 0,
@@ -416,7 +430,7 @@ impl Config {
             text.push('\n');
         }
         text.push_str(extra);
-        apply_lines(&text, &mut values, absolute.as_deref().and_then(Path::parent))?;
+        apply_lines(&text, &mut values, absolute.as_deref().and_then(Path::parent), sentinel)?;
         Ok(Config { values: RwLock::new(values), file: absolute, oom_score_base: Mutex::new(None) })
     }
 
@@ -616,6 +630,15 @@ impl Config {
             return Err("The server is running without a config file".to_string());
         };
         let old = std::fs::read_to_string(path).unwrap_or_default();
+        let text = self.rewrite_text(&old, force_all);
+        let tmp = path.with_extension("tmp-rewrite");
+        std::fs::write(&tmp, text).map_err(|e| format!("Rewriting config file: {e}"))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("Rewriting config file: {e}"))
+    }
+
+    /// The config file `old` rewritten: lines of parameters replaced in place with their
+    /// current values, other lines kept, parameters that differ from defaults appended.
+    pub fn rewrite_text(&self, old: &str, force_all: bool) -> String {
         let values = self.values.read().clone();
         let mut written = vec![false; defs().len()];
         let mut out = Vec::new();
@@ -656,9 +679,7 @@ impl Config {
         }
         let mut text = out.join("\n");
         text.push('\n');
-        let tmp = path.with_extension("tmp-rewrite");
-        std::fs::write(&tmp, text).map_err(|e| format!("Rewriting config file: {e}"))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("Rewriting config file: {e}"))
+        text
     }
 }
 
@@ -766,7 +787,7 @@ fn merge_partial(def: &Def, current: &Value, args: &[String], value: &mut Value)
 }
 
 /// Applies config-file text to `values`, redis.conf style.
-fn apply_lines(text: &str, values: &mut [Value], base_dir: Option<&Path>) -> Result<(), LoadError> {
+fn apply_lines(text: &str, values: &mut [Value], base_dir: Option<&Path>, sentinel: bool) -> Result<(), LoadError> {
     let mut save_reset = false;
     for (n, raw) in text.split('\n').enumerate() {
         let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n');
@@ -818,10 +839,11 @@ fn apply_lines(text: &str, values: &mut [Value], base_dir: Option<&Path>) -> Res
                 let path = resolve(base_dir, &argv[1]);
                 let included = std::fs::read_to_string(&path)
                     .map_err(|e| fail(format!("Fatal error, can't open config file '{}': {e}", path.display())))?;
-                apply_lines(&included, values, path.parent())?;
+                apply_lines(&included, values, path.parent(), sentinel)?;
             }
             // Deprecated directives Redis 7.0 still tolerates.
             "list-max-ziplist-entries" | "list-max-ziplist-value" | "lua-replicate-commands" if argv.len() == 2 => {}
+            "sentinel" if sentinel => {}
             _ => return Err(fail("Bad directive or wrong number of arguments".to_string())),
         }
     }

@@ -28,7 +28,11 @@ pub async fn bind(binds: &[String], port: u16) -> std::io::Result<Vec<TcpListene
     let mut last_error = None;
     for addr in addrs {
         let addr = addr.trim_start_matches('-');
-        let addr = if addr == "*" { "0.0.0.0" } else { addr };
+        let addr = match addr {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            addr => addr,
+        };
         let target = if addr.contains(':') { format!("[{addr}]:{port}") } else { format!("{addr}:{port}") };
         match TcpListener::bind(target).await {
             Ok(l) => listeners.push(l),

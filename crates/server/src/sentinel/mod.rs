@@ -33,7 +33,6 @@ const LOG_CHARS: [char; 4] = ['.', '-', '*', '#'];
 struct ServerDirectives {
     port: u16,
     bind: Vec<String>,
-    dir: Option<String>,
     logfile: Option<String>,
     loglevel: u8,
     pidfile: Option<String>,
@@ -41,46 +40,24 @@ struct ServerDirectives {
     maxclients: u64,
 }
 
-fn server_directives(text: &str) -> ServerDirectives {
-    let mut d = ServerDirectives {
-        port: 26379,
-        bind: Vec::new(),
-        dir: None,
-        logfile: None,
-        loglevel: 2,
-        pidfile: None,
-        requirepass: None,
-        maxclients: 10000,
-    };
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some(words) = shoal_resp::inline::split_args_owned(line.as_bytes()) else { continue };
-        let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-        let Some(name) = words.first().map(|w| w.to_ascii_lowercase()) else { continue };
-        let value = words.get(1).cloned().unwrap_or_default();
-        match name.as_str() {
-            "port" => d.port = value.parse().unwrap_or(d.port),
-            "bind" => d.bind = words[1..].to_vec(),
-            "dir" => d.dir = Some(value),
-            "logfile" => d.logfile = (!value.is_empty()).then_some(value),
-            "loglevel" => {
-                d.loglevel = match value.to_ascii_lowercase().as_str() {
-                    "debug" => 0,
-                    "verbose" => 1,
-                    "warning" => 3,
-                    _ => 2,
-                }
-            }
-            "pidfile" => d.pidfile = (!value.is_empty()).then_some(value),
-            "requirepass" => d.requirepass = (!value.is_empty()).then_some(value),
-            "maxclients" => d.maxclients = value.parse().unwrap_or(d.maxclients),
-            _ => {}
-        }
+fn server_directives(config: &crate::config::Config) -> ServerDirectives {
+    use crate::config::Value;
+    let text = |name: &str| Some(config.get_string(name)).filter(|v| !v.is_empty());
+    ServerDirectives {
+        port: config.get_int("port") as u16,
+        bind: match config.get("bind") {
+            Value::Words(words) => words,
+            _ => Vec::new(),
+        },
+        logfile: text("logfile"),
+        loglevel: match config.get("loglevel") {
+            Value::Enum(i) => i as u8,
+            _ => 2,
+        },
+        pidfile: text("pidfile"),
+        requirepass: text("requirepass"),
+        maxclients: config.get_int("maxclients") as u64,
     }
-    d
 }
 
 /// Whether a script path may be run (redis-sentinel checks X_OK).
@@ -113,16 +90,23 @@ pub fn run(args: Vec<String>) -> i32 {
         eprintln!("Sentinel config file {} is not writable. Exiting...", config_path.display());
         return 1;
     }
-    let all_text = format!("{file_text}\n{}", command_line.options);
-    let directives = server_directives(&all_text);
-    // As redis-server: `dir` takes effect before the sentinel directives are read, so
-    // script paths are relative to it.
-    if let Some(dir) = &directives.dir {
-        if let Err(e) = std::env::set_current_dir(dir) {
-            eprintln!("Can't chdir to '{dir}': {e}");
+    // The server directives first, checked as redis-server checks them (`dir` moves the
+    // working directory before the sentinel directives are read, so script paths are
+    // relative to it).
+    let server_config = match crate::config::Config::load_sentinel(Some(&config_path), &command_line.options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***");
+            if e.line_number > 0 {
+                eprintln!("Reading the configuration file, at line {}", e.line_number);
+                eprintln!(">>> '{}'", e.line);
+            }
+            eprintln!("{}", e.message);
             return 1;
         }
-    }
+    };
+    let directives = server_directives(&server_config);
+    let all_text = format!("{file_text}\n{}", command_line.options);
     let timing = Timing::default();
     let mut config = match SentinelConfig::parse(&all_text, &timing, &executable) {
         Ok(c) => c,
@@ -168,6 +152,7 @@ pub fn run(args: Vec<String>) -> i32 {
         let state = SentinelState {
             machine,
             config,
+            server_config,
             config_path,
             links: Default::default(),
             info_cache: Default::default(),
@@ -407,6 +392,9 @@ pub fn flush_config(st: &mut SentinelState) -> bool {
     let persisted = st.machine.persisted();
     st.config.update(&persisted);
     let old = std::fs::read_to_string(&st.config_path).unwrap_or_default();
+    // As redis-sentinel: the server's parameters first (those that differ from
+    // redis-server's defaults are appended), then the sentinel's state.
+    let old = st.server_config.rewrite_text(&old, false);
     let text = st.config.rewrite(&old, st.machine.timing());
     match write_atomically(&st.config_path, &text) {
         Ok(()) => true,

@@ -84,6 +84,8 @@ pub struct ScriptTiming {
 pub struct SentinelState {
     pub machine: Sentinel,
     pub config: SentinelConfig,
+    /// The server directives of the same file (port, dir, logfile ...), rewritten with it.
+    pub server_config: crate::config::Config,
     /// The configuration file, absolute (the process may change directory).
     pub config_path: PathBuf,
     pub links: HashMap<LinkId, LinkHandle>,
