@@ -255,6 +255,9 @@ def run_round(combo, binaries, args, workdir, taken):
         time.sleep(2.0)
         killed_at = time.monotonic()
         master.kill9()
+        if args.keep:
+            with open(Path(workdir) / "kills.txt", "a") as f:
+                f.write("%s %s killed at %.3f\n" % (combo, master.name, time.time()))
         wait_for("a write acknowledged by the new master",
                  lambda: any(port != master.port and t > killed_at for _, port, t in writer.acked[-50:]), 120)
         time.sleep(1.0)
@@ -319,11 +322,15 @@ def main():
     ap.add_argument("--shoal", default=str(bench.DEFAULT_SHOAL))
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--output", choices=("text", "markdown"), default="text")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="work in DIR and keep it: every node's log, and kills.txt with the wall-clock "
+                         "time of each kill, to read a failover's timeline against the sentinels' logs")
     args = ap.parse_args()
 
     binaries = {"shoal": [args.shoal], "redis": [args.redis_server]}
     taken = set()
-    workdir = tempfile.mkdtemp(prefix="shoal-failover-")
+    workdir = args.keep or tempfile.mkdtemp(prefix="shoal-failover-")
+    Path(workdir).mkdir(parents=True, exist_ok=True)
     try:
         combos = args.combos.split(",")
         if not shoal_sentinel_available(args.shoal, workdir, taken):
@@ -357,7 +364,8 @@ def main():
                  ", Shoal nodes with master-fence-on-restart yes" if args.fence else ""))
         print(bench.render(headers, rows, args.output == "markdown"))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
