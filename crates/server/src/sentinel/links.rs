@@ -20,6 +20,9 @@ pub const HELLO_CHANNEL: &str = "__sentinel__:hello";
 /// How long opening a connection may take before the link counts as broken.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// After the subscribed connection broke and could not be opened again, the next try.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+
 /// Everything a link task needs to know, decided when the machine asked for it.
 pub struct LinkSetup {
     pub link: LinkId,
@@ -199,6 +202,26 @@ fn values(buf: &mut Vec<u8>) -> Option<Vec<Value>> {
     Some(found)
 }
 
+/// Opens the connection subscribed to the hello channel.
+async fn subscribe(setup: &LinkSetup) -> std::io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+    let stream = connect(&setup.addr).await?;
+    let (r, mut w) = stream.into_split();
+    let mut out = Vec::new();
+    let mut ignored = VecDeque::new();
+    setup.greet(&mut out, &mut ignored, "pubsub");
+    setup.send(&mut out, &["SUBSCRIBE", HELLO_CHANNEL]);
+    w.write_all(&out).await?;
+    Ok((r, w))
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reads on the subscribed connection, or waits forever when there is none.
 async fn maybe_fill(reader: &mut Option<OwnedReadHalf>, buf: &mut Vec<u8>) -> bool {
     match reader {
@@ -222,16 +245,15 @@ async fn body(
     let mut sub_reader = None;
     let mut _sub_writer = None;
     if setup.subscribe {
-        let stream = connect(&setup.addr).await?;
-        let (r, mut w) = stream.into_split();
-        let mut out = Vec::new();
-        let mut ignored = VecDeque::new();
-        setup.greet(&mut out, &mut ignored, "pubsub");
-        setup.send(&mut out, &["SUBSCRIBE", HELLO_CHANNEL]);
-        w.write_all(&out).await?;
+        let (r, w) = subscribe(setup).await?;
         sub_reader = Some(r);
         _sub_writer = Some(w);
     }
+    // When the subscribed connection breaks (a promotion's CLIENT KILL TYPE pubsub ends
+    // it), it alone is opened again, as redis-sentinel reopens only its pubsub context:
+    // the command connection keeps its pending replies (the INFO that shows the
+    // promotion).
+    let mut resubscribe_at: Option<tokio::time::Instant> = None;
     if inputs.send(Input::Connected(setup.link)).is_err() {
         return Ok(());
     }
@@ -261,11 +283,25 @@ async fn body(
                     }
                 }
             }
-            alive = maybe_fill(&mut sub_reader, &mut sub_buf) => {
-                if !alive {
-                    return Ok(());
+            _ = sleep_until(resubscribe_at) => {
+                match subscribe(setup).await {
+                    Ok((r, w)) => {
+                        sub_reader = Some(r);
+                        _sub_writer = Some(w);
+                        resubscribe_at = None;
+                    }
+                    Err(_) => resubscribe_at = Some(tokio::time::Instant::now() + RESUBSCRIBE_DELAY),
                 }
-                let Some(messages) = values(&mut sub_buf) else { return Ok(()) };
+            }
+            alive = maybe_fill(&mut sub_reader, &mut sub_buf) => {
+                let messages = if alive { values(&mut sub_buf) } else { None };
+                let Some(messages) = messages else {
+                    sub_reader = None;
+                    _sub_writer = None;
+                    sub_buf.clear();
+                    resubscribe_at = Some(tokio::time::Instant::now());
+                    continue;
+                };
                 for message in messages {
                     if let Value::Array(items) | Value::Push(items) = &message {
                         if items.len() == 3 && text(&items[0]) == "message" && text(&items[1]) == HELLO_CHANNEL {
