@@ -194,6 +194,43 @@ fn server_directives_are_checked_and_rewritten_like_redis_sentinel() {
     assert!(String::from_utf8_lossy(&unsupported.stderr).contains("daemonize yes is not supported"));
 }
 
+/// A promotion ends the sentinel's hello subscription on the promoted replica (CLIENT KILL
+/// TYPE pubsub, as redis-sentinel sends it): the subscription alone is opened again and
+/// the command connection, with the replies still due on it, stays.
+#[test]
+fn a_broken_subscription_leaves_the_command_connection() {
+    let nodes = DataNodes::start(Kind::Shoal, 0);
+    let sentinel = SentinelProcess::start(Kind::Shoal, &monitor_conf(nodes.ports[0], 1, 5000));
+    let mut master = RawClient::connect(nodes.ports[0]).unwrap();
+    let sentinel_clients = |master: &mut RawClient| {
+        let list = text(&master.cmd("CLIENT LIST"));
+        let mut found: Vec<(String, String)> = list
+            .lines()
+            .filter_map(|line| {
+                let field = |name: &str| line.split(' ').find_map(|f| f.strip_prefix(name)).map(str::to_string);
+                let name = field("name=")?;
+                name.starts_with("sentinel-").then(|| (name.rsplit('-').next().unwrap().to_string(), field("id=").unwrap()))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let mut before = Vec::new();
+    wait_for(Duration::from_secs(10), "the sentinel's two connections", || {
+        before = sentinel_clients(&mut master);
+        before.len() == 2
+    });
+    assert_eq!(text(&master.cmd("CLIENT KILL TYPE pubsub")), "1");
+    wait_for(Duration::from_secs(10), "the subscription again", || {
+        let now = sentinel_clients(&mut master);
+        now.len() == 2 && now[1].1 != before[1].1
+    });
+    let after = sentinel_clients(&mut master);
+    assert_eq!(after[0], before[0], "the command connection was replaced: {before:?} -> {after:?}");
+    assert_eq!(after[1].0, "pubsub");
+    assert_eq!(text(&sentinel.cmd("PING")), "PONG");
+}
+
 /// After a failover the new master and the epochs are what a restarted sentinel starts from.
 #[test]
 fn a_restarted_sentinel_remembers_the_failover() {
