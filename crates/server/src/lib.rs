@@ -85,12 +85,7 @@ pub fn run(args: Vec<String>) -> i32 {
     let config = match Config::load(command_line.file.as_deref(), &extra) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("\n*** FATAL CONFIG FILE ERROR (Shoal {SHOAL_VERSION}, Redis {REDIS_VERSION} compatible) ***");
-            if e.line_number > 0 {
-                eprintln!("Reading the configuration file, at line {}", e.line_number);
-                eprintln!(">>> '{}'", e.line);
-            }
-            eprintln!("{}", e.message);
+            e.report(&crate::server::product());
             return 1;
         }
     };

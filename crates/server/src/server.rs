@@ -21,6 +21,12 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// Shoal's own version.
 pub const SHOAL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Shoal's version and the Redis version it speaks, for messages such as a fatal
+/// configuration error.
+pub fn product() -> String {
+    format!("Shoal {SHOAL_VERSION}, Redis {REDIS_VERSION} compatible")
+}
+
 /// Settings read on hot paths, refreshed from `Config` on every change.
 pub struct Tunables {
     pub proto_max_bulk_len: AtomicI64,

@@ -393,6 +393,19 @@ pub struct LoadError {
     pub message: String,
 }
 
+impl LoadError {
+    /// Tells on standard error why the server cannot start, as redis-server does
+    /// (`product`: which server and version).
+    pub fn report(&self, product: &str) {
+        eprintln!("\n*** FATAL CONFIG FILE ERROR ({product}) ***");
+        if self.line_number > 0 {
+            eprintln!("Reading the configuration file, at line {}", self.line_number);
+            eprintln!(">>> '{}'", self.line);
+        }
+        eprintln!("{}", self.message);
+    }
+}
+
 impl Config {
     /// Builds the configuration from an optional file and the command-line
     /// directives (already joined into "name value..." lines).

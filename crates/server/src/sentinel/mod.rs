@@ -96,12 +96,7 @@ pub fn run(args: Vec<String>) -> i32 {
     let server_config = match crate::config::Config::load_sentinel(Some(&config_path), &command_line.options) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***");
-            if e.line_number > 0 {
-                eprintln!("Reading the configuration file, at line {}", e.line_number);
-                eprintln!(">>> '{}'", e.line);
-            }
-            eprintln!("{}", e.message);
+            e.report(&crate::server::product());
             return 1;
         }
     };
@@ -111,10 +106,8 @@ pub fn run(args: Vec<String>) -> i32 {
     let mut config = match SentinelConfig::parse(&all_text, &timing, &executable) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***");
-            eprintln!("Reading the configuration file, at line {}", e.line);
-            eprintln!(">>> '{}'", e.text);
-            eprintln!("{}", e.message);
+            let error = crate::config::LoadError { line_number: e.line, line: e.text, message: e.message.to_string() };
+            error.report(&crate::server::product());
             return 1;
         }
     };
