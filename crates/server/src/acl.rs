@@ -41,6 +41,15 @@ pub fn check(client: &Client, cmd: &Command, argv: &[&[u8]]) -> Result<(), Denie
     }
 }
 
+/// Whether the client's user may run the command with read access to
+/// every key (SORT's BY and GET patterns need it).
+pub fn unrestricted_read(client: &Client, cmd: &Command, argv: &[&[u8]]) -> bool {
+    match &client.user {
+        Some(user) if !user.open() => user.rules().unrestricted(cmd, argv, crate::state::acl::READ),
+        _ => true,
+    }
+}
+
 /// Checks and, when refused, records the ACL LOG entry.
 pub fn check_and_log(
     server: &Server,
@@ -254,25 +263,15 @@ pub fn load_file(server: &Server, client: Option<&mut Client>, path: &str) -> Re
     Ok(())
 }
 
-/// The users as ACL file lines (ACL SAVE, CONFIG REWRITE's user lines).
-pub fn user_lines(server: &Server) -> Vec<String> {
-    server
-        .acl
-        .all()
-        .iter()
-        .map(|u| format!("user {} {}", u.name_lossy(), u.rules().describe(&server.acl.universe)))
-        .collect()
-}
-
 /// The `user` lines CONFIG REWRITE writes: every user, unless an ACL
 /// file holds them (then the file's `user` lines are dropped).
 pub fn config_user_lines(server: &Server) -> Option<Vec<String>> {
-    server.config.get_string("aclfile").is_empty().then(|| user_lines(server))
+    server.config.get_string("aclfile").is_empty().then(|| server.acl.lines())
 }
 
 /// ACL SAVE: writes a temporary file and renames it over the ACL file.
 pub fn save_file(server: &Server, path: &str) -> Result<(), String> {
-    let mut text = user_lines(server).join("\n");
+    let mut text = server.acl.lines().join("\n");
     text.push('\n');
     let tmp = format!("{path}.tmp-{}-{}", std::process::id(), shoal_engine::now_ms());
     let result = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
@@ -292,40 +291,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".to_string());
     }
     if !lines.is_empty() {
-        let ctx = server.acl.context();
-        let mut users = Vec::new();
-        for words in lines {
-            let name = words[0].as_bytes();
-            if !crate::state::acl::valid_name(name) {
-                return Err("Spaces not allowed in ACL usernames".to_string());
-            }
-            let mut user = if name == b"default" {
-                let mut d = User::default_user(&ctx);
-                let _ = d.apply(b"reset", &ctx);
-                d
-            } else {
-                User::new(name, &ctx)
-            };
-            let rules: Vec<&[u8]> = words[1..].iter().map(|w| w.as_bytes()).collect();
-            let merged = crate::state::acl::merge_selectors(&rules).map_err(|_| "Unmatched parenthesis".to_string())?;
-            for rule in &merged {
-                user.apply(rule, &ctx).map_err(|e| {
-                    format!(
-                        "Error loading ACL rule '{}' for the user named '{}': {}",
-                        String::from_utf8_lossy(rule),
-                        words[0],
-                        e.message()
-                    )
-                })?;
-            }
-            users.push(user);
-        }
-        let default = server.acl.get(b"default").map(|d| d.rules().clone());
-        // Users the configuration does not name keep their built-in
-        // form (the default user with requirepass applied).
-        if !users.iter().any(|u| u.name == b"default") {
-            users.extend(default);
-        }
+        let users = server.acl.from_directives(lines)?;
         server.acl.replace_all(users);
     }
     if !aclfile.is_empty() {

@@ -5,7 +5,10 @@ use shoal_commands::table;
 
 use crate::error::{parse, CmdError, CmdResult};
 use crate::exec::{Ctx, Registrar};
+use shoal_resp::ReplyBuf;
+
 use crate::state::acl::{categories, Denied};
+use crate::state::users::Users;
 
 fn setuser(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let name = argv[2];
@@ -31,13 +34,18 @@ fn deluser(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn getuser(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let Some(cell) = ctx.server.acl.get(argv[2]) else {
-        ctx.out.null();
-        return Ok(());
+    getuser_reply(&ctx.server.acl, ctx.out, argv[2]);
+    Ok(())
+}
+
+/// ACL GETUSER's reply (the sentinel's too).
+pub fn getuser_reply(users: &Users, out: &mut ReplyBuf, name: &[u8]) {
+    let Some(cell) = users.get(name) else {
+        out.null();
+        return;
     };
     let user = cell.rules().clone();
-    let universe = &ctx.server.acl.universe;
-    let out = &mut *ctx.out;
+    let universe = &users.universe;
     out.map(6);
     out.bulk_str("flags");
     let flags = user.flags();
@@ -59,21 +67,30 @@ fn getuser(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             out.bulk_str(&text);
         }
     }
-    Ok(())
 }
 
 fn users(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    let names = ctx.server.acl.names();
-    ctx.out.array(names.len());
-    names.iter().for_each(|n| ctx.out.bulk(n));
+    users_reply(&ctx.server.acl, ctx.out);
     Ok(())
 }
 
+/// ACL USERS's reply.
+pub fn users_reply(users: &Users, out: &mut ReplyBuf) {
+    let names = users.names();
+    out.array(names.len());
+    names.iter().for_each(|n| out.bulk(n));
+}
+
 fn list(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    let lines = crate::acl::user_lines(ctx.server);
-    ctx.out.array(lines.len());
-    lines.iter().for_each(|l| ctx.out.bulk_str(l));
+    list_reply(&ctx.server.acl, ctx.out);
     Ok(())
+}
+
+/// ACL LIST's reply.
+pub fn list_reply(users: &Users, out: &mut ReplyBuf) {
+    let lines = users.lines();
+    out.array(lines.len());
+    lines.iter().for_each(|l| out.bulk_str(l));
 }
 
 fn whoami(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
@@ -85,20 +102,25 @@ fn whoami(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn cat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    cat_reply(&ctx.server.acl, ctx.out, argv)
+}
+
+/// ACL CAT's reply.
+pub fn cat_reply(users: &Users, out: &mut ReplyBuf, argv: &[&[u8]]) -> CmdResult {
     match argv.len() {
         2 => {
             let names: Vec<&str> = categories().map(|(_, n)| n).collect();
-            ctx.out.array(names.len());
-            names.iter().for_each(|n| ctx.out.bulk_str(n));
+            out.array(names.len());
+            names.iter().for_each(|n| out.bulk_str(n));
         }
         3 => {
             let Some((flag, _)) = categories().find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(argv[2])) else {
                 let shown = &argv[2][..argv[2].len().min(128)];
                 return Err(CmdError::err_bytes(&[b"Unknown category '", shown, b"'"]));
             };
-            let names: Vec<&str> = ctx.server.acl.universe.in_category(flag).map(|c| c.name).collect();
-            ctx.out.array(names.len());
-            names.iter().for_each(|n| ctx.out.bulk_str(n));
+            let names: Vec<&str> = users.universe.in_category(flag).map(|c| c.name).collect();
+            out.array(names.len());
+            names.iter().for_each(|n| out.bulk_str(n));
         }
         _ => return Err(CmdError::subcommand_syntax(argv)),
     }
@@ -108,6 +130,11 @@ fn cat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 const GENPASS_MAX_BITS: i64 = 4096;
 
 fn genpass(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    genpass_reply(ctx.out, argv)
+}
+
+/// ACL GENPASS's reply.
+pub fn genpass_reply(out: &mut ReplyBuf, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::subcommand_syntax(argv));
     }
@@ -122,26 +149,30 @@ fn genpass(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let chars = ((bits + 3) / 4) as usize;
     let hex: String = (0..chars).map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16])).collect();
-    ctx.out.bulk_str(&hex);
+    out.bulk_str(&hex);
     Ok(())
 }
 
 fn log(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    log_reply(&ctx.server.acl, ctx.out, argv)
+}
+
+/// ACL LOG's reply (or RESET).
+pub fn log_reply(users: &Users, out: &mut ReplyBuf, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::subcommand_syntax(argv));
     }
     let mut count = 10;
     if let Some(arg) = argv.get(2) {
         if parse::is(arg, "reset") {
-            ctx.server.acl.log_reset();
-            ctx.out.ok();
+            users.log_reset();
+            out.ok();
             return Ok(());
         }
         count = parse::int(arg)?.max(0);
     }
-    let entries = ctx.server.acl.log_entries(count as usize);
+    let entries = users.log_entries(count as usize);
     let now = shoal_engine::now_ms();
-    let out = &mut *ctx.out;
     out.array(entries.len());
     for e in entries {
         out.map(7);
@@ -164,7 +195,12 @@ fn log(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn dryrun(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let Some(user) = ctx.server.acl.get(argv[2]) else {
+    dryrun_reply(&ctx.server.acl, ctx.out, argv)
+}
+
+/// ACL DRYRUN's reply.
+pub fn dryrun_reply(users: &Users, out: &mut ReplyBuf, argv: &[&[u8]]) -> CmdResult {
+    let Some(user) = users.get(argv[2]) else {
         return Err(CmdError::err_bytes(&[b"User '", argv[2], b"' not found"]));
     };
     let args = &argv[3..];
@@ -176,27 +212,30 @@ fn dryrun(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let result = user.rules().check(cmd, args);
     match result {
-        Ok(()) => ctx.out.ok(),
+        Ok(()) => out.ok(),
         Err(Denied::Command) => {
-            ctx.out.bulk_str(&format!("This user has no permissions to run the '{}' command", cmd.name))
+            out.bulk_str(&format!("This user has no permissions to run the '{}' command", cmd.name))
         }
         Err(Denied::Key(i)) => {
             let text = [b"This user has no permissions to access the '" as &[u8], args[i], b"' key"].concat();
-            ctx.out.bulk(&text);
+            out.bulk(&text);
         }
         Err(Denied::Channel(i)) => {
             let text = [b"This user has no permissions to access the '" as &[u8], args[i], b"' channel"].concat();
-            ctx.out.bulk(&text);
+            out.bulk(&text);
         }
     }
     Ok(())
 }
 
+/// ACL LOAD and SAVE without an ACL file.
+pub const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
 /// The ACL file, or the error LOAD and SAVE give without one.
 fn aclfile(ctx: &Ctx<'_>) -> Result<String, CmdError> {
     let path = ctx.server.config.get_string("aclfile");
     if path.is_empty() {
-        return Err(CmdError::err("This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."));
+        return Err(CmdError::Fixed(NO_ACL_FILE));
     }
     Ok(path)
 }

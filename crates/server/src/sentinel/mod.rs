@@ -39,6 +39,8 @@ struct ServerDirectives {
     pidfile: Option<String>,
     requirepass: Option<String>,
     maxclients: u64,
+    /// `user` lines: the sentinel's own ACL users.
+    users: Vec<Vec<String>>,
 }
 
 fn server_directives(text: &str) -> ServerDirectives {
@@ -51,6 +53,7 @@ fn server_directives(text: &str) -> ServerDirectives {
         pidfile: None,
         requirepass: None,
         maxclients: 10000,
+        users: Vec::new(),
     };
     for line in text.lines() {
         let line = line.trim();
@@ -77,6 +80,7 @@ fn server_directives(text: &str) -> ServerDirectives {
             "pidfile" => d.pidfile = (!value.is_empty()).then_some(value),
             "requirepass" => d.requirepass = (!value.is_empty()).then_some(value),
             "maxclients" => d.maxclients = value.parse().unwrap_or(d.maxclients),
+            "user" if words.len() >= 2 => d.users.push(words[1..].to_vec()),
             _ => {}
         }
     }
@@ -178,6 +182,20 @@ pub fn run(args: Vec<String>) -> i32 {
             script_timing: ScriptTiming { max_runtime_ms: 60_000, retry_delay_ms: 30_000 },
             simfailure: 0,
             requirepass: directives.requirepass.clone(),
+            users: {
+                let users = crate::state::users::Users::new(clients::acl_universe());
+                users.apply_requirepass(directives.requirepass.as_deref().unwrap_or(""));
+                match users.from_directives(&directives.users) {
+                    Ok(loaded) => {
+                        users.replace_all(loaded);
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return 1;
+                    }
+                }
+                users
+            },
             port: directives.port,
             bind: directives.bind.clone(),
             run_id: random_hex(40),
@@ -407,7 +425,7 @@ pub fn flush_config(st: &mut SentinelState) -> bool {
     let persisted = st.machine.persisted();
     st.config.update(&persisted);
     let old = std::fs::read_to_string(&st.config_path).unwrap_or_default();
-    let text = st.config.rewrite(&old, st.machine.timing());
+    let text = with_user_lines(&st.config.rewrite(&old, st.machine.timing()), &st.users.lines());
     match write_atomically(&st.config_path, &text) {
         Ok(()) => true,
         Err(e) => {
@@ -415,6 +433,28 @@ pub fn flush_config(st: &mut SentinelState) -> bool {
             false
         }
     }
+}
+
+/// The sentinel's ACL users replace the file's `user` lines (where the
+/// first one was, or at the end), as redis-sentinel rewrites them.
+fn with_user_lines(text: &str, users: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut placed = false;
+    for line in text.lines() {
+        let is_user = line.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case("user"));
+        if !is_user {
+            out.push(line);
+        } else if !placed {
+            placed = true;
+            out.extend(users.iter().map(String::as_str));
+        }
+    }
+    if !placed {
+        out.extend(users.iter().map(String::as_str));
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

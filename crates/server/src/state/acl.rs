@@ -431,11 +431,9 @@ impl Selector {
                 rules.push(format!("{}{}", if user_bit { '+' } else { '-' }, cmd.name));
                 fake.change(cmd, user_bit);
             }
-        }
-        // First arguments go after the bits (they are only kept for
-        // commands whose bit is off).
-        for cmd in universe.commands() {
-            if let Some(args) = self.first_args.get(&cmd.id).filter(|_| !self.bit(cmd.id)) {
+            // A command's allowed first arguments follow it (they only
+            // matter while its bit is off).
+            if let Some(args) = self.first_args.get(&cmd.id).filter(|_| !user_bit) {
                 for arg in args {
                     rules.push(format!("+{}|{}", cmd.name, String::from_utf8_lossy(arg)));
                 }
@@ -696,6 +694,11 @@ impl User {
         Ok(())
     }
 
+    /// Some selector allows every command, present and future.
+    pub fn allows_all_commands(&self) -> bool {
+        self.selectors.iter().any(|s| s.all_commands)
+    }
+
     /// True when no rule limits this user: the hot path's one check.
     pub fn allows_everything(&self) -> bool {
         self.selectors.iter().any(Selector::allows_everything)
@@ -726,6 +729,16 @@ impl User {
             }
         }
         Err(worst)
+    }
+
+    /// Whether one selector both allows the command and gives `needed`
+    /// access to every key (a `*` pattern with those permissions).
+    pub fn unrestricted(&self, cmd: &Command, argv: &[&[u8]], needed: u8) -> bool {
+        let mut keys = None;
+        self.selectors.iter().any(|s| {
+            s.check(cmd, argv, &mut keys).is_ok()
+                && (s.all_keys || s.patterns.iter().any(|p| p.flags & needed == needed && p.pattern == b"*"))
+        })
     }
 
     /// Whether some selector gives `needed` (READ/WRITE) access to `key`.

@@ -116,6 +116,11 @@ impl Users {
         self.map.read().keys().cloned().collect()
     }
 
+    /// Every user as an ACL file line (ACL LIST, ACL SAVE, CONFIG REWRITE).
+    pub fn lines(&self) -> Vec<String> {
+        self.all().iter().map(|u| format!("user {} {}", u.name_lossy(), u.rules().describe(&self.universe))).collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<UserCell>> {
         self.map.read().values().cloned().collect()
     }
@@ -195,6 +200,40 @@ impl Users {
         new_map.insert(b"default".to_vec(), self.default.clone());
         let old = std::mem::replace(&mut *map, new_map);
         old.into_iter().filter(|(name, _)| name != b"default").map(|(_, cell)| cell).collect()
+    }
+
+    /// Users from `user` directives (each: the name, then rules), as the
+    /// start-up loads them: a `default` line starts from `reset`.
+    pub fn from_directives(&self, lines: &[Vec<String>]) -> Result<Vec<User>, String> {
+        let ctx = self.context();
+        let mut users = Vec::new();
+        for words in lines {
+            let name = words[0].as_bytes();
+            if !crate::state::acl::valid_name(name) {
+                return Err("Spaces not allowed in ACL usernames".to_string());
+            }
+            let mut user = User::new(name, &ctx);
+            if name == b"default" {
+                user = User::default_user(&ctx);
+                let _ = user.apply(b"reset", &ctx);
+            }
+            let rules: Vec<&[u8]> = words[1..].iter().map(|w| w.as_bytes()).collect();
+            let merged = crate::state::acl::merge_selectors(&rules)
+                .map_err(|_| format!("Unmatched parenthesis in acl selector of the user named '{}'", words[0]))?;
+            for rule in &merged {
+                user.apply(rule, &ctx).map_err(|e| {
+                    let rule = String::from_utf8_lossy(rule);
+                    format!("Error loading ACL rule '{rule}' for the user named '{}': {}", words[0], e.message())
+                })?;
+            }
+            users.push(user);
+        }
+        // Without a `default` line the default user stays as it is
+        // (with requirepass applied).
+        if !users.iter().any(|u| u.name == b"default") {
+            users.push(self.default.rules().clone());
+        }
+        Ok(users)
     }
 
     /// Adds an entry, or counts it into a recent equal one (among the
