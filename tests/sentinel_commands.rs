@@ -209,3 +209,59 @@ fn settings_change_like_redis_sentinel() {
         assert!(file.contains("sentinel auth-pass mymaster secret"), "{file}");
     }
 }
+
+/// ACL on the sentinels themselves: the same replies from both (users,
+/// rules, NOPERM, AUTH as a user, CLIENT KILL USER), and users kept in the
+/// config file across a restart.
+#[test]
+fn acl_users_like_redis_sentinel() {
+    let mut pair = start_pair();
+    let (mut s, mut r) = (pair.shoal.client(), pair.redis.client());
+    let script: &[&[&str]] = &[
+        &["ACL", "SETUSER", "alice", "on", ">secret", "+@all"],
+        &["ACL", "SETUSER", "bob", "on", ">pw", "-@all", "+ping"],
+        &["ACL", "SETUSER", "bad", "+nosuch"],
+        &["ACL", "GETUSER", "alice"],
+        &["ACL", "GETUSER", "bob"],
+        &["ACL", "GETUSER", "nosuch"],
+        &["ACL", "LIST"],
+        &["ACL", "USERS"],
+        &["ACL", "WHOAMI"],
+        &["ACL", "DRYRUN", "bob", "ping"],
+        &["ACL", "DRYRUN", "bob", "info"],
+        &["ACL", "DELUSER", "default"],
+        &["ACL", "LOAD"],
+        &["ACL", "NOSUCH"],
+        &["CLIENT", "KILL", "USER", "nosuch"],
+        &["AUTH", "bob", "wrong"],
+        &["AUTH", "bob", "pw"],
+        &["ACL", "WHOAMI"],
+        &["PING"],
+        &["INFO"],
+        &["AUTH", "alice", "secret"],
+        &["ACL", "WHOAMI"],
+        &["ACL", "DELUSER", "bob", "nosuch"],
+    ];
+    let mut differences = Vec::new();
+    for command in script {
+        let (a, b) = (call(&mut s, command), call(&mut r, command));
+        if a != b {
+            differences.push(format!("{command:?}:\n  shoal: {a:?}\n  redis: {b:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    // The default user off: new connections must log in.
+    call(&mut s, &["ACL", "SETUSER", "default", "off"]);
+    let mut fresh = pair.shoal.client();
+    assert_eq!(call(&mut fresh, &["PING"]), Value::Error(b"NOAUTH Authentication required.".to_vec()));
+    assert_eq!(call(&mut fresh, &["AUTH", "alice", "secret"]), Value::Simple(b"OK".to_vec()));
+    // Users are written to the config file and come back after a restart
+    // (the default user on again, for the harness's start-up check).
+    call(&mut fresh, &["ACL", "SETUSER", "default", "on"]);
+    call(&mut fresh, &["SENTINEL", "FLUSHCONFIG"]);
+    assert!(pair.shoal.config_text().contains("user alice on #"), "{}", pair.shoal.config_text());
+    pair.shoal.restart();
+    let mut after = pair.shoal.client();
+    assert_eq!(call(&mut after, &["AUTH", "alice", "secret"]), Value::Simple(b"OK".to_vec()));
+    assert_eq!(call(&mut after, &["ACL", "USERS"]), Value::Array(vec![support::bulk("alice"), support::bulk("default")]));
+}

@@ -214,6 +214,9 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user the client runs as; None for internal clients (the
+    /// loader, the master's stream), which run anything.
+    pub user: Option<Arc<crate::state::users::UserCell>>,
     pub multi: Option<Multi>,
     pub watched: Vec<(usize, Vec<u8>)>,
     pub watcher: Arc<Watcher>,
@@ -253,6 +256,7 @@ impl Client {
             info,
             db: 0,
             authenticated,
+            user: None,
             multi: None,
             watched: Vec::new(),
             watcher: Arc::new(Watcher::default()),

@@ -47,9 +47,11 @@ const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
 impl Session {
     pub fn new(server: &Server, info: Arc<ClientInfo>) -> Box<Session> {
-        let authenticated = !server.tunables.requires_auth();
+        let authenticated = !server.requires_auth();
+        let mut client = Client::new(info, authenticated);
+        client.user = Some(server.acl.default_user());
         Box::new(Session {
-            client: Client::new(info, authenticated),
+            client,
             out: ReplyBuf::new(Protocol::Resp2),
             input: Vec::with_capacity(READ_CHUNK_BYTES),
             parser: RequestParser::new(),

@@ -120,6 +120,15 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), "ERR Command not allowed inside a transaction".to_string());
         return Outcome::Continue;
     }
+    if let Some(user) = client.user.as_ref().filter(|u| !u.open()) {
+        let denied = user.rules().check(cmd, argv);
+        if let Err(denied) = denied {
+            let context = if client.in_multi() { crate::acl::Context::Multi } else { crate::acl::Context::TopLevel };
+            crate::acl::log_denied(server, client, cmd, argv, denied, context);
+            reject(server, client, out, Some(cmd), denied.message(cmd));
+            return Outcome::Continue;
+        }
+    }
     let is_exec = cmd.name == "exec";
     // Whether the command, or for EXEC a command it queued, has `flag`
     // (`has`) or lacks it (`!has`).

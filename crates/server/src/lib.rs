@@ -5,6 +5,7 @@
 //! the listeners, starts one worker thread per core plus the acceptor and
 //! cron threads, and waits for SIGTERM, SIGINT or SHUTDOWN.
 
+pub mod acl;
 pub mod alloc;
 pub mod blocking;
 pub mod client;
@@ -124,6 +125,11 @@ fn start(server: Arc<Server>) -> i32 {
     }
     if let Err(e) = server.config.apply_oom_score_adj() {
         server.log.warning(&e);
+    }
+    if let Err(e) = acl::load_at_startup(&server) {
+        server.log.warning(&e);
+        server.log.warning("Critical error while loading ACLs. Exiting.");
+        return 1;
     }
     let (binds, port) = net::listen_address(&server.config);
     let backlog = server.config.get_int("tcp-backlog") as i32;

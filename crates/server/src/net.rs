@@ -390,7 +390,7 @@ fn refuse(connection: Incoming, message: &[u8]) {
 }
 
 fn protected_mode_refuses(server: &Server, peer: &SocketAddr) -> bool {
-    server.config.get_bool("protected-mode") && !server.tunables.requires_auth() && !peer.ip().is_loopback()
+    server.config.get_bool("protected-mode") && server.acl.default_nopass() && !peer.ip().is_loopback()
 }
 
 const PROTECTED_MODE_MESSAGE: &str = "-DENIED Shoal is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, you may set a password with CONFIG SET requirepass <password> from a loopback connection, or disable protected mode with CONFIG SET protected-mode no.\r\n";

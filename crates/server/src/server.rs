@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use shoal_commands::{table, CommandId};
 use shoal_engine::{now_ms, Engine};
 use shoal_persist::rdb;
@@ -34,7 +34,6 @@ pub struct Tunables {
     pub maxclients: AtomicI64,
     pub timeout_secs: AtomicI64,
     pub hz: AtomicI64,
-    pub requirepass: RwLock<Option<Vec<u8>>>,
     pub normal_output_limit: Mutex<OutputLimit>,
     pub replica_output_limit: Mutex<OutputLimit>,
     pub pubsub_output_limit: Mutex<OutputLimit>,
@@ -146,7 +145,6 @@ impl Tunables {
             maxclients: AtomicI64::new(0),
             timeout_secs: AtomicI64::new(0),
             hz: AtomicI64::new(10),
-            requirepass: RwLock::new(None),
             normal_output_limit: Mutex::new(OutputLimit::default()),
             replica_output_limit: Mutex::new(OutputLimit::default()),
             pubsub_output_limit: Mutex::new(OutputLimit::default()),
@@ -181,8 +179,6 @@ impl Tunables {
         self.busy_reply_threshold.store(config.get_int("busy-reply-threshold"), r);
         self.master_fenced.store(config.get_bool("master-fenced"), r);
         self.hz.store(config.get_int("hz").clamp(1, 500), r);
-        let pass = config.get_string("requirepass");
-        *self.requirepass.write() = (!pass.is_empty()).then(|| pass.into_bytes());
         if let config::Value::OutputLimits(limits) = config.get("client-output-buffer-limit") {
             *self.normal_output_limit.lock() = limits[0];
             *self.replica_output_limit.lock() = limits[1];
@@ -214,10 +210,6 @@ impl Tunables {
 
     pub fn busy_reply_threshold_ms(&self) -> i64 {
         self.busy_reply_threshold.load(Ordering::Relaxed)
-    }
-
-    pub fn requires_auth(&self) -> bool {
-        self.requirepass.read().is_some()
     }
 }
 
@@ -387,6 +379,8 @@ pub struct Server {
     pub migrate_sockets: crate::state::migrate::MigrateSockets,
     /// The script thread, the running script, scripting counts.
     pub scripts: crate::state::scripts::Scripts,
+    /// ACL users and the ACL log.
+    pub acl: crate::state::users::Users,
     next_client_id: AtomicU64,
     pub command_stats: CommandStats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -439,6 +433,7 @@ impl Server {
             lazyfree: Default::default(),
             migrate_sockets: Default::default(),
             scripts: Default::default(),
+            acl: crate::state::users::Users::new(crate::state::acl::Universe::full()),
             next_client_id: AtomicU64::new(1),
             command_stats,
             error_stats: Mutex::new(HashMap::new()),
@@ -451,6 +446,7 @@ impl Server {
             me: me.clone(),
         });
         server.refresh_notify_flags();
+        server.refresh_acl_settings();
         server
     }
 
@@ -620,10 +616,24 @@ impl Server {
     pub fn config_changed(&self) {
         self.tunables.refresh(&self.config);
         self.refresh_notify_flags();
+        self.refresh_acl_settings();
         self.log.refresh(&self.config);
         // At once, as Redis resizes its backlog: a PSYNC right after a
         // smaller repl-backlog-size must not continue from what it drops.
         self.engine.propagation.set_backlog_size(self.repl_backlog_size());
+    }
+
+    /// `requirepass` (the default user's password, applied when it
+    /// changes) and `acl-pubsub-default`.
+    fn refresh_acl_settings(&self) {
+        self.acl.set_all_channels_default(self.config.get_string("acl-pubsub-default") == "allchannels");
+        self.acl.apply_requirepass(&self.config.get_string("requirepass"));
+    }
+
+    /// New connections must authenticate: the default user is off or
+    /// has a password.
+    pub fn requires_auth(&self) -> bool {
+        !self.acl.default_is_open()
     }
 
     /// `repl-backlog-size` in bytes (at least one).

@@ -53,7 +53,7 @@ fn logged_args(argv: &[&[u8]]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Which arguments are secrets: AUTH's arguments, HELLO's and MIGRATE's
+/// Which arguments are secrets: AUTH's arguments, ACL SETUSER's, HELLO's and MIGRATE's
 /// AUTH credentials, and the value of a sensitive parameter in CONFIG SET.
 pub(crate) fn secrets(argv: &[&[u8]]) -> Vec<bool> {
     let is = |i: usize, word: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
@@ -76,6 +76,9 @@ pub(crate) fn secrets(argv: &[&[u8]]) -> Vec<bool> {
             secret[j + 1..=j + operands].fill(true);
             j += operands + 1;
         }
+    } else if is(0, "acl") && is(1, "setuser") && argv.len() > 2 {
+        // The user name and every rule (passwords among them).
+        secret[2..].fill(true);
     } else if is(0, "config") && is(1, "set") {
         for name in (2..argv.len()).step_by(2) {
             if name + 1 < argv.len() && ["masterauth", "masteruser", "requirepass"].iter().any(|s| is(name, s)) {

@@ -26,6 +26,35 @@ pub const COMMANDS: &[Spec] = &[
     .acl("slow connection")
     .tips("nondeterministic_output_order")
     .doc("2.8.13", "O(N), N = number of commands", "Returns metadata about every supported command."),
+    Spec::container("acl", -2, &[
+        Spec::new("acl|cat", -2, "noscript loading stale", "slow")
+            .doc("6.0.0", "O(1)", "Lists the ACL categories, or the commands of one category."),
+        Spec::new("acl|deluser", -3, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(1) per user", "Removes ACL users and closes their connections."),
+        Spec::new("acl|dryrun", -4, "admin noscript loading stale", "admin slow dangerous")
+            .doc("7.0.0", "O(1)", "Tells whether a user may run a command, without running it."),
+        Spec::new("acl|genpass", -2, "noscript loading stale", "slow")
+            .doc("6.0.0", "O(N), N = bits asked for", "Returns random hex characters usable as a password."),
+        Spec::new("acl|getuser", 3, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = rules of the user", "Shows one user's flags, passwords and permissions."),
+        Spec::new("acl|help", 2, "loading stale", "slow")
+            .doc("6.0.0", "O(1)", "Lists the ACL subcommands and their usage."),
+        Spec::new("acl|list", 2, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = users", "Shows every user as an ACL file line."),
+        Spec::new("acl|load", 2, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = users", "Replaces the users with those of the ACL file."),
+        Spec::new("acl|log", -2, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = entries shown", "Shows or clears the log of refused commands and logins."),
+        Spec::new("acl|save", 2, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = users", "Writes the users to the ACL file."),
+        Spec::new("acl|setuser", -3, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = rules given", "Creates or changes a user by applying rules in order."),
+        Spec::new("acl|users", 2, "admin noscript loading stale", "admin slow dangerous")
+            .doc("6.0.0", "O(N), N = users", "Lists the user names."),
+        Spec::new("acl|whoami", 2, "noscript loading stale", "slow")
+            .doc("6.0.0", "O(1)", "Returns the user of this connection."),
+    ])
+    .doc("6.0.0", "Varies by subcommand", "Groups the commands that manage ACL users."),
     Spec::container("config", -2, &[
         Spec::new("config|get", -3, "admin noscript loading stale", "admin slow dangerous")
             .doc("2.0.0", "O(N), N = parameters matched", "Reads configuration parameters matching the given patterns."),

@@ -75,7 +75,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite(false).map_err(CmdError::err)?;
+    ctx.server.config.rewrite(false, crate::acl::config_user_lines(ctx.server)).map_err(CmdError::err)?;
     ctx.server.log.notice("CONFIG REWRITE executed with success.");
     ctx.out.ok();
     Ok(())
@@ -429,7 +429,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         "config-rewrite-force-all" if argv.len() == 2 => {
             ctx.server
                 .config
-                .rewrite(true)
+                .rewrite(true, crate::acl::config_user_lines(ctx.server))
                 .map_err(|e| CmdError::err(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")))?;
             ctx.out.ok();
         }

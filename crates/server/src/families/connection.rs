@@ -9,7 +9,7 @@ use crate::client::{flags, ClientInfo, ReplyMode};
 use crate::tracking::{self, mode};
 use crate::exec::{Ctx, Registrar};
 use crate::error::{parse, CmdError, CmdResult};
-use crate::server::{PauseKind, Server};
+use crate::server::PauseKind;
 
 fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 {
@@ -46,22 +46,13 @@ fn select(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Checks a password for the default user.
-fn check_password(server: &Server, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
-    let wrong = || CmdError::custom("WRONGPASS invalid username-password pair or user is disabled.");
-    if user != b"default" {
-        return Err(wrong());
+/// Logs the client in as `user`, or WRONGPASS (and an ACL LOG entry).
+fn log_in(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8], command: &[u8]) -> Result<(), CmdError> {
+    if crate::acl::authenticate(ctx.server, ctx.client, user, password, command) {
+        Ok(())
+    } else {
+        Err(CmdError::custom("WRONGPASS invalid username-password pair or user is disabled."))
     }
-    match server.tunables.requirepass.read().as_deref() {
-        // The default user has no password: any password is accepted.
-        None => Ok(()),
-        Some(expected) if constant_time_eq(expected, password) => Ok(()),
-        Some(_) => Err(wrong()),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn auth(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -69,14 +60,12 @@ fn auth(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let (user, password): (&[u8], &[u8]) = if argv.len() == 2 { (b"default", argv[1]) } else { (argv[1], argv[2]) };
-    if argv.len() == 2 && !ctx.server.tunables.requires_auth() {
+    if argv.len() == 2 && ctx.server.acl.default_nopass() {
         return Err(CmdError::err(
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    check_password(ctx.server, user, password)?;
-    ctx.client.authenticated = true;
-    *ctx.client.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    log_in(ctx, user, password, argv[0])?;
     ctx.out.ok();
     Ok(())
 }
@@ -113,9 +102,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     match credentials {
         Some((user, password)) => {
-            check_password(ctx.server, user, password)?;
-            ctx.client.authenticated = true;
-            *ctx.client.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+            log_in(ctx, user, password, argv[0])?;
         }
         None if !ctx.client.authenticated => {
             return Err(CmdError::custom(
@@ -170,9 +157,9 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     *ctx.client.info.name.lock() = None;
     ctx.client.info.set_flag(flags::NO_EVICT, false);
-    if ctx.server.tunables.requires_auth() {
-        ctx.client.authenticated = false;
-    }
+    // Back to the default user, authenticated only if it needs nothing.
+    ctx.client.authenticated = !ctx.server.requires_auth();
+    ctx.client.user = Some(ctx.server.acl.default_user());
     *ctx.client.info.user.lock() = "default".to_string();
     ctx.out.simple("RESET");
     Ok(())
@@ -301,7 +288,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             filter_laddr = Some(String::from_utf8_lossy(value).into_owned());
         } else if parse::is(option, "user") {
             let user = String::from_utf8_lossy(value).into_owned();
-            if user != "default" {
+            if ctx.server.acl.get(value).is_none() {
                 return Err(CmdError::err(format!("No such user '{user}'")));
             }
             filter_user = Some(user);

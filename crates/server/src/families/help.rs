@@ -10,5 +10,5 @@ pub fn write_help(out: &mut ReplyBuf, command: &str, lines: &[&str]) {
         out.simple(line);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
 }

@@ -1,6 +1,7 @@
 //! Command families, one file each; every file registers its handlers at
 //! its bottom.
 
+pub mod acl;
 pub mod admin;
 pub mod bitmaps;
 pub mod connection;
@@ -31,6 +32,7 @@ use crate::exec::Registrar;
 
 /// Registers every family's handlers.
 pub fn register_all(r: &mut Registrar) {
+    acl::register(r);
     admin::register(r);
     bitmaps::register(r);
     connection::register(r);

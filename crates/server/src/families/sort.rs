@@ -30,7 +30,9 @@ struct SortOptions<'a> {
     store: Option<&'a [u8]>,
 }
 
-fn parse_options<'a>(argv: &[&'a [u8]], read_only: bool) -> Result<SortOptions<'a>, CmdError> {
+/// `full_key_access`: the client's ACL user may read any key (BY and GET
+/// patterns are refused otherwise, as in Redis).
+fn parse_options<'a>(argv: &[&'a [u8]], read_only: bool, full_key_access: bool) -> Result<SortOptions<'a>, CmdError> {
     let mut o = SortOptions {
         desc: false,
         alpha: false,
@@ -59,8 +61,14 @@ fn parse_options<'a>(argv: &[&'a [u8]], read_only: bool) -> Result<SortOptions<'
         } else if parse::is(arg, "by") && left >= 1 {
             o.by = Some(argv[j + 1]);
             o.dont_sort = !argv[j + 1].contains(&b'*');
+            if !o.dont_sort && !full_key_access {
+                return Err(CmdError::err("BY option of SORT denied due to insufficient ACL permissions."));
+            }
             j += 1;
         } else if parse::is(arg, "get") && left >= 1 {
+            if !full_key_access {
+                return Err(CmdError::err("GET option of SORT denied due to insufficient ACL permissions."));
+            }
             o.gets.push(argv[j + 1]);
             j += 1;
         } else {
@@ -75,7 +83,7 @@ fn parse_options<'a>(argv: &[&'a [u8]], read_only: bool) -> Result<SortOptions<'
 /// otherwise the sorted key and the STORE destination.
 fn lock_plan(cmd: &Command, argv: &[&[u8]]) -> LockPlan {
     let read_only = cmd.name == "sort_ro";
-    let Ok(options) = parse_options(argv, read_only) else { return LockPlan::All };
+    let Ok(options) = parse_options(argv, read_only, true) else { return LockPlan::All };
     let reads_other_keys =
         (options.by.is_some() && !options.dont_sort) || options.gets.iter().any(|g| *g != b"#");
     if reads_other_keys {
@@ -106,7 +114,8 @@ struct Item {
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only: bool) -> CmdResult {
-    let mut o = parse_options(argv, read_only)?;
+    let full_key_access = crate::acl::unrestricted_read(ctx.client, ctx.cmd, argv);
+    let mut o = parse_options(argv, read_only, full_key_access)?;
     let list_limits = crate::families::lists::limits(ctx);
     let in_script = ctx.in_script;
     let tx = ctx.tx();

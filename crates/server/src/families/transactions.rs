@@ -19,6 +19,7 @@ use shoal_engine::{shard_of, ShardList, Tx};
 use crate::client::{flags, Client, Multi};
 use crate::exec::{self, plan, Caller, Ctx, LockPlan, Registrar};
 use crate::error::{CmdError, CmdResult};
+use crate::state::acl::Denied;
 
 fn multi(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     if ctx.client.in_multi() {
@@ -137,6 +138,17 @@ fn exec_command(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let handler = crate::exec::handlers().get(cmd.id).expect("queued commands have handlers");
         ctx.cmd = cmd;
+        // Rules may have changed since the command was queued.
+        if let Err(denied) = crate::acl::check_and_log(ctx.server, ctx.client, cmd, &argv, crate::acl::Context::Multi) {
+            let reason = match denied {
+                Denied::Command => "no permission to execute the command or subcommand",
+                Denied::Key(_) => "no permission to touch the specified keys",
+                Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+            };
+            let message = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}");
+            crate::exec::error_reply(ctx.server, ctx.out, message);
+            continue;
+        }
         // A queued SELECT changes the database of the commands after it.
         let db = ctx.client.db;
         if let Some(tx) = ctx.tx.as_mut() {

@@ -16,6 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{apply, close_client, drop_data_links, drop_sentinel_links, flush_config, log, HELLO_CHANNEL};
 use crate::server::REDIS_VERSION;
+use crate::state::acl::{Denied, Universe};
+use crate::state::users::UserCell;
 use crate::state::sentinel::{
     ClientOut, SentinelClient, SentinelShared, SentinelState, SIMFAILURE_CRASH_AFTER_ELECTION,
     SIMFAILURE_CRASH_AFTER_PROMOTION,
@@ -59,6 +61,7 @@ struct Session {
     protocol: Protocol,
     authenticated: bool,
     close_after_reply: bool,
+    user: Arc<UserCell>,
 }
 
 async fn serve(shared: Arc<SentinelShared>, stream: TcpStream) {
@@ -88,10 +91,11 @@ async fn serve(shared: Arc<SentinelShared>, stream: TcpStream) {
                 protocol: Protocol::Resp2,
                 channels: Default::default(),
                 patterns: Default::default(),
+                user: "default".into(),
                 out: tx,
             },
         );
-        (id, st.requirepass.is_some())
+        (id, !st.users.default_is_open())
         }
     };
     if id == 0 {
@@ -99,7 +103,9 @@ async fn serve(shared: Arc<SentinelShared>, stream: TcpStream) {
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut session = Session { id, protocol: Protocol::Resp2, authenticated: !needs_auth, close_after_reply: false };
+    let user = shared.state.lock().users.default_user();
+    let mut session =
+        Session { id, protocol: Protocol::Resp2, authenticated: !needs_auth, close_after_reply: false, user };
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = Vec::with_capacity(1024);
     'serve: loop {
@@ -299,6 +305,10 @@ fn execute(shared: &Arc<SentinelShared>, session: &mut Session, args: Vec<Vec<u8
         out.error("NOAUTH Authentication required.");
         return out.buf;
     }
+    if let Err(message) = acl_check(&st, session, &args) {
+        out.error(&message);
+        return out.buf;
+    }
     let subscribed = st.clients.get(&session.id).is_some_and(|c| !c.channels.is_empty() || !c.patterns.is_empty());
     if subscribed
         && session.protocol == Protocol::Resp2
@@ -311,7 +321,7 @@ fn execute(shared: &Arc<SentinelShared>, session: &mut Session, args: Vec<Vec<u8
     }
     match name.as_str() {
         "ping" => ping(&mut out, &args, subscribed),
-        "auth" => auth(&st, session, &mut out, &args),
+        "auth" => auth(&mut st, session, &mut out, &args),
         "hello" => hello(&mut st, session, &mut out, &args),
         "client" => client(&mut st, session, &mut out, &args),
         "command" => command(&mut out, &args),
@@ -344,14 +354,7 @@ fn execute(shared: &Arc<SentinelShared>, session: &mut Session, args: Vec<Vec<u8
             std::process::exit(0);
         }
         "sentinel" => sentinel(shared, &mut st, &mut out, &args),
-        "acl" => match lower(&args[1]).as_str() {
-            "whoami" if args.len() == 2 => out.bulk_str("default"),
-            "users" if args.len() == 2 => {
-                out.array(1);
-                out.bulk_str("default");
-            }
-            _ => out.error("ERR ACL users are not supported by Shoal's sentinel (only the default user)"),
-        },
+        "acl" => acl(&mut st, session, &mut out, &args),
         _ => unknown_command(&mut out, &args),
     }
     out.buf
@@ -371,26 +374,145 @@ fn ping(out: &mut ReplyBuf, args: &[Vec<u8>], subscribed: bool) {
     }
 }
 
-fn check_password(st: &SentinelState, user: Option<&[u8]>, pass: &[u8]) -> bool {
-    let user_ok = user.is_none_or(|u| u == b"default");
-    user_ok && st.requirepass.as_deref().is_some_and(|p| p.as_bytes() == pass)
+/// Logs the session in as `user` if the password fits (the same ACL core
+/// as the data server); a failure is logged in ACL LOG.
+fn log_in(st: &mut SentinelState, session: &mut Session, user: &[u8], pass: &[u8], command: &[u8]) -> bool {
+    match st.users.get(user).filter(|u| u.rules().accepts(pass)) {
+        Some(cell) => {
+            if let Some(c) = st.clients.get_mut(&session.id) {
+                c.user = cell.name_lossy();
+            }
+            session.user = cell;
+            session.authenticated = true;
+            true
+        }
+        None => {
+            acl_log(st, session, user.to_vec(), "auth", command.to_vec());
+            false
+        }
+    }
 }
 
-fn auth(st: &SentinelState, session: &mut Session, out: &mut ReplyBuf, args: &[Vec<u8>]) {
+fn acl_log(st: &SentinelState, session: &Session, username: Vec<u8>, reason: &'static str, object: Vec<u8>) {
+    let client_info = st.clients.get(&session.id).map(client_line).unwrap_or_default();
+    let entry = crate::state::users::LogEntry {
+        count: 1,
+        reason,
+        context: "toplevel",
+        object,
+        username,
+        ctime_ms: shoal_engine::now_ms(),
+        client_info,
+    };
+    st.users.log(entry, 128);
+}
+
+/// The commands ACL rules name on a sentinel: those it serves that are in
+/// the command table (SENTINEL itself is not: only +@all allows it).
+pub fn acl_universe() -> Universe {
+    Universe::filtered(|name| COMMANDS.iter().any(|(n, _)| *n == name))
+}
+
+/// Checks the session's user's permissions for a command.
+fn acl_check(st: &SentinelState, session: &Session, args: &[Vec<u8>]) -> Result<(), String> {
+    if session.user.open() {
+        return Ok(());
+    }
+    let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let rules = session.user.rules();
+    let (result, cmd_name) = match shoal_commands::table().resolve(&argv) {
+        Some(cmd) => (rules.check(cmd, &argv).map_err(|d| (d.message(cmd), d)), cmd.name.to_string()),
+        None if rules.allows_all_commands() => (Ok(()), String::new()),
+        None => {
+            let name = lower(&args[0]);
+            let message = format!("NOPERM this user has no permissions to run the '{name}' command");
+            (Err((message, Denied::Command)), name)
+        }
+    };
+    drop(rules);
+    result.map_err(|(message, denied)| {
+        let object = match denied {
+            Denied::Command => cmd_name.into_bytes(),
+            Denied::Key(i) | Denied::Channel(i) => args[i].clone(),
+        };
+        acl_log(st, session, session.user.name.clone(), denied.reason(), object);
+        message
+    })
+}
+
+/// ACL on a sentinel: its own users, with the data server's replies.
+fn acl(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf, args: &[Vec<u8>]) {
+    use crate::families::acl as replies;
+    let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let sub = lower(&args[1]);
+    match shoal_commands::table().resolve(&argv) {
+        Some(cmd) if !cmd.arity_ok(argv.len()) => {
+            return out.error(&format!("ERR wrong number of arguments for '{}' command", cmd.name));
+        }
+        Some(_) => {}
+        None => {
+            let shown: String = text(&args[1]).chars().take(128).collect();
+            return out.error(&format!("ERR unknown subcommand '{shown}'. Try ACL HELP."));
+        }
+    }
+    let result = match (sub.as_str(), argv.len()) {
+        ("setuser", n) if n >= 3 => {
+            if !crate::state::acl::valid_name(argv[2]) {
+                Err("ERR Usernames can't contain spaces or null characters".to_string())
+            } else {
+                st.users.set_user(argv[2], &argv[3..]).map(|_| out.ok()).map_err(|e| format!("ERR {e}"))
+            }
+        }
+        ("deluser", n) if n >= 3 => {
+            if argv[2..].iter().any(|n| *n == b"default") {
+                Err("ERR The 'default' user cannot be removed".to_string())
+            } else {
+                let gone = st.users.delete(&argv[2..]);
+                let names: Vec<String> = gone.iter().map(|u| u.name_lossy()).collect();
+                let victims: Vec<u64> =
+                    st.clients.values().filter(|c| names.contains(&c.user)).map(|c| c.id).collect();
+                for id in victims {
+                    if id == session.id {
+                        session.close_after_reply = true;
+                    } else {
+                        close_client(st, id);
+                    }
+                }
+                out.int(gone.len() as i64);
+                Ok(())
+            }
+        }
+        ("getuser", 3) => Ok(replies::getuser_reply(&st.users, out, argv[2])),
+        ("users", 2) => Ok(replies::users_reply(&st.users, out)),
+        ("list", 2) => Ok(replies::list_reply(&st.users, out)),
+        ("whoami", 2) => Ok(out.bulk(&session.user.name)),
+        ("cat", _) => replies::cat_reply(&st.users, out, &argv).map_err(|e| e.message()),
+        ("genpass", _) => replies::genpass_reply(out, &argv).map_err(|e| e.message()),
+        ("log", _) => replies::log_reply(&st.users, out, &argv).map_err(|e| e.message()),
+        ("dryrun", n) if n >= 4 => replies::dryrun_reply(&st.users, out, &argv).map_err(|e| e.message()),
+        ("load" | "save", 2) => Err(replies::NO_ACL_FILE.to_string()),
+        ("help", 2) => Ok(crate::families::help::write_help(out, "ACL", replies::HELP)),
+        _ => Err(crate::error::CmdError::subcommand_syntax(&argv).message()),
+    };
+    if let Err(message) = result {
+        out.error(&message);
+    }
+}
+
+fn auth(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf, args: &[Vec<u8>]) {
     if args.len() > 3 {
         out.error("ERR syntax error");
         return;
     }
-    if args.len() == 2 && st.requirepass.is_none() {
+    if args.len() == 2 && st.users.default_nopass() {
         out.error(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         );
         return;
     }
-    let (user, pass) = if args.len() == 3 { (Some(&args[1][..]), &args[2][..]) } else { (None, &args[1][..]) };
-    if check_password(st, user, pass) || (st.requirepass.is_none() && user == Some(b"default")) {
-        session.authenticated = true;
+    let (user, pass) = if args.len() == 3 { (&args[1][..], &args[2][..]) } else { (&b"default"[..], &args[1][..]) };
+    if log_in(st, session, user, pass, &args[0]) {
         out.ok();
     } else {
         out.error("WRONGPASS invalid username-password pair or user is disabled.");
@@ -420,13 +542,10 @@ fn hello(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf, args
         let more = args.len() - 1 - j;
         match lower(&args[j]).as_str() {
             "auth" if more >= 2 => {
-                if !check_password(st, Some(&args[j + 1]), &args[j + 2])
-                    && !(st.requirepass.is_none() && args[j + 1] == b"default")
-                {
+                if !log_in(st, session, &args[j + 1], &args[j + 2], &args[0]) {
                     out.error("WRONGPASS invalid username-password pair or user is disabled.");
                     return;
                 }
-                session.authenticated = true;
                 j += 3;
             }
             "setname" if more >= 1 => {
@@ -478,7 +597,7 @@ fn client_line(c: &SentinelClient) -> String {
     format!(
         "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
-         user=default redir=-1 resp={}",
+         user={} redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -488,6 +607,7 @@ fn client_line(c: &SentinelClient) -> String {
         c.channels.len(),
         c.patterns.len(),
         c.last_command,
+        c.user,
         if c.protocol == Protocol::Resp3 { 3 } else { 2 }
     )
 }
@@ -639,8 +759,8 @@ fn client_kill(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf
             }
         }
     }
-    if user.as_deref().is_some_and(|u| u != "default") {
-        out.error(&format!("ERR No such user '{}'", user.unwrap()));
+    if let Some(name) = user.as_deref().filter(|u| st.users.get(u.as_bytes()).is_none()) {
+        out.error(&format!("ERR No such user '{name}'"));
         return;
     }
     let victims: Vec<u64> = st
@@ -650,6 +770,7 @@ fn client_kill(st: &mut SentinelState, session: &mut Session, out: &mut ReplyBuf
         .filter(|c| addr.as_ref().is_none_or(|a| c.addr == *a))
         .filter(|c| laddr.as_ref().is_none_or(|a| c.laddr == *a))
         .filter(|c| kind.is_none() || type_matches(c, kind.as_deref()))
+        .filter(|c| user.as_ref().is_none_or(|u| c.user == *u))
         .filter(|c| !(skipme && c.id == session.id))
         .map(|c| c.id)
         .collect();

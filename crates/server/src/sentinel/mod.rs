@@ -38,6 +38,8 @@ struct ServerDirectives {
     pidfile: Option<String>,
     requirepass: Option<String>,
     maxclients: u64,
+    /// `user` lines: the sentinel's own ACL users.
+    users: Vec<Vec<String>>,
 }
 
 fn server_directives(config: &crate::config::Config) -> ServerDirectives {
@@ -57,6 +59,7 @@ fn server_directives(config: &crate::config::Config) -> ServerDirectives {
         pidfile: text("pidfile"),
         requirepass: text("requirepass"),
         maxclients: config.get_int("maxclients") as u64,
+        users: config.users().to_vec(),
     }
 }
 
@@ -156,6 +159,20 @@ pub fn run(args: Vec<String>) -> i32 {
             script_timing: ScriptTiming { max_runtime_ms: 60_000, retry_delay_ms: 30_000 },
             simfailure: 0,
             requirepass: directives.requirepass.clone(),
+            users: {
+                let users = crate::state::users::Users::new(clients::acl_universe());
+                users.apply_requirepass(directives.requirepass.as_deref().unwrap_or(""));
+                match users.from_directives(&directives.users) {
+                    Ok(loaded) => {
+                        users.replace_all(loaded);
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return 1;
+                    }
+                }
+                users
+            },
             port: directives.port,
             bind: directives.bind.clone(),
             run_id: random_hex(40),
@@ -387,7 +404,7 @@ pub fn flush_config(st: &mut SentinelState) -> bool {
     let old = std::fs::read_to_string(&st.config_path).unwrap_or_default();
     // As redis-sentinel: the server's parameters first (those that differ from
     // redis-server's defaults are appended), then the sentinel's state.
-    let old = st.server_config.rewrite_text(&old, false);
+    let old = st.server_config.rewrite_text(&old, false, Some(st.users.lines()));
     let text = st.config.rewrite(&old, st.machine.timing());
     match write_atomically(&st.config_path, &text) {
         Ok(()) => true,

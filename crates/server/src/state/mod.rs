@@ -3,6 +3,7 @@
 //! the modules above (`crate::outbox`, `crate::pubsub`, ...), so the
 //! server's definition imports none of them.
 
+pub mod acl;
 pub mod aof;
 pub mod channels;
 pub mod master;
@@ -18,3 +19,4 @@ pub mod sentinel;
 pub mod session;
 pub mod slowlog;
 pub mod tracking;
+pub mod users;

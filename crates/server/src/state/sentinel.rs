@@ -59,6 +59,8 @@ pub struct SentinelClient {
     pub protocol: Protocol,
     pub channels: HashSet<Vec<u8>>,
     pub patterns: HashSet<Vec<u8>>,
+    /// The ACL user it is logged in as (CLIENT LIST, CLIENT KILL USER).
+    pub user: String,
     pub out: UnboundedSender<ClientOut>,
 }
 
@@ -99,6 +101,8 @@ pub struct SentinelState {
     pub simfailure: u32,
     /// `requirepass` of the sentinel itself.
     pub requirepass: Option<String>,
+    /// The sentinel's own ACL users (the default user has `requirepass`).
+    pub users: crate::state::users::Users,
     pub port: u16,
     pub bind: Vec<String>,
     pub run_id: String,

@@ -372,6 +372,12 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
     if cmd.is(CommandFlags::NOSCRIPT) && !ctx.server.scripts.deny_scripts_disabled.load(Ordering::Relaxed) {
         return refuse("ERR This Redis command is not allowed from script");
     }
+    if let Err(denied) = crate::acl::check_and_log(ctx.server, ctx.client, cmd, argv, crate::acl::Context::Lua) {
+        let message = format!("ERR The user executing the script {}", denied.script_message());
+        ctx.server.counters(cmd.id).rejected.fetch_add(1, Ordering::Relaxed);
+        count_error(ctx.server, message.as_bytes());
+        return Err((message.into_bytes(), true));
+    }
     if let Some(message) = rejection(ctx.server, run, cmd, ctx.caller_is_obeyed()) {
         // Rejected before running: counted as Redis counts a rejected call.
         ctx.server.counters(cmd.id).rejected.fetch_add(1, Ordering::Relaxed);
@@ -829,18 +835,23 @@ unsafe extern "C-unwind" fn debug(state: *mut lua_State) -> c_int {
     0
 }
 
-/// Every command is permitted to the only user there is; an unknown
-/// command is an error.
+/// Whether the script's user may run the command the arguments name
+/// (its ACL rules, keys and channels included); an unknown command is an
+/// error.
 unsafe extern "C-unwind" fn acl_check_cmd(state: *mut lua_State) -> c_int {
     let argc = lua::lua_gettop(state);
     if argc == 0 {
         raise_message(state, "ERR Please specify at least one argument for this redis lib call");
     }
-    let name = to_bytes(state, 1).unwrap_or_default();
-    let known = table().lookup(&name).is_some();
-    if !known {
+    let args: Vec<Vec<u8>> = (1..=argc).map(|i| to_bytes(state, i).unwrap_or_default()).collect();
+    let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let Some(cmd) = table().resolve(&argv) else {
         raise_message(state, "ERR Invalid command passed to redis.acl_check_cmd()");
-    }
-    lua::lua_pushboolean(state, 1);
+    };
+    let allowed = match current() {
+        Some(run) => crate::acl::check((*run.ctx).client, cmd, &argv).is_ok(),
+        None => true,
+    };
+    lua::lua_pushboolean(state, c_int::from(allowed));
     1
 }
