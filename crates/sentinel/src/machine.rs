@@ -132,6 +132,9 @@ struct Link {
     /// Last acceptable PING reply (PONG, LOADING, MASTERDOWN).
     last_avail: Millis,
     last_pubsub_activity: Millis,
+    /// The hello subscription of a data node's link is gone (the link shows
+    /// `disconnected`).
+    unsubscribed: bool,
 }
 
 impl Link {
@@ -147,6 +150,7 @@ impl Link {
             last_pong: now,
             last_avail: now,
             last_pubsub_activity: now,
+            unsubscribed: false,
         }
     }
 }
@@ -322,6 +326,8 @@ impl Sentinel {
             Input::Disconnected(link) => self.link_down(link),
             Input::Reply(link, reply) => self.reply(link, reply),
             Input::Hello(link, payload) => self.hello_on_link(link, &payload),
+            Input::Unsubscribed(link) => self.subscription(link, false),
+            Input::Subscribed(link) => self.subscription(link, true),
         }
         self.ctx.finish()
     }
@@ -478,9 +484,20 @@ impl Sentinel {
         let now = self.ctx.now;
         let Some(node) = self.masters.get_mut(owner.master_name()).and_then(|m| m.node_mut(&owner)) else { return };
         node.link.connected = true;
+        node.link.unsubscribed = false;
         node.link.pending = 0;
         node.link.last_pubsub_activity = now;
         self.ctx.send_ping(node);
+    }
+
+    fn subscription(&mut self, link: LinkId, subscribed: bool) {
+        let Some(owner) = self.ctx.links.get(&link).cloned() else { return };
+        let now = self.ctx.now;
+        let Some(node) = self.node_mut(&owner) else { return };
+        node.link.unsubscribed = !subscribed;
+        if subscribed {
+            node.link.last_pubsub_activity = now;
+        }
     }
 
     fn link_down(&mut self, link: LinkId) {

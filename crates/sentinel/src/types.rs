@@ -75,6 +75,12 @@ pub enum Input {
     Reply(LinkId, Reply),
     /// A message on `__sentinel__:hello` received through a data node's link.
     Hello(LinkId, String),
+    /// A data node's hello subscription broke or was refused (`-NOAUTH` once the node's
+    /// users changed); its command connection stays. Until `Subscribed` the node shows
+    /// `disconnected`, as redis-sentinel shows a link whose pubsub connection is gone.
+    Unsubscribed(LinkId),
+    /// The hello subscription is back.
+    Subscribed(LinkId),
 }
 
 /// A command for the driver to send on a link.

@@ -118,7 +118,7 @@ fn flags(
     }
     flags.extend(holding(before));
     flags.push(kind);
-    if !node.link.connected {
+    if !node.link.connected || node.link.unsubscribed {
         flags.push("disconnected");
     }
     flags.extend(holding(after));

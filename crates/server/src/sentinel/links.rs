@@ -202,8 +202,9 @@ fn values(buf: &mut Vec<u8>) -> Option<Vec<Value>> {
     Some(found)
 }
 
-/// Opens the connection subscribed to the hello channel.
-async fn subscribe(setup: &LinkSetup) -> std::io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+/// Opens the connection subscribed to the hello channel; the number is how many replies
+/// to the greeting (AUTH, CLIENT SETNAME) come before SUBSCRIBE's.
+async fn subscribe(setup: &LinkSetup) -> std::io::Result<(OwnedReadHalf, OwnedWriteHalf, usize)> {
     let stream = connect(&setup.addr).await?;
     let (r, mut w) = stream.into_split();
     let mut out = Vec::new();
@@ -211,7 +212,7 @@ async fn subscribe(setup: &LinkSetup) -> std::io::Result<(OwnedReadHalf, OwnedWr
     setup.greet(&mut out, &mut ignored, "pubsub");
     setup.send(&mut out, &["SUBSCRIBE", HELLO_CHANNEL]);
     w.write_all(&out).await?;
-    Ok((r, w))
+    Ok((r, w, ignored.len()))
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
@@ -244,10 +245,14 @@ async fn body(
     writer.write_all(&out).await?;
     let mut sub_reader = None;
     let mut _sub_writer = None;
+    // Greeting replies still due on the subscribed connection: an error among them (a
+    // failed AUTH leaves the default user) is no reason to give up the subscription.
+    let mut greeting_replies = 0;
     if setup.subscribe {
-        let (r, w) = subscribe(setup).await?;
+        let (r, w, greeting) = subscribe(setup).await?;
         sub_reader = Some(r);
         _sub_writer = Some(w);
+        greeting_replies = greeting;
     }
     // When the subscribed connection breaks (a promotion's CLIENT KILL TYPE pubsub ends
     // it), it alone is opened again, as redis-sentinel reopens only its pubsub context:
@@ -285,27 +290,41 @@ async fn body(
             }
             _ = sleep_until(resubscribe_at) => {
                 match subscribe(setup).await {
-                    Ok((r, w)) => {
+                    Ok((r, w, greeting)) => {
                         sub_reader = Some(r);
                         _sub_writer = Some(w);
+                        greeting_replies = greeting;
                         resubscribe_at = None;
                     }
                     Err(_) => resubscribe_at = Some(tokio::time::Instant::now() + RESUBSCRIBE_DELAY),
                 }
             }
             alive = maybe_fill(&mut sub_reader, &mut sub_buf) => {
-                let messages = if alive { values(&mut sub_buf) } else { None };
-                let Some(messages) = messages else {
+                let mut messages = if alive { values(&mut sub_buf) } else { None };
+                if let Some(list) = messages.as_mut() {
+                    let greeting = greeting_replies.min(list.len());
+                    list.drain(..greeting);
+                    greeting_replies -= greeting;
+                }
+                // An error reply to SUBSCRIBE (-NOAUTH, -NOPERM) ends the subscription as a
+                // broken connection does; it is tried again a second later.
+                let refused = messages.as_ref().is_some_and(|m| m.iter().any(|v| matches!(v, Value::Error(_))));
+                let Some(messages) = messages.filter(|_| !refused) else {
                     sub_reader = None;
                     _sub_writer = None;
                     sub_buf.clear();
-                    resubscribe_at = Some(tokio::time::Instant::now());
+                    let delay = if refused { RESUBSCRIBE_DELAY } else { Duration::ZERO };
+                    resubscribe_at = Some(tokio::time::Instant::now() + delay);
+                    let _ = inputs.send(Input::Unsubscribed(link));
                     continue;
                 };
                 for message in messages {
                     if let Value::Array(items) | Value::Push(items) = &message {
-                        if items.len() == 3 && text(&items[0]) == "message" && text(&items[1]) == HELLO_CHANNEL {
+                        let kind = items.first().map(text).unwrap_or_default();
+                        if items.len() == 3 && kind == "message" && text(&items[1]) == HELLO_CHANNEL {
                             let _ = inputs.send(Input::Hello(link, text(&items[2])));
+                        } else if kind == "subscribe" {
+                            let _ = inputs.send(Input::Subscribed(link));
                         }
                     }
                 }
