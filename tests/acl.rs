@@ -37,6 +37,17 @@ fn eval(c: &mut RawClient, script: &str, rest: &[&str]) -> Value {
     c.call(&args)
 }
 
+/// A Shoal server, an admin connection (default user) and a connection
+/// logged in as `name` with password `pw`, created with `rules`.
+fn logged_in(name: &str, rules: &str) -> (ServerProcess, RawClient, RawClient) {
+    let server = ServerProcess::shoal(&[]);
+    let mut admin = server.client();
+    let mut c = server.client();
+    assert_eq!(admin.cmd(&format!("ACL SETUSER {name} on >pw {rules}")), simple("OK"));
+    assert_eq!(c.cmd(&format!("AUTH {name} pw")), simple("OK"));
+    (server, admin, c)
+}
+
 /// A reply's strings joined, for "contains" checks.
 fn text(v: &Value) -> String {
     match v {
@@ -183,11 +194,7 @@ fn auth_failure_with_default_nopass_matches_redis() {
 /// errorstats counts NOPERM.
 #[test]
 fn log_and_errorstats() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +get ~k*");
-    assert_eq!(c.cmd("AUTH bob pw"), simple("OK"));
+    let (_server, mut admin, mut c) = logged_in("bob", "+get ~k*");
     assert!(matches!(c.cmd("SET k v"), Value::Error(_)));
     assert!(matches!(c.cmd("GET x"), Value::Error(_)));
     assert!(matches!(c.cmd("GET x"), Value::Error(_)));
@@ -222,11 +229,7 @@ fn log_and_errorstats() {
 
 #[test]
 fn multi_and_exec_check_permissions() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +multi +exec +set +get ~*");
-    c.cmd("AUTH bob pw");
+    let (_server, mut admin, mut c) = logged_in("bob", "+multi +exec +set +get ~*");
     // Refused while queueing: EXEC aborts.
     c.cmd("MULTI");
     assert_eq!(c.cmd("HSET h f v"), error("NOPERM this user has no permissions to run the 'hset' command"));
@@ -244,11 +247,7 @@ fn multi_and_exec_check_permissions() {
 
 #[test]
 fn scripts_get_the_refusal() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +@scripting +set ~x*");
-    c.cmd("AUTH bob pw");
+    let (_server, mut admin, mut c) = logged_in("bob", "+@scripting +set ~x*");
     assert_eq!(eval(&mut c, "return redis.call('set','x1','v')", &["1", "x1"]), simple("OK"));
     let Value::Error(e) = eval(&mut c, "return redis.call('incr','x1')", &["1", "x1"]) else { panic!() };
     assert!(
