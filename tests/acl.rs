@@ -413,3 +413,52 @@ fn user_directives_and_aclfile_are_exclusive() {
     assert!(String::from_utf8_lossy(&status.stdout).contains("but not both"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Read and write key permissions follow each command's key specs as in
+/// Redis: ACL DRYRUN for users that may only read, only write, or read
+/// `src*` and write `dst*`.
+#[test]
+fn key_permissions_match_redis() {
+    let commands = [
+        "get x",
+        "set x v",
+        "copy src dst",
+        "copy dst src",
+        "lmove src dst left right",
+        "sort src store dst",
+        "sort src",
+        "xreadgroup group g c streams src >",
+        "type x",
+        "exists x",
+        "del x",
+        "object encoding x",
+        "incr x",
+        "getdel src",
+        "pfcount src dst",
+        "bitop and dst src",
+        "georadius src 0 0 1 km store dst",
+        "rename src dst",
+        "touch src",
+        "memory usage src",
+        "lcs src dst",
+        "smove src dst m",
+        "zunionstore dst 1 src",
+        "mset src 1 dst 2",
+        "lpos src x",
+        "publish ch1 m",
+        "publish x m",
+        "subscribe ch1 ch2 x",
+        "psubscribe ch* x*",
+        "ssubscribe ch1",
+        "spublish chx m",
+    ];
+    let mut script = String::from(
+        "ACL SETUSER r on nopass +@all %R~*\nACL SETUSER w on nopass +@all %W~*\nACL SETUSER m on nopass +@all %R~src* %W~dst* &ch*\n",
+    );
+    for user in ["r", "w", "m"] {
+        for command in commands {
+            script.push_str(&format!("ACL DRYRUN {user} {command}\n"));
+        }
+    }
+    compare_script_with_redis(&script, false);
+}
