@@ -37,6 +37,17 @@ fn eval(c: &mut RawClient, script: &str, rest: &[&str]) -> Value {
     c.call(&args)
 }
 
+/// A Shoal server, an admin connection (default user) and a connection
+/// logged in as `name` with password `pw`, created with `rules`.
+fn logged_in(name: &str, rules: &str) -> (ServerProcess, RawClient, RawClient) {
+    let server = ServerProcess::shoal(&[]);
+    let mut admin = server.client();
+    let mut c = server.client();
+    assert_eq!(admin.cmd(&format!("ACL SETUSER {name} on >pw {rules}")), simple("OK"));
+    assert_eq!(c.cmd(&format!("AUTH {name} pw")), simple("OK"));
+    (server, admin, c)
+}
+
 /// A reply's strings joined, for "contains" checks.
 fn text(v: &Value) -> String {
     match v {
@@ -183,11 +194,7 @@ fn auth_failure_with_default_nopass_matches_redis() {
 /// errorstats counts NOPERM.
 #[test]
 fn log_and_errorstats() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +get ~k*");
-    assert_eq!(c.cmd("AUTH bob pw"), simple("OK"));
+    let (_server, mut admin, mut c) = logged_in("bob", "+get ~k*");
     assert!(matches!(c.cmd("SET k v"), Value::Error(_)));
     assert!(matches!(c.cmd("GET x"), Value::Error(_)));
     assert!(matches!(c.cmd("GET x"), Value::Error(_)));
@@ -222,11 +229,7 @@ fn log_and_errorstats() {
 
 #[test]
 fn multi_and_exec_check_permissions() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +multi +exec +set +get ~*");
-    c.cmd("AUTH bob pw");
+    let (_server, mut admin, mut c) = logged_in("bob", "+multi +exec +set +get ~*");
     // Refused while queueing: EXEC aborts.
     c.cmd("MULTI");
     assert_eq!(c.cmd("HSET h f v"), error("NOPERM this user has no permissions to run the 'hset' command"));
@@ -244,11 +247,7 @@ fn multi_and_exec_check_permissions() {
 
 #[test]
 fn scripts_get_the_refusal() {
-    let server = ServerProcess::shoal(&[]);
-    let mut admin = server.client();
-    let mut c = server.client();
-    admin.cmd("ACL SETUSER bob on >pw +@scripting +set ~x*");
-    c.cmd("AUTH bob pw");
+    let (_server, mut admin, mut c) = logged_in("bob", "+@scripting +set ~x*");
     assert_eq!(eval(&mut c, "return redis.call('set','x1','v')", &["1", "x1"]), simple("OK"));
     let Value::Error(e) = eval(&mut c, "return redis.call('incr','x1')", &["1", "x1"]) else { panic!() };
     assert!(
@@ -413,4 +412,53 @@ fn user_directives_and_aclfile_are_exclusive() {
     assert!(!status.status.success());
     assert!(String::from_utf8_lossy(&status.stdout).contains("but not both"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Read and write key permissions follow each command's key specs as in
+/// Redis: ACL DRYRUN for users that may only read, only write, or read
+/// `src*` and write `dst*`.
+#[test]
+fn key_permissions_match_redis() {
+    let commands = [
+        "get x",
+        "set x v",
+        "copy src dst",
+        "copy dst src",
+        "lmove src dst left right",
+        "sort src store dst",
+        "sort src",
+        "xreadgroup group g c streams src >",
+        "type x",
+        "exists x",
+        "del x",
+        "object encoding x",
+        "incr x",
+        "getdel src",
+        "pfcount src dst",
+        "bitop and dst src",
+        "georadius src 0 0 1 km store dst",
+        "rename src dst",
+        "touch src",
+        "memory usage src",
+        "lcs src dst",
+        "smove src dst m",
+        "zunionstore dst 1 src",
+        "mset src 1 dst 2",
+        "lpos src x",
+        "publish ch1 m",
+        "publish x m",
+        "subscribe ch1 ch2 x",
+        "psubscribe ch* x*",
+        "ssubscribe ch1",
+        "spublish chx m",
+    ];
+    let mut script = String::from(
+        "ACL SETUSER r on nopass +@all %R~*\nACL SETUSER w on nopass +@all %W~*\nACL SETUSER m on nopass +@all %R~src* %W~dst* &ch*\n",
+    );
+    for user in ["r", "w", "m"] {
+        for command in commands {
+            script.push_str(&format!("ACL DRYRUN {user} {command}\n"));
+        }
+    }
+    compare_script_with_redis(&script, false);
 }
