@@ -488,6 +488,13 @@ impl Sentinel {
         node.link.pending = 0;
         node.link.last_pubsub_activity = now;
         self.ctx.send_ping(node);
+        // A data node's INFO goes out with the first PING, as redis-sentinel queues both
+        // when it opens the link: a replica just discovered can be chosen by a failover
+        // requested right away (the sentinel suite's 05-manual asks for one as soon as
+        // every sentinel counts the replicas) instead of a tick later.
+        if !matches!(owner, Owner::Sentinel(..)) {
+            self.ctx.send(&mut node.link, Command::Info);
+        }
     }
 
     fn subscription(&mut self, link: LinkId, subscribed: bool) {

@@ -380,8 +380,10 @@ where
                 wait_blocked(server, stream, client, out, input, *blocked).await?;
             }
             Outcome::Busy(busy) => {
-                // The command retries after each short wait, writing again.
-                sent += write_now(server, stream, client, out, sent).await?;
+                // The command retries after each short wait. The replies of the read so
+                // far stay unwritten meanwhile, as in Redis, where nothing of a read is
+                // written before all of it ran (and a read whose replies pass the output
+                // limit closes the client before any of them went out).
                 wait_for_shards(server, stream, client, out, busy).await?;
             }
             Outcome::Suspended(suspension) => {
