@@ -287,7 +287,7 @@ fn count_input(server: &Server, client: &Client, bytes: usize) {
 /// bytes of the replies it already wrote: the replies of one read count
 /// together against the client's output limit, as they do in Redis, which
 /// writes nothing until the whole read has run, even when some were
-/// written early (a command waited for busy shards, a script ran).
+/// written early (before a script, or past the write threshold).
 async fn process_input<S>(
     server: &Server,
     stream: &mut S,

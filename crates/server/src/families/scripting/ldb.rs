@@ -780,25 +780,40 @@ fn local_name(name: *const c_char) -> &'static [u8] {
     unsafe { CStr::from_ptr(name) }.to_bytes()
 }
 
+/// Visits the locals of the frame `ar` in order, each on top of the stack
+/// while `visit` runs (popped after it); `visit` returns true to stop.
+/// True when it stopped.
+unsafe fn visit_locals(state: *mut lua_State, ar: &lua::lua_Debug, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+    let mut i = 1;
+    loop {
+        let name = lua::lua_getlocal(state, ar, i);
+        if name.is_null() {
+            return false;
+        }
+        i += 1;
+        let stop = visit(local_name(name));
+        lua::lua_pop(state, 1);
+        if stop {
+            return true;
+        }
+    }
+}
+
 /// `print <var>`: the innermost local of that name, else KEYS or ARGV.
 unsafe fn print(state: *mut lua_State, var: &[u8]) {
     let mut ar: lua::lua_Debug = std::mem::zeroed();
     let mut level = 0;
     while lua::lua_getstack(state, level, &mut ar) != 0 {
         level += 1;
-        let mut i = 1;
-        loop {
-            let name = lua::lua_getlocal(state, &ar, i);
-            if name.is_null() {
-                break;
-            }
-            i += 1;
-            if local_name(name) == var {
+        let found = visit_locals(state, &ar, |name| {
+            let found = name == var;
+            if found {
                 log_top(state, b"<value> ");
-                lua::lua_pop(state, 1);
-                return;
             }
-            lua::lua_pop(state, 1);
+            found
+        });
+        if found {
+            return;
         }
     }
     if var == b"KEYS" || var == b"ARGV" {
@@ -816,14 +831,7 @@ unsafe fn print_all(state: *mut lua_State) {
     let mut ar: lua::lua_Debug = std::mem::zeroed();
     let mut shown = 0;
     if lua::lua_getstack(state, 0, &mut ar) != 0 {
-        let mut i = 1;
-        loop {
-            let name = lua::lua_getlocal(state, &ar, i);
-            if name.is_null() {
-                break;
-            }
-            i += 1;
-            let name = local_name(name);
+        visit_locals(state, &ar, |name| {
             if !name.windows(12).any(|w| w == b"(*temporary)") {
                 let mut prefix = b"<value> ".to_vec();
                 prefix.extend_from_slice(name);
@@ -831,8 +839,8 @@ unsafe fn print_all(state: *mut lua_State) {
                 log_top(state, &prefix);
                 shown += 1;
             }
-            lua::lua_pop(state, 1);
-        }
+            false
+        });
     }
     if shown == 0 {
         log(b"No local variables in the current context.".to_vec());
