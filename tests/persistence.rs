@@ -154,6 +154,34 @@ fn sigterm_saves_before_exiting_when_save_points_exist() {
 }
 
 #[test]
+fn a_signal_after_shutdown_abort_asks_for_a_new_shutdown() {
+    let mut shoal = ServerProcess::shoal(&["--save", "3600 1", "--enable-debug-command", "yes"]);
+    let mut c = shoal.client();
+    c.cmd("SET k v");
+    assert_eq!(c.cmd("DEBUG PAUSE-CRON 1"), simple("OK"));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(shoal.pid() as i32, libc::SIGTERM) };
+    // The shutdown waits for the paused cron; SHUTDOWN ABORT cancels it
+    // once the signal has been taken in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.cmd("SHUTDOWN ABORT") != simple("OK") {
+        assert!(Instant::now() < deadline, "the SIGTERM never scheduled a shutdown");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Right away, before the cancelled shutdown's wait may have looked
+    // again: a SIGINT now is a new request, not the user insisting on the
+    // old one (which would exit at once, without saving).
+    unsafe { libc::kill(shoal.pid() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(shoal.alive(), "the SIGINT after SHUTDOWN ABORT made the server exit at once");
+    assert_eq!(c.cmd("PING"), simple("PONG"));
+    assert_eq!(c.cmd("DEBUG PAUSE-CRON 0"), simple("OK"));
+    shoal.wait_exit();
+    let redis = redis_loading(shoal.dir.path());
+    assert_eq!(redis.client().cmd("GET k"), support::bulk("v"));
+}
+
+#[test]
 fn shutdown_nosave_writes_no_file() {
     let mut shoal = ServerProcess::shoal(&["--save", "3600 1"]);
     let mut c = shoal.client();

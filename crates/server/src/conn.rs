@@ -42,7 +42,9 @@ const OUTPUT_LIMIT_CHECK_BYTES: usize = crate::outbox::UNCOUNTED_OUTPUT_BYTES;
 /// A connection waiting for a busy shard looks again this often even
 /// without a wake-up.
 const SHARD_RECHECK_MS: u64 = 10;
-/// An idle input buffer larger than this is shrunk.
+/// An idle input buffer, or an emptied reply buffer, larger than this
+/// is shrunk: a client that once had a large pipeline or reply keeps no
+/// megabyte it no longer uses (memory Redis would not count either).
 const IDLE_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
 impl Session {
@@ -396,9 +398,7 @@ where
         }
     }
     input.drain(..position);
-    if input.is_empty() && input.capacity() > IDLE_BUFFER_KEEP_BYTES {
-        input.shrink_to(READ_CHUNK_BYTES);
-    }
+    give_back_if_idle(input, READ_CHUNK_BYTES);
     Ok(sent)
 }
 
@@ -688,8 +688,14 @@ fn written(server: &Server, client: &Client, out: &mut ReplyBuf, sent: usize) {
     server.engine.stats.add(Stat::NetOutputBytes, sent as u64);
     out.buf.drain(..sent);
     client.info.output_bytes.store(out.len(), Ordering::Relaxed);
-    if out.is_empty() && out.buf.capacity() > FLUSH_THRESHOLD_BYTES * 4 {
-        out.buf.shrink_to(4096);
+    give_back_if_idle(&mut out.buf, 4096);
+}
+
+/// Shrinks an empty buffer larger than IDLE_BUFFER_KEEP_BYTES to `keep`
+/// bytes of capacity.
+fn give_back_if_idle(buf: &mut Vec<u8>, keep: usize) {
+    if buf.is_empty() && buf.capacity() > IDLE_BUFFER_KEEP_BYTES {
+        buf.shrink_to(keep);
     }
 }
 
@@ -780,4 +786,29 @@ where
     shoal_engine::clock_hint::forget();
     written(server, client, out, sent);
     Ok(read == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emptied_buffers_give_back_what_they_grew_to() {
+        // Doubling from 4 KB lands on exactly 1 MB, the size an earlier
+        // `> 1 MB` rule kept for good (unit/maxmemory counted it).
+        for grown in [IDLE_BUFFER_KEEP_BYTES + 1, 1 << 20, 8 << 20] {
+            let mut buf: Vec<u8> = Vec::with_capacity(4096);
+            buf.resize(grown, b'x');
+            buf.clear();
+            give_back_if_idle(&mut buf, 4096);
+            assert!(buf.capacity() < IDLE_BUFFER_KEEP_BYTES, "{grown}: kept {}", buf.capacity());
+        }
+        // A buffer still holding data, or already small, is left alone.
+        let mut busy = vec![b'x'; 1 << 20];
+        give_back_if_idle(&mut busy, 4096);
+        assert_eq!(busy.len(), 1 << 20);
+        let mut small: Vec<u8> = Vec::with_capacity(IDLE_BUFFER_KEEP_BYTES);
+        give_back_if_idle(&mut small, 4096);
+        assert_eq!(small.capacity(), IDLE_BUFFER_KEEP_BYTES);
+    }
 }

@@ -200,14 +200,15 @@ fn start(server: Arc<Server>) -> i32 {
     }
     server.log.notice("Ready to accept connections tcp");
     let mut signals = signals;
+    let mut stop = signals.wait_for_shutdown(&server);
     loop {
-        match signals.wait_for_shutdown(&server) {
+        match stop {
             Stop::Command => break,
-            Stop::Signal(directive) => {
-                if signals.shut_down_on_signal(&server, directive) {
-                    break;
-                }
-            }
+            Stop::Signal(directive) => match signals.shut_down_on_signal(&server, directive) {
+                AfterSignal::Exit => break,
+                AfterSignal::Serve => stop = signals.wait_for_shutdown(&server),
+                AfterSignal::Again(next) => stop = Stop::Signal(next),
+            },
         }
     }
     shutdown(&server, &pidfile, &unix_path);
@@ -251,6 +252,16 @@ enum Stop {
     Signal(&'static str),
 }
 
+/// What follows a signal's shutdown.
+enum AfterSignal {
+    /// The server exits.
+    Exit,
+    /// SHUTDOWN ABORT cancelled it, or its save failed: serve on.
+    Serve,
+    /// Cancelled, and another signal (its directive) already came.
+    Again(&'static str),
+}
+
 /// SIGTERM and SIGINT, caught from start-up on.
 struct Signals {
     runtime: tokio::runtime::Runtime,
@@ -274,24 +285,37 @@ impl Signals {
 
     /// A signal asked for a shutdown: as in Redis it runs at the cron's
     /// next tick (not while DEBUG PAUSE-CRON holds the cron), unless
-    /// SHUTDOWN ABORT cancels it first. A SIGINT while it saves is the
-    /// user insisting: the server exits at once, without its temporary
-    /// file. True when the server is to exit.
-    fn shut_down_on_signal(&mut self, server: &Arc<Server>, directive: &'static str) -> bool {
+    /// SHUTDOWN ABORT cancels it first. A SIGINT while it is pending or
+    /// saving is the user insisting: the server exits at once, without its
+    /// temporary file. A signal after SHUTDOWN ABORT (which this loop may
+    /// not have seen yet) asks for a new shutdown.
+    fn shut_down_on_signal(&mut self, server: &Arc<Server>, directive: &'static str) -> AfterSignal {
         server.shutdown_asap.store(true, Ordering::Release);
         let Signals { runtime, term, int } = self;
+        let pending = || server.shutdown_asap.load(Ordering::Acquire);
         runtime.block_on(async {
             loop {
-                if !server.shutdown_asap.load(Ordering::Acquire) {
-                    return false;
+                if !pending() {
+                    return AfterSignal::Serve;
                 }
                 if !server.cron_paused.load(Ordering::Relaxed) {
                     break;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
-                    _ = int.recv() => insist(server),
-                    _ = term.recv() => {}
+                    _ = int.recv() => {
+                        if pending() {
+                            insist(server);
+                        }
+                        server.log.warning("Received SIGINT scheduling shutdown...");
+                        return AfterSignal::Again("shutdown-on-sigint");
+                    }
+                    _ = term.recv() => {
+                        if !pending() {
+                            server.log.warning("Received SIGTERM scheduling shutdown...");
+                            return AfterSignal::Again("shutdown-on-sigterm");
+                        }
+                    }
                 }
             }
             let saving = {
@@ -304,12 +328,13 @@ impl Signals {
                     saved = &mut saving => {
                         let exit = saved.unwrap_or(false);
                         server.shutdown_asap.store(false, Ordering::Release);
-                        if !exit {
-                            server.log.warning(
-                                "SIGTERM received but errors trying to shut down the server, check the logs for more information",
-                            );
+                        if exit {
+                            return AfterSignal::Exit;
                         }
-                        return exit;
+                        server.log.warning(
+                            "SIGTERM received but errors trying to shut down the server, check the logs for more information",
+                        );
+                        return AfterSignal::Serve;
                     }
                     _ = int.recv() => insist(server),
                     _ = term.recv() => {}
