@@ -19,6 +19,12 @@ Each workload runs --rounds times (default 3), the servers' order
 alternating between rounds; the table shows medians and the range of the
 per-round ratios.
 
+Then SCRIPT KILL: with busy-reply-threshold 100, one client runs
+`while true do end`, another waits for -BUSY and sends SCRIPT KILL; the
+time from sending it until the looping client has its error, --kills
+times (default 10) per server: Shoal with --threads 1 and with its
+default workers, and Redis (--kills 0 skips it).
+
     cargo build --release
     python3 benches/scripting.py [--requests N] [--rounds N] [--only SUBSTRING] [--output markdown]
 
@@ -107,6 +113,38 @@ def measure(args, shoal_argv, workdir, servers):
     return wls, results
 
 
+def kill_latency(argv, workdir, kills):
+    """Milliseconds from SCRIPT KILL until the endless script's client has
+    its error, `kills` times, on one server started from `argv`."""
+    server = bench.Server("kill", argv, workdir, set(), extra=["--busy-reply-threshold", "100"])
+    server.start()
+    times = []
+    try:
+        for _ in range(kills):
+            with bench.Conn(server.port) as runner, bench.Conn(server.port) as probe:
+                runner.send(bench.encode("EVAL", "while true do end", "0"))
+                while True:
+                    try:
+                        probe.call("PING")
+                    except bench.ReplyError as e:
+                        if str(e).startswith("BUSY"):
+                            break
+                        raise
+                    time.sleep(0.01)
+                sent = time.perf_counter()
+                probe.call("SCRIPT", "KILL")
+                try:
+                    runner.read()
+                    raise bench.BenchError("the killed script returned normally")
+                except bench.ReplyError as e:
+                    if "Script killed" not in str(e):
+                        raise
+                times.append((time.perf_counter() - sent) * 1000)
+    finally:
+        server.stop()
+    return times
+
+
 def cleanup(servers, workdir):
     for s in servers:
         s.stop()
@@ -121,6 +159,7 @@ def main():
     ap.add_argument("--only", action="append", metavar="SUBSTRING",
                     help="run only the workloads whose name contains SUBSTRING (repeatable)")
     ap.add_argument("--threads", type=int, help="passed to shoal-server as --threads N")
+    ap.add_argument("--kills", type=int, default=10, help="SCRIPT KILL measurements per server (0: none)")
     ap.add_argument("--output", choices=("text", "markdown"), default="text")
     ap.add_argument("--shoal", default=str(bench.DEFAULT_SHOAL))
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
@@ -132,8 +171,13 @@ def main():
     shoal_argv = [args.shoal] + (["--threads", str(args.threads)] if args.threads is not None else [])
     workdir = tempfile.mkdtemp(prefix="shoal-bench-scripting-")
     servers = []
+    kills = {}
     try:
         wls, results = measure(args, shoal_argv, workdir, servers)
+        for name, argv in (("Shoal --threads 1", [args.shoal, "--threads", "1"]), ("Shoal", [args.shoal]),
+                           ("Redis", [args.redis_server])):
+            if args.kills > 0:
+                kills[name] = kill_latency(argv, workdir, args.kills)
     except bench.BenchError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
@@ -160,6 +204,11 @@ def main():
     print(bench.render(headers, rows, args.output == "markdown"))
     print("ratio = Shoal / Redis, median of the per-round ratios. CPU used by other processes meanwhile: "
           "median %.2f, max %.2f cores." % (statistics.median(others), max(others)))
+    if kills:
+        print()
+        print(bench.render(["SCRIPT KILL of `while true do end`", "median ms", "max ms", "kills"],
+                           [[name, "%.1f" % statistics.median(t), "%.1f" % max(t), str(len(t))]
+                            for name, t in kills.items()], args.output == "markdown"))
     return 0
 
 

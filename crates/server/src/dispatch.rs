@@ -130,19 +130,20 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         }
     }
     let is_exec = cmd.name == "exec";
-    // Whether the command, or for EXEC a command it queued, has `flag`
-    // (`has`) or lacks it (`!has`).
-    let queued = |flag: CommandFlags, has: bool| {
+    let own = EffectiveFlags::of(server, cmd, argv);
+    // Whether a command EXEC queued has `flag` (`has`) or lacks it (`!has`).
+    let queued = |flag: fn(&Command, &EffectiveFlags) -> bool, has: bool| {
         is_exec
             && client.multi.as_ref().is_some_and(|m| {
                 m.queue.iter().any(|q| {
                     let argv: smallvec::SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
-                    has_flag(server, table().get(q.command), &argv, flag) == has
+                    let queued_cmd = table().get(q.command);
+                    flag(queued_cmd, &EffectiveFlags::of(server, queued_cmd, &argv)) == has
                 })
             })
     };
-    let is_write = has_flag(server, cmd, argv, CommandFlags::WRITE) || queued(CommandFlags::WRITE, true);
-    let is_denyoom = has_flag(server, cmd, argv, CommandFlags::DENYOOM) || queued(CommandFlags::DENYOOM, true);
+    let is_write = own.write || queued(|_, f| f.write, true);
+    let is_denyoom = own.deny_oom || queued(|_, f| f.deny_oom, true);
     let from_master = client.info.has_flag(flags::MASTER);
     if !from_master && out_of_memory(server) {
         let transaction_control = matches!(cmd.name, "exec" | "discard" | "quit" | "reset");
@@ -178,7 +179,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
         reject(server, client, out, Some(cmd), message);
         return Outcome::Continue;
     }
-    let denies_stale = !has_flag(server, cmd, argv, CommandFlags::STALE) || queued(CommandFlags::STALE, false);
+    let denies_stale = !own.stale || queued(|_, f| f.stale, false);
     if !from_master && denies_stale && server.stale_refused() {
         reject(server, client, out, Some(cmd), CmdError::MASTERDOWN.message());
         return Outcome::Continue;
@@ -195,7 +196,7 @@ fn check_and_call(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv
     // for it, refused as in Redis (an EXEC that queued one too).
     if server.persistence.is_async_loading()
         && !from_master
-        && (cmd.is(CommandFlags::NO_ASYNC_LOADING) || queued(CommandFlags::NO_ASYNC_LOADING, true))
+        && (cmd.is(CommandFlags::NO_ASYNC_LOADING) || queued(|c, _| c.is(CommandFlags::NO_ASYNC_LOADING), true))
     {
         reject(server, client, out, Some(cmd), "LOADING Redis is loading the dataset in memory".to_string());
         return Outcome::Continue;
@@ -476,22 +477,32 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
     }
 }
 
-/// Whether a command has `flag` (WRITE, DENYOOM or STALE) as Redis decides
+/// A command's WRITE, DENYOOM and STALE flags as Redis decides them
 /// before running it: EVAL's and FCALL's come from the flags their script
-/// declares, when it declares some.
-#[inline]
-fn has_flag(server: &Server, cmd: &Command, argv: &[&[u8]], flag: CommandFlags) -> bool {
-    if cmd.is(CommandFlags::NO_MANDATORY_KEYS) {
-        if let Some(declared) = crate::families::scripting::declared_flags(server, cmd, argv) {
-            return match flag {
-                CommandFlags::WRITE => declared.writes,
-                CommandFlags::DENYOOM => declared.deny_oom,
-                CommandFlags::STALE => declared.stale,
-                _ => cmd.is(flag),
-            };
+/// declares, when it declares some (looked up once per command).
+struct EffectiveFlags {
+    write: bool,
+    deny_oom: bool,
+    stale: bool,
+}
+
+impl EffectiveFlags {
+    #[inline]
+    fn of(server: &Server, cmd: &Command, argv: &[&[u8]]) -> EffectiveFlags {
+        let declared = if cmd.is(CommandFlags::NO_MANDATORY_KEYS) {
+            crate::families::scripting::declared_flags(server, cmd, argv)
+        } else {
+            None
+        };
+        match declared {
+            Some(d) => EffectiveFlags { write: d.writes, deny_oom: d.deny_oom, stale: d.stale },
+            None => EffectiveFlags {
+                write: cmd.is(CommandFlags::WRITE),
+                deny_oom: cmd.is(CommandFlags::DENYOOM),
+                stale: cmd.is(CommandFlags::STALE),
+            },
         }
     }
-    cmd.is(flag)
 }
 
 /// What a RESP2 client may run while it has subscriptions.

@@ -50,13 +50,27 @@ pub fn may_write(server: &Server, cmd: &Command, argv: &[&[u8]]) -> bool {
 /// unknown one, and other commands: their own flags apply.
 pub fn declared_flags(server: &Server, cmd: &Command, argv: &[&[u8]]) -> Option<DeclaredFlags> {
     let &name = argv.get(1)?;
-    let lower = || String::from_utf8_lossy(name).to_ascii_lowercase();
     match cmd.name {
         "eval" | "eval_ro" => parse_shebang(name).ok()?.0.command_flags(),
-        "evalsha" | "evalsha_ro" => server.scripts.script_flags.lock().get(&lower()).copied(),
-        "fcall" | "fcall_ro" => server.scripts.function_flags.lock().get(&lower()).copied(),
+        "evalsha" | "evalsha_ro" => get_ignoring_case(&server.scripts.script_flags.lock(), name),
+        "fcall" | "fcall_ro" => get_ignoring_case(&server.scripts.function_flags.lock(), name),
         _ => None,
     }
+}
+
+/// Looks `name` up in a map keyed by lowercase names, without allocating
+/// for a name of up to 64 bytes (a SHA1 has 40), as every EVALSHA and
+/// FCALL does before it runs.
+fn get_ignoring_case<V: Copy>(map: &HashMap<String, V>, name: &[u8]) -> Option<V> {
+    let mut buf = [0u8; 64];
+    if let Some(lower) = buf.get_mut(..name.len()) {
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        if let Ok(key) = std::str::from_utf8(lower) {
+            return map.get(key).copied();
+        }
+    }
+    map.get(&String::from_utf8_lossy(name).to_ascii_lowercase()).copied()
 }
 
 
@@ -1094,4 +1108,20 @@ pub fn register(r: &mut Registrar) {
     r.plain("function|stats", function_stats);
     r.plain("function|kill", function_kill);
     r.plain("function|help", function_help);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_ignore_case_at_any_name_length() {
+        let long = "x".repeat(100);
+        let map: HashMap<String, u8> = [("abc".to_string(), 1), (long.clone(), 2), ("é".to_string(), 3)].into();
+        assert_eq!(get_ignoring_case(&map, b"AbC"), Some(1));
+        assert_eq!(get_ignoring_case(&map, long.to_ascii_uppercase().as_bytes()), Some(2));
+        assert_eq!(get_ignoring_case(&map, "é".as_bytes()), Some(3));
+        assert_eq!(get_ignoring_case(&map, b"abd"), None);
+        assert_eq!(get_ignoring_case(&map, b"\xffabc"), None);
+    }
 }
