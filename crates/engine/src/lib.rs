@@ -234,8 +234,24 @@ impl Engine {
         Ok(locks)
     }
 
+    /// Every shard, if all are free right now, counted per thread like
+    /// `try_lock_unit`'s units.
+    #[inline]
+    pub fn try_lock_all_unit(&self, ticket: bool) -> Result<ShardLocks<'_>, Busy> {
+        match self.keyspace.try_lock_all(ticket) {
+            Ok(locks) => {
+                self.stats.bump_own(stats::Stat::AllShardUnits);
+                Ok(locks)
+            }
+            Err(busy) => {
+                self.stats.bump_own(stats::Stat::ShardLockWaits);
+                Err(busy)
+            }
+        }
+    }
+
     /// An execution unit over `locks` (from `try_lock_unit` or
-    /// `Keyspace::try_lock_all`).
+    /// `try_lock_all_unit`).
     #[inline(always)]
     pub fn unit<'e>(&'e self, locks: ShardLocks<'e>, db: usize) -> Tx<'e> {
         let started = if locks.holds_all() { clock_hint::fresh() } else { clock_hint::start_ns() };

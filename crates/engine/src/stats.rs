@@ -31,9 +31,11 @@ pub enum Stat {
     ExpireCycleCpuMicros,
     /// Units that found a shard they needed locked by another thread.
     ShardLockWaits,
+    /// Units over every shard (scripts, commands over the whole keyspace).
+    AllShardUnits,
 }
 
-const STAT_COUNT: usize = Stat::ShardLockWaits as usize + 1;
+const STAT_COUNT: usize = Stat::AllShardUnits as usize + 1;
 
 #[repr(align(128))]
 struct Slot([AtomicU64; STAT_COUNT]);

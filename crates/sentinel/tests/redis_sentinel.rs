@@ -56,16 +56,28 @@ impl RedisSentinel {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server starts");
-            let sentinel = RedisSentinel { child, port };
+            let mut sentinel = RedisSentinel { child, port };
             let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && matches!(sentinel.child.try_wait(), Ok(None)) {
+                // What answers must be this process: another test's server may have
+                // taken the port first (this one then exits, unable to bind).
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return sentinel;
+                    if sentinel.answers_as_itself() {
+                        return sentinel;
+                    }
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
         panic!("redis-sentinel did not start");
+    }
+
+    /// Whether the process listening on the port is this child (INFO's process_id).
+    fn answers_as_itself(&self) -> bool {
+        let Value::Bulk(info) = self.command(&["INFO", "server"]) else { return false };
+        let pid = format!("process_id:{}", self.child.id());
+        String::from_utf8_lossy(&info).lines().any(|line| line.trim_end() == pid)
     }
 
     fn command(&self, args: &[&str]) -> Value {

@@ -175,6 +175,9 @@ where
                 flush(server, stream, client, out).await?;
                 break;
             }
+            if write_later() {
+                tokio::task::yield_now().await;
+            }
             if flush_or_read(server, stream, client, out, input, sent).await? {
                 break;
             }
@@ -188,6 +191,33 @@ where
         }
         show_query_buffer(&client.info, input);
     }
+}
+
+thread_local! {
+    /// Request batches this worker ran since it last slept.
+    static BATCHES_AWAKE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runtime hook: the worker is about to sleep.
+pub fn worker_parks() {
+    BATCHES_AWAKE.with(|b| b.set(0));
+}
+
+/// Whether a batch's replies wait for the end of the worker's turn: as
+/// Redis writes every client's replies together before it sleeps, a worker
+/// that has run other batches since it woke (it is busy, other connections
+/// are ready) lets them run first and then writes all their replies in a
+/// row, instead of one write between every two batches. A reply wakes the
+/// client that waits for it; in a row, the writes after the first mostly
+/// find their reader already awake (a sleeping one costs the writer an
+/// inter-processor wake-up, 12% of the server's time for pipelined ZADDs
+/// on one set). A worker serving one connection writes at once.
+fn write_later() -> bool {
+    BATCHES_AWAKE.with(|b| {
+        let n = b.get() + 1;
+        b.set(n);
+        n > 1
+    })
 }
 
 /// Closes a client whose unprocessed input passed `client-query-buffer-limit`.

@@ -353,7 +353,7 @@ fn begin<'a>(server: &'a Server, client: &mut Client, plan: LockPlan) -> Result<
     loop {
         let ticket = client.gate.is_some();
         let begun = match shards.as_mut() {
-            None => server.engine.keyspace.try_lock_all(ticket),
+            None => server.engine.try_lock_all_unit(ticket),
             Some(shards) => server.engine.try_lock_unit(shards, ticket),
         };
         match begun {

@@ -148,6 +148,7 @@ fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Inc
             // Locks kept from one script call to the next on this worker
             // are not kept while it sleeps.
             shoal_engine::keyspace::release_held();
+            crate::conn::worker_parks();
             parking.placement.parking(index)
         })
         .on_thread_unpark(move || unparked.placement.unparked(index))

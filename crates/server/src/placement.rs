@@ -82,6 +82,8 @@ pub struct WorkerLoad {
 struct UnitCounts {
     commands: u64,
     lock_waits: u64,
+    /// Units over every shard.
+    all_shards: u64,
     /// One-shard units by shard.
     shards: Vec<u32>,
 }
@@ -94,6 +96,7 @@ impl UnitCounts {
         UnitCounts {
             commands: stats.get_slot(slot, Stat::CommandsProcessed),
             lock_waits: stats.get_slot(slot, Stat::ShardLockWaits),
+            all_shards: stats.get_slot(slot, Stat::AllShardUnits),
             shards: stats.shard_units(slot),
         }
     }
@@ -102,6 +105,7 @@ impl UnitCounts {
         UnitCounts {
             commands: self.commands.wrapping_sub(earlier.commands),
             lock_waits: self.lock_waits.wrapping_sub(earlier.lock_waits),
+            all_shards: self.all_shards.wrapping_sub(earlier.all_shards),
             shards: self.shards.iter().enumerate().map(|(i, n)| n.wrapping_sub(earlier.shards.get(i).copied().unwrap_or(0))).collect(),
         }
     }
@@ -119,13 +123,14 @@ const CONCENTRATION_MIN_UNITS: u64 = 1000;
 /// The load is on one shard when at least this percent of the active
 /// workers' one-shard commands went to one shard...
 const TOP_SHARD_PCT: u64 = 75;
-/// ...or at least this percent of their commands waited for a shard lock.
+/// ...or at least this percent of their commands waited for a shard lock,
+/// or held every shard (scripts: one runs at a time, whichever worker).
 const LOCK_WAIT_PCT: u64 = 20;
 
 /// Whether the active workers' commands over one period (`counts`) mostly
-/// went to one shard, which runs one command at a time whatever the
-/// number of workers: another worker would only wait for its lock (and
-/// add a hand-over of the shard's cache lines to every command).
+/// went to one shard, or held them all, which runs one command at a time
+/// whatever the number of workers: another worker would only wait for
+/// the locks (and add a hand-over of their cache lines to every command).
 fn concentrated(counts: &[UnitCounts]) -> bool {
     let mut by_shard = vec![0u64; shoal_engine::SHARD_COUNT];
     for c in counts {
@@ -137,8 +142,10 @@ fn concentrated(counts: &[UnitCounts]) -> bool {
     let top = by_shard.iter().copied().max().unwrap_or(0);
     let commands: u64 = counts.iter().map(|c| c.commands).sum();
     let waits: u64 = counts.iter().map(|c| c.lock_waits.min(c.commands)).sum();
+    let all_shards: u64 = counts.iter().map(|c| c.all_shards.min(c.commands)).sum();
     (units >= CONCENTRATION_MIN_UNITS && top * 100 >= units * TOP_SHARD_PCT)
         || (commands >= CONCENTRATION_MIN_UNITS && waits * 100 >= commands * LOCK_WAIT_PCT)
+        || (commands >= CONCENTRATION_MIN_UNITS && all_shards * 100 >= commands * LOCK_WAIT_PCT)
 }
 
 /// Balancer memory between two periods.
@@ -475,7 +482,7 @@ mod tests {
                 shards[i] = (commands / spread as u64) as u32;
             }
             shards[7] += hot;
-            UnitCounts { commands: commands + hot as u64, lock_waits, shards }
+            UnitCounts { commands: commands + hot as u64, lock_waits, all_shards: 0, shards }
         };
         assert!(concentrated(&[c(0, 1, 10_000, 0)]), "one hot key");
         assert!(concentrated(&[c(1_000, 256, 9_000, 0)]), "mostly one hot key");
@@ -484,6 +491,11 @@ mod tests {
         assert!(!concentrated(&[c(5_000, 4, 0, 0), c(0, 1, 5_000, 0)]), "one hot key among workers busy elsewhere");
         assert!(concentrated(&[c(5_000, 256, 0, 1_500), c(5_000, 256, 0, 1_500)]), "two workers waiting for shards");
         assert!(!concentrated(&[c(0, 1, 500, 0)]), "too few commands to tell");
+        // Scripts hold every shard: one runs at a time, whichever worker.
+        let scripts = |commands: u64, all_shards: u64| UnitCounts { commands, all_shards, ..c(0, 0, 0, 0) };
+        assert!(concentrated(&[scripts(5_000, 5_000), scripts(5_000, 5_000)]), "scripts on two workers");
+        assert!(concentrated(&[scripts(10_000, 3_000)]), "scripts among other commands");
+        assert!(!concentrated(&[scripts(10_000, 500)]), "a few scripts among spread commands");
     }
 
     #[test]
