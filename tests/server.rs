@@ -13,6 +13,22 @@ fn shoal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shoal-server"))
 }
 
+/// Starts `command(port)` on a free port and waits until that process
+/// serves it; another test's server can take a probed port first (ours
+/// then cannot bind), so it retries on another port.
+fn spawn_serving(mut command: impl FnMut(u16) -> Command) -> (std::process::Child, u16) {
+    for _attempt in 0..5 {
+        let port = support::free_port();
+        let mut child = command(port).spawn().unwrap();
+        if support::wait_ready(&mut child, port) {
+            return (child, port);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("the server did not start");
+}
+
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !condition() {
@@ -57,24 +73,24 @@ fn version_flag() {
 fn sigterm_and_shutdown_exit_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("shoal.pid");
-    let port = support::free_port();
-    let mut child = shoal()
-        .args(["--port", &port.to_string(), "--pidfile", pidfile.to_str().unwrap(), "--save", ""])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, _) = spawn_serving(|port| {
+        let mut command = shoal();
+        command.args(["--port", &port.to_string(), "--pidfile", pidfile.to_str().unwrap(), "--save", ""]);
+        command.stdout(std::process::Stdio::null());
+        command
+    });
     wait_until("pidfile", || pidfile.exists());
-    wait_until("server up", || support::RawClient::connect(port).is_ok());
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_for_exit(&mut child);
     assert_eq!(status.code(), Some(0));
     assert!(!pidfile.exists(), "the pid file is removed on exit");
 
-    let port = support::free_port();
-    let mut child =
-        shoal().args(["--port", &port.to_string(), "--save", ""]).stdout(std::process::Stdio::null()).spawn().unwrap();
-    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let (mut child, port) = spawn_serving(|port| {
+        let mut command = shoal();
+        command.args(["--port", &port.to_string(), "--save", ""]).stdout(std::process::Stdio::null());
+        command
+    });
     let mut client = support::RawClient::connect(port).unwrap();
     client.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(client.try_read_raw().is_none(), "SHUTDOWN closes the connection without a reply");
@@ -89,13 +105,12 @@ fn a_panic_stops_the_server_with_a_bug_report() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("shoal.log");
-    let port = support::free_port();
-    let mut child = shoal()
-        .args(["--port", &port.to_string(), "--save", "", "--enable-debug-command", "yes"])
-        .args(["--logfile", log.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let (mut child, port) = spawn_serving(|port| {
+        let mut command = shoal();
+        command.args(["--port", &port.to_string(), "--save", "", "--enable-debug-command", "yes"]);
+        command.args(["--logfile", log.to_str().unwrap()]);
+        command
+    });
     let mut client = support::RawClient::connect(port).unwrap();
     client.cmd("CLIENT SETNAME crasher");
     client.send(&[b"DEBUG", b"PANIC"]);
@@ -123,10 +138,13 @@ fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
 fn config_file_set_get_and_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("shoal.conf");
-    let port = support::free_port();
-    std::fs::write(&conf, format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n")).unwrap();
-    let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
-    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    let (mut child, port) = spawn_serving(|port| {
+        let text = format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n");
+        std::fs::write(&conf, text).unwrap();
+        let mut command = shoal();
+        command.arg(&conf).stdout(std::process::Stdio::null());
+        command
+    });
     let mut c = support::RawClient::connect(port).unwrap();
     let reply = c.cmd("CONFIG GET maxmemory");
     assert_eq!(reply, Value::Array(vec![bulk("maxmemory"), bulk("10485760")]));
@@ -146,7 +164,7 @@ fn config_file_set_get_and_rewrite() {
     wait_for_exit(&mut child);
     // The rewritten file starts the server again with the new values.
     let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
-    wait_until("server up", || support::RawClient::connect(port).is_ok());
+    assert!(support::wait_ready(&mut child, port), "the rewritten file did not start the server on port {port}");
     let mut c = support::RawClient::connect(port).unwrap();
     assert_eq!(c.cmd("CONFIG GET hz"), Value::Array(vec![bulk("hz"), bulk("20")]));
     c.send(&[b"SHUTDOWN"]);

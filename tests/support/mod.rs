@@ -196,35 +196,39 @@ pub fn replication_report(servers: &[&ServerProcess]) -> String {
     out
 }
 
-fn wait_ready(child: &mut Child, port: u16) -> bool {
+/// Waits (up to 10 s) until `child` serves `port`; false if it exited or
+/// another process answers there.
+pub fn wait_ready(child: &mut Child, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
-        if let Ok(mut c) = RawClient::connect(port) {
-            // A connection reset before our server listens (something
-            // else held the port for a moment), while writing or reading,
-            // means: not ready yet.
-            let sent = c.stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").is_ok();
-            let reply = sent.then(|| c.try_read_raw()).flatten();
-            let reply = reply.and_then(|raw| parse_value(&raw).ok().flatten().map(|(v, _)| v));
-            match reply {
-                // Another test's server can answer on this port if both
-                // probed the same free port; ours then failed to bind.
-                Some(Value::Bulk(text)) => return serves_as(&text, child.id()),
-                // NOAUTH when a password is set: it serves.
-                Some(Value::Error(_)) => return true,
-                _ => {}
-            }
+        match info_server_reply(port) {
+            // Another test's server can answer on this port if both
+            // probed the same free port; ours then failed to bind.
+            Some(Value::Bulk(text)) => return serves_as(&text, child.id()),
+            // NOAUTH when a password is set: it serves.
+            Some(Value::Error(_)) => return true,
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     false
 }
 
+/// What INFO server gets on `port`; None when nothing answers (a
+/// connection refused, or reset before our server listens: something else
+/// held the port for a moment).
+pub fn info_server_reply(port: u16) -> Option<Value> {
+    let mut c = RawClient::connect(port).ok()?;
+    c.stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let raw = c.try_read_raw()?;
+    parse_value(&raw).ok().flatten().map(|(v, _)| v)
+}
+
 /// True if INFO server text names `pid` as the serving process.
-fn serves_as(info: &[u8], pid: u32) -> bool {
+pub fn serves_as(info: &[u8], pid: u32) -> bool {
     let wanted = format!("process_id:{pid}");
     String::from_utf8_lossy(info).lines().any(|line| line.trim_end() == wanted)
 }

@@ -124,10 +124,13 @@ impl SentinelProcess {
                 if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                     break;
                 }
-                if let Ok(mut c) = RawClient::connect(self.port) {
-                    if text(&c.cmd("PING")) == "PONG" {
-                        return;
-                    }
+                // Ours, not another test's server that took the probed port
+                // first (this one then cannot bind).
+                let pid = self.child.as_ref().map_or(0, |c| c.id());
+                match super::info_server_reply(self.port) {
+                    Some(Value::Bulk(info)) if super::serves_as(&info, pid) => return,
+                    Some(Value::Bulk(_)) => break,
+                    _ => {}
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
