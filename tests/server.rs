@@ -13,22 +13,6 @@ fn shoal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shoal-server"))
 }
 
-/// Starts `command(port)` on a free port and waits until that process
-/// serves it; another test's server can take a probed port first (ours
-/// then cannot bind), so it retries on another port.
-fn spawn_serving(mut command: impl FnMut(u16) -> Command) -> (std::process::Child, u16) {
-    for _attempt in 0..5 {
-        let port = support::free_port();
-        let mut child = command(port).spawn().unwrap();
-        if support::wait_ready(&mut child, port) {
-            return (child, port);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("the server did not start");
-}
-
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !condition() {
@@ -73,28 +57,27 @@ fn version_flag() {
 fn sigterm_and_shutdown_exit_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("shoal.pid");
-    let (mut child, _) = spawn_serving(|port| {
+    let mut server = ServerProcess::spawn(|port, _| {
         let mut command = shoal();
         command.args(["--port", &port.to_string(), "--pidfile", pidfile.to_str().unwrap(), "--save", ""]);
-        command.stdout(std::process::Stdio::null());
         command
     });
     wait_until("pidfile", || pidfile.exists());
     // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = wait_for_exit(&mut child);
+    unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
+    let status = server.exit_status();
     assert_eq!(status.code(), Some(0));
     assert!(!pidfile.exists(), "the pid file is removed on exit");
 
-    let (mut child, port) = spawn_serving(|port| {
+    let mut server = ServerProcess::spawn(|port, _| {
         let mut command = shoal();
-        command.args(["--port", &port.to_string(), "--save", ""]).stdout(std::process::Stdio::null());
+        command.args(["--port", &port.to_string(), "--save", ""]);
         command
     });
-    let mut client = support::RawClient::connect(port).unwrap();
+    let mut client = server.client();
     client.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(client.try_read_raw().is_none(), "SHUTDOWN closes the connection without a reply");
-    assert_eq!(wait_for_exit(&mut child).code(), Some(0));
+    assert_eq!(server.exit_status().code(), Some(0));
 }
 
 /// A panic where data may have changed stops the server with a report
@@ -105,17 +88,17 @@ fn a_panic_stops_the_server_with_a_bug_report() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("shoal.log");
-    let (mut child, port) = spawn_serving(|port| {
+    let mut server = ServerProcess::spawn(|port, _| {
         let mut command = shoal();
         command.args(["--port", &port.to_string(), "--save", "", "--enable-debug-command", "yes"]);
         command.args(["--logfile", log.to_str().unwrap()]);
         command
     });
-    let mut client = support::RawClient::connect(port).unwrap();
+    let mut client = server.client();
     client.cmd("CLIENT SETNAME crasher");
     client.send(&[b"DEBUG", b"PANIC"]);
     assert!(client.try_read_raw().is_none(), "no reply: the server is gone");
-    let status = wait_for_exit(&mut child);
+    let status = server.exit_status();
     assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("BUG REPORT START"), "{text}");
@@ -123,29 +106,18 @@ fn a_panic_stops_the_server_with_a_bug_report() {
     assert!(text.contains("name=crasher"), "the client is named: {text}");
 }
 
-fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "server did not exit within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn config_file_set_get_and_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("shoal.conf");
-    let (mut child, port) = spawn_serving(|port| {
+    let mut server = ServerProcess::spawn(|port, _| {
         let text = format!("# my config\nport {port}\nmaxmemory 10mb\nsave \"\"\nlatency-monitor-threshold 0\n");
         std::fs::write(&conf, text).unwrap();
         let mut command = shoal();
-        command.arg(&conf).stdout(std::process::Stdio::null());
+        command.arg(&conf);
         command
     });
-    let mut c = support::RawClient::connect(port).unwrap();
+    let mut c = server.client();
     let reply = c.cmd("CONFIG GET maxmemory");
     assert_eq!(reply, Value::Array(vec![bulk("maxmemory"), bulk("10485760")]));
     assert_eq!(c.cmd("CONFIG SET maxmemory 20mb hz 20"), simple("OK"));
@@ -161,14 +133,17 @@ fn config_file_set_get_and_rewrite() {
     assert!(text.contains("maxmemory 20971520"), "{text}");
     assert!(text.contains("hz 20"), "{text}");
     c.send(&[b"SHUTDOWN"]);
-    wait_for_exit(&mut child);
+    server.wait_exit();
     // The rewritten file starts the server again with the new values.
-    let mut child = shoal().arg(&conf).stdout(std::process::Stdio::null()).spawn().unwrap();
-    assert!(support::wait_ready(&mut child, port), "the rewritten file did not start the server on port {port}");
-    let mut c = support::RawClient::connect(port).unwrap();
+    let mut server = ServerProcess::spawn_on(server.port, |_, _| {
+        let mut command = shoal();
+        command.arg(&conf);
+        command
+    });
+    let mut c = server.client();
     assert_eq!(c.cmd("CONFIG GET hz"), Value::Array(vec![bulk("hz"), bulk("20")]));
     c.send(&[b"SHUTDOWN"]);
-    wait_for_exit(&mut child);
+    server.wait_exit();
 }
 
 /// Every parameter CONFIG GET * reports, set back to the value it

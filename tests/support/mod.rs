@@ -64,40 +64,48 @@ impl ServerProcess {
     }
 
     fn start(binary: PathBuf, conf: Option<&Path>, extra: &[&str]) -> ServerProcess {
-        // A free port can be taken between the probe and the bind: retry.
+        Self::spawn(|port, dir| {
+            let mut command = Command::new(&binary);
+            command.args(conf);
+            command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            command.arg("--dir").arg(dir).args(extra);
+            command
+        })
+    }
+
+    /// Starts `command(port, dir)` on a free port and a fresh directory
+    /// (removed with the server), its output discarded, and waits until
+    /// that process serves the port. A free port can be taken between the
+    /// probe and the bind (another test's server then answers there and
+    /// ours cannot bind): it retries on another port.
+    pub fn spawn(mut command: impl FnMut(u16, &Path) -> Command) -> ServerProcess {
         for _attempt in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
-            let mut args: Vec<String> = conf.map(|c| c.display().to_string()).into_iter().collect();
-            args.extend([
-                "--port".into(),
-                port.to_string(),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--save".into(),
-                "".into(),
-                "--appendonly".into(),
-                "no".into(),
-                "--dir".into(),
-                dir.path().display().to_string(),
-            ]);
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let child = Command::new(&binary)
-                .args(&args)
-                .stdout(Stdio::null())
-                // Null, not inherited: a server outliving a failed test
-                // would hold the test's output pipe open.
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("cannot start server");
-            // Owned at once, so the server is killed if it never gets
-            // ready, and even if the probe panics.
-            let mut server = ServerProcess { child, port, dir };
-            if wait_ready(&mut server.child, port) {
+            if let Some(server) = Self::try_spawn(free_port(), &mut command) {
                 return server;
             }
         }
         panic!("server did not start");
+    }
+
+    /// `spawn` on a port chosen by the caller (a server restarted from a
+    /// file naming its port), without retrying.
+    pub fn spawn_on(port: u16, mut command: impl FnMut(u16, &Path) -> Command) -> ServerProcess {
+        Self::try_spawn(port, &mut command).unwrap_or_else(|| panic!("the server did not start on port {port}"))
+    }
+
+    fn try_spawn(port: u16, command: &mut impl FnMut(u16, &Path) -> Command) -> Option<ServerProcess> {
+        let dir = tempfile::tempdir().unwrap();
+        let child = command(port, dir.path())
+            .stdout(Stdio::null())
+            // Null, not inherited: a server outliving a failed test
+            // would hold the test's output pipe open.
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start server");
+        // Owned at once, so the server is killed if it never gets
+        // ready, and even if the probe panics.
+        let mut server = ServerProcess { child, port, dir };
+        wait_ready(&mut server.child, port).then_some(server)
     }
 
     pub fn client(&self) -> RawClient {
@@ -135,8 +143,16 @@ impl ServerProcess {
 
     /// Waits (up to 10 s) for the process to exit on its own.
     pub fn wait_exit(&mut self) {
+        self.exit_status();
+    }
+
+    /// Waits (up to 10 s) for the process to exit on its own; how it exited.
+    pub fn exit_status(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.alive() {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
             assert!(Instant::now() < deadline, "the server did not exit");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -198,7 +214,7 @@ pub fn replication_report(servers: &[&ServerProcess]) -> String {
 
 /// Waits (up to 10 s) until `child` serves `port`; false if it exited or
 /// another process answers there.
-pub fn wait_ready(child: &mut Child, port: u16) -> bool {
+fn wait_ready(child: &mut Child, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

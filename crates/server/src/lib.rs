@@ -307,13 +307,11 @@ impl Signals {
                         if pending() {
                             insist(server);
                         }
-                        server.log.warning("Received SIGINT scheduling shutdown...");
-                        return AfterSignal::Again("shutdown-on-sigint");
+                        return AfterSignal::Again(scheduled(server, "SIGINT"));
                     }
                     _ = term.recv() => {
                         if !pending() {
-                            server.log.warning("Received SIGTERM scheduling shutdown...");
-                            return AfterSignal::Again("shutdown-on-sigterm");
+                            return AfterSignal::Again(scheduled(server, "SIGTERM"));
                         }
                     }
                 }
@@ -352,18 +350,23 @@ impl Signals {
                     return Stop::Command;
                 }
                 tokio::select! {
-                    _ = term.recv() => {
-                        server.log.warning("Received SIGTERM scheduling shutdown...");
-                        return Stop::Signal("shutdown-on-sigterm");
-                    }
-                    _ = int.recv() => {
-                        server.log.warning("Received SIGINT scheduling shutdown...");
-                        return Stop::Signal("shutdown-on-sigint");
-                    }
+                    _ = term.recv() => return Stop::Signal(scheduled(server, "SIGTERM")),
+                    _ = int.recv() => return Stop::Signal(scheduled(server, "SIGINT")),
                     _ = requested => {}
                 }
             }
         })
+    }
+}
+
+/// Logs that `signal` (SIGTERM or SIGINT) asked for a shutdown; the
+/// directive saying what to do on it.
+fn scheduled(server: &Server, signal: &str) -> &'static str {
+    server.log.warning(&format!("Received {signal} scheduling shutdown..."));
+    if signal == "SIGINT" {
+        "shutdown-on-sigint"
+    } else {
+        "shutdown-on-sigterm"
     }
 }
 

@@ -144,8 +144,7 @@ fn concentrated(counts: &[UnitCounts]) -> bool {
     let waits: u64 = counts.iter().map(|c| c.lock_waits.min(c.commands)).sum();
     let all_shards: u64 = counts.iter().map(|c| c.all_shards.min(c.commands)).sum();
     (units >= CONCENTRATION_MIN_UNITS && top * 100 >= units * TOP_SHARD_PCT)
-        || (commands >= CONCENTRATION_MIN_UNITS && waits * 100 >= commands * LOCK_WAIT_PCT)
-        || (commands >= CONCENTRATION_MIN_UNITS && all_shards * 100 >= commands * LOCK_WAIT_PCT)
+        || (commands >= CONCENTRATION_MIN_UNITS && waits.max(all_shards) * 100 >= commands * LOCK_WAIT_PCT)
 }
 
 /// Balancer memory between two periods.
