@@ -6,10 +6,17 @@
 //! continuing on a database while more than a tenth of the sampled keys were
 //! expired. The run stops when its time budget is spent; the next run
 //! resumes where it stopped.
+//!
+//! A shard some unit holds right now is passed over rather than waited
+//! for (waiting would put the cron thread to sleep on the mutex and make
+//! the unit's release wake it, costing both sides system calls; a hot
+//! key's shard is held most of the time), unless it was passed over
+//! `BUSY_SKIPS_MAX` times in a row: then the cycle waits, so every shard
+//! still gets its expired keys deleted.
 
 use std::time::{Duration, Instant};
 
-use crate::keyspace::{ShardIndex, SHARD_COUNT};
+use crate::keyspace::{ShardIndex, ShardLocks, SHARD_COUNT};
 use crate::tx::{Lookup, Tx};
 use crate::Engine;
 
@@ -18,15 +25,36 @@ const KEYS_PER_ROUND: usize = 20;
 /// Keep going on a database while more than this percentage was expired.
 const ACCEPTABLE_STALE_PERCENT: usize = 10;
 
+/// Visits a shard may be passed over in a row because it was held.
+const BUSY_SKIPS_MAX: u8 = 10;
+
 /// Where the cycle resumes: the next shard and every (shard, db) cursor.
 pub struct ExpireCycle {
     next_shard: usize,
     cursors: Vec<u64>,
+    /// Per shard, the visits in a row that found it held.
+    busy_skips: Vec<u8>,
 }
 
 impl ExpireCycle {
     pub fn new(db_count: usize) -> ExpireCycle {
-        ExpireCycle { next_shard: 0, cursors: vec![0; SHARD_COUNT * db_count] }
+        ExpireCycle { next_shard: 0, cursors: vec![0; SHARD_COUNT * db_count], busy_skips: vec![0; SHARD_COUNT] }
+    }
+
+    /// The shard's lock if it is free, or if it was passed over too many
+    /// times in a row (then waiting for it); `None` to pass over it.
+    fn lock<'e>(&mut self, engine: &'e Engine, shard: usize) -> Option<ShardLocks<'e>> {
+        let skips = &mut self.busy_skips[shard];
+        if let Some(locks) = engine.keyspace.try_lock_one(shard as ShardIndex) {
+            *skips = 0;
+            return Some(locks);
+        }
+        if *skips >= BUSY_SKIPS_MAX {
+            *skips = 0;
+            return Some(engine.keyspace.lock_one(shard as ShardIndex));
+        }
+        *skips += 1;
+        None
     }
 
     /// Runs for at most `budget`, with `active-expire-effort` minus one
@@ -48,7 +76,7 @@ impl ExpireCycle {
             }
             let shard = self.next_shard;
             self.next_shard = (self.next_shard + 1) % SHARD_COUNT;
-            let locks = engine.keyspace.lock_one(shard as ShardIndex);
+            let Some(locks) = self.lock(engine, shard) else { continue };
             let mut tx = Tx::new(engine, locks, 0, crate::now_ns());
             for db in 0..db_count {
                 let cursor_slot = shard * db_count + db;
@@ -120,5 +148,26 @@ mod tests {
         assert_eq!(engine.db_size(&mut tx, 0), 0);
         assert_eq!(engine.db_size(&mut tx, 1), 250);
         tx.finish();
+    }
+
+    #[test]
+    fn a_held_shard_is_passed_over_then_waited_for() {
+        let engine = Engine::new(1);
+        let mut tx = engine.begin_all(0);
+        let now = tx.now_ms;
+        tx.insert_in(0, b"gone", Value::Int(1), now - 10);
+        tx.finish();
+        let held = engine.keyspace.lock_one(crate::keyspace::shard_of(b"gone"));
+        let mut cycle = ExpireCycle::new(1);
+        for _ in 0..BUSY_SKIPS_MAX {
+            assert_eq!(cycle.run(&engine, Duration::from_secs(10), 0), 0, "a held shard is passed over");
+        }
+        std::thread::scope(|scope| {
+            let (cycle, engine) = (&mut cycle, &engine);
+            let waiting = scope.spawn(move || cycle.run(engine, Duration::from_secs(10), 0));
+            std::thread::sleep(Duration::from_millis(20));
+            drop(held);
+            assert_eq!(waiting.join().unwrap(), 1, "passed over too often, it is waited for");
+        });
     }
 }

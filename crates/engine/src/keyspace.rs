@@ -111,9 +111,16 @@ pub struct Shard {
 /// A shard's mutex, the event its release fires, and how many connections
 /// wait for it (one cache line pair per shard, so neighbours do not share
 /// a line). A release fires the event only when someone waits: the event
-/// costs a fence and a lock, the count one load.
-#[repr(align(128))]
-struct Padded(Mutex<Shard>, Event, AtomicU32);
+/// costs a fence and a lock, the count one load. The count, the event and
+/// the mutex's lock word come first, in one cache line: locking and
+/// releasing every shard (a script call) touches one line per shard, not
+/// two.
+#[repr(C, align(128))]
+struct Padded {
+    waiters: AtomicU32,
+    released: Event,
+    shard: Mutex<Shard>,
+}
 
 /// A connection waiting for a shard (or the gate): resolves when it may
 /// have become free. Counted in the shard's waiters while it lives.
@@ -202,16 +209,16 @@ impl Keyspace {
     pub fn new(db_count: usize) -> Keyspace {
         let shards = (0..SHARD_COUNT)
             .map(|_| {
-                Padded(
-                    Mutex::new(Shard {
+                Padded {
+                    waiters: AtomicU32::new(0),
+                    released: Event::new(),
+                    shard: Mutex::new(Shard {
                         dbs: (0..db_count).map(|_| Db::default()).collect(),
                         watched: HashMap::new(),
                         blocked: Default::default(),
                         tracked: HashMap::new(),
                     }),
-                    Event::new(),
-                    AtomicU32::new(0),
-                )
+                }
             })
             .collect();
         Keyspace {
@@ -236,7 +243,7 @@ impl Keyspace {
         let mut previous = None;
         for &i in shards.iter() {
             if previous != Some(i) {
-                match self.shards[i as usize].0.try_lock() {
+                match self.shards[i as usize].shard.try_lock() {
                     Some(guard) => held.push((i, guard)),
                     None => {
                         drop(ShardLocks { keyspace: self, held, all: false });
@@ -260,7 +267,7 @@ impl Keyspace {
         }
         let mut held = SmallVec::with_capacity(SHARD_COUNT);
         for (i, slot) in self.shards.iter().enumerate() {
-            match slot.0.try_lock() {
+            match slot.shard.try_lock() {
                 Some(guard) => held.push((i as ShardIndex, guard)),
                 None => {
                     drop(ShardLocks { keyspace: self, held, all: false });
@@ -281,8 +288,8 @@ impl Keyspace {
                 // Counted before listening and before looking again, so a
                 // release after that look sees the count (see the drop of
                 // `ShardLocks`).
-                slot.2.fetch_add(1, Ordering::SeqCst);
-                ShardWait { listener: slot.1.listen(), waiters: Some(&slot.2) }
+                slot.waiters.fetch_add(1, Ordering::SeqCst);
+                ShardWait { listener: slot.released.listen(), waiters: Some(&slot.waiters) }
             }
             Busy::Gate => ShardWait { listener: self.gate.lowered.listen(), waiters: None },
         }
@@ -291,7 +298,7 @@ impl Keyspace {
     /// True if what `busy` names is free right now.
     pub fn is_free(&self, busy: Busy) -> bool {
         match busy {
-            Busy::Shard(i) => !self.shards[i as usize].0.is_locked(),
+            Busy::Shard(i) => !self.shards[i as usize].shard.is_locked(),
             Busy::Gate => !self.gate.is_up(),
         }
     }
@@ -344,7 +351,7 @@ impl Keyspace {
         let mut locks = ShardLocks { keyspace: self, held: SmallVec::new(), all: false };
         for at in keys {
             if !locks.held.iter().any(|(i, _)| *i == at.shard) {
-                if let Some(guard) = self.shards[at.shard as usize].0.try_lock() {
+                if let Some(guard) = self.shards[at.shard as usize].shard.try_lock() {
                     locks.held.push((at.shard, guard));
                 }
             }
@@ -364,7 +371,7 @@ impl Keyspace {
     /// Locks one shard if it is free right now.
     pub fn try_lock_one(&self, shard: ShardIndex) -> Option<ShardLocks<'_>> {
         release_held();
-        let guard = self.shards[shard as usize].0.try_lock()?;
+        let guard = self.shards[shard as usize].shard.try_lock()?;
         let mut held = SmallVec::new();
         held.push((shard, guard));
         Some(ShardLocks { keyspace: self, held, all: false })
@@ -391,14 +398,14 @@ impl Keyspace {
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
         release_held();
         let mut held = SmallVec::new();
-        held.push((shard, self.shards[shard as usize].0.lock()));
+        held.push((shard, self.shards[shard as usize].shard.lock()));
         ShardLocks { keyspace: self, held, all: false }
     }
 
     /// The databases of every shard, in shard order, taken out of a
     /// keyspace nobody else uses (an async load's staging keyspace).
     pub fn into_shard_dbs(self) -> Vec<Box<[Db]>> {
-        self.shards.into_vec().into_iter().map(|p| p.0.into_inner().dbs).collect()
+        self.shards.into_vec().into_iter().map(|p| p.shard.into_inner().dbs).collect()
     }
 
     /// Locks every shard.
@@ -406,7 +413,7 @@ impl Keyspace {
         if let Some(locks) = take_held(self) {
             return locks;
         }
-        let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.0.lock())).collect();
+        let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.shard.lock())).collect();
         ShardLocks { keyspace: self, held, all: true }
     }
 }
@@ -480,7 +487,7 @@ impl<'a> ShardLocks<'a> {
         if self.holds(shard) {
             return true;
         }
-        match self.keyspace.shards[shard as usize].0.try_lock() {
+        match self.keyspace.shards[shard as usize].shard.try_lock() {
             Some(guard) => {
                 let at = self.held.partition_point(|(i, _)| *i < shard);
                 self.held.insert(at, (shard, guard));
@@ -516,8 +523,8 @@ impl Drop for ShardLocks<'_> {
             // x86); waiters also look again every few milliseconds, so a
             // count read too early delays a waiter, never strands it.
             let slot = &self.keyspace.shards[i as usize];
-            if slot.2.load(Ordering::SeqCst) > 0 {
-                slot.1.notify(usize::MAX);
+            if slot.waiters.load(Ordering::SeqCst) > 0 {
+                slot.released.notify(usize::MAX);
             }
         }
     }

@@ -176,7 +176,7 @@ where
                 break;
             }
             if write_later() {
-                tokio::task::yield_now().await;
+                to_the_back().await;
             }
             if flush_or_read(server, stream, client, out, input, sent).await? {
                 break;
@@ -218,6 +218,24 @@ fn write_later() -> bool {
         b.set(n);
         n > 1
     })
+}
+
+/// Puts the connection's task behind the worker's other ready tasks, once.
+/// Unlike `tokio::task::yield_now`, which runs it again only after the
+/// worker has polled its sockets (so behind every connection that became
+/// ready meanwhile too), this writes a batch's replies once the batches
+/// that were ready with it have run, as Redis writes its replies before
+/// it polls again.
+async fn to_the_back() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut queued, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Closes a client whose unprocessed input passed `client-query-buffer-limit`.

@@ -344,21 +344,27 @@ fn eval_plain(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command
     // MONITOR sees it first, as in Redis.
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
     with_engine(ctx.server, |engine| {
-        let sha = if by_sha {
-            if argv[1].len() != 40 {
+        // EVALSHA's SHA1 lowercased on the stack (every call makes one).
+        let mut lower = [0u8; 40];
+        let computed;
+        let sha: &str = if by_sha {
+            if argv[1].len() != lower.len() {
                 return Err(NO_SCRIPT);
             }
-            String::from_utf8_lossy(argv[1]).to_ascii_lowercase()
+            lower.copy_from_slice(argv[1]);
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(&lower).map_err(|_| NO_SCRIPT)?
         } else {
-            sha1_hex(argv[1])
+            computed = sha1_hex(argv[1]);
+            &computed
         };
-        if !engine.scripts.contains_key(&sha) {
+        if !engine.scripts.contains_key(sha) {
             if by_sha {
                 return Err(NO_SCRIPT);
             }
-            load_script(ctx, engine, argv[1], sha.clone())?;
+            load_script(ctx, engine, argv[1], sha.to_string())?;
         }
-        let script = &engine.scripts[&sha];
+        let script = &engine.scripts[sha];
         let (flags, function) = (script.flags, script.function);
         check_flags(ctx, flags, read_only_command)?;
         let options = RunOptions {
