@@ -62,15 +62,24 @@ pub fn declared_flags(server: &Server, cmd: &Command, argv: &[&[u8]]) -> Option<
 /// for a name of up to 64 bytes (a SHA1 has 40), as every EVALSHA and
 /// FCALL does before it runs.
 fn get_ignoring_case<V: Copy>(map: &HashMap<String, V>, name: &[u8]) -> Option<V> {
+    entry_ignoring_case(map, name).map(|(_, value)| *value)
+}
+
+/// `get_ignoring_case`, with the key as the map spells it.
+fn entry_ignoring_case<'m, V>(map: &'m HashMap<String, V>, name: &[u8]) -> Option<(&'m str, &'m V)> {
     let mut buf = [0u8; 64];
-    if let Some(lower) = buf.get_mut(..name.len()) {
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        if let Ok(key) = std::str::from_utf8(lower) {
-            return map.get(key).copied();
+    let found = match buf.get_mut(..name.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(name);
+            lower.make_ascii_lowercase();
+            match std::str::from_utf8(lower) {
+                Ok(key) => map.get_key_value(key),
+                Err(_) => map.get_key_value(&String::from_utf8_lossy(name).to_ascii_lowercase()),
+            }
         }
-    }
-    map.get(&String::from_utf8_lossy(name).to_ascii_lowercase()).copied()
+        None => map.get_key_value(&String::from_utf8_lossy(name).to_ascii_lowercase()),
+    };
+    found.map(|(key, value)| (key.as_str(), value))
 }
 
 
@@ -344,27 +353,19 @@ fn eval_plain(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command
     // MONITOR sees it first, as in Redis.
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
     with_engine(ctx.server, |engine| {
-        // EVALSHA's SHA1 lowercased on the stack (every call makes one).
-        let mut lower = [0u8; 40];
         let computed;
-        let sha: &str = if by_sha {
-            if argv[1].len() != lower.len() {
+        let (sha, script) = if by_sha {
+            if argv[1].len() != 40 {
                 return Err(NO_SCRIPT);
             }
-            lower.copy_from_slice(argv[1]);
-            lower.make_ascii_lowercase();
-            std::str::from_utf8(&lower).map_err(|_| NO_SCRIPT)?
+            entry_ignoring_case(&engine.scripts, argv[1]).ok_or(NO_SCRIPT)?
         } else {
             computed = sha1_hex(argv[1]);
-            &computed
-        };
-        if !engine.scripts.contains_key(sha) {
-            if by_sha {
-                return Err(NO_SCRIPT);
+            if !engine.scripts.contains_key(&computed) {
+                load_script(ctx, engine, argv[1], computed.clone())?;
             }
-            load_script(ctx, engine, argv[1], sha.to_string())?;
-        }
-        let script = &engine.scripts[sha];
+            (computed.as_str(), &engine.scripts[&computed])
+        };
         let (flags, function) = (script.flags, script.function);
         check_flags(ctx, flags, read_only_command)?;
         let options = RunOptions {
