@@ -27,6 +27,13 @@
 //!
 //! "Lock everything" (KEYS, FLUSHALL, scripts, snapshots) is the same
 //! operation with every index.
+//!
+//! Kept locks: a thread that runs scripts keeps the locks of a lock-all
+//! unit that ends (`hold_between_units`) instead of releasing 256 mutexes;
+//! the keyspace is then "kept", and whoever wants a shard next, on any
+//! thread, takes the kept locks over (`claim_kept`): a lock-all unit uses
+//! them as they are, anyone else releases them and tries again. See
+//! "Kept locks" below.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
@@ -126,7 +133,8 @@ struct Padded {
 /// have become free. Counted in the shard's waiters while it lives.
 pub struct ShardWait<'a> {
     listener: EventListener,
-    waiters: Option<&'a AtomicU32>,
+    /// The shard's waiter count and the keyspace's.
+    waiters: Option<(&'a AtomicU32, &'a AtomicU32)>,
 }
 
 impl std::future::Future for ShardWait<'_> {
@@ -139,8 +147,9 @@ impl std::future::Future for ShardWait<'_> {
 
 impl Drop for ShardWait<'_> {
     fn drop(&mut self) {
-        if let Some(waiters) = self.waiters {
-            waiters.fetch_sub(1, Ordering::Release);
+        if let Some((shard, keyspace)) = self.waiters {
+            shard.fetch_sub(1, Ordering::Release);
+            keyspace.fetch_sub(1, Ordering::Release);
         }
     }
 }
@@ -203,6 +212,12 @@ pub struct Keyspace {
     pub gate: Arc<Gate>,
     exclusive: AtomicU8,
     exclusive_since_ms: AtomicI64,
+    /// Every shard's mutex is locked and owned by nobody: the locks a
+    /// finished lock-all unit kept (see "Kept locks").
+    kept: AtomicBool,
+    /// Threads and connections waiting for some shard: a unit that ends
+    /// keeps nothing while this is non-zero.
+    waiting: AtomicU32,
 }
 
 impl Keyspace {
@@ -227,6 +242,8 @@ impl Keyspace {
             gate: Arc::default(),
             exclusive: AtomicU8::new(0),
             exclusive_since_ms: AtomicI64::new(0),
+            kept: AtomicBool::new(false),
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -234,11 +251,19 @@ impl Keyspace {
     /// all are free right now, else none. Units holding no gate ticket
     /// find the keyspace busy while the gate is up.
     pub fn try_lock(&self, shards: &mut [ShardIndex], ticket: bool) -> Result<ShardLocks<'_>, Busy> {
-        release_held();
         if !ticket && self.gate.is_up() {
             return Err(Busy::Gate);
         }
         shards.sort_unstable();
+        match self.try_take(shards) {
+            Err(_) if self.release_kept() => self.try_take(shards).map_err(Busy::Shard),
+            taken => taken.map_err(Busy::Shard),
+        }
+    }
+
+    /// `try_lock`'s attempt: every shard of the sorted `shards`, or none
+    /// and the first busy one.
+    fn try_take(&self, shards: &[ShardIndex]) -> Result<ShardLocks<'_>, ShardIndex> {
         let mut held = SmallVec::new();
         let mut previous = None;
         for &i in shards.iter() {
@@ -247,7 +272,7 @@ impl Keyspace {
                     Some(guard) => held.push((i, guard)),
                     None => {
                         drop(ShardLocks { keyspace: self, held, all: false });
-                        return Err(Busy::Shard(i));
+                        return Err(i);
                     }
                 }
                 previous = Some(i);
@@ -256,26 +281,28 @@ impl Keyspace {
         Ok(ShardLocks { keyspace: self, held, all: false })
     }
 
-    /// Takes every shard if all are free right now, else none.
+    /// Takes every shard if all are free right now (or kept), else none.
     pub fn try_lock_all(&self, ticket: bool) -> Result<ShardLocks<'_>, Busy> {
         if !ticket && self.gate.is_up() {
-            release_held();
             return Err(Busy::Gate);
         }
-        if let Some(locks) = take_held(self) {
-            return Ok(locks);
+        if self.claim_kept() {
+            return Ok(ShardLocks::every(self));
         }
-        let mut held = SmallVec::with_capacity(SHARD_COUNT);
         for (i, slot) in self.shards.iter().enumerate() {
             match slot.shard.try_lock() {
-                Some(guard) => held.push((i as ShardIndex, guard)),
+                Some(guard) => std::mem::forget(guard),
                 None => {
-                    drop(ShardLocks { keyspace: self, held, all: false });
+                    self.unlock_first(i);
+                    // Kept by a unit that ended after the first look.
+                    if self.claim_kept() {
+                        return Ok(ShardLocks::every(self));
+                    }
                     return Err(Busy::Shard(i as ShardIndex));
                 }
             }
         }
-        Ok(ShardLocks { keyspace: self, held, all: true })
+        Ok(ShardLocks::every(self))
     }
 
     /// A listener that fires when what `busy` names may have become free.
@@ -289,16 +316,19 @@ impl Keyspace {
                 // release after that look sees the count (see the drop of
                 // `ShardLocks`).
                 slot.waiters.fetch_add(1, Ordering::SeqCst);
-                ShardWait { listener: slot.released.listen(), waiters: Some(&slot.waiters) }
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                ShardWait { listener: slot.released.listen(), waiters: Some((&slot.waiters, &self.waiting)) }
             }
             Busy::Gate => ShardWait { listener: self.gate.lowered.listen(), waiters: None },
         }
     }
 
-    /// True if what `busy` names is free right now.
+    /// True if what `busy` names is free right now (kept locks are
+    /// released: a listener counts as waiting, so none are kept after it
+    /// looked).
     pub fn is_free(&self, busy: Busy) -> bool {
         match busy {
-            Busy::Shard(i) => !self.shards[i as usize].shard.is_locked(),
+            Busy::Shard(i) => !self.shards[i as usize].shard.is_locked() || self.release_kept(),
             Busy::Gate => !self.gate.is_up(),
         }
     }
@@ -368,10 +398,14 @@ impl Keyspace {
         }
     }
 
-    /// Locks one shard if it is free right now.
+    /// Locks one shard if it is free right now (or kept).
     pub fn try_lock_one(&self, shard: ShardIndex) -> Option<ShardLocks<'_>> {
-        release_held();
-        let guard = self.shards[shard as usize].shard.try_lock()?;
+        let slot = &self.shards[shard as usize];
+        let guard = match slot.shard.try_lock() {
+            Some(guard) => guard,
+            None if self.release_kept() => slot.shard.try_lock()?,
+            None => return None,
+        };
         let mut held = SmallVec::new();
         held.push((shard, guard));
         Some(ShardLocks { keyspace: self, held, all: false })
@@ -394,11 +428,17 @@ impl Keyspace {
         }
     }
 
-    /// Locks one shard.
+    /// Locks one shard, waiting for it.
     pub fn lock_one(&self, shard: ShardIndex) -> ShardLocks<'_> {
-        release_held();
+        if let Some(locks) = self.try_lock_one(shard) {
+            return locks;
+        }
+        let guard = self.waiting_for(|| {
+            self.release_kept();
+            self.shards[shard as usize].shard.lock()
+        });
         let mut held = SmallVec::new();
-        held.push((shard, self.shards[shard as usize].shard.lock()));
+        held.push((shard, guard));
         ShardLocks { keyspace: self, held, all: false }
     }
 
@@ -408,13 +448,66 @@ impl Keyspace {
         self.shards.into_vec().into_iter().map(|p| p.shard.into_inner().dbs).collect()
     }
 
-    /// Locks every shard.
+    /// Locks every shard, waiting for them.
     pub fn lock_all(&self) -> ShardLocks<'_> {
-        if let Some(locks) = take_held(self) {
-            return locks;
+        if self.claim_kept() {
+            return ShardLocks::every(self);
         }
-        let held = self.shards.iter().enumerate().map(|(i, s)| (i as ShardIndex, s.shard.lock())).collect();
-        ShardLocks { keyspace: self, held, all: true }
+        self.waiting_for(|| {
+            if !self.claim_kept() {
+                for slot in self.shards.iter() {
+                    std::mem::forget(slot.shard.lock());
+                }
+            }
+        });
+        ShardLocks::every(self)
+    }
+
+    /// Runs `wait` (which blocks on shard mutexes) counted as waiting, so
+    /// that no unit ending meanwhile keeps its locks.
+    fn waiting_for<T>(&self, wait: impl FnOnce() -> T) -> T {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let result = wait();
+        self.waiting.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    /// Takes over the kept locks, if the keyspace is kept: true if the
+    /// caller now owns every shard's mutex.
+    fn claim_kept(&self) -> bool {
+        self.kept.load(Ordering::SeqCst) && self.kept.compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+
+    /// Releases the kept locks, if the keyspace is kept (from any thread);
+    /// true if it was.
+    pub fn release_kept(&self) -> bool {
+        if !self.claim_kept() {
+            return false;
+        }
+        self.unlock_first(SHARD_COUNT);
+        true
+    }
+
+    /// Unlocks shards `0..count`, owned without guards by the caller, and
+    /// wakes their waiters.
+    fn unlock_first(&self, count: usize) {
+        for slot in &self.shards[..count] {
+            // SAFETY: the caller owns these mutexes (their guards were
+            // forgotten when they were locked or kept).
+            unsafe { slot.shard.force_unlock() };
+            wake_waiters(slot);
+        }
+    }
+}
+
+/// Wakes the connections waiting for a shard just released. The unlock is
+/// a locked read-modify-write (a full barrier on x86); waiters also look
+/// again every few milliseconds, so a count read too early delays a
+/// waiter, never strands it.
+#[inline]
+fn wake_waiters(slot: &Padded) {
+    if slot.waiters.load(Ordering::SeqCst) > 0 {
+        slot.released.notify(usize::MAX);
     }
 }
 
@@ -429,12 +522,19 @@ pub fn prune_watch_map(map: &mut WatchMap) {
 /// Shards held by one execution unit.
 pub struct ShardLocks<'a> {
     keyspace: &'a Keyspace,
-    /// Sorted by index; when `all`, index i is at position i.
+    /// Sorted by index; empty when `all`.
     held: SmallVec<[(ShardIndex, MutexGuard<'a, Shard>); 4]>,
+    /// Every shard's mutex is locked and owned by this value, without
+    /// guards (so that it can be kept when the unit ends).
     all: bool,
 }
 
 impl<'a> ShardLocks<'a> {
+    /// Every shard, whose mutexes the caller locked and owns.
+    fn every(keyspace: &'a Keyspace) -> ShardLocks<'a> {
+        ShardLocks { keyspace, held: SmallVec::new(), all: true }
+    }
+
     pub fn holds_all(&self) -> bool {
         self.all
     }
@@ -447,7 +547,9 @@ impl<'a> ShardLocks<'a> {
     #[inline]
     pub fn shard(&mut self, shard: ShardIndex) -> &mut Shard {
         if self.all {
-            return &mut self.held[shard as usize].1;
+            // SAFETY: `self` owns every shard's mutex and is borrowed
+            // mutably for as long as the result lives.
+            return unsafe { &mut *self.keyspace.shards[shard as usize].shard.data_ptr() };
         }
         match self.held.iter_mut().find(|(i, _)| *i == shard) {
             Some((_, guard)) => guard,
@@ -459,7 +561,8 @@ impl<'a> ShardLocks<'a> {
     #[inline]
     pub fn shard_ref(&self, shard: ShardIndex) -> &Shard {
         if self.all {
-            return &self.held[shard as usize].1;
+            // SAFETY: as in `shard`, borrowed shared.
+            return unsafe { &*self.keyspace.shards[shard as usize].shard.data_ptr() };
         }
         match self.held.iter().find(|(i, _)| *i == shard) {
             Some((_, guard)) => guard,
@@ -497,13 +600,19 @@ impl<'a> ShardLocks<'a> {
         }
     }
 
-    /// Every held shard.
+    /// Every held shard, in index order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
-        self.held.iter_mut().map(|(_, g)| &mut **g)
+        let (keyspace, every) = (self.keyspace, if self.all { SHARD_COUNT } else { 0 });
+        // SAFETY: as in `shard`; each shard is yielded once.
+        let all = (0..every).map(move |i| unsafe { &mut *keyspace.shards[i].shard.data_ptr() });
+        all.chain(self.held.iter_mut().map(|(_, g)| &mut **g))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Shard> + use<'_, 'a> {
-        self.held.iter().map(|(_, g)| &**g)
+        let (keyspace, every) = (self.keyspace, if self.all { SHARD_COUNT } else { 0 });
+        // SAFETY: as in `shard_ref`.
+        let all = (0..every).map(move |i| unsafe { &*keyspace.shards[i].shard.data_ptr() });
+        all.chain(self.held.iter().map(|(_, g)| &**g))
     }
 }
 
@@ -512,150 +621,183 @@ impl Drop for ShardLocks<'_> {
     /// (the event is one atomic load when nobody waits). Waking them all,
     /// not one: a woken waiter may not take the shard (the gate, or
     /// another of its shards, stops it), and a wake-up it swallowed must
-    /// not leave the others, among them the gate's holder, asleep.
+    /// not leave the others, among them the gate's holder, asleep. A
+    /// lock-all unit on a thread that keeps locks keeps them instead.
     fn drop(&mut self) {
-        if self.all && park_held(self) {
+        if self.all {
+            if !KEEPS.with(|keeps| keeps.get()) || !self.keyspace.keep() {
+                self.keyspace.unlock_first(SHARD_COUNT);
+            }
             return;
         }
         for (i, guard) in self.held.drain(..) {
             drop(guard);
-            // The unlock is a locked read-modify-write (a full barrier on
-            // x86); waiters also look again every few milliseconds, so a
-            // count read too early delays a waiter, never strands it.
-            let slot = &self.keyspace.shards[i as usize];
-            if slot.waiters.load(Ordering::SeqCst) > 0 {
-                slot.released.notify(usize::MAX);
-            }
+            wake_waiters(&self.keyspace.shards[i as usize]);
         }
     }
 }
 
 // ---------------------------------------------------------------------
-// Holding the whole keyspace from one unit to the next.
+// Kept locks.
 //
 // A lock-all unit takes and releases 256 mutexes and touches as many cache
-// lines: several microseconds, more than a small script costs. The script
-// thread runs scripts back to back (a connection's pipeline, the queue of
-// every connection's calls), so while it says so (`hold_between_units`),
-// the locks of a lock-all unit that ends on this thread are kept for the
-// next lock-all unit of the same thread instead of being released, until
-// `release_held`. Nobody else can run between two such units, which is
-// what would happen anyway if they were one after the other on one
-// thread; the holder bounds how long it holds. Any other way of locking on
-// this thread releases first (it would otherwise wait for itself).
-
-/// At most this many units in a row reuse kept locks; then they are
-/// released, so that others get their turn.
-const HELD_REUSES_MAX: u32 = 32;
-
-/// Kept locks older than this are released by `release_stale_held`, so a
-/// thread busy with work that locks nothing (PINGs, pub/sub) does not
-/// keep everyone else waiting until it parks.
-const HELD_MAX: std::time::Duration = std::time::Duration::from_micros(500);
-
-struct Held {
-    enabled: bool,
-    /// When the kept locks were first kept.
-    since: Option<std::time::Instant>,
-    /// Units that reused the kept locks since they were taken.
-    reused: u32,
-    locks: Option<ShardLocks<'static>>,
-    /// Keeps the keyspace alive while `locks` points into it.
-    keepalive: Option<Box<dyn std::any::Any>>,
-}
+// lines: more than a small script costs. So on a thread that runs scripts
+// (`hold_between_units`), a lock-all unit that ends leaves every mutex
+// locked and marks the keyspace kept, unless someone waits for a shard.
+// The next one to want a shard, on any thread, takes the kept locks over
+// (`Keyspace::claim_kept`, one compare-and-swap): a lock-all unit (the
+// next script call) uses them as they are; anyone else releases them and
+// tries again (`try_lock`, `try_lock_one`, `is_free`, `lock_one`, `lock_all`).
+// So nobody waits for a kept keyspace, and nothing needs to wake the
+// thread that kept it.
+//
+// A connection that waits for a shard is counted (`waiting`) before it
+// looks at the shard again (`is_free`); a unit that ends marks the
+// keyspace kept before it reads that count, and releases what it kept if
+// the count is not zero. One of the two sees the other, so a kept
+// keyspace never strands a waiter.
 
 thread_local! {
-    static HELD: std::cell::RefCell<Held> =
-        const { std::cell::RefCell::new(Held { enabled: false, since: None, reused: 0, locks: None, keepalive: None }) };
+    /// This thread keeps the locks of its lock-all units that end.
+    static KEEPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// From now on this thread keeps the locks of a lock-all unit that ends
-/// for its next one, until `release_held`. `keepalive` owns (a reference
-/// to) what holds the keyspace, so the kept locks cannot outlive it.
-pub fn hold_between_units(keepalive: Box<dyn std::any::Any>) {
-    HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        held.enabled = true;
-        if held.locks.is_none() {
-            held.keepalive = Some(keepalive);
+/// From now on, the lock-all units that end on this thread keep their
+/// locks for whoever wants a shard next (see "Kept locks").
+pub fn hold_between_units() {
+    KEEPS.with(|keeps| keeps.set(true));
+}
+
+impl Keyspace {
+    /// Marks the keyspace kept by a lock-all unit that ends, which owns
+    /// every mutex: false (nothing kept, the caller releases) if someone
+    /// waits for a shard.
+    fn keep(&self) -> bool {
+        self.kept.store(true, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return true;
         }
-    });
-}
-
-/// Releases the locks this thread kept (waking their waiters) and stops
-/// keeping them. Cheap when nothing is kept.
-pub fn release_held() {
-    let (locks, keepalive) = HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        if !held.enabled && held.locks.is_none() {
-            return (None, None);
-        }
-        held.enabled = false;
-        held.reused = 0;
-        held.since = None;
-        (held.locks.take(), held.keepalive.take())
-    });
-    drop(locks);
-    drop(keepalive);
-}
-
-/// Releases the locks this thread kept if it has kept them for longer
-/// than `HELD_MAX` (cheap when it keeps none).
-pub fn release_stale_held() {
-    let stale = HELD.with(|held| {
-        let held = held.borrow();
-        held.locks.is_some() && held.since.is_some_and(|since| since.elapsed() > HELD_MAX)
-    });
-    if stale {
-        release_held();
+        // Someone who claims it now releases it; else the caller does.
+        !self.claim_kept()
     }
 }
 
-/// The kept locks, if this thread keeps those of `keyspace`.
-fn take_held(keyspace: &Keyspace) -> Option<ShardLocks<'_>> {
-    let (taken, expired): (Option<ShardLocks<'static>>, Option<ShardLocks<'static>>) = HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        match &held.locks {
-            Some(locks) if std::ptr::eq(locks.keyspace, keyspace) => {
-                held.reused += 1;
-                if held.reused > HELD_REUSES_MAX {
-                    held.reused = 0;
-                    held.since = None;
-                    (None, held.locks.take())
-                } else {
-                    (held.locks.take(), None)
-                }
-            }
-            _ => (None, None),
-        }
-    });
-    // Released outside the borrow, for real (not kept again: `all` is
-    // what its drop looks at), to be locked again like any other unit's.
-    if let Some(mut expired) = expired {
-        expired.all = false;
-        drop(expired);
-        return None;
-    }
-    // SAFETY: only the lifetime changes: the locks are `keyspace`'s, which
-    // the caller borrows for as long as they live.
-    taken.map(|locks| unsafe { std::mem::transmute::<ShardLocks<'static>, ShardLocks<'_>>(locks) })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Keeps the locks of an ending lock-all unit if this thread holds
-/// between units; true if it took them.
-fn park_held(locks: &mut ShardLocks<'_>) -> bool {
-    HELD.with(|held| {
-        let Ok(mut held) = held.try_borrow_mut() else { return false };
-        if !held.enabled || held.locks.is_some() || held.keepalive.is_none() {
-            return false;
+    /// A keyspace whose every shard a finished lock-all unit on a keeping
+    /// thread left kept (`hold_between_units` is per thread: each test
+    /// keeps on a thread of its own).
+    fn kept_keyspace() -> Arc<Keyspace> {
+        let keyspace = Arc::new(Keyspace::new(1));
+        let on_thread = keyspace.clone();
+        std::thread::spawn(move || {
+            hold_between_units();
+            let mut locks = on_thread.try_lock_all(false).expect("nobody else locks");
+            locks.shard(7).tracked.insert(b"written".to_vec().into(), vec![1]);
+        })
+        .join()
+        .unwrap();
+        assert!(keyspace.kept.load(Ordering::SeqCst), "the ending unit kept its locks");
+        assert!(keyspace.shards.iter().all(|slot| slot.shard.is_locked()));
+        keyspace
+    }
+
+    #[test]
+    fn a_thread_that_does_not_keep_releases_every_shard() {
+        let keyspace = Keyspace::new(1);
+        drop(keyspace.try_lock_all(false).unwrap());
+        assert!(!keyspace.kept.load(Ordering::SeqCst));
+        assert!(keyspace.shards.iter().all(|slot| !slot.shard.is_locked()));
+    }
+
+    #[test]
+    fn kept_locks_serve_the_next_lock_all_unit_with_what_the_last_one_wrote() {
+        let keyspace = kept_keyspace();
+        let locks = keyspace.try_lock_all(false).expect("the kept locks are taken over");
+        assert!(!keyspace.kept.load(Ordering::SeqCst));
+        assert_eq!(locks.shard_ref(7).tracked.get(&b"written"[..]), Some(&vec![1]));
+        drop(locks);
+        assert!(keyspace.shards.iter().all(|slot| !slot.shard.is_locked()), "this thread does not keep");
+    }
+
+    #[test]
+    fn one_shard_is_had_from_a_kept_keyspace_by_any_way_of_locking() {
+        let keyspace = kept_keyspace();
+        let mut shards = [3, 200];
+        let locks = keyspace.try_lock(&mut shards, false).expect("kept locks are released for a unit");
+        assert!(locks.holds(3) && locks.holds(200) && !locks.holds(4));
+        assert!(!keyspace.shards[4].shard.is_locked(), "the others are free again");
+        drop(locks);
+
+        let keyspace = kept_keyspace();
+        assert!(keyspace.try_lock_one(9).is_some());
+
+        let keyspace = kept_keyspace();
+        drop(keyspace.lock_one(9));
+        let keyspace = kept_keyspace();
+        drop(keyspace.lock_all());
+        assert!(keyspace.shards.iter().all(|slot| !slot.shard.is_locked()));
+    }
+
+    #[test]
+    fn a_waiter_finds_a_kept_shard_free() {
+        let keyspace = kept_keyspace();
+        let busy = keyspace.try_lock(&mut [5], false).map(drop).err();
+        assert_eq!(busy, None, "try_lock itself takes it over");
+        let keyspace = kept_keyspace();
+        let _listener = keyspace.listen(Busy::Shard(5));
+        assert!(keyspace.is_free(Busy::Shard(5)));
+        assert!(!keyspace.shards[5].shard.is_locked());
+    }
+
+    #[test]
+    fn nothing_is_kept_while_someone_waits_for_a_shard() {
+        let keyspace = Arc::new(Keyspace::new(1));
+        let held = keyspace.try_lock_all(false).unwrap();
+        let listener = keyspace.listen(Busy::Shard(5));
+        let on_thread = keyspace.clone();
+        // The unit that ends on the keeping thread took over `held`'s
+        // locks: it ends with a waiter counted.
+        std::mem::forget(held);
+        std::thread::spawn(move || {
+            hold_between_units();
+            drop(ShardLocks::every(&on_thread));
+        })
+        .join()
+        .unwrap();
+        assert!(!keyspace.kept.load(Ordering::SeqCst));
+        assert!(keyspace.shards.iter().all(|slot| !slot.shard.is_locked()));
+        drop(listener);
+        assert_eq!(keyspace.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_blocked_lock_one_gets_its_shard_when_a_keeping_unit_ends() {
+        let keyspace = Arc::new(Keyspace::new(1));
+        let held = keyspace.try_lock_all(false).unwrap();
+        std::mem::forget(held);
+        let (got, waiter) = std::sync::mpsc::channel();
+        {
+            let keyspace = keyspace.clone();
+            std::thread::spawn(move || {
+                drop(keyspace.lock_one(42));
+                got.send(()).unwrap();
+            });
         }
-        let kept = ShardLocks { keyspace: locks.keyspace, held: std::mem::take(&mut locks.held), all: true };
-        // SAFETY: only the lifetime is erased; `keepalive` keeps the
-        // keyspace alive, and `release_held` drops the locks before it.
-        held.locks = Some(unsafe { std::mem::transmute::<ShardLocks<'_>, ShardLocks<'static>>(kept) });
-        if held.since.is_none() {
-            held.since = Some(std::time::Instant::now());
+        while keyspace.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
         }
-        true
-    })
+        let on_thread = keyspace.clone();
+        std::thread::spawn(move || {
+            hold_between_units();
+            drop(ShardLocks::every(&on_thread));
+        })
+        .join()
+        .unwrap();
+        // Kept despite the waiter, the shard would never come.
+        waiter.recv_timeout(std::time::Duration::from_secs(30)).expect("the waiting thread got its shard");
+        assert!(!keyspace.kept.load(Ordering::SeqCst));
+    }
 }

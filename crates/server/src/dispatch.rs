@@ -44,9 +44,6 @@ pub struct Suspension {
 
 /// Runs one request from a client.
 pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) -> Outcome {
-    // Locks this thread kept from one script call to the next go back
-    // after a while even if it runs nothing that locks.
-    shoal_engine::keyspace::release_stale_held();
     if server.engine.tracking_clients.load(Ordering::Relaxed) > 0 {
         // A table over its limit shrinks before the command runs; what
         // that tells this client precedes the command's reply.

@@ -513,7 +513,6 @@ fn load_payload_async(server: &Arc<Server>, buffer: Vec<u8>, id: &str, offset: u
         server.engine.propagation.adopt(id, offset, crate::replication::backlog_size(server));
         server.master.stream_db.store(0, Ordering::Relaxed);
     }
-    shoal_engine::keyspace::release_held();
     crate::families::scripting::flush_functions(server);
     for code in functions {
         if let Err(why) = crate::families::scripting::load_library(server, code, false) {

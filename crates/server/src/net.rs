@@ -140,14 +140,10 @@ fn worker(server: Arc<Server>, index: usize, mut incoming: UnboundedReceiver<Inc
         sched_batch();
     }
     server.placement.worker_started(index);
-    crate::offload::released_on_park();
     let (parking, unparked) = (server.clone(), server.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(move || {
-            // Locks kept from one script call to the next on this worker
-            // are not kept while it sleeps.
-            shoal_engine::keyspace::release_held();
             crate::conn::worker_parks();
             parking.placement.parking(index)
         })

@@ -56,9 +56,9 @@ pub async fn run_batch(server: &Server, client: &mut Client, out: &mut ReplyBuf,
         // SAFETY: the connection that owns these waits for `done` (here
         // or in `Waiting`'s drop) and does not touch them meanwhile.
         let (server, client, out, requests) = unsafe { job.lent.get() };
-        // Script calls queued back to back share one locking of the
-        // keyspace (the thread loop releases it when its queue is empty).
-        shoal_engine::keyspace::hold_between_units(Box::new(server.arc()));
+        // Script calls share one locking of the keyspace until someone
+        // else wants a shard.
+        shoal_engine::keyspace::hold_between_units();
         let (ran, finished) = run_requests(server, client, out, requests);
         job.done.finish(ran, finished);
     }));
@@ -135,17 +135,6 @@ type Fiber = corosensei::Coroutine<(), (), (usize, Finished), corosensei::stack:
 thread_local! {
     /// This thread's coroutine stack, kept between runs (mapped once).
     static STACK: std::cell::RefCell<Option<corosensei::stack::DefaultStack>> = const { std::cell::RefCell::new(None) };
-    /// Set on worker threads, which release locks kept between units
-    /// when they go idle (`released_on_park`).
-    static RELEASES_ON_PARK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Called on a worker thread at start: it releases the keyspace it kept
-/// between script calls whenever it parks (`shoal_engine::keyspace::release_held`
-/// in its runtime's park hook), so script calls of its connections
-/// may share one locking of the keyspace.
-pub fn released_on_park() {
-    RELEASES_ON_PARK.with(|r| r.set(true));
 }
 
 /// Runs `requests` here if the first is a script call and the VM is free
@@ -173,7 +162,7 @@ async fn run_here(server: &Server, client: &mut Client, out: &mut ReplyBuf, requ
         // them meanwhile; the VM lock is held until then.
         let (server, client, out, requests) = unsafe { lent.get() };
         let slot = unsafe { &mut *slot };
-        shoal_engine::keyspace::hold_between_units(Box::new(server.arc()));
+        shoal_engine::keyspace::hold_between_units();
         crate::families::scripting::lend(slot, || {
             crate::families::scripting::pausable(&|| yielder.suspend(()), || run_requests(server, client, out, requests))
         })
@@ -186,9 +175,6 @@ async fn run_here(server: &Server, client: &mut Client, out: &mut ReplyBuf, requ
         }
     };
     drop(slot_guard);
-    if !RELEASES_ON_PARK.with(|r| r.get()) {
-        shoal_engine::keyspace::release_held();
-    }
     Some(result)
 }
 

@@ -77,9 +77,6 @@ pub(crate) fn flush_for_reload<'a>(server: &'a Server, save_first: bool, total_b
     crate::families::keys::flush_databases(&mut tx, &dbs, None);
     tx.effects.clear();
     tx.finish();
-    // On the script thread, a finished unit's locks may be kept for the
-    // next call: the loader threads need the shards.
-    shoal_engine::keyspace::release_held();
     // The file brings its own function libraries.
     crate::families::scripting::flush_functions(server);
     Ok(guard)
@@ -111,7 +108,6 @@ pub fn debug_reload(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         LoadingGuard::begin(server, size)
     };
-    shoal_engine::keyspace::release_held();
     let loaded = load::load_rdb_path(server, &path, merge);
     drop(guard);
     if let Err(e) = loaded {

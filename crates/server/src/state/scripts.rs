@@ -23,10 +23,6 @@ use parking_lot::Mutex;
 /// Work for the script thread.
 pub type Job = Box<dyn FnOnce() + Send>;
 
-/// At most this many queued jobs run back to back without releasing the
-/// keyspace in between (`shoal_engine::keyspace::hold_between_units`).
-const JOBS_PER_HOLD: usize = 32;
-
 /// The script thread's stack: converting a deeply nested reply recurses
 /// once per level (up to `MAX_REPLY_DEPTH`).
 pub const SCRIPT_THREAD_STACK_BYTES: usize = 64 << 20;
@@ -179,16 +175,6 @@ impl Scripts {
                     ON_SCRIPT_THREAD.with(|c| c.set(true));
                     while let Ok(job) = receiver.recv() {
                         job();
-                        // Jobs already queued run while the keyspace stays
-                        // locked from one script call to the next, a
-                        // bounded number of them, then everyone else's turn.
-                        for _ in 1..JOBS_PER_HOLD {
-                            match receiver.try_recv() {
-                                Ok(job) => job(),
-                                Err(_) => break,
-                            }
-                        }
-                        shoal_engine::keyspace::release_held();
                     }
                 })
                 .expect("the script thread starts");
