@@ -227,14 +227,25 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// Longest command name the per-thread last-name cache holds.
-const LAST_NAME_MAX: usize = 16;
+/// Longest command name the per-thread cache of recent names holds.
+const RECENT_NAME_MAX: usize = 16;
+
+/// Names each thread remembers (a script's few commands, a client's mix).
+const RECENT_NAMES: usize = 8;
 
 thread_local! {
-    /// (length, bytes as sent, id) of the last name this thread found in
-    /// the global table; length 0 is never looked up through the cache
-    /// (an empty name is not a command).
-    static LAST_NAME: Cell<(usize, [u8; LAST_NAME_MAX], u16)> = const { Cell::new((usize::MAX, [0; LAST_NAME_MAX], 0)) };
+    /// (length, bytes as sent, id) of names this thread found in the
+    /// global table, each in the slot `recent_slot` gives it; length
+    /// usize::MAX marks an empty slot.
+    static RECENT: [Cell<(usize, [u8; RECENT_NAME_MAX], u16)>; RECENT_NAMES] =
+        const { [const { Cell::new((usize::MAX, [0; RECENT_NAME_MAX], 0)) }; RECENT_NAMES] };
+}
+
+/// The cache slot of a non-empty name: its length and its first and last
+/// bytes tell apart the commands a client or script usually mixes.
+#[inline]
+fn recent_slot(name: &[u8]) -> usize {
+    (name.len() * 7 + name[0] as usize + name[name.len() - 1] as usize) % RECENT_NAMES
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -326,21 +337,22 @@ impl Table {
 
     /// Looks up a top-level command by name, ignoring case.
     pub fn lookup(&self, name: &[u8]) -> Option<&Command> {
-        // Clients repeat the same command (spelled the same way) over and
-        // over: each thread remembers the last name it found in the global
+        // Clients repeat the same few commands (spelled the same way) over
+        // and over: each thread remembers the names it found in the global
         // table, byte for byte.
-        let global = std::ptr::eq(self, &*TABLE);
-        if global && name.len() <= LAST_NAME_MAX {
-            let (len, bytes, id) = LAST_NAME.with(Cell::get);
+        let cached = !name.is_empty() && name.len() <= RECENT_NAME_MAX && std::ptr::eq(self, &*TABLE);
+        let slot = if cached { recent_slot(name) } else { 0 };
+        if cached {
+            let (len, bytes, id) = RECENT.with(|recent| recent[slot].get());
             if len == name.len() && bytes[..len] == *name {
                 return Some(self.get(CommandId(id)));
             }
         }
         let id = self.lookup_id(name)?;
-        if global && name.len() <= LAST_NAME_MAX {
-            let mut bytes = [0u8; LAST_NAME_MAX];
+        if cached {
+            let mut bytes = [0u8; RECENT_NAME_MAX];
             bytes[..name.len()].copy_from_slice(name);
-            LAST_NAME.with(|last| last.set((name.len(), bytes, id.0)));
+            RECENT.with(|recent| recent[slot].set((name.len(), bytes, id.0)));
         }
         Some(self.get(id))
     }
@@ -473,7 +485,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lookups_through_the_last_name_cache_match_the_table() {
+    fn lookups_through_the_recent_names_cache_match_the_table() {
         let t = table();
         for name in ["get", "GET", "get", "Get", "set", "incr", "incr", "nosuch", "get", "", "zadd", "ZADD", "zadd"] {
             let found = t.lookup(name.as_bytes()).map(|c| c.name);
@@ -483,7 +495,16 @@ mod tests {
         assert_eq!(t.lookup(b"GeT").map(|c| c.name), Some("get"));
         assert!(t.lookup(b"ge").is_none());
         assert!(t.lookup(b"getx").is_none());
-        let long = "x".repeat(LAST_NAME_MAX + 1);
+        let long = "x".repeat(RECENT_NAME_MAX + 1);
         assert!(t.lookup(long.as_bytes()).is_none());
+        // Names that share a cache slot replace each other: every name,
+        // looked up in turn twice over, in both cases, is still its own.
+        let names: Vec<&str> = t.top_level.keys().map(|k| std::str::from_utf8(k).unwrap()).collect();
+        for _ in 0..2 {
+            for name in &names {
+                assert_eq!(t.lookup(name.as_bytes()).map(|c| c.name), Some(*name));
+                assert_eq!(t.lookup(name.to_uppercase().as_bytes()).map(|c| c.name), Some(*name));
+            }
+        }
     }
 }

@@ -512,8 +512,12 @@ fn run(
     debug_assert!(holds_all, "a script runs holding every shard");
     // While a file loads the keyspace stays in Loading mode (-LOADING).
     let marks = holds_all && server.engine.keyspace.exclusive().is_none();
+    let now_ms = shoal_engine::now_ms();
     if marks {
-        server.engine.keyspace.set_exclusive(ExclusiveKind::Script, shoal_engine::now_ms());
+        server.engine.keyspace.set_exclusive(ExclusiveKind::Script, now_ms);
+    }
+    if let Some(running) = options.running.as_mut() {
+        running.started_ms = now_ms;
     }
     server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.take());
     client.client.select(ctx.client.db);
@@ -784,7 +788,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
         let running = crate::state::scripts::RunningFunction {
             name: argv[1].to_vec(),
             argv: argv.iter().map(|a| a.to_vec()).collect(),
-            started_ms: shoal_engine::now_ms(),
+            started_ms: 0, // when it starts (`run`)
         };
         let options = RunOptions {
             read_only: read_only_command || flags.no_writes,

@@ -387,8 +387,9 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
     let script_client = &mut *run.script_client;
     script_client.out.buf.clear();
     script_client.out.protocol = if run.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
-    std::mem::swap(ctx.client, &mut script_client.client);
-    std::mem::swap(ctx.out, &mut script_client.out);
+    // The command runs as the script's client, into its reply buffer.
+    let caller_client = std::mem::replace(&mut ctx.client, &mut script_client.client);
+    let caller_out = std::mem::replace(&mut ctx.out, &mut script_client.out);
     let (saved_cmd, saved_in_script) = (ctx.cmd, ctx.in_script);
     ctx.cmd = cmd;
     ctx.in_script = true;
@@ -401,8 +402,8 @@ unsafe fn run_command(run: &mut Run, argv: &[&[u8]]) -> Result<(), (Vec<u8>, boo
     run.called_readonly |= cmd.is(CommandFlags::READONLY);
     ctx.cmd = saved_cmd;
     ctx.in_script = saved_in_script;
-    std::mem::swap(ctx.client, &mut script_client.client);
-    std::mem::swap(ctx.out, &mut script_client.out);
+    ctx.client = caller_client;
+    ctx.out = caller_out;
     let caller_db = ctx.client.db;
     if let (Some(tx), Some((dirty, effects))) = (ctx.tx.as_mut(), before) {
         tx.db = caller_db;
