@@ -184,17 +184,25 @@ impl Scripts {
     }
 
     /// A script starts running (on the script thread, holding every shard).
-    pub fn start(&self, kind: Running, function: Option<RunningFunction>) {
+    pub fn start(&self, kind: Running) {
         self.kill.store(false, Ordering::Release);
         self.wrote.store(false, Ordering::Release);
-        *self.function.lock() = function;
         self.running.store(kind as u8, Ordering::Release);
     }
 
-    pub fn end(&self) {
+    /// What FUNCTION STATS shows of the running function, published once
+    /// it has run for a while (not for every short call).
+    pub fn publish_function(&self, function: RunningFunction) {
+        *self.function.lock() = Some(function);
+    }
+
+    /// The run ends; `published`: it published its function.
+    pub fn end(&self, published: bool) {
         self.running.store(0, Ordering::Release);
         self.kill.store(false, Ordering::Release);
-        *self.function.lock() = None;
+        if published {
+            *self.function.lock() = None;
+        }
     }
 
     pub fn running(&self) -> Option<Running> {

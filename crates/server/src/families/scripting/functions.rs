@@ -145,7 +145,11 @@ impl Functions {
 
     /// The function `name`.
     pub fn find(&self, name: &str) -> Option<&Function> {
-        let library = self.libraries.get(self.index.get(&name.to_ascii_lowercase())?)?;
+        let lower = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
+            false => std::borrow::Cow::Borrowed(name),
+        };
+        let library = self.libraries.get(self.index.get(lower.as_ref())?)?;
         library.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 

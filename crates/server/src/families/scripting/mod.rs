@@ -373,7 +373,7 @@ fn eval_plain(ctx: &mut Ctx<'_>, argv: &[&[u8]], by_sha: bool, read_only_command
             checks_oom_per_command: !flags.declared,
             function: false,
             name: sha.as_bytes(),
-            running: None,
+            command: None,
             keys,
         };
         engine.vm.set_global_array("KEYS", keys);
@@ -479,8 +479,8 @@ struct RunOptions<'n> {
     function: bool,
     /// The script's SHA-1 or the function's name, for error messages.
     name: &'n [u8],
-    /// What FUNCTION STATS reports while it runs.
-    running: Option<crate::state::scripts::RunningFunction>,
+    /// The FCALL, which FUNCTION STATS reports while it runs.
+    command: Option<&'n [&'n [u8]]>,
     /// The keys the caller declared.
     keys: &'n [&'n [u8]],
 }
@@ -505,7 +505,7 @@ fn run(
     client: &mut ScriptClient,
     function: c_int,
     push_args: impl FnOnce(*mut mlua_sys::lua_State) -> c_int,
-    mut options: RunOptions<'_>,
+    options: RunOptions<'_>,
 ) -> CmdResult {
     let server = ctx.server;
     let holds_all = ctx.tx.as_ref().is_some_and(|tx| tx.locks.holds_all());
@@ -516,16 +516,14 @@ fn run(
     if marks {
         server.engine.keyspace.set_exclusive(ExclusiveKind::Script, now_ms);
     }
-    if let Some(running) = options.running.as_mut() {
-        running.started_ms = now_ms;
-    }
-    server.scripts.start(if options.function { Running::Function } else { Running::Eval }, options.running.take());
+    server.scripts.start(if options.function { Running::Function } else { Running::Eval });
     client.client.select(ctx.client.db);
     let state = vm.state;
     let top = unsafe { mlua_sys::lua_gettop(state) };
     let mut run = Run::new(ctx, client, options.read_only, options.function);
     run.checks_oom_per_command = options.checks_oom_per_command;
-    run.name = options.name.to_vec();
+    // SAFETY: `options` outlives the run, which ends in this function.
+    unsafe { run.describe(options.name, options.command, now_ms) };
     let outcome = run.enter(|| vm.call(function, push_args));
     let resp3 = run.resp3;
     if run.called_readonly {
@@ -556,7 +554,7 @@ fn run(
             tx.effects.clear();
         }
     }
-    server.scripts.end();
+    server.scripts.end(run.published());
     if marks {
         server.engine.keyspace.clear_exclusive();
     }
@@ -780,22 +778,18 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
     let (keys, args) = argv[3..].split_at(n as usize);
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
     with_engine(ctx.server, |engine| {
-        let name = String::from_utf8_lossy(argv[1]).into_owned();
         let functions = engine.functions();
-        let function = functions.find(&name).ok_or(CmdError::Fixed("ERR Function not found"))?;
+        // Function names are ASCII: a name that is not UTF-8 is none.
+        let function = std::str::from_utf8(argv[1]).ok().and_then(|name| functions.find(name));
+        let function = function.ok_or(CmdError::Fixed("ERR Function not found"))?;
         let (flags, callback) = (function.flags, function.callback);
         check_flags(ctx, flags, read_only_command)?;
-        let running = crate::state::scripts::RunningFunction {
-            name: argv[1].to_vec(),
-            argv: argv.iter().map(|a| a.to_vec()).collect(),
-            started_ms: 0, // when it starts (`run`)
-        };
         let options = RunOptions {
             read_only: read_only_command || flags.no_writes,
             checks_oom_per_command: false,
             function: true,
             name: argv[1],
-            running: Some(running),
+            command: Some(argv),
             keys,
         };
         let push_args = |state: *mut mlua_sys::lua_State| unsafe {

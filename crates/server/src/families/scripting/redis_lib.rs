@@ -57,8 +57,14 @@ pub struct Run {
     pub repl: u8,
     /// Running a function (FCALL), not an EVAL script.
     pub function: bool,
-    /// The script's SHA-1 or the function's name (for the log).
-    pub name: Vec<u8>,
+    /// The script's SHA-1 or the function's name (for the log), and the
+    /// FCALL (for FUNCTION STATS): the caller's, alive for the whole run
+    /// (see `describe`).
+    name: *const [u8],
+    command: Option<*const [&'static [u8]]>,
+    started_ms: i64,
+    /// The running function was published for FUNCTION STATS.
+    published: bool,
     /// The script ran a read-only command: a tracking caller tracks the
     /// declared keys, as in Redis.
     pub called_readonly: bool,
@@ -87,11 +93,36 @@ impl Run {
             resp3: false,
             repl: REPL_ALL,
             function,
-            name: Vec::new(),
+            name: &[],
+            command: None,
+            started_ms: 0,
+            published: false,
             called_readonly: false,
             started: std::time::Instant::now(),
             slow_logged: false,
         }
+    }
+
+    /// Names the run: its script or function `name`, and the FCALL
+    /// `command`, started at `started_ms`.
+    ///
+    /// # Safety
+    /// `name` and `command` must outlive the run.
+    pub unsafe fn describe(&mut self, name: &[u8], command: Option<&[&[u8]]>, started_ms: i64) {
+        self.name = name;
+        self.command = command.map(|argv| argv as *const [&[u8]] as *const [&'static [u8]]);
+        self.started_ms = started_ms;
+    }
+
+    fn name(&self) -> &[u8] {
+        // SAFETY: `describe`'s caller keeps it alive for the run.
+        unsafe { &*self.name }
+    }
+
+    /// The running function was published for FUNCTION STATS (so it must
+    /// be withdrawn when the run ends).
+    pub fn published(&self) -> bool {
+        self.published
     }
 
     /// Makes this the current run while `f` executes.
@@ -144,10 +175,30 @@ pub fn sha1_hex(data: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Logs once, as Redis does, that the running script has passed
-/// busy-reply-threshold (called from the VM's hook).
-pub fn note_if_slow() {
+/// Called from the VM's hook (every `HOOK_INSTRUCTIONS` instructions of
+/// a run): a function that runs that long is published for FUNCTION STATS
+/// (runs shorter than that publish nothing: nobody could tell them from a
+/// run that has not started or has ended), and a script past
+/// busy-reply-threshold is logged.
+pub fn at_hook() {
     let Some(run) = (unsafe { current() }) else { return };
+    if let (false, Some(command)) = (run.published, run.command) {
+        run.published = true;
+        // SAFETY: `describe`'s caller keeps it alive for the run.
+        let argv = unsafe { &*command };
+        let server = unsafe { (*run.ctx).server };
+        server.scripts.publish_function(crate::state::scripts::RunningFunction {
+            name: run.name().to_vec(),
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+            started_ms: run.started_ms,
+        });
+    }
+    note_if_slow(run);
+}
+
+/// Logs once, as Redis does, that the running script has passed
+/// busy-reply-threshold.
+fn note_if_slow(run: &mut Run) {
     if run.slow_logged {
         return;
     }
@@ -160,7 +211,7 @@ pub fn note_if_slow() {
     let kill = if run.function { "FUNCTION KILL" } else { "SCRIPT KILL" };
     server.log.warning(&format!(
         "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {kill} command. Script name is: {}.",
-        String::from_utf8_lossy(&run.name)
+        String::from_utf8_lossy(run.name())
     ));
 }
 

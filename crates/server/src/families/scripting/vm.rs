@@ -324,7 +324,7 @@ pub fn with_load_deadline<R>(f: impl FnOnce() -> R) -> R {
 /// SCRIPT KILL) or the debugger (`abort`, a protocol error) may end it.
 unsafe extern "C-unwind" fn debug_hook(state: *mut lua_State, debug: *mut lua::lua_Debug) {
     if (*debug).event == lua::LUA_HOOKCOUNT {
-        redis_lib::note_if_slow();
+        redis_lib::at_hook();
     }
     let mut message = redis_lib::kill_message().map(|m| m.as_bytes().to_vec());
     if message.is_none() {
@@ -350,7 +350,7 @@ unsafe extern "C-unwind" fn kill_hook(state: *mut lua_State, _debug: *mut lua::l
     let loading = LOAD_DEADLINE.with(|d| d.get());
     let deadline_passed = loading.is_some_and(|at| std::time::Instant::now() >= at);
     if !deadline_passed {
-        redis_lib::note_if_slow();
+        redis_lib::at_hook();
     }
     if loading.is_none() {
         super::pause_if_long();
