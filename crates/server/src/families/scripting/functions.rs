@@ -144,13 +144,9 @@ impl Functions {
     }
 
     /// The function `name`.
-    pub fn find(&self, name: &str) -> Option<&Function> {
-        let lower = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
-            false => std::borrow::Cow::Borrowed(name),
-        };
-        let library = self.libraries.get(self.index.get(lower.as_ref())?)?;
-        library.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    pub fn find(&self, name: &[u8]) -> Option<&Function> {
+        let library = self.libraries.get(super::with_lowercase(name, |key| self.index.get(key))?)?;
+        library.functions.iter().find(|f| f.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// Runs the library's main chunk in a fresh load-time environment,

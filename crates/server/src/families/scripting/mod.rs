@@ -67,19 +67,21 @@ fn get_ignoring_case<V: Copy>(map: &HashMap<String, V>, name: &[u8]) -> Option<V
 
 /// `get_ignoring_case`, with the key as the map spells it.
 fn entry_ignoring_case<'m, V>(map: &'m HashMap<String, V>, name: &[u8]) -> Option<(&'m str, &'m V)> {
+    with_lowercase(name, |key| map.get_key_value(key)).map(|(key, value)| (key.as_str(), value))
+}
+
+/// Calls `look` with `name` in lower case: lowered on the stack when it
+/// is short and UTF-8 (script SHA-1s, function names), else copied.
+fn with_lowercase<R>(name: &[u8], look: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0u8; 64];
-    let found = match buf.get_mut(..name.len()) {
-        Some(lower) => {
-            lower.copy_from_slice(name);
-            lower.make_ascii_lowercase();
-            match std::str::from_utf8(lower) {
-                Ok(key) => map.get_key_value(key),
-                Err(_) => map.get_key_value(&String::from_utf8_lossy(name).to_ascii_lowercase()),
-            }
+    if let Some(lower) = buf.get_mut(..name.len()) {
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        if let Ok(key) = std::str::from_utf8(lower) {
+            return look(key);
         }
-        None => map.get_key_value(&String::from_utf8_lossy(name).to_ascii_lowercase()),
-    };
-    found.map(|(key, value)| (key.as_str(), value))
+    }
+    look(&String::from_utf8_lossy(name).to_ascii_lowercase())
 }
 
 
@@ -779,9 +781,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], read_only_command: bool) -> 
     crate::monitor::feed_line(ctx.server, ctx.client, argv);
     with_engine(ctx.server, |engine| {
         let functions = engine.functions();
-        // Function names are ASCII: a name that is not UTF-8 is none.
-        let function = std::str::from_utf8(argv[1]).ok().and_then(|name| functions.find(name));
-        let function = function.ok_or(CmdError::Fixed("ERR Function not found"))?;
+        let function = functions.find(argv[1]).ok_or(CmdError::Fixed("ERR Function not found"))?;
         let (flags, callback) = (function.flags, function.callback);
         check_flags(ctx, flags, read_only_command)?;
         let options = RunOptions {
