@@ -868,4 +868,20 @@ mod tests {
         give_back_if_idle(&mut small, 4096);
         assert_eq!(small.capacity(), IDLE_BUFFER_KEEP_BYTES);
     }
+
+    #[test]
+    fn only_pipelined_batches_of_a_busy_worker_wait_for_the_end_of_its_turn() {
+        worker_parks();
+        // The first batch after a wake-up writes at once, whatever its size.
+        assert!(!write_later(16));
+        // Later in the turn: a pipelined batch waits, a single request not.
+        assert!(!write_later(1));
+        assert!(write_later(16));
+        assert!(write_later(2));
+        assert!(!write_later(1));
+        // Sleeping starts a new turn.
+        worker_parks();
+        assert!(!write_later(16));
+        assert!(write_later(16));
+    }
 }
