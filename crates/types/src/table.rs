@@ -282,10 +282,10 @@ struct Draining<T> {
     len: usize,
     /// Next slot to drain. Between steps it is empty: every slot from the
     /// one the growth started at up to it has been emptied, and no cluster
-    /// of what remains crosses it.
+    /// of what remains crosses it (removals shift items only within their
+    /// cluster). So every item left lies ahead, before the walk comes round
+    /// to where it started.
     next: usize,
-    /// Slots not yet visited.
-    left: usize,
 }
 
 pub struct ScanTable<T> {
@@ -482,8 +482,7 @@ impl<T: TableItem> ScanTable<T> {
         // Below 7/8 load there is an empty slot: start there, so that no
         // cluster is split between drained and not drained.
         let start = slots.hashes.iter().position(|&h| h == 0).expect("a table below 7/8 load has an empty slot");
-        let left = slots.capacity();
-        self.old = Some(Box::new(Draining { slots, len: self.len, next: start, left }));
+        self.old = Some(Box::new(Draining { slots, len: self.len, next: start }));
     }
 
     /// Moves whole clusters from the old array until at least `budget`
@@ -494,7 +493,7 @@ impl<T: TableItem> ScanTable<T> {
         };
         let mask = old.slots.mask();
         let mut visited = 0;
-        while old.left > 0 && old.len > 0 {
+        while old.len > 0 {
             let pos = old.next;
             if old.slots.occupied(pos) {
                 let (h, item) = old.slots.take_in_place(pos);
@@ -506,9 +505,7 @@ impl<T: TableItem> ScanTable<T> {
             }
             visited += 1;
             old.next = (pos + 1) & mask;
-            old.left -= 1;
         }
-        debug_assert_eq!(old.len, 0, "items left behind in a drained array");
         self.old = None;
     }
 

@@ -62,23 +62,45 @@ pub(crate) fn distinct_slots<T: TableItem, R: Rng + ?Sized>(table: &ScanTable<T>
 mod tests {
     use super::*;
     use crate::siphash::hash_bytes;
+    use std::collections::HashMap;
 
-    #[test]
-    fn fair_slot_is_uniform() {
-        let mut t: ScanTable<Vec<u8>> = ScanTable::new();
-        for i in 0..10 {
+    /// A table of the members m0..m{n-1}.
+    fn members(n: usize) -> ScanTable<Vec<u8>> {
+        let mut t = ScanTable::new();
+        for i in 0..n {
             let k = format!("m{i}").into_bytes();
             t.insert_new(hash_bytes(&k), k);
         }
+        t
+    }
+
+    /// How often each member is drawn by `fair_slot` in `draws` draws.
+    fn draw_counts(t: &ScanTable<Vec<u8>>, draws: usize) -> HashMap<Vec<u8>, usize> {
         let mut rng = rand::rng();
-        let mut counts = std::collections::HashMap::new();
-        let draws = 20_000;
+        let mut counts = HashMap::new();
         for _ in 0..draws {
-            *counts.entry(t.at(fair_slot(&t, &mut rng)).clone()).or_insert(0usize) += 1;
+            *counts.entry(t.at(fair_slot(t, &mut rng)).clone()).or_insert(0usize) += 1;
         }
+        counts
+    }
+
+    /// Pearson's chi-square of the counts of members m0..m{n-1} (a member
+    /// never drawn counts as 0) against a uniform draw.
+    fn chi_square(counts: &HashMap<Vec<u8>, usize>, n: usize, draws: usize) -> f64 {
+        let expected = draws as f64 / n as f64;
+        (0..n)
+            .map(|i| counts.get(format!("m{i}").as_bytes()).copied().unwrap_or(0))
+            .map(|c| (c as f64 - expected).powi(2) / expected)
+            .sum()
+    }
+
+    #[test]
+    fn fair_slot_is_uniform() {
+        let t = members(10);
+        let draws = 20_000;
+        let counts = draw_counts(&t, draws);
         assert_eq!(counts.len(), 10);
-        let expected = draws as f64 / 10.0;
-        let chi: f64 = counts.values().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let chi = chi_square(&counts, 10, draws);
         // df = 9: 40 is exceeded with probability 1e-5.
         assert!(chi < 40.0, "chi-square {chi}");
     }
@@ -89,34 +111,17 @@ mod tests {
         let p = distinct_positions(50, 20, &mut rng);
         assert_eq!(p.iter().collect::<std::collections::HashSet<_>>().len(), 20);
         assert!(p.iter().all(|&i| i < 50));
-        let mut t: ScanTable<Vec<u8>> = ScanTable::new();
-        for i in 0..100 {
-            let k = format!("m{i}").into_bytes();
-            t.insert_new(hash_bytes(&k), k);
-        }
+        let t = members(100);
         let s = distinct_slots(&t, 10, &mut rng);
         assert_eq!(s.iter().collect::<std::collections::HashSet<_>>().len(), 10);
     }
 
     #[test]
     fn fair_slot_is_uniform_while_a_table_grows() {
-        let mut t: ScanTable<Vec<u8>> = ScanTable::new();
-        for i in 0..900 {
-            let k = format!("m{i}").into_bytes();
-            t.insert_new(hash_bytes(&k), k);
-        }
+        let t = members(900);
         assert!(t.is_growing());
-        let mut rng = rand::rng();
-        let mut counts = std::collections::HashMap::new();
         let draws = 90_000;
-        for _ in 0..draws {
-            *counts.entry(t.at(fair_slot(&t, &mut rng)).clone()).or_insert(0usize) += 1;
-        }
-        let expected = draws as f64 / 900.0;
-        let chi: f64 = (0..900)
-            .map(|i| counts.get(format!("m{i}").as_bytes()).copied().unwrap_or(0))
-            .map(|c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi = chi_square(&draw_counts(&t, draws), 900, draws);
         // df = 899: mean 899, standard deviation 42; 1150 is six of them.
         assert!(chi < 1150.0, "chi-square {chi}");
     }
